@@ -1,0 +1,60 @@
+"""prodwrap: make any model production-ready from inside the application.
+
+Wrap any predict function (a scikit-learn estimator, a torch module, an LLM call) with
+input/output validation, timeouts, retries and fallbacks, in one compiled pipeline::
+
+    import prodwrap as pw
+
+    model = pw.ProductionModel(predict, input=Applicant, timeout=0.25, retry=3,
+                               fallback=pw.Constant(0.5))
+    y = model(x)
+"""
+
+from prodwrap._context import context, deadline
+from prodwrap._model import ProductionModel
+from prodwrap._record import Outcome, Prediction, Stats
+from prodwrap.decorators import fallback, production, retry, timeout, validate
+from prodwrap.errors import (
+    BudgetExceededError,
+    BulkheadFullError,
+    CircuitOpenError,
+    ConfigurationError,
+    FallbackExhausted,
+    InputValidationError,
+    OutputValidationError,
+    PredictionTimeout,
+    ProdwrapError,
+)
+from prodwrap.policies import ArraySpec, Backoff, Constant, Retry, Timeout, backoff
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ArraySpec",
+    "Backoff",
+    "BudgetExceededError",
+    "BulkheadFullError",
+    "CircuitOpenError",
+    "ConfigurationError",
+    "Constant",
+    "FallbackExhausted",
+    "InputValidationError",
+    "Outcome",
+    "OutputValidationError",
+    "Prediction",
+    "PredictionTimeout",
+    "ProductionModel",
+    "ProdwrapError",
+    "Retry",
+    "Stats",
+    "Timeout",
+    "__version__",
+    "backoff",
+    "context",
+    "deadline",
+    "fallback",
+    "production",
+    "retry",
+    "timeout",
+    "validate",
+]

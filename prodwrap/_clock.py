@@ -1,0 +1,58 @@
+"""The clock every deadline, backoff and sleep of prodwrap goes through.
+
+Production uses :class:`SystemClock`. Tests swap in a fake clock with
+``prodwrap.testing.no_sleep()`` so retry and backoff tests never wait for real. Latency is
+always measured with ``time.perf_counter`` (real elapsed time); deadlines and sleeps use the
+current clock, so a fake clock's sleep consumes a fake deadline consistently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """What prodwrap needs of a clock: a monotonic reading and two ways to sleep (seconds)."""
+
+    def monotonic(self) -> float: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+    async def asleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    """The real clock: ``time.monotonic``, ``time.sleep``, ``asyncio.sleep``."""
+
+    __slots__ = ()
+
+    monotonic = staticmethod(time.monotonic)
+    sleep = staticmethod(time.sleep)
+
+    async def asleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+class _Current:
+    __slots__ = ("clock",)
+
+    def __init__(self) -> None:
+        self.clock: Clock = SystemClock()
+
+
+current = _Current()
+
+
+@contextmanager
+def use_clock(clock: Clock) -> Iterator[Clock]:
+    """Make ``clock`` the clock of every model until the block ends (process-wide)."""
+    previous = current.clock
+    current.clock = clock
+    try:
+        yield clock
+    finally:
+        current.clock = previous

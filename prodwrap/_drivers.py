@@ -1,0 +1,209 @@
+"""The two drivers: the only code that calls, blocks, sleeps or awaits.
+
+``run_sync`` and ``run_async`` walk the same pipeline and ask the same engine every
+question; they differ only in how an attempt is invoked (inline or on a worker thread with
+a deadline, versus awaited under ``asyncio.timeout``) and how they sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from time import perf_counter
+from typing import Any
+
+from prodwrap import _clock
+from prodwrap._context import DEADLINE
+from prodwrap._engine import ASYNC, CONSTANT, FAIL, MODEL, NEXT, RETRY, Engine, Target
+from prodwrap._record import CallRecord
+from prodwrap._workers import POOL
+from prodwrap.errors import InputValidationError
+
+_clocks = _clock.current
+
+
+def _with_deadline(deadline: float, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    # Runs inside the attempt's own copy of the context: pw.deadline() sees this deadline.
+    DEADLINE.set(deadline)
+    return fn(*args, **kwargs)
+
+
+def _finish(engine: Engine, rec: CallRecord, value: Any) -> None:
+    rec.value = value
+    rec.latency = latency = perf_counter() - rec.start
+    if rec.errors is None:
+        engine.stats.ok(latency)
+    else:
+        engine.stats.finish(rec.outcome, rec.served_by, latency, rec.reasons)
+
+
+def _finish_failed(engine: Engine, rec: CallRecord) -> None:
+    rec.outcome = "error"
+    rec.latency = latency = perf_counter() - rec.start
+    engine.stats.finish("error", "none", latency, rec.reasons)
+
+
+def run_sync(engine: Engine, rec: CallRecord, x: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Drive one call to its end on the calling thread; return the output or raise."""
+    target = engine.primary
+    value = x
+    if engine.validate_input is not None:
+        try:
+            value = engine.validate_input(x)
+        except InputValidationError as error:
+            step = engine.on_invalid_input(rec, error)
+            if step[0] == FAIL:
+                _finish_failed(engine, rec)
+                raise
+            target = step[1]
+    clock = _clocks.clock
+    outer = DEADLINE.get()
+    timed = engine.timed or outer is not None
+    if timed:
+        engine.begin(rec, clock.monotonic(), outer)
+    while True:
+        try:
+            if target.kind == CONSTANT:
+                out = target.fn
+            elif target is engine.primary:
+                rec.attempts += 1
+                if timed:
+                    deadline = engine.attempt_deadline(rec, clock.monotonic())
+                    out = _call_with_deadline(engine, rec, target, deadline, value, args, kwargs)
+                else:
+                    out = target.fn(value, *args, **kwargs)
+            elif target.kind == MODEL:
+                out = target.fn.predict(value, *args, **kwargs)  # clamps itself to our deadline
+            else:
+                out = _call_with_deadline(engine, rec, target, outer, value, args, kwargs)
+            if target.validated and engine.validate_output is not None:
+                out = engine.validate_output(out)
+        except Exception as exc:
+            kind, arg = engine.on_failure(rec, exc, clock.monotonic(), perf_counter() - rec.start)
+            if kind == RETRY:
+                rec.slept += arg
+                if arg > 0:
+                    clock.sleep(arg)
+                continue
+            if kind == NEXT:
+                target = arg
+                continue
+            _finish_failed(engine, rec)
+            if arg is exc:
+                raise
+            raise arg from None
+        if rec.phase >= 0:
+            engine.served(rec, target)
+        _finish(engine, rec, out)
+        return out
+
+
+def _call_with_deadline(
+    engine: Engine,
+    rec: CallRecord,
+    target: Target,
+    deadline: float | None,
+    value: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Any:
+    if deadline is None:
+        return target.fn(value, *args, **kwargs)
+    seconds = deadline - _clocks.clock.monotonic()
+    if seconds <= 0:
+        raise engine.timeout_error(rec, 0.0)
+    done, out = POOL.call(seconds, _with_deadline, deadline, target.fn, value, *args, **kwargs)
+    if not done:
+        engine.stats.abandoned()
+        raise engine.timeout_error(rec, seconds)
+    return out
+
+
+async def run_async(engine: Engine, rec: CallRecord, x: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The same walk as :func:`run_sync`, awaiting attempts instead of blocking."""
+    target = engine.primary
+    value = x
+    if engine.validate_input is not None:
+        try:
+            value = engine.validate_input(x)
+        except InputValidationError as error:
+            step = engine.on_invalid_input(rec, error)
+            if step[0] == FAIL:
+                _finish_failed(engine, rec)
+                raise
+            target = step[1]
+    clock = _clocks.clock
+    outer = DEADLINE.get()
+    timed = engine.timed or outer is not None
+    if timed:
+        engine.begin(rec, clock.monotonic(), outer)
+    while True:
+        try:
+            if target.kind == CONSTANT:
+                out = target.fn
+            elif target.kind == MODEL:
+                out = await target.fn.apredict(value, *args, **kwargs)
+            else:
+                deadline = outer
+                if target is engine.primary:
+                    rec.attempts += 1
+                    if timed:
+                        deadline = engine.attempt_deadline(rec, clock.monotonic())
+                out = await _await_with_deadline(engine, rec, target, deadline, value, args, kwargs)
+            if target.validated and engine.validate_output is not None:
+                out = engine.validate_output(out)
+        except Exception as exc:
+            kind, arg = engine.on_failure(rec, exc, clock.monotonic(), perf_counter() - rec.start)
+            if kind == RETRY:
+                rec.slept += arg
+                if arg > 0:
+                    await clock.asleep(arg)
+                continue
+            if kind == NEXT:
+                target = arg
+                continue
+            _finish_failed(engine, rec)
+            if arg is exc:
+                raise
+            raise arg from None
+        if rec.phase >= 0:
+            engine.served(rec, target)
+        _finish(engine, rec, out)
+        return out
+
+
+async def _await_with_deadline(
+    engine: Engine,
+    rec: CallRecord,
+    target: Target,
+    deadline: float | None,
+    value: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Any:
+    fn = target.fn
+    if deadline is None:
+        if target.kind == ASYNC:
+            return await fn(value, *args, **kwargs)
+        return await POOL.submit_async(asyncio.get_running_loop(), fn, value, *args, **kwargs)
+    seconds = deadline - _clocks.clock.monotonic()
+    if seconds <= 0:
+        raise engine.timeout_error(rec, 0.0)
+    if target.kind == ASYNC:
+        token = DEADLINE.set(deadline)
+        pending: Any = fn(value, *args, **kwargs)
+    else:
+        token = None
+        pending = POOL.submit_async(asyncio.get_running_loop(), _with_deadline, deadline, fn, value, *args, **kwargs)
+    limit = asyncio.timeout(seconds)
+    try:
+        async with limit:
+            return await pending
+    except TimeoutError:
+        if not limit.expired():
+            raise  # the predict's own TimeoutError
+        engine.stats.abandoned()
+        raise engine.timeout_error(rec, seconds) from None
+    finally:
+        if token is not None:
+            DEADLINE.reset(token)

@@ -1,0 +1,150 @@
+"""The one record a call fills as it flows, and the frozen views users read.
+
+``CallRecord`` is mutable and slotted; each stage writes what it knows once. It becomes a
+public :class:`Prediction` only when someone reads it (``predict_detailed``, an observer),
+so the success path of ``predict`` never builds one.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Literal
+
+Outcome = Literal["ok", "fallback", "cached", "error"]
+
+_ZERO = Decimal(0)
+_ID_PREFIX = secrets.token_hex(4)
+_ids = itertools.count(1)
+
+
+def new_id() -> str:
+    """A process-unique prediction id: a random per-process prefix and a counter."""
+    return f"{_ID_PREFIX}-{next(_ids):x}"
+
+
+class CallRecord:
+    """Everything one call has learned so far. Internal; see :class:`Prediction`."""
+
+    __slots__ = (
+        "attempts",
+        "deadline",
+        "errors",
+        "latency",
+        "outcome",
+        "phase",
+        "reasons",
+        "served_by",
+        "slept",
+        "start",
+        "started_at",
+        "tags",
+        "value",
+    )
+
+    def __init__(self, start: float) -> None:
+        self.start = start  # perf_counter() at entry, for latency
+        self.attempts = 0  # attempts of the primary (not fallbacks)
+        self.phase = -1  # -1: primary; i >= 0: fallback i is being tried
+        self.errors: list[Exception] | None = None
+        self.reasons: list[str] | None = None
+        self.deadline: float | None = None  # absolute, on the clock's monotonic scale
+        self.started_at = 0.0  # clock monotonic at entry, when retries or deadlines need it
+        self.slept = 0.0  # seconds slept between attempts
+        self.outcome: Outcome = "ok"
+        self.served_by = "primary"
+        self.tags: Mapping[str, Any] | None = None
+        self.value: Any = None
+        self.latency = 0.0
+
+    def fail(self, exc: Exception, reason: str) -> None:
+        if self.errors is None:
+            self.errors = [exc]
+            self.reasons = [reason]
+        else:
+            self.errors.append(exc)
+            self.reasons.append(reason)  # type: ignore[union-attr]
+
+    def prediction(self, *, model: str, version: str | None) -> Prediction:
+        return Prediction(
+            id=new_id(),
+            value=self.value,
+            outcome=self.outcome,
+            served_by=self.served_by,
+            model=model,
+            version=version,
+            attempts=self.attempts,
+            latency=self.latency,
+            cost=_ZERO,
+            errors=tuple(self.errors or ()),
+            trace_id=None,
+            tags=dict(self.tags or {}),
+            drift=(),
+            escalated=False,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """One finished call, as users, observers and tests see it.
+
+    Attributes:
+        id: process-unique id (pass it to ``model.feedback``).
+        value: the output served (None when ``outcome == "error"``).
+        outcome: ``"ok"`` (the primary served), ``"fallback"``, ``"cached"`` or ``"error"``.
+        served_by: ``"primary"``, ``"candidate"``, a fallback's name, or ``"cache"``.
+        model: the model's name. version: its version (or None).
+        attempts: attempts made by the primary (fallbacks not included).
+        latency: seconds from entry to result.
+        cost: USD (``Decimal``); 0 when no cost model is configured.
+        errors: every exception met on the way, in order.
+        trace_id: hex trace id of the prediction's span, or None without tracing.
+        tags: the ``pw.context(...)`` tags in force.
+        drift: drift alerts raised by this call.
+        escalated: whether the output was handed to a human reviewer.
+    """
+
+    id: str
+    value: Any
+    outcome: Outcome
+    served_by: str
+    model: str
+    version: str | None
+    attempts: int
+    latency: float
+    cost: Decimal
+    errors: tuple[BaseException, ...]
+    trace_id: str | None
+    tags: Mapping[str, Any]
+    drift: tuple[Any, ...]
+    escalated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """A snapshot of a model's counters since it was built.
+
+    Latency percentiles are over the most recent calls (a window of 8192), in seconds; None
+    before the first call. ``abandoned`` counts attempts the caller gave up on at their
+    deadline. Sections of capabilities that are not configured are None.
+    """
+
+    calls: int
+    outcomes: Mapping[str, int]
+    served_by: Mapping[str, int]
+    failures: Mapping[str, int]
+    latency_p50: float | None
+    latency_p95: float | None
+    latency_p99: float | None
+    abandoned: int
+    cost: Decimal = _ZERO
+    unpriced: int = 0
+    circuit: Any = None
+    budget: Any = None
+    drift: Any = None
+    shadow: Any = None
+    canary: Any = None
+    escalation: Any = None

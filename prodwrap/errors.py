@@ -1,0 +1,134 @@
+"""Exceptions raised by prodwrap for its own conditions.
+
+The user's own exception propagates unchanged when no fallback is configured and
+retries are exhausted; prodwrap raises the errors below only for conditions it owns::
+
+    Exception
+    ├── ProdwrapError
+    │   ├── InputValidationError        (also ValueError)  input failed validation; never retried
+    │   ├── OutputValidationError                          an attempt returned an invalid output
+    │   ├── PredictionTimeout           (also TimeoutError) an attempt or the call ran out of time
+    │   ├── CircuitOpenError                               the circuit breaker refused the call
+    │   ├── BulkheadFullError                              no concurrency permit was free in time
+    │   ├── BudgetExceededError                            the cost budget would be exceeded
+    │   └── ConfigurationError          (also ValueError)  a policy or option makes no sense
+    └── ExceptionGroup
+        └── FallbackExhausted           (also ProdwrapError) every attempt and fallback failed
+
+``InputValidationError`` and ``OutputValidationError`` carry every field error in
+``.errors`` (pydantic's list of dicts; ``loc[0]`` is the field name). Values of fields
+marked sensitive are never kept, and long values are truncated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+__all__ = [
+    "BudgetExceededError",
+    "BulkheadFullError",
+    "CircuitOpenError",
+    "ConfigurationError",
+    "FallbackExhausted",
+    "InputValidationError",
+    "OutputValidationError",
+    "PredictionTimeout",
+    "ProdwrapError",
+]
+
+
+class ProdwrapError(Exception):
+    """Base class of every error prodwrap raises for its own conditions."""
+
+
+def _format_errors(title: str, errors: Sequence[dict[str, Any]]) -> str:
+    lines = [f"{title}: {len(errors)} error{'s' if len(errors) != 1 else ''}"]
+    for err in errors:
+        loc = ".".join(str(part) for part in err.get("loc", ())) or "<input>"
+        line = f"  {loc}: {err.get('msg', '')} [type={err.get('type', '')}]"
+        if "input" in err:
+            line += f" input={err['input']!r}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+class _FieldErrors(ProdwrapError):
+    title = "validation failed"
+
+    def __init__(self, errors: Sequence[dict[str, Any]], *, model: str | None = None) -> None:
+        self.errors: list[dict[str, Any]] = list(errors)
+        self.model = model
+        title = self.title if model is None else f"{model}: {self.title}"
+        super().__init__(_format_errors(title, self.errors))
+
+
+class InputValidationError(_FieldErrors, ValueError):
+    """The input failed validation. ``.errors`` lists every problem, not the first only."""
+
+    title = "invalid input"
+
+
+class OutputValidationError(_FieldErrors):
+    """An attempt returned an output that failed ``output=`` or ``check=``.
+
+    Inside the pipeline this is a failed attempt (reason ``"invalid_output"``) that goes to
+    the fallback chain; it is retried only when ``Retry(on=...)`` names it.
+    """
+
+    title = "invalid output"
+
+
+class PredictionTimeout(ProdwrapError, TimeoutError):
+    """An attempt (or the whole call) ran past its deadline.
+
+    Attributes:
+        timeout: the seconds that were allowed.
+    """
+
+    def __init__(self, message: str, *, timeout: float | None = None) -> None:
+        super().__init__(message)
+        self.timeout = timeout
+
+
+class CircuitOpenError(ProdwrapError):
+    """The circuit breaker is open and no fallback was configured."""
+
+
+class BulkheadFullError(ProdwrapError):
+    """No concurrency permit became free within the bulkhead's ``max_wait``."""
+
+
+class BudgetExceededError(ProdwrapError):
+    """The call would exceed a cost budget.
+
+    Attributes:
+        scope: what the budget applies to (for example ``"customer=acme"``).
+        limit: the budget, in USD.
+        spent: what was spent in the current window, in USD.
+        resets_at: when the window resets (UTC), or None for a lifetime budget.
+    """
+
+    def __init__(self, *, scope: str, limit: Decimal, spent: Decimal, resets_at: datetime | None) -> None:
+        self.scope = scope
+        self.limit = limit
+        self.spent = spent
+        self.resets_at = resets_at
+        resets = "never" if resets_at is None else resets_at.isoformat()
+        super().__init__(f"budget exceeded for {scope}: spent {spent} of {limit} USD (resets {resets})")
+
+
+class ConfigurationError(ProdwrapError, ValueError):
+    """A policy or option was given a value that makes no sense (raised at construction)."""
+
+
+class FallbackExhausted(ProdwrapError, ExceptionGroup[Exception]):
+    """Every attempt and every fallback failed; holds every failure, in order."""
+
+    def __new__(cls, message: str, exceptions: Sequence[Exception]) -> FallbackExhausted:
+        return super().__new__(cls, message, exceptions)
+
+    def derive(self, excs: Sequence[Exception], /) -> FallbackExhausted:  # type: ignore[override]
+        return FallbackExhausted(self.message, excs)

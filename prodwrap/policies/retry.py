@@ -1,0 +1,180 @@
+"""Retries: which failures to retry, how long to wait, when to stop.
+
+Waits and stops are tenacity strategies (``pw.backoff`` builds one; any tenacity wait or
+stop works, combined with ``+``, ``|`` and ``&`` as tenacity allows). They are consulted only
+after an attempt has failed, so the success path never touches them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import tenacity
+from tenacity.wait import wait_base
+
+from prodwrap.errors import (
+    BudgetExceededError,
+    BulkheadFullError,
+    CircuitOpenError,
+    ConfigurationError,
+    InputValidationError,
+    OutputValidationError,
+)
+
+# prodwrap's own refusals: retrying them cannot help.
+NEVER_RETRIED: tuple[type[Exception], ...] = (
+    InputValidationError,
+    CircuitOpenError,
+    BudgetExceededError,
+    BulkheadFullError,
+)
+
+ExceptionTypes = type[BaseException] | tuple[type[BaseException], ...]
+RetryOn = ExceptionTypes | Callable[[BaseException], bool]
+WaitStrategy = Callable[[tenacity.RetryCallState], float]
+StopStrategy = Callable[[tenacity.RetryCallState], bool]
+
+MAX_ATTEMPTS = 100  # a typo guard: attempts above this need stop= instead
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff(wait_base):
+    """Exponential backoff: ``initial * multiplier ** (n - 1)`` seconds, capped at ``maximum``.
+
+    With ``jitter=True`` the wait is drawn uniformly from ``[0, that]`` ("full jitter"), which
+    spreads out retries of many clients hitting the same dependency. A tenacity wait strategy:
+    it combines with other tenacity waits using ``+``.
+    """
+
+    initial: float = 0.05
+    maximum: float = 1.0
+    multiplier: float = 2.0
+    jitter: bool = True
+    _strategy: wait_base = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for name in ("initial", "maximum", "multiplier"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise ConfigurationError(f"backoff {name} must be a finite number, got {value!r}")
+        if self.initial < 0 or self.maximum < 0:
+            raise ConfigurationError("backoff initial and maximum must be >= 0 seconds")
+        if self.multiplier < 1:
+            raise ConfigurationError(f"backoff multiplier must be >= 1, got {self.multiplier!r}")
+        kind = tenacity.wait_random_exponential if self.jitter else tenacity.wait_exponential
+        strategy = kind(multiplier=self.initial, max=self.maximum, exp_base=self.multiplier)
+        object.__setattr__(self, "_strategy", strategy)
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        return float(self._strategy(retry_state))
+
+    def describe(self) -> dict[str, Any]:
+        return {"initial": self.initial, "maximum": self.maximum, "multiplier": self.multiplier, "jitter": self.jitter}
+
+
+def backoff(initial: float = 0.05, maximum: float = 1.0, multiplier: float = 2.0, jitter: bool = True) -> Backoff:
+    """Exponential backoff with optional full jitter (seconds); see :class:`Backoff`."""
+    return Backoff(initial=initial, maximum=maximum, multiplier=multiplier, jitter=jitter)
+
+
+def _is_types(on: object) -> bool:
+    if isinstance(on, type):
+        return issubclass(on, BaseException)
+    return isinstance(on, tuple) and bool(on) and all(isinstance(t, type) and issubclass(t, BaseException) for t in on)
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """Retry policy for the primary's attempts.
+
+    Args:
+        attempts: the most attempts in all, the first included (``retry=3`` is
+            ``Retry(attempts=3)``). ``None`` means no count limit: then ``stop=`` is required.
+        on: exception types to retry, or a predicate ``exc -> bool``. prodwrap's own
+            refusals (invalid input, open circuit, exhausted budget, full bulkhead) are never
+            retried; an invalid output only when ``on`` names ``OutputValidationError`` (or a
+            predicate says so).
+        wait: seconds between attempts: ``pw.backoff(...)`` (the default) or any tenacity
+            wait strategy. An exception with a ``retry_after`` attribute (seconds) makes the
+            wait at least that long.
+        stop: any tenacity stop strategy, checked in addition to ``attempts``.
+    """
+
+    attempts: int | None = 3
+    on: RetryOn = Exception
+    wait: WaitStrategy = field(default_factory=backoff)
+    stop: StopStrategy | None = None
+
+    def __post_init__(self) -> None:
+        if self.attempts is None:
+            if self.stop is None:
+                raise ConfigurationError("Retry(attempts=None) retries forever: give stop= as well")
+        elif isinstance(self.attempts, bool) or not isinstance(self.attempts, int) or self.attempts < 1:
+            raise ConfigurationError(f"Retry.attempts must be an int >= 1, got {self.attempts!r}")
+        elif self.attempts > MAX_ATTEMPTS:
+            raise ConfigurationError(
+                f"Retry.attempts={self.attempts} is more than {MAX_ATTEMPTS}; use stop= for long retrying"
+            )
+        if not (_is_types(self.on) or (callable(self.on) and not isinstance(self.on, type))):
+            raise ConfigurationError(f"Retry.on takes exception types or a predicate, got {self.on!r}")
+        if not callable(self.wait):
+            raise ConfigurationError(f"Retry.wait must be a tenacity wait strategy, got {self.wait!r}")
+        if self.stop is not None and not callable(self.stop):
+            raise ConfigurationError(f"Retry.stop must be a tenacity stop strategy, got {self.stop!r}")
+
+    @classmethod
+    def coerce(cls, value: Retry | int | None) -> Retry | None:
+        """``retry=`` as given to a model: an attempt count, a ``Retry`` or None."""
+        if value is None or isinstance(value, Retry):
+            return value
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigurationError(f"retry= takes an int or pw.Retry(...), got {value!r}")
+        return cls(attempts=value)
+
+    def retries(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is a failure this policy retries (the attempt count aside)."""
+        if isinstance(exc, NEVER_RETRIED):
+            return False
+        on = self.on
+        if isinstance(on, type | tuple):
+            if isinstance(exc, OutputValidationError):
+                names = on if isinstance(on, tuple) else (on,)
+                return any(issubclass(t, OutputValidationError) for t in names)
+            return isinstance(exc, on)
+        return bool(on(exc))
+
+    def describe(self) -> dict[str, Any]:
+        on = self.on
+        if isinstance(on, type | tuple):
+            names = on if isinstance(on, tuple) else (on,)
+            on_desc: Any = [t.__name__ for t in names]
+        else:
+            on_desc = getattr(on, "__qualname__", repr(on))
+        wait = self.wait.describe() if isinstance(self.wait, Backoff) else repr(self.wait)
+        return {
+            "attempts": self.attempts,
+            "on": on_desc,
+            "wait": wait,
+            "stop": None if self.stop is None else repr(self.stop),
+        }
+
+
+def retry_state(
+    *, start: float, attempt: int, exc: BaseException, now: float, idle_for: float
+) -> tenacity.RetryCallState:
+    """A tenacity ``RetryCallState`` describing the failed attempt ``attempt`` (slow path only)."""
+    state = tenacity.RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
+    state.start_time = start
+    state.attempt_number = attempt
+    future = tenacity.Future(attempt)
+    future.set_exception(exc)
+    state.outcome = future
+    state.outcome_timestamp = now
+    state.idle_for = idle_for
+    return state
+
+
+__all__ = ["NEVER_RETRIED", "Backoff", "Retry", "backoff", "retry_state"]

@@ -1,0 +1,51 @@
+"""Timeouts: per attempt and for the whole call."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from prodwrap.errors import ConfigurationError
+
+
+def _seconds(name: str, value: float | None) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigurationError(f"{name} must be a number of seconds, got {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigurationError(f"{name} must be a positive finite number of seconds, got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Timeout:
+    """How long an attempt, and the whole call, may take (seconds).
+
+    Args:
+        attempt: limit for each attempt (the primary's retries included).
+        total: limit for all primary attempts together, retry waits included. When it runs
+            out, the call moves on to the fallback chain (fallbacks are not counted in it).
+
+    ``timeout=0.25`` on a model is ``Timeout(attempt=0.25)``.
+    """
+
+    attempt: float | None = None
+    total: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "attempt", _seconds("Timeout.attempt", self.attempt))
+        object.__setattr__(self, "total", _seconds("Timeout.total", self.total))
+        if self.attempt is None and self.total is None:
+            raise ConfigurationError("Timeout needs attempt= or total= (or both)")
+
+    @classmethod
+    def coerce(cls, value: Timeout | float | None) -> Timeout | None:
+        """``timeout=`` as given to a model: seconds, a ``Timeout`` or None."""
+        if value is None or isinstance(value, Timeout):
+            return value
+        return cls(attempt=value)
+
+    def describe(self) -> dict[str, Any]:
+        return {"attempt": self.attempt, "total": self.total}
