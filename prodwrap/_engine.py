@@ -63,7 +63,7 @@ def is_async_callable(fn: object) -> bool:
         fn = fn.func
     if inspect.iscoroutinefunction(fn):
         return True
-    return not inspect.isroutine(fn) and inspect.iscoroutinefunction(type(fn).__call__)  # type: ignore[operator]
+    return not inspect.isroutine(fn) and inspect.iscoroutinefunction(type(fn).__call__)
 
 
 def reason_of(exc: BaseException) -> str:
