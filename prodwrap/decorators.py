@@ -96,7 +96,6 @@ def timeout(
 
 def retry(
     attempts: int | Retry | None = None,
-    /,
     *,
     on: RetryOn | None = None,
     wait: WaitStrategy | None = None,

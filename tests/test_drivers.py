@@ -136,7 +136,11 @@ def test_nested_model_clamps_to_callers_deadline(gate: threading.Event) -> None:
         return x
 
     inner = pw.ProductionModel(inner_fn, name="inner", timeout=10.0)
-    outer = pw.ProductionModel(lambda x: inner(x), name="outer", timeout=0.1)
+
+    def outer_fn(x: int) -> int:
+        return inner(x)
+
+    outer = pw.ProductionModel(outer_fn, name="outer", timeout=0.1)
     start = time.perf_counter()
     with pytest.raises(pw.PredictionTimeout):
         outer(1)
@@ -146,7 +150,11 @@ def test_nested_model_clamps_to_callers_deadline(gate: threading.Event) -> None:
 
 def test_nested_model_without_timeout_still_bounded_by_caller(gate: threading.Event) -> None:
     inner = pw.ProductionModel(lambda x: gate.wait(), name="inner", fallback=pw.Constant("inner-fb"))
-    outer = pw.ProductionModel(lambda x: inner(x), name="outer", timeout=0.05)
+
+    def outer_fn(x: int) -> object:
+        return inner(x)
+
+    outer = pw.ProductionModel(outer_fn, name="outer", timeout=0.05)
     # the inner model gives up at the caller's deadline and serves its own fallback in time
     start = time.perf_counter()
     assert outer(1) == "inner-fb"
@@ -169,8 +177,16 @@ class Script:
 
 def _script() -> list[object]:
     return [
-        "ok", ConnectionError(), "ok", ConnectionError(), ConnectionError(), ConnectionError(),
-        ValueError("not retried"), "ok", ConnectionError(), "ok",
+        "ok",
+        ConnectionError(),
+        "ok",
+        ConnectionError(),
+        ConnectionError(),
+        ConnectionError(),
+        ValueError("not retried"),
+        "ok",
+        ConnectionError(),
+        "ok",
     ]
 
 

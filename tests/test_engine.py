@@ -67,8 +67,7 @@ def test_retry_predicate(clock: FakeClock) -> None:
 
 
 def test_never_retries_prodwraps_own_refusals(clock: FakeClock) -> None:
-    for error in (pw.CircuitOpenError("open"), pw.BulkheadFullError("full"),
-                  pw.InputValidationError([], model="m")):
+    for error in (pw.CircuitOpenError("open"), pw.BulkheadFullError("full"), pw.InputValidationError([], model="m")):
         fn = Flaky(error)
         with pytest.raises(type(error)):
             pw.ProductionModel(fn, retry=pw.Retry(attempts=3, on=Exception))(1)
@@ -92,7 +91,8 @@ def test_invalid_output_is_a_failed_attempt_not_retried_by_default(clock: FakeCl
 def test_invalid_output_retried_when_asked(clock: FakeClock) -> None:
     outputs = [-1, -2, 5]
     model = pw.ProductionModel(
-        lambda x: outputs.pop(0), check=lambda y: y >= 0,
+        lambda x: outputs.pop(0),
+        check=lambda y: y >= 0,
         retry=pw.Retry(attempts=3, on=(pw.OutputValidationError,)),
     )
     p = model.predict_detailed(1)
@@ -131,8 +131,10 @@ def test_backoff_grows_and_is_capped(clock: FakeClock) -> None:
 def test_no_retry_sleep_past_the_total_deadline(clock: FakeClock) -> None:
     fn = Flaky(ConnectionError(), ConnectionError())
     model = pw.ProductionModel(
-        fn, timeout=pw.Timeout(total=1.0),
-        retry=pw.Retry(attempts=3, wait=tenacity.wait_fixed(0.6)), fallback=pw.Constant("fb"),
+        fn,
+        timeout=pw.Timeout(total=1.0),
+        retry=pw.Retry(attempts=3, wait=tenacity.wait_fixed(0.6)),
+        fallback=pw.Constant("fb"),
     )
     p = model.predict_detailed(1)
     # first wait (0.6 s) fits in the 1 s deadline, a second would not: straight to the fallback
@@ -176,7 +178,8 @@ def test_each_fallback_output_is_validated(clock: FakeClock) -> None:
         p: float
 
     model = pw.ProductionModel(
-        Flaky(ConnectionError()), output=Score,
+        Flaky(ConnectionError()),
+        output=Score,
         fallback=[lambda x: {"p": "not a number"}, lambda x: {"p": 0.5}],
     )
     p = model.predict_detailed(1)

@@ -168,9 +168,7 @@ def test_array_spec_float_to_int_is_refused() -> None:
         model([1.5])
 
 
-@pytest.mark.parametrize(
-    "kwargs", [{"shape": [1, 2]}, {"shape": (-1,)}, {"dtype": "not-a-dtype"}]
-)
+@pytest.mark.parametrize("kwargs", [{"shape": [1, 2]}, {"shape": (-1,)}, {"dtype": "not-a-dtype"}])
 def test_array_spec_rejects_nonsense(kwargs: dict[str, object]) -> None:
     with pytest.raises(pw.ConfigurationError):
         pw.ArraySpec(**kwargs)  # type: ignore[arg-type]
@@ -180,9 +178,7 @@ def test_output_validation_and_checks() -> None:
     class Score(BaseModel):
         probability: float
 
-    model = pw.ProductionModel(
-        lambda x: {"probability": x}, output=Score, check=lambda s: 0 <= s.probability <= 1
-    )
+    model = pw.ProductionModel(lambda x: {"probability": x}, output=Score, check=lambda s: 0 <= s.probability <= 1)
     assert model(0.3) == Score(probability=0.3)
     with pytest.raises(pw.OutputValidationError, match="check"):
         model(1.5)
@@ -209,8 +205,17 @@ def test_unsupported_spec_is_a_configuration_error() -> None:
         pw.ProductionModel(lambda x: x, input=object())
 
 
-@given(st.one_of(st.none(), st.integers(), st.floats(), st.text(), st.binary(),
-                 st.lists(st.integers()), st.dictionaries(st.text(), st.integers() | st.text())))
+@given(
+    st.one_of(
+        st.none(),
+        st.integers(),
+        st.floats(),
+        st.text(),
+        st.binary(),
+        st.lists(st.integers()),
+        st.dictionaries(st.text(), st.integers() | st.text()),
+    )
+)
 def test_fuzzed_inputs_give_a_prodwrap_error_or_a_value(value: object) -> None:
     try:
         _model()(value)

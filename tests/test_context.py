@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import prodwrap as pw
+from prodwrap.testing import FakeClock, no_sleep
+
+
+def test_context_nests_and_restores() -> None:
+    with pw.context(a=1) as outer:
+        assert dict(outer) == {"a": 1}
+        with pw.context(b=2, a=3) as inner:
+            assert dict(inner) == {"a": 3, "b": 2}
+        assert pw.ProductionModel(lambda x: x).predict_detailed(0).tags == {"a": 1}
+    assert pw.ProductionModel(lambda x: x).predict_detailed(0).tags == {}
+
+
+def test_tags_are_isolated_between_threads() -> None:
+    model = pw.ProductionModel(lambda x: x)
+    barrier = threading.Barrier(8)
+
+    def call(i: int) -> object:
+        with pw.context(worker=i):
+            barrier.wait()
+            return model.predict_detailed(i).tags
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(call, range(8))) == [{"worker": i} for i in range(8)]
+
+
+def test_deadline_uses_the_current_clock() -> None:
+    seen = []
+
+    def predict(x: int) -> int:
+        seen.append(pw.deadline())
+        return x
+
+    with no_sleep(FakeClock(start=50.0)):
+        pw.ProductionModel(predict, timeout=3.0)(1)
+    assert seen == [3.0]  # the fake clock did not move while the attempt ran
+
+
+def test_fake_clock_records_sleeps() -> None:
+    clock = FakeClock()
+    clock.sleep(1.5)
+    clock.advance(2)
+    assert clock.monotonic() == 1003.5 and clock.sleeps == [1.5] and clock.slept == 1.5

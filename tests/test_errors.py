@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import prodwrap as pw
+from prodwrap import errors
+
+
+def test_hierarchy() -> None:
+    assert issubclass(pw.InputValidationError, pw.ProdwrapError) and issubclass(pw.InputValidationError, ValueError)
+    assert issubclass(pw.ConfigurationError, ValueError)
+    assert issubclass(pw.PredictionTimeout, TimeoutError)
+    for cls in (pw.OutputValidationError, pw.CircuitOpenError, pw.BulkheadFullError, pw.BudgetExceededError):
+        assert issubclass(cls, pw.ProdwrapError)
+    assert issubclass(pw.FallbackExhausted, ExceptionGroup) and issubclass(pw.FallbackExhausted, pw.ProdwrapError)
+
+
+def test_docstring_draws_every_error() -> None:
+    doc = errors.__doc__ or ""
+    for name in errors.__all__:
+        assert name in doc
+
+
+def test_field_errors_message_lists_every_error() -> None:
+    err = pw.InputValidationError(
+        [
+            {"type": "missing", "loc": ("a",), "msg": "Field required"},
+            {"type": "int_parsing", "loc": ("b", 0), "msg": "bad", "input": "x"},
+        ],
+        model="m",
+    )
+    text = str(err)
+    assert text.splitlines()[0] == "m: invalid input: 2 errors"
+    assert "a: Field required" in text and "b.0: bad" in text and "input='x'" in text
+
+
+def test_budget_error_attributes_in_message() -> None:
+    at = datetime(2026, 1, 2, tzinfo=UTC)
+    err = pw.BudgetExceededError(scope="customer=acme", limit=Decimal("25.00"), spent=Decimal("25.01"), resets_at=at)
+    assert (err.scope, err.limit, err.spent, err.resets_at) == ("customer=acme", Decimal("25.00"), Decimal("25.01"), at)
+    assert "customer=acme" in str(err) and "25.01" in str(err) and "2026-01-02" in str(err)
+
+
+def test_fallback_exhausted_derive_keeps_type() -> None:
+    group = pw.FallbackExhausted("all failed", [ValueError("a"), KeyError("b")])
+    matched, rest = group.split(ValueError)
+    assert isinstance(matched, pw.FallbackExhausted) and isinstance(rest, pw.FallbackExhausted)

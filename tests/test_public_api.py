@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import prodwrap as pw
+
+
+def test_all_is_sorted_and_complete() -> None:
+    assert list(pw.__all__) == sorted(pw.__all__, key=lambda n: (not n[0].isupper(), n))
+    public = {n for n in vars(pw) if not n.startswith("_") and n not in {"annotations"}}
+    modules = {n for n in public if type(getattr(pw, n)).__name__ == "module"}
+    assert set(pw.__all__) - {"__version__"} == public - modules
+    for name in pw.__all__:
+        assert hasattr(pw, name)
+
+
+def test_import_has_no_side_effects() -> None:
+    code = (
+        "import threading, sys; before = threading.active_count(); import prodwrap; "
+        "assert threading.active_count() == before; "
+        "from opentelemetry import trace; "
+        "assert type(trace.get_tracer_provider()).__name__ == 'ProxyTracerProvider'; "
+        "assert 'opentelemetry.sdk' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

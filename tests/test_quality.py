@@ -1,0 +1,33 @@
+"""Quality gates run with the suite: ruff lint, ruff format check, mypy --strict."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PATHS = [p for p in ("prodwrap", "tests", "examples", "benchmarks") if (ROOT / p).exists()]
+
+
+def _run(*args: str) -> None:
+    result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.skipif(
+    shutil.which("ruff") is None and not (Path(sys.executable).parent / "ruff").exists(),
+    reason="ruff is in the test extra",
+)
+def test_ruff_lint_and_format() -> None:
+    ruff = str(Path(sys.executable).parent / "ruff")
+    ruff = ruff if Path(ruff).exists() else "ruff"
+    _run(ruff, "check", *PATHS)
+    _run(ruff, "format", "--check", *PATHS)
+
+
+def test_mypy_strict() -> None:
+    _run(sys.executable, "-m", "mypy", "--strict", "prodwrap")
