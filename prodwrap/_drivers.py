@@ -10,14 +10,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from time import perf_counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prodwrap import _clock
 from prodwrap._context import DEADLINE
 from prodwrap._engine import ASYNC, CONSTANT, FAIL, MODEL, NEXT, RETRY, Engine, Target
 from prodwrap._record import CallRecord
+from prodwrap._stats import MASK
 from prodwrap._workers import POOL
 from prodwrap.errors import InputValidationError
+
+if TYPE_CHECKING:
+    from prodwrap._model import ProductionModel
 
 _clocks = _clock.current
 
@@ -43,6 +47,41 @@ def _finish_failed(engine: Engine, rec: CallRecord) -> None:
     engine.stats.finish("error", "none", latency, rec.reasons)
 
 
+def predict_sync(model: ProductionModel[Any, Any], x: Any, /, *args: Any, **kwargs: Any) -> Any:
+    """``ProductionModel.predict`` itself: the success path inline, with no record.
+
+    This is the model's method (one frame, no call layers): a sync call with no deadline
+    here or in a caller validates, calls and validates the output inline; anything else (a
+    deadline, an async model, an invalid input, a failed attempt) goes to the general walk,
+    which takes over where this left off.
+    """
+    start = perf_counter()
+    engine = model._engine
+    if not engine.inline or DEADLINE.get() is not None:
+        if engine.is_async:
+            return model._apredict(x, *args, **kwargs)
+        return run_sync(engine, CallRecord(start), x, args, kwargs)
+    value = x
+    if engine.validate_fast is not None:
+        try:
+            value = engine.validate_fast(x)
+        except Exception:
+            # validation is pure: the general walk validates again (every input form, every
+            # error collected) and decides what follows
+            return run_sync(engine, CallRecord(start), x, args, kwargs)
+    try:
+        out = engine.primary_fn(value, *args, **kwargs) if args or kwargs else engine.primary_fn(value)
+        if engine.validate_output is not None:
+            out = engine.validate_output(out)
+    except Exception as exc:
+        rec = CallRecord(start)
+        rec.attempts = 1
+        return _walk_sync(engine, rec, engine.primary, value, args, kwargs, None, exc)
+    stats = engine.stats  # StatsRecorder.ok, inlined: one atomic count, one latency sample
+    stats.ring[next(stats.seq) & MASK] = perf_counter() - start
+    return out
+
+
 def run_sync(engine: Engine, rec: CallRecord, x: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Drive one call to its end on the calling thread; return the output or raise."""
     target = engine.primary
@@ -56,46 +95,66 @@ def run_sync(engine: Engine, rec: CallRecord, x: Any, args: tuple[Any, ...], kwa
                 _finish_failed(engine, rec)
                 raise
             target = step[1]
-    clock = _clocks.clock
     outer = DEADLINE.get()
-    timed = engine.timed or outer is not None
-    if timed:
-        engine.begin(rec, clock.monotonic(), outer)
+    if engine.timed or outer is not None:
+        engine.begin(rec, _clocks.clock.monotonic(), outer)
+    return _walk_sync(engine, rec, target, value, args, kwargs, outer, None)
+
+
+def _walk_sync(
+    engine: Engine,
+    rec: CallRecord,
+    target: Target,
+    value: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    outer: float | None,
+    failure: Exception | None,
+) -> Any:
+    """Attempts, retries and fallbacks until a result or a final error.
+
+    ``failure`` is an attempt of the primary that already failed (from the fast path).
+    """
+    clock = _clocks.clock
+    timed = rec.deadline is not None or engine.attempt_timeout is not None
     while True:
-        try:
-            if target.kind == CONSTANT:
-                out = target.fn
-            elif target is engine.primary:
-                rec.attempts += 1
-                if timed:
-                    deadline = engine.attempt_deadline(rec, clock.monotonic())
-                    out = _call_with_deadline(engine, rec, target, deadline, value, args, kwargs)
+        if failure is None:
+            try:
+                if target.kind == CONSTANT:
+                    out = target.fn
+                elif target is engine.primary:
+                    rec.attempts += 1
+                    if timed:
+                        deadline = engine.attempt_deadline(rec, clock.monotonic())
+                        out = _call_with_deadline(engine, rec, target, deadline, value, args, kwargs)
+                    else:
+                        out = target.fn(value, *args, **kwargs)
+                elif target.kind == MODEL:
+                    out = target.fn.predict(value, *args, **kwargs)  # clamps itself to our deadline
                 else:
-                    out = target.fn(value, *args, **kwargs)
-            elif target.kind == MODEL:
-                out = target.fn.predict(value, *args, **kwargs)  # clamps itself to our deadline
+                    out = _call_with_deadline(engine, rec, target, outer, value, args, kwargs)
+                if target.validated and engine.validate_output is not None:
+                    out = engine.validate_output(out)
+            except Exception as exc:
+                failure = exc
             else:
-                out = _call_with_deadline(engine, rec, target, outer, value, args, kwargs)
-            if target.validated and engine.validate_output is not None:
-                out = engine.validate_output(out)
-        except Exception as exc:
-            kind, arg = engine.on_failure(rec, exc, clock.monotonic(), perf_counter() - rec.start)
-            if kind == RETRY:
-                rec.slept += arg
-                if arg > 0:
-                    clock.sleep(arg)
-                continue
-            if kind == NEXT:
-                target = arg
-                continue
+                if rec.phase >= 0:
+                    engine.served(rec, target)
+                _finish(engine, rec, out)
+                return out
+        kind, arg = engine.on_failure(rec, failure, clock.monotonic(), perf_counter() - rec.start)
+        if kind == RETRY:
+            rec.slept += arg
+            if arg > 0:
+                clock.sleep(arg)
+        elif kind == NEXT:
+            target = arg
+        else:
             _finish_failed(engine, rec)
-            if arg is exc:
-                raise
+            if arg is failure:
+                raise failure  # the user's own exception, unchanged
             raise arg from None
-        if rec.phase >= 0:
-            engine.served(rec, target)
-        _finish(engine, rec, out)
-        return out
+        failure = None
 
 
 def _call_with_deadline(

@@ -85,14 +85,17 @@ class Engine:
     __slots__ = (
         "attempt_timeout",
         "fallbacks",
+        "inline",
         "is_async",
         "name",
         "on_invalid",
         "primary",
+        "primary_fn",
         "retry",
         "stats",
         "timed",
         "total_timeout",
+        "validate_fast",
         "validate_input",
         "validate_output",
     )
@@ -104,6 +107,7 @@ class Engine:
         name: str,
         is_async: bool,
         validate_input: Callable[[Any], Any] | None,
+        validate_fast: Callable[[Any], Any] | None,
         validate_output: Callable[[Any], Any] | None,
         timeout: Timeout | None,
         retry: Retry | None,
@@ -113,11 +117,15 @@ class Engine:
         self.name = name
         self.is_async = is_async
         self.primary = Target(fn, ASYNC if self.is_async else SYNC, "primary", True)
+        self.primary_fn = fn
         self.validate_input = validate_input
+        # Tried first on the success path; may raise anything, the general walk then decides.
+        self.validate_fast = validate_fast
         self.validate_output = validate_output
         self.attempt_timeout = None if timeout is None else timeout.attempt
         self.total_timeout = None if timeout is None else timeout.total
         self.timed = timeout is not None
+        self.inline = not is_async and not self.timed  # eligible for the sync success path
         self.retry = retry
         self.fallbacks = tuple(fallbacks)
         self.on_invalid = on_invalid

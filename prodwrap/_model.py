@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar
 
 from prodwrap import _report
 from prodwrap._context import TAGS
-from prodwrap._drivers import run_async, run_sync
+from prodwrap._drivers import predict_sync, run_async, run_sync
 from prodwrap._engine import ASYNC, CONSTANT, MODEL, SYNC, Engine, Target, is_async_callable
 from prodwrap._record import CallRecord, Prediction, Stats
 from prodwrap.errors import ConfigurationError, InputValidationError, OutputValidationError
 from prodwrap.policies.fallback import Constant, fallback_name
 from prodwrap.policies.retry import Retry
 from prodwrap.policies.timeout import Timeout
-from prodwrap.policies.validation import Check, compile_output, compile_spec
+from prodwrap.policies.validation import Check, compile_output, compile_spec, fast_validator
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -144,9 +144,11 @@ class ProductionModel(Generic[P, R]):
         self.name = name
         self.version = version
         validate_input = None if input is None else compile_spec(input, InputValidationError, name)
+        validate_fast = None if validate_input is None else fast_validator(input, validate_input)
         validate_output = compile_output(output, check, name)
         if batch:
             validate_input = None if validate_input is None else _batch_of(validate_input, InputValidationError, name)
+            validate_fast = validate_input
             validate_output = (
                 None if validate_output is None else _batch_of(validate_output, OutputValidationError, name)
             )
@@ -156,6 +158,7 @@ class ProductionModel(Generic[P, R]):
             name=name,
             is_async=is_async,
             validate_input=validate_input,
+            validate_fast=validate_fast,
             validate_output=validate_output,
             timeout=Timeout.coerce(timeout),
             retry=Retry.coerce(retry),
@@ -173,10 +176,7 @@ class ProductionModel(Generic[P, R]):
 
     # -- calling ----------------------------------------------------------------------------
 
-    def _predict(self, x: Any, /, *args: Any, **kwargs: Any) -> Any:
-        if self._engine.is_async:
-            return self._apredict(x, *args, **kwargs)
-        return run_sync(self._engine, CallRecord(perf_counter()), x, args, kwargs)
+    _predict = predict_sync  # the sync driver's success path is this method itself
 
     def _predict_detailed(self, x: Any, /, *args: Any, **kwargs: Any) -> Any:
         if self._engine.is_async:

@@ -17,14 +17,14 @@ import numpy as np
 from prodwrap._record import Stats
 
 RING = 8192  # latency samples kept for percentiles (a power of two)
-_MASK = RING - 1
+MASK = RING - 1
 
 
 class StatsRecorder:
-    __slots__ = ("_abandoned", "_failures", "_lock", "_outcomes", "_reads", "_seq", "_served", "ring")
+    __slots__ = ("_abandoned", "_failures", "_lock", "_outcomes", "_reads", "_served", "ring", "seq")
 
     def __init__(self) -> None:
-        self._seq = itertools.count()
+        self.seq = itertools.count()
         self._reads = 0  # sequence numbers taken by snapshot(), not by calls
         self._lock = threading.Lock()
         self._outcomes: Counter[str] = Counter()  # outcomes other than a primary "ok"
@@ -34,8 +34,11 @@ class StatsRecorder:
         self.ring: list[float] = [float("nan")] * RING
 
     def ok(self, latency: float) -> None:
-        """A call the primary served on the success path (lock-free)."""
-        self.ring[next(self._seq) & _MASK] = latency
+        """A call the primary served on the success path (lock-free).
+
+        The sync fast path inlines this very statement (``_drivers.predict_sync``).
+        """
+        self.ring[next(self.seq) & MASK] = latency
 
     def finish(self, outcome: str, served_by: str, latency: float, reasons: list[str] | None) -> None:
         """Any call that met a failure on the way (slow path)."""
@@ -46,7 +49,7 @@ class StatsRecorder:
                     self._served[served_by] += 1
             if reasons:
                 self._failures.update(reasons)
-            self.ring[next(self._seq) & _MASK] = latency
+            self.ring[next(self.seq) & MASK] = latency
 
     def abandoned(self) -> None:
         with self._lock:
@@ -54,7 +57,7 @@ class StatsRecorder:
 
     def snapshot(self) -> Stats:
         with self._lock:
-            calls = next(self._seq) - self._reads
+            calls = next(self.seq) - self._reads
             self._reads += 1
             outcomes = dict(self._outcomes)
             served = dict(self._served)

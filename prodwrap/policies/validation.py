@@ -111,6 +111,8 @@ def compile_spec(spec: Any, error: type[InputValidationError | OutputValidationE
 
         def validate_model(value: Any) -> Any:
             try:
+                if type(value) is dict:  # the common case first: a plain record
+                    return validate_python(value)
                 if isinstance(value, str | bytes | bytearray):
                     return validate_json(value)
                 return validate_python(value, from_attributes=True)
@@ -131,6 +133,15 @@ def compile_spec(spec: Any, error: type[InputValidationError | OutputValidationE
             raise error(clean_errors(exc.errors()), model=model) from None
 
     return validate_type
+
+
+def fast_validator(spec: Any, validator: Validator) -> Validator:
+    """What the success path tries first: pydantic's own validator for a plain record (no
+    wrapper frame); for other specs the compiled validator itself. A failure of either is
+    handed to the full validator, which accepts every input form and collects every error."""
+    if isinstance(spec, type) and issubclass(spec, pydantic.BaseModel):
+        return spec.__pydantic_validator__.validate_python
+    return validator
 
 
 def _array_validator(
