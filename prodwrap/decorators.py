@@ -8,7 +8,7 @@ so a stack of decorators is one model with one pipeline, never nested wrappers.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, ParamSpec, TypeVar, overload
+from typing import Any, Literal, ParamSpec, Protocol, TypeVar, overload
 
 import tenacity
 
@@ -20,8 +20,14 @@ from prodwrap.policies.validation import Check
 
 P = ParamSpec("P")
 R = TypeVar("R")
+P2 = ParamSpec("P2")  # the decorated function's, where P is already bound
+R2 = TypeVar("R2")
 
-Decorator = Callable[[Callable[P, R]], ProductionModel[P, R]]
+
+class Decorator(Protocol):
+    """What the decorator factories return: function (or model) in, ``ProductionModel`` out."""
+
+    def __call__(self, fn: Callable[P, R], /) -> ProductionModel[P, R]: ...
 
 
 def _apply(fn: Callable[P, R], **options: Any) -> ProductionModel[P, R]:
@@ -37,10 +43,10 @@ def production(fn: Callable[P, R], /) -> ProductionModel[P, R]: ...
 
 
 @overload
-def production(*, name: str | None = None, **options: Any) -> Decorator[P, R]: ...
+def production(*, name: str | None = None, **options: Any) -> Decorator: ...
 
 
-def production(fn: Callable[P, R] | None = None, /, **options: Any) -> ProductionModel[P, R] | Decorator[P, R]:
+def production(fn: Callable[P, R] | None = None, /, **options: Any) -> ProductionModel[P, R] | Decorator:
     """Make a function a :class:`ProductionModel`; takes every keyword the model takes.
 
     Usable bare (``@pw.production``) or with options (``@pw.production(timeout=0.5)``). The
@@ -49,7 +55,7 @@ def production(fn: Callable[P, R] | None = None, /, **options: Any) -> Productio
     if fn is not None:
         return _apply(fn, **options)
 
-    def decorate(f: Callable[P, R]) -> ProductionModel[P, R]:
+    def decorate(f: Callable[P2, R2]) -> ProductionModel[P2, R2]:
         return _apply(f, **options)
 
     return decorate
@@ -61,7 +67,7 @@ def validate(
     output: Any = None,
     check: Check | Sequence[Check] | None = None,
     on_invalid: Literal["raise", "fallback"] | None = None,
-) -> Decorator[P, R]:
+) -> Decorator:
     """Validate the input and/or output (``input=``, ``output=``, ``check=`` of the model)."""
     options: dict[str, Any] = {
         k: v
@@ -79,7 +85,7 @@ def validate(
 
 def timeout(
     seconds: float | Timeout | None = None, /, *, attempt: float | None = None, total: float | None = None
-) -> Decorator[P, R]:
+) -> Decorator:
     """Limit each attempt to ``seconds`` (or give ``attempt=``/``total=`` as in ``pw.Timeout``)."""
     if seconds is None:
         policy: float | Timeout = Timeout(attempt=attempt, total=total)
@@ -100,7 +106,7 @@ def retry(
     on: RetryOn | None = None,
     wait: WaitStrategy | None = None,
     stop: StopStrategy | tenacity.stop.stop_base | None = None,
-) -> Decorator[P, R]:
+) -> Decorator:
     """Retry failed attempts: ``@pw.retry(3)`` or ``@pw.retry(attempts=3, on=..., wait=...)``."""
     if isinstance(attempts, Retry):
         policy = attempts
@@ -119,7 +125,7 @@ def retry(
     return decorate
 
 
-def fallback(*fallbacks: Any) -> Decorator[P, R]:
+def fallback(*fallbacks: Any) -> Decorator:
     """Serve from these, in order, when the primary fails: ``@pw.fallback(f1, pw.Constant(v))``."""
     if not fallbacks:
         raise ConfigurationError("pw.fallback needs at least one fallback")

@@ -30,4 +30,4 @@ def test_ruff_lint_and_format() -> None:
 
 
 def test_mypy_strict() -> None:
-    _run(sys.executable, "-m", "mypy", "--strict", "prodwrap")
+    _run(sys.executable, "-m", "mypy", "--strict", "prodwrap", "tests/typing")
