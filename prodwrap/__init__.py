@@ -10,10 +10,12 @@ input/output validation, timeouts, retries and fallbacks, in one compiled pipeli
     y = model(x)
 """
 
+from prodwrap import drift as drift
 from prodwrap._context import context, deadline
 from prodwrap._model import ProductionModel
 from prodwrap._record import Outcome, Prediction, Stats
-from prodwrap.decorators import fallback, production, retry, timeout, validate
+from prodwrap.decorators import fallback, monitored, production, retry, timeout, validate
+from prodwrap.drift import DriftMonitor
 from prodwrap.errors import (
     BudgetExceededError,
     BulkheadFullError,
@@ -37,6 +39,7 @@ __all__ = [
     "CircuitOpenError",
     "ConfigurationError",
     "Constant",
+    "DriftMonitor",
     "FallbackExhausted",
     "InputValidationError",
     "Outcome",
@@ -53,6 +56,7 @@ __all__ = [
     "context",
     "deadline",
     "fallback",
+    "monitored",
     "production",
     "retry",
     "timeout",

@@ -8,7 +8,6 @@ current clock, so a fake clock's sleep consumes a fake deadline consistently.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,6 +33,8 @@ class SystemClock:
     sleep = staticmethod(time.sleep)
 
     async def asleep(self, seconds: float) -> None:
+        import asyncio  # imported by then: an event loop is running
+
         await asyncio.sleep(seconds)
 
 

@@ -7,7 +7,6 @@ a deadline, versus awaited under ``asyncio.timeout``) and how they sleep.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
@@ -18,6 +17,7 @@ from prodwrap._engine import ASYNC, CONSTANT, FAIL, MODEL, NEXT, RETRY, Engine, 
 from prodwrap._record import CallRecord
 from prodwrap._stats import MASK
 from prodwrap._workers import POOL
+from prodwrap.drift._features import MISSING
 from prodwrap.errors import InputValidationError
 
 if TYPE_CHECKING:
@@ -32,13 +32,17 @@ def _with_deadline(deadline: float, fn: Callable[..., Any], *args: Any, **kwargs
     return fn(*args, **kwargs)
 
 
-def _finish(engine: Engine, rec: CallRecord, value: Any) -> None:
-    rec.value = value
+def _finish(engine: Engine, rec: CallRecord, out: Any, value: Any) -> None:
+    rec.value = out
     rec.latency = latency = perf_counter() - rec.start
     if rec.errors is None:
         engine.stats.ok(latency)
     else:
         engine.stats.finish(rec.outcome, rec.served_by, latency, rec.reasons)
+    drift = engine.drift
+    if drift is not None and (rec.reasons is None or rec.reasons[0] != "invalid_input"):
+        # every valid input is observed; the output only when the primary served it
+        rec.drift = drift.observe(value, out if rec.phase < 0 else MISSING)
 
 
 def _finish_failed(engine: Engine, rec: CallRecord) -> None:
@@ -79,6 +83,8 @@ def predict_sync(model: ProductionModel[Any, Any], x: Any, /, *args: Any, **kwar
         return _walk_sync(engine, rec, engine.primary, value, args, kwargs, None, exc)
     stats = engine.stats  # StatsRecorder.ok, inlined: one atomic count, one latency sample
     stats.ring[next(stats.seq) & MASK] = perf_counter() - start
+    if engine.drift is not None:
+        engine.drift.observe(value, out)
     return out
 
 
@@ -140,7 +146,7 @@ def _walk_sync(
             else:
                 if rec.phase >= 0:
                     engine.served(rec, target)
-                _finish(engine, rec, out)
+                _finish(engine, rec, out, value)
                 return out
         kind, arg = engine.on_failure(rec, failure, clock.monotonic(), perf_counter() - rec.start)
         if kind == RETRY:
@@ -227,7 +233,7 @@ async def run_async(engine: Engine, rec: CallRecord, x: Any, args: tuple[Any, ..
             raise arg from None
         if rec.phase >= 0:
             engine.served(rec, target)
-        _finish(engine, rec, out)
+        _finish(engine, rec, out, value)
         return out
 
 
@@ -240,6 +246,8 @@ async def _await_with_deadline(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
 ) -> Any:
+    import asyncio  # asyncio is only imported once an event loop runs (import stays light)
+
     fn = target.fn
     if deadline is None:
         if target.kind == ASYNC:

@@ -30,6 +30,7 @@ from prodwrap.policies.timeout import Timeout
 
 if TYPE_CHECKING:
     from prodwrap._record import CallRecord
+    from prodwrap.drift._monitor import DriftMonitor
 
 RETRY: Final = 0
 NEXT: Final = 1
@@ -84,6 +85,7 @@ class Engine:
 
     __slots__ = (
         "attempt_timeout",
+        "drift",
         "fallbacks",
         "inline",
         "is_async",
@@ -113,6 +115,7 @@ class Engine:
         retry: Retry | None,
         fallbacks: Sequence[Target],
         on_invalid: Literal["raise", "fallback"],
+        drift: DriftMonitor | None = None,
     ) -> None:
         self.name = name
         self.is_async = is_async
@@ -129,6 +132,7 @@ class Engine:
         self.retry = retry
         self.fallbacks = tuple(fallbacks)
         self.on_invalid = on_invalid
+        self.drift = drift
         self.stats = StatsRecorder()
 
     # -- deadlines -------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import dataclasses
 from collections.abc import Callable, Sequence
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar
@@ -12,6 +12,7 @@ from prodwrap._context import TAGS
 from prodwrap._drivers import predict_sync, run_async, run_sync
 from prodwrap._engine import ASYNC, CONSTANT, MODEL, SYNC, Engine, Target, is_async_callable
 from prodwrap._record import CallRecord, Prediction, Stats
+from prodwrap.drift._monitor import DriftMonitor
 from prodwrap.errors import ConfigurationError, InputValidationError, OutputValidationError
 from prodwrap.policies.fallback import Constant, fallback_name
 from prodwrap.policies.retry import Retry
@@ -21,7 +22,19 @@ from prodwrap.policies.validation import Check, compile_output, compile_spec, fa
 P = ParamSpec("P")
 R = TypeVar("R")
 
-OPTIONS = ("name", "version", "input", "output", "check", "timeout", "retry", "fallback", "on_invalid", "batch")
+OPTIONS = (
+    "name",
+    "version",
+    "input",
+    "output",
+    "check",
+    "timeout",
+    "retry",
+    "fallback",
+    "on_invalid",
+    "batch",
+    "drift",
+)
 
 
 def _batch_of(
@@ -117,6 +130,7 @@ class ProductionModel(Generic[P, R]):
         fallback: Any = None,
         on_invalid: Literal["raise", "fallback"] = "raise",
         batch: bool = False,
+        drift: DriftMonitor | None = None,
     ) -> None:
         if not callable(predict):
             raise ConfigurationError(f"predict must be callable, got {predict!r}")
@@ -140,6 +154,7 @@ class ProductionModel(Generic[P, R]):
             "fallback": fallbacks,
             "on_invalid": on_invalid,
             "batch": batch,
+            "drift": drift,
         }
         self.name = name
         self.version = version
@@ -164,6 +179,7 @@ class ProductionModel(Generic[P, R]):
             retry=Retry.coerce(retry),
             fallbacks=_compile_fallbacks(fallbacks, validate_output, is_async),
             on_invalid=on_invalid,
+            drift=drift,
         )
         self.__wrapped__ = predict
         self.__name__ = name
@@ -184,7 +200,13 @@ class ProductionModel(Generic[P, R]):
         rec = CallRecord(perf_counter())
         rec.tags = TAGS.get()
         run_sync(self._engine, rec, x, args, kwargs)
-        return rec.prediction(model=self.name, version=self.version)
+        return self._prediction(rec)
+
+    def _prediction(self, rec: CallRecord) -> Prediction:
+        prediction = rec.prediction(model=self.name, version=self.version)
+        if self._engine.drift is not None and rec.outcome == "ok":
+            self._engine.drift.remember(prediction.id, prediction.value)
+        return prediction
 
     async def _apredict(self, x: Any, /, *args: Any, **kwargs: Any) -> Any:
         return await run_async(self._engine, CallRecord(perf_counter()), x, args, kwargs)
@@ -193,7 +215,7 @@ class ProductionModel(Generic[P, R]):
         rec = CallRecord(perf_counter())
         rec.tags = TAGS.get()
         await run_async(self._engine, rec, x, args, kwargs)
-        return rec.prediction(model=self.name, version=self.version)
+        return self._prediction(rec)
 
     if TYPE_CHECKING:
 
@@ -235,6 +257,8 @@ class ProductionModel(Generic[P, R]):
         return [self._predict(x) for x in xs]
 
     async def _apredict_batch(self, xs: Sequence[Any]) -> list[Any]:
+        import asyncio  # imported by then: an event loop is running
+
         return list(await asyncio.gather(*(self._apredict(x) for x in xs)))
 
     # -- deriving and inspecting --------------------------------------------------------------
@@ -248,7 +272,22 @@ class ProductionModel(Generic[P, R]):
 
     def stats(self) -> Stats:
         """A snapshot of this model's counters and latency percentiles."""
-        return self._engine.stats.snapshot()
+        snapshot = self._engine.stats.snapshot()
+        if self._engine.drift is not None:
+            snapshot = dataclasses.replace(snapshot, drift=self._engine.drift.stats())
+        return snapshot
+
+    def feedback(self, prediction_id: str, actual: Any) -> bool:
+        """Ground truth for an earlier prediction (by ``Prediction.id``), for performance monitoring.
+
+        Returns False when the prediction's output is no longer held (too old, or unknown).
+
+        Raises:
+            ConfigurationError: the model has no ``drift=`` monitor with ``performance=``.
+        """
+        if self._engine.drift is None:
+            raise ConfigurationError(f"{self.name}: feedback needs drift=pw.DriftMonitor(..., performance=...)")
+        return self._engine.drift.feedback(prediction_id, actual)
 
     def describe(self) -> dict[str, Any]:
         """The pipeline, stage by stage, and every policy, as a JSON-able dict."""

@@ -32,6 +32,7 @@ class CallRecord:
     __slots__ = (
         "attempts",
         "deadline",
+        "drift",
         "errors",
         "latency",
         "outcome",
@@ -59,6 +60,7 @@ class CallRecord:
         self.tags: Mapping[str, Any] | None = None
         self.value: Any = None
         self.latency = 0.0
+        self.drift: tuple[Any, ...] = ()
 
     def fail(self, exc: Exception, reason: str) -> None:
         if self.errors is None:
@@ -82,7 +84,7 @@ class CallRecord:
             errors=tuple(self.errors or ()),
             trace_id=None,
             tags=dict(self.tags or {}),
-            drift=(),
+            drift=self.drift,
             escalated=False,
         )
 

@@ -20,6 +20,7 @@ STAGES = (
     ("attempt timeout", "timeout"),
     ("predict", None),
     ("output validation", "output"),
+    ("drift monitor", "drift"),
 )
 
 
@@ -37,6 +38,7 @@ def describe(engine: Engine, options: dict[str, Any]) -> dict[str, Any]:
         "output": describe_spec(options["output"]),
         "check": None if checks is None else [getattr(c, "__qualname__", repr(c)) for c in checks],
         **policies,
+        "drift": None if options["drift"] is None else options["drift"].describe(),
     }
     active = {
         "input validation": info["input"] is not None,
@@ -46,6 +48,7 @@ def describe(engine: Engine, options: dict[str, Any]) -> dict[str, Any]:
         "attempt timeout": engine.attempt_timeout is not None,
         "predict": True,
         "output validation": info["output"] is not None or info["check"] is not None,
+        "drift monitor": info["drift"] is not None,
     }
     info["stages"] = [stage for stage, _ in STAGES if active[stage]]
     return info

@@ -11,12 +11,14 @@ Hand-off costs two lock operations per side and no Future, Condition or queue.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import contextvars
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import asyncio
 
 IDLE_SECONDS = 60.0
 

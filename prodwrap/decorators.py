@@ -8,15 +8,17 @@ so a stack of decorators is one model with one pipeline, never nested wrappers.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, ParamSpec, Protocol, TypeVar, overload
-
-import tenacity
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, Protocol, TypeVar, overload
 
 from prodwrap._model import ProductionModel
+from prodwrap.drift._monitor import DriftMonitor
 from prodwrap.errors import ConfigurationError
 from prodwrap.policies.retry import Retry, RetryOn, StopStrategy, WaitStrategy
 from prodwrap.policies.timeout import Timeout
 from prodwrap.policies.validation import Check
+
+if TYPE_CHECKING:
+    import tenacity
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -132,5 +134,14 @@ def fallback(*fallbacks: Any) -> Decorator:
 
     def decorate(f: Callable[P, R]) -> ProductionModel[P, R]:
         return _apply(f, fallback=list(fallbacks))
+
+    return decorate
+
+
+def monitored(*, drift: DriftMonitor) -> Decorator:
+    """Watch inputs and output for drift: ``@pw.monitored(drift=pw.DriftMonitor(X_train))``."""
+
+    def decorate(f: Callable[P, R]) -> ProductionModel[P, R]:
+        return _apply(f, drift=drift)
 
     return decorate

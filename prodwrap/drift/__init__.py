@@ -9,11 +9,14 @@ from prodwrap.drift._base import (
     detector,
     register,
 )
+from prodwrap.drift._monitor import DriftMonitor, DriftStats
 
 __all__ = [
     "BatchDetector",
     "DriftDetector",
+    "DriftMonitor",
     "DriftResult",
+    "DriftStats",
     "StreamDetector",
     "available",
     "detector",

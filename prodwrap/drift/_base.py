@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
@@ -166,6 +165,8 @@ def register(name: str) -> Callable[[T], T]:
 
 
 def _load_entry_points() -> None:
+    from importlib.metadata import entry_points  # slow to import: only when a name is unknown
+
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name.lower() not in _REGISTRY:
             _REGISTRY[ep.name.lower()] = ep.load()

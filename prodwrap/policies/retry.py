@@ -10,10 +10,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import tenacity
-from tenacity.wait import wait_base
+if TYPE_CHECKING:
+    import tenacity
+
 
 from prodwrap.errors import (
     BudgetExceededError,
@@ -34,26 +35,28 @@ NEVER_RETRIED: tuple[type[Exception], ...] = (
 
 ExceptionTypes = type[BaseException] | tuple[type[BaseException], ...]
 RetryOn = ExceptionTypes | Callable[[BaseException], bool]
-WaitStrategy = Callable[[tenacity.RetryCallState], float]
-StopStrategy = Callable[[tenacity.RetryCallState], bool]
+WaitStrategy = Callable[["tenacity.RetryCallState"], float]
+StopStrategy = Callable[["tenacity.RetryCallState"], bool]
 
 MAX_ATTEMPTS = 100  # a typo guard: attempts above this need stop= instead
 
 
 @dataclass(frozen=True, slots=True)
-class Backoff(wait_base):
+class Backoff:
     """Exponential backoff: ``initial * multiplier ** (n - 1)`` seconds, capped at ``maximum``.
 
     With ``jitter=True`` the wait is drawn uniformly from ``[0, that]`` ("full jitter"), which
-    spreads out retries of many clients hitting the same dependency. A tenacity wait strategy:
-    it combines with other tenacity waits using ``+``.
+    spreads out retries of many clients hitting the same dependency. It is tenacity's
+    ``wait_random_exponential`` (or ``wait_exponential`` without jitter), built on first use
+    so that importing prodwrap does not import tenacity; it adds to other tenacity waits
+    with ``+``.
     """
 
     initial: float = 0.05
     maximum: float = 1.0
     multiplier: float = 2.0
     jitter: bool = True
-    _strategy: wait_base = field(init=False, repr=False, compare=False)
+    _strategy: Any = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("initial", "maximum", "multiplier"):
@@ -64,12 +67,28 @@ class Backoff(wait_base):
             raise ConfigurationError("backoff initial and maximum must be >= 0 seconds")
         if self.multiplier < 1:
             raise ConfigurationError(f"backoff multiplier must be >= 1, got {self.multiplier!r}")
-        kind = tenacity.wait_random_exponential if self.jitter else tenacity.wait_exponential
-        strategy = kind(multiplier=self.initial, max=self.maximum, exp_base=self.multiplier)
-        object.__setattr__(self, "_strategy", strategy)
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> float:
-        return float(self._strategy(retry_state))
+        strategy = self._strategy
+        if strategy is None:
+            import tenacity
+
+            kind = tenacity.wait_random_exponential if self.jitter else tenacity.wait_exponential
+            strategy = kind(multiplier=self.initial, max=self.maximum, exp_base=self.multiplier)
+            object.__setattr__(self, "_strategy", strategy)
+        return float(strategy(retry_state))
+
+    def __add__(self, other: WaitStrategy) -> WaitStrategy:
+        from tenacity.wait import wait_combine
+
+        return wait_combine(self, other)
+
+    def __radd__(self, other: WaitStrategy | int) -> WaitStrategy:
+        if isinstance(other, int) and other == 0:  # sum() starts from 0
+            return self
+        from tenacity.wait import wait_combine
+
+        return wait_combine(other, self)  # type: ignore[arg-type]
 
     def describe(self) -> dict[str, Any]:
         return {"initial": self.initial, "maximum": self.maximum, "multiplier": self.multiplier, "jitter": self.jitter}
@@ -166,6 +185,8 @@ def retry_state(
     *, start: float, attempt: int, exc: BaseException, now: float, idle_for: float
 ) -> tenacity.RetryCallState:
     """A tenacity ``RetryCallState`` describing the failed attempt ``attempt`` (slow path only)."""
+    import tenacity  # the first failure imports it (the success path never does)
+
     state = tenacity.RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
     state.start_time = start
     state.attempt_number = attempt

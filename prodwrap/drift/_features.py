@@ -1,0 +1,121 @@
+"""Turning references and live inputs into feature columns.
+
+A reference may be a numpy array (columns are features 0..d-1), a list of dicts (keys), a
+list of pydantic instances (fields), a dict of columns, anything with ``.columns`` (a data
+frame), or a list of scalars (one feature, 0). Live inputs are read the same way, adapting
+to their own type, so a monitor fitted on ``X_train`` columns can watch pydantic inputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pydantic
+
+Key = str | int
+OUTPUT = "output"  # the feature name of the model's output
+MISSING: Any = object()
+
+
+def _plain(value: Any) -> Any:
+    value = getattr(value, "value", value) if hasattr(type(value), "__members__") else value  # Enum
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def column(values: Sequence[Any]) -> np.ndarray:
+    """A float64 column if every present value is a number (bools excluded), else object."""
+    plain = [_plain(v) for v in values if v is not MISSING and v is not None]
+    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in plain)
+    if numeric:
+        return np.asarray(plain, dtype=np.float64)
+    return np.asarray(plain, dtype=object)
+
+
+def is_numeric(col: np.ndarray) -> bool:
+    return col.dtype.kind in "iuf"
+
+
+def reference_columns(reference: Any) -> dict[Key, np.ndarray]:
+    """Split a reference data set into feature columns."""
+    if isinstance(reference, np.ndarray):
+        if reference.ndim == 1:
+            return {0: _typed(reference)}
+        if reference.ndim == 2:
+            return {i: _typed(reference[:, i]) for i in range(reference.shape[1])}
+        raise ValueError(f"DriftMonitor: reference array must be 1-D or 2-D, got shape {reference.shape}")
+    if hasattr(reference, "columns") and hasattr(reference, "__getitem__"):  # a data frame
+        return {str(c): _typed(np.asarray(reference[c])) for c in reference.columns}
+    if isinstance(reference, Mapping):
+        return {k: column(list(v)) for k, v in reference.items()}
+    rows = list(reference) if isinstance(reference, Iterable) else None
+    if not rows:
+        raise ValueError("DriftMonitor: reference is empty or not a data set")
+    keys = row_keys(rows[0])
+    if keys is None:
+        return {0: column(rows)}
+    return {k: column([read(r, k) for r in rows]) for k in keys}
+
+
+def _typed(arr: np.ndarray) -> np.ndarray:
+    if arr.dtype.kind in "iuf":
+        return arr.astype(np.float64)
+    return column(list(arr))
+
+
+def row_keys(row: Any) -> list[Key] | None:
+    """The feature keys of one record, or None for a scalar."""
+    if isinstance(row, pydantic.BaseModel):
+        return list(type(row).model_fields)
+    if isinstance(row, Mapping):
+        return list(row)
+    if isinstance(row, np.ndarray | list | tuple):
+        return list(range(len(row)))
+    return None
+
+
+def read(obj: Any, key: Key) -> Any:
+    """Feature ``key`` of a live input, or MISSING."""
+    try:
+        if isinstance(obj, pydantic.BaseModel):
+            if isinstance(key, int):
+                key = list(type(obj).model_fields)[key]
+            return getattr(obj, key, MISSING)
+        if isinstance(obj, Mapping):
+            if key in obj:
+                return obj[key]
+            return list(obj.values())[key] if isinstance(key, int) else MISSING
+        if isinstance(obj, np.ndarray | list | tuple):
+            return obj[key] if isinstance(key, int) else MISSING
+    except (IndexError, KeyError, TypeError):
+        return MISSING
+    return obj if key == 0 else MISSING
+
+
+def unwrap_output(out: Any) -> Any:
+    """The output as one value: a one-field model or dict is read through."""
+    if isinstance(out, pydantic.BaseModel):
+        fields = type(out).model_fields
+        if len(fields) == 1:
+            return getattr(out, next(iter(fields)))
+    elif isinstance(out, Mapping) and len(out) == 1:
+        return next(iter(out.values()))
+    return out
+
+
+def fingerprint(columns: Mapping[Key, np.ndarray]) -> str:
+    """sha256 over every reference column (name, type and values), in a stable order."""
+    digest = hashlib.sha256()
+    for key in sorted(columns, key=lambda k: (isinstance(k, str), str(k))):
+        col = columns[key]
+        digest.update(json.dumps([key, col.dtype.kind, len(col)]).encode())
+        if col.dtype.kind == "f":
+            digest.update(np.ascontiguousarray(col, dtype="<f8").tobytes())
+        else:
+            digest.update(json.dumps([str(v) for v in col]).encode())
+    return digest.hexdigest()
