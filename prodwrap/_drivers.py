@@ -127,7 +127,7 @@ def _walk_sync(
         if failure is None:
             try:
                 if target.kind == CONSTANT:
-                    out = target.fn
+                    out = target.fn()
                 elif target is engine.primary:
                     rec.attempts += 1
                     if timed:
@@ -205,7 +205,7 @@ async def run_async(engine: Engine, rec: CallRecord, x: Any, args: tuple[Any, ..
     while True:
         try:
             if target.kind == CONSTANT:
-                out = target.fn
+                out = target.fn()
             elif target.kind == MODEL:
                 out = await target.fn.apredict(value, *args, **kwargs)
             else:

@@ -38,7 +38,7 @@ FAIL: Final = 2
 Step = tuple[int, Any]
 
 # How a target is invoked. SYNC: a plain function; ASYNC: a coroutine function; MODEL: a
-# ProductionModel (applies its own policies); CONSTANT: a pre-validated value.
+# ProductionModel (applies its own policies); CONSTANT: a pre-validated value (fn() serves it).
 SYNC: Final = 0
 ASYNC: Final = 1
 MODEL: Final = 2

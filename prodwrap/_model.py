@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import functools
+import itertools
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar
+
+import pydantic
 
 from prodwrap import _report
 from prodwrap._context import TAGS
@@ -59,6 +65,17 @@ def _batch_of(
     return validate_batch
 
 
+_IMMUTABLE = (type(None), bool, int, float, complex, str, bytes, Decimal, frozenset)
+
+
+def _server(value: Any) -> Callable[[], Any]:
+    """What serves a Constant: the value itself if immutable, else a fresh deep copy each
+    time (a caller mutating what it was served must not change what the next one gets)."""
+    if isinstance(value, _IMMUTABLE) or (isinstance(value, pydantic.BaseModel) and value.model_config.get("frozen")):
+        return itertools.repeat(value).__next__
+    return functools.partial(copy.deepcopy, value)
+
+
 def _compile_fallbacks(
     fallbacks: Sequence[Any], validate_output: Callable[[Any], Any] | None, model_is_async: bool
 ) -> tuple[Target, ...]:
@@ -78,7 +95,7 @@ def _compile_fallbacks(
                     value = validate_output(value)
                 except OutputValidationError as exc:
                     raise ConfigurationError(f"fallback {name!r} fails output validation: {exc}") from exc
-            targets.append(Target(value, CONSTANT, name, False))
+            targets.append(Target(_server(value), CONSTANT, name, False))
         elif isinstance(fb, ProductionModel):
             if fb.is_async and not model_is_async:
                 raise ConfigurationError(f"fallback {name!r} is an async model; a sync model cannot await it")

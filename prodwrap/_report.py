@@ -64,7 +64,8 @@ def _rows(info: dict[str, Any], stats: Stats) -> list[tuple[str, str]]:
         ("pipeline", " -> ".join(info["stages"])),
         ("calls", str(stats.calls)),
     ]
-    for outcome, n in stats.outcomes.items():
+    order = {"ok": 0, "cached": 1, "fallback": 2, "error": 3}
+    for outcome, n in sorted(stats.outcomes.items(), key=lambda item: order.get(item[0], 4)):
         share = n / stats.calls if stats.calls else 0.0
         rows.append((f"  {outcome}", f"{n} ({share:.1%})"))
     for name, n in stats.served_by.items():

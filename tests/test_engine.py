@@ -226,3 +226,15 @@ def test_invalid_input_raises_by_default_and_never_calls_predict() -> None:
     with pytest.raises(pw.InputValidationError):
         model({"a": "x"})
     assert fn.calls == 0
+
+
+def test_constant_fallback_serves_a_fresh_copy_of_mutable_values() -> None:
+    class Score(BaseModel):
+        p: float
+
+    model = pw.ProductionModel(
+        Flaky(*(RuntimeError() for _ in range(2))), output=Score, fallback=pw.Constant(Score(p=0.5))
+    )
+    first = model(1)
+    first.p = 0.99  # a caller mutating what it was served
+    assert model(2) == Score(p=0.5)
