@@ -156,10 +156,8 @@ class Engine:
         return deadline
 
     def timeout_error(self, rec: CallRecord, seconds: float) -> PredictionTimeout:
-        target = "primary" if rec.phase < 0 else self.fallbacks[rec.phase].name
-        return PredictionTimeout(
-            f"{self.name}: {target} attempt {rec.attempts} timed out after {seconds:.3g} s", timeout=seconds
-        )
+        what = f"primary attempt {rec.attempts}" if rec.phase < 0 else f"fallback {self.fallbacks[rec.phase].name}"
+        return PredictionTimeout(f"{self.name}: {what} timed out after {seconds:.3g} s", timeout=seconds)
 
     # -- decisions after a failure ---------------------------------------------------------
 

@@ -153,6 +153,8 @@ class ProductionModel(Generic[P, R]):
             raise ConfigurationError(f"predict must be callable, got {predict!r}")
         if isinstance(predict, ProductionModel):
             raise ConfigurationError("predict is already a ProductionModel: use model.with_options(...)")
+        if drift is not None and not isinstance(drift, DriftMonitor):
+            raise ConfigurationError(f"drift= takes a pw.DriftMonitor, got {drift!r}")
         if on_invalid not in ("raise", "fallback"):
             raise ConfigurationError(f'on_invalid must be "raise" or "fallback", got {on_invalid!r}')
         name = name if name is not None else getattr(predict, "__name__", None) or type(predict).__name__

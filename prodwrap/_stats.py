@@ -57,7 +57,9 @@ class StatsRecorder:
 
     def snapshot(self) -> Stats:
         with self._lock:
-            calls = next(self.seq) - self._reads
+            taken = next(self.seq)
+            self.ring[taken & MASK] = float("nan")  # this slot gets no sample: keep no stale one
+            calls = taken - self._reads
             self._reads += 1
             outcomes = dict(self._outcomes)
             served = dict(self._served)

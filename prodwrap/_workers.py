@@ -124,12 +124,13 @@ class Pool:
         worker = self._take()
         worker.job = (contextvars.copy_context(), fn, args, kwargs)
         worker.go.release()
-        if not worker.done.acquire(timeout=max(timeout, 0.0)):
-            with worker.state:
-                if not worker.finished:
-                    worker.abandoned = True
-                    return False, None
-            worker.done.acquire()  # finished just as we gave up: take the result
+        try:
+            done = worker.done.acquire(timeout=max(timeout, 0.0))
+        except BaseException:  # interrupted while waiting (KeyboardInterrupt): give the attempt up
+            self._abandon(worker)
+            raise
+        if not done and self._abandon(worker):
+            return False, None
         result, error = worker.result, worker.error
         worker.result = worker.error = None
         worker.finished = False
@@ -137,6 +138,16 @@ class Pool:
         if error is not None:
             raise error
         return True, result
+
+    def _abandon(self, worker: Worker) -> bool:
+        """Give up waiting for ``worker``: True if its attempt still runs (it will recycle
+        itself when it ends); False if it had finished, in which case its result is ready."""
+        with worker.state:
+            if not worker.finished:
+                worker.abandoned = True
+                return True
+        worker.done.acquire()  # finished just as we gave up: the result is there
+        return False
 
     def submit_async(
         self, loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], *args: Any, **kwargs: Any

@@ -295,3 +295,21 @@ async def test_1000_concurrent_async_calls() -> None:
 async def test_sync_model_apredict_runs_on_a_worker_thread() -> None:
     model = pw.ProductionModel(lambda x: threading.get_ident())
     assert await model.apredict(1) != threading.get_ident()
+
+
+def test_fallback_timeout_message_names_the_fallback(gate: threading.Event) -> None:
+    from prodwrap._context import DEADLINE
+
+    def slow_fb(x: int) -> int:
+        gate.wait()
+        return x
+
+    inner = pw.ProductionModel(lambda x: 1 / 0, name="inner", fallback=slow_fb)
+    token = DEADLINE.set(time.monotonic() + 0.05)  # as if called by a model with 50 ms left
+    try:
+        with pytest.raises(pw.FallbackExhausted) as info:
+            inner(1)
+    finally:
+        DEADLINE.reset(token)
+    assert "inner: fallback slow_fb timed out" in str(info.value.exceptions[-1])
+    assert inner.stats().abandoned == 1

@@ -240,3 +240,17 @@ def test_wrapping_a_model_or_a_non_callable_is_refused() -> None:
         pw.ProductionModel(pw.ProductionModel(double))
     with pytest.raises(pw.ConfigurationError):
         pw.ProductionModel(42)  # type: ignore[arg-type]
+
+
+def test_stats_reads_leave_no_stale_latency_samples() -> None:
+    import time
+
+    from prodwrap._stats import RING
+
+    model = pw.ProductionModel(lambda x: time.sleep(x) if x else None)
+    model(0.05)
+    for _ in range(3):
+        for _ in range(RING - 1):
+            model(0)
+        model.stats()
+    assert model.stats().latency_p99 < 0.01  # the slow call is long out of the window

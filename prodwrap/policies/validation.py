@@ -9,9 +9,10 @@ a whole record, and never more than a short prefix of a long value.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import pydantic
@@ -71,25 +72,48 @@ def _shown(value: Any) -> Any:
     return f"<{type(value).__name__}>"
 
 
-def _sensitive_fields(model: type[pydantic.BaseModel]) -> frozenset[str]:
-    names = set()
-    for name, field in model.model_fields.items():
-        extra = field.json_schema_extra
-        marked = isinstance(extra, dict) and bool(extra.get("sensitive"))
-        if marked or field.annotation in (pydantic.SecretStr, pydantic.SecretBytes):
-            names.add(name)
+_SECRET_TYPES = (pydantic.SecretStr, pydantic.SecretBytes)
+_RAW_TEXT_ERRORS = frozenset({"json_invalid", "json_type"})  # their input is the raw payload
+
+
+def sensitive_fields(spec: Any) -> frozenset[str]:
+    """Names of fields marked sensitive anywhere in ``spec`` (nested models, containers and
+    optionals included): ``SecretStr``/``SecretBytes`` or ``json_schema_extra={"sensitive": True}``."""
+    names: set[str] = set()
+    seen: set[int] = set()
+
+    def walk(tp: Any) -> bool:
+        """Collect from ``tp``; True when ``tp`` itself is a secret type."""
+        if id(tp) in seen:
+            return False
+        seen.add(id(tp))
+        if isinstance(tp, type) and issubclass(tp, _SECRET_TYPES):
+            return True
+        if isinstance(tp, type) and issubclass(tp, pydantic.BaseModel):
+            for name, field in tp.model_fields.items():
+                extra = field.json_schema_extra
+                marked = isinstance(extra, dict) and bool(extra.get("sensitive"))
+                if walk(field.annotation) or marked:
+                    names.add(name)
+            return False
+        secret_args = [walk(arg) for arg in get_args(tp)]  # walk every argument, no short cut
+        return any(secret_args)
+
+    walk(spec)
     return frozenset(names)
 
 
 def clean_errors(errors: Sequence[Any], sensitive: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
-    """pydantic's error dicts without urls, whole records, long values or sensitive values."""
+    """pydantic's error dicts without urls, whole records, raw payloads, long values or the
+    value of any field marked sensitive (at any depth of ``loc``)."""
     out = []
     for err in errors:
         item = {"type": err["type"], "loc": tuple(err["loc"]), "msg": err["msg"]}
         loc = item["loc"]
-        if "input" in err and not (loc and loc[0] in sensitive):
+        hidden = err["type"] in _RAW_TEXT_ERRORS or any(part in sensitive for part in loc)
+        if "input" in err and not hidden:
             item["input"] = _shown(err["input"])
-        if "ctx" in err:
+        if "ctx" in err and not hidden:
             item["ctx"] = {k: _shown(v) for k, v in err["ctx"].items()}
         out.append(item)
     return out
@@ -105,14 +129,12 @@ def compile_spec(spec: Any, error: type[InputValidationError | OutputValidationE
         return _array_validator(spec, error, model)
     if isinstance(spec, type) and issubclass(spec, pydantic.BaseModel):
         validator = spec.__pydantic_validator__
-        sensitive = _sensitive_fields(spec)
+        sensitive = sensitive_fields(spec)
         validate_python = validator.validate_python
         validate_json = validator.validate_json
 
         def validate_model(value: Any) -> Any:
             try:
-                if type(value) is dict:  # the common case first: a plain record
-                    return validate_python(value)
                 if isinstance(value, str | bytes | bytearray):
                     return validate_json(value)
                 return validate_python(value, from_attributes=True)
@@ -125,12 +147,13 @@ def compile_spec(spec: Any, error: type[InputValidationError | OutputValidationE
     except Exception as exc:  # pydantic raises several kinds for types it cannot handle
         raise ConfigurationError(f"cannot validate against {spec!r}: {exc}") from exc
     validate_any = adapter.validate_python
+    hidden = sensitive_fields(spec)
 
     def validate_type(value: Any) -> Any:
         try:
-            return validate_any(value)
+            return validate_any(value, from_attributes=True)
         except pydantic.ValidationError as exc:
-            raise error(clean_errors(exc.errors()), model=model) from None
+            raise error(clean_errors(exc.errors(), hidden), model=model) from None
 
     return validate_type
 
@@ -140,7 +163,7 @@ def fast_validator(spec: Any, validator: Validator) -> Validator:
     wrapper frame); for other specs the compiled validator itself. A failure of either is
     handed to the full validator, which accepts every input form and collects every error."""
     if isinstance(spec, type) and issubclass(spec, pydantic.BaseModel):
-        return spec.__pydantic_validator__.validate_python
+        return functools.partial(spec.__pydantic_validator__.validate_python, from_attributes=True)
     return validator
 
 
@@ -162,12 +185,11 @@ def _array_validator(
         if arr.dtype.kind in "OUSV" and (target is None or target.kind not in "OUSV"):
             problems.append({"type": "dtype", "loc": ("dtype",), "msg": f"array of {arr.dtype} is not numeric"})
         elif target is not None and arr.dtype != target:
-            if np.can_cast(arr.dtype, target, casting="same_kind"):
-                arr = arr.astype(target)
+            converted = _convert(arr, target)
+            if isinstance(converted, str):
+                problems.append({"type": "dtype", "loc": ("dtype",), "msg": converted})
             else:
-                problems.append(
-                    {"type": "dtype", "loc": ("dtype",), "msg": f"cannot convert {arr.dtype} to {target} safely"}
-                )
+                arr = converted
         if shape is not None:
             if arr.ndim != len(shape):
                 problems.append(
@@ -213,6 +235,25 @@ def _array_validator(
         return arr
 
     return validate_array
+
+
+def _convert(arr: np.ndarray, target: np.dtype[Any]) -> np.ndarray | str:
+    """``arr`` as ``target`` without losing values, or why not (never a numpy warning)."""
+    if np.can_cast(arr.dtype, target, casting="safe"):
+        return arr.astype(target)
+    if not np.can_cast(arr.dtype, target, casting="same_kind"):
+        return f"cannot convert {arr.dtype} to {target} safely"
+    if arr.size:
+        if target.kind in "iu":
+            info = np.iinfo(target)
+            low, high = arr.min(), arr.max()
+            if low < info.min or high > info.max:
+                return f"values from {low} to {high} do not fit {target} ({info.min} to {info.max})"
+        elif target.kind == "f":
+            finite = arr[np.isfinite(arr)]
+            if finite.size and np.abs(finite).max() > np.finfo(target).max:
+                return f"values up to {np.abs(finite).max():g} do not fit {target}"
+    return arr.astype(target)
 
 
 def _check_name(check: Check) -> str:

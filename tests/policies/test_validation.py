@@ -221,3 +221,59 @@ def test_fuzzed_inputs_give_a_prodwrap_error_or_a_value(value: object) -> None:
         _model()(value)
     except pw.InputValidationError as exc:
         assert exc.errors
+
+
+def test_nested_and_optional_sensitive_fields_never_leak() -> None:
+    class Person(BaseModel):
+        ssn: str = Field(json_schema_extra={"sensitive": True}, pattern=r"^\d{3}-\d{2}-\d{4}$")
+
+    class Outer(BaseModel):
+        person: Person
+        people: list[Person] = []
+        token: SecretStr | None = None
+
+    model = pw.ProductionModel(lambda x: x, input=Outer)
+    with pytest.raises(pw.InputValidationError) as info:
+        model({"person": {"ssn": "123456789"}, "people": [{"ssn": "987654321"}], "token": 55555})
+    text = str(info.value) + repr(info.value.errors)
+    assert "123456789" not in text and "987654321" not in text and "55555" not in text
+    assert len(info.value.errors) == 3
+    with pytest.raises(pw.InputValidationError) as info:
+        pw.ProductionModel(lambda x: x, input=list[Person])([{"ssn": "123456789"}])
+    assert "123456789" not in str(info.value) + repr(info.value.errors)
+
+
+def test_invalid_json_text_is_not_echoed() -> None:
+    with pytest.raises(pw.InputValidationError) as info:
+        _model()('{"age": 1, "ssn": "123-45-6789", ')
+    assert info.value.errors[0]["type"] == "json_invalid"
+    assert "123-45-6789" not in str(info.value) + repr(info.value.errors)
+
+
+def test_objects_with_attributes_are_read_the_same_at_any_depth() -> None:
+    from types import SimpleNamespace
+
+    class Inner(BaseModel):
+        name: str
+
+    class Outer(BaseModel):
+        p: Inner
+
+    model = pw.ProductionModel(lambda x: x.p.name, input=Outer)
+    assert model({"p": SimpleNamespace(name="a")}) == "a"
+    assert model(SimpleNamespace(p=SimpleNamespace(name="b"))) == "b"
+
+
+@pytest.mark.parametrize(
+    ("dtype", "value", "message"),
+    [
+        ("int8", [1000], "do not fit int8"),
+        ("float32", [1e300], "do not fit float32"),
+        ("int32", [2**40], "do not fit int32"),
+    ],
+)
+def test_array_spec_never_narrows_values_silently(dtype: str, value: list[float], message: str) -> None:
+    model = pw.ProductionModel(lambda a: a, input=pw.ArraySpec(dtype=dtype))
+    with pytest.raises(pw.InputValidationError, match=message):
+        model(value)
+    assert model([1]).dtype == np.dtype(dtype)  # values that fit are converted
