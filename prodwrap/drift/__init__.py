@@ -9,15 +9,23 @@ from prodwrap.drift._base import (
     detector,
     register,
 )
+from prodwrap.drift._binned import PSI, Hellinger, JensenShannon
+from prodwrap.drift._chisquare import ChiSquare
 from prodwrap.drift._monitor import DriftMonitor, DriftStats
+from prodwrap.drift._wasserstein import Wasserstein
 
 __all__ = [
+    "PSI",
     "BatchDetector",
+    "ChiSquare",
     "DriftDetector",
     "DriftMonitor",
     "DriftResult",
     "DriftStats",
+    "Hellinger",
+    "JensenShannon",
     "StreamDetector",
+    "Wasserstein",
     "available",
     "detector",
     "register",

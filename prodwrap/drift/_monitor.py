@@ -15,15 +15,16 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
+import os
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import cachetools
 import numpy as np
 
+from prodwrap.drift import _persist
 from prodwrap.drift._base import DriftResult, StreamDetector, detector
 from prodwrap.drift._corrections import CORRECTIONS, Correction, correct
 from prodwrap.drift._features import (
@@ -37,6 +38,7 @@ from prodwrap.drift._features import (
     reference_columns,
     unwrap_output,
 )
+from prodwrap.drift._performance import Performance
 from prodwrap.errors import ConfigurationError
 
 log = logging.getLogger("prodwrap")
@@ -50,13 +52,6 @@ def default_detector(col: np.ndarray, window: int) -> Any:
     if not is_numeric(col):
         return detector("chisquare")
     return detector("ks" if window <= SMALL_WINDOW else "psi")
-
-
-def default_metric(output: Any, actual: Any) -> float:
-    """Absolute error for floats; 0/1 error for labels (str, bool, int, anything else)."""
-    if isinstance(output, float) and isinstance(actual, int | float) and not isinstance(actual, bool):
-        return abs(output - float(actual))
-    return 0.0 if output == actual else 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +138,7 @@ class DriftMonitor:
         self.on_drift = on_drift
         self.background = background
         self.performance = performance
-        self.metric = metric or default_metric
+        self._performance = None if performance is None else Performance(performance, metric, max_pending)
         self.meter_provider = meter_provider
         self.columns = {k: columns[k] for k in chosen}
         self.detectors: dict[Key, Any] = {}
@@ -166,8 +161,6 @@ class DriftMonitor:
         self._checks = self._alert_count = self._failures = 0
         self._latest: dict[Key, DriftResult] = {}
         self.alerts: deque[DriftResult] = deque(maxlen=ALERTS_KEPT)
-        self._outputs: cachetools.LRUCache[str, Any] = cachetools.LRUCache(maxsize=max_pending)
-        self._feedback = self._unmatched = 0
         self._gauge: Any = None
 
     def _check_levels(self) -> None:
@@ -327,38 +320,34 @@ class DriftMonitor:
 
     def remember(self, prediction_id: str, output: Any) -> None:
         """Keep an output until its ground truth arrives (bounded; oldest dropped)."""
-        if self.performance is not None:
-            self._outputs[prediction_id] = output
+        if self._performance is not None:
+            self._performance.remember(prediction_id, output)
 
     def feedback(self, prediction_id: str, actual: Any) -> bool:
         """Ground truth for an earlier prediction; False if its output is no longer known."""
-        if self.performance is None:
+        if self._performance is None:
             raise ConfigurationError("DriftMonitor: feedback needs performance= (a stream detector)")
-        output = self._outputs.pop(prediction_id, MISSING)
-        if output is MISSING:
-            self._unmatched += 1
-            return False
-        self._feedback += 1
         try:
-            error = float(self.metric(unwrap_output(output), actual))
-            if self.performance.update(error):
-                name = getattr(type(self.performance), "__name__", "performance").lower()
-                self._alert(
-                    DriftResult(
-                        detector=name,
-                        feature="performance",
-                        statistic=error,
-                        p_value=None,
-                        threshold=float("nan"),
-                        drifted=True,
-                        n_reference=0,
-                        n_current=self._feedback,
-                    )
-                )
+            matched, alert = self._performance.feedback(prediction_id, actual)
         except Exception:
             self._failures += 1
             log.exception("prodwrap: performance monitoring failed")
-        return True
+            return True
+        if alert is not None:
+            self._alert(alert)
+        return matched
+
+    # -- persistence -----------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the reference and configuration to ``path`` (``.npz`` + JSON, never pickle)."""
+        _persist.save(self, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], **options: Any) -> DriftMonitor:
+        """A monitor from a file written by :meth:`save`; ``options`` as for the constructor
+        (``on_drift=``, ``performance=``, ...). Refuses data that does not match its fingerprint."""
+        return _persist.load(path, **options)
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -373,8 +362,8 @@ class DriftMonitor:
             alerts=self._alert_count,
             failures=self._failures,
             latest=dict(self._latest),
-            feedback=self._feedback,
-            unmatched_feedback=self._unmatched,
+            feedback=0 if self._performance is None else self._performance.received,
+            unmatched_feedback=0 if self._performance is None else self._performance.unmatched,
         )
 
     def describe(self) -> dict[str, Any]:
