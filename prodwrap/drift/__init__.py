@@ -11,10 +11,12 @@ from prodwrap.drift._base import (
 )
 from prodwrap.drift._binned import PSI, Hellinger, JensenShannon
 from prodwrap.drift._chisquare import ChiSquare
+from prodwrap.drift._mmd import MMD
 from prodwrap.drift._monitor import DriftMonitor, DriftStats
 from prodwrap.drift._wasserstein import Wasserstein
 
 __all__ = [
+    "MMD",
     "PSI",
     "BatchDetector",
     "ChiSquare",
