@@ -6,6 +6,7 @@ prodwrap starts (each attempt runs in a copy of the caller's context).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -19,6 +20,45 @@ _EMPTY: Mapping[str, Any] = MappingProxyType({})
 TAGS: ContextVar[Mapping[str, Any]] = ContextVar("prodwrap_tags", default=_EMPTY)
 # Absolute deadline on the current clock's monotonic scale, or None when no deadline applies.
 DEADLINE: ContextVar[float | None] = ContextVar("prodwrap_deadline", default=None)
+
+
+class _Live:
+    """How many attempts run under a deadline right now, process-wide.
+
+    While it is 0, no context can hold a live deadline, so the success path skips reading
+    ``DEADLINE`` (a context-variable lookup). Changed under a lock, on timed paths only. A
+    task or thread an attempt started and left running keeps the attempt's deadline in its
+    context, but once the attempt has ended that deadline no longer binds nested models.
+    """
+
+    __slots__ = ("count", "lock")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.lock = threading.Lock()
+
+    def enter(self) -> None:
+        with self.lock:
+            self.count += 1
+
+    def exit(self) -> None:
+        with self.lock:
+            self.count -= 1
+
+
+LIVE = _Live()
+
+
+@contextmanager
+def within_deadline(at: float) -> Iterator[None]:
+    """Run the block under the absolute deadline ``at`` (what an attempt's driver does)."""
+    LIVE.enter()
+    token = DEADLINE.set(at)
+    try:
+        yield
+    finally:
+        DEADLINE.reset(token)
+        LIVE.exit()
 
 
 @contextmanager

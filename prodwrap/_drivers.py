@@ -12,7 +12,7 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from prodwrap import _clock
-from prodwrap._context import DEADLINE
+from prodwrap._context import DEADLINE, LIVE
 from prodwrap._engine import ASYNC, CONSTANT, FAIL, MODEL, NEXT, RETRY, Engine, Target
 from prodwrap._record import CallRecord
 from prodwrap._stats import MASK
@@ -28,8 +28,12 @@ _clocks = _clock.current
 
 def _with_deadline(deadline: float, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     # Runs inside the attempt's own copy of the context: pw.deadline() sees this deadline.
-    DEADLINE.set(deadline)
-    return fn(*args, **kwargs)
+    LIVE.enter()
+    try:
+        DEADLINE.set(deadline)
+        return fn(*args, **kwargs)
+    finally:
+        LIVE.exit()
 
 
 def _finish(engine: Engine, rec: CallRecord, out: Any, value: Any) -> None:
@@ -54,37 +58,69 @@ def _finish_failed(engine: Engine, rec: CallRecord) -> None:
 def predict_sync(model: ProductionModel[Any, Any], x: Any, /, *args: Any, **kwargs: Any) -> Any:
     """``ProductionModel.predict`` itself: the success path inline, with no record.
 
-    This is the model's method (one frame, no call layers): a sync call with no deadline
-    here or in a caller validates, calls and validates the output inline; anything else (a
-    deadline, an async model, an invalid input, a failed attempt) goes to the general walk,
-    which takes over where this left off.
+    This is the model's method (one frame, no call layers). A sync call with no deadline
+    here or in a caller runs the compiled success path (``Engine.fast``): validate, call,
+    validate the output, one latency sample. Anything else (a deadline, an async model, an
+    invalid input, a failed attempt) goes to the general walk, which takes over where this
+    left off.
     """
     start = perf_counter()
-    engine = model._engine
-    if not engine.inline or DEADLINE.get() is not None:
-        if engine.is_async:
+    fast = model._sync_fast
+    if fast is None or (LIVE.count and DEADLINE.get() is not None):
+        if model._engine.is_async:
             return model._apredict(x, *args, **kwargs)
-        return run_sync(engine, CallRecord(start), x, args, kwargs)
+        return run_sync(model._engine, CallRecord(start), x, args, kwargs)
+    validate, fn, validate_output, ring, seq, drift = fast
     value = x
-    if engine.validate_fast is not None:
+    if validate is not None:
         try:
-            value = engine.validate_fast(x)
+            value = validate(x)
         except Exception:
             # validation is pure: the general walk validates again (every input form, every
             # error collected) and decides what follows
-            return run_sync(engine, CallRecord(start), x, args, kwargs)
+            return run_sync(model._engine, CallRecord(start), x, args, kwargs)
     try:
-        out = engine.primary_fn(value, *args, **kwargs) if args or kwargs else engine.primary_fn(value)
-        if engine.validate_output is not None:
-            out = engine.validate_output(out)
+        out = fn(value, *args, **kwargs) if args or kwargs else fn(value)
+        if validate_output is not None:
+            out = validate_output(out)
     except Exception as exc:
         rec = CallRecord(start)
         rec.attempts = 1
-        return _walk_sync(engine, rec, engine.primary, value, args, kwargs, None, exc)
-    stats = engine.stats  # StatsRecorder.ok, inlined: one atomic count, one latency sample
-    stats.ring[next(stats.seq) & MASK] = perf_counter() - start
-    if engine.drift is not None:
-        engine.drift.observe(value, out)
+        return _walk_sync(model._engine, rec, model._engine.primary, value, args, kwargs, None, exc)
+    ring[next(seq) & MASK] = perf_counter() - start  # StatsRecorder.ok, inlined
+    if drift is not None:
+        drift.observe(value, out)
+    return out
+
+
+async def apredict(model: ProductionModel[Any, Any], x: Any, /, *args: Any, **kwargs: Any) -> Any:
+    """``ProductionModel.apredict`` itself: :func:`predict_sync`'s success path, awaited.
+
+    Taken for an async predict with no deadline; a sync predict (which runs on a worker
+    thread), a deadline or a failure goes to the general walk.
+    """
+    start = perf_counter()
+    fast = model._async_fast
+    if fast is None or (LIVE.count and DEADLINE.get() is not None):
+        return await run_async(model._engine, CallRecord(start), x, args, kwargs)
+    validate, fn, validate_output, ring, seq, drift = fast
+    value = x
+    if validate is not None:
+        try:
+            value = validate(x)
+        except Exception:
+            return await run_async(model._engine, CallRecord(start), x, args, kwargs)
+    try:
+        out = await (fn(value, *args, **kwargs) if args or kwargs else fn(value))
+        if validate_output is not None:
+            out = validate_output(out)
+    except Exception as exc:
+        rec = CallRecord(start)
+        rec.attempts = 1
+        return await _walk_async(model._engine, rec, model._engine.primary, value, args, kwargs, None, exc)
+    ring[next(seq) & MASK] = perf_counter() - start
+    if drift is not None:
+        drift.observe(value, out)
     return out
 
 
@@ -197,44 +233,61 @@ async def run_async(engine: Engine, rec: CallRecord, x: Any, args: tuple[Any, ..
                 _finish_failed(engine, rec)
                 raise
             target = step[1]
-    clock = _clocks.clock
     outer = DEADLINE.get()
-    timed = engine.timed or outer is not None
-    if timed:
-        engine.begin(rec, clock.monotonic(), outer)
+    if engine.timed or outer is not None:
+        engine.begin(rec, _clocks.clock.monotonic(), outer)
+    return await _walk_async(engine, rec, target, value, args, kwargs, outer, None)
+
+
+async def _walk_async(
+    engine: Engine,
+    rec: CallRecord,
+    target: Target,
+    value: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    outer: float | None,
+    failure: Exception | None,
+) -> Any:
+    """:func:`_walk_sync`, awaiting: attempts, retries and fallbacks until the end."""
+    clock = _clocks.clock
+    timed = rec.deadline is not None or engine.attempt_timeout is not None
     while True:
-        try:
-            if target.kind == CONSTANT:
-                out = target.fn()
-            elif target.kind == MODEL:
-                out = await target.fn.apredict(value, *args, **kwargs)
+        if failure is None:
+            try:
+                if target.kind == CONSTANT:
+                    out = target.fn()
+                elif target.kind == MODEL:
+                    out = await target.fn.apredict(value, *args, **kwargs)
+                else:
+                    deadline = outer
+                    if target is engine.primary:
+                        rec.attempts += 1
+                        if timed:
+                            deadline = engine.attempt_deadline(rec, clock.monotonic())
+                    out = await _await_with_deadline(engine, rec, target, deadline, value, args, kwargs)
+                if target.validated and engine.validate_output is not None:
+                    out = engine.validate_output(out)
+            except Exception as exc:
+                failure = exc
             else:
-                deadline = outer
-                if target is engine.primary:
-                    rec.attempts += 1
-                    if timed:
-                        deadline = engine.attempt_deadline(rec, clock.monotonic())
-                out = await _await_with_deadline(engine, rec, target, deadline, value, args, kwargs)
-            if target.validated and engine.validate_output is not None:
-                out = engine.validate_output(out)
-        except Exception as exc:
-            kind, arg = engine.on_failure(rec, exc, clock.monotonic(), perf_counter() - rec.start)
-            if kind == RETRY:
-                rec.slept += arg
-                if arg > 0:
-                    await clock.asleep(arg)
-                continue
-            if kind == NEXT:
-                target = arg
-                continue
+                if rec.phase >= 0:
+                    engine.served(rec, target)
+                _finish(engine, rec, out, value)
+                return out
+        kind, arg = engine.on_failure(rec, failure, clock.monotonic(), perf_counter() - rec.start)
+        if kind == RETRY:
+            rec.slept += arg
+            if arg > 0:
+                await clock.asleep(arg)
+        elif kind == NEXT:
+            target = arg
+        else:
             _finish_failed(engine, rec)
-            if arg is exc:
-                raise
+            if arg is failure:
+                raise failure  # the user's own exception, unchanged
             raise arg from None
-        if rec.phase >= 0:
-            engine.served(rec, target)
-        _finish(engine, rec, out, value)
-        return out
+        failure = None
 
 
 async def _await_with_deadline(
@@ -256,16 +309,17 @@ async def _await_with_deadline(
     seconds = deadline - _clocks.clock.monotonic()
     if seconds <= 0:
         raise engine.timeout_error(rec, 0.0)
+    token = None
     if target.kind == ASYNC:
+        LIVE.enter()
         token = DEADLINE.set(deadline)
-        pending: Any = fn(value, *args, **kwargs)
-    else:
-        token = None
-        pending = POOL.submit_async(asyncio.get_running_loop(), _with_deadline, deadline, fn, value, *args, **kwargs)
     limit = asyncio.timeout(seconds)
     try:
         async with limit:
-            return await pending
+            if token is not None:
+                return await fn(value, *args, **kwargs)
+            loop = asyncio.get_running_loop()
+            return await POOL.submit_async(loop, _with_deadline, deadline, fn, value, *args, **kwargs)
     except TimeoutError:
         if not limit.expired():
             raise  # the predict's own TimeoutError
@@ -274,3 +328,4 @@ async def _await_with_deadline(
     finally:
         if token is not None:
             DEADLINE.reset(token)
+            LIVE.exit()

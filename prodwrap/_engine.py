@@ -87,7 +87,7 @@ class Engine:
         "attempt_timeout",
         "drift",
         "fallbacks",
-        "inline",
+        "fast",
         "is_async",
         "name",
         "on_invalid",
@@ -128,12 +128,16 @@ class Engine:
         self.attempt_timeout = None if timeout is None else timeout.attempt
         self.total_timeout = None if timeout is None else timeout.total
         self.timed = timeout is not None
-        self.inline = not is_async and not self.timed  # eligible for the sync success path
         self.retry = retry
         self.fallbacks = tuple(fallbacks)
         self.on_invalid = on_invalid
         self.drift = drift
         self.stats = StatsRecorder()
+        # The compiled success path the drivers run inline when no deadline applies; None
+        # when a timeout means every attempt needs a deadline.
+        self.fast: tuple[Any, ...] | None = (
+            None if self.timed else (validate_fast, fn, validate_output, self.stats.ring, self.stats.seq, drift)
+        )
 
     # -- deadlines -------------------------------------------------------------------------
 

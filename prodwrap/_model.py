@@ -15,6 +15,7 @@ import pydantic
 
 from prodwrap import _report
 from prodwrap._context import TAGS
+from prodwrap._drivers import apredict as apredict_fast
 from prodwrap._drivers import predict_sync, run_async, run_sync
 from prodwrap._engine import ASYNC, CONSTANT, MODEL, SYNC, Engine, Target, is_async_callable
 from prodwrap._record import CallRecord, Prediction, Stats
@@ -200,6 +201,8 @@ class ProductionModel(Generic[P, R]):
             on_invalid=on_invalid,
             drift=drift,
         )
+        self._sync_fast = None if is_async else self._engine.fast
+        self._async_fast = self._engine.fast if is_async else None
         self.__wrapped__ = predict
         self.__name__ = name
         self.__doc__ = getattr(predict, "__doc__", None)
@@ -227,8 +230,7 @@ class ProductionModel(Generic[P, R]):
             self._engine.drift.remember(prediction.id, prediction.value)
         return prediction
 
-    async def _apredict(self, x: Any, /, *args: Any, **kwargs: Any) -> Any:
-        return await run_async(self._engine, CallRecord(perf_counter()), x, args, kwargs)
+    _apredict = apredict_fast  # the async driver's success path is this method itself
 
     async def _apredict_detailed(self, x: Any, /, *args: Any, **kwargs: Any) -> Prediction:
         rec = CallRecord(perf_counter())

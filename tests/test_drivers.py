@@ -40,8 +40,16 @@ def test_sync_hang_times_out_within_slack(gate: threading.Event) -> None:
     assert isinstance(info.value, TimeoutError) and info.value.timeout == pytest.approx(0.05, abs=0.01)
     stats = model.stats()
     assert (stats.abandoned, stats.outcomes, stats.failures) == (1, {"error": 1}, {"timeout": 1})
+    from prodwrap._context import LIVE
+
+    assert LIVE.count >= 1  # the abandoned attempt still runs under its deadline
     gate.set()
     assert late.wait(5)
+    for _ in range(500):  # the worker leaves its deadline right after the predict returns
+        if LIVE.count == 0:
+            break
+        time.sleep(0.01)
+    assert LIVE.count == 0
     # the late result went nowhere: the model's next call is served fresh, stats unchanged by it
     assert pw.ProductionModel(lambda x: x, timeout=0.5)(2) == 2
     assert model.stats().calls == 1
@@ -298,18 +306,14 @@ async def test_sync_model_apredict_runs_on_a_worker_thread() -> None:
 
 
 def test_fallback_timeout_message_names_the_fallback(gate: threading.Event) -> None:
-    from prodwrap._context import DEADLINE
+    from prodwrap._context import within_deadline
 
     def slow_fb(x: int) -> int:
         gate.wait()
         return x
 
     inner = pw.ProductionModel(lambda x: 1 / 0, name="inner", fallback=slow_fb)
-    token = DEADLINE.set(time.monotonic() + 0.05)  # as if called by a model with 50 ms left
-    try:
-        with pytest.raises(pw.FallbackExhausted) as info:
-            inner(1)
-    finally:
-        DEADLINE.reset(token)
+    with within_deadline(time.monotonic() + 0.05), pytest.raises(pw.FallbackExhausted) as info:
+        inner(1)  # as if called by a model with 50 ms left
     assert "inner: fallback slow_fb timed out" in str(info.value.exceptions[-1])
     assert inner.stats().abandoned == 1

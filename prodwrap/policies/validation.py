@@ -9,7 +9,6 @@ a whole record, and never more than a short prefix of a long value.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, get_args
@@ -72,13 +71,13 @@ def _shown(value: Any) -> Any:
     return f"<{type(value).__name__}>"
 
 
-_SECRET_TYPES = (pydantic.SecretStr, pydantic.SecretBytes)
 _RAW_TEXT_ERRORS = frozenset({"json_invalid", "json_type"})  # their input is the raw payload
 
 
 def sensitive_fields(spec: Any) -> frozenset[str]:
     """Names of fields marked sensitive anywhere in ``spec`` (nested models, containers and
     optionals included): ``SecretStr``/``SecretBytes`` or ``json_schema_extra={"sensitive": True}``."""
+    secret_types = (pydantic.SecretStr, pydantic.SecretBytes)  # not at import: they load much of pydantic
     names: set[str] = set()
     seen: set[int] = set()
 
@@ -87,7 +86,7 @@ def sensitive_fields(spec: Any) -> frozenset[str]:
         if id(tp) in seen:
             return False
         seen.add(id(tp))
-        if isinstance(tp, type) and issubclass(tp, _SECRET_TYPES):
+        if isinstance(tp, type) and issubclass(tp, secret_types):
             return True
         if isinstance(tp, type) and issubclass(tp, pydantic.BaseModel):
             for name, field in tp.model_fields.items():
@@ -163,7 +162,9 @@ def fast_validator(spec: Any, validator: Validator) -> Validator:
     wrapper frame); for other specs the compiled validator itself. A failure of either is
     handed to the full validator, which accepts every input form and collects every error."""
     if isinstance(spec, type) and issubclass(spec, pydantic.BaseModel):
-        return functools.partial(spec.__pydantic_validator__.validate_python, from_attributes=True)
+        # plain mode: the general walk retries a failure with from_attributes=True, so objects
+        # with attributes are still accepted (only slower), at no cost to plain records
+        return spec.__pydantic_validator__.validate_python
     return validator
 
 
