@@ -10,12 +10,13 @@ input/output validation, timeouts, retries and fallbacks, in one compiled pipeli
     y = model(x)
 """
 
-from prodwrap import drift as drift
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from prodwrap._context import context, deadline
 from prodwrap._model import ProductionModel
 from prodwrap._record import Outcome, Prediction, Stats
 from prodwrap.decorators import fallback, monitored, production, retry, timeout, validate
-from prodwrap.drift import DriftMonitor
 from prodwrap.errors import (
     BudgetExceededError,
     BulkheadFullError,
@@ -30,6 +31,26 @@ from prodwrap.errors import (
 from prodwrap.policies import ArraySpec, Backoff, Constant, Retry, Timeout, backoff
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from prodwrap import drift as drift
+    from prodwrap.drift import DriftMonitor
+
+_LAZY = {"drift": "prodwrap.drift", "DriftMonitor": "prodwrap.drift"}  # numpy-heavy: loaded on first use
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module = importlib.import_module(_LAZY[name])
+        value = module if name == "drift" else getattr(module, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'prodwrap' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "ArraySpec",

@@ -14,10 +14,9 @@ from typing import TYPE_CHECKING, Any
 from prodwrap import _clock
 from prodwrap._context import DEADLINE, LIVE
 from prodwrap._engine import ASYNC, CONSTANT, FAIL, MODEL, NEXT, RETRY, Engine, Target
-from prodwrap._record import CallRecord
+from prodwrap._record import MISSING, CallRecord
 from prodwrap._stats import MASK
 from prodwrap._workers import POOL
-from prodwrap.drift._features import MISSING
 from prodwrap.errors import InputValidationError
 
 if TYPE_CHECKING:

@@ -19,12 +19,14 @@ from prodwrap._drivers import apredict as apredict_fast
 from prodwrap._drivers import predict_sync, run_async, run_sync
 from prodwrap._engine import ASYNC, CONSTANT, MODEL, SYNC, Engine, Target, is_async_callable
 from prodwrap._record import CallRecord, Prediction, Stats
-from prodwrap.drift._monitor import DriftMonitor
 from prodwrap.errors import ConfigurationError, InputValidationError, OutputValidationError
 from prodwrap.policies.fallback import Constant, fallback_name
 from prodwrap.policies.retry import Retry
 from prodwrap.policies.timeout import Timeout
 from prodwrap.policies.validation import Check, compile_output, compile_spec, fast_validator
+
+if TYPE_CHECKING:
+    from prodwrap.drift._monitor import DriftMonitor
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -154,8 +156,11 @@ class ProductionModel(Generic[P, R]):
             raise ConfigurationError(f"predict must be callable, got {predict!r}")
         if isinstance(predict, ProductionModel):
             raise ConfigurationError("predict is already a ProductionModel: use model.with_options(...)")
-        if drift is not None and not isinstance(drift, DriftMonitor):
-            raise ConfigurationError(f"drift= takes a pw.DriftMonitor, got {drift!r}")
+        if drift is not None:
+            from prodwrap.drift._monitor import DriftMonitor  # the drift package loads when used
+
+            if not isinstance(drift, DriftMonitor):
+                raise ConfigurationError(f"drift= takes a pw.DriftMonitor, got {drift!r}")
         if on_invalid not in ("raise", "fallback"):
             raise ConfigurationError(f'on_invalid must be "raise" or "fallback", got {on_invalid!r}')
         name = name if name is not None else getattr(predict, "__name__", None) or type(predict).__name__

@@ -17,6 +17,7 @@ from typing import Any, Literal
 Outcome = Literal["ok", "fallback", "cached", "error"]
 
 _ZERO = Decimal(0)
+MISSING: Any = type("Missing", (), {"__repr__": lambda self: "<missing>"})()  # "no value here"
 _ID_PREFIX = secrets.token_hex(4)
 _ids = itertools.count(1)
 

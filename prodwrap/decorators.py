@@ -11,7 +11,6 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, Protocol, TypeVar, overload
 
 from prodwrap._model import ProductionModel
-from prodwrap.drift._monitor import DriftMonitor
 from prodwrap.errors import ConfigurationError
 from prodwrap.policies.retry import Retry, RetryOn, StopStrategy, WaitStrategy
 from prodwrap.policies.timeout import Timeout
@@ -19,6 +18,8 @@ from prodwrap.policies.validation import Check
 
 if TYPE_CHECKING:
     import tenacity
+
+    from prodwrap.drift._monitor import DriftMonitor
 
 P = ParamSpec("P")
 R = TypeVar("R")

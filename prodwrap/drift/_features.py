@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 import pydantic
 
+from prodwrap._record import MISSING
+
 Key = str | int
 OUTPUT = "output"  # the feature name of the model's output
-MISSING: Any = object()
 
 
 def _plain(value: Any) -> Any:

@@ -24,11 +24,11 @@ from typing import Any
 
 import numpy as np
 
+from prodwrap._record import MISSING
 from prodwrap.drift import _persist
 from prodwrap.drift._base import DriftResult, StreamDetector, detector
 from prodwrap.drift._corrections import CORRECTIONS, Correction, correct
 from prodwrap.drift._features import (
-    MISSING,
     OUTPUT,
     Key,
     column,

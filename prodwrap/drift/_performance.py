@@ -13,8 +13,9 @@ from typing import Any
 
 import cachetools
 
+from prodwrap._record import MISSING
 from prodwrap.drift._base import DriftResult, StreamDetector
-from prodwrap.drift._features import MISSING, unwrap_output
+from prodwrap.drift._features import unwrap_output
 
 
 def default_metric(output: Any, actual: Any) -> float:
