@@ -8,7 +8,7 @@ so the success path of ``predict`` never builds one.
 from __future__ import annotations
 
 import itertools
-import secrets
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -18,7 +18,7 @@ Outcome = Literal["ok", "fallback", "cached", "error"]
 
 _ZERO = Decimal(0)
 MISSING: Any = type("Missing", (), {"__repr__": lambda self: "<missing>"})()  # "no value here"
-_ID_PREFIX = secrets.token_hex(4)
+_ID_PREFIX = os.urandom(4).hex()
 _ids = itertools.count(1)
 
 
