@@ -11,11 +11,13 @@ from prodwrap.drift._base import (
 )
 from prodwrap.drift._binned import PSI, Hellinger, JensenShannon
 from prodwrap.drift._chisquare import ChiSquare
+from prodwrap.drift._ks import KS
 from prodwrap.drift._mmd import MMD
 from prodwrap.drift._monitor import DriftMonitor, DriftStats
 from prodwrap.drift._wasserstein import Wasserstein
 
 __all__ = [
+    "KS",
     "MMD",
     "PSI",
     "BatchDetector",
