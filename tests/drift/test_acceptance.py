@@ -26,7 +26,8 @@ def _rows(rng: np.random.Generator, n: int, income_shift: float = 0.0) -> list[d
     income = rng.lognormal(10, 0.5, n) * (1 + income_shift)
     debt = rng.gamma(2.0, 5000, n)
     region = REGIONS[rng.integers(0, 4, n)]
-    return [{"age": a, "income": i, "debt": d, "region": r} for a, i, d, r in zip(age, income, debt, region, strict=True)]
+    columns = zip(age, income, debt, region, strict=True)
+    return [{"age": a, "income": i, "debt": d, "region": r} for a, i, d, r in columns]
 
 
 def test_shift_half_way_alerts_on_the_shifted_feature_only() -> None:
