@@ -61,7 +61,16 @@ def default_detector(col: np.ndarray, window: int) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class DriftStats:
-    """The drift section of ``model.stats()``."""
+    """The drift section of ``model.stats()``.
+
+    Attributes:
+        observed: observations so far. checks: checks run. alerts: drifted features
+        reported. failures: detector, callback or metric failures (counted, never raised).
+        latest: feature -> latest result. feedback / unmatched_feedback: labels matched to an
+        output / whose output was no longer held. coalesced: due checks folded into one
+        already due (checks on the background thread test the latest window; under load
+        some windows are never tested on their own).
+    """
 
     observed: int
     checks: int
@@ -70,6 +79,7 @@ class DriftStats:
     latest: Mapping[Key, DriftResult]
     feedback: int = 0
     unmatched_feedback: int = 0
+    coalesced: int = 0
 
 
 class DriftMonitor:
@@ -156,7 +166,8 @@ class DriftMonitor:
         self.fingerprint = fingerprint(self.columns)
         self._buffer: deque[tuple[Any, Any]] = deque(maxlen=window)
         self._seen = itertools.count(1)
-        self._observed = 0
+        self._observed = 0  # observations so far (the latest sequence number)
+        self._coalesced = 0
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._pending = False
@@ -186,7 +197,8 @@ class DriftMonitor:
         else ``()``.
         """
         self._buffer.append((value, output))
-        if next(self._seen) % self.check_every:
+        self._observed = seen = next(self._seen)
+        if seen % self.check_every:
             return ()
         if self.background:
             self._schedule()
@@ -198,7 +210,8 @@ class DriftMonitor:
     def _schedule(self) -> None:
         with self._lock:
             if self._pending:
-                return  # one check already due: it will see this window too
+                self._coalesced += 1  # a check is already due: it will test the latest window
+                return
             self._pending = True
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run_checks, name="prodwrap-drift", daemon=True)
@@ -241,7 +254,6 @@ class DriftMonitor:
         values in the window, are left out and counted as failures / skipped).
         """
         snapshot = list(self._buffer)
-        self._observed = len(snapshot)
         raw: list[tuple[Key, DriftResult]] = []
         for key, det in self.detectors.items():
             values = self._values(snapshot, key)
@@ -364,6 +376,7 @@ class DriftMonitor:
         return DriftStats(
             observed=self._observed,
             checks=self._checks,
+            coalesced=self._coalesced,
             alerts=self._alert_count,
             failures=self._failures,
             latest=dict(self._latest),

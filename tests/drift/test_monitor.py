@@ -82,7 +82,7 @@ def test_sync_checks_every_window_and_alerts_on_the_shifted_feature() -> None:
     report = monitor.report()
     assert set(report) == {0, 1} and report[1].drifted and not report[0].drifted
     stats = monitor.stats()
-    assert (stats.checks, stats.alerts, stats.failures, stats.observed) == (2, 1, 0, 100)
+    assert (stats.checks, stats.alerts, stats.failures, stats.observed) == (2, 1, 0, 200)
 
 
 def test_background_checks_run_off_the_calling_thread() -> None:
@@ -161,9 +161,10 @@ def test_features_from_pydantic_reference_and_inputs() -> None:
     for _ in range(20):
         monitor.observe(Row(a=3.0, b=9.0), None)
     assert {k for k, r in monitor.report().items() if r.drifted} == {"b"}
-    # a dict input is read by key, a numpy row by the reference's field order
-    monitor.observe({"a": 3.0, "b": 1.0}, None)
-    assert monitor.stats().observed == 20
+    for _ in range(20):  # a dict input is read by key
+        monitor.observe({"a": 3.0, "b": 1.0}, None)
+    assert not any(r.drifted for r in monitor.report().values())
+    assert monitor.stats().observed == 40
 
 
 def test_array_reference_watching_pydantic_inputs_by_field_order() -> None:
@@ -314,3 +315,27 @@ def test_monitored_decorator() -> None:
         return x[0]
 
     assert isinstance(model, pw.ProductionModel) and model.describe()["drift"] is not None
+
+
+def test_due_checks_coalesce_while_one_is_pending() -> None:
+    import threading
+
+    release = threading.Event()
+    entered = threading.Event()
+
+    class Slow(MeanShift):
+        def _test(self, current: Any) -> tuple[float, float | None, int, dict[str, Any]]:
+            entered.set()
+            release.wait(5)
+            return super()._test(current)
+
+    monitor = pw.DriftMonitor(REF, features={0: Slow()}, window=10)
+    for _ in range(10):
+        monitor.observe([0.0, 0.0], None)
+    assert entered.wait(5)  # the first check is running and holds the thread
+    for _ in range(30):  # three more checks fall due: one is queued, two fold into it
+        monitor.observe([0.0, 0.0], None)
+    release.set()
+    assert monitor.wait(5)
+    stats = monitor.stats()
+    assert (stats.checks, stats.coalesced, stats.observed) == (2, 2, 40)
