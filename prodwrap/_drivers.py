@@ -7,13 +7,12 @@ a deadline, versus awaited under ``asyncio.timeout``) and how they sleep.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from prodwrap import _clock
 from prodwrap._context import DEADLINE, LIVE
-from prodwrap._engine import ASYNC, CONSTANT, FAIL, MODEL, NEXT, RETRY, Engine, Target
+from prodwrap._engine import ASYNC, CALL, DONE, FAIL, MODEL, SLEEP, Engine, Target
 from prodwrap._record import MISSING, CallRecord
 from prodwrap._stats import MASK
 from prodwrap._workers import POOL
@@ -23,16 +22,6 @@ if TYPE_CHECKING:
     from prodwrap._model import ProductionModel
 
 _clocks = _clock.current
-
-
-def _with_deadline(deadline: float, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    # Runs inside the attempt's own copy of the context: pw.deadline() sees this deadline.
-    LIVE.enter()
-    try:
-        DEADLINE.set(deadline)
-        return fn(*args, **kwargs)
-    finally:
-        LIVE.exit()
 
 
 def _finish(engine: Engine, rec: CallRecord, out: Any, value: Any) -> None:
@@ -58,10 +47,10 @@ def predict_sync(model: ProductionModel[Any, Any], x: Any, /, *args: Any, **kwar
     """``ProductionModel.predict`` itself: the success path inline, with no record.
 
     This is the model's method (one frame, no call layers). A sync call with no deadline
-    here or in a caller runs the compiled success path (``Engine.fast``): validate, call,
-    validate the output, one latency sample. Anything else (a deadline, an async model, an
-    invalid input, a failed attempt) goes to the general walk, which takes over where this
-    left off.
+    from a caller runs the compiled success path (``Engine.fast``): validate, call (inline,
+    or on a worker thread under the model's timeout), validate the output, one latency
+    sample. Anything else (a caller's deadline, an async model, an invalid input, a failed
+    attempt) goes to the general walk, which takes over where this left off.
     """
     start = perf_counter()
     fast = model._sync_fast
@@ -69,7 +58,7 @@ def predict_sync(model: ProductionModel[Any, Any], x: Any, /, *args: Any, **kwar
         if model._engine.is_async:
             return model._apredict(x, *args, **kwargs)
         return run_sync(model._engine, CallRecord(start), x, args, kwargs)
-    validate, fn, validate_output, ring, seq, drift = fast
+    validate, fn, validate_output, ring, seq, drift, limit = fast
     value = x
     if validate is not None:
         try:
@@ -79,13 +68,23 @@ def predict_sync(model: ProductionModel[Any, Any], x: Any, /, *args: Any, **kwar
             # error collected) and decides what follows
             return run_sync(model._engine, CallRecord(start), x, args, kwargs)
     try:
-        out = fn(value, *args, **kwargs) if args or kwargs else fn(value)
+        if limit is None:
+            out = fn(value, *args, **kwargs) if args or kwargs else fn(value)
+        else:  # the first attempt on a worker, until the nearer of the two timeouts
+            began = _clocks.clock.monotonic()
+            done, out = POOL.call(limit, began + limit, fn, value, *args, **kwargs)
+            if not done:
+                model._engine.stats.abandoned()
+                raise model._engine.first_timeout(limit)
         if validate_output is not None:
             out = validate_output(out)
     except Exception as exc:
+        engine = model._engine
         rec = CallRecord(start)
         rec.attempts = 1
-        return _walk_sync(model._engine, rec, model._engine.primary, value, args, kwargs, None, exc)
+        if limit is not None:
+            engine.begin(rec, began, None)
+        return _walk_sync(engine, rec, engine.primary, value, args, kwargs, None, exc)
     ring[next(seq) & MASK] = perf_counter() - start  # StatsRecorder.ok, inlined
     if drift is not None:
         drift.observe(value, out)
@@ -102,7 +101,7 @@ async def apredict(model: ProductionModel[Any, Any], x: Any, /, *args: Any, **kw
     fast = model._async_fast
     if fast is None or (LIVE.count and DEADLINE.get() is not None):
         return await run_async(model._engine, CallRecord(start), x, args, kwargs)
-    validate, fn, validate_output, ring, seq, drift = fast
+    validate, fn, validate_output, ring, seq, drift, _ = fast
     value = x
     if validate is not None:
         try:
@@ -123,10 +122,9 @@ async def apredict(model: ProductionModel[Any, Any], x: Any, /, *args: Any, **kw
     return out
 
 
-def run_sync(engine: Engine, rec: CallRecord, x: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """Drive one call to its end on the calling thread; return the output or raise."""
-    target = engine.primary
-    value = x
+def _prepare(engine: Engine, rec: CallRecord, x: Any) -> tuple[Target, Any, float | None]:
+    """Validate the input and fix the call's deadline: what to try first, on what, under what."""
+    target, value = engine.primary, x
     if engine.validate_input is not None:
         try:
             value = engine.validate_input(x)
@@ -139,6 +137,12 @@ def run_sync(engine: Engine, rec: CallRecord, x: Any, args: tuple[Any, ...], kwa
     outer = DEADLINE.get()
     if engine.timed or outer is not None:
         engine.begin(rec, _clocks.clock.monotonic(), outer)
+    return target, value, outer
+
+
+def run_sync(engine: Engine, rec: CallRecord, x: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Drive one call to its end on the calling thread; return the output or raise."""
+    target, value, outer = _prepare(engine, rec, x)
     return _walk_sync(engine, rec, target, value, args, kwargs, outer, None)
 
 
@@ -152,50 +156,40 @@ def _walk_sync(
     outer: float | None,
     failure: Exception | None,
 ) -> Any:
-    """Attempts, retries and fallbacks until a result or a final error.
-
-    ``failure`` is an attempt of the primary that already failed (from the fast path).
-    """
+    """Carry out the engine's walk on this thread: call, sleep, finish."""
     clock = _clocks.clock
-    timed = rec.deadline is not None or engine.attempt_timeout is not None
-    while True:
-        if failure is None:
+    steps = engine.walk(rec, target, outer, failure, clock.monotonic(), perf_counter() - rec.start)
+    kind, arg, deadline = next(steps)
+    while kind != DONE:
+        if kind == CALL:
             try:
-                if target.kind == CONSTANT:
-                    out = target.fn()
-                elif target is engine.primary:
-                    rec.attempts += 1
-                    if timed:
-                        deadline = engine.attempt_deadline(rec, clock.monotonic())
-                        out = _call_with_deadline(engine, rec, target, deadline, value, args, kwargs)
-                    else:
-                        out = target.fn(value, *args, **kwargs)
-                elif target.kind == MODEL:
-                    out = target.fn.predict(value, *args, **kwargs)  # clamps itself to our deadline
-                else:
-                    out = _call_with_deadline(engine, rec, target, outer, value, args, kwargs)
-                if target.validated and engine.validate_output is not None:
-                    out = engine.validate_output(out)
+                sent: tuple[bool, Any] = (True, _call_sync(engine, rec, arg, deadline, value, args, kwargs))
             except Exception as exc:
-                failure = exc
-            else:
-                if rec.phase >= 0:
-                    engine.served(rec, target)
-                _finish(engine, rec, out, value)
-                return out
-        kind, arg = engine.on_failure(rec, failure, clock.monotonic(), perf_counter() - rec.start)
-        if kind == RETRY:
-            rec.slept += arg
+                sent = (False, exc)
+        elif kind == SLEEP:
             if arg > 0:
                 clock.sleep(arg)
-        elif kind == NEXT:
-            target = arg
+            sent = (True, None)
         else:
             _finish_failed(engine, rec)
-            if arg is failure:
-                raise failure  # the user's own exception, unchanged
-            raise arg from None
-        failure = None
+            raise arg  # the user's own exception unchanged, or FallbackExhausted
+        kind, arg, deadline = steps.send((*sent, clock.monotonic(), perf_counter() - rec.start))
+    _finish(engine, rec, arg, value)
+    return arg
+
+
+def _call_sync(
+    engine: Engine,
+    rec: CallRecord,
+    target: Target,
+    deadline: float | None,
+    value: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Any:
+    if target.kind == MODEL:
+        return target.fn.predict(value, *args, **kwargs)  # clamps itself to our deadline
+    return _call_with_deadline(engine, rec, target, deadline, value, args, kwargs)
 
 
 def _call_with_deadline(
@@ -212,7 +206,7 @@ def _call_with_deadline(
     seconds = deadline - _clocks.clock.monotonic()
     if seconds <= 0:
         raise engine.timeout_error(rec, 0.0)
-    done, out = POOL.call(seconds, _with_deadline, deadline, target.fn, value, *args, **kwargs)
+    done, out = POOL.call(seconds, deadline, target.fn, value, *args, **kwargs)
     if not done:
         engine.stats.abandoned()
         raise engine.timeout_error(rec, seconds)
@@ -221,20 +215,7 @@ def _call_with_deadline(
 
 async def run_async(engine: Engine, rec: CallRecord, x: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """The same walk as :func:`run_sync`, awaiting attempts instead of blocking."""
-    target = engine.primary
-    value = x
-    if engine.validate_input is not None:
-        try:
-            value = engine.validate_input(x)
-        except InputValidationError as error:
-            step = engine.on_invalid_input(rec, error)
-            if step[0] == FAIL:
-                _finish_failed(engine, rec)
-                raise
-            target = step[1]
-    outer = DEADLINE.get()
-    if engine.timed or outer is not None:
-        engine.begin(rec, _clocks.clock.monotonic(), outer)
+    target, value, outer = _prepare(engine, rec, x)
     return await _walk_async(engine, rec, target, value, args, kwargs, outer, None)
 
 
@@ -248,45 +229,30 @@ async def _walk_async(
     outer: float | None,
     failure: Exception | None,
 ) -> Any:
-    """:func:`_walk_sync`, awaiting: attempts, retries and fallbacks until the end."""
+    """Carry out the engine's walk on the event loop: await, sleep, finish."""
     clock = _clocks.clock
-    timed = rec.deadline is not None or engine.attempt_timeout is not None
-    while True:
-        if failure is None:
+    steps = engine.walk(rec, target, outer, failure, clock.monotonic(), perf_counter() - rec.start)
+    kind, arg, deadline = next(steps)
+    while kind != DONE:
+        if kind == CALL:
             try:
-                if target.kind == CONSTANT:
-                    out = target.fn()
-                elif target.kind == MODEL:
-                    out = await target.fn.apredict(value, *args, **kwargs)
+                if arg.kind == MODEL:
+                    out = await arg.fn.apredict(value, *args, **kwargs)
                 else:
-                    deadline = outer
-                    if target is engine.primary:
-                        rec.attempts += 1
-                        if timed:
-                            deadline = engine.attempt_deadline(rec, clock.monotonic())
-                    out = await _await_with_deadline(engine, rec, target, deadline, value, args, kwargs)
-                if target.validated and engine.validate_output is not None:
-                    out = engine.validate_output(out)
+                    out = await _await_with_deadline(engine, rec, arg, deadline, value, args, kwargs)
+                sent: tuple[bool, Any] = (True, out)
             except Exception as exc:
-                failure = exc
-            else:
-                if rec.phase >= 0:
-                    engine.served(rec, target)
-                _finish(engine, rec, out, value)
-                return out
-        kind, arg = engine.on_failure(rec, failure, clock.monotonic(), perf_counter() - rec.start)
-        if kind == RETRY:
-            rec.slept += arg
+                sent = (False, exc)
+        elif kind == SLEEP:
             if arg > 0:
                 await clock.asleep(arg)
-        elif kind == NEXT:
-            target = arg
+            sent = (True, None)
         else:
             _finish_failed(engine, rec)
-            if arg is failure:
-                raise failure  # the user's own exception, unchanged
-            raise arg from None
-        failure = None
+            raise arg
+        kind, arg, deadline = steps.send((*sent, clock.monotonic(), perf_counter() - rec.start))
+    _finish(engine, rec, arg, value)
+    return arg
 
 
 async def _await_with_deadline(
@@ -304,7 +270,7 @@ async def _await_with_deadline(
     if deadline is None:
         if target.kind == ASYNC:
             return await fn(value, *args, **kwargs)
-        return await POOL.submit_async(asyncio.get_running_loop(), fn, value, *args, **kwargs)
+        return await POOL.submit_async(asyncio.get_running_loop(), None, fn, value, *args, **kwargs)
     seconds = deadline - _clocks.clock.monotonic()
     if seconds <= 0:
         raise engine.timeout_error(rec, 0.0)
@@ -318,7 +284,7 @@ async def _await_with_deadline(
             if token is not None:
                 return await fn(value, *args, **kwargs)
             loop = asyncio.get_running_loop()
-            return await POOL.submit_async(loop, _with_deadline, deadline, fn, value, *args, **kwargs)
+            return await POOL.submit_async(loop, deadline, fn, value, *args, **kwargs)
     except TimeoutError:
         if not limit.expired():
             raise  # the predict's own TimeoutError

@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from prodwrap._stats import StatsRecorder
@@ -36,6 +36,15 @@ RETRY: Final = 0
 NEXT: Final = 1
 FAIL: Final = 2
 Step = tuple[int, Any]
+
+# What the walk (Engine.walk) asks of a driver: CALL a target under a deadline, SLEEP, or
+# end with DONE (the output) or FAIL (the exception to raise).
+CALL: Final = 3
+SLEEP: Final = 4
+DONE: Final = 5
+Action = tuple[int, Any, float | None]
+# What a driver sends back: (succeeded, output or exception, clock now, real seconds elapsed).
+Outcome = tuple[bool, Any, float, float]
 
 # How a target is invoked. SYNC: a plain function; ASYNC: a coroutine function; MODEL: a
 # ProductionModel (applies its own policies); CONSTANT: a pre-validated value (fn() serves it).
@@ -133,10 +142,17 @@ class Engine:
         self.on_invalid = on_invalid
         self.drift = drift
         self.stats = StatsRecorder()
-        # The compiled success path the drivers run inline when no deadline applies; None
-        # when a timeout means every attempt needs a deadline.
-        self.fast: tuple[Any, ...] | None = (
-            None if self.timed else (validate_fast, fn, validate_output, self.stats.ring, self.stats.seq, drift)
+        # The compiled success path the drivers run inline when no caller's deadline applies:
+        # the first attempt, limited by the nearer of the attempt and total timeouts (if any).
+        limits = [t for t in (self.attempt_timeout, self.total_timeout) if t is not None]
+        self.fast: tuple[Any, ...] = (
+            validate_fast,
+            fn,
+            validate_output,
+            self.stats.ring,
+            self.stats.seq,
+            drift,
+            min(limits, default=None),
         )
 
     # -- deadlines -------------------------------------------------------------------------
@@ -162,6 +178,10 @@ class Engine:
     def timeout_error(self, rec: CallRecord, seconds: float) -> PredictionTimeout:
         what = f"primary attempt {rec.attempts}" if rec.phase < 0 else f"fallback {self.fallbacks[rec.phase].name}"
         return PredictionTimeout(f"{self.name}: {what} timed out after {seconds:.3g} s", timeout=seconds)
+
+    def first_timeout(self, seconds: float) -> PredictionTimeout:
+        """The timeout of the first attempt of the primary (from the success path)."""
+        return PredictionTimeout(f"{self.name}: primary attempt 1 timed out after {seconds:.3g} s", timeout=seconds)
 
     # -- decisions after a failure ---------------------------------------------------------
 
@@ -218,9 +238,66 @@ class Engine:
             return None
         return delay
 
+    # -- the walk ------------------------------------------------------------------------------
+
+    def walk(
+        self,
+        rec: CallRecord,
+        target: Target,
+        outer: float | None,
+        failure: Exception | None,
+        now: float,
+        elapsed: float,
+    ) -> Generator[Action, Outcome, None]:
+        """Attempts, retries and fallbacks until a result or a final error, as a generator.
+
+        It yields what to do (``CALL``, ``SLEEP``, then ``DONE`` or ``FAIL``) and is sent what
+        came of it; it never calls, sleeps or reads a clock itself, so one walk serves the sync
+        and the async driver alike (as tenacity's ``iter()`` does).
+
+        Args:
+            target: what to try first (the primary, or a fallback for an invalid input).
+            outer: the caller's deadline (plain fallbacks run under it).
+            failure: an attempt of the primary that already failed (from the fast path).
+            now: the clock's monotonic reading. elapsed: real seconds since the call began.
+        """
+        timed = rec.deadline is not None or self.attempt_timeout is not None
+        while True:
+            if failure is None:
+                if target.kind == CONSTANT:
+                    ok, out = True, target.fn()
+                else:
+                    deadline = outer
+                    if target is self.primary:
+                        rec.attempts += 1
+                        if timed:
+                            deadline = self.attempt_deadline(rec, now)
+                    ok, out, now, elapsed = yield CALL, target, deadline
+                if ok and target.validated and self.validate_output is not None:
+                    try:
+                        out = self.validate_output(out)
+                    except Exception as exc:  # a bad output is a failed attempt
+                        ok, out = False, exc
+                if ok:
+                    self.served(rec, target)
+                    yield DONE, out, None
+                    return
+                failure = out
+            kind, arg = self.on_failure(rec, failure, now, elapsed)
+            failure = None
+            if kind == RETRY:
+                rec.slept += arg
+                _, _, now, elapsed = yield SLEEP, arg, None
+            elif kind == NEXT:
+                target = arg
+            else:
+                yield FAIL, arg, None
+                return
+
     # -- results -----------------------------------------------------------------------------
 
     def served(self, rec: CallRecord, target: Target) -> None:
+        """Record who served the call (nothing to record when the primary did)."""
         if rec.phase >= 0:
             rec.outcome = "fallback"
             rec.served_by = target.name

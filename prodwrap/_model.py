@@ -206,8 +206,9 @@ class ProductionModel(Generic[P, R]):
             on_invalid=on_invalid,
             drift=drift,
         )
-        self._sync_fast = None if is_async else self._engine.fast
-        self._async_fast = self._engine.fast if is_async else None
+        fast = self._engine.fast
+        self._sync_fast = None if is_async else fast
+        self._async_fast = fast if is_async and fast[-1] is None else None  # untimed only
         self.__wrapped__ = predict
         self.__name__ = name
         self.__doc__ = getattr(predict, "__doc__", None)

@@ -17,6 +17,8 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from prodwrap._context import DEADLINE, LIVE
+
 if TYPE_CHECKING:
     import asyncio
 
@@ -36,7 +38,7 @@ class Worker(threading.Thread):
         self.state = threading.Lock()  # guards finished/abandoned
         self.finished = False
         self.abandoned = False
-        self.job: tuple[contextvars.Context, Callable[..., Any], tuple[Any, ...], dict[str, Any]] | None = None
+        self.job: tuple[contextvars.Context, Callable[..., Any], tuple[Any, ...], dict[str, Any], bool] | None = None
         self.waiter: tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]] | None = None
         self.result: Any = None
         self.error: BaseException | None = None
@@ -48,12 +50,14 @@ class Worker(threading.Thread):
                 if pool.retire(self):
                     return
                 continue  # taken from the idle list just now: a job is coming
-            ctx, fn, args, kwargs = self.job  # type: ignore[misc]
+            ctx, fn, args, kwargs, timed = self.job  # type: ignore[misc]
             self.job = None
             try:
                 result, error = ctx.run(fn, *args, **kwargs), None
             except BaseException as exc:  # handed to the caller, never swallowed
                 result, error = None, exc
+            if timed:
+                LIVE.exit()  # this attempt no longer runs under its deadline
             waiter = self.waiter
             if waiter is not None:
                 self.waiter = None
@@ -115,14 +119,20 @@ class Pool:
                 return True
             return False
 
-    def call(self, timeout: float, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[bool, Any]:
+    def call(
+        self, timeout: float, deadline: float | None, fn: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> tuple[bool, Any]:
         """Run ``fn(*args, **kwargs)`` on a worker, in a copy of the caller's context.
+
+        Args:
+            timeout: seconds to wait for it.
+            deadline: the absolute deadline ``pw.deadline()`` reports inside ``fn``, or None.
 
         Returns ``(True, result)``, or ``(False, None)`` when ``timeout`` seconds passed
         first (the attempt is then abandoned). The attempt's exception is re-raised here.
         """
         worker = self._take()
-        worker.job = (contextvars.copy_context(), fn, args, kwargs)
+        worker.job = (_job_context(deadline), fn, args, kwargs, deadline is not None)
         worker.go.release()
         try:
             done = worker.done.acquire(timeout=max(timeout, 0.0))
@@ -150,15 +160,30 @@ class Pool:
         return False
 
     def submit_async(
-        self, loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], *args: Any, **kwargs: Any
+        self,
+        loop: asyncio.AbstractEventLoop,
+        deadline: float | None,
+        fn: Callable[..., Any],
+        *args: Any,
+        **kwargs: Any,
     ) -> asyncio.Future[Any]:
-        """Run ``fn`` on a worker; the returned future settles on ``loop`` when it ends."""
+        """Run ``fn`` on a worker (under ``deadline``, as for :meth:`call`); the returned future
+        settles on ``loop`` when it ends."""
         future: asyncio.Future[Any] = loop.create_future()
         worker = self._take()
         worker.waiter = (loop, future)
-        worker.job = (contextvars.copy_context(), fn, args, kwargs)
+        worker.job = (_job_context(deadline), fn, args, kwargs, deadline is not None)
         worker.go.release()
         return future
+
+
+def _job_context(deadline: float | None) -> contextvars.Context:
+    """A copy of the caller's context for the attempt, holding its deadline if it has one."""
+    ctx = contextvars.copy_context()
+    if deadline is not None:
+        ctx.run(DEADLINE.set, deadline)
+        LIVE.enter()  # left by the worker when the attempt ends, however late
+    return ctx
 
 
 POOL = Pool()
