@@ -84,6 +84,11 @@ def as_sample(values: Any, *, detector: str, what: str) -> FloatArray:
             raise ValueError(f"{detector}: {what} must be one-dimensional, got shape {arr.shape}")
     if arr.size == 0:
         raise ValueError(f"{detector}: {what} is empty")
+    return require_finite(arr, detector=detector, what=what)
+
+
+def require_finite(arr: FloatArray, *, detector: str, what: str) -> FloatArray:
+    """``arr`` itself, or a ValueError counting its NaN and infinite values."""
     finite = np.isfinite(arr)
     if not finite.all():
         bad = int(arr.size - np.count_nonzero(finite))

@@ -39,7 +39,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import numpy.typing as npt
 
-from prodwrap.drift._base import BatchDetector, FloatArray, register
+from prodwrap.drift._base import BatchDetector, FloatArray, register, require_finite
 from prodwrap.errors import ConfigurationError
 
 # Permutations per matrix product: bounds the (rows x (n+m)) weight matrices for large P.
@@ -62,11 +62,7 @@ def _as_matrix(values: Any, *, what: str, n_features: int | None = None) -> Floa
         raise ValueError(f"mmd: {what} has no features")
     if n_features is not None and arr.shape[1] != n_features:
         raise ValueError(f"mmd: {what} has {arr.shape[1]} features, the reference has {n_features}")
-    finite = np.isfinite(arr)
-    if not finite.all():
-        bad = int(arr.size - np.count_nonzero(finite))
-        raise ValueError(f"mmd: {what} contains {bad} NaN or infinite value(s); drop or impute them first")
-    return arr
+    return require_finite(arr, detector="mmd", what=what)
 
 
 def _subsample(arr: FloatArray, cap: int, rng: np.random.Generator) -> FloatArray:
