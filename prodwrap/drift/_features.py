@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -107,6 +108,72 @@ def unwrap_output(out: Any) -> Any:
     elif isinstance(out, Mapping) and len(out) == 1:
         return next(iter(out.values()))
     return out
+
+
+def window_columns(
+    snapshot: Sequence[tuple[Any, Any]], keys: Sequence[Key], numeric: Mapping[Key, bool]
+) -> dict[Key, np.ndarray]:
+    """The feature columns of a window of ``(input, output)`` pairs, NaN dropped.
+
+    Inputs all of one pydantic model or all dicts are read in one pass per window
+    (``attrgetter``/``itemgetter``, then a transpose); anything else value by value.
+    """
+    inputs = [value for value, _ in snapshot]
+    input_keys = [k for k in keys if k != OUTPUT]
+    columns = _read_at_once(inputs, input_keys, numeric)
+    if columns is None:
+        columns = {k: _finite(column(_read_each(inputs, k))) for k in input_keys}
+    if OUTPUT in keys:
+        columns[OUTPUT] = _finite(column([unwrap_output(out) for _, out in snapshot]))
+    return columns
+
+
+def _read_at_once(inputs: list[Any], keys: list[Key], numeric: Mapping[Key, bool]) -> dict[Key, np.ndarray] | None:
+    if not keys or not inputs:
+        return {k: np.empty(0) for k in keys}
+    kind = type(inputs[0])
+    if not all(type(v) is kind for v in inputs):
+        return None
+    get: Any
+    if issubclass(kind, pydantic.BaseModel):
+        fields = list(kind.model_fields)
+        if any(isinstance(k, int) and not 0 <= k < len(fields) for k in keys):
+            return None
+        get = operator.attrgetter(*(fields[k] if isinstance(k, int) else k for k in keys))
+    elif kind is dict:
+        get = operator.itemgetter(*keys)
+    else:
+        return None
+    try:
+        rows = list(map(get, inputs))
+    except (AttributeError, KeyError, TypeError):
+        return None  # a missing field somewhere: read value by value
+    transposed = [rows] if len(keys) == 1 else list(zip(*rows, strict=True))
+    columns = {}
+    for key, values in zip(keys, transposed, strict=True):
+        col = None
+        if numeric[key]:
+            try:
+                col = np.array(values, dtype=np.float64)
+            except (TypeError, ValueError):
+                col = None
+        columns[key] = _finite(col if col is not None else column(list(values)))
+    return columns
+
+
+def _read_each(inputs: list[Any], key: Key) -> list[Any]:
+    values: list[Any] = []
+    for value in inputs:
+        if isinstance(value, np.ndarray) and value.ndim == 2:
+            if isinstance(key, int):
+                values.extend(value[:, key].tolist())
+        else:
+            values.append(read(value, key))
+    return [v for v in values if v is not MISSING]
+
+
+def _finite(col: np.ndarray) -> np.ndarray:
+    return col[~np.isnan(col)] if col.dtype.kind == "f" else col
 
 
 def fingerprint(columns: Mapping[Key, np.ndarray]) -> str:

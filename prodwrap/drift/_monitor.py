@@ -24,19 +24,16 @@ from typing import Any
 
 import numpy as np
 
-from prodwrap._record import MISSING
 from prodwrap.drift import _persist
 from prodwrap.drift._base import DriftResult, StreamDetector, detector
 from prodwrap.drift._corrections import CORRECTIONS, Correction, correct
 from prodwrap.drift._features import (
     OUTPUT,
     Key,
-    column,
     fingerprint,
     is_numeric,
-    read,
     reference_columns,
-    unwrap_output,
+    window_columns,
 )
 from prodwrap.drift._performance import Performance
 from prodwrap.errors import ConfigurationError
@@ -164,6 +161,7 @@ class DriftMonitor:
             self.detectors[key] = det
         self._check_levels()
         self.fingerprint = fingerprint(self.columns)
+        self._numeric = {k: is_numeric(c) for k, c in self.columns.items()}
         self._buffer: deque[tuple[Any, Any]] = deque(maxlen=window)
         self._seen = itertools.count(1)
         self._observed = 0  # observations so far (the latest sequence number)
@@ -254,9 +252,10 @@ class DriftMonitor:
         values in the window, are left out and counted as failures / skipped).
         """
         snapshot = list(self._buffer)
+        columns = window_columns(snapshot, list(self.detectors), self._numeric)
         raw: list[tuple[Key, DriftResult]] = []
         for key, det in self.detectors.items():
-            values = self._values(snapshot, key)
+            values = columns[key]
             if len(values) == 0:
                 continue
             try:
@@ -276,21 +275,6 @@ class DriftMonitor:
             if result.drifted:
                 self._alert(result)
         return results
-
-    def _values(self, snapshot: list[tuple[Any, Any]], key: Key) -> np.ndarray:
-        if key == OUTPUT and OUTPUT not in self._input_keys():
-            return column([unwrap_output(out) for _, out in snapshot])
-        values: list[Any] = []
-        for value, _ in snapshot:
-            if isinstance(value, np.ndarray) and value.ndim == 2:
-                values.extend(row[key] for row in value if isinstance(key, int))
-            else:
-                values.append(read(value, key))
-        col = column([v for v in values if v is not MISSING])
-        return col[~np.isnan(col)] if col.dtype.kind == "f" else col
-
-    def _input_keys(self) -> set[Key]:
-        return set()  # the output is always read from outputs; kept as a hook for named inputs
 
     def _corrected(self, raw: list[tuple[Key, DriftResult]]) -> list[DriftResult]:
         results = [r for _, r in raw]

@@ -11,6 +11,7 @@ import pytest
 from pydantic import BaseModel
 
 import prodwrap as pw
+from prodwrap._record import MISSING
 from prodwrap.drift import BatchDetector, DriftResult, register
 
 
@@ -339,3 +340,27 @@ def test_due_checks_coalesce_while_one_is_pending() -> None:
     assert monitor.wait(5)
     stats = monitor.stats()
     assert (stats.checks, stats.coalesced, stats.observed) == (2, 2, 40)
+
+
+def test_window_columns_read_every_input_form_alike() -> None:
+    from prodwrap.drift._features import window_columns
+
+    models = [Row(a=float(i), b=2.0 * i, c="x" if i % 2 else "y") for i in range(6)]
+    dicts = [m.model_dump() for m in models]
+    mixed = [models[0], dicts[1], models[2], dicts[3], models[4], dicts[5]]
+    ragged = [*dicts[:5], {"a": 5.0, "c": "x"}]  # "b" missing in one: read value by value
+    numeric = {"a": True, "b": True, "c": False}
+    keys = ["a", "b", "c", "output"]
+    outputs = [0.5, 0.25, MISSING, float("nan"), {"p": 1.0}, 2.0]
+    columns = [
+        window_columns(list(zip(rows, outputs, strict=True)), keys, numeric) for rows in (models, dicts, mixed, ragged)
+    ]
+    for cols in columns[:3]:
+        assert cols["a"].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+        assert cols["b"].tolist() == [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
+        assert cols["c"].tolist() == ["y", "x", "y", "x", "y", "x"]
+        assert cols["output"].tolist() == [0.5, 0.25, 1.0, 2.0]  # missing and NaN dropped
+    assert columns[3]["b"].tolist() == [0.0, 2.0, 4.0, 6.0, 8.0]
+    # column positions of an array reference read pydantic fields in order
+    by_index = window_columns([(m, None) for m in models], [1], {1: True})
+    assert by_index[1].tolist() == [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
