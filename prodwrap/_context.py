@@ -51,7 +51,8 @@ LIVE = _Live()
 
 @contextmanager
 def within_deadline(at: float) -> Iterator[None]:
-    """Run the block under the absolute deadline ``at`` (what an attempt's driver does)."""
+    """Run the block under the absolute deadline ``at``, as a caller's attempt would (the
+    drivers inline the same steps on their timed paths)."""
     LIVE.enter()
     token = DEADLINE.set(at)
     try:

@@ -13,14 +13,14 @@ if TYPE_CHECKING:
 
 # The fixed order of the stages a call flows through (outermost first), as in DESIGN §1.
 STAGES = (
-    ("input validation", "input"),
-    ("fallback chain", "fallback"),
-    ("total deadline", "timeout"),
-    ("retry", "retry"),
-    ("attempt timeout", "timeout"),
-    ("predict", None),
-    ("output validation", "output"),
-    ("drift monitor", "drift"),
+    "input validation",
+    "fallback chain",
+    "total deadline",
+    "retry",
+    "attempt timeout",
+    "predict",
+    "output validation",
+    "drift monitor",
 )
 
 
@@ -50,7 +50,7 @@ def describe(engine: Engine, options: dict[str, Any]) -> dict[str, Any]:
         "output validation": info["output"] is not None or info["check"] is not None,
         "drift monitor": info["drift"] is not None,
     }
-    info["stages"] = [stage for stage, _ in STAGES if active[stage]]
+    info["stages"] = [stage for stage in STAGES if active[stage]]
     return info
 
 
