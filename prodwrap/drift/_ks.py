@@ -1,9 +1,12 @@
 """Two-sample Kolmogorov-Smirnov test: exact statistic, scipy-compatible p-value, numpy only.
 
-``KS`` sorts the reference once at ``fit``; each ``test`` sorts the current sample and reads
-the statistic ``D = sup |F_ref - F_cur|`` from one ``searchsorted`` pass (a second one only
-for values present in both samples), in exact integer arithmetic (``D = D_num / (n1 * n2)``),
-so ties and constant samples need no special case.
+The statistic ``D = sup |F_ref - F_cur|`` is exact, in integer arithmetic
+(``D = D_num / (n1 * n2)``), so ties and constant samples need no special case. For a
+reference of at least 5000 values, ``fit`` counts it on a grid, and a test of a current
+sample of at least 8192 values or a quarter of the reference sorts only the few grid buckets
+where ``D`` can be (see ``_ksgrid``): a handful of linear passes instead of two sorts.
+Otherwise the reference is sorted once (at ``fit``, or at the first such test) and each
+test sorts the current sample and reads ``D`` from one ``searchsorted`` pass.
 
 The p-value is the one ``scipy.stats.ks_2samp(ref, cur)`` returns with its defaults
 (``alternative="two-sided"``, ``method="auto"``):
@@ -24,9 +27,13 @@ from typing import Any, ClassVar
 import numpy as np
 
 from prodwrap.drift._base import BatchDetector, FloatArray, as_sample, register
+from prodwrap.drift._ksgrid import MIN_SIZE, Grid, gap_numerator
 from prodwrap.drift._kstwo import kstwo_sf
 from prodwrap.errors import ConfigurationError
 
+# The grid's linear passes over the reference beat sorting the current sample and searching
+# it in the sorted reference when the current sample is large, in absolute or relative terms.
+GRID_MIN_CURRENT = 8192
 EXACT_MAX_N = 10_000  # scipy's MAX_AUTO_N: exact p-values when both samples are at most this size
 # Half-width of the window the exact sweep keeps on anti-diagonal s, in units of
 # sqrt(min(s, n1 + n2 - s)): by Hoeffding's bound for sampling without replacement a
@@ -65,15 +72,24 @@ class KS(BatchDetector):
             raise ConfigurationError(f'ks: method must be "auto", "exact" or "asymp", got {method!r}')
         self.method = method
         self._reference: FloatArray = np.empty(0)
+        self._sorted: FloatArray | None = None
+        self._grid: Grid | None = None
 
     def _fit(self, reference: Any) -> int:
-        """Validate and sort the reference sample.
+        """Validate the reference sample and count it on a grid (sorted instead when small).
 
         Raises:
             ValueError: the reference is empty, not one-dimensional, not numeric, or holds NaN/inf.
         """
-        self._reference = np.sort(as_sample(reference, detector=self.name, what="reference"))
-        return int(self._reference.size)
+        sample = as_sample(reference, detector=self.name, what="reference")
+        # the grid keeps the reference as given: a copy, since the caller may change theirs
+        self._grid = Grid.build(sample.copy()) if sample.size >= MIN_SIZE else None
+        if self._grid is None:
+            self._reference = self._sorted = np.sort(sample)
+        else:
+            self._reference = self._grid.reference
+            self._sorted = None  # sorted at the first test that needs it
+        return int(sample.size)
 
     def _test(self, current: Any) -> tuple[float, float | None, int, dict[str, Any]]:
         """``D`` and its p-value for ``current`` against the fitted reference.
@@ -81,43 +97,16 @@ class KS(BatchDetector):
         Raises:
             ValueError: the current sample is empty, not one-dimensional, not numeric, or holds NaN/inf.
         """
-        sample = np.sort(as_sample(current, detector=self.name, what="current sample"))
+        sample = as_sample(current, detector=self.name, what="current sample")
         n1, n2 = self._reference.size, sample.size
-        numerator = ks_numerator(self._reference, sample)
+        if self._grid is not None and (n2 * 4 >= n1 or n2 >= GRID_MIN_CURRENT):
+            numerator = self._grid.numerator(sample)
+        else:
+            if self._sorted is None:
+                self._sorted = np.sort(self._reference)
+            numerator = gap_numerator(self._sorted, np.sort(sample), n1, n2)
         p_value, method = ks_2samp_pvalue(n1, n2, numerator, self.method)
         return numerator / (n1 * n2), p_value, n2, {"details": {"method": method}}
-
-
-def ks_numerator(first: FloatArray, second: FloatArray) -> int:
-    """``n1 * n2 * D`` for two sorted samples, exactly (an integer).
-
-    ``sup(F2 - F1)`` is reached at a point of the second sample (ties counted on both
-    sides), ``sup(F1 - F2)`` just below one; both are read off ``#{first <= v}`` and
-    ``#{first < v}`` for every value ``v`` of the second sample.
-
-    Args:
-        first: sorted finite sample of size n1.
-        second: sorted finite sample of size n2.
-    """
-    n1, n2 = first.size, second.size
-    at_or_below = np.searchsorted(first, second, side="right").astype(np.int64, copy=False)
-    before = np.arange(0, n1 * n2, n1, dtype=np.int64)  # n1 * #{second before index k}
-    # gap[k] = n1*n2 * (F1 - F2) at second[k], counting second[k] itself as not yet seen.
-    # Within a run of equal values the first index gives the largest F1 - F2 just below
-    # the run and the last the largest F2 - F1 at it, so maxima over all indices are right.
-    gap = at_or_below * n2
-    gap -= before
-    second_above = n1 - int(gap.min())
-    # #{first < v} differs from #{first <= v} only where v also occurs in `first`; index -1
-    # (nothing at or below v) reads first[-1] > v, which never matches.
-    shared = first[at_or_below - 1] == second
-    if shared.any():
-        below = at_or_below.copy()
-        below[shared] = np.searchsorted(first, second[shared], side="left")
-        gap = below * n2
-        gap -= before
-    first_above = int(gap.max())
-    return max(second_above, first_above, 0)
 
 
 def ks_2samp_pvalue(n1: int, n2: int, numerator: int, method: str = "auto") -> tuple[float, str]:
