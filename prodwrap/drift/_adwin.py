@@ -21,7 +21,8 @@ Cost: ``update`` appends to a buffer; every ``clock`` updates one tight loop fol
 into the totals and the bucket rows, then the cut check runs, rejecting most cuts with one
 multiplication (a bound proven from ``eps``, see ``_has_cut``). Merges cost amortised O(1)
 per update, a check O(log width) every ``clock`` updates. The properties fold the buffer
-first, so they are always current.
+first, so they are always current. ``update_many`` feeds a whole array with the same
+decisions, all checks of a chunk at once in numpy (see ``_adwin_many``).
 
 Measured on seeded N(0, 1) streams, defaults (``tests/drift/test_adwin.py`` checks these):
 3 false alarms in 50 streams of 100 000 values (47 streams: none), none on streams 0 to 9;
@@ -34,15 +35,18 @@ alarm before the change).
 from __future__ import annotations
 
 from math import log, sqrt
+from typing import Any, TypeVar
 
-from prodwrap.drift._base import register
+from prodwrap.drift._base import FloatArray, IntArray, register
 from prodwrap.drift._stream import finite_value, integer_param, number_param
 from prodwrap.errors import ConfigurationError
 
 __all__ = ["ADWIN"]
 
+_Number = TypeVar("_Number", float, FloatArray)  # the bound is used on scalars and, by update_many, arrays
 
-def _rejection_bound(window_var: float, dp: float, width: float, shift: float) -> float:
+
+def _rejection_bound(window_var: _Number, dp: _Number, width: _Number, shift: float) -> _Number:
     """A cut with ``dm * dm * n0 * n1 <= bound`` is never significant (``shift = mwl - 1 >= 0``).
 
     ``eps >= sqrt(2 v dp m)`` with ``m = (a + b) / (a b)``, ``a = n0 - shift <= n0``,
@@ -154,6 +158,22 @@ class ADWIN:
             self._n_detections += 1
             return True
         return False
+
+    def update_many(self, values: Any) -> IntArray:
+        """Add many values, in order: the same as ``update`` on each, computed in bulk.
+
+        Returns the indices into ``values`` at which ``update`` would have returned True;
+        afterwards the detector is in the state those updates would have left (to rounding:
+        see ``_adwin_many``). Several times faster per value than ``update``; use it for
+        stored streams, replays and batches of feedback.
+
+        Raises:
+            ValueError: ``values`` is not a one-dimensional sequence of real numbers, or holds
+                NaN or infinite values; nothing is added then.
+        """
+        from prodwrap.drift._adwin_many import update_many
+
+        return update_many(self, values)
 
     def _flush(self) -> None:
         """Fold the buffered values into the totals and the bucket rows, in arrival order."""

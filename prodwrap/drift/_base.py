@@ -23,6 +23,7 @@ import numpy.typing as npt
 from prodwrap.errors import ConfigurationError
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 ENTRY_POINT_GROUP = "prodwrap.drift_detectors"
 
 

@@ -20,11 +20,11 @@ everything: never wrong, at worst about the cost of sorting both samples.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
-from prodwrap.drift._base import FloatArray
+from prodwrap.drift._base import FloatArray, IntArray
 
-IntArray = np.ndarray[tuple[int, ...], np.dtype[np.int64]]
-BucketArray = np.ndarray[tuple[int, ...], np.dtype[np.int32]]
+BucketArray = npt.NDArray[np.int32]
 
 MIN_SIZE = 5000  # smaller references are sorted: a few linear passes cost about as much
 _MAX_BUCKETS = 12_288  # per-bucket arrays under 128 KiB: malloc reuses them instead of mapping fresh pages
@@ -98,8 +98,8 @@ def gap_numerator(
     second: FloatArray,
     n1: int,
     n2: int,
-    first_base: IntArray | int = 0,
-    second_base: IntArray | int = 0,
+    first_base: IntArray | None = None,
+    second_base: IntArray | None = None,
 ) -> int:
     """``n1 * n2 * max |F1 - F2|`` over the values of ``second``, ties counted on both sides.
 
@@ -114,12 +114,14 @@ def gap_numerator(
     """
     at_or_below = np.searchsorted(first, second, side="right")
     before = np.arange(0, n1 * second.size, n1, dtype=np.int64)  # n1 * #{second before index k}
-    if not isinstance(second_base, int) or second_base:
-        before += np.asarray(second_base, dtype=np.int64) * n1
+    if second_base is not None:
+        before += second_base * n1
     # gap[k] = n1*n2 * (F1 - F2) at second[k], counting second[k] itself as not yet seen.
     # Within a run of equal values the first index gives the largest F1 - F2 just below
     # the run and the last the largest F2 - F1 at it, so maxima over all indices are right.
-    gap = (at_or_below + first_base).astype(np.int64, copy=False) * n2
+    gap = at_or_below.astype(np.int64) * n2
+    if first_base is not None:
+        gap += first_base * n2
     gap -= before
     second_above = n1 - int(gap.min())
     # #{first < v} differs from #{first <= v} only where v also occurs in `first`; index -1
@@ -128,7 +130,9 @@ def gap_numerator(
     if shared.any():
         below = at_or_below.copy()
         below[shared] = np.searchsorted(first, second[shared], side="left")
-        gap = (below + first_base).astype(np.int64, copy=False) * n2
+        gap = below.astype(np.int64) * n2
+        if first_base is not None:
+            gap += first_base * n2
         gap -= before
     first_above = int(gap.max())
     return max(second_above, first_above, 0)
