@@ -14,21 +14,7 @@ from hypothesis import strategies as st
 from prodwrap.drift._adwin import ADWIN, _rejection_bound, _significant
 from prodwrap.drift._base import StreamDetector, available, detector
 from prodwrap.errors import ConfigurationError
-
-
-def _river() -> Any:
-    return pytest.importorskip("river.drift")
-
-
-def _alarms(det: Any, values: list[float]) -> list[int]:
-    out = []
-    for i, x in enumerate(values):
-        flagged = det.update(x)
-        if flagged is None:  # river returns None and sets drift_detected
-            flagged = det.drift_detected
-        if flagged:
-            out.append(i)
-    return out
+from tests.drift.support import flagged_at, river_drift
 
 
 def _streams() -> dict[str, list[float]]:
@@ -61,7 +47,7 @@ PARAMS = [
 @pytest.mark.parametrize("params", PARAMS, ids=lambda p: ",".join(f"{k}={v}" for k, v in p.items()) or "defaults")
 @pytest.mark.parametrize("name", sorted(STREAMS))
 def test_same_change_points_as_river(name: str, params: dict[str, Any]) -> None:
-    river = _river()
+    river = river_drift()
     values = STREAMS[name]
     ours, theirs = ADWIN(**params), river.ADWIN(**params)
     ours_alarms, river_alarms = [], []
@@ -101,7 +87,7 @@ def test_random_streams_and_parameters_match_river(
     min_window_length: int,
     grace_period: int,
 ) -> None:
-    river = _river()
+    river = river_drift()
     rng = np.random.default_rng(seed)
     values = np.concatenate(
         [level + spread * rng.standard_normal(n) for level, n in zip(levels, lengths, strict=False)]
@@ -114,7 +100,7 @@ def test_random_streams_and_parameters_match_river(
         "grace_period": grace_period,
     }
     ours, theirs = ADWIN(**params), river.ADWIN(**params)
-    assert _alarms(ours, values.tolist()) == _alarms(theirs, values.tolist())
+    assert flagged_at(ours, values.tolist()) == flagged_at(theirs, values.tolist())
     assert (ours.width, ours.total) == (theirs.width, theirs.total)
 
 
@@ -147,9 +133,9 @@ def test_quick_rejection_never_drops_a_significant_cut(
 def test_one_bucket_per_row_works() -> None:
     # river's ADWIN panics here (an empty row below the oldest after a deletion); ours copes.
     adwin = ADWIN(delta=0.5, clock=1, max_buckets=1, min_window_length=1, grace_period=0)
-    assert _alarms(adwin, [0.0] * 36 + [12.0] * 30) == [36]
+    assert flagged_at(adwin, [0.0] * 36 + [12.0] * 30) == [36]
     assert adwin.width == 29  # restarted at the update after the alarm
-    assert [i // 100 for i in _alarms(ADWIN(max_buckets=1), STREAMS["step"])] == [50, 100]
+    assert [i // 100 for i in flagged_at(ADWIN(max_buckets=1), STREAMS["step"])] == [50, 100]
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -157,7 +143,7 @@ def test_stationary_stream_raises_no_false_alarm(seed: int) -> None:
     # Measured: 0 alarms on each of 10 seeded N(0, 1) streams of 100 000 values (module docstring).
     values = np.random.default_rng(seed).normal(size=100_000).tolist()
     adwin = ADWIN()
-    assert _alarms(adwin, values) == []
+    assert flagged_at(adwin, values) == []
     assert adwin.width == 100_000
     assert adwin.estimation == pytest.approx(float(np.mean(values)), abs=1e-9)
     assert adwin.variance == pytest.approx(float(np.var(values)), rel=1e-9)
@@ -171,7 +157,7 @@ def test_detection_delay_after_a_step_is_bounded(shift: float, bound: int) -> No
     for seed in range(10):
         rng = np.random.default_rng(100 + seed)
         values = np.concatenate([rng.normal(0, 1, 5000), rng.normal(shift, 1, 3000)]).tolist()
-        alarms = _alarms(ADWIN(), values)
+        alarms = flagged_at(ADWIN(), values)
         early += sum(a < 5000 for a in alarms)
         assert 5000 <= next(a for a in alarms if a >= 5000) <= 5000 + bound, (seed, alarms)
     assert early <= 1
@@ -179,8 +165,8 @@ def test_detection_delay_after_a_step_is_bounded(shift: float, bound: int) -> No
 
 def test_detections_land_on_the_clock() -> None:
     values = [0.0] * 1000 + [1.0] * 1000
-    assert _alarms(ADWIN(), values) == [1023]  # the 1024th update: a multiple of clock=32
-    assert _alarms(ADWIN(clock=1), values)[0] < 1023
+    assert flagged_at(ADWIN(), values) == [1023]  # the 1024th update: a multiple of clock=32
+    assert flagged_at(ADWIN(clock=1), values)[0] < 1023
 
 
 def test_the_update_after_a_detection_starts_a_new_window() -> None:
@@ -200,7 +186,7 @@ def test_the_update_after_a_detection_starts_a_new_window() -> None:
 
 def test_reading_properties_mid_buffer_changes_nothing() -> None:
     values = STREAMS["step"][:8000]
-    plain = _alarms(ADWIN(), values)
+    plain = flagged_at(ADWIN(), values)
     adwin = ADWIN()
     seen = []
     for i, x in enumerate(values):
@@ -219,12 +205,12 @@ def test_reading_properties_mid_buffer_changes_nothing() -> None:
 def test_reset_restores_the_initial_state() -> None:
     values = STREAMS["step"]
     adwin = ADWIN()
-    first = _alarms(adwin, values)
+    first = flagged_at(adwin, values)
     assert adwin.n_detections == len(first) > 0
     adwin.reset()
     assert (adwin.width, adwin.total, adwin.estimation, adwin.variance) == (0, 0.0, 0.0, 0.0)
     assert (adwin.n_detections, adwin.drift_detected) == (0, False)
-    assert _alarms(adwin, values) == first
+    assert flagged_at(adwin, values) == first
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf, np.float64("nan")])

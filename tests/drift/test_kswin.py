@@ -14,21 +14,7 @@ from hypothesis import strategies as st
 from prodwrap.drift._base import StreamDetector, detector
 from prodwrap.drift._kswin import KSWIN, _ks_count, ks_equal_pvalue
 from prodwrap.errors import ConfigurationError
-
-
-def _river() -> Any:
-    return pytest.importorskip("river.drift")
-
-
-def _alarms(det: Any, values: list[float]) -> list[int]:
-    out = []
-    for i, x in enumerate(values):
-        flagged = det.update(x)
-        if flagged is None:  # river returns None and sets drift_detected
-            flagged = det.drift_detected
-        if flagged:
-            out.append(i)
-    return out
+from tests.drift.support import flagged_at, river_drift
 
 
 def _step(seed: int, shift: float, before: int, after: int, scale: float = 1.0) -> tuple[list[float], int]:
@@ -59,7 +45,7 @@ STREAMS = _streams()
 )
 def test_kswin_with_a_seed_matches_river_exactly(name: str, params: dict[str, Any]) -> None:
     # Both draw the older sample with random.Random(seed).sample(...), so the draws coincide.
-    river = _river()
+    river = river_drift()
     values = STREAMS[name]
     ours, theirs = KSWIN(**params), river.KSWIN(**params)
     for i, x in enumerate(values):
@@ -68,13 +54,13 @@ def test_kswin_with_a_seed_matches_river_exactly(name: str, params: dict[str, An
         assert flagged == theirs.drift_detected, i
         if ours.n >= ours.window_size:
             assert ours.p_value == pytest.approx(theirs.p_value, abs=1e-12)
-    assert _alarms(KSWIN(**params), values)
+    assert flagged_at(KSWIN(**params), values)
 
 
 def test_kswin_needs_a_statistic_strictly_above_one_tenth() -> None:
     # 1000 old zeros against 900 zeros and 100 ones: D is exactly 0.1 with a p-value near
     # 1e-5, yet (as in river) no change, since the rule is D > 0.1; 101 ones is a change.
-    river = _river()
+    river = river_drift()
     for ones, expected in ((100, False), (101, True)):
         values = [0.0] * 1000 + [0.0] * (1000 - ones) + [1.0] * ones
         ours, theirs = (
@@ -93,7 +79,7 @@ def test_kswin_false_alarm_rate_on_a_stationary_stream() -> None:
     # Measured: 124 to 152 alarms per 100 000 N(0, 1) values (10 seeds); each update tests
     # at alpha = 0.005 on overlapping windows.
     values = np.random.default_rng(0).normal(size=20_000).tolist()
-    assert 10 <= len(_alarms(KSWIN(seed=1), values)) <= 40
+    assert 10 <= len(flagged_at(KSWIN(seed=1), values)) <= 40
 
 
 @pytest.mark.parametrize("shift", [1.0, -1.0, 2.0])
@@ -101,7 +87,7 @@ def test_kswin_detection_delay(shift: float) -> None:
     detected = 0
     for seed in range(10):
         values, change = _step(300 + seed, shift, 2000, 500)
-        alarms = _alarms(KSWIN(seed=seed), values)
+        alarms = flagged_at(KSWIN(seed=seed), values)
         if any(change - 100 <= a < change for a in alarms):
             continue  # an alarm just before the change restarts the window: it may be missed
         assert change <= next(a for a in alarms if a >= change) <= change + 45, (seed, alarms)
@@ -146,7 +132,7 @@ def test_ks_p_value_large_samples_use_the_asymptotic_form() -> None:
 def test_kswin_restarts_after_an_alarm_and_resets() -> None:
     values, _ = _step(42, 4.0, 300, 300)
     kswin = KSWIN(seed=5)
-    alarms = _alarms(kswin, values)
+    alarms = flagged_at(kswin, values)
     assert alarms
     assert alarms[0] >= 300
     kswin = KSWIN(seed=5)
@@ -159,7 +145,7 @@ def test_kswin_restarts_after_an_alarm_and_resets() -> None:
     assert (kswin.n, kswin.drift_detected) == (1, False)
     kswin.reset()
     assert (kswin.n, kswin.p_value, kswin.statistic) == (0, 1.0, 0.0)
-    assert _alarms(kswin, values) == alarms
+    assert flagged_at(kswin, values) == alarms
 
 
 @pytest.mark.parametrize("bad", [math.nan, -math.inf, "1.0", None, [1.0], 1j])

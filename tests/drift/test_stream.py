@@ -13,21 +13,7 @@ from hypothesis import strategies as st
 from prodwrap.drift._base import StreamDetector, available, detector
 from prodwrap.drift._stream import DDM, PageHinkley
 from prodwrap.errors import ConfigurationError
-
-
-def _river() -> Any:
-    return pytest.importorskip("river.drift")
-
-
-def _alarms(det: Any, values: list[Any]) -> list[int]:
-    out = []
-    for i, x in enumerate(values):
-        flagged = det.update(x)
-        if flagged is None:  # river returns None and sets drift_detected
-            flagged = det.drift_detected
-        if flagged:
-            out.append(i)
-    return out
+from tests.drift.support import flagged_at, river_drift
 
 
 def _normal_streams() -> dict[str, list[float]]:
@@ -63,7 +49,7 @@ PH_PARAMS = [
 @pytest.mark.parametrize("params", PH_PARAMS, ids=lambda p: ",".join(f"{k}={v}" for k, v in p.items()) or "defaults")
 @pytest.mark.parametrize("name", sorted(NORMAL))
 def test_page_hinkley_matches_river(name: str, params: dict[str, Any]) -> None:
-    river = _river()
+    river = river_drift()
     ours, theirs = PageHinkley(**params), river.PageHinkley(**params)
     for i, x in enumerate(NORMAL[name]):
         flagged = ours.update(x)
@@ -79,7 +65,7 @@ def test_page_hinkley_matches_river(name: str, params: dict[str, Any]) -> None:
             theirs._max_decrease - theirs._sum_decrease,
         )
     if name == "step":  # up, then down: every mode alarms here, so the comparison has teeth
-        assert _alarms(PageHinkley(**params), NORMAL[name])
+        assert flagged_at(PageHinkley(**params), NORMAL[name])
 
 
 @settings(max_examples=40, deadline=None)
@@ -103,11 +89,11 @@ def test_page_hinkley_random_streams_and_parameters_match_river(
     alpha: float,
     mode: str,
 ) -> None:
-    river = _river()
+    river = river_drift()
     rng = np.random.default_rng(seed)
     values = np.concatenate([level + rng.standard_normal(length) for level in levels]).tolist()
     params = {"min_instances": min_instances, "delta": delta, "threshold": threshold, "alpha": alpha, "mode": mode}
-    assert _alarms(PageHinkley(**params), values) == _alarms(river.PageHinkley(**params), values)
+    assert flagged_at(PageHinkley(**params), values) == flagged_at(river.PageHinkley(**params), values)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -115,23 +101,23 @@ def test_page_hinkley_false_alarms_on_a_stationary_stream(seed: int) -> None:
     # The threshold is in the stream's units. Measured on N(0, 1), 100 000 values: river's
     # default 50 raises 45 to 70 alarms; 200 raises 1 to 4 (50 seeds; module docstring).
     values = np.random.default_rng(seed).normal(size=100_000).tolist()
-    assert 1 <= len(_alarms(PageHinkley(threshold=200.0), values)) <= 4
-    assert len(_alarms(PageHinkley(), values)) >= 40
+    assert 1 <= len(flagged_at(PageHinkley(threshold=200.0), values)) <= 4
+    assert len(flagged_at(PageHinkley(), values)) >= 40
 
 
 @pytest.mark.parametrize(("shift", "bound"), [(1.0, 225), (-1.0, 225), (0.5, 500)])
 def test_page_hinkley_detection_delay(shift: float, bound: int) -> None:
     for seed in range(5):
         values, change = _step(100 + seed, shift, 5000, 3000)
-        alarms = _alarms(PageHinkley(threshold=200.0), values)
+        alarms = flagged_at(PageHinkley(threshold=200.0), values)
         assert alarms, seed
         assert change <= alarms[0] <= change + bound, (seed, alarms[0])
 
 
 def test_page_hinkley_modes_watch_one_direction() -> None:
     values, change = _step(5, -3.0, 2000, 2000)
-    assert _alarms(PageHinkley(mode="up", threshold=200.0), values) == []
-    down = _alarms(PageHinkley(mode="down", threshold=200.0), values)
+    assert flagged_at(PageHinkley(mode="up", threshold=200.0), values) == []
+    down = flagged_at(PageHinkley(mode="down", threshold=200.0), values)
     assert down
     assert change <= down[0] < change + 100
 
@@ -139,7 +125,7 @@ def test_page_hinkley_modes_watch_one_direction() -> None:
 def test_page_hinkley_restarts_after_an_alarm_and_resets() -> None:
     values, _ = _step(9, 3.0, 1000, 1000)
     ph = PageHinkley()
-    alarms = _alarms(ph, values)
+    alarms = flagged_at(ph, values)
     assert alarms
     ph = PageHinkley()
     for x in values[: alarms[0] + 1]:
@@ -150,7 +136,7 @@ def test_page_hinkley_restarts_after_an_alarm_and_resets() -> None:
     assert (ph.n, ph.mean, ph.drift_detected) == (1, 0.25, False)
     ph.reset()
     assert (ph.n, ph.mean, ph.sum_increase, ph.sum_decrease, ph.increase_statistic) == (0, 0.0, 0.0, 0.0, 0.0)
-    assert _alarms(ph, values) == alarms
+    assert flagged_at(ph, values) == alarms
 
 
 # --- DDM -----------------------------------------------------------------------------------
@@ -172,7 +158,7 @@ DDM_STREAMS = {
 @pytest.mark.parametrize("params", [{}, {"warm_start": 5, "warning_threshold": 1.5, "drift_threshold": 2.5}])
 @pytest.mark.parametrize("name", sorted(DDM_STREAMS))
 def test_ddm_matches_river_with_warnings(name: str, params: dict[str, Any]) -> None:
-    river = _river()
+    river = river_drift()
     ours, theirs = DDM(**params), river.binary.DDM(**params)
     warned = 0
     for i, x in enumerate(DDM_STREAMS[name]):
@@ -182,7 +168,7 @@ def test_ddm_matches_river_with_warnings(name: str, params: dict[str, Any]) -> N
         assert ours.error_rate == theirs._p.get()
         warned += ours.warning_detected
     assert warned
-    assert _alarms(DDM(**params), DDM_STREAMS[name])
+    assert flagged_at(DDM(**params), DDM_STREAMS[name])
 
 
 @settings(max_examples=40, deadline=None)
@@ -197,7 +183,7 @@ def test_ddm_matches_river_with_warnings(name: str, params: dict[str, Any]) -> N
 def test_ddm_random_streams_and_parameters_match_river(
     rates: list[float], length: int, seed: int, warm_start: int, warning_threshold: float, extra: float
 ) -> None:
-    river = _river()
+    river = river_drift()
     values = _errors(seed, [(rate, length) for rate in rates])
     params = {
         "warm_start": warm_start,
@@ -214,15 +200,15 @@ def test_ddm_random_streams_and_parameters_match_river(
 def test_ddm_false_alarms_and_delay() -> None:
     # Measured (10 seeds): 0 to 3 alarms per 100 000 outcomes at a 0.1 error rate, all in the
     # first 20 000; a jump from 0.1 to 0.3 detected 96 to 400 updates later.
-    assert len(_alarms(DDM(), _errors(0, [(0.1, 100_000)]))) <= 3
-    assert _alarms(DDM(), _errors(1, [(0.3, 50_000)])) == []
+    assert len(flagged_at(DDM(), _errors(0, [(0.1, 100_000)]))) <= 3
+    assert flagged_at(DDM(), _errors(1, [(0.3, 50_000)])) == []
     for seed in (200, 201, 203, 204):  # seeds without an alarm before the change
-        alarms = _alarms(DDM(), _errors(seed, [(0.1, 2000), (0.3, 3000)]))
+        alarms = flagged_at(DDM(), _errors(seed, [(0.1, 2000), (0.3, 3000)]))
         assert [a for a in alarms if a < 2000] == []
         assert 2000 <= alarms[0] <= 2400, (seed, alarms)
 
 
-def test_ddm_warns_before_it_alarms() -> None:
+def test_ddm_warns_before_italarms() -> None:
     ddm = DDM()
     first_warning = None
     for i, x in enumerate(_errors(11, [(0.1, 2000), (0.4, 2000)])):
