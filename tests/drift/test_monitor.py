@@ -361,6 +361,11 @@ def test_window_columns_read_every_input_form_alike() -> None:
         assert cols["c"].tolist() == ["y", "x", "y", "x", "y", "x"]
         assert cols["output"].tolist() == [0.5, 0.25, 1.0, 2.0]  # missing and NaN dropped
     assert columns[3]["b"].tolist() == [0.0, 2.0, 4.0, 6.0, 8.0]
+    # a value that is not a number in a numeric feature: that column is read value by value
+    odd_rows = [*dicts[:5], {"a": None, "b": "10", "c": "x"}]
+    odd = window_columns([(row, 0.0) for row in odd_rows], keys, numeric)
+    assert odd["a"].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert odd["b"].tolist()[:5] == [0.0, 2.0, 4.0, 6.0, 8.0]
     # column positions of an array reference read pydantic fields in order
     by_index = window_columns([(m, None) for m in models], [1], {1: True})
     assert by_index[1].tolist() == [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
