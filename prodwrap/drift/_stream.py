@@ -42,7 +42,7 @@ def finite_value(value: Any, detector: str) -> float:
         raise ValueError(f"{detector}: update() takes one real number, got {type(value).__name__}")
     try:
         x = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"{detector}: update() takes one real number, got {type(value).__name__}") from None
     if not math.isfinite(x):
         raise ValueError(f"{detector}: got {x}; NaN and infinite values cannot be tested, drop or impute them first")

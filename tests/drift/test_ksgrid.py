@@ -19,7 +19,8 @@ def sorted_numerator(reference: np.ndarray, current: np.ndarray) -> int:
 def grid_numerator(reference: np.ndarray, current: np.ndarray) -> int:
     grid = Grid.build(reference.copy())
     assert grid is not None
-    return grid.numerator(current)
+    numerator = grid.numerator(current)
+    return sorted_numerator(reference, current) if numerator is None else numerator
 
 
 def make(kind: str, rng: np.random.Generator, n: int, shift: float) -> np.ndarray:
@@ -75,14 +76,19 @@ def test_no_grid_for_small_constant_or_unrepresentable_references() -> None:
     assert Grid.build(np.arange(MIN_SIZE - 1, dtype=np.float64)) is None
     assert Grid.build(np.full(MIN_SIZE, 2.5)) is None
     assert Grid.build(np.concatenate([np.full(MIN_SIZE, -1e308), [1e308]])) is None  # range overflows
-    tiny = np.concatenate([np.full(MIN_SIZE, 1.0), [np.nextafter(1.0, 2.0)]])
+    # a range of one ulp still makes a grid (its two values fall in different buckets)
+    tiny = np.concatenate([np.full(MIN_SIZE // 2, 1.0), np.full(MIN_SIZE // 2, np.nextafter(1.0, 2.0))])
     grid = Grid.build(tiny)
     assert grid is not None
-    current = np.array([0.0, 1.0, 1.0, 2.0])
-    assert grid.numerator(current) == sorted_numerator(tiny, current)
+    outside = np.array([0.0, 0.5, 0.5])
+    assert grid.numerator(outside) == sorted_numerator(tiny, outside)
+    current = np.array([0.0, 1.0, 1.0, 2.0])  # candidates hold half the reference: given up
+    assert grid.numerator(current) is None
 
 
-@pytest.mark.parametrize(("n1", "n2"), [(100_000, 100_000), (100_000, 6_250), (100_000, 1_000), (20_000, 50_000)])
+@pytest.mark.parametrize(
+    ("n1", "n2"), [(100_000, 100_000), (100_000, 6_250), (100_000, 1_000), (20_000, 50_000), (400_000, 8192)]
+)
 def test_ks_matches_scipy_whichever_method_it_picks(n1: int, n2: int) -> None:
     rng = np.random.default_rng(n1 + n2)
     reference, current = rng.normal(0.0, 1.0, n1), rng.normal(0.02, 1.0, n2)
@@ -102,4 +108,27 @@ def test_grid_reference_is_a_copy() -> None:
     detector.fit(reference)
     first = detector.test(current)
     reference[:] = 100.0
+    assert detector.test(current) == first
+
+
+def test_far_outside_values_raise_no_overflow_warning() -> None:
+    reference = np.random.default_rng(0).uniform(-1.7e308, -1.6e308, 6000)
+    grid = Grid.build(reference)
+    assert grid is not None
+    current = np.array([1.7e308, -1.65e308])
+    assert grid.numerator(current) == sorted_numerator(reference, current)  # tests run with -W error
+
+
+def test_a_reference_the_grid_cannot_spread_is_sorted_instead() -> None:
+    rng = np.random.default_rng(4)
+    reference = np.concatenate([rng.normal(0.0, 1.0, 20_000), [1e12]])  # everything in one bucket
+    current = rng.normal(0.1, 1.0, 20_000)
+    grid = Grid.build(reference.copy())
+    assert grid is not None
+    assert grid.numerator(current) is None
+    detector = KS()
+    detector.fit(reference)
+    first = detector.test(current)
+    assert detector._grid is None  # given up after the first test
+    assert first.statistic == pytest.approx(scipy.stats.ks_2samp(reference, current).statistic, abs=1e-12)
     assert detector.test(current) == first
