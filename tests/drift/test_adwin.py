@@ -14,34 +14,9 @@ from hypothesis import strategies as st
 from prodwrap.drift._adwin import ADWIN, _rejection_bound, _significant
 from prodwrap.drift._base import StreamDetector, available, detector
 from prodwrap.errors import ConfigurationError
+from tests.drift.support import ADWIN_PARAMS as PARAMS
+from tests.drift.support import ADWIN_STREAMS as STREAMS
 from tests.drift.support import flagged_at, river_drift
-
-
-def _streams() -> dict[str, list[float]]:
-    rng = np.random.default_rng(20240601)
-    step = np.concatenate([rng.normal(0, 1, 5000), rng.normal(1, 1, 5000), rng.normal(-0.5, 1, 5000)])
-    gradual = rng.normal(0, 1, 20000) + np.linspace(0, 3, 20000)
-    variance = np.concatenate([rng.normal(0, 1, 5000), rng.normal(0, 3, 5000)])
-    offset = rng.normal(1e6, 1, 20000) + np.repeat([0.0, 2.0, 0.0, 5.0], 5000)
-    integers = (rng.integers(0, 5, 20000) + np.repeat([0, 1, 0, 3], 5000)).astype(float)
-    errors = np.concatenate([rng.random(4000) < 0.1, rng.random(4000) < 0.4]).astype(float)
-    return {
-        "step": step.tolist(),
-        "gradual": gradual.tolist(),
-        "variance": variance.tolist(),
-        "offset": offset.tolist(),
-        "integers": integers.tolist(),
-        "errors": errors.tolist(),
-    }
-
-
-STREAMS = _streams()
-PARAMS = [
-    {},
-    {"clock": 1, "delta": 0.01},
-    {"max_buckets": 2, "min_window_length": 1, "grace_period": 0, "clock": 3},
-    {"delta": 0.0001, "clock": 7, "max_buckets": 3, "min_window_length": 12, "grace_period": 40},
-]
 
 
 @pytest.mark.parametrize("params", PARAMS, ids=lambda p: ",".join(f"{k}={v}" for k, v in p.items()) or "defaults")

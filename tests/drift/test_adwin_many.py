@@ -14,14 +14,16 @@ from hypothesis import strategies as st
 from prodwrap.drift import _adwin_many
 from prodwrap.drift._adwin import ADWIN
 from prodwrap.drift._adwin_many import row_counts
-from tests.drift.test_adwin import PARAMS, STREAMS
+from tests.drift.support import ADWIN_PARAMS as PARAMS
+from tests.drift.support import ADWIN_STREAMS as STREAMS
+from tests.drift.support import flagged_at
 
 
 def one_by_one(values: list[float], params: dict[str, Any], before: Sequence[float] = ()) -> tuple[list[int], ADWIN]:
     adwin = ADWIN(**params)
     for x in before:
         adwin.update(x)
-    return [i for i, x in enumerate(values) if adwin.update(x)], adwin
+    return flagged_at(adwin, values), adwin
 
 
 def assert_same_state(bulk: ADWIN, single: ADWIN) -> None:
