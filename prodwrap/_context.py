@@ -18,17 +18,13 @@ from prodwrap import _clock
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 TAGS: ContextVar[Mapping[str, Any]] = ContextVar("prodwrap_tags", default=_EMPTY)
-# Absolute deadline on the current clock's monotonic scale, or None when no deadline applies.
-DEADLINE: ContextVar[float | None] = ContextVar("prodwrap_deadline", default=None)
 
 
 class _Live:
-    """How many attempts run under a deadline right now, process-wide.
+    """How many deadline bindings are live right now, process-wide.
 
     While it is 0, no context can hold a live deadline, so the success path skips reading
-    ``DEADLINE`` (a context-variable lookup). Changed under a lock, on timed paths only. A
-    task or thread an attempt started and left running keeps the attempt's deadline in its
-    context, but once the attempt has ended that deadline no longer binds nested models.
+    ``DEADLINE`` (a context-variable lookup). Changed under a lock, on timed paths only.
     """
 
     __slots__ = ("count", "lock")
@@ -41,25 +37,60 @@ class _Live:
         with self.lock:
             self.count += 1
 
-    def exit(self) -> None:
-        with self.lock:
-            self.count -= 1
-
 
 LIVE = _Live()
 
 
+class Binding:
+    """A deadline in force while one attempt runs (``at``: absolute, on the clock's
+    monotonic scale).
+
+    It lives in ``DEADLINE`` in the attempt's own context (worker thread or task). A thread or
+    task the attempt started inherits that context and may outlive the attempt; once the
+    attempt ends (``end()``), the binding is dead and no longer binds anything run there.
+    """
+
+    __slots__ = ("at", "live")
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+        self.live = True
+        LIVE.enter()
+
+    def end(self) -> None:
+        """The attempt has ended: the deadline binds nothing any more (idempotent)."""
+        with LIVE.lock:
+            if self.live:
+                self.live = False
+                LIVE.count -= 1
+
+
+DEADLINE: ContextVar[Binding | None] = ContextVar("prodwrap_deadline", default=None)
+
+
+def outer_deadline() -> float | None:
+    """The absolute deadline of the attempt this code runs in (a caller's), or None.
+
+    Every entry point reads the caller's deadline through this one function.
+    """
+    if not LIVE.count:
+        return None
+    binding = DEADLINE.get()
+    if binding is None or not binding.live:
+        return None
+    return binding.at
+
+
 @contextmanager
-def within_deadline(at: float) -> Iterator[None]:
-    """Run the block under the absolute deadline ``at``, as a caller's attempt would (the
-    drivers inline the same steps on their timed paths)."""
-    LIVE.enter()
-    token = DEADLINE.set(at)
+def within_deadline(at: float) -> Iterator[Binding]:
+    """Run the block under the absolute deadline ``at``, as a caller's attempt would."""
+    binding = Binding(at)
+    token = DEADLINE.set(binding)
     try:
-        yield
+        yield binding
     finally:
         DEADLINE.reset(token)
-        LIVE.exit()
+        binding.end()
 
 
 @contextmanager
@@ -94,7 +125,7 @@ def deadline() -> float | None:
     database query). Returns None when no timeout is set here or in any calling model, and
     0.0 once the deadline has passed.
     """
-    at = DEADLINE.get()
+    at = outer_deadline()
     if at is None:
         return None
     return max(0.0, at - _clock.current.clock.monotonic())

@@ -11,7 +11,7 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from prodwrap import _clock
-from prodwrap._context import DEADLINE, LIVE
+from prodwrap._context import DEADLINE, Binding, outer_deadline
 from prodwrap._engine import ASYNC, CALL, DONE, FAIL, MODEL, SLEEP, Engine, Target
 from prodwrap._record import MISSING, CallRecord
 from prodwrap._stats import MASK
@@ -54,7 +54,7 @@ def predict_sync(model: ProductionModel[Any, Any], x: Any, /, *args: Any, **kwar
     """
     start = perf_counter()
     fast = model._sync_fast
-    if fast is None or (LIVE.count and DEADLINE.get() is not None):
+    if fast is None or outer_deadline() is not None:
         if model._engine.is_async:
             return model._apredict(x, *args, **kwargs)
         return run_sync(model._engine, CallRecord(start), x, args, kwargs)
@@ -99,7 +99,7 @@ async def apredict(model: ProductionModel[Any, Any], x: Any, /, *args: Any, **kw
     """
     start = perf_counter()
     fast = model._async_fast
-    if fast is None or (LIVE.count and DEADLINE.get() is not None):
+    if fast is None or outer_deadline() is not None:
         return await run_async(model._engine, CallRecord(start), x, args, kwargs)
     validate, fn, validate_output, ring, seq, drift, _ = fast
     value = x
@@ -134,7 +134,7 @@ def _prepare(engine: Engine, rec: CallRecord, x: Any) -> tuple[Target, Any, floa
                 _finish_failed(engine, rec)
                 raise
             target = step[1]
-    outer = DEADLINE.get()
+    outer = outer_deadline()
     if engine.timed or outer is not None:
         engine.begin(rec, _clocks.clock.monotonic(), outer)
     return target, value, outer
@@ -274,10 +274,10 @@ async def _await_with_deadline(
     seconds = deadline - _clocks.clock.monotonic()
     if seconds <= 0:
         raise engine.timeout_error(rec, 0.0)
-    token = None
+    token = binding = None
     if target.kind == ASYNC:
-        LIVE.enter()
-        token = DEADLINE.set(deadline)
+        binding = Binding(deadline)
+        token = DEADLINE.set(binding)
     limit = asyncio.timeout(seconds)
     try:
         async with limit:
@@ -293,4 +293,4 @@ async def _await_with_deadline(
     finally:
         if token is not None:
             DEADLINE.reset(token)
-            LIVE.exit()
+            binding.end()  # type: ignore[union-attr]

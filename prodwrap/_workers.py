@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from prodwrap._context import DEADLINE, LIVE
+from prodwrap._context import DEADLINE, Binding
 
 if TYPE_CHECKING:
     import asyncio
@@ -38,7 +38,9 @@ class Worker(threading.Thread):
         self.state = threading.Lock()  # guards finished/abandoned
         self.finished = False
         self.abandoned = False
-        self.job: tuple[contextvars.Context, Callable[..., Any], tuple[Any, ...], dict[str, Any], bool] | None = None
+        self.job: (
+            tuple[contextvars.Context, Binding | None, Callable[..., Any], tuple[Any, ...], dict[str, Any]] | None
+        ) = None
         self.waiter: tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]] | None = None
         self.result: Any = None
         self.error: BaseException | None = None
@@ -50,14 +52,14 @@ class Worker(threading.Thread):
                 if pool.retire(self):
                     return
                 continue  # taken from the idle list just now: a job is coming
-            ctx, fn, args, kwargs, timed = self.job  # type: ignore[misc]
+            ctx, binding, fn, args, kwargs = self.job  # type: ignore[misc]
             self.job = None
             try:
                 result, error = ctx.run(fn, *args, **kwargs), None
             except BaseException as exc:  # handed to the caller, never swallowed
                 result, error = None, exc
-            if timed:
-                LIVE.exit()  # this attempt no longer runs under its deadline
+            if binding is not None:
+                binding.end()  # this attempt no longer runs under its deadline
             waiter = self.waiter
             if waiter is not None:
                 self.waiter = None
@@ -132,7 +134,7 @@ class Pool:
         first (the attempt is then abandoned). The attempt's exception is re-raised here.
         """
         worker = self._take()
-        worker.job = (_job_context(deadline), fn, args, kwargs, deadline is not None)
+        worker.job = (*_job_context(deadline), fn, args, kwargs)
         worker.go.release()
         try:
             done = worker.done.acquire(timeout=max(timeout, 0.0))
@@ -172,18 +174,19 @@ class Pool:
         future: asyncio.Future[Any] = loop.create_future()
         worker = self._take()
         worker.waiter = (loop, future)
-        worker.job = (_job_context(deadline), fn, args, kwargs, deadline is not None)
+        worker.job = (*_job_context(deadline), fn, args, kwargs)
         worker.go.release()
         return future
 
 
-def _job_context(deadline: float | None) -> contextvars.Context:
+def _job_context(deadline: float | None) -> tuple[contextvars.Context, Binding | None]:
     """A copy of the caller's context for the attempt, holding its deadline if it has one."""
     ctx = contextvars.copy_context()
+    binding = None
     if deadline is not None:
-        ctx.run(DEADLINE.set, deadline)
-        LIVE.enter()  # left by the worker when the attempt ends, however late
-    return ctx
+        binding = Binding(deadline)  # ended by the worker when the attempt ends, however late
+        ctx.run(DEADLINE.set, binding)
+    return ctx, binding
 
 
 POOL = Pool()
