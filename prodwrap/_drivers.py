@@ -1,296 +1,342 @@
 """The two drivers: the only code that calls, blocks, sleeps or awaits.
 
-``run_sync`` and ``run_async`` walk the same pipeline and ask the same engine every
-question; they differ only in how an attempt is invoked (inline or on a worker thread with
-a deadline, versus awaited under ``asyncio.timeout``) and how they sleep.
+They take an engine (never the model), run its compiled success path (``Engine.fast``) when
+no caller's deadline applies, and otherwise carry out the engine's walk: ``Call``,
+``Sleep``, then ``Done`` or ``Fail``. The sync and the async driver differ only in how an
+attempt is invoked (inline or on a worker thread under a deadline, versus awaited under
+``asyncio.timeout``) and how they sleep. Every call ends at the engine's one finish point.
+They name no capability: stages plug in through the engine.
 """
 
 from __future__ import annotations
 
+import sys
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from prodwrap import _clock
-from prodwrap._context import DEADLINE, Binding, outer_deadline
-from prodwrap._engine import ASYNC, CALL, DONE, FAIL, MODEL, SLEEP, Engine, Target
-from prodwrap._record import MISSING, CallRecord
-from prodwrap._stats import MASK
+from prodwrap._context import DEADLINE, LIVE, Binding, outer_deadline
+from prodwrap._engine import Attempted, Call, Done, Engine, Kind, Sleep
+from prodwrap._record import CallRecord
 from prodwrap._workers import POOL
-from prodwrap.errors import InputValidationError
 
 if TYPE_CHECKING:
-    from prodwrap._model import ProductionModel
+    from collections.abc import Generator
+
+    from prodwrap._engine import Action
+    from prodwrap._record import Prediction
 
 _clocks = _clock.current
 
 
-def _finish(engine: Engine, rec: CallRecord, out: Any, value: Any) -> None:
-    rec.value = out
-    rec.latency = latency = perf_counter() - rec.start
-    if rec.errors is None:
-        engine.stats.ok(latency)
-    else:
-        engine.stats.finish(rec.outcome, rec.served_by, latency, rec.reasons)
-    drift = engine.drift
-    if drift is not None and (rec.reasons is None or rec.reasons[0] != "invalid_input"):
-        # every valid input is observed; the output only when the primary served it
-        rec.drift = drift.observe(value, out if rec.phase < 0 else MISSING)
+# -- sync ----------------------------------------------------------------------------------
 
 
-def _finish_failed(engine: Engine, rec: CallRecord) -> None:
-    rec.outcome = "error"
-    rec.latency = latency = perf_counter() - rec.start
-    engine.stats.finish("error", "none", latency, rec.reasons)
+def predict_sync(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """One call, sync: the compiled success path inline, else the general walk.
 
-
-def predict_sync(model: ProductionModel[Any, Any], x: Any, /, *args: Any, **kwargs: Any) -> Any:
-    """``ProductionModel.predict`` itself: the success path inline, with no record.
-
-    This is the model's method (one frame, no call layers). A sync call with no deadline
-    from a caller runs the compiled success path (``Engine.fast``): validate, call (inline,
-    or on a worker thread under the model's timeout), validate the output, one latency
-    sample. Anything else (a caller's deadline, an async model, an invalid input, a failed
-    attempt) goes to the general walk, which takes over where this left off.
+    The success path validates, calls (inline, or on a worker under the model's timeout),
+    validates the output and finishes: no record unless an observer reads one, no
+    exception, no lock. The first failure hands over to the walk, which goes on from there.
     """
     start = perf_counter()
-    fast = model._sync_fast
-    if fast is None or outer_deadline() is not None:
-        if model._engine.is_async:
-            return model._apredict(x, *args, **kwargs)
-        return run_sync(model._engine, CallRecord(start), x, args, kwargs)
-    validate, fn, validate_output, ring, seq, drift, limit = fast
+    fast = engine.sync_fast
+    if fast is None or (LIVE.count and outer_deadline() is not None):
+        if engine.is_async:
+            return predict_async(engine, x, args, kwargs)
+        return _run_sync(engine, CallRecord(start), x, args, kwargs)
     value = x
-    if validate is not None:
+    if fast.validate is not None:
         try:
-            value = validate(x)
+            value = fast.validate(x)
         except Exception:
-            # validation is pure: the general walk validates again (every input form, every
-            # error collected) and decides what follows
-            return run_sync(model._engine, CallRecord(start), x, args, kwargs)
+            value = _REFUSED
+        if value is _REFUSED:  # outside the except block: nothing chains onto what follows
+            return _run_sync(engine, CallRecord(start), x, args, kwargs)
+    if fast.admit and not all(admit(value) for admit in fast.admit):
+        return _run_sync(engine, CallRecord(start), x, args, kwargs)
+    fn = fast.fn
+    began = None
+    failure: Exception | None = None
     try:
-        if limit is None:
+        if fast.seconds is None:
+            if fast.attempted:
+                began = _clocks.clock.monotonic()
             out = fn(value, *args, **kwargs) if args or kwargs else fn(value)
         else:  # the first attempt on a worker, until the nearer of the two timeouts
             began = _clocks.clock.monotonic()
-            done, out = POOL.call(limit, began + limit, fn, value, *args, **kwargs)
+            done, out = POOL.call(fast.seconds, began + fast.seconds, fn, value, *args, **kwargs)
             if not done:
-                model._engine.stats.abandoned()
-                raise model._engine.first_timeout(limit)
-        if validate_output is not None:
-            out = validate_output(out)
+                engine.stats.abandoned()
+                failure = engine.timeout_error(1, engine.primary, fast.seconds)
+        if failure is None and fast.validate_output is not None:
+            out = fast.validate_output(out)
     except Exception as exc:
-        engine = model._engine
+        failure = exc
+    if failure is not None:
         rec = CallRecord(start)
-        rec.attempts = 1
-        if limit is not None:
-            engine.begin(rec, began, None)
-        return _walk_sync(engine, rec, engine.primary, value, args, kwargs, None, exc)
-    ring[next(seq) & MASK] = perf_counter() - start  # StatsRecorder.ok, inlined
-    if drift is not None:
-        drift.observe(value, out)
+        clock = _clocks.clock
+        steps = engine.walk(rec, value, None, failure, clock.monotonic(), began)
+        return _drive_sync(engine, rec, steps, args, kwargs)
+    if fast.attempted:
+        took = _clocks.clock.monotonic() - began  # type: ignore[operator]
+        for attempted in fast.attempted:
+            attempted(took)
+    if fast.record:
+        rec = CallRecord(start)
+        rec.attempts, rec.input = 1, value
+        fast.finish(rec, value, out, start)
+    else:
+        fast.finish(None, value, out, start)
     return out
 
 
-async def apredict(model: ProductionModel[Any, Any], x: Any, /, *args: Any, **kwargs: Any) -> Any:
-    """``ProductionModel.apredict`` itself: :func:`predict_sync`'s success path, awaited.
-
-    Taken for an async predict with no deadline; a sync predict (which runs on a worker
-    thread), a deadline or a failure goes to the general walk.
-    """
-    start = perf_counter()
-    fast = model._async_fast
-    if fast is None or outer_deadline() is not None:
-        return await run_async(model._engine, CallRecord(start), x, args, kwargs)
-    validate, fn, validate_output, ring, seq, drift, _ = fast
-    value = x
-    if validate is not None:
-        try:
-            value = validate(x)
-        except Exception:
-            return await run_async(model._engine, CallRecord(start), x, args, kwargs)
-    try:
-        out = await (fn(value, *args, **kwargs) if args or kwargs else fn(value))
-        if validate_output is not None:
-            out = validate_output(out)
-    except Exception as exc:
-        rec = CallRecord(start)
-        rec.attempts = 1
-        return await _walk_async(model._engine, rec, model._engine.primary, value, args, kwargs, None, exc)
-    ring[next(seq) & MASK] = perf_counter() - start
-    if drift is not None:
-        drift.observe(value, out)
-    return out
+def detailed_sync(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """One call, sync, returning its ``Prediction`` (the general walk always)."""
+    if engine.is_async:
+        return detailed_async(engine, x, args, kwargs)
+    rec = CallRecord(perf_counter())
+    rec.detailed = True
+    _run_sync(engine, rec, x, args, kwargs)
+    return rec.built
 
 
-def _prepare(engine: Engine, rec: CallRecord, x: Any) -> tuple[Target, Any, float | None]:
-    """Validate the input and fix the call's deadline: what to try first, on what, under what."""
-    target, value = engine.primary, x
-    if engine.validate_input is not None:
-        try:
-            value = engine.validate_input(x)
-        except InputValidationError as error:
-            step = engine.on_invalid_input(rec, error)
-            if step[0] == FAIL:
-                _finish_failed(engine, rec)
-                raise
-            target = step[1]
-    outer = outer_deadline()
-    if engine.timed or outer is not None:
-        engine.begin(rec, _clocks.clock.monotonic(), outer)
-    return target, value, outer
+def _run_sync(engine: Engine, rec: CallRecord, x: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    steps = engine.walk(rec, x, outer_deadline(), None, _clocks.clock.monotonic())
+    return _drive_sync(engine, rec, steps, args, kwargs)
 
 
-def run_sync(engine: Engine, rec: CallRecord, x: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """Drive one call to its end on the calling thread; return the output or raise."""
-    target, value, outer = _prepare(engine, rec, x)
-    return _walk_sync(engine, rec, target, value, args, kwargs, outer, None)
-
-
-def _walk_sync(
+def _drive_sync(
     engine: Engine,
     rec: CallRecord,
-    target: Target,
-    value: Any,
+    steps: Generator[Action, Attempted, None],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
-    outer: float | None,
-    failure: Exception | None,
 ) -> Any:
-    """Carry out the engine's walk on this thread: call, sleep, finish."""
+    """Carry out the walk on this thread: call, sleep, finish."""
     clock = _clocks.clock
-    steps = engine.walk(rec, target, outer, failure, clock.monotonic(), perf_counter() - rec.start)
-    kind, arg, deadline = next(steps)
-    while kind != DONE:
-        if kind == CALL:
+    action = next(steps)
+    while True:
+        if isinstance(action, Call):
             try:
-                sent: tuple[bool, Any] = (True, _call_sync(engine, rec, arg, deadline, value, args, kwargs))
+                ok, value = True, _call_sync(engine, rec, action, args, kwargs)
             except Exception as exc:
-                sent = (False, exc)
-        elif kind == SLEEP:
-            if arg > 0:
-                clock.sleep(arg)
-            sent = (True, None)
+                ok, value = False, exc
+        elif isinstance(action, Sleep):
+            if action.seconds > 0:
+                clock.sleep(action.seconds)
+            ok, value = True, None
+        elif isinstance(action, Done):
+            engine.finisher.finish(rec, None, action.value, rec.start)
+            return action.value
         else:
-            _finish_failed(engine, rec)
-            raise arg  # the user's own exception unchanged, or FallbackExhausted
-        kind, arg, deadline = steps.send((*sent, clock.monotonic(), perf_counter() - rec.start))
-    _finish(engine, rec, arg, value)
-    return arg
+            rec.outcome = "error"
+            engine.finisher.finish(rec, None, None, rec.start)
+            raise action.error  # the user's own exception unchanged, or ours
+        action = steps.send(Attempted(ok, value, clock.monotonic(), perf_counter() - rec.start))
 
 
-def _call_sync(
-    engine: Engine,
-    rec: CallRecord,
-    target: Target,
-    deadline: float | None,
-    value: Any,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-) -> Any:
-    if target.kind == MODEL:
-        return target.fn.predict(value, *args, **kwargs)  # clamps itself to our deadline
-    return _call_with_deadline(engine, rec, target, deadline, value, args, kwargs)
-
-
-def _call_with_deadline(
-    engine: Engine,
-    rec: CallRecord,
-    target: Target,
-    deadline: float | None,
-    value: Any,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-) -> Any:
-    if deadline is None:
-        return target.fn(value, *args, **kwargs)
-    seconds = deadline - _clocks.clock.monotonic()
-    if seconds <= 0:
-        raise engine.timeout_error(rec, 0.0)
-    done, out = POOL.call(seconds, deadline, target.fn, value, *args, **kwargs)
+def _call_sync(engine: Engine, rec: CallRecord, call: Call, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    target = call.target
+    if target.kind is Kind.MODEL:
+        return target.fn.predict(call.arg, *args, **kwargs)  # clamps itself to our deadline
+    if call.seconds is None and call.deadline is None:
+        return target.fn(call.arg, *args, **kwargs)
+    now = _clocks.clock.monotonic()
+    limit = _limit(call, now)
+    if limit <= 0:
+        raise engine.timeout_error(rec.attempts, target, 0.0)
+    done, out = POOL.call(limit, now + limit, target.fn, call.arg, *args, **kwargs)
     if not done:
         engine.stats.abandoned()
-        raise engine.timeout_error(rec, seconds)
+        raise engine.timeout_error(rec.attempts, target, limit)
     return out
 
 
-async def run_async(engine: Engine, rec: CallRecord, x: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """The same walk as :func:`run_sync`, awaiting attempts instead of blocking."""
-    target, value, outer = _prepare(engine, rec, x)
-    return await _walk_async(engine, rec, target, value, args, kwargs, outer, None)
+def _limit(call: Call, now: float) -> float:
+    """Seconds the attempt may take from ``now``: the nearer of its two limits."""
+    limit = call.seconds if call.seconds is not None else call.deadline - now  # type: ignore[operator]
+    if call.deadline is not None:
+        limit = min(limit, call.deadline - now)
+    return limit
 
 
-async def _walk_async(
-    engine: Engine,
-    rec: CallRecord,
-    target: Target,
-    value: Any,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    outer: float | None,
-    failure: Exception | None,
-) -> Any:
-    """Carry out the engine's walk on the event loop: await, sleep, finish."""
-    clock = _clocks.clock
-    steps = engine.walk(rec, target, outer, failure, clock.monotonic(), perf_counter() - rec.start)
-    kind, arg, deadline = next(steps)
-    while kind != DONE:
-        if kind == CALL:
-            try:
-                if arg.kind == MODEL:
-                    out = await arg.fn.apredict(value, *args, **kwargs)
-                else:
-                    out = await _await_with_deadline(engine, rec, arg, deadline, value, args, kwargs)
-                sent: tuple[bool, Any] = (True, out)
-            except Exception as exc:
-                sent = (False, exc)
-        elif kind == SLEEP:
-            if arg > 0:
-                await clock.asleep(arg)
-            sent = (True, None)
+# -- async ---------------------------------------------------------------------------------
+
+
+async def predict_async(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """:func:`predict_sync`'s success path, awaited (an async predict; a sync one runs on a
+    worker thread through the general walk)."""
+    start = perf_counter()
+    fast = engine.async_fast
+    if fast is None or (LIVE.count and outer_deadline() is not None):
+        return await _run_async(engine, CallRecord(start), x, args, kwargs)
+    value = x
+    if fast.validate is not None:
+        try:
+            value = fast.validate(x)
+        except Exception:
+            value = _REFUSED
+        if value is _REFUSED:
+            return await _run_async(engine, CallRecord(start), x, args, kwargs)
+    if fast.admit and not all(admit(value) for admit in fast.admit):
+        return await _run_async(engine, CallRecord(start), x, args, kwargs)
+    fn = fast.fn
+    began = None
+    failure: Exception | None = None
+    try:
+        if fast.attempted or fast.seconds is not None:
+            began = _clocks.clock.monotonic()
+        if fast.seconds is None:
+            out = await (fn(value, *args, **kwargs) if args or kwargs else fn(value))
         else:
-            _finish_failed(engine, rec)
-            raise arg
-        kind, arg, deadline = steps.send((*sent, clock.monotonic(), perf_counter() - rec.start))
-    _finish(engine, rec, arg, value)
-    return arg
+            out = await _timed(fn, value, args, kwargs, fast.seconds, began + fast.seconds)  # type: ignore[operator]
+            if out is _TIMED_OUT:
+                engine.stats.abandoned()
+                failure = engine.timeout_error(1, engine.primary, fast.seconds)
+        if failure is None and fast.validate_output is not None:
+            out = fast.validate_output(out)
+    except Exception as exc:
+        failure = exc
+    except BaseException as exc:
+        _cancelled(engine, CallRecord(start), value, exc)
+        raise
+    if failure is not None:
+        rec = CallRecord(start)
+        steps = engine.walk(rec, value, None, failure, _clocks.clock.monotonic(), began)
+        return await _drive_async(engine, rec, steps, args, kwargs)
+    if fast.attempted:
+        took = _clocks.clock.monotonic() - began  # type: ignore[operator]
+        for attempted in fast.attempted:
+            attempted(took)
+    if fast.record:
+        rec = CallRecord(start)
+        rec.attempts, rec.input = 1, value
+        fast.finish(rec, value, out, start)
+    else:
+        fast.finish(None, value, out, start)
+    return out
 
 
-async def _await_with_deadline(
+async def detailed_async(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Prediction:
+    rec = CallRecord(perf_counter())
+    rec.detailed = True
+    await _run_async(engine, rec, x, args, kwargs)
+    return rec.built  # type: ignore[return-value]
+
+
+async def _run_async(engine: Engine, rec: CallRecord, x: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    steps = engine.walk(rec, x, outer_deadline(), None, _clocks.clock.monotonic())
+    return await _drive_async(engine, rec, steps, args, kwargs)
+
+
+async def _drive_async(
     engine: Engine,
     rec: CallRecord,
-    target: Target,
-    deadline: float | None,
-    value: Any,
+    steps: Generator[Action, Attempted, None],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
 ) -> Any:
-    import asyncio  # asyncio is only imported once an event loop runs (import stays light)
+    """The same walk as :func:`_drive_sync`, awaiting attempts instead of blocking."""
+    clock = _clocks.clock
+    try:
+        action = next(steps)
+        while True:
+            if isinstance(action, Call):
+                try:
+                    ok, value = True, await _call_async(engine, rec, action, args, kwargs)
+                except Exception as exc:
+                    ok, value = False, exc
+            elif isinstance(action, Sleep):
+                if action.seconds > 0:
+                    await clock.asleep(action.seconds)
+                ok, value = True, None
+            elif isinstance(action, Done):
+                engine.finisher.finish(rec, None, action.value, rec.start)
+                return action.value
+            else:
+                rec.outcome = "error"
+                engine.finisher.finish(rec, None, None, rec.start)
+                raise action.error
+            action = steps.send(Attempted(ok, value, clock.monotonic(), perf_counter() - rec.start))
+    except BaseException as exc:
+        if not isinstance(exc, Exception):
+            _cancelled(engine, rec, rec.input, exc)
+        raise
 
+
+def _cancelled(engine: Engine, rec: CallRecord, value: Any, exc: BaseException) -> None:
+    """The caller cancelled the call (asyncio): it ends as an error, reason ``"cancelled"``."""
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None or not isinstance(exc, asyncio.CancelledError) or rec.latency:
+        return  # KeyboardInterrupt and the like end no call; a finished call is not counted twice
+    rec.input = value
+    rec.fail(exc, "cancelled")
+    rec.outcome = "error"
+    engine.finisher.finish(rec, None, None, rec.start)
+
+
+async def _call_async(
+    engine: Engine, rec: CallRecord, call: Call, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    import asyncio  # imported by then: an event loop runs
+
+    target = call.target
+    if target.kind is Kind.MODEL:
+        return await target.fn.apredict(call.arg, *args, **kwargs)
     fn = target.fn
-    if deadline is None:
-        if target.kind == ASYNC:
-            return await fn(value, *args, **kwargs)
-        return await POOL.submit_async(asyncio.get_running_loop(), None, fn, value, *args, **kwargs)
-    seconds = deadline - _clocks.clock.monotonic()
-    if seconds <= 0:
-        raise engine.timeout_error(rec, 0.0)
-    token = binding = None
-    if target.kind == ASYNC:
-        binding = Binding(deadline)
-        token = DEADLINE.set(binding)
+    if call.seconds is None and call.deadline is None:
+        if target.kind is Kind.ASYNC:
+            return await fn(call.arg, *args, **kwargs)
+        return await POOL.submit_async(asyncio.get_running_loop(), None, fn, call.arg, *args, **kwargs)
+    now = _clocks.clock.monotonic()
+    limit = _limit(call, now)
+    if limit <= 0:
+        raise engine.timeout_error(rec.attempts, target, 0.0)
+    if target.kind is Kind.ASYNC:
+        out = await _timed(fn, call.arg, args, kwargs, limit, now + limit)
+    else:
+        out = await _timed_worker(fn, call.arg, args, kwargs, limit, now + limit)
+    if out is _TIMED_OUT:
+        engine.stats.abandoned()
+        raise engine.timeout_error(rec.attempts, target, limit)
+    return out
+
+
+async def _timed(fn: Any, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any], seconds: float, at: float) -> Any:
+    """Await ``fn(value, ...)`` under ``asyncio.timeout(seconds)``, its deadline bound while it
+    runs; ``_TIMED_OUT`` when the timeout cancelled it (the predict's own TimeoutError passes)."""
+    import asyncio
+
+    binding = Binding(at)
+    token = DEADLINE.set(binding)
     limit = asyncio.timeout(seconds)
     try:
         async with limit:
-            if token is not None:
-                return await fn(value, *args, **kwargs)
-            loop = asyncio.get_running_loop()
-            return await POOL.submit_async(loop, deadline, fn, value, *args, **kwargs)
+            return await (fn(value, *args, **kwargs) if args or kwargs else fn(value))
     except TimeoutError:
         if not limit.expired():
             raise  # the predict's own TimeoutError
-        engine.stats.abandoned()
-        raise engine.timeout_error(rec, seconds) from None
+        return _TIMED_OUT
     finally:
-        if token is not None:
-            DEADLINE.reset(token)
-            binding.end()  # type: ignore[union-attr]
+        DEADLINE.reset(token)
+        binding.end()
+
+
+async def _timed_worker(
+    fn: Any, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any], seconds: float, at: float
+) -> Any:
+    import asyncio
+
+    limit = asyncio.timeout(seconds)
+    try:
+        async with limit:
+            return await POOL.submit_async(asyncio.get_running_loop(), at, fn, value, *args, **kwargs)
+    except TimeoutError:
+        if not limit.expired():
+            raise
+        return _TIMED_OUT
+
+
+_REFUSED: Any = object()  # the fast validator refused the input
+_TIMED_OUT: Any = object()  # the attempt ran out of time

@@ -1,22 +1,28 @@
-"""The decision engine: every decision a call needs, in pure code with no I/O.
+"""The decision engine: every decision a call needs, in pure code that does no I/O.
 
-The drivers (``_drivers.py``) ask the engine what to do and carry it out: they alone call,
-wait, sleep and await. The engine never reads a clock (the driver passes ``now``), never
-sleeps and never calls user code except the policies' own strategies (tenacity waits and
-stops, retry predicates), which it consults only after a failure.
+The drivers (``_drivers.py``) carry out what the engine decides: they alone call, wait,
+sleep and await. The engine reads no clock (the driver sends ``now``) and never sleeps. The
+user code it runs is what decisions are made of: input and output validation (``check=``
+predicates included), copies of ``pw.Constant`` values, the retry policy's predicate and
+strategies (only after a failure), and the stages' hooks.
 
-A decision after a failure is a ``Step``: ``(RETRY, seconds to wait)``, ``(NEXT, fallback
-target)`` or ``(FAIL, exception to raise)``.
+A call is walked by :meth:`Engine.walk`, a generator that yields typed actions
+(:class:`Call`, :class:`Sleep`, :class:`Done`, :class:`Fail`) and is sent
+:class:`Attempted` back. After a failure, :meth:`Engine.on_failure` decides a
+:class:`Step`: :class:`RetryIn` seconds, :class:`Next` fallback, or :class:`GiveUp`.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-import math
 from collections.abc import Callable, Generator, Sequence
-from typing import TYPE_CHECKING, Any, Final, Literal
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
+from prodwrap._finish import Finisher
+from prodwrap._record import CallRecord
+from prodwrap._stage import Refuse, Route, Seam, Serve, Stage
 from prodwrap._stats import StatsRecorder
 from prodwrap.errors import (
     CircuitOpenError,
@@ -25,33 +31,20 @@ from prodwrap.errors import (
     OutputValidationError,
     PredictionTimeout,
 )
-from prodwrap.policies.retry import Retry, retry_state
+from prodwrap.policies.retry import Retry
 from prodwrap.policies.timeout import Timeout
 
 if TYPE_CHECKING:
-    from prodwrap._record import CallRecord
-    from prodwrap.drift._monitor import DriftMonitor
+    from prodwrap._record import Prediction
 
-RETRY: Final = 0
-NEXT: Final = 1
-FAIL: Final = 2
-Step = tuple[int, Any]
 
-# What the walk (Engine.walk) asks of a driver: CALL a target under a deadline, SLEEP, or
-# end with DONE (the output) or FAIL (the exception to raise).
-CALL: Final = 3
-SLEEP: Final = 4
-DONE: Final = 5
-Action = tuple[int, Any, float | None]
-# What a driver sends back: (succeeded, output or exception, clock now, real seconds elapsed).
-Outcome = tuple[bool, Any, float, float]
+class Kind(IntEnum):
+    """How a target is invoked."""
 
-# How a target is invoked. SYNC: a plain function; ASYNC: a coroutine function; MODEL: a
-# ProductionModel (applies its own policies); CONSTANT: a pre-validated value (fn() serves it).
-SYNC: Final = 0
-ASYNC: Final = 1
-MODEL: Final = 2
-CONSTANT: Final = 3
+    SYNC = 0  # a plain function
+    ASYNC = 1  # a coroutine function
+    MODEL = 2  # a ProductionModel (applies its own policies)
+    CONSTANT = 3  # a pre-validated value (``fn()`` serves it)
 
 
 class Target:
@@ -59,11 +52,67 @@ class Target:
 
     __slots__ = ("fn", "kind", "name", "validated")
 
-    def __init__(self, fn: Any, kind: int, name: str, validated: bool) -> None:
+    def __init__(self, fn: Any, kind: Kind, name: str, validated: bool) -> None:
         self.fn = fn
         self.kind = kind
         self.name = name
         self.validated = validated  # whether the model's output validation applies
+
+
+# -- what the walk yields, and what it is sent back ------------------------------------------
+
+
+class Call(NamedTuple):
+    """Invoke ``target`` with ``arg``: within ``seconds`` of its start and by the absolute
+    ``deadline`` (either may be None; both None: no limit, inline)."""
+
+    target: Target
+    arg: Any
+    seconds: float | None
+    deadline: float | None
+
+
+class Sleep(NamedTuple):
+    seconds: float
+
+
+class Done(NamedTuple):
+    value: Any
+
+
+class Fail(NamedTuple):
+    error: BaseException
+
+
+Action = Call | Sleep | Done | Fail
+
+
+class Attempted(NamedTuple):
+    """What a driver sends back: how the action went, the clock's monotonic reading after
+    it, and real seconds since the call began."""
+
+    ok: bool
+    value: Any
+    now: float
+    elapsed: float
+
+
+# -- decisions after a failure --------------------------------------------------------------
+
+
+class RetryIn(NamedTuple):
+    seconds: float
+
+
+class Next(NamedTuple):
+    target: Target
+
+
+class GiveUp(NamedTuple):
+    error: BaseException
+
+
+Step = RetryIn | Next | GiveUp
 
 
 def is_async_callable(fn: object) -> bool:
@@ -89,26 +138,54 @@ def reason_of(exc: BaseException) -> str:
     return "exception"
 
 
+def _overrides(stage: Stage, hook: str) -> bool:
+    return getattr(type(stage), hook) is not getattr(Stage, hook)
+
+
+class FastPath:
+    """The compiled success path both drivers run inline: validate, call, validate the
+    output, finish. Built from the stages' success-path hooks; None on an engine whose
+    stages need the general path for every call."""
+
+    __slots__ = ("admit", "attempted", "finish", "fn", "record", "seconds", "validate", "validate_output")
+
+    def __init__(self, engine: Engine, stages: Sequence[Stage]) -> None:
+        self.validate = engine.validate_fast
+        self.fn = engine.primary.fn
+        self.validate_output = engine.validate_output
+        limits = [t for t in (engine.attempt_timeout, engine.total_timeout) if t is not None]
+        self.seconds = min(limits, default=None)  # the first attempt's limit
+        self.admit = tuple(s.fast_admit for s in stages if s.fast_admit is not None)
+        self.attempted = tuple(s.fast_attempt for s in stages if s.fast_attempt is not None)
+        self.record = engine.finisher.needs_record  # the finish needs a record of the call
+        self.finish = engine.finisher.finish
+
+
 class Engine:
-    """A model's compiled pipeline and the decisions taken along it (immutable)."""
+    """A model's compiled pipeline and the decisions taken along it (immutable once built)."""
 
     __slots__ = (
+        "admission",
+        "async_fast",
+        "attempt_stages",
         "attempt_timeout",
-        "drift",
         "fallbacks",
         "fast",
+        "finisher",
         "is_async",
         "name",
         "on_invalid",
         "primary",
-        "primary_fn",
         "retry",
+        "stages",
         "stats",
+        "sync_fast",
         "timed",
         "total_timeout",
         "validate_fast",
         "validate_input",
         "validate_output",
+        "version",
     )
 
     def __init__(
@@ -116,23 +193,25 @@ class Engine:
         *,
         fn: Callable[..., Any],
         name: str,
-        is_async: bool,
-        validate_input: Callable[[Any], Any] | None,
-        validate_fast: Callable[[Any], Any] | None,
-        validate_output: Callable[[Any], Any] | None,
-        timeout: Timeout | None,
-        retry: Retry | None,
-        fallbacks: Sequence[Target],
-        on_invalid: Literal["raise", "fallback"],
-        drift: DriftMonitor | None = None,
+        version: str | None = None,
+        is_async: bool | None = None,
+        validate_input: Callable[[Any], Any] | None = None,
+        validate_fast: Callable[[Any], Any] | None = None,
+        validate_output: Callable[[Any], Any] | None = None,
+        timeout: Timeout | None = None,
+        retry: Retry | None = None,
+        fallbacks: Sequence[Target] = (),
+        on_invalid: Literal["raise", "fallback"] = "raise",
+        stages: Sequence[Stage] = (),
+        stats: StatsRecorder | None = None,
     ) -> None:
         self.name = name
-        self.is_async = is_async
-        self.primary = Target(fn, ASYNC if self.is_async else SYNC, "primary", True)
-        self.primary_fn = fn
+        self.version = version
+        self.is_async = is_async_callable(fn) if is_async is None else is_async
+        self.primary = Target(fn, Kind.ASYNC if self.is_async else Kind.SYNC, "primary", True)
         self.validate_input = validate_input
         # Tried first on the success path; may raise anything, the general walk then decides.
-        self.validate_fast = validate_fast
+        self.validate_fast = validate_input if validate_fast is None else validate_fast
         self.validate_output = validate_output
         self.attempt_timeout = None if timeout is None else timeout.attempt
         self.total_timeout = None if timeout is None else timeout.total
@@ -140,20 +219,20 @@ class Engine:
         self.retry = retry
         self.fallbacks = tuple(fallbacks)
         self.on_invalid = on_invalid
-        self.drift = drift
-        self.stats = StatsRecorder()
-        # The compiled success path the drivers run inline when no caller's deadline applies:
-        # the first attempt, limited by the nearer of the attempt and total timeouts (if any).
-        limits = [t for t in (self.attempt_timeout, self.total_timeout) if t is not None]
-        self.fast: tuple[Any, ...] = (
-            validate_fast,
-            fn,
-            validate_output,
-            self.stats.ring,
-            self.stats.seq,
-            drift,
-            min(limits, default=None),
+        self.stats = StatsRecorder() if stats is None else stats
+        self.stages = tuple(stages)
+        self.admission = tuple(s for s in self.stages if s.seam is Seam.ADMISSION and _overrides(s, "admit"))
+        self.attempt_stages = tuple(
+            s
+            for s in self.stages
+            if s.seam is Seam.ATTEMPT and (_overrides(s, "before_attempt") or _overrides(s, "after_attempt"))
         )
+        self.finisher = Finisher(self, [s for s in self.stages if s.seam is Seam.OBSERVER])
+        self.fast = FastPath(self, self.stages) if all(s.fast for s in self.stages) else None
+        # What each driver runs inline: a sync predict's success path is the sync driver's,
+        # an async predict's the async driver's (apredict of a sync predict takes the walk).
+        self.sync_fast = None if self.is_async else self.fast
+        self.async_fast = self.fast if self.is_async else None
 
     # -- deadlines -------------------------------------------------------------------------
 
@@ -166,141 +245,152 @@ class Engine:
             deadline = own if deadline is None else min(deadline, own)
         rec.deadline = deadline
 
-    def attempt_deadline(self, rec: CallRecord, now: float) -> float | None:
-        """When the next attempt must end: the nearer of attempt timeout and call deadline."""
-        deadline = rec.deadline
-        if self.attempt_timeout is not None:
-            own = now + self.attempt_timeout
-            if deadline is None or own < deadline:
-                return own
-        return deadline
-
-    def timeout_error(self, rec: CallRecord, seconds: float) -> PredictionTimeout:
-        what = f"primary attempt {rec.attempts}" if rec.phase < 0 else f"fallback {self.fallbacks[rec.phase].name}"
+    def timeout_error(self, attempts: int, target: Target, seconds: float) -> PredictionTimeout:
+        what = f"primary attempt {attempts}" if target is self.primary else f"fallback {target.name}"
         return PredictionTimeout(f"{self.name}: {what} timed out after {seconds:.3g} s", timeout=seconds)
-
-    def first_timeout(self, seconds: float) -> PredictionTimeout:
-        """The timeout of the first attempt of the primary (from the success path)."""
-        return PredictionTimeout(f"{self.name}: primary attempt 1 timed out after {seconds:.3g} s", timeout=seconds)
 
     # -- decisions after a failure ---------------------------------------------------------
 
     def on_invalid_input(self, rec: CallRecord, error: InputValidationError) -> Step:
         rec.fail(error, "invalid_input")
+        rec.valid_input = False
         if self.on_invalid == "fallback" and self.fallbacks:
             rec.phase = 0
-            return NEXT, self.fallbacks[0]
-        return FAIL, error
+            return Next(self.fallbacks[0])
+        return GiveUp(error)
 
-    def on_failure(self, rec: CallRecord, exc: Exception, now: float, elapsed: float) -> Step:
+    def on_failure(
+        self, rec: CallRecord, exc: Exception, now: float, elapsed: float, reason: str | None = None
+    ) -> Step:
         """An attempt (or a fallback) failed with ``exc``: retry, move on, or give up.
 
         Args:
             now: the clock's monotonic reading.
             elapsed: real seconds since the call started (dates the start for tenacity).
+            reason: the reason of an admission refusal (no retry can help one).
         """
-        rec.fail(exc, reason_of(exc))
-        if rec.phase < 0 and self.retry is not None:
-            delay = self._retry_delay(rec, exc, now, elapsed)
+        rec.fail(exc, reason_of(exc) if reason is None else reason)
+        if reason is None and rec.phase < 0 and self.retry is not None:
+            delay = self.retry.delay(rec, exc, now, elapsed, self.name)
             if delay is not None:
-                return RETRY, delay
+                return RetryIn(delay)
         following = rec.phase + 1
         if following < len(self.fallbacks):
             rec.phase = following
-            return NEXT, self.fallbacks[following]
+            return Next(self.fallbacks[following])
         if not self.fallbacks:
-            return FAIL, exc  # the user's own exception, unchanged
-        errors = rec.errors or []
-        return FAIL, FallbackExhausted(
-            f"{self.name}: the primary and {len(self.fallbacks)} fallback(s) all failed", errors
+            return GiveUp(exc)  # the user's own exception, unchanged
+        return GiveUp(
+            FallbackExhausted(
+                f"{self.name}: the primary and {len(self.fallbacks)} fallback(s) all failed", rec.errors or []
+            )
         )
-
-    def _retry_delay(self, rec: CallRecord, exc: Exception, now: float, elapsed: float) -> float | None:
-        retry = self.retry
-        assert retry is not None
-        if not retry.retries(exc):
-            return None
-        if retry.attempts is not None and rec.attempts >= retry.attempts:
-            return None
-        if rec.started_at == 0.0:
-            rec.started_at = now - elapsed
-        state = retry_state(start=rec.started_at, attempt=rec.attempts, exc=exc, now=now, idle_for=rec.slept)
-        if retry.stop is not None and retry.stop(state):
-            return None
-        delay = float(retry.wait(state))
-        after = getattr(exc, "retry_after", None)
-        if isinstance(after, int | float) and not isinstance(after, bool) and after > delay:
-            delay = float(after)
-        if not math.isfinite(delay) or delay < 0:
-            delay = 0.0
-        # Sleeping past the deadline only to time out: move on (or fail) now instead.
-        if rec.deadline is not None and now + delay >= rec.deadline:
-            return None
-        return delay
 
     # -- the walk ------------------------------------------------------------------------------
 
     def walk(
         self,
         rec: CallRecord,
-        target: Target,
+        x: Any,
         outer: float | None,
         failure: Exception | None,
         now: float,
-        elapsed: float,
-    ) -> Generator[Action, Outcome, None]:
-        """Attempts, retries and fallbacks until a result or a final error, as a generator.
+        began: float | None = None,
+    ) -> Generator[Action, Attempted, None]:
+        """A call from input to result or final error, as a generator of typed actions.
 
-        It yields what to do (``CALL``, ``SLEEP``, then ``DONE`` or ``FAIL``) and is sent what
-        came of it; it never calls, sleeps or reads a clock itself, so one walk serves the sync
+        It never calls a target, sleeps or reads a clock itself, so one walk serves the sync
         and the async driver alike (as tenacity's ``iter()`` does).
 
         Args:
-            target: what to try first (the primary, or a fallback for an invalid input).
-            outer: the caller's deadline (plain fallbacks run under it).
-            failure: an attempt of the primary that already failed (from the fast path).
-            now: the clock's monotonic reading. elapsed: real seconds since the call began.
+            x: the raw input; or, with ``failure``, the validated input of a call whose first
+                attempt of the primary already failed (on the success path) with ``failure``.
+            outer: the caller's deadline (absolute), or None.
+            now: the clock's monotonic reading.
+            began: with ``failure``, the clock's reading when that attempt began (if read).
         """
-        timed = rec.deadline is not None or self.attempt_timeout is not None
+        target = self.primary
+        elapsed = 0.0
+        step: Step | None = None
+        if failure is None:
+            rec.input = x
+            invalid = None
+            if self.validate_input is not None:
+                try:
+                    rec.input = self.validate_input(x)
+                except InputValidationError as error:
+                    invalid = error
+            if invalid is not None:
+                step = self.on_invalid_input(rec, invalid)
+            else:
+                if self.timed or outer is not None:
+                    self.begin(rec, now, outer)
+                for stage in self.admission:
+                    decision = stage.admit(rec, rec.input)
+                    if decision is None:
+                        continue
+                    if isinstance(decision, Serve):
+                        rec.outcome, rec.served_by = decision.outcome, decision.served_by  # type: ignore[assignment]
+                        yield Done(decision.value)
+                        return
+                    if isinstance(decision, Refuse):
+                        step = self.on_failure(rec, decision.error, now, elapsed, decision.reason)
+                        break
+                    if isinstance(decision, Route):
+                        target = decision.target
+        else:
+            rec.input = x
+            rec.attempts = 1
+            if self.timed or outer is not None:
+                self.begin(rec, now if began is None else began, outer)
+            for stage in self.attempt_stages:
+                stage.after_attempt(rec, target, failure, 0.0 if began is None else now - began)
+            step = self.on_failure(rec, failure, now, elapsed)
         while True:
-            if failure is None:
-                if target.kind == CONSTANT:
-                    ok, out = True, target.fn()
-                else:
-                    deadline = outer
-                    if target is self.primary:
-                        rec.attempts += 1
-                        if timed:
-                            deadline = self.attempt_deadline(rec, now)
-                    ok, out, now, elapsed = yield CALL, target, deadline
+            if step is None:
+                ok, out, now, elapsed = yield from self._attempt(rec, target, outer, now, elapsed)
                 if ok and target.validated and self.validate_output is not None:
                     try:
                         out = self.validate_output(out)
                     except Exception as exc:  # a bad output is a failed attempt
                         ok, out = False, exc
                 if ok:
-                    self.served(rec, target)
-                    yield DONE, out, None
+                    if rec.phase >= 0:
+                        rec.outcome, rec.served_by = "fallback", target.name
+                    yield Done(out)
                     return
-                failure = out
-            kind, arg = self.on_failure(rec, failure, now, elapsed)
-            failure = None
-            if kind == RETRY:
-                rec.slept += arg
-                _, _, now, elapsed = yield SLEEP, arg, None
-            elif kind == NEXT:
-                target = arg
+                step = self.on_failure(rec, out, now, elapsed)
+            if isinstance(step, RetryIn):
+                rec.slept += step.seconds
+                _, _, now, elapsed = yield Sleep(step.seconds)
+            elif isinstance(step, Next):
+                target = step.target
             else:
-                yield FAIL, arg, None
+                yield Fail(step.error)
                 return
+            step = None
 
-    # -- results -----------------------------------------------------------------------------
-
-    def served(self, rec: CallRecord, target: Target) -> None:
-        """Record who served the call (nothing to record when the primary did)."""
-        if rec.phase >= 0:
-            rec.outcome = "fallback"
-            rec.served_by = target.name
+    def _attempt(
+        self, rec: CallRecord, target: Target, outer: float | None, now: float, elapsed: float
+    ) -> Generator[Action, Attempted, Attempted]:
+        """One attempt of ``target``, with the attempt seam around it."""
+        if target.kind is Kind.CONSTANT:
+            return Attempted(True, target.fn(), now, elapsed)
+        if rec.phase < 0:  # the primary (or the target admission routed the call to)
+            rec.attempts += 1
+            seconds, deadline = self.attempt_timeout, rec.deadline
+        else:  # fallbacks run under the caller's deadline only
+            seconds, deadline = None, outer
+        stages = self.attempt_stages if rec.phase < 0 else ()
+        for stage in stages:
+            refusal = stage.before_attempt(rec, target)
+            if refusal is not None:
+                return Attempted(False, refusal, now, elapsed)
+        began = now
+        result = yield Call(target, rec.input, seconds, deadline)
+        for stage in stages:
+            stage.after_attempt(rec, target, None if result.ok else result.value, result.now - began)
+        return result
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -309,3 +399,7 @@ class Engine:
             "fallback": [t.name for t in self.fallbacks],
             "on_invalid": self.on_invalid,
         }
+
+    def prediction(self, rec: CallRecord) -> Prediction:
+        """The call's ``Prediction``, built once (the same object for every reader)."""
+        return rec.public(self.name, self.version)

@@ -5,45 +5,29 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import inspect
 import itertools
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from time import perf_counter
-from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, Unpack
 
 import pydantic
 
 from prodwrap import _report
-from prodwrap._context import TAGS
-from prodwrap._drivers import apredict as apredict_fast
-from prodwrap._drivers import predict_sync, run_async, run_sync
-from prodwrap._engine import ASYNC, CONSTANT, MODEL, SYNC, Engine, Target, is_async_callable
-from prodwrap._record import CallRecord, Prediction, Stats
+from prodwrap._drivers import detailed_async, detailed_sync, predict_async, predict_sync
+from prodwrap._engine import Engine, Kind, Target, is_async_callable
+from prodwrap._options import Options, Settings
+from prodwrap._record import Prediction, Stats
+from prodwrap._stage import Observers, Stage
+from prodwrap._workers import POOL  # noqa: F401  (the pool the drivers use)
 from prodwrap.errors import ConfigurationError, InputValidationError, OutputValidationError
 from prodwrap.policies.fallback import Constant, fallback_name
 from prodwrap.policies.retry import Retry
 from prodwrap.policies.timeout import Timeout
-from prodwrap.policies.validation import Check, compile_output, compile_spec, fast_validator
-
-if TYPE_CHECKING:
-    from prodwrap.drift._monitor import DriftMonitor
+from prodwrap.policies.validation import compile_output, compile_spec, fast_validator
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-OPTIONS = (
-    "name",
-    "version",
-    "input",
-    "output",
-    "check",
-    "timeout",
-    "retry",
-    "fallback",
-    "on_invalid",
-    "batch",
-    "drift",
-)
 
 
 def _batch_of(
@@ -98,151 +82,180 @@ def _compile_fallbacks(
                     value = validate_output(value)
                 except OutputValidationError as exc:
                     raise ConfigurationError(f"fallback {name!r} fails output validation: {exc}") from exc
-            targets.append(Target(_server(value), CONSTANT, name, False))
+            targets.append(Target(_server(value), Kind.CONSTANT, name, False))
         elif isinstance(fb, ProductionModel):
             if fb.is_async and not model_is_async:
                 raise ConfigurationError(f"fallback {name!r} is an async model; a sync model cannot await it")
-            targets.append(Target(fb, MODEL, name, True))
+            targets.append(Target(fb, Kind.MODEL, name, True))
         elif callable(fb):
             is_async = is_async_callable(fb)
             if is_async and not model_is_async:
                 raise ConfigurationError(f"fallback {name!r} is async; a sync model cannot await it")
-            targets.append(Target(fb, ASYNC if is_async else SYNC, name, True))
+            targets.append(Target(fb, Kind.ASYNC if is_async else Kind.SYNC, name, True))
         else:
             raise ConfigurationError(f"fallback must be a callable, a ProductionModel or pw.Constant, got {fb!r}")
     return tuple(targets)
 
 
+_NO_INPUT: Any = object()
+
+
+def _input_name(fn: Callable[..., Any]) -> str | None:
+    """The name of the predict's first parameter, under which the input may be passed."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    if params and params[0].kind in (params[0].POSITIONAL_OR_KEYWORD, params[0].KEYWORD_ONLY):
+        return params[0].name
+    return None
+
+
+def _stages(settings: Settings, name: str, is_async: bool) -> list[Stage]:
+    """The stages the settings compile to, in DESIGN §1's order."""
+    stages: list[Stage] = []
+    if settings.drift is not None:
+        from prodwrap.drift._stage import DriftStage  # the drift package loads when used
+
+        stages.append(DriftStage.of(settings.drift, settings.input))
+    if settings.observers:
+        for observer in settings.observers:
+            if not callable(observer):
+                raise ConfigurationError(f"observers= takes callables (each given every Prediction), got {observer!r}")
+        stages.append(Observers(tuple(settings.observers)))
+    return stages
+
+
+def compile_engine(fn: Callable[..., Any], settings: Settings, stats: Any = None) -> Engine:
+    """The engine a model runs: every option compiled once, here, into its stage."""
+    name = settings.name
+    if settings.on_invalid not in ("raise", "fallback"):
+        raise ConfigurationError(f'on_invalid must be "raise" or "fallback", got {settings.on_invalid!r}')
+    if not isinstance(settings.batch, bool):
+        raise ConfigurationError(f"batch must be True or False, got {settings.batch!r}")
+    validate_input = None if settings.input is None else compile_spec(settings.input, InputValidationError, name)
+    validate_fast = None if validate_input is None else fast_validator(settings.input, validate_input)
+    validate_output = compile_output(settings.output, settings.check, name)
+    if settings.batch:
+        validate_input = None if validate_input is None else _batch_of(validate_input, InputValidationError, name)
+        validate_fast = validate_input
+        validate_output = None if validate_output is None else _batch_of(validate_output, OutputValidationError, name)
+    is_async = is_async_callable(fn)
+    return Engine(
+        fn=fn,
+        name=name,
+        version=settings.version,
+        is_async=is_async,
+        validate_input=validate_input,
+        validate_fast=validate_fast,
+        validate_output=validate_output,
+        timeout=Timeout.coerce(settings.timeout),
+        retry=Retry.coerce(settings.retry),
+        fallbacks=_compile_fallbacks(settings.fallback, validate_output, is_async),
+        on_invalid=settings.on_invalid,
+        stages=_stages(settings, name, is_async),
+        stats=stats,
+    )
+
+
 class ProductionModel(Generic[P, R]):
-    """A predict function made production-ready: validation, timeouts, retries, fallbacks.
+    """A predict function made production-ready: validation, timeouts, retries, fallbacks,
+    drift monitoring and observers, in one compiled pipeline.
 
     Args:
-        predict: any callable, sync or async, taking the input as its first positional
-            argument (further arguments are passed through unvalidated).
-        name: the model's name in stats, errors and spans (default: the function's name).
+        predict: any callable, sync or async, taking the input as its first argument
+            (further arguments pass through unvalidated to it and to every fallback).
+        name: the model's name in stats, errors and logs (default: the function's name).
         version: free-form version string.
         input: pydantic model, any type (validated with ``TypeAdapter``) or ``pw.ArraySpec``.
         output: same kinds, for the output; optional.
         check: a predicate (or several) the output must satisfy; optional.
         timeout: seconds per attempt, or ``pw.Timeout(attempt=, total=)``.
-        retry: attempt count or ``pw.Retry(...)``.
+        retry: attempt count or ``pw.Retry(...)`` (``retry=3`` retries transient failures).
         fallback: one fallback or a sequence: callables, ``ProductionModel``s, ``pw.Constant``.
         on_invalid: ``"raise"`` (default) raises ``InputValidationError``; ``"fallback"``
             sends invalid inputs to the fallback chain (raw, unvalidated).
-        batch: the predict takes a list of inputs and returns a list of outputs; each item is
-            validated, the list is one call.
+        batch: the predict takes a list of inputs and returns a list of outputs of the same
+            length; each item is validated, the list is one call.
+        drift: a ``pw.DriftMonitor`` watching inputs and outputs.
+        observers: callables, each given every finished call's ``pw.Prediction`` (a raising
+            observer is counted in ``stats().observer_errors`` and logged, never raised).
+
+    The model is a context manager: ``close()`` (or leaving the ``with`` block) stops what it
+    owns (the drift monitor's checker thread).
 
     Raises:
         ConfigurationError: for options that make no sense (checked here, not at call time).
     """
 
-    def __init__(
-        self,
-        predict: Callable[P, R],
-        *,
-        name: str | None = None,
-        version: str | None = None,
-        input: Any = None,
-        output: Any = None,
-        check: Check | Sequence[Check] | None = None,
-        timeout: Timeout | float | None = None,
-        retry: Retry | int | None = None,
-        fallback: Any = None,
-        on_invalid: Literal["raise", "fallback"] = "raise",
-        batch: bool = False,
-        drift: DriftMonitor | None = None,
-    ) -> None:
+    def __init__(self, predict: Callable[P, R], /, **options: Unpack[Options]) -> None:
         if not callable(predict):
             raise ConfigurationError(f"predict must be callable, got {predict!r}")
         if isinstance(predict, ProductionModel):
             raise ConfigurationError("predict is already a ProductionModel: use model.with_options(...)")
-        if drift is not None:
-            from prodwrap.drift._monitor import DriftMonitor  # the drift package loads when used
-
-            if not isinstance(drift, DriftMonitor):
-                raise ConfigurationError(f"drift= takes a pw.DriftMonitor, got {drift!r}")
-        if on_invalid not in ("raise", "fallback"):
-            raise ConfigurationError(f'on_invalid must be "raise" or "fallback", got {on_invalid!r}')
-        name = name if name is not None else getattr(predict, "__name__", None) or type(predict).__name__
+        name = options.get("name")
+        if name is None:
+            name = getattr(predict, "__name__", None) or type(predict).__name__
+            options = {**options, "name": name}
         if not isinstance(name, str) or not name:
             raise ConfigurationError(f"name must be a non-empty string, got {name!r}")
-        fallbacks = _as_list(fallback)
         self._fn = predict
-        self._options: dict[str, Any] = {
-            "name": name,
-            "version": version,
-            "input": input,
-            "output": output,
-            "check": check,
-            "timeout": timeout,
-            "retry": retry,
-            "fallback": fallbacks,
-            "on_invalid": on_invalid,
-            "batch": batch,
-            "drift": drift,
-        }
-        self.name = name
-        self.version = version
-        validate_input = None if input is None else compile_spec(input, InputValidationError, name)
-        validate_fast = None if validate_input is None else fast_validator(input, validate_input)
-        validate_output = compile_output(output, check, name)
-        if batch:
-            validate_input = None if validate_input is None else _batch_of(validate_input, InputValidationError, name)
-            validate_fast = validate_input
-            validate_output = (
-                None if validate_output is None else _batch_of(validate_output, OutputValidationError, name)
-            )
-        is_async = is_async_callable(predict)
-        self._engine = Engine(
-            fn=predict,
-            name=name,
-            is_async=is_async,
-            validate_input=validate_input,
-            validate_fast=validate_fast,
-            validate_output=validate_output,
-            timeout=Timeout.coerce(timeout),
-            retry=Retry.coerce(retry),
-            fallbacks=_compile_fallbacks(fallbacks, validate_output, is_async),
-            on_invalid=on_invalid,
-            drift=drift,
-        )
-        fast = self._engine.fast
-        self._sync_fast = None if is_async else fast
-        self._async_fast = fast if is_async and fast[-1] is None else None  # untimed only
+        self._settings = Settings.of(dict(options))
+        self._input_name = _input_name(predict)
+        self._engine = compile_engine(predict, self._settings)
         self.__wrapped__ = predict
         self.__name__ = name
         self.__doc__ = getattr(predict, "__doc__", None)
+
+    @property
+    def name(self) -> str:
+        return self._engine.name
+
+    @property
+    def version(self) -> str | None:
+        return self._engine.version
 
     @property
     def is_async(self) -> bool:
         """Whether the wrapped function is async (then ``predict`` returns an awaitable)."""
         return self._engine.is_async
 
+    def _swap(self, engine: Engine) -> None:
+        """Make ``engine`` the one calls start on (one assignment; a call in flight ends on
+        the engine it began with)."""
+        self._engine = engine
+
     # -- calling ----------------------------------------------------------------------------
 
-    _predict = predict_sync  # the sync driver's success path is this method itself
+    def _keyword_input(self, kwargs: dict[str, Any]) -> Any:
+        name = self._input_name
+        if name is None or name not in kwargs:
+            raise TypeError(
+                f"{self.name}: missing the input: pass it first, or as {name}="
+                if name
+                else f"{self.name}: missing the input"
+            )
+        return kwargs.pop(name)
 
-    def _predict_detailed(self, x: Any, /, *args: Any, **kwargs: Any) -> Any:
-        if self._engine.is_async:
-            return self._apredict_detailed(x, *args, **kwargs)
-        rec = CallRecord(perf_counter())
-        rec.tags = TAGS.get()
-        run_sync(self._engine, rec, x, args, kwargs)
-        return self._prediction(rec)
+    def _predict(self, x: Any = _NO_INPUT, /, *args: Any, **kwargs: Any) -> Any:
+        if x is _NO_INPUT:
+            x = self._keyword_input(kwargs)
+        return predict_sync(self._engine, x, args, kwargs)
 
-    def _prediction(self, rec: CallRecord) -> Prediction:
-        prediction = rec.prediction(model=self.name, version=self.version)
-        if self._engine.drift is not None and rec.outcome == "ok":
-            self._engine.drift.remember(prediction.id, prediction.value)
-        return prediction
+    def _predict_detailed(self, x: Any = _NO_INPUT, /, *args: Any, **kwargs: Any) -> Any:
+        if x is _NO_INPUT:
+            x = self._keyword_input(kwargs)
+        return detailed_sync(self._engine, x, args, kwargs)
 
-    _apredict = apredict_fast  # the async driver's success path is this method itself
+    def _apredict(self, x: Any = _NO_INPUT, /, *args: Any, **kwargs: Any) -> Any:
+        if x is _NO_INPUT:
+            x = self._keyword_input(kwargs)
+        return predict_async(self._engine, x, args, kwargs)
 
-    async def _apredict_detailed(self, x: Any, /, *args: Any, **kwargs: Any) -> Prediction:
-        rec = CallRecord(perf_counter())
-        rec.tags = TAGS.get()
-        await run_async(self._engine, rec, x, args, kwargs)
-        return self._prediction(rec)
+    def _apredict_detailed(self, x: Any = _NO_INPUT, /, *args: Any, **kwargs: Any) -> Any:
+        if x is _NO_INPUT:
+            x = self._keyword_input(kwargs)
+        return detailed_async(self._engine, x, args, kwargs)
 
     if TYPE_CHECKING:
 
@@ -275,7 +288,7 @@ class ProductionModel(Generic[P, R]):
         this returns an awaitable; items then run concurrently.
         """
         engine = self._engine
-        if self._options["batch"]:
+        if self._settings.batch:
             return self._predict(list(xs))
         if engine.validate_input is not None and engine.on_invalid == "raise":
             _batch_of(engine.validate_input, InputValidationError, self.name)(xs)
@@ -290,19 +303,23 @@ class ProductionModel(Generic[P, R]):
 
     # -- deriving and inspecting --------------------------------------------------------------
 
-    def with_options(self, **options: Any) -> ProductionModel[P, R]:
+    def with_options(self, **options: Unpack[Options]) -> ProductionModel[P, R]:
         """A new model around the same function with some options changed (fresh stats)."""
-        unknown = set(options) - set(OPTIONS)
-        if unknown:
-            raise ConfigurationError(f"unknown option(s): {', '.join(sorted(unknown))}")
-        return ProductionModel(self._fn, **{**self._options, **options})
+        return ProductionModel(self._fn, **self._settings.replaced(dict(options)).given())
+
+    def _stacked(self, options: dict[str, Any]) -> ProductionModel[P, R]:
+        """A new model with a stacked decorator's options merged in (fallbacks extend)."""
+        return ProductionModel(self._fn, **self._settings.merged(options).given())
 
     def stats(self) -> Stats:
         """A snapshot of this model's counters and latency percentiles."""
         snapshot = self._engine.stats.snapshot()
-        if self._engine.drift is not None:
-            snapshot = dataclasses.replace(snapshot, drift=self._engine.drift.stats())
-        return snapshot
+        sections = {}
+        for stage in self._engine.stages:
+            section = stage.stats()
+            if section is not None and stage.section is not None:
+                sections[stage.section] = section
+        return dataclasses.replace(snapshot, **sections) if sections else snapshot
 
     def feedback(self, prediction_id: str, actual: Any) -> bool:
         """Ground truth for an earlier prediction (by ``Prediction.id``), for performance monitoring.
@@ -312,13 +329,15 @@ class ProductionModel(Generic[P, R]):
         Raises:
             ConfigurationError: the model has no ``drift=`` monitor with ``performance=``.
         """
-        if self._engine.drift is None:
-            raise ConfigurationError(f"{self.name}: feedback needs drift=pw.DriftMonitor(..., performance=...)")
-        return self._engine.drift.feedback(prediction_id, actual)
+        for stage in self._engine.stages:
+            feedback = getattr(stage, "feedback", None)
+            if feedback is not None:
+                return bool(feedback(prediction_id, actual))
+        raise ConfigurationError(f"{self.name}: feedback needs drift=pw.DriftMonitor(..., performance=...)")
 
     def describe(self) -> dict[str, Any]:
         """The pipeline, stage by stage, and every policy, as a JSON-able dict."""
-        return _report.describe(self._engine, self._options)
+        return _report.describe(self._engine, self._settings)
 
     def report(self, *, html: bool = False) -> str:
         """A readable summary of configuration and stats; ``html=True`` a self-contained page."""
@@ -327,14 +346,20 @@ class ProductionModel(Generic[P, R]):
     def _repr_html_(self) -> str:
         return _report.report(self.describe(), self.stats(), html=True, fragment=True)
 
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop what the model owns (the drift monitor's thread, ...); idempotent. The model
+        still predicts afterwards, without what was closed."""
+        for stage in self._engine.stages:
+            stage.close()
+
+    def __enter__(self) -> ProductionModel[P, R]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def __repr__(self) -> str:
         version = "" if self.version is None else f" version={self.version!r}"
         return f"<ProductionModel {self.name!r}{version}{' async' if self.is_async else ''}>"
-
-
-def _as_list(fallback: Any) -> list[Any]:
-    if fallback is None:
-        return []
-    if isinstance(fallback, list | tuple):
-        return list(fallback)
-    return [fallback]

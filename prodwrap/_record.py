@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
+from prodwrap._context import TAGS
+
 Outcome = Literal["ok", "fallback", "cached", "error"]
 
 _ZERO = Decimal(0)
@@ -32,9 +34,12 @@ class CallRecord:
 
     __slots__ = (
         "attempts",
+        "built",
         "deadline",
+        "detailed",
         "drift",
         "errors",
+        "input",
         "latency",
         "outcome",
         "phase",
@@ -44,6 +49,7 @@ class CallRecord:
         "start",
         "started_at",
         "tags",
+        "valid_input",
         "value",
     )
 
@@ -62,6 +68,10 @@ class CallRecord:
         self.value: Any = None
         self.latency = 0.0
         self.drift: tuple[Any, ...] = ()
+        self.input: Any = None  # the validated input (the raw one when validation refused it)
+        self.valid_input = True
+        self.detailed = False  # the caller wants the Prediction (predict_detailed)
+        self.built: Prediction | None = None
 
     def fail(self, exc: Exception, reason: str) -> None:
         if self.errors is None:
@@ -71,8 +81,11 @@ class CallRecord:
             self.errors.append(exc)
             self.reasons.append(reason)  # type: ignore[union-attr]
 
-    def prediction(self, *, model: str, version: str | None) -> Prediction:
-        return Prediction(
+    def public(self, model: str, version: str | None) -> Prediction:
+        """The call's ``Prediction``: built on first use, the same object afterwards."""
+        if self.built is not None:
+            return self.built
+        self.built = Prediction(
             id=new_id(),
             value=self.value,
             outcome=self.outcome,
@@ -84,10 +97,11 @@ class CallRecord:
             cost=_ZERO,
             errors=tuple(self.errors or ()),
             trace_id=None,
-            tags=dict(self.tags or {}),
+            tags=dict(TAGS.get() if self.tags is None else self.tags),
             drift=self.drift,
             escalated=False,
         )
+        return self.built
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,8 +145,11 @@ class Stats:
     """A snapshot of a model's counters since it was built.
 
     Latency percentiles are over the most recent calls (a window of 8192), in seconds; None
-    before the first call. ``abandoned`` counts attempts the caller gave up on at their
-    deadline. Sections of capabilities that are not configured are None.
+    before the first call. ``calls`` and ``outcomes`` count calls; ``failures`` counts failed
+    attempts by reason (a call retried twice adds two). ``abandoned`` counts attempts the
+    caller gave up on at their deadline (their threads run on until the predict returns);
+    ``late_errors`` those of them that later raised. ``observer_errors`` counts observers that
+    raised (never passed on to the caller). Sections of capabilities that are not configured are None.
     """
 
     calls: int
@@ -143,6 +160,8 @@ class Stats:
     latency_p95: float | None
     latency_p99: float | None
     abandoned: int
+    observer_errors: int = 0
+    late_errors: int = 0
     cost: Decimal = _ZERO
     unpriced: int = 0
     circuit: Any = None

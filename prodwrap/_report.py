@@ -5,52 +5,58 @@ from __future__ import annotations
 import html as _html
 from typing import TYPE_CHECKING, Any
 
-from prodwrap.policies.validation import describe_spec
-
 if TYPE_CHECKING:
     from prodwrap._engine import Engine
+    from prodwrap._options import Settings
     from prodwrap._record import Stats
 
-# The fixed order of the stages a call flows through (outermost first), as in DESIGN §1.
+# The fixed order of the stages a call flows through (outermost first), as in DESIGN §1;
+# a stage is listed by its ``name``, and a stage not built yet has its place kept here.
 STAGES = (
     "input validation",
+    "cache",
+    "budget",
+    "canary",
     "fallback chain",
     "total deadline",
+    "bulkhead",
     "retry",
+    "circuit breaker",
+    "hedge",
+    "rate limit",
     "attempt timeout",
     "predict",
     "output validation",
+    "cost",
     "drift monitor",
+    "shadow",
+    "escalation",
+    "metrics",
+    "audit",
+    "observers",
 )
 
 
-def describe(engine: Engine, options: dict[str, Any]) -> dict[str, Any]:
-    policies = engine.describe()
-    checks = options["check"]
-    if checks is not None and not isinstance(checks, list | tuple):
-        checks = [checks]
-    info: dict[str, Any] = {
-        "name": options["name"],
-        "version": options["version"],
-        "async": engine.is_async,
-        "batch": options["batch"],
-        "input": describe_spec(options["input"]),
-        "output": describe_spec(options["output"]),
-        "check": None if checks is None else [getattr(c, "__qualname__", repr(c)) for c in checks],
-        **policies,
-        "drift": None if options["drift"] is None else options["drift"].describe(),
-    }
+def describe(engine: Engine, settings: Settings) -> dict[str, Any]:
+    info: dict[str, Any] = {"name": engine.name, "version": engine.version, "async": engine.is_async}
+    info.update(settings.describe())
+    info.update(engine.describe())
+    for stage in engine.stages:
+        described = getattr(stage, "describe", None)
+        if described is not None and stage.section is not None:
+            info[stage.section] = described()
     active = {
-        "input validation": info["input"] is not None,
-        "fallback chain": bool(info["fallback"]),
+        "input validation": engine.validate_input is not None,
+        "fallback chain": bool(engine.fallbacks),
         "total deadline": engine.total_timeout is not None,
-        "retry": info["retry"] is not None,
+        "retry": engine.retry is not None,
         "attempt timeout": engine.attempt_timeout is not None,
         "predict": True,
-        "output validation": info["output"] is not None or info["check"] is not None,
-        "drift monitor": info["drift"] is not None,
+        "output validation": engine.validate_output is not None,
     }
-    info["stages"] = [stage for stage in STAGES if active[stage]]
+    active.update(dict.fromkeys((stage.name for stage in engine.stages), True))
+    unknown = [name for name in active if name not in STAGES]
+    info["stages"] = [stage for stage in STAGES if active.get(stage)] + unknown
     return info
 
 
@@ -62,7 +68,7 @@ def _rows(info: dict[str, Any], stats: Stats) -> list[tuple[str, str]]:
     rows = [
         ("model", f"{info['name']}" + (f" {info['version']}" if info["version"] else "")),
         ("pipeline", " -> ".join(info["stages"])),
-        ("calls", str(stats.calls)),
+        ("calls", f"{stats.calls}  (outcomes below count calls)"),
     ]
     order = {"ok": 0, "cached": 1, "fallback": 2, "error": 3}
     for outcome, n in sorted(stats.outcomes.items(), key=lambda item: order.get(item[0], 4)):
@@ -70,13 +76,40 @@ def _rows(info: dict[str, Any], stats: Stats) -> list[tuple[str, str]]:
         rows.append((f"  {outcome}", f"{n} ({share:.1%})"))
     for name, n in stats.served_by.items():
         rows.append((f"  served by {name}", str(n)))
+    if stats.failures:
+        rows.append(
+            ("failed attempts", f"{sum(stats.failures.values())}  (by reason; a retried call counts each attempt)")
+        )
     for reason, n in stats.failures.items():
-        rows.append((f"  failures: {reason}", str(n)))
+        rows.append((f"  {reason}", f"{n}  ({_REASONS[reason]})" if reason in _REASONS else str(n)))
     rows += [
-        ("abandoned attempts", str(stats.abandoned)),
+        ("abandoned attempts", f"{stats.abandoned}  (timed out, left to finish on their threads; results discarded)"),
         ("latency p50 / p95 / p99", f"{_ms(stats.latency_p50)} / {_ms(stats.latency_p95)} / {_ms(stats.latency_p99)}"),
     ]
+    if stats.observer_errors:
+        rows.append(("observer errors", f"{stats.observer_errors}  (observers that raised; logged, never raised)"))
+    if stats.late_errors:
+        rows.append(("late errors", f"{stats.late_errors}  (abandoned attempts that raised after their deadline)"))
+    drift = stats.drift
+    if drift is not None:
+        rows.append(("drift", f"{drift.observed} observed, {drift.checks} checks, {drift.alerts} alerts"))
+        for feature, result in drift.latest.items():
+            verdict = "DRIFTED" if result.drifted else "ok"
+            p = "" if result.p_value is None else f", p={result.p_value:.3g}"
+            rows.append((f"  {feature}", f"{verdict}: {result.detector} {result.statistic:.3g}{p}"))
+        if drift.failures:
+            rows.append(("  drift failures", f"{drift.failures}  (detector, callback or metric faults; logged)"))
     return rows
+
+
+_REASONS = {
+    "timeout": "the attempt ran past its timeout",
+    "exception": "the predict raised",
+    "invalid_output": "the output failed output=/check=",
+    "invalid_input": "the input failed input=",
+    "circuit_open": "refused by the open circuit",
+    "cancelled": "the caller cancelled the call",
+}
 
 
 def report(info: dict[str, Any], stats: Stats, *, html: bool = False, fragment: bool = False) -> str:

@@ -9,19 +9,49 @@ and updates under a lock. ``snapshot()`` derives ``ok`` as calls minus the other
 from __future__ import annotations
 
 import itertools
+import math
 import threading
 from collections import Counter
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from prodwrap._record import Stats
+
+if TYPE_CHECKING:
+    from prodwrap._record import CallRecord
 
 RING = 8192  # latency samples kept for percentiles (a power of two)
 MASK = RING - 1
 
 
+def percentiles(samples: list[float], qs: tuple[float, ...]) -> tuple[float | None, ...]:
+    """Percentiles with linear interpolation between closest ranks (numpy's default method);
+    None for each when there are no samples."""
+    if not samples:
+        return tuple(None for _ in qs)
+    ordered = sorted(samples)
+    last = len(ordered) - 1
+    out: list[float | None] = []
+    for q in qs:
+        pos = q / 100 * last
+        low = int(pos)
+        high = min(low + 1, last)
+        out.append(ordered[low] + (ordered[high] - ordered[low]) * (pos - low))
+    return tuple(out)
+
+
 class StatsRecorder:
-    __slots__ = ("_abandoned", "_failures", "_lock", "_outcomes", "_reads", "_served", "ring", "seq")
+    __slots__ = (
+        "_abandoned",
+        "_failures",
+        "_late",
+        "_lock",
+        "_observer_errors",
+        "_outcomes",
+        "_reads",
+        "_served",
+        "ring",
+        "seq",
+    )
 
     def __init__(self) -> None:
         self.seq = itertools.count()
@@ -31,17 +61,17 @@ class StatsRecorder:
         self._served: Counter[str] = Counter()
         self._failures: Counter[str] = Counter()
         self._abandoned = 0
+        self._late = 0
+        self._observer_errors = 0
         self.ring: list[float] = [float("nan")] * RING
 
-    def ok(self, latency: float) -> None:
-        """A call the primary served on the success path (lock-free).
-
-        The sync fast path inlines this very statement (``_drivers.predict_sync``).
-        """
-        self.ring[next(self.seq) & MASK] = latency
-
-    def finish(self, outcome: str, served_by: str, latency: float, reasons: list[str] | None) -> None:
-        """Any call that met a failure on the way (slow path)."""
+    def record(self, rec: CallRecord) -> None:
+        """A finished call with a record (the success path without one is counted by the
+        finish point itself: one store into ``ring`` at ``next(seq)``, lock-free)."""
+        if rec.errors is None and rec.outcome == "ok" and rec.served_by == "primary":
+            self.ring[next(self.seq) & MASK] = rec.latency
+            return
+        outcome, served_by, reasons = rec.outcome, rec.served_by, rec.reasons
         with self._lock:
             if outcome != "ok" or served_by != "primary":
                 self._outcomes[outcome] += 1
@@ -49,11 +79,20 @@ class StatsRecorder:
                     self._served[served_by] += 1
             if reasons:
                 self._failures.update(reasons)
-            self.ring[next(self.seq) & MASK] = latency
+            self.ring[next(self.seq) & MASK] = rec.latency
 
     def abandoned(self) -> None:
         with self._lock:
             self._abandoned += 1
+
+    def late_error(self, exc: BaseException) -> None:
+        """An abandoned attempt raised after its caller had given up on it."""
+        with self._lock:
+            self._late += 1
+
+    def observer_failed(self) -> None:
+        with self._lock:
+            self._observer_errors += 1
 
     def snapshot(self) -> Stats:
         with self._lock:
@@ -65,17 +104,14 @@ class StatsRecorder:
             served = dict(self._served)
             failures = dict(self._failures)
             abandoned = self._abandoned
-            samples = np.array(self.ring, dtype=float)
+            late, observer_errors = self._late, self._observer_errors
+            samples = [v for v in self.ring if not math.isnan(v)]  # NaN marks an empty slot
         # Calls the primary served without any failure were counted by sequence number only.
         primary_ok = calls - sum(outcomes.values())
         if primary_ok:
             outcomes["ok"] = outcomes.get("ok", 0) + primary_ok
             served["primary"] = served.get("primary", 0) + primary_ok
-        samples = samples[~np.isnan(samples)]
-        if samples.size:
-            p50, p95, p99 = (float(v) for v in np.percentile(samples, [50, 95, 99]))
-        else:
-            p50 = p95 = p99 = None  # type: ignore[assignment]
+        p50, p95, p99 = percentiles(samples, (50, 95, 99))
         return Stats(
             calls=calls,
             outcomes=dict(sorted(outcomes.items())),
@@ -85,4 +121,6 @@ class StatsRecorder:
             latency_p95=p95,
             latency_p99=p99,
             abandoned=abandoned,
+            observer_errors=observer_errors,
+            late_errors=late,
         )

@@ -34,10 +34,8 @@ class Decorator(Protocol):
 
 
 def _apply(fn: Callable[P, R], **options: Any) -> ProductionModel[P, R]:
-    if isinstance(fn, ProductionModel):
-        if "fallback" in options:  # stacked @fallback decorators add to the chain
-            options["fallback"] = [*fn._options["fallback"], *options["fallback"]]
-        return fn.with_options(**options)
+    if isinstance(fn, ProductionModel):  # stacked: one model, options merged (fallbacks extend)
+        return fn._stacked(options)
     return ProductionModel(fn, **options)
 
 

@@ -119,7 +119,7 @@ def test_deadline_inside_predict() -> None:
 
     pw.ProductionModel(predict)(1)
     pw.ProductionModel(predict, timeout=2.0)(1)
-    pw.ProductionModel(predict, timeout=pw.Timeout(attempt=5.0, total=0.5))(1)
+    pw.ProductionModel(predict, timeout=pw.Timeout(attempt=0.5, total=5.0))(1)
     assert seen[0] is None
     assert 1.5 < seen[1] <= 2.0
     assert 0.0 < seen[2] <= 0.5  # the nearer of attempt timeout and total deadline

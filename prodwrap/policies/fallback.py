@@ -8,8 +8,11 @@ once, when the model is built.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Any
+
+from prodwrap.errors import ConfigurationError
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,8 +27,14 @@ class Constant:
     value: Any
     name: str = "constant"
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.value
+    def __post_init__(self) -> None:
+        if inspect.isroutine(self.value) or isinstance(self.value, type):
+            raise ConfigurationError(
+                f"pw.Constant({self.value!r}) would serve the function itself; to compute the fallback, "
+                "pass the callable as a fallback: fallback=[fn]"
+            )
+        if not isinstance(self.name, str) or not self.name:
+            raise ConfigurationError(f"pw.Constant name must be a non-empty string, got {self.name!r}")
 
 
 def fallback_name(fallback: object) -> str:

@@ -8,13 +8,17 @@ after an attempt has failed, so the success path never touches them.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from prodwrap._log import Burst, logger
+
 if TYPE_CHECKING:
     import tenacity
 
+    from prodwrap._record import CallRecord
 
 from prodwrap.errors import (
     BudgetExceededError,
@@ -39,6 +43,54 @@ WaitStrategy = Callable[["tenacity.RetryCallState"], float]
 StopStrategy = Callable[["tenacity.RetryCallState"], bool]
 
 MAX_ATTEMPTS = 100  # a typo guard: attempts above this need stop= instead
+TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+log = logger("retry")
+_faults = Burst(logger("retry"))
+
+
+def _status(obj: object) -> object:
+    for name in ("status_code", "status"):
+        value = getattr(obj, name, None)
+        if value is not None:
+            return value
+    return None
+
+
+def is_transient(exc: BaseException) -> bool:
+    """The default retry predicate: failures that retrying may cure.
+
+    ``ConnectionError``, ``TimeoutError`` (``PredictionTimeout`` included), an exception with
+    a ``retry_after`` attribute, or one whose ``status_code``/``status`` (on itself or on its
+    ``.response``, as openai, httpx and requests errors carry them) is 408, 425, 429, 500, 502,
+    503 or 504. A bug in the predict (``ValueError``, ``KeyError``, ...) is not transient.
+    """
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return True
+    if getattr(exc, "retry_after", None) is not None:
+        return True
+    for source in (exc, getattr(exc, "response", None)):
+        status = _status(source) if source is not None else None
+        if isinstance(status, numbers.Integral) and int(status) in TRANSIENT_STATUS:
+            return True
+    return False
+
+
+def retry_after(exc: BaseException) -> float | None:
+    """The seconds an exception asks to wait (``retry_after``, any real number), or None."""
+    after = getattr(exc, "retry_after", None)
+    if isinstance(after, numbers.Real) and not isinstance(after, bool):
+        return float(after)
+    return None
+
+
+class _AttemptNumber:
+    """All of a retry state that tenacity's exponential waits read."""
+
+    __slots__ = ("attempt_number",)
+
+    def __init__(self, attempt_number: int) -> None:
+        self.attempt_number = attempt_number
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +121,14 @@ class Backoff:
             raise ConfigurationError(f"backoff multiplier must be >= 1, got {self.multiplier!r}")
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        return self.plain(retry_state.attempt_number)
+
+    def plain(self, attempt: int) -> float:
+        """The wait after failed attempt number ``attempt`` (1 = the first), in seconds.
+
+        tenacity's strategies read nothing of the retry state but the attempt number, so this
+        hands them just that, and no ``RetryCallState`` is built for a plain backoff.
+        """
         strategy = self._strategy
         if strategy is None:
             import tenacity
@@ -76,7 +136,7 @@ class Backoff:
             kind = tenacity.wait_random_exponential if self.jitter else tenacity.wait_exponential
             strategy = kind(multiplier=self.initial, max=self.maximum, exp_base=self.multiplier)
             object.__setattr__(self, "_strategy", strategy)
-        return float(strategy(retry_state))
+        return float(strategy(_AttemptNumber(attempt)))
 
     def __add__(self, other: WaitStrategy) -> WaitStrategy:
         from tenacity.wait import wait_combine
@@ -112,20 +172,27 @@ class Retry:
     Args:
         attempts: the most attempts in all, the first included (``retry=3`` is
             ``Retry(attempts=3)``). ``None`` means no count limit: then ``stop=`` is required.
-        on: exception types to retry, or a predicate ``exc -> bool``. prodwrap's own
-            refusals (invalid input, open circuit, exhausted budget, full bulkhead) are never
-            retried; an invalid output only when ``on`` names ``OutputValidationError`` (or a
+        on: exception types to retry, or a predicate ``exc -> bool``. The default (None)
+            retries transient failures only (:func:`is_transient`). prodwrap's own refusals
+            (invalid input, open circuit, exhausted budget, full bulkhead) are never retried;
+            an invalid output only when ``on`` names ``OutputValidationError`` (or a
             predicate says so).
         wait: seconds between attempts: ``pw.backoff(...)`` (the default) or any tenacity
             wait strategy. An exception with a ``retry_after`` attribute (seconds) makes the
             wait at least that long.
         stop: any tenacity stop strategy, checked in addition to ``attempts``.
+        max_retry_after: the longest ``retry_after`` honoured (seconds); a longer or
+            non-finite one means "not worth retrying within this call": no retry.
+
+    A predicate or strategy that raises is a configuration bug: it is logged and the call
+    goes on as though it said "no retry".
     """
 
     attempts: int | None = 3
-    on: RetryOn = Exception
+    on: RetryOn | None = None
     wait: WaitStrategy = field(default_factory=backoff)
     stop: StopStrategy | None = None
+    max_retry_after: float = 60.0
 
     def __post_init__(self) -> None:
         if self.attempts is None:
@@ -137,12 +204,15 @@ class Retry:
             raise ConfigurationError(
                 f"Retry.attempts={self.attempts} is more than {MAX_ATTEMPTS}; use stop= for long retrying"
             )
-        if not (_is_types(self.on) or (callable(self.on) and not isinstance(self.on, type))):
+        if self.on is not None and not (_is_types(self.on) or (callable(self.on) and not isinstance(self.on, type))):
             raise ConfigurationError(f"Retry.on takes exception types or a predicate, got {self.on!r}")
         if not callable(self.wait):
             raise ConfigurationError(f"Retry.wait must be a tenacity wait strategy, got {self.wait!r}")
         if self.stop is not None and not callable(self.stop):
             raise ConfigurationError(f"Retry.stop must be a tenacity stop strategy, got {self.stop!r}")
+        cap = self.max_retry_after
+        if isinstance(cap, bool) or not isinstance(cap, int | float) or not 0 <= cap < math.inf:
+            raise ConfigurationError(f"Retry.max_retry_after must be finite seconds >= 0, got {cap!r}")
 
     @classmethod
     def coerce(cls, value: Retry | int | None) -> Retry | None:
@@ -158,6 +228,8 @@ class Retry:
         if isinstance(exc, NEVER_RETRIED):
             return False
         on = self.on
+        if on is None:
+            return is_transient(exc)
         if isinstance(on, type | tuple):
             if isinstance(exc, OutputValidationError):
                 names = on if isinstance(on, tuple) else (on,)
@@ -165,11 +237,66 @@ class Retry:
             return isinstance(exc, on)
         return bool(on(exc))
 
+    def delay(self, rec: CallRecord, exc: BaseException, now: float, elapsed: float, model: str) -> float | None:
+        """Seconds to wait before the next attempt after ``exc``, or None for no retry.
+
+        Args:
+            rec: the call's record (attempts so far, time slept, deadline).
+            now: the clock's monotonic reading. elapsed: real seconds since the call began.
+            model: the model's name, for log lines.
+        """
+        if self.attempts is not None and rec.attempts >= self.attempts:
+            return None
+        try:
+            if not self.retries(exc):
+                return None
+            state = None
+            if self.stop is not None or not isinstance(self.wait, Backoff):
+                if rec.started_at == 0.0:
+                    rec.started_at = now - elapsed
+                state = retry_state(start=rec.started_at, attempt=rec.attempts, exc=exc, now=now, idle_for=rec.slept)
+                if self.stop is not None and self.stop(state):
+                    return None
+            wait = self.wait(state) if state is not None else self.wait.plain(rec.attempts)  # type: ignore[attr-defined]
+            delay = float(wait)
+        except Exception as fault:  # a bug in the policy's own callables: no retry, said loudly
+            _faults.warning(
+                f"{model}:retry",
+                "%s: the retry policy raised %s: %s (no retry)",
+                model,
+                type(fault).__name__,
+                fault,
+                exc_info=fault,
+                extra={"model": model, "reason": "retry_policy_error"},
+            )
+            return None
+        if not math.isfinite(delay) or delay < 0:
+            delay = 0.0
+        after = retry_after(exc)
+        if after is not None:
+            if not math.isfinite(after) or after > self.max_retry_after:
+                return None  # asks for longer than this call will wait
+            delay = max(delay, after)
+        # Sleeping past the deadline only to time out: move on (or fail) now instead.
+        if rec.deadline is not None and now + delay >= rec.deadline:
+            return None
+        log.debug(
+            "%s: attempt %d failed (%s); retrying in %.3g s",
+            model,
+            rec.attempts,
+            type(exc).__name__,
+            delay,
+            extra={"model": model, "reason": rec.reasons[-1] if rec.reasons else None},
+        )
+        return delay
+
     def describe(self) -> dict[str, Any]:
         on = self.on
-        if isinstance(on, type | tuple):
+        if on is None:
+            on_desc: Any = "transient"
+        elif isinstance(on, type | tuple):
             names = on if isinstance(on, tuple) else (on,)
-            on_desc: Any = [t.__name__ for t in names]
+            on_desc = [t.__name__ for t in names]
         else:
             on_desc = getattr(on, "__qualname__", repr(on))
         wait = self.wait.describe() if isinstance(self.wait, Backoff) else repr(self.wait)
@@ -178,6 +305,7 @@ class Retry:
             "on": on_desc,
             "wait": wait,
             "stop": None if self.stop is None else repr(self.stop),
+            "max_retry_after": self.max_retry_after,
         }
 
 

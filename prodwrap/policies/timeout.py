@@ -39,6 +39,11 @@ class Timeout:
         object.__setattr__(self, "total", _seconds("Timeout.total", self.total))
         if self.attempt is None and self.total is None:
             raise ConfigurationError("Timeout needs attempt= or total= (or both)")
+        if self.attempt is not None and self.total is not None and self.attempt > self.total:
+            raise ConfigurationError(
+                f"Timeout(attempt={self.attempt:g}, total={self.total:g}): an attempt can never take longer than "
+                "the total; lower attempt= or raise total="
+            )
 
     @classmethod
     def coerce(cls, value: Timeout | float | None) -> Timeout | None:

@@ -1,0 +1,120 @@
+"""The one finish point every call goes through: stats, then the observers.
+
+Fast and general paths, sync and async, successes and failures (rejected inputs and
+cancelled calls included) all end in :meth:`Finisher.finish`. On the success path there is
+no call record unless an observer needs one: the latency sample and the observers'
+success-path hooks are all there is to it. Otherwise the observers read the record, and
+when anyone keeps predictions (``predict_detailed``, audit, capture, the user's
+``observers=``) the ``Prediction`` is built once and handed to each of them.
+
+An observer that raises is counted (``stats().observer_errors``) and logged at WARNING once
+per burst; it never reaches the caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from time import perf_counter
+from typing import TYPE_CHECKING, Any
+
+from prodwrap._log import Burst, logger
+from prodwrap._stage import Stage, observer_name
+from prodwrap._stats import MASK
+
+if TYPE_CHECKING:
+    from prodwrap._engine import Engine
+    from prodwrap._record import CallRecord
+
+log = logger("model")
+_faults = Burst(logger("observers"))
+
+
+class Finisher:
+    __slots__ = (
+        "fast_observe",
+        "keepers",
+        "model",
+        "needs_record",
+        "observe",
+        "readers",
+        "ring",
+        "seq",
+        "stats",
+        "version",
+    )
+
+    def __init__(self, engine: Engine, observers: Sequence[Stage]) -> None:
+        self.model = engine.name
+        self.version = engine.version
+        self.stats = engine.stats
+        self.ring = engine.stats.ring
+        self.seq = engine.stats.seq
+        overriding = [s for s in observers if type(s).observe is not Stage.observe]
+        self.observe: tuple[Callable[[CallRecord], object], ...] = tuple(s.observe for s in overriding)
+        self.fast_observe = tuple(s.fast_observe for s in observers if s.fast_observe is not None)
+        # Keepers that need every call's Prediction, then those that read it when it is built.
+        self.keepers = tuple(k for s in observers if s.needs_prediction for k in s.keepers())
+        self.readers = tuple(k for s in observers if not s.needs_prediction for k in s.keepers())
+        # The success path makes a record only when some observer reads one there.
+        self.needs_record = bool(self.keepers) or any(s.fast_observe is None for s in overriding)
+
+    def finish(self, rec: CallRecord | None, value: Any, out: Any, start: float) -> None:
+        """The call is final: count it, then tell every observer (never raises).
+
+        Args:
+            rec: the call's record, or None on the success path when no observer reads one.
+            value: the validated input (success path only; the record holds it otherwise).
+            out: the output served, or None when the call failed.
+            start: ``perf_counter()`` at entry.
+        """
+        latency = perf_counter() - start
+        if rec is None:
+            self.ring[next(self.seq) & MASK] = latency  # a call the primary served at once
+            for hook in self.fast_observe:
+                try:
+                    hook(value, out)
+                except Exception as exc:
+                    self.failed(hook, exc)
+            return
+        rec.value = out
+        rec.latency = latency
+        self.stats.record(rec)
+        for observe in self.observe:
+            try:
+                observe(rec)
+            except Exception as exc:
+                self.failed(observe, exc)
+        if self.keepers or rec.detailed:
+            prediction = rec.public(self.model, self.version)
+            for keep in (*self.readers, *self.keepers):
+                try:
+                    keep(prediction)
+                except Exception as exc:
+                    self.failed(keep, exc)
+        if rec.outcome == "fallback":
+            log.info(
+                "%s: served by fallback %s after %s",
+                self.model,
+                rec.served_by,
+                ", ".join(rec.reasons or ()),
+                extra=self._extra(rec),
+            )
+
+    def _extra(self, rec: CallRecord) -> dict[str, Any]:
+        reason = rec.reasons[-1] if rec.reasons else None
+        return {"model": self.model, "version": self.version, "outcome": rec.outcome, "reason": reason}
+
+    def failed(self, observer: object, exc: Exception) -> None:
+        """An observer raised: count it, log it once per burst."""
+        self.stats.observer_failed()
+        name = observer_name(observer)
+        _faults.warning(
+            f"{self.model}:{name}",
+            "%s: observer %s raised %s: %s",
+            self.model,
+            name,
+            type(exc).__name__,
+            exc,
+            exc_info=exc,
+            extra={"model": self.model, "version": self.version},
+        )
