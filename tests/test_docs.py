@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import sys
 import tokenize
 import types
@@ -185,6 +186,23 @@ def test_every_page_with_code_is_collected() -> None:
     }
     assert {"README.md", "docs/index.md"} <= pages_with_python
     assert {cid.split(":")[0] for cid, _, _ in CHAINS} == pages_with_python
+
+
+COMMAND_PAGES = ["README.md", "docs/index.md", "benchmarks/README.md"]
+
+
+def test_commands_in_pages_run_without_an_active_venv() -> None:
+    """After the README's set-up nothing activates .venv: commands name .venv/bin/python (or pip)."""
+    for page in COMMAND_PAGES:
+        text = (ROOT / page).read_text(encoding="utf-8")
+        for bash in re.findall(r"^```bash\n(.*?)^```", text, flags=re.S | re.M):
+            for command in bash.splitlines():
+                bare = re.search(r"(?:^|&&\s*)(python|pip|pytest)\b", command)
+                assert bare is None, f"{page}: {command!r} runs {bare.group(1)!r} from PATH, not from .venv"
+        for script in re.findall(r"\.venv/bin/python ([\w/]+\.py)", text):
+            assert (ROOT / script).is_file(), f"{page} runs {script}, which does not exist"
+        inline = re.search(r"`(python|pip|pytest) ", text)
+        assert inline is None, f"{page}: an inline `{inline.group(1)} ...` command; name .venv/bin/{inline.group(1)}"
 
 
 def test_known_broken_names_collected_chains() -> None:
