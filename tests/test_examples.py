@@ -1,0 +1,56 @@
+"""examples/quickstart.py runs as the README says, and its counts repeat from run to run."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# What the quickstart's own summary prints, but for its times. Its fault schedule is seeded per
+# applicant and attempt, and its hangs outlast the timeout, so these lines do not depend on timing
+# or thread interleaving; model.report()'s wording is not asserted here.
+EXPECTED_SUMMARY = [
+    "  calls by outcome     {'error': 143, 'fallback': 31, 'ok': 2826}  ('error' are the rejected inputs: True)",
+    "  calls by server      {'constant': 9, 'primary': 2826, 'rule_baseline': 22}",
+    "  failures by reason   {'exception': 149, 'invalid_input': 143, 'invalid_output': 31, 'timeout': 27}"
+    "  (one per failed attempt or rejected input)",
+    "  rejected inputs      143 {'NaN income': 23, 'huge string': 29, 'missing field': 20, 'not a record': 20,"
+    " 'unknown region': 29, 'wrong types': 22}; misjudged: 0",
+    "  example error        InputValidationError: credit-risk: invalid input: 2 errors",
+    "                         age: Input should be a valid integer, unable to parse string as an integer"
+    " [type=int_parsing] input='forty'",
+    "                         income: Input should be a valid number, unable to parse string as a number"
+    " [type=float_parsing] input='lots'",
+    "  timeouts             27 attempts ran out of their 250 ms; 27 abandoned"
+    " (left to end on their worker thread, late results discarded)",
+    "  fallback rate        1.09% of 2857 served calls",
+    "  predict_detailed     956 calls; primary attempts per call {1: 897, 2: 57, 3: 2}",
+    "  e.g. {'customer': 'bank-0', 'request_id': 'r-0'}: ['OutputValidationError'] -> rule_baseline 0.087",
+]
+
+
+def test_quickstart_runs_and_prints_its_deterministic_summary(tmp_path: Path) -> None:
+    # The worktree's prodwrap, whichever checkout the interpreter has installed; warnings are errors.
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-W", "error", str(ROOT / "examples" / "quickstart.py")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    lines = result.stdout.splitlines()
+    assert re.fullmatch(r"3000 calls from 16 threads in \d+\.\d\d s", lines[0]), lines[0]
+    summary = lines[1 : lines.index("")]
+    assert re.fullmatch(r"  latency p50/95/99    (\d+\.\d\d ms / ){2}\d+\.\d\d ms", summary.pop(8)), summary
+    assert summary == EXPECTED_SUMMARY
+    assert "\nmodel.report():\n" in result.stdout
+    assert list(tmp_path.iterdir()) == []  # the quickstart writes no files
