@@ -169,6 +169,7 @@ class Engine:
         "async_fast",
         "attempt_stages",
         "attempt_timeout",
+        "batch",
         "fallbacks",
         "fast",
         "finisher",
@@ -204,6 +205,7 @@ class Engine:
         on_invalid: Literal["raise", "fallback"] = "raise",
         stages: Sequence[Stage] = (),
         stats: StatsRecorder | None = None,
+        batch: bool = False,
     ) -> None:
         self.name = name
         self.version = version
@@ -228,7 +230,9 @@ class Engine:
             if s.seam is Seam.ATTEMPT and (_overrides(s, "before_attempt") or _overrides(s, "after_attempt"))
         )
         self.finisher = Finisher(self, [s for s in self.stages if s.seam is Seam.OBSERVER])
-        self.fast = FastPath(self, self.stages) if all(s.fast for s in self.stages) else None
+        self.batch = batch  # outputs are lists as long as the input list (checked on the walk)
+        fast = not batch and all(s.fast for s in self.stages)
+        self.fast = FastPath(self, self.stages) if fast else None
         # What each driver runs inline: a sync predict's success path is the sync driver's,
         # an async predict's the async driver's (apredict of a sync predict takes the walk).
         self.sync_fast = None if self.is_async else self.fast
@@ -349,9 +353,9 @@ class Engine:
         while True:
             if step is None:
                 ok, out, now, elapsed = yield from self._attempt(rec, target, outer, now, elapsed)
-                if ok and target.validated and self.validate_output is not None:
+                if ok and target.validated and (self.validate_output is not None or self.batch):
                     try:
-                        out = self.validate_output(out)
+                        out = self.checked_output(rec, out)
                     except Exception as exc:  # a bad output is a failed attempt
                         ok, out = False, exc
                 if ok:
@@ -369,6 +373,24 @@ class Engine:
                 yield Fail(step.error)
                 return
             step = None
+
+    def checked_output(self, rec: CallRecord, out: Any) -> Any:
+        """The output validated (``output=``, ``check=``; a batch's length matching its input's)."""
+        if self.batch and rec.valid_input:
+            n = len(out) if isinstance(out, Sequence) and not isinstance(out, str | bytes) else None
+            if n != len(rec.input):
+                got = "not a list" if n is None else f"{n} outputs"
+                raise OutputValidationError(
+                    [
+                        {
+                            "type": "batch_length",
+                            "loc": ("batch",),
+                            "msg": f"a batch of {len(rec.input)} inputs gave {got}",
+                        }
+                    ],
+                    model=self.name,
+                )
+        return out if self.validate_output is None else self.validate_output(out)
 
     def _attempt(
         self, rec: CallRecord, target: Target, outer: float | None, now: float, elapsed: float

@@ -155,6 +155,7 @@ def compile_engine(fn: Callable[..., Any], settings: Settings, stats: Any = None
         on_invalid=settings.on_invalid,
         stages=_stages(settings, name, is_async),
         stats=stats,
+        batch=settings.batch,
     )
 
 

@@ -62,7 +62,15 @@ def production(fn: Callable[P, R] | None = None, /, **options: Any) -> Productio
     return decorate
 
 
+def _bare(decorator: str, fn: object, usage: str) -> None:
+    """Decorators whose options have no defaults refuse bare use at decoration time."""
+    if fn is not None:
+        raise ConfigurationError(f"@pw.{decorator} needs options: {usage}")
+
+
 def validate(
+    fn: object = None,
+    /,
     *,
     input: Any = None,
     output: Any = None,
@@ -70,6 +78,7 @@ def validate(
     on_invalid: Literal["raise", "fallback"] | None = None,
 ) -> Decorator:
     """Validate the input and/or output (``input=``, ``output=``, ``check=`` of the model)."""
+    _bare("validate", fn, "@pw.validate(input=Schema, output=..., check=...)")
     options: dict[str, Any] = {
         k: v
         for k, v in {"input": input, "output": output, "check": check, "on_invalid": on_invalid}.items()
@@ -88,6 +97,8 @@ def timeout(
     seconds: float | Timeout | None = None, /, *, attempt: float | None = None, total: float | None = None
 ) -> Decorator:
     """Limit each attempt to ``seconds`` (or give ``attempt=``/``total=`` as in ``pw.Timeout``)."""
+    if callable(seconds) and not isinstance(seconds, Timeout):
+        _bare("timeout", seconds, "@pw.timeout(0.5) or @pw.timeout(attempt=0.5, total=2.0)")
     if seconds is None:
         policy: float | Timeout = Timeout(attempt=attempt, total=total)
     elif attempt is not None or total is not None:
@@ -101,14 +112,31 @@ def timeout(
     return decorate
 
 
+@overload
+def retry(attempts: Callable[P, R], /) -> ProductionModel[P, R]: ...
+
+
+@overload
 def retry(
     attempts: int | Retry | None = None,
     *,
     on: RetryOn | None = None,
     wait: WaitStrategy | None = None,
     stop: StopStrategy | tenacity.stop.stop_base | None = None,
-) -> Decorator:
-    """Retry failed attempts: ``@pw.retry(3)`` or ``@pw.retry(attempts=3, on=..., wait=...)``."""
+) -> Decorator: ...
+
+
+def retry(
+    attempts: int | Retry | Callable[P, R] | None = None,
+    *,
+    on: RetryOn | None = None,
+    wait: WaitStrategy | None = None,
+    stop: StopStrategy | tenacity.stop.stop_base | None = None,
+) -> Decorator | ProductionModel[P, R]:
+    """Retry failed attempts: bare ``@pw.retry`` (``pw.Retry()``: 3 attempts, transient
+    failures), ``@pw.retry(3)`` or ``@pw.retry(attempts=3, on=..., wait=...)``."""
+    if callable(attempts) and not isinstance(attempts, Retry):
+        return _apply(attempts, retry=Retry())
     if isinstance(attempts, Retry):
         policy = attempts
     else:
@@ -120,7 +148,7 @@ def retry(
             kwargs["attempts"] = None
         policy = Retry(**kwargs)
 
-    def decorate(f: Callable[P, R]) -> ProductionModel[P, R]:
+    def decorate(f: Callable[P2, R2]) -> ProductionModel[P2, R2]:
         return _apply(f, retry=policy)
 
     return decorate
@@ -137,8 +165,11 @@ def fallback(*fallbacks: Any) -> Decorator:
     return decorate
 
 
-def monitored(*, drift: DriftMonitor) -> Decorator:
+def monitored(fn: object = None, /, *, drift: DriftMonitor | None = None) -> Decorator:
     """Watch inputs and output for drift: ``@pw.monitored(drift=pw.DriftMonitor(X_train))``."""
+    _bare("monitored", fn, "@pw.monitored(drift=pw.DriftMonitor(reference))")
+    if drift is None:
+        raise ConfigurationError("@pw.monitored needs drift=pw.DriftMonitor(reference)")
 
     def decorate(f: Callable[P, R]) -> ProductionModel[P, R]:
         return _apply(f, drift=drift)

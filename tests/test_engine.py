@@ -1,240 +1,115 @@
-"""Retries and fallbacks: the decisions of the engine, driven through the sync driver."""
+"""The engine alone: the walk driven by hand (send outcomes, assert actions), no driver."""
 
 from __future__ import annotations
 
-import pytest
-import tenacity
-from pydantic import BaseModel
+from typing import Any
 
 import prodwrap as pw
-from prodwrap.testing import FakeClock
+from prodwrap._engine import Attempted, Call, Done, Engine, Fail, Kind, Sleep, Target
+from prodwrap._record import CallRecord
+from prodwrap.policies.timeout import Timeout
 
 
-class Flaky:
-    """Fails with the given exceptions in order, then returns its input."""
-
-    def __init__(self, *errors: BaseException) -> None:
-        self.errors = list(errors)
-        self.calls = 0
-
-    def __call__(self, x: object) -> object:
-        self.calls += 1
-        if self.errors:
-            raise self.errors.pop(0)
-        return x
+def fallback(name: str) -> Target:
+    return Target(lambda x: name, Kind.SYNC, name, True)
 
 
-def test_flaky_twice_then_ok_with_retry_3(clock: FakeClock) -> None:
-    fn = Flaky(ConnectionError("a"), ConnectionError("b"))
-    p = pw.ProductionModel(fn, retry=3).predict_detailed(7)
-    assert (p.value, p.outcome, p.attempts, p.served_by) == (7, "ok", 3, "primary")
-    assert [str(e) for e in p.errors] == ["a", "b"]
-    assert len(clock.sleeps) == 2  # waited twice, on the fake clock only
+def engine(**options: Any) -> Engine:
+    options.setdefault("fn", lambda x: x)
+    options.setdefault("name", "m")
+    return Engine(**options)
 
 
-def test_retries_exhausted_raise_the_users_own_exception_unchanged(clock: FakeClock) -> None:
-    last = ConnectionError("third")
-    fn = Flaky(ConnectionError("1"), ConnectionError("2"), last)
-    model = pw.ProductionModel(fn, retry=3)
-    with pytest.raises(ConnectionError) as info:
-        model(1)
-    assert info.value is last
-    assert fn.calls == 3
-    assert model.stats().outcomes == {"error": 1}
-    assert model.stats().failures == {"exception": 3}
+def test_success_is_one_call_then_done() -> None:
+    e = engine()
+    rec = CallRecord(0.0)
+    walk = e.walk(rec, 5, None, None, now=100.0)
+    call = next(walk)
+    assert call == Call(e.primary, 5, None, None)
+    assert walk.send(Attempted(True, 10, 100.5, 0.5)) == Done(10)
+    assert (rec.attempts, rec.outcome, rec.errors) == (1, "ok", None)
 
 
-def test_without_retry_one_attempt(clock: FakeClock) -> None:
-    fn = Flaky(ConnectionError())
-    with pytest.raises(ConnectionError):
-        pw.ProductionModel(fn)(1)
-    assert fn.calls == 1 and clock.sleeps == []
+def test_retry_then_fallback_then_fail() -> None:
+    fb1, fb2 = fallback("fb1"), fallback("fb2")
+    e = engine(retry=pw.Retry(attempts=2, wait=pw.backoff(initial=0.5, jitter=False)), fallbacks=[fb1, fb2])
+    rec = CallRecord(0.0)
+    walk = e.walk(rec, "x", None, None, now=0.0)
+    assert next(walk).target is e.primary  # type: ignore[union-attr]
+    assert walk.send(Attempted(False, ConnectionError("a"), 1.0, 1.0)) == Sleep(0.5)
+    assert walk.send(Attempted(True, None, 1.5, 1.5)).target is e.primary  # type: ignore[union-attr]
+    assert walk.send(Attempted(False, ConnectionError("b"), 2.0, 2.0)) == Call(fb1, "x", None, None)
+    assert walk.send(Attempted(False, KeyError("c"), 2.1, 2.1)) == Call(fb2, "x", None, None)
+    end = walk.send(Attempted(False, KeyError("d"), 2.2, 2.2))
+    assert isinstance(end, Fail) and isinstance(end.error, pw.FallbackExhausted)
+    assert [str(e) for e in end.error.exceptions] == ["a", "b", "'c'", "'d'"]
+    assert rec.reasons == ["exception"] * 4 and rec.attempts == 2 and rec.slept == 0.5
 
 
-def test_retry_only_listed_types(clock: FakeClock) -> None:
-    fn = Flaky(KeyError("k"))
-    with pytest.raises(KeyError):
-        pw.ProductionModel(fn, retry=pw.Retry(attempts=5, on=(ConnectionError,)))(1)
-    assert fn.calls == 1
+def test_deadlines_are_sent_with_each_call() -> None:
+    e = engine(timeout=Timeout(attempt=0.2, total=1.0), retry=pw.Retry(attempts=3, wait=pw.backoff(initial=0.0)))
+    rec = CallRecord(0.0)
+    walk = e.walk(rec, 1, None, None, now=50.0)
+    assert next(walk) == Call(e.primary, 1, 0.2, 51.0)
+    timeout = pw.PredictionTimeout("t", timeout=0.2)
+    assert walk.send(Attempted(False, timeout, 50.2, 0.2)) == Sleep(0.0)
+    assert walk.send(Attempted(True, None, 50.2, 0.2)) == Call(e.primary, 1, 0.2, 51.0)
 
 
-def test_retry_predicate(clock: FakeClock) -> None:
-    fn = Flaky(ValueError("transient"), ValueError("fatal"))
-    model = pw.ProductionModel(fn, retry=pw.Retry(attempts=5, on=lambda e: "transient" in str(e)))
-    with pytest.raises(ValueError, match="fatal"):
-        model(1)
-    assert fn.calls == 2
+def test_caller_deadline_clamps_the_total_and_bounds_fallbacks() -> None:
+    fb = fallback("fb")
+    e = engine(timeout=Timeout(total=10.0), fallbacks=[fb])
+    rec = CallRecord(0.0)
+    walk = e.walk(rec, 1, 3.0, None, now=1.0)  # the caller must be done at 3.0
+    assert next(walk) == Call(e.primary, 1, None, 3.0)
+    assert walk.send(Attempted(False, ValueError(), 2.0, 1.0)) == Call(fb, 1, None, 3.0)
 
 
-def test_never_retries_prodwraps_own_refusals(clock: FakeClock) -> None:
-    for error in (pw.CircuitOpenError("open"), pw.BulkheadFullError("full"), pw.InputValidationError([], model="m")):
-        fn = Flaky(error)
-        with pytest.raises(type(error)):
-            pw.ProductionModel(fn, retry=pw.Retry(attempts=3, on=Exception))(1)
-        assert fn.calls == 1
+def test_no_retry_sleep_that_reaches_the_deadline() -> None:
+    e = engine(timeout=Timeout(total=1.0), retry=pw.Retry(attempts=5, wait=pw.backoff(initial=2.0, jitter=False)))
+    walk = e.walk(CallRecord(0.0), 1, None, None, now=0.0)
+    next(walk)
+    end = walk.send(Attempted(False, ConnectionError("x"), 0.1, 0.1))
+    assert isinstance(end, Fail) and isinstance(end.error, ConnectionError)
 
 
-def test_invalid_output_is_a_failed_attempt_not_retried_by_default(clock: FakeClock) -> None:
-    calls = []
+def test_invalid_input_fails_before_any_call() -> None:
+    from prodwrap.policies.validation import compile_spec
 
-    def predict(x: int) -> int:
-        calls.append(x)
-        return -1
-
-    model = pw.ProductionModel(predict, check=lambda y: y >= 0, retry=3, fallback=pw.Constant(0))
-    p = model.predict_detailed(1)
-    assert (p.outcome, p.served_by, p.value, len(calls)) == ("fallback", "constant", 0, 1)
-    assert isinstance(p.errors[0], pw.OutputValidationError)
-    assert model.stats().failures == {"invalid_output": 1}
+    e = engine(validate_input=compile_spec(int, pw.InputValidationError, "m"))
+    rec = CallRecord(0.0)
+    end = next(e.walk(rec, "nope", None, None, now=0.0))
+    assert isinstance(end, Fail) and isinstance(end.error, pw.InputValidationError)
+    assert rec.valid_input is False and rec.attempts == 0
 
 
-def test_invalid_output_retried_when_asked(clock: FakeClock) -> None:
-    outputs = [-1, -2, 5]
-    model = pw.ProductionModel(
-        lambda x: outputs.pop(0),
-        check=lambda y: y >= 0,
-        retry=pw.Retry(attempts=3, on=(pw.OutputValidationError,)),
-    )
-    p = model.predict_detailed(1)
-    assert (p.value, p.attempts) == (5, 3)
+def test_a_failure_from_the_success_path_continues_the_walk() -> None:
+    e = engine(retry=pw.Retry(attempts=2, wait=pw.backoff(initial=0.25, jitter=False)))
+    rec = CallRecord(0.0)
+    walk = e.walk(rec, 4, None, ConnectionError("first"), now=7.0, began=6.5)
+    assert next(walk) == Sleep(0.25)  # the failed attempt 1 counted; attempt 2 after the wait
+    assert walk.send(Attempted(True, None, 7.25, 1.0)) == Call(e.primary, 4, None, None)
+    assert rec.attempts == 2
 
 
-def test_retry_after_is_honoured(clock: FakeClock) -> None:
-    class RateLimited(Exception):
-        retry_after = 2.5
+def test_invalid_output_is_a_failed_attempt() -> None:
+    def check(out: Any) -> Any:
+        raise pw.OutputValidationError([{"type": "t", "loc": (), "msg": "bad"}], model="m")
 
-    model = pw.ProductionModel(Flaky(RateLimited()), retry=pw.Retry(attempts=2, wait=pw.backoff(initial=0.01)))
-    assert model(3) == 3
-    assert clock.sleeps == [2.5]
-
-
-def test_tenacity_wait_and_stop_strategies(clock: FakeClock) -> None:
-    fn = Flaky(*(ConnectionError() for _ in range(10)))
-    model = pw.ProductionModel(
-        fn, retry=pw.Retry(attempts=None, wait=tenacity.wait_fixed(1.0), stop=tenacity.stop_after_delay(3.5))
-    )
-    with pytest.raises(ConnectionError):
-        model(1)
-    # tenacity's rule: stop once a failure comes 3.5 s or more after the start (the 5th, at 4 s)
-    assert clock.sleeps == [1.0, 1.0, 1.0, 1.0]
-    assert fn.calls == 5
+    fb = fallback("fb")
+    e = engine(validate_output=check, fallbacks=[fb])
+    rec = CallRecord(0.0)
+    walk = e.walk(rec, 1, None, None, now=0.0)
+    next(walk)
+    assert walk.send(Attempted(True, "garbage", 0.0, 0.0)) == Call(fb, 1, None, None)
+    assert rec.reasons == ["invalid_output"]
 
 
-def test_backoff_grows_and_is_capped(clock: FakeClock) -> None:
-    fn = Flaky(*(ConnectionError() for _ in range(5)))
-    wait = pw.backoff(initial=0.1, maximum=0.3, multiplier=2, jitter=False)
-    with pytest.raises(ConnectionError):
-        pw.ProductionModel(fn, retry=pw.Retry(attempts=5, wait=wait))(1)
-    assert clock.sleeps == pytest.approx([0.1, 0.2, 0.3, 0.3])
-
-
-def test_no_retry_sleep_past_the_total_deadline(clock: FakeClock) -> None:
-    fn = Flaky(ConnectionError(), ConnectionError())
-    model = pw.ProductionModel(
-        fn,
-        timeout=pw.Timeout(total=1.0),
-        retry=pw.Retry(attempts=3, wait=tenacity.wait_fixed(0.6)),
-        fallback=pw.Constant("fb"),
-    )
-    p = model.predict_detailed(1)
-    # first wait (0.6 s) fits in the 1 s deadline, a second would not: straight to the fallback
-    assert clock.sleeps == [0.6]
-    assert (p.outcome, p.attempts) == ("fallback", 2)
-
-
-def test_fallback_chain_in_order_until_one_serves(clock: FakeClock) -> None:
-    def broken(x: int) -> int:
-        raise RuntimeError("baseline down")
-
-    def baseline(x: int) -> int:
-        return x * 10
-
-    model = pw.ProductionModel(Flaky(ConnectionError("down")), fallback=[broken, baseline, pw.Constant(0)])
-    p = model.predict_detailed(4)
-    assert (p.value, p.outcome, p.served_by) == (40, "fallback", "baseline")
-    assert [type(e) for e in p.errors] == [ConnectionError, RuntimeError]
-    stats = model.stats()
-    assert stats.served_by == {"baseline": 1} and stats.outcomes == {"fallback": 1}
-
-
-def test_all_fallbacks_failed_is_fallback_exhausted_with_every_failure_in_order(clock: FakeClock) -> None:
-    e1, e2, e3 = ConnectionError("p"), RuntimeError("f1"), ValueError("f2")
-
-    def f1(x: int) -> int:
-        raise e2
-
-    def f2(x: int) -> int:
-        raise e3
-
-    model = pw.ProductionModel(Flaky(e1), fallback=[f1, f2])
-    with pytest.raises(pw.FallbackExhausted) as info:
-        model(1)
-    assert list(info.value.exceptions) == [e1, e2, e3]
-    assert isinstance(info.value, pw.ProdwrapError) and isinstance(info.value, ExceptionGroup)
-
-
-def test_each_fallback_output_is_validated(clock: FakeClock) -> None:
-    class Score(BaseModel):
-        p: float
-
-    model = pw.ProductionModel(
-        Flaky(ConnectionError()),
-        output=Score,
-        fallback=[lambda x: {"p": "not a number"}, lambda x: {"p": 0.5}],
-    )
-    p = model.predict_detailed(1)
-    assert p.value == Score(p=0.5) and p.served_by == "<lambda>#2"
-    assert isinstance(p.errors[1], pw.OutputValidationError)
-
-
-def test_constant_fallback_validated_at_construction() -> None:
-    with pytest.raises(pw.ConfigurationError, match="constant"):
-        pw.ProductionModel(lambda x: x, check=lambda y: y > 0, fallback=pw.Constant(-1))
-
-
-def test_model_as_fallback_applies_its_own_policies(clock: FakeClock) -> None:
-    inner_fn = Flaky(ConnectionError())
-    inner = pw.ProductionModel(inner_fn, name="backup", retry=2)
-    p = pw.ProductionModel(Flaky(KeyError()), fallback=inner).predict_detailed(9)
-    assert (p.value, p.served_by, inner_fn.calls) == (9, "backup", 2)
-
-
-def test_invalid_input_goes_to_fallback_when_asked(clock: FakeClock) -> None:
-    class In(BaseModel):
-        a: int
-
-    seen = []
-
-    def baseline(raw: object) -> str:
-        seen.append(raw)
-        return "baseline"
-
-    model = pw.ProductionModel(lambda x: "primary", input=In, on_invalid="fallback", fallback=baseline)
-    p = model.predict_detailed({"a": "nope"})
-    assert (p.value, p.outcome, p.attempts) == ("baseline", "fallback", 0)
-    assert seen == [{"a": "nope"}]  # the raw input
-    assert isinstance(p.errors[0], pw.InputValidationError)
-    assert model.stats().failures == {"invalid_input": 1}
-
-
-def test_invalid_input_raises_by_default_and_never_calls_predict() -> None:
-    class In(BaseModel):
-        a: int
-
-    fn = Flaky()
-    model = pw.ProductionModel(fn, input=In, retry=3, fallback=pw.Constant(0))
-    with pytest.raises(pw.InputValidationError):
-        model({"a": "x"})
-    assert fn.calls == 0
-
-
-def test_constant_fallback_serves_a_fresh_copy_of_mutable_values() -> None:
-    class Score(BaseModel):
-        p: float
-
-    model = pw.ProductionModel(
-        Flaky(*(RuntimeError() for _ in range(2))), output=Score, fallback=pw.Constant(Score(p=0.5))
-    )
-    first = model(1)
-    first.p = 0.99  # a caller mutating what it was served
-    assert model(2) == Score(p=0.5)
+def test_constant_fallbacks_are_served_by_the_engine() -> None:
+    const = Target(lambda: "safe", Kind.CONSTANT, "constant", False)
+    e = engine(fallbacks=[const])
+    rec = CallRecord(0.0)
+    walk = e.walk(rec, 1, None, None, now=0.0)
+    next(walk)
+    assert walk.send(Attempted(False, RuntimeError(), 0.0, 0.0)) == Done("safe")
+    assert (rec.outcome, rec.served_by) == ("fallback", "constant")

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 import prodwrap as pw
 from prodwrap.policies.retry import retry_state
+from prodwrap.testing import FakeClock
 
 
 def _state(attempt: int) -> tenacity.RetryCallState:
@@ -78,3 +79,158 @@ def test_retries_predicate_rules() -> None:
     assert not pw.Retry(on=Exception).retries(pw.OutputValidationError([]))
     assert pw.Retry(on=(pw.OutputValidationError,)).retries(pw.OutputValidationError([]))
     assert not pw.Retry(on=lambda e: True).retries(pw.CircuitOpenError())
+
+
+# -- the default: transient failures only ------------------------------------------------------
+
+
+class Status(Exception):
+    def __init__(self, status_code: int | None = None, response: object = None) -> None:
+        super().__init__(status_code)
+        self.status_code = status_code
+        self.response = response
+
+
+class Response:
+    def __init__(self, status: int) -> None:
+        self.status = status
+
+
+@pytest.mark.parametrize(
+    ("exc", "transient"),
+    [
+        (ConnectionError(), True),
+        (TimeoutError(), True),
+        (pw.PredictionTimeout("t"), True),
+        (Status(429), True),
+        (Status(503), True),
+        (Status(404), False),
+        (Status(None, Response(502)), True),
+        (Status(None, Response(400)), False),
+        (ValueError("bug"), False),
+        (KeyError("bug"), False),
+    ],
+)
+def test_default_retries_transient_failures_only(exc: Exception, transient: bool) -> None:
+    from prodwrap.policies.retry import is_transient
+
+    assert is_transient(exc) is transient
+    assert pw.Retry().retries(exc) is transient
+
+
+def test_retry_3_does_not_retry_a_bug(clock: object) -> None:
+    calls = []
+
+    def predict(x: int) -> int:
+        calls.append(x)
+        raise ValueError("a bug in the predict")
+
+    with pytest.raises(ValueError, match="a bug"):
+        pw.ProductionModel(predict, retry=3)(1)
+    assert calls == [1]
+
+
+# -- retry_after -----------------------------------------------------------------------------------
+
+
+class After(Exception):
+    def __init__(self, seconds: object) -> None:
+        super().__init__(f"retry after {seconds}")
+        self.retry_after = seconds
+
+
+@pytest.mark.parametrize("after", [1e12, 1e9, float("inf"), float("nan"), 61.0])
+def test_retry_after_beyond_the_cap_goes_to_the_fallback(after: float, clock: FakeClock) -> None:
+    model = pw.ProductionModel(lambda x: (_ for _ in ()).throw(After(after)), retry=3, fallback=pw.Constant(0))
+    p = model.predict_detailed(1)
+    assert (p.value, p.outcome, p.attempts) == (0, "fallback", 1)
+    assert clock.sleeps == []
+    assert model.stats().calls == 1
+
+
+def test_retry_after_is_honoured_as_numpy_and_int(clock: FakeClock) -> None:
+    import numpy as np
+
+    errors = [After(np.int64(3)), After(2)]
+
+    def predict(x: int) -> int:
+        if errors:
+            raise errors.pop(0)
+        return x
+
+    model = pw.ProductionModel(predict, retry=pw.Retry(attempts=3, wait=pw.backoff(initial=0.0)))
+    assert model(5) == 5
+    assert clock.sleeps == [3.0, 2.0]
+
+
+def test_max_retry_after_is_validated() -> None:
+    for bad in (-1, float("inf"), "60", True):
+        with pytest.raises(pw.ConfigurationError, match="max_retry_after"):
+            pw.Retry(max_retry_after=bad)  # type: ignore[arg-type]
+
+
+# -- faults in the policy's own callables ------------------------------------------------------------
+
+
+def test_a_raising_predicate_or_wait_means_no_retry_counted_and_logged(
+    clock: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    def on(exc: BaseException) -> bool:
+        raise RuntimeError("predicate bug")
+
+    def wait(state: object) -> float:
+        raise RuntimeError("wait bug")
+
+    for name, policy in (("on", pw.Retry(attempts=3, on=on)), ("wait", pw.Retry(attempts=3, wait=wait))):
+        model = pw.ProductionModel(
+            lambda x: (_ for _ in ()).throw(ConnectionError("down")), name=name, retry=policy, fallback=pw.Constant(-1)
+        )
+        with caplog.at_level("WARNING", logger="prodwrap"):
+            p = model.predict_detailed(1)
+        assert (p.value, p.outcome, p.attempts) == (-1, "fallback", 1)
+        assert model.stats().calls == 1 and model.stats().outcomes == {"fallback": 1}
+    assert any("predicate bug" in r.getMessage() for r in caplog.records)
+    assert any("wait bug" in r.getMessage() for r in caplog.records)
+
+
+# -- the user's exception, as thrown ---------------------------------------------------------------
+
+
+def test_the_raised_exception_keeps_its_own_chain_after_retries(clock: object) -> None:
+    cause = OSError("socket closed")
+    attempts = []
+
+    def predict(x: int) -> int:
+        attempts.append(x)
+        try:
+            raise cause
+        except OSError as exc:
+            raise ConnectionError(f"attempt {len(attempts)}") from exc
+
+    with pytest.raises(ConnectionError, match="attempt 3") as info:
+        pw.ProductionModel(predict, retry=3)(1)
+    assert info.value.__cause__ is cause
+    assert info.value.__context__ is cause  # not the previous attempt's ConnectionError
+
+
+def test_the_raised_exception_has_no_context_of_ours(clock: object) -> None:
+    def predict(x: int) -> int:
+        raise ConnectionError("plain")
+
+    with pytest.raises(ConnectionError) as info:
+        pw.ProductionModel(predict, retry=2)(1)
+    assert info.value.__context__ is None and info.value.__cause__ is None
+
+
+def test_a_retry_is_logged_at_debug(clock: object, caplog: pytest.LogCaptureFixture) -> None:
+    failures = [ConnectionError("x")]
+
+    def predict(x: int) -> int:
+        if failures:
+            raise failures.pop()
+        return x
+
+    with caplog.at_level("DEBUG", logger="prodwrap"):
+        pw.ProductionModel(predict, retry=2, name="scorer")(1)
+    retry_lines = [r for r in caplog.records if r.levelname == "DEBUG" and "retrying" in r.getMessage()]
+    assert len(retry_lines) == 1 and retry_lines[0].model == "scorer"  # type: ignore[attr-defined]

@@ -1,0 +1,143 @@
+"""The one finish point: observers see every call exactly once, on every path and outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import Any
+
+import pytest
+
+import prodwrap as pw
+from prodwrap.testing import FakeClock
+
+
+class Collect:
+    def __init__(self) -> None:
+        self.seen: list[pw.Prediction] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, p: pw.Prediction) -> None:
+        with self.lock:
+            self.seen.append(p)
+
+
+def outcome_of(x: int) -> int:
+    if x % 4 == 1:
+        raise ConnectionError("down")  # -> fallback
+    if x % 4 == 2:
+        raise KeyError("bug")  # -> fallback too (not retried)
+    return x
+
+
+def model_for(fn: Any, sink: Collect, **options: Any) -> pw.ProductionModel[Any, Any]:
+    return pw.ProductionModel(fn, input=int, observers=[sink], **options)
+
+
+def test_every_entry_point_and_outcome_reaches_the_observer_once(clock: FakeClock) -> None:
+    sink = Collect()
+    model = model_for(outcome_of, sink, retry=2, fallback=lambda x: -x)
+    bare = Collect()
+    no_fallback = model_for(outcome_of, bare)
+    values = [model(0), model.predict(1), model.predict_detailed(2).value, model.predict_batch([3, 4])]
+    assert values == [0, -1, -2, [3, 4]]
+    with pytest.raises(pw.InputValidationError):
+        model("not a number")
+    with pytest.raises(ConnectionError):
+        no_fallback(1)
+    assert [p.outcome for p in sink.seen] == ["ok", "fallback", "fallback", "ok", "ok", "error"]
+    assert [p.outcome for p in bare.seen] == ["error"]
+    assert sink.seen[1].attempts == 2 and sink.seen[2].attempts == 1  # ConnectionError retried, KeyError not
+    assert model.stats().calls == 6
+
+
+async def test_async_entry_points_and_cancellation_reach_the_observer() -> None:
+    sink = Collect()
+    gate = asyncio.Event()
+
+    async def predict(x: int) -> int:
+        if x < 0:
+            await gate.wait()
+        return x
+
+    model = model_for(predict, sink, fallback=pw.Constant(0))
+    assert await model(1) == 1
+    assert await model.apredict(2) == 2
+    assert (await model.apredict_detailed(3)).value == 3
+    task = asyncio.create_task(model.apredict(-1))
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert [p.outcome for p in sink.seen] == ["ok", "ok", "ok", "error"]
+    stats = model.stats()
+    assert stats.outcomes == {"error": 1, "ok": 3}
+    assert stats.failures == {"cancelled": 1}
+
+
+def test_the_observers_prediction_is_the_one_predict_detailed_returns() -> None:
+    sink, other = Collect(), Collect()
+    model = pw.ProductionModel(lambda x: x, observers=[sink, other])
+    p = model.predict_detailed(7)
+    assert sink.seen[0] is p and other.seen[0] is p
+
+
+def test_a_raising_observer_is_counted_logged_and_never_raised(caplog: pytest.LogCaptureFixture) -> None:
+    def broken(p: pw.Prediction) -> None:
+        raise RuntimeError("sink down")
+
+    sink = Collect()
+    model = pw.ProductionModel(lambda x: x, observers=[broken, sink])
+    with caplog.at_level(logging.WARNING, logger="prodwrap"):
+        assert [model(i) for i in range(5)] == list(range(5))
+    assert len(sink.seen) == 5  # the observer after the broken one still sees every call
+    assert model.stats().observer_errors == 5
+    warnings = [r for r in caplog.records if "sink down" in r.getMessage()]
+    assert len(warnings) == 1  # once per burst, not per call
+    assert warnings[0].name == "prodwrap.observers"
+
+
+def test_exact_under_16_threads() -> None:
+    threads, per_thread = 16, 500
+    sink = Collect()
+    model = pw.ProductionModel(lambda x: x if x[1] % 5 else 1 / 0, observers=[sink], fallback=pw.Constant(None))
+    barrier = threading.Barrier(threads)
+
+    def worker(t: int) -> None:
+        barrier.wait()
+        for i in range(per_thread):
+            if i % 2:
+                model((t, i))
+            else:
+                model.predict_detailed((t, i))
+
+    pool = [threading.Thread(target=worker, args=(t,)) for t in range(threads)]
+    for th in pool:
+        th.start()
+    for th in pool:
+        th.join()
+    total = threads * per_thread
+    assert len(sink.seen) == total
+    assert len({p.id for p in sink.seen}) == total
+    fallbacks = sum(1 for p in sink.seen if p.outcome == "fallback")
+    assert fallbacks == threads * len(range(0, per_thread, 5))
+    assert model.stats().calls == total
+
+
+def test_no_prediction_is_built_without_someone_to_read_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    built = []
+    from prodwrap import _record
+
+    real = _record.Prediction
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        built.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_record, "Prediction", counting)
+    model = pw.ProductionModel(lambda x: x, fallback=pw.Constant(0))
+    model(1)
+    assert built == []
+    model.predict_detailed(1)
+    assert built == [1]
