@@ -9,14 +9,15 @@ import inspect
 import itertools
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, Unpack
+from collections.abc import Awaitable, Coroutine
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, Unpack, overload
 
 import pydantic
 
 from prodwrap import _report
 from prodwrap._drivers import detailed_async, detailed_sync, predict_async, predict_sync
 from prodwrap._engine import Engine, Kind, Target, is_async_callable
-from prodwrap._options import Options, Settings
+from prodwrap._options import CommonOptions, Options, Settings
 from prodwrap._record import Prediction, Stats
 from prodwrap._stage import Observers, Stage
 from prodwrap._workers import POOL  # noqa: F401  (the pool the drivers use)
@@ -26,8 +27,11 @@ from prodwrap.policies.retry import Retry
 from prodwrap.policies.timeout import Timeout
 from prodwrap.policies.validation import compile_output, compile_spec, fast_validator
 
-P = ParamSpec("P")
+In = TypeVar("In")  # what the model accepts as its input
+X = TypeVar("X")  # the predict's own input type
+P = ParamSpec("P")  # the predict's further (pass-through) parameters
 R = TypeVar("R")
+T = TypeVar("T")
 
 
 def _batch_of(
@@ -159,7 +163,7 @@ def compile_engine(fn: Callable[..., Any], settings: Settings, stats: Any = None
     )
 
 
-class ProductionModel(Generic[P, R]):
+class ProductionModel(Generic[In, P, R]):
     """A predict function made production-ready: validation, timeouts, retries, fallbacks,
     drift monitoring and observers, in one compiled pipeline.
 
@@ -189,7 +193,27 @@ class ProductionModel(Generic[P, R]):
         ConfigurationError: for options that make no sense (checked here, not at call time).
     """
 
-    def __init__(self, predict: Callable[P, R], /, **options: Unpack[Options]) -> None:
+    @overload
+    def __init__(
+        self: ProductionModel[X, P, R],
+        predict: Callable[Concatenate[X, P], R],
+        /,
+        *,
+        input: None = None,
+        **options: Unpack[CommonOptions],
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: ProductionModel[Any, P, R],
+        predict: Callable[Concatenate[X, P], R],
+        /,
+        *,
+        input: Any,
+        **options: Unpack[CommonOptions],
+    ) -> None: ...
+
+    def __init__(self, predict: Callable[..., Any], /, **options: Unpack[Options]) -> None:
         if not callable(predict):
             raise ConfigurationError(f"predict must be callable, got {predict!r}")
         if isinstance(predict, ProductionModel):
@@ -259,20 +283,42 @@ class ProductionModel(Generic[P, R]):
         return detailed_async(self._engine, x, args, kwargs)
 
     if TYPE_CHECKING:
+        # With input= the model accepts every form its validator takes (dict, JSON text, the
+        # schema's instance, an object with attributes); without, the predict's own type.
+        # At run time the input may also be passed by keyword under the predict's first
+        # parameter name; a ParamSpec cannot say so, so the types keep it positional.
 
-        def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        def __call__(self, x: In, /, *args: P.args, **kwargs: P.kwargs) -> R:
             """Run the pipeline; return the output (awaitable for an async model)."""
 
-        def predict(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        def predict(self, x: In, /, *args: P.args, **kwargs: P.kwargs) -> R:
             """Run the pipeline; return the output (awaitable for an async model)."""
 
-        def predict_detailed(self, *args: P.args, **kwargs: P.kwargs) -> Prediction:
+        @overload
+        def predict_detailed(  # type: ignore[overload-overlap]
+            self: ProductionModel[In, P, Awaitable[T]], x: In, /, *args: P.args, **kwargs: P.kwargs
+        ) -> Coroutine[Any, Any, Prediction]: ...
+
+        @overload
+        def predict_detailed(self, x: In, /, *args: P.args, **kwargs: P.kwargs) -> Prediction: ...
+
+        def predict_detailed(self, x: In, /, *args: P.args, **kwargs: P.kwargs) -> Any:
             """Run the pipeline; return the whole :class:`Prediction` (awaitable if async)."""
 
-        async def apredict(self, *args: P.args, **kwargs: P.kwargs) -> Any:
+        @overload
+        def apredict(
+            self: ProductionModel[In, P, Awaitable[T]], x: In, /, *args: P.args, **kwargs: P.kwargs
+        ) -> Coroutine[Any, Any, T]: ...
+
+        @overload
+        def apredict(
+            self: ProductionModel[In, P, T], x: In, /, *args: P.args, **kwargs: P.kwargs
+        ) -> Coroutine[Any, Any, T]: ...
+
+        def apredict(self, x: In, /, *args: P.args, **kwargs: P.kwargs) -> Any:
             """Async: await the output; a sync predict runs on a worker thread."""
 
-        async def apredict_detailed(self, *args: P.args, **kwargs: P.kwargs) -> Prediction:
+        async def apredict_detailed(self, x: In, /, *args: P.args, **kwargs: P.kwargs) -> Prediction:
             """Async: await the whole :class:`Prediction`."""
 
     else:
@@ -304,11 +350,11 @@ class ProductionModel(Generic[P, R]):
 
     # -- deriving and inspecting --------------------------------------------------------------
 
-    def with_options(self, **options: Unpack[Options]) -> ProductionModel[P, R]:
+    def with_options(self, **options: Unpack[Options]) -> ProductionModel[In, P, R]:
         """A new model around the same function with some options changed (fresh stats)."""
         return ProductionModel(self._fn, **self._settings.replaced(dict(options)).given())
 
-    def _stacked(self, options: dict[str, Any]) -> ProductionModel[P, R]:
+    def _stacked(self, options: dict[str, Any]) -> ProductionModel[In, P, R]:
         """A new model with a stacked decorator's options merged in (fallbacks extend)."""
         return ProductionModel(self._fn, **self._settings.merged(options).given())
 
@@ -355,7 +401,7 @@ class ProductionModel(Generic[P, R]):
         for stage in self._engine.stages:
             stage.close()
 
-    def __enter__(self) -> ProductionModel[P, R]:
+    def __enter__(self) -> ProductionModel[In, P, R]:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -1,16 +1,21 @@
 """``@production`` and the single-purpose decorators.
 
 Each decorator returns a :class:`ProductionModel`. Applied to a function it builds one;
-applied to a model (another decorator's result) it derives a model with the option added,
-so a stack of decorators is one model with one pipeline, never nested wrappers.
+applied to a model (another decorator's result) it derives a model with its options merged
+in, so a stack of decorators is one model with one pipeline, never nested wrappers. How each
+option merges (a stacked ``@fallback`` extends the chain, the rest replace) is part of the
+option's declaration (``prodwrap._options``). A decorator whose options all have defaults
+works bare (``@pw.retry``, ``@pw.production``); the others refuse bare use at decoration
+time, naming themselves.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Literal, ParamSpec, Protocol, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, Protocol, TypeVar, Unpack, overload
 
 from prodwrap._model import ProductionModel
+from prodwrap._options import CommonOptions
 from prodwrap.errors import ConfigurationError
 from prodwrap.policies.retry import Retry, RetryOn, StopStrategy, WaitStrategy
 from prodwrap.policies.timeout import Timeout
@@ -21,43 +26,32 @@ if TYPE_CHECKING:
 
     from prodwrap.drift._monitor import DriftMonitor
 
+X = TypeVar("X")
 P = ParamSpec("P")
 R = TypeVar("R")
-P2 = ParamSpec("P2")  # the decorated function's, where P is already bound
-R2 = TypeVar("R2")
 
 
 class Decorator(Protocol):
     """What the decorator factories return: function (or model) in, ``ProductionModel`` out."""
 
-    def __call__(self, fn: Callable[P, R], /) -> ProductionModel[P, R]: ...
+    def __call__(self, fn: Callable[Concatenate[X, P], R], /) -> ProductionModel[X, P, R]: ...
 
 
-def _apply(fn: Callable[P, R], **options: Any) -> ProductionModel[P, R]:
+class Validating(Protocol):
+    """A decorator that adds ``input=``: the model then accepts every form its validator takes."""
+
+    def __call__(self, fn: Callable[Concatenate[X, P], R], /) -> ProductionModel[Any, P, R]: ...
+
+
+def _apply(fn: Callable[..., Any], options: dict[str, Any]) -> Any:
     if isinstance(fn, ProductionModel):  # stacked: one model, options merged (fallbacks extend)
         return fn._stacked(options)
     return ProductionModel(fn, **options)
 
 
-@overload
-def production(fn: Callable[P, R], /) -> ProductionModel[P, R]: ...
-
-
-@overload
-def production(*, name: str | None = None, **options: Any) -> Decorator: ...
-
-
-def production(fn: Callable[P, R] | None = None, /, **options: Any) -> ProductionModel[P, R] | Decorator:
-    """Make a function a :class:`ProductionModel`; takes every keyword the model takes.
-
-    Usable bare (``@pw.production``) or with options (``@pw.production(timeout=0.5)``). The
-    name defaults to the function's ``__name__``.
-    """
-    if fn is not None:
-        return _apply(fn, **options)
-
-    def decorate(f: Callable[P2, R2]) -> ProductionModel[P2, R2]:
-        return _apply(f, **options)
+def _decorator(**options: Any) -> Any:
+    def decorate(fn: Callable[..., Any], /) -> Any:
+        return _apply(fn, options)
 
     return decorate
 
@@ -68,6 +62,53 @@ def _bare(decorator: str, fn: object, usage: str) -> None:
         raise ConfigurationError(f"@pw.{decorator} needs options: {usage}")
 
 
+@overload
+def production(fn: Callable[Concatenate[X, P], R], /) -> ProductionModel[X, P, R]: ...
+
+
+@overload
+def production(*, input: None = None, **options: Unpack[CommonOptions]) -> Decorator: ...
+
+
+@overload
+def production(*, input: Any, **options: Unpack[CommonOptions]) -> Validating: ...
+
+
+def production(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
+    """Make a function a :class:`ProductionModel`; takes every keyword the model takes.
+
+    Usable bare (``@pw.production``) or with options (``@pw.production(timeout=0.5)``). The
+    name defaults to the function's ``__name__``.
+    """
+    if fn is not None:
+        return _apply(fn, options)
+    return _decorator(**options)
+
+
+@overload
+def validate(
+    fn: None = None,
+    /,
+    *,
+    input: None = None,
+    output: Any = None,
+    check: Check | Sequence[Check] | None = None,
+    on_invalid: Literal["raise", "fallback"] | None = None,
+) -> Decorator: ...
+
+
+@overload
+def validate(
+    fn: None = None,
+    /,
+    *,
+    input: Any,
+    output: Any = None,
+    check: Check | Sequence[Check] | None = None,
+    on_invalid: Literal["raise", "fallback"] | None = None,
+) -> Validating: ...
+
+
 def validate(
     fn: object = None,
     /,
@@ -76,21 +117,14 @@ def validate(
     output: Any = None,
     check: Check | Sequence[Check] | None = None,
     on_invalid: Literal["raise", "fallback"] | None = None,
-) -> Decorator:
+) -> Any:
     """Validate the input and/or output (``input=``, ``output=``, ``check=`` of the model)."""
     _bare("validate", fn, "@pw.validate(input=Schema, output=..., check=...)")
-    options: dict[str, Any] = {
-        k: v
-        for k, v in {"input": input, "output": output, "check": check, "on_invalid": on_invalid}.items()
-        if v is not None
-    }
-    if not options:
-        raise ConfigurationError("pw.validate needs input=, output= or check=")
-
-    def decorate(f: Callable[P, R]) -> ProductionModel[P, R]:
-        return _apply(f, **options)
-
-    return decorate
+    given = {"input": input, "output": output, "check": check, "on_invalid": on_invalid}
+    options = {k: v for k, v in given.items() if v is not None}
+    if not options.keys() - {"on_invalid"}:
+        raise ConfigurationError("@pw.validate needs input=, output= or check=")
+    return _decorator(**options)
 
 
 def timeout(
@@ -102,18 +136,14 @@ def timeout(
     if seconds is None:
         policy: float | Timeout = Timeout(attempt=attempt, total=total)
     elif attempt is not None or total is not None:
-        raise ConfigurationError("pw.timeout takes seconds or attempt=/total=, not both")
+        raise ConfigurationError("@pw.timeout takes seconds or attempt=/total=, not both")
     else:
         policy = seconds
-
-    def decorate(f: Callable[P, R]) -> ProductionModel[P, R]:
-        return _apply(f, timeout=policy)
-
-    return decorate
+    return _decorator(timeout=policy)  # type: ignore[no-any-return]
 
 
 @overload
-def retry(attempts: Callable[P, R], /) -> ProductionModel[P, R]: ...
+def retry(attempts: Callable[Concatenate[X, P], R], /) -> ProductionModel[X, P, R]: ...
 
 
 @overload
@@ -123,46 +153,40 @@ def retry(
     on: RetryOn | None = None,
     wait: WaitStrategy | None = None,
     stop: StopStrategy | tenacity.stop.stop_base | None = None,
+    max_retry_after: float | None = None,
 ) -> Decorator: ...
 
 
 def retry(
-    attempts: int | Retry | Callable[P, R] | None = None,
+    attempts: int | Retry | Callable[..., Any] | None = None,
     *,
     on: RetryOn | None = None,
     wait: WaitStrategy | None = None,
     stop: StopStrategy | tenacity.stop.stop_base | None = None,
-) -> Decorator | ProductionModel[P, R]:
+    max_retry_after: float | None = None,
+) -> Any:
     """Retry failed attempts: bare ``@pw.retry`` (``pw.Retry()``: 3 attempts, transient
     failures), ``@pw.retry(3)`` or ``@pw.retry(attempts=3, on=..., wait=...)``."""
     if callable(attempts) and not isinstance(attempts, Retry):
-        return _apply(attempts, retry=Retry())
+        return _apply(attempts, {"retry": Retry()})
     if isinstance(attempts, Retry):
         policy = attempts
     else:
-        kwargs: dict[str, Any] = {"on": on, "wait": wait, "stop": stop}
-        kwargs = {k: v for k, v in kwargs.items() if v is not None}
+        given = {"on": on, "wait": wait, "stop": stop, "max_retry_after": max_retry_after}
+        kwargs: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
         if attempts is not None:
             kwargs["attempts"] = attempts
         elif stop is not None:
             kwargs["attempts"] = None
         policy = Retry(**kwargs)
-
-    def decorate(f: Callable[P2, R2]) -> ProductionModel[P2, R2]:
-        return _apply(f, retry=policy)
-
-    return decorate
+    return _decorator(retry=policy)
 
 
 def fallback(*fallbacks: Any) -> Decorator:
     """Serve from these, in order, when the primary fails: ``@pw.fallback(f1, pw.Constant(v))``."""
     if not fallbacks:
-        raise ConfigurationError("pw.fallback needs at least one fallback")
-
-    def decorate(f: Callable[P, R]) -> ProductionModel[P, R]:
-        return _apply(f, fallback=list(fallbacks))
-
-    return decorate
+        raise ConfigurationError("@pw.fallback needs at least one fallback")
+    return _decorator(fallback=list(fallbacks))  # type: ignore[no-any-return]
 
 
 def monitored(fn: object = None, /, *, drift: DriftMonitor | None = None) -> Decorator:
@@ -170,8 +194,4 @@ def monitored(fn: object = None, /, *, drift: DriftMonitor | None = None) -> Dec
     _bare("monitored", fn, "@pw.monitored(drift=pw.DriftMonitor(reference))")
     if drift is None:
         raise ConfigurationError("@pw.monitored needs drift=pw.DriftMonitor(reference)")
-
-    def decorate(f: Callable[P, R]) -> ProductionModel[P, R]:
-        return _apply(f, drift=drift)
-
-    return decorate
+    return _decorator(drift=drift)  # type: ignore[no-any-return]
