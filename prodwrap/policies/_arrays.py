@@ -20,8 +20,10 @@ class ArraySpec:
     Args:
         shape: expected shape; ``None`` in a position accepts any length there
             (``(None, 4)``: any number of rows of 4 columns). ``None`` accepts any shape.
-        dtype: target dtype; values are converted when numpy can do so within the same kind
-            (int to float, float32 to float64); anything else is an error. ``None`` keeps it.
+        dtype: target dtype; values are converted only when every value stays the same
+            (int32 to float64 always; int64 to float64, float64 to float32 or int64 to int8
+            only when each value is exactly representable in the target); anything else is
+            an error. ``None`` keeps the dtype.
         allow_nan: whether NaN and +/-inf are accepted.
     """
 
@@ -109,20 +111,89 @@ def _nan_problems(arr: np.ndarray) -> list[dict[str, Any]]:
     return problems
 
 
+def _mantissa_bits(target: np.dtype[Any]) -> int:
+    return int(np.finfo(target).nmant) + 1
+
+
+def _value_bits(source: np.dtype[Any]) -> int:
+    return np.iinfo(source).bits - (source.kind == "i")
+
+
 def convert(arr: np.ndarray, target: np.dtype[Any]) -> np.ndarray | str:
-    """``arr`` as ``target`` without losing values, or why not (never a numpy warning)."""
-    if np.can_cast(arr.dtype, target, casting="safe"):
+    """``arr`` as ``target`` when no value changes, or why not (never a numpy warning).
+
+    numpy's "safe" casts include two that round: 64-bit integers to float64 (or complex128)
+    beyond 2**53, and any integer wider than the target's mantissa. Those, and every
+    narrowing numpy allows within a kind, are checked value by value; a cast that is exact
+    for every value of the source type (int32 to float64, float32 to float64) is not.
+    """
+    source = arr.dtype
+    ints_to_inexact = source.kind in "iu" and target.kind in "fc"
+    if np.can_cast(source, target, casting="safe") and not (
+        ints_to_inexact and _value_bits(source) > _mantissa_bits(target)
+    ):
         return arr.astype(target)
-    if not np.can_cast(arr.dtype, target, casting="same_kind"):
-        return f"cannot convert {arr.dtype} to {target} safely"
-    if arr.size:
-        if target.kind in "iu":
-            info = np.iinfo(target)
-            low, high = arr.min(), arr.max()
-            if low < info.min or high > info.max:
-                return f"values from {low} to {high} do not fit {target} ({info.min} to {info.max})"
-        elif target.kind == "f":
-            finite = arr[np.isfinite(arr)]
-            if finite.size and np.abs(finite).max() > np.finfo(target).max:
-                return f"values up to {np.abs(finite).max():g} do not fit {target}"
-    return arr.astype(target)
+    if not np.can_cast(source, target, casting="same_kind"):
+        return f"cannot convert {source} to {target} safely"
+    if not arr.size:
+        return arr.astype(target)
+    if target.kind in "iu":
+        info = np.iinfo(target)
+        low, high = arr.min(), arr.max()
+        if low < info.min or high > info.max:
+            return f"values from {low} to {high} do not fit {target} ({info.min} to {info.max})"
+        return arr.astype(target)
+    if ints_to_inexact:
+        return _ints_to_inexact(arr, target)
+    return _narrow_inexact(arr, target)
+
+
+def _ints_to_inexact(arr: np.ndarray, target: np.dtype[Any]) -> np.ndarray | str:
+    low, high = int(arr.min()), int(arr.max())
+    if max(-low, high) > np.finfo(target).max:
+        return f"values from {low} to {high} do not fit {target}"
+    exact = 2 ** _mantissa_bits(target)  # every integer up to this is exact in the target
+    out = arr.astype(target)
+    if -exact <= low and high <= exact:
+        return out
+    big = np.flatnonzero(arr > exact if arr.dtype.kind == "u" else (arr > exact) | (arr < -exact))
+    originals = arr.ravel()[big]
+    values = out.ravel()[big].real
+    changed = np.ones(values.shape, dtype=bool)
+    beyond = float(2 ** _value_bits(arr.dtype))  # the first float the source type cannot hold
+    fits = values.astype(np.float64) < beyond  # in float64: beyond may not fit a float16
+    changed[fits] = values[fits].astype(arr.dtype) != originals[fits]
+    return _unless_changed(out, changed, big, arr, target)
+
+
+def _narrow_inexact(arr: np.ndarray, target: np.dtype[Any]) -> np.ndarray | str:
+    parts = np.concatenate([arr.real.ravel(), arr.imag.ravel()]) if arr.dtype.kind == "c" else arr.ravel()
+    finite = np.abs(parts[np.isfinite(parts)])
+    if finite.size and finite.max() > np.finfo(target).max:
+        return f"values up to {finite.max():g} do not fit {target}"
+    with np.errstate(over="ignore", under="ignore"):
+        out = arr.astype(target)
+        back = out.astype(arr.dtype)
+    changed = ((back != arr) & ~(np.isnan(arr) & np.isnan(back))).ravel()
+    return _unless_changed(out, changed, None, arr, target)
+
+
+def _unless_changed(
+    out: np.ndarray, changed: np.ndarray, positions: np.ndarray | None, arr: np.ndarray, target: np.dtype[Any]
+) -> np.ndarray | str:
+    """``out``, or a message naming the first value that would change.
+
+    ``changed[i]`` tells whether the value at flat position ``positions[i]`` of ``arr``
+    (position ``i`` when ``positions`` is None) changes in ``out``.
+    """
+    if not changed.any():
+        return out
+    first = int(np.argmax(changed))
+    flat = first if positions is None else int(positions[first])
+    where = tuple(int(i) for i in np.unravel_index(flat, arr.shape))
+    count = int(changed.sum())
+    before, after = arr.ravel()[flat].item(), out.ravel()[flat].item()
+    return (
+        f"{count} value{'s' if count != 1 else ''} would change as {target}: {before!r} at {where} "
+        f"would become {after!r} (convert the array yourself to accept the rounding)"
+    )
