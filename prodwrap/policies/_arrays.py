@@ -167,15 +167,17 @@ def _ints_to_inexact(arr: np.ndarray, target: np.dtype[Any]) -> np.ndarray | str
 
 
 def _narrow_inexact(arr: np.ndarray, target: np.dtype[Any]) -> np.ndarray | str:
-    parts = np.concatenate([arr.real.ravel(), arr.imag.ravel()]) if arr.dtype.kind == "c" else arr.ravel()
-    finite = np.abs(parts[np.isfinite(parts)])
-    if finite.size and finite.max() > np.finfo(target).max:
-        return f"values up to {finite.max():g} do not fit {target}"
-    with np.errstate(over="ignore", under="ignore"):
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
         out = arr.astype(target)
         back = out.astype(arr.dtype)
-    changed = ((back != arr) & ~(np.isnan(arr) & np.isnan(back))).ravel()
-    return _unless_changed(out, changed, None, arr, target)
+    changed = back != arr
+    if not changed.any():
+        return out
+    changed &= ~np.isnan(arr)  # NaN stays NaN, though it never equals itself
+    beyond = changed & np.isinf(back)  # finite values past the target's range
+    if beyond.any():
+        return f"values up to {np.abs(arr[beyond]).max():g} do not fit {target}"
+    return _unless_changed(out, changed.ravel(), None, arr, target)
 
 
 def _unless_changed(
