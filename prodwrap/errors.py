@@ -17,7 +17,9 @@ retries are exhausted; prodwrap raises the errors below only for conditions it o
 
 ``InputValidationError`` and ``OutputValidationError`` carry every field error in
 ``.errors`` (pydantic's list of dicts; ``loc[0]`` is the field name). Values of fields
-marked sensitive are never kept, and long values are truncated.
+marked sensitive are never kept, and long values are truncated. The message lists one
+error per line, naming the input or the output (``<output>`` for an error about the whole
+output).
 """
 
 from __future__ import annotations
@@ -44,31 +46,40 @@ class ProdwrapError(Exception):
     """Base class of every error prodwrap raises for its own conditions."""
 
 
-def _format_errors(title: str, errors: Sequence[dict[str, Any]]) -> str:
+def _format_errors(title: str, subject: str, errors: Sequence[dict[str, Any]]) -> str:
+    """One line per error. ``subject`` ("input" or "output") names what failed: an error
+    about the whole value shows as ``<subject>``, and pydantic's "Input should ..." reads
+    "Output should ..." for an output (``.errors`` keeps pydantic's own words)."""
     lines = [f"{title}: {len(errors)} error{'s' if len(errors) != 1 else ''}"]
+    shown = "input" if subject == "input" else "value"
     for err in errors:
-        loc = ".".join(str(part) for part in err.get("loc", ())) or "<input>"
-        line = f"  {loc}: {err.get('msg', '')} [type={err.get('type', '')}]"
+        loc = ".".join(str(part) for part in err.get("loc", ())) or f"<{subject}>"
+        msg = str(err.get("msg", ""))
+        if subject != "input" and msg.startswith("Input "):
+            msg = subject.capitalize() + msg[len("Input") :]
+        line = f"  {loc}: {msg} [type={err.get('type', '')}]"
         if "input" in err:
-            line += f" input={err['input']!r}"
+            line += f" {shown}={err['input']!r}"
         lines.append(line)
     return "\n".join(lines)
 
 
 class _FieldErrors(ProdwrapError):
     title = "validation failed"
+    subject = "value"
 
     def __init__(self, errors: Sequence[dict[str, Any]], *, model: str | None = None) -> None:
         self.errors: list[dict[str, Any]] = list(errors)
         self.model = model
         title = self.title if model is None else f"{model}: {self.title}"
-        super().__init__(_format_errors(title, self.errors))
+        super().__init__(_format_errors(title, self.subject, self.errors))
 
 
 class InputValidationError(_FieldErrors, ValueError):
     """The input failed validation. ``.errors`` lists every problem, not the first only."""
 
     title = "invalid input"
+    subject = "input"
 
 
 class OutputValidationError(_FieldErrors):
@@ -79,6 +90,7 @@ class OutputValidationError(_FieldErrors):
     """
 
     title = "invalid output"
+    subject = "output"
 
 
 class PredictionTimeout(ProdwrapError, TimeoutError):

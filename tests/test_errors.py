@@ -3,6 +3,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import pytest
+
 import prodwrap as pw
 from prodwrap import errors
 
@@ -46,3 +48,21 @@ def test_fallback_exhausted_derive_keeps_type() -> None:
     group = pw.FallbackExhausted("all failed", [ValueError("a"), KeyError("b")])
     matched, rest = group.split(ValueError)
     assert isinstance(matched, pw.FallbackExhausted) and isinstance(rest, pw.FallbackExhausted)
+
+
+def test_output_errors_read_as_output_errors() -> None:
+    err = pw.OutputValidationError(
+        [{"type": "float_parsing", "loc": (), "msg": "Input should be a valid number", "input": "high"}], model="m"
+    )
+    line = "  <output>: Output should be a valid number [type=float_parsing] value='high'"
+    assert str(err).splitlines() == ["m: invalid output: 1 error", line]
+    assert err.errors[0]["msg"] == "Input should be a valid number"  # .errors stays pydantic's own
+    text = str(pw.InputValidationError([{"type": "float_parsing", "loc": (), "msg": "Input should be a valid number"}]))
+    assert text.splitlines()[1] == "  <input>: Input should be a valid number [type=float_parsing]"
+
+
+def test_output_validation_message_through_a_model() -> None:
+    with pytest.raises(pw.OutputValidationError) as info:
+        pw.ProductionModel(lambda x: x, name="scorer", output=float)("high")
+    assert "input" not in str(info.value).lower()
+    assert "<output>: Output should be a valid number" in str(info.value)

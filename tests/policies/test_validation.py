@@ -277,3 +277,56 @@ def test_array_spec_never_narrows_values_silently(dtype: str, value: list[float]
     with pytest.raises(pw.InputValidationError, match=message):
         model(value)
     assert model([1]).dtype == np.dtype(dtype)  # values that fit are converted
+
+
+@pytest.mark.parametrize(
+    ("dtype", "value"),
+    [
+        ("float64", np.array([1, 2**53 + 1], dtype=np.int64)),  # numpy calls this cast "safe"
+        ("float64", np.array([2**63 - 1], dtype=np.int64)),  # rounds up to 2**63, beyond int64
+        ("float64", np.array([2**64 - 1], dtype=np.uint64)),
+        ("complex128", np.array([-(2**62) - 1], dtype=np.int64)),
+        ("float32", np.array([2**24 + 1], dtype=np.int32)),
+        ("float16", np.array([2049], dtype=np.int16)),
+        ("float32", np.array([0.5, 0.1])),  # float64 0.1 is not a float32
+        ("complex64", np.array([1 + 0.1j])),
+    ],
+)
+def test_array_spec_refuses_a_conversion_that_changes_a_value(dtype: str, value: np.ndarray) -> None:
+    model = pw.ProductionModel(lambda a: a, input=pw.ArraySpec(dtype=dtype))
+    with pytest.raises(pw.InputValidationError, match="would change") as info:
+        model(value)
+    assert f"at ({len(value) - 1},)" in str(info.value)  # the position of the first changed value
+
+
+@pytest.mark.parametrize(
+    ("dtype", "value"),
+    [
+        ("float64", np.array([2**53, -(2**53), 2**60, -(2**63)], dtype=np.int64)),
+        ("float64", np.array([2**64 - 2**11], dtype=np.uint64)),
+        ("float32", np.array([2**24, 3, -(2**31)], dtype=np.int32)),
+        ("float32", np.array([0.5, -0.0, 0.375, 2.0**-149, 2.0**127])),
+        ("float16", np.array([2048, -4096], dtype=np.int64)),
+    ],
+)
+def test_array_spec_converts_when_every_value_survives(dtype: str, value: np.ndarray) -> None:
+    out = pw.ProductionModel(lambda a: a, input=pw.ArraySpec(dtype=dtype))(value)
+    assert out.dtype == np.dtype(dtype) and out.tolist() == value.tolist()
+
+
+def test_array_spec_keeps_nan_and_inf_when_narrowing_floats() -> None:
+    value = np.array([np.nan, np.inf, -np.inf, 1.5])
+    out = pw.ProductionModel(lambda a: a, input=pw.ArraySpec(dtype="float32", allow_nan=True))(value)
+    assert out.dtype == np.float32 and np.array_equal(out, value, equal_nan=True)
+
+
+@given(st.lists(st.integers(-(2**63), 2**63 - 1), min_size=1, max_size=20))
+def test_int64_to_float64_is_exact_or_refused(values: list[int]) -> None:
+    model = pw.ProductionModel(lambda a: a, input=pw.ArraySpec(dtype="float64"))
+    exact = all(int(float(v)) == v for v in values)
+    try:
+        out = model(np.array(values, dtype=np.int64))
+    except pw.InputValidationError as exc:
+        assert not exact and "would change" in str(exc)
+    else:
+        assert exact and [int(v) for v in out] == values
