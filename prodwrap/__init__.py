@@ -13,8 +13,6 @@ input/output validation, timeouts, retries and fallbacks, in one compiled pipeli
 import importlib
 from typing import TYPE_CHECKING, Any
 
-import numpy as _numpy  # noqa: F401  (first: numpy imports far faster before the rest of prodwrap)
-
 from prodwrap._context import context, deadline
 from prodwrap._model import ProductionModel
 from prodwrap._record import Outcome, Prediction, Stats

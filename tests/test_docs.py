@@ -42,7 +42,6 @@ KNOWN_BROKEN: dict[str, str] = {
     "docs/drift.md:99": "a fragment: pw, X_train, predict, x, actual are not defined (NameError)",
     "docs/drift.md:190": "a fragment: pw, error_log are not defined (NameError)",
     "docs/timeouts.md:64": "'# ->' claims at the ends of code lines: move each to its own line after the print",
-    "docs/validation.md:40": "'# ->' claims at the ends of code lines: move each to its own line after the print",
 }
 
 CONTINUED = "# continued"

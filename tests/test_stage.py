@@ -96,8 +96,7 @@ async def test_a_test_only_stage_runs_on_fast_and_general_paths(fn: Any, clock: 
     model._swap(engine)
 
     async def call(x: int) -> Any:
-        out = model(x) if not engine.is_async else await model(x)
-        return out
+        return model(x) if not engine.is_async else await model(x)
 
     assert engine.fast is not None  # every stage has its success-path hooks
     assert await call(3) == 6  # success path

@@ -1,51 +1,21 @@
-"""``ArraySpec``: numpy array inputs and outputs, converted only when no value changes."""
+"""How an ``ArraySpec`` validates: numpy arrays, converted only when no value changes.
+
+Loaded with the first ``ArraySpec`` validator, so that ``import prodwrap`` loads no numpy.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from prodwrap.errors import ConfigurationError, InputValidationError, OutputValidationError
+from prodwrap.errors import InputValidationError, OutputValidationError
+
+if TYPE_CHECKING:
+    from prodwrap.policies.validation import ArraySpec
 
 _MAX_POSITIONS = 20  # NaN/inf positions listed one by one before a summary error
-
-
-@dataclass(frozen=True, slots=True)
-class ArraySpec:
-    """What a numpy array input (or output) must look like.
-
-    Args:
-        shape: expected shape; ``None`` in a position accepts any length there
-            (``(None, 4)``: any number of rows of 4 columns). ``None`` accepts any shape.
-        dtype: target dtype; values are converted only when every value stays the same
-            (int32 to float64 always; int64 to float64, float64 to float32 or int64 to int8
-            only when each value is exactly representable in the target); anything else is
-            an error. ``None`` keeps the dtype.
-        allow_nan: whether NaN and +/-inf are accepted.
-    """
-
-    shape: tuple[int | None, ...] | None = None
-    dtype: str | None = None
-    allow_nan: bool = False
-
-    def __post_init__(self) -> None:
-        if self.shape is not None:
-            if not isinstance(self.shape, tuple):
-                raise ConfigurationError(f"ArraySpec.shape must be a tuple, got {self.shape!r}")
-            for dim in self.shape:
-                if dim is not None and (not isinstance(dim, int) or dim < 0):
-                    raise ConfigurationError(f"ArraySpec.shape entries must be >= 0 or None, got {dim!r}")
-        if self.dtype is not None:
-            try:
-                np.dtype(self.dtype)
-            except TypeError as exc:
-                raise ConfigurationError(f"ArraySpec.dtype {self.dtype!r} is not a numpy dtype") from exc
-
-    def describe(self) -> dict[str, Any]:
-        return {"kind": "array", "shape": self.shape, "dtype": self.dtype, "allow_nan": self.allow_nan}
 
 
 def array_validator(

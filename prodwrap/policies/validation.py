@@ -11,15 +11,53 @@ own ``ValidationError`` (which holds every raw value) as their cause or context.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pydantic
 
 from prodwrap.errors import ConfigurationError, InputValidationError, OutputValidationError
-from prodwrap.policies._arrays import ArraySpec, array_validator
 from prodwrap.policies._redact import Sensitive, clean_errors, find_sensitive, raise_alone, shown
 
 __all__ = ["ArraySpec", "Check", "Validator", "compile_output", "compile_spec", "describe_spec", "fast_validator"]
+
+
+@dataclass(frozen=True, slots=True)
+class ArraySpec:
+    """What a numpy array input (or output) must look like.
+
+    Args:
+        shape: expected shape; ``None`` in a position accepts any length there
+            (``(None, 4)``: any number of rows of 4 columns). ``None`` accepts any shape.
+        dtype: target dtype; values are converted only when every value stays the same
+            (int32 to float64 always; int64 to float64, float64 to float32 or int64 to int8
+            only when each value is exactly representable in the target); anything else is
+            an error. ``None`` keeps the dtype.
+        allow_nan: whether NaN and +/-inf are accepted.
+    """
+
+    shape: tuple[int | None, ...] | None = None
+    dtype: str | None = None
+    allow_nan: bool = False
+
+    def __post_init__(self) -> None:
+        if self.shape is not None:
+            if not isinstance(self.shape, tuple):
+                raise ConfigurationError(f"ArraySpec.shape must be a tuple, got {self.shape!r}")
+            for dim in self.shape:
+                if dim is not None and (not isinstance(dim, int) or dim < 0):
+                    raise ConfigurationError(f"ArraySpec.shape entries must be >= 0 or None, got {dim!r}")
+        if self.dtype is not None:
+            import numpy as np  # loaded when an ArraySpec is made, not with prodwrap
+
+            try:
+                np.dtype(self.dtype)
+            except TypeError as exc:
+                raise ConfigurationError(f"ArraySpec.dtype {self.dtype!r} is not a numpy dtype") from exc
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "array", "shape": self.shape, "dtype": self.dtype, "allow_nan": self.allow_nan}
+
 
 Validator = Callable[[Any], Any]
 Check = Callable[[Any], object]
@@ -43,6 +81,8 @@ def _sensitive(spec: Any) -> Sensitive:
 def compile_spec(spec: Any, error: type[InputValidationError | OutputValidationError], model: str) -> Validator:
     """Compile ``input=``/``output=`` into one validating function."""
     if isinstance(spec, ArraySpec):
+        from prodwrap.policies._arrays import array_validator
+
         return array_validator(spec, error, model)
     if isinstance(spec, type) and issubclass(spec, pydantic.BaseModel):
         validator = spec.__pydantic_validator__
