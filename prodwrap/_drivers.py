@@ -16,14 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from prodwrap import _clock
 from prodwrap._context import DEADLINE, LIVE, Binding, outer_deadline
-from prodwrap._engine import Attempted, Call, Done, Engine, Kind, Sleep
+from prodwrap._engine import CALL, DONE, SLEEP, Act, Engine, Kind
 from prodwrap._record import CallRecord
 from prodwrap._workers import POOL
 
 if TYPE_CHECKING:
     from collections.abc import Generator
 
-    from prodwrap._engine import Action
     from prodwrap._record import Prediction
 
 _clocks = _clock.current
@@ -75,9 +74,10 @@ def predict_sync(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: dict[str
         failure = exc
     if failure is not None:
         rec = CallRecord(start)
-        clock = _clocks.clock
-        steps = engine.walk(rec, value, None, failure, clock.monotonic(), began)
-        return _drive_sync(engine, rec, steps, args, kwargs)
+        now = _clocks.clock.monotonic()
+        if began is None:
+            began = now - (perf_counter() - start)
+        return _drive_sync(engine, rec, engine.walk(rec, value, None, failure, now, began), args, kwargs)
     if fast.attempted:
         took = _clocks.clock.monotonic() - began  # type: ignore[operator]
         for attempted in fast.attempted:
@@ -109,55 +109,56 @@ def _run_sync(engine: Engine, rec: CallRecord, x: Any, args: tuple[Any, ...], kw
 def _drive_sync(
     engine: Engine,
     rec: CallRecord,
-    steps: Generator[Action, Attempted, None],
+    steps: Generator[Act, float, None],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
 ) -> Any:
     """Carry out the walk on this thread: call, sleep, finish."""
     clock = _clocks.clock
-    action = next(steps)
+    act = next(steps)
     while True:
-        if isinstance(action, Call):
+        if act is CALL:
             try:
-                ok, value = True, _call_sync(engine, rec, action, args, kwargs)
+                rec.result = _call_sync(engine, rec, args, kwargs)
+                rec.ok = True
             except Exception as exc:
-                ok, value = False, exc
-        elif isinstance(action, Sleep):
-            if action.seconds > 0:
-                clock.sleep(action.seconds)
-            ok, value = True, None
-        elif isinstance(action, Done):
-            engine.finisher.finish(rec, None, action.value, rec.start)
-            return action.value
+                rec.ok, rec.result = False, exc
+        elif act is SLEEP:
+            if rec.wait > 0:
+                clock.sleep(rec.wait)
+        elif act is DONE:
+            engine.finisher.finish(rec, None, rec.result, rec.start)
+            return rec.result
         else:
+            error = rec.result
             rec.outcome = "error"
             engine.finisher.finish(rec, None, None, rec.start)
-            raise action.error  # the user's own exception unchanged, or ours
-        action = steps.send(Attempted(ok, value, clock.monotonic(), perf_counter() - rec.start))
+            raise error  # the user's own exception unchanged, or ours
+        act = steps.send(clock.monotonic())
 
 
-def _call_sync(engine: Engine, rec: CallRecord, call: Call, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    target = call.target
+def _call_sync(engine: Engine, rec: CallRecord, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    target = rec.target
     if target.kind is Kind.MODEL:
-        return target.fn.predict(call.arg, *args, **kwargs)  # clamps itself to our deadline
-    if call.seconds is None and call.deadline is None:
-        return target.fn(call.arg, *args, **kwargs)
+        return target.fn.predict(rec.input, *args, **kwargs)  # clamps itself to our deadline
+    if rec.seconds is None and rec.limit is None:
+        return target.fn(rec.input, *args, **kwargs)
     now = _clocks.clock.monotonic()
-    limit = _limit(call, now)
+    limit = _limit(rec, now)
     if limit <= 0:
         raise engine.timeout_error(rec.attempts, target, 0.0)
-    done, out = POOL.call(limit, now + limit, target.fn, call.arg, *args, **kwargs)
+    done, out = POOL.call(limit, now + limit, target.fn, rec.input, *args, **kwargs)
     if not done:
         engine.stats.abandoned()
         raise engine.timeout_error(rec.attempts, target, limit)
     return out
 
 
-def _limit(call: Call, now: float) -> float:
-    """Seconds the attempt may take from ``now``: the nearer of its two limits."""
-    limit = call.seconds if call.seconds is not None else call.deadline - now  # type: ignore[operator]
-    if call.deadline is not None:
-        limit = min(limit, call.deadline - now)
+def _limit(rec: CallRecord, now: float) -> float:
+    """Seconds the current attempt may take from ``now``: the nearer of its two limits."""
+    limit = rec.seconds if rec.seconds is not None else rec.limit - now  # type: ignore[operator]
+    if rec.limit is not None:
+        limit = min(limit, rec.limit - now)
     return limit
 
 
@@ -203,8 +204,10 @@ async def predict_async(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: d
         raise
     if failure is not None:
         rec = CallRecord(start)
-        steps = engine.walk(rec, value, None, failure, _clocks.clock.monotonic(), began)
-        return await _drive_async(engine, rec, steps, args, kwargs)
+        now = _clocks.clock.monotonic()
+        if began is None:
+            began = now - (perf_counter() - start)
+        return await _drive_async(engine, rec, engine.walk(rec, value, None, failure, now, began), args, kwargs)
     if fast.attempted:
         took = _clocks.clock.monotonic() - began  # type: ignore[operator]
         for attempted in fast.attempted:
@@ -233,32 +236,33 @@ async def _run_async(engine: Engine, rec: CallRecord, x: Any, args: tuple[Any, .
 async def _drive_async(
     engine: Engine,
     rec: CallRecord,
-    steps: Generator[Action, Attempted, None],
+    steps: Generator[Act, float, None],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
 ) -> Any:
     """The same walk as :func:`_drive_sync`, awaiting attempts instead of blocking."""
     clock = _clocks.clock
     try:
-        action = next(steps)
+        act = next(steps)
         while True:
-            if isinstance(action, Call):
+            if act is CALL:
                 try:
-                    ok, value = True, await _call_async(engine, rec, action, args, kwargs)
+                    rec.result = await _call_async(engine, rec, args, kwargs)
+                    rec.ok = True
                 except Exception as exc:
-                    ok, value = False, exc
-            elif isinstance(action, Sleep):
-                if action.seconds > 0:
-                    await clock.asleep(action.seconds)
-                ok, value = True, None
-            elif isinstance(action, Done):
-                engine.finisher.finish(rec, None, action.value, rec.start)
-                return action.value
+                    rec.ok, rec.result = False, exc
+            elif act is SLEEP:
+                if rec.wait > 0:
+                    await clock.asleep(rec.wait)
+            elif act is DONE:
+                engine.finisher.finish(rec, None, rec.result, rec.start)
+                return rec.result
             else:
+                error = rec.result
                 rec.outcome = "error"
                 engine.finisher.finish(rec, None, None, rec.start)
-                raise action.error
-            action = steps.send(Attempted(ok, value, clock.monotonic(), perf_counter() - rec.start))
+                raise error
+            act = steps.send(clock.monotonic())
     except BaseException as exc:
         if not isinstance(exc, Exception):
             _cancelled(engine, rec, rec.input, exc)
@@ -276,27 +280,25 @@ def _cancelled(engine: Engine, rec: CallRecord, value: Any, exc: BaseException) 
     engine.finisher.finish(rec, None, None, rec.start)
 
 
-async def _call_async(
-    engine: Engine, rec: CallRecord, call: Call, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Any:
+async def _call_async(engine: Engine, rec: CallRecord, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     import asyncio  # imported by then: an event loop runs
 
-    target = call.target
+    target = rec.target
     if target.kind is Kind.MODEL:
-        return await target.fn.apredict(call.arg, *args, **kwargs)
+        return await target.fn.apredict(rec.input, *args, **kwargs)
     fn = target.fn
-    if call.seconds is None and call.deadline is None:
+    if rec.seconds is None and rec.limit is None:
         if target.kind is Kind.ASYNC:
-            return await fn(call.arg, *args, **kwargs)
-        return await POOL.submit_async(asyncio.get_running_loop(), None, fn, call.arg, *args, **kwargs)
+            return await fn(rec.input, *args, **kwargs)
+        return await POOL.submit_async(asyncio.get_running_loop(), None, fn, rec.input, *args, **kwargs)
     now = _clocks.clock.monotonic()
-    limit = _limit(call, now)
+    limit = _limit(rec, now)
     if limit <= 0:
         raise engine.timeout_error(rec.attempts, target, 0.0)
     if target.kind is Kind.ASYNC:
-        out = await _timed(fn, call.arg, args, kwargs, limit, now + limit)
+        out = await _timed(fn, rec.input, args, kwargs, limit, now + limit)
     else:
-        out = await _timed_worker(fn, call.arg, args, kwargs, limit, now + limit)
+        out = await _timed_worker(fn, rec.input, args, kwargs, limit, now + limit)
     if out is _TIMED_OUT:
         engine.stats.abandoned()
         raise engine.timeout_error(rec.attempts, target, limit)

@@ -6,10 +6,11 @@ user code it runs is what decisions are made of: input and output validation (``
 predicates included), copies of ``pw.Constant`` values, the retry policy's predicate and
 strategies (only after a failure), and the stages' hooks.
 
-A call is walked by :meth:`Engine.walk`, a generator that yields typed actions
-(:class:`Call`, :class:`Sleep`, :class:`Done`, :class:`Fail`) and is sent
-:class:`Attempted` back. After a failure, :meth:`Engine.on_failure` decides a
-:class:`Step`: :class:`RetryIn` seconds, :class:`Next` fallback, or :class:`GiveUp`.
+A call is walked by :meth:`Engine.walk`, a generator that yields an :class:`Act` (CALL,
+SLEEP, DONE, FAIL) and is sent the clock's reading back; the details of each act (the
+target and its limits, the seconds to sleep, the result) are on the call's record, so a
+step allocates nothing. After a failure, :meth:`Engine.on_failure` decides a
+:class:`Step`: RETRY, NEXT fallback or GIVE_UP.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import functools
 import inspect
 from collections.abc import Callable, Generator, Sequence
 from enum import IntEnum
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal
 
 from prodwrap._finish import Finisher
 from prodwrap._record import CallRecord
@@ -59,60 +60,29 @@ class Target:
         self.validated = validated  # whether the model's output validation applies
 
 
-# -- what the walk yields, and what it is sent back ------------------------------------------
+# -- what the walk yields, and what it decides after a failure -------------------------------
 
 
-class Call(NamedTuple):
-    """Invoke ``target`` with ``arg``: within ``seconds`` of its start and by the absolute
-    ``deadline`` (either may be None; both None: no limit, inline)."""
+class Act(IntEnum):
+    """What the walk asks of a driver. The details are on the call's record, so a step
+    allocates nothing; the driver sends back the clock's monotonic reading after it."""
 
-    target: Target
-    arg: Any
-    seconds: float | None
-    deadline: float | None
-
-
-class Sleep(NamedTuple):
-    seconds: float
+    CALL = 1  # invoke rec.target with rec.input: within rec.seconds of its start, by rec.limit
+    SLEEP = 2  # sleep rec.wait seconds
+    DONE = 3  # served: rec.result is the output
+    FAIL = 4  # failed: rec.result is the exception to raise
 
 
-class Done(NamedTuple):
-    value: Any
+class Step(IntEnum):
+    """What :meth:`Engine.on_failure` decided (details on the record, as for :class:`Act`)."""
+
+    RETRY = 1  # try the primary again after rec.wait seconds
+    NEXT = 2  # try the fallback rec.target
+    GIVE_UP = 3  # raise rec.result
 
 
-class Fail(NamedTuple):
-    error: BaseException
-
-
-Action = Call | Sleep | Done | Fail
-
-
-class Attempted(NamedTuple):
-    """What a driver sends back: how the action went, the clock's monotonic reading after
-    it, and real seconds since the call began."""
-
-    ok: bool
-    value: Any
-    now: float
-    elapsed: float
-
-
-# -- decisions after a failure --------------------------------------------------------------
-
-
-class RetryIn(NamedTuple):
-    seconds: float
-
-
-class Next(NamedTuple):
-    target: Target
-
-
-class GiveUp(NamedTuple):
-    error: BaseException
-
-
-Step = RetryIn | Next | GiveUp
+CALL, SLEEP, DONE, FAIL = Act.CALL, Act.SLEEP, Act.DONE, Act.FAIL
+RETRY, NEXT, GIVE_UP = Step.RETRY, Step.NEXT, Step.GIVE_UP
 
 
 def is_async_callable(fn: object) -> bool:
@@ -260,35 +230,36 @@ class Engine:
         rec.valid_input = False
         if self.on_invalid == "fallback" and self.fallbacks:
             rec.phase = 0
-            return Next(self.fallbacks[0])
-        return GiveUp(error)
+            rec.target = self.fallbacks[0]
+            return NEXT
+        rec.result = error
+        return GIVE_UP
 
-    def on_failure(
-        self, rec: CallRecord, exc: Exception, now: float, elapsed: float, reason: str | None = None
-    ) -> Step:
+    def on_failure(self, rec: CallRecord, exc: Exception, now: float, reason: str | None = None) -> Step:
         """An attempt (or a fallback) failed with ``exc``: retry, move on, or give up.
 
         Args:
             now: the clock's monotonic reading.
-            elapsed: real seconds since the call started (dates the start for tenacity).
             reason: the reason of an admission refusal (no retry can help one).
         """
         rec.fail(exc, reason_of(exc) if reason is None else reason)
         if reason is None and rec.phase < 0 and self.retry is not None:
-            delay = self.retry.delay(rec, exc, now, elapsed, self.name)
+            delay = self.retry.delay(rec, exc, now, self.name)
             if delay is not None:
-                return RetryIn(delay)
+                rec.wait = delay
+                return RETRY
         following = rec.phase + 1
         if following < len(self.fallbacks):
             rec.phase = following
-            return Next(self.fallbacks[following])
+            rec.target = self.fallbacks[following]
+            return NEXT
         if not self.fallbacks:
-            return GiveUp(exc)  # the user's own exception, unchanged
-        return GiveUp(
-            FallbackExhausted(
+            rec.result = exc  # the user's own exception, unchanged
+        else:
+            rec.result = FallbackExhausted(
                 f"{self.name}: the primary and {len(self.fallbacks)} fallback(s) all failed", rec.errors or []
             )
-        )
+        return GIVE_UP
 
     # -- the walk ------------------------------------------------------------------------------
 
@@ -300,24 +271,34 @@ class Engine:
         failure: Exception | None,
         now: float,
         began: float | None = None,
-    ) -> Generator[Action, Attempted, None]:
-        """A call from input to result or final error, as a generator of typed actions.
+    ) -> Generator[Act, float, None]:
+        """A call from input to result or final error, as a generator of :class:`Act`.
 
         It never calls a target, sleeps or reads a clock itself, so one walk serves the sync
-        and the async driver alike (as tenacity's ``iter()`` does).
+        and the async driver alike (as tenacity's ``iter()`` does). After a CALL the driver
+        sets ``rec.ok`` and ``rec.result`` (the output or the exception); after every act it
+        sends the clock's monotonic reading.
 
         Args:
             x: the raw input; or, with ``failure``, the validated input of a call whose first
                 attempt of the primary already failed (on the success path) with ``failure``.
             outer: the caller's deadline (absolute), or None.
+            failure: that first attempt's exception.
             now: the clock's monotonic reading.
-            began: with ``failure``, the clock's reading when that attempt began (if read).
+            began: with ``failure``, the clock's reading when that attempt began.
         """
-        target = self.primary
-        elapsed = 0.0
+        rec.target = target = self.primary
         step: Step | None = None
-        if failure is None:
-            rec.input = x
+        rec.input = x
+        rec.started_at = now if began is None else began
+        if failure is not None:
+            rec.attempts = 1
+            if self.timed or outer is not None:
+                self.begin(rec, rec.started_at, outer)
+            for stage in self.attempt_stages:
+                stage.after_attempt(rec, target, failure, 0.0 if began is None else now - began)
+            step = self.on_failure(rec, failure, now)
+        else:
             invalid = None
             if self.validate_input is not None:
                 try:
@@ -335,42 +316,55 @@ class Engine:
                         continue
                     if isinstance(decision, Serve):
                         rec.outcome, rec.served_by = decision.outcome, decision.served_by  # type: ignore[assignment]
-                        yield Done(decision.value)
+                        rec.result = decision.value
+                        yield DONE
                         return
                     if isinstance(decision, Refuse):
-                        step = self.on_failure(rec, decision.error, now, elapsed, decision.reason)
+                        step = self.on_failure(rec, decision.error, now, decision.reason)
                         break
                     if isinstance(decision, Route):
-                        target = decision.target
-        else:
-            rec.input = x
-            rec.attempts = 1
-            if self.timed or outer is not None:
-                self.begin(rec, now if began is None else began, outer)
-            for stage in self.attempt_stages:
-                stage.after_attempt(rec, target, failure, 0.0 if began is None else now - began)
-            step = self.on_failure(rec, failure, now, elapsed)
+                        rec.target = decision.target
         while True:
-            if step is None:
-                ok, out, now, elapsed = yield from self._attempt(rec, target, outer, now, elapsed)
-                if ok and target.validated and (self.validate_output is not None or self.batch):
+            if step is None:  # an attempt of rec.target, with the attempt seam around it
+                target = rec.target
+                if target.kind is Kind.CONSTANT:
+                    rec.ok, rec.result = True, target.fn()
+                else:
+                    stages = self.attempt_stages
+                    if rec.phase < 0:  # the primary (or the target admission routed the call to)
+                        rec.attempts += 1
+                        rec.seconds, rec.limit = self.attempt_timeout, rec.deadline
+                    else:  # fallbacks run under the caller's deadline only
+                        rec.seconds, rec.limit = None, outer
+                        stages = ()
+                    refused = None
+                    for stage in stages:
+                        refused = stage.before_attempt(rec, target)
+                        if refused is not None:
+                            rec.ok, rec.result = False, refused
+                            break
+                    if refused is None:
+                        before = now
+                        now = yield CALL
+                        for stage in stages:
+                            stage.after_attempt(rec, target, None if rec.ok else rec.result, now - before)
+                if rec.ok and target.validated and (self.validate_output is not None or self.batch):
                     try:
-                        out = self.checked_output(rec, out)
+                        rec.result = self.checked_output(rec, rec.result)
                     except Exception as exc:  # a bad output is a failed attempt
-                        ok, out = False, exc
-                if ok:
+                        rec.ok, rec.result = False, exc
+                if rec.ok:
                     if rec.phase >= 0:
                         rec.outcome, rec.served_by = "fallback", target.name
-                    yield Done(out)
+                    yield DONE
                     return
-                step = self.on_failure(rec, out, now, elapsed)
-            if isinstance(step, RetryIn):
-                rec.slept += step.seconds
-                _, _, now, elapsed = yield Sleep(step.seconds)
-            elif isinstance(step, Next):
-                target = step.target
-            else:
-                yield Fail(step.error)
+                step = self.on_failure(rec, rec.result, now)
+            if step is RETRY:
+                rec.slept += rec.wait
+                now = yield SLEEP
+                rec.target = self.primary
+            elif step is GIVE_UP:
+                yield FAIL
                 return
             step = None
 
@@ -391,28 +385,6 @@ class Engine:
                     model=self.name,
                 )
         return out if self.validate_output is None else self.validate_output(out)
-
-    def _attempt(
-        self, rec: CallRecord, target: Target, outer: float | None, now: float, elapsed: float
-    ) -> Generator[Action, Attempted, Attempted]:
-        """One attempt of ``target``, with the attempt seam around it."""
-        if target.kind is Kind.CONSTANT:
-            return Attempted(True, target.fn(), now, elapsed)
-        if rec.phase < 0:  # the primary (or the target admission routed the call to)
-            rec.attempts += 1
-            seconds, deadline = self.attempt_timeout, rec.deadline
-        else:  # fallbacks run under the caller's deadline only
-            seconds, deadline = None, outer
-        stages = self.attempt_stages if rec.phase < 0 else ()
-        for stage in stages:
-            refusal = stage.before_attempt(rec, target)
-            if refusal is not None:
-                return Attempted(False, refusal, now, elapsed)
-        began = now
-        result = yield Call(target, rec.input, seconds, deadline)
-        for stage in stages:
-            stage.after_attempt(rec, target, None if result.ok else result.value, result.now - began)
-        return result
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -13,6 +13,7 @@ per burst; it never reaches the caller.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
@@ -91,7 +92,7 @@ class Finisher:
                     keep(prediction)
                 except Exception as exc:
                     self.failed(keep, exc)
-        if rec.outcome == "fallback":
+        if rec.outcome == "fallback" and log.isEnabledFor(logging.INFO):
             log.info(
                 "%s: served by fallback %s after %s",
                 self.model,

@@ -41,16 +41,22 @@ class CallRecord:
         "errors",
         "input",
         "latency",
+        "limit",
+        "ok",
         "outcome",
         "phase",
         "reasons",
+        "result",
+        "seconds",
         "served_by",
         "slept",
         "start",
         "started_at",
         "tags",
+        "target",
         "valid_input",
         "value",
+        "wait",
     )
 
     def __init__(self, start: float) -> None:
@@ -72,6 +78,15 @@ class CallRecord:
         self.valid_input = True
         self.detailed = False  # the caller wants the Prediction (predict_detailed)
         self.built: Prediction | None = None
+        # Set by the walk before they are read (left unset here: a record costs less):
+        # target, seconds, limit (the current act's), wait (seconds to sleep), ok, result.
+
+    target: Any
+    seconds: float | None
+    limit: float | None
+    wait: float
+    ok: bool
+    result: Any
 
     def fail(self, exc: Exception, reason: str) -> None:
         if self.errors is None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import math
 import threading
-from collections import Counter
 from typing import TYPE_CHECKING
 
 from prodwrap._record import Stats
@@ -57,9 +56,9 @@ class StatsRecorder:
         self.seq = itertools.count()
         self._reads = 0  # sequence numbers taken by snapshot(), not by calls
         self._lock = threading.Lock()
-        self._outcomes: Counter[str] = Counter()  # outcomes other than a primary "ok"
-        self._served: Counter[str] = Counter()
-        self._failures: Counter[str] = Counter()
+        self._outcomes: dict[str, int] = {}  # outcomes other than a primary "ok"
+        self._served: dict[str, int] = {}
+        self._failures: dict[str, int] = {}
         self._abandoned = 0
         self._late = 0
         self._observer_errors = 0
@@ -72,13 +71,15 @@ class StatsRecorder:
             self.ring[next(self.seq) & MASK] = rec.latency
             return
         outcome, served_by, reasons = rec.outcome, rec.served_by, rec.reasons
+        outcomes, served, failures = self._outcomes, self._served, self._failures
         with self._lock:
             if outcome != "ok" or served_by != "primary":
-                self._outcomes[outcome] += 1
+                outcomes[outcome] = outcomes.get(outcome, 0) + 1
                 if outcome != "error":
-                    self._served[served_by] += 1
+                    served[served_by] = served.get(served_by, 0) + 1
             if reasons:
-                self._failures.update(reasons)
+                for reason in reasons:
+                    failures[reason] = failures.get(reason, 0) + 1
             self.ring[next(self.seq) & MASK] = rec.latency
 
     def abandoned(self) -> None:

@@ -1,13 +1,15 @@
-"""The engine alone: the walk driven by hand (send outcomes, assert actions), no driver."""
+"""The engine alone: the walk driven by hand (send clock readings, assert acts), no driver."""
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from typing import Any
 
 import prodwrap as pw
-from prodwrap._engine import Attempted, Call, Done, Engine, Fail, Kind, Sleep, Target
+from prodwrap._engine import Act, Engine, Kind, Target
 from prodwrap._record import CallRecord
 from prodwrap.policies.timeout import Timeout
+from prodwrap.policies.validation import compile_spec
 
 
 def fallback(name: str) -> Target:
@@ -20,66 +22,74 @@ def engine(**options: Any) -> Engine:
     return Engine(**options)
 
 
+def attempted(walk: Generator[Act, float, None], rec: CallRecord, ok: bool, result: Any, now: float) -> Act:
+    """What a driver does after a CALL: set the outcome on the record, send the clock."""
+    rec.ok, rec.result = ok, result
+    return walk.send(now)
+
+
 def test_success_is_one_call_then_done() -> None:
     e = engine()
     rec = CallRecord(0.0)
     walk = e.walk(rec, 5, None, None, now=100.0)
-    call = next(walk)
-    assert call == Call(e.primary, 5, None, None)
-    assert walk.send(Attempted(True, 10, 100.5, 0.5)) == Done(10)
-    assert (rec.attempts, rec.outcome, rec.errors) == (1, "ok", None)
+    assert next(walk) is Act.CALL
+    assert (rec.target, rec.input, rec.seconds, rec.limit) == (e.primary, 5, None, None)
+    assert attempted(walk, rec, True, 10, 100.5) is Act.DONE
+    assert (rec.result, rec.attempts, rec.outcome, rec.errors) == (10, 1, "ok", None)
 
 
-def test_retry_then_fallback_then_fail() -> None:
+def test_retry_then_fallbacks_then_fail() -> None:
     fb1, fb2 = fallback("fb1"), fallback("fb2")
     e = engine(retry=pw.Retry(attempts=2, wait=pw.backoff(initial=0.5, jitter=False)), fallbacks=[fb1, fb2])
     rec = CallRecord(0.0)
     walk = e.walk(rec, "x", None, None, now=0.0)
-    assert next(walk).target is e.primary  # type: ignore[union-attr]
-    assert walk.send(Attempted(False, ConnectionError("a"), 1.0, 1.0)) == Sleep(0.5)
-    assert walk.send(Attempted(True, None, 1.5, 1.5)).target is e.primary  # type: ignore[union-attr]
-    assert walk.send(Attempted(False, ConnectionError("b"), 2.0, 2.0)) == Call(fb1, "x", None, None)
-    assert walk.send(Attempted(False, KeyError("c"), 2.1, 2.1)) == Call(fb2, "x", None, None)
-    end = walk.send(Attempted(False, KeyError("d"), 2.2, 2.2))
-    assert isinstance(end, Fail) and isinstance(end.error, pw.FallbackExhausted)
-    assert [str(e) for e in end.error.exceptions] == ["a", "b", "'c'", "'d'"]
+    assert next(walk) is Act.CALL and rec.target is e.primary
+    assert attempted(walk, rec, False, ConnectionError("a"), 1.0) is Act.SLEEP and rec.wait == 0.5
+    assert walk.send(1.5) is Act.CALL and rec.target is e.primary
+    assert attempted(walk, rec, False, ConnectionError("b"), 2.0) is Act.CALL and rec.target is fb1
+    assert (rec.seconds, rec.limit, rec.input) == (None, None, "x")
+    assert attempted(walk, rec, False, KeyError("c"), 2.1) is Act.CALL and rec.target is fb2
+    assert attempted(walk, rec, False, KeyError("d"), 2.2) is Act.FAIL
+    assert isinstance(rec.result, pw.FallbackExhausted)
+    assert [str(e) for e in rec.result.exceptions] == ["a", "b", "'c'", "'d'"]
     assert rec.reasons == ["exception"] * 4 and rec.attempts == 2 and rec.slept == 0.5
 
 
-def test_deadlines_are_sent_with_each_call() -> None:
+def test_deadlines_go_with_each_call() -> None:
     e = engine(timeout=Timeout(attempt=0.2, total=1.0), retry=pw.Retry(attempts=3, wait=pw.backoff(initial=0.0)))
     rec = CallRecord(0.0)
     walk = e.walk(rec, 1, None, None, now=50.0)
-    assert next(walk) == Call(e.primary, 1, 0.2, 51.0)
+    assert next(walk) is Act.CALL and (rec.seconds, rec.limit) == (0.2, 51.0)
     timeout = pw.PredictionTimeout("t", timeout=0.2)
-    assert walk.send(Attempted(False, timeout, 50.2, 0.2)) == Sleep(0.0)
-    assert walk.send(Attempted(True, None, 50.2, 0.2)) == Call(e.primary, 1, 0.2, 51.0)
+    assert attempted(walk, rec, False, timeout, 50.2) is Act.SLEEP and rec.wait == 0.0
+    assert walk.send(50.2) is Act.CALL and (rec.seconds, rec.limit) == (0.2, 51.0)
+    assert rec.reasons == ["timeout"]
 
 
-def test_caller_deadline_clamps_the_total_and_bounds_fallbacks() -> None:
+def test_the_callers_deadline_clamps_the_total_and_bounds_fallbacks() -> None:
     fb = fallback("fb")
     e = engine(timeout=Timeout(total=10.0), fallbacks=[fb])
     rec = CallRecord(0.0)
     walk = e.walk(rec, 1, 3.0, None, now=1.0)  # the caller must be done at 3.0
-    assert next(walk) == Call(e.primary, 1, None, 3.0)
-    assert walk.send(Attempted(False, ValueError(), 2.0, 1.0)) == Call(fb, 1, None, 3.0)
+    assert next(walk) is Act.CALL and rec.limit == 3.0
+    assert attempted(walk, rec, False, ValueError(), 2.0) is Act.CALL
+    assert rec.target is fb and (rec.seconds, rec.limit) == (None, 3.0)
 
 
 def test_no_retry_sleep_that_reaches_the_deadline() -> None:
     e = engine(timeout=Timeout(total=1.0), retry=pw.Retry(attempts=5, wait=pw.backoff(initial=2.0, jitter=False)))
-    walk = e.walk(CallRecord(0.0), 1, None, None, now=0.0)
+    rec = CallRecord(0.0)
+    walk = e.walk(rec, 1, None, None, now=0.0)
     next(walk)
-    end = walk.send(Attempted(False, ConnectionError("x"), 0.1, 0.1))
-    assert isinstance(end, Fail) and isinstance(end.error, ConnectionError)
+    assert attempted(walk, rec, False, ConnectionError("x"), 0.1) is Act.FAIL
+    assert isinstance(rec.result, ConnectionError)
 
 
-def test_invalid_input_fails_before_any_call() -> None:
-    from prodwrap.policies.validation import compile_spec
-
+def test_an_invalid_input_fails_before_any_call() -> None:
     e = engine(validate_input=compile_spec(int, pw.InputValidationError, "m"))
     rec = CallRecord(0.0)
-    end = next(e.walk(rec, "nope", None, None, now=0.0))
-    assert isinstance(end, Fail) and isinstance(end.error, pw.InputValidationError)
+    assert next(e.walk(rec, "nope", None, None, now=0.0)) is Act.FAIL
+    assert isinstance(rec.result, pw.InputValidationError)
     assert rec.valid_input is False and rec.attempts == 0
 
 
@@ -87,12 +97,12 @@ def test_a_failure_from_the_success_path_continues_the_walk() -> None:
     e = engine(retry=pw.Retry(attempts=2, wait=pw.backoff(initial=0.25, jitter=False)))
     rec = CallRecord(0.0)
     walk = e.walk(rec, 4, None, ConnectionError("first"), now=7.0, began=6.5)
-    assert next(walk) == Sleep(0.25)  # the failed attempt 1 counted; attempt 2 after the wait
-    assert walk.send(Attempted(True, None, 7.25, 1.0)) == Call(e.primary, 4, None, None)
-    assert rec.attempts == 2
+    assert next(walk) is Act.SLEEP and rec.wait == 0.25  # attempt 1 failed; attempt 2 after the wait
+    assert walk.send(7.25) is Act.CALL and rec.input == 4
+    assert rec.attempts == 2 and rec.started_at == 6.5
 
 
-def test_invalid_output_is_a_failed_attempt() -> None:
+def test_an_invalid_output_is_a_failed_attempt() -> None:
     def check(out: Any) -> Any:
         raise pw.OutputValidationError([{"type": "t", "loc": (), "msg": "bad"}], model="m")
 
@@ -101,7 +111,7 @@ def test_invalid_output_is_a_failed_attempt() -> None:
     rec = CallRecord(0.0)
     walk = e.walk(rec, 1, None, None, now=0.0)
     next(walk)
-    assert walk.send(Attempted(True, "garbage", 0.0, 0.0)) == Call(fb, 1, None, None)
+    assert attempted(walk, rec, True, "garbage", 0.0) is Act.CALL and rec.target is fb
     assert rec.reasons == ["invalid_output"]
 
 
@@ -111,5 +121,5 @@ def test_constant_fallbacks_are_served_by_the_engine() -> None:
     rec = CallRecord(0.0)
     walk = e.walk(rec, 1, None, None, now=0.0)
     next(walk)
-    assert walk.send(Attempted(False, RuntimeError(), 0.0, 0.0)) == Done("safe")
-    assert (rec.outcome, rec.served_by) == ("fallback", "constant")
+    assert attempted(walk, rec, False, RuntimeError(), 0.0) is Act.DONE
+    assert (rec.result, rec.outcome, rec.served_by) == ("safe", "fallback", "constant")

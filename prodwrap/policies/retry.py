@@ -7,6 +7,7 @@ after an attempt has failed, so the success path never touches them.
 
 from __future__ import annotations
 
+import logging
 import math
 import numbers
 from collections.abc import Callable
@@ -237,12 +238,12 @@ class Retry:
             return isinstance(exc, on)
         return bool(on(exc))
 
-    def delay(self, rec: CallRecord, exc: BaseException, now: float, elapsed: float, model: str) -> float | None:
+    def delay(self, rec: CallRecord, exc: BaseException, now: float, model: str) -> float | None:
         """Seconds to wait before the next attempt after ``exc``, or None for no retry.
 
         Args:
-            rec: the call's record (attempts so far, time slept, deadline).
-            now: the clock's monotonic reading. elapsed: real seconds since the call began.
+            rec: the call's record (attempts so far, when it started, time slept, deadline).
+            now: the clock's monotonic reading.
             model: the model's name, for log lines.
         """
         if self.attempts is not None and rec.attempts >= self.attempts:
@@ -252,8 +253,6 @@ class Retry:
                 return None
             state = None
             if self.stop is not None or not isinstance(self.wait, Backoff):
-                if rec.started_at == 0.0:
-                    rec.started_at = now - elapsed
                 state = retry_state(start=rec.started_at, attempt=rec.attempts, exc=exc, now=now, idle_for=rec.slept)
                 if self.stop is not None and self.stop(state):
                     return None
@@ -280,14 +279,15 @@ class Retry:
         # Sleeping past the deadline only to time out: move on (or fail) now instead.
         if rec.deadline is not None and now + delay >= rec.deadline:
             return None
-        log.debug(
-            "%s: attempt %d failed (%s); retrying in %.3g s",
-            model,
-            rec.attempts,
-            type(exc).__name__,
-            delay,
-            extra={"model": model, "reason": rec.reasons[-1] if rec.reasons else None},
-        )
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "%s: attempt %d failed (%s); retrying in %.3g s",
+                model,
+                rec.attempts,
+                type(exc).__name__,
+                delay,
+                extra={"model": model, "reason": rec.reasons[-1] if rec.reasons else None},
+            )
         return delay
 
     def describe(self) -> dict[str, Any]:
