@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from prodwrap import _clock
 from prodwrap._context import DEADLINE, LIVE, Binding, outer_deadline
-from prodwrap._engine import CALL, DONE, SLEEP, Act, Engine, Kind
+from prodwrap._engine import CALL, Act, Engine, Kind
 from prodwrap._record import CallRecord
 from prodwrap._workers import POOL
 
@@ -109,32 +109,34 @@ def _run_sync(engine: Engine, rec: CallRecord, x: Any, args: tuple[Any, ...], kw
 def _drive_sync(
     engine: Engine,
     rec: CallRecord,
-    steps: Generator[Act, float, None],
+    steps: Generator[Act, None, None],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
 ) -> Any:
-    """Carry out the walk on this thread: call, sleep, finish."""
+    """Carry out the walk on this thread: call, sleep, then finish."""
     clock = _clocks.clock
-    act = next(steps)
-    while True:
+    for act in steps:
         if act is CALL:
             try:
                 rec.result = _call_sync(engine, rec, args, kwargs)
                 rec.ok = True
             except Exception as exc:
                 rec.ok, rec.result = False, exc
-        elif act is SLEEP:
-            if rec.wait > 0:
-                clock.sleep(rec.wait)
-        elif act is DONE:
-            engine.finisher.finish(rec, None, rec.result, rec.start)
-            return rec.result
-        else:
-            error = rec.result
-            rec.outcome = "error"
-            engine.finisher.finish(rec, None, None, rec.start)
-            raise error  # the user's own exception unchanged, or ours
-        act = steps.send(clock.monotonic())
+        elif rec.wait > 0:  # SLEEP
+            clock.sleep(rec.wait)
+        rec.now = clock.monotonic()
+    return _end(engine, rec)
+
+
+def _end(engine: Engine, rec: CallRecord) -> Any:
+    """The walk is over: finish the call, then return its output or raise its error."""
+    result = rec.result
+    if rec.ok:
+        engine.finisher.finish(rec, None, result, rec.start)
+        return result
+    rec.outcome = "error"
+    engine.finisher.finish(rec, None, None, rec.start)
+    raise result  # the user's own exception unchanged, or ours
 
 
 def _call_sync(engine: Engine, rec: CallRecord, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -236,44 +238,34 @@ async def _run_async(engine: Engine, rec: CallRecord, x: Any, args: tuple[Any, .
 async def _drive_async(
     engine: Engine,
     rec: CallRecord,
-    steps: Generator[Act, float, None],
+    steps: Generator[Act, None, None],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
 ) -> Any:
     """The same walk as :func:`_drive_sync`, awaiting attempts instead of blocking."""
     clock = _clocks.clock
     try:
-        act = next(steps)
-        while True:
+        for act in steps:
             if act is CALL:
                 try:
                     rec.result = await _call_async(engine, rec, args, kwargs)
                     rec.ok = True
                 except Exception as exc:
                     rec.ok, rec.result = False, exc
-            elif act is SLEEP:
-                if rec.wait > 0:
-                    await clock.asleep(rec.wait)
-            elif act is DONE:
-                engine.finisher.finish(rec, None, rec.result, rec.start)
-                return rec.result
-            else:
-                error = rec.result
-                rec.outcome = "error"
-                engine.finisher.finish(rec, None, None, rec.start)
-                raise error
-            act = steps.send(clock.monotonic())
+            elif rec.wait > 0:  # SLEEP
+                await clock.asleep(rec.wait)
+            rec.now = clock.monotonic()
     except BaseException as exc:
-        if not isinstance(exc, Exception):
-            _cancelled(engine, rec, rec.input, exc)
+        _cancelled(engine, rec, rec.input, exc)
         raise
+    return _end(engine, rec)
 
 
 def _cancelled(engine: Engine, rec: CallRecord, value: Any, exc: BaseException) -> None:
     """The caller cancelled the call (asyncio): it ends as an error, reason ``"cancelled"``."""
     asyncio = sys.modules.get("asyncio")
-    if asyncio is None or not isinstance(exc, asyncio.CancelledError) or rec.latency:
-        return  # KeyboardInterrupt and the like end no call; a finished call is not counted twice
+    if asyncio is None or not isinstance(exc, asyncio.CancelledError):
+        return  # KeyboardInterrupt and the like end no call
     rec.input = value
     rec.fail(exc, "cancelled")
     rec.outcome = "error"

@@ -6,10 +6,12 @@ user code it runs is what decisions are made of: input and output validation (``
 predicates included), copies of ``pw.Constant`` values, the retry policy's predicate and
 strategies (only after a failure), and the stages' hooks.
 
-A call is walked by :meth:`Engine.walk`, a generator that yields an :class:`Act` (CALL,
-SLEEP, DONE, FAIL) and is sent the clock's reading back; the details of each act (the
-target and its limits, the seconds to sleep, the result) are on the call's record, so a
-step allocates nothing. After a failure, :meth:`Engine.on_failure` decides a
+A call is walked by :meth:`Engine.walk`, a generator that yields an :class:`Act` (CALL or
+SLEEP) and ends when the call is decided (``rec.ok``: served with ``rec.result``, or failed
+with the exception ``rec.result``). The details of each act (the target and its limits, the
+seconds to sleep) and what came of it (``rec.ok``, ``rec.result``, the clock's reading
+``rec.now``) are on the call's record, so a step allocates nothing and a driver iterates the
+walk with a plain ``for`` loop. After a failure, :meth:`Engine.on_failure` decides a
 :class:`Step`: RETRY, NEXT fallback or GIVE_UP.
 """
 
@@ -65,12 +67,11 @@ class Target:
 
 class Act(IntEnum):
     """What the walk asks of a driver. The details are on the call's record, so a step
-    allocates nothing; the driver sends back the clock's monotonic reading after it."""
+    allocates nothing; after each act the driver sets ``rec.now`` (the clock's monotonic
+    reading), and after a CALL also ``rec.ok`` and ``rec.result`` (output or exception)."""
 
     CALL = 1  # invoke rec.target with rec.input: within rec.seconds of its start, by rec.limit
     SLEEP = 2  # sleep rec.wait seconds
-    DONE = 3  # served: rec.result is the output
-    FAIL = 4  # failed: rec.result is the exception to raise
 
 
 class Step(IntEnum):
@@ -81,7 +82,7 @@ class Step(IntEnum):
     GIVE_UP = 3  # raise rec.result
 
 
-CALL, SLEEP, DONE, FAIL = Act.CALL, Act.SLEEP, Act.DONE, Act.FAIL
+CALL, SLEEP = Act.CALL, Act.SLEEP
 RETRY, NEXT, GIVE_UP = Step.RETRY, Step.NEXT, Step.GIVE_UP
 
 
@@ -271,13 +272,12 @@ class Engine:
         failure: Exception | None,
         now: float,
         began: float | None = None,
-    ) -> Generator[Act, float, None]:
+    ) -> Generator[Act, None, None]:
         """A call from input to result or final error, as a generator of :class:`Act`.
 
         It never calls a target, sleeps or reads a clock itself, so one walk serves the sync
-        and the async driver alike (as tenacity's ``iter()`` does). After a CALL the driver
-        sets ``rec.ok`` and ``rec.result`` (the output or the exception); after every act it
-        sends the clock's monotonic reading.
+        and the async driver alike (as tenacity's ``iter()`` does). When it ends, ``rec.ok``
+        says whether ``rec.result`` is the output served or the exception to raise.
 
         Args:
             x: the raw input; or, with ``failure``, the validated input of a call whose first
@@ -316,8 +316,7 @@ class Engine:
                         continue
                     if isinstance(decision, Serve):
                         rec.outcome, rec.served_by = decision.outcome, decision.served_by  # type: ignore[assignment]
-                        rec.result = decision.value
-                        yield DONE
+                        rec.ok, rec.result = True, decision.value
                         return
                     if isinstance(decision, Refuse):
                         step = self.on_failure(rec, decision.error, now, decision.reason)
@@ -345,7 +344,8 @@ class Engine:
                             break
                     if refused is None:
                         before = now
-                        now = yield CALL
+                        yield CALL
+                        now = rec.now
                         for stage in stages:
                             stage.after_attempt(rec, target, None if rec.ok else rec.result, now - before)
                 if rec.ok and target.validated and (self.validate_output is not None or self.batch):
@@ -356,15 +356,15 @@ class Engine:
                 if rec.ok:
                     if rec.phase >= 0:
                         rec.outcome, rec.served_by = "fallback", target.name
-                    yield DONE
                     return
                 step = self.on_failure(rec, rec.result, now)
             if step is RETRY:
                 rec.slept += rec.wait
-                now = yield SLEEP
+                yield SLEEP
+                now = rec.now
                 rec.target = self.primary
             elif step is GIVE_UP:
-                yield FAIL
+                rec.ok = False
                 return
             step = None
 

@@ -42,6 +42,7 @@ class CallRecord:
         "input",
         "latency",
         "limit",
+        "now",
         "ok",
         "outcome",
         "phase",
@@ -79,12 +80,13 @@ class CallRecord:
         self.detailed = False  # the caller wants the Prediction (predict_detailed)
         self.built: Prediction | None = None
         # Set by the walk before they are read (left unset here: a record costs less):
-        # target, seconds, limit (the current act's), wait (seconds to sleep), ok, result.
+        # target, seconds, limit (the current act's), wait (seconds to sleep), now, ok, result.
 
     target: Any
     seconds: float | None
     limit: float | None
     wait: float
+    now: float
     ok: bool
     result: Any
 

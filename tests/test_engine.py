@@ -22,10 +22,16 @@ def engine(**options: Any) -> Engine:
     return Engine(**options)
 
 
-def attempted(walk: Generator[Act, float, None], rec: CallRecord, ok: bool, result: Any, now: float) -> Act:
-    """What a driver does after a CALL: set the outcome on the record, send the clock."""
-    rec.ok, rec.result = ok, result
-    return walk.send(now)
+def attempted(walk: Generator[Act, None, None], rec: CallRecord, ok: bool, result: Any, now: float) -> Act | None:
+    """What a driver does after a CALL: the outcome and the clock's reading on the record,
+    then the next act (None: the walk is over, ``rec.ok`` says how)."""
+    rec.ok, rec.result, rec.now = ok, result, now
+    return next(walk, None)
+
+
+def slept(walk: Generator[Act, None, None], rec: CallRecord, now: float) -> Act | None:
+    rec.now = now
+    return next(walk, None)
 
 
 def test_success_is_one_call_then_done() -> None:
@@ -34,7 +40,7 @@ def test_success_is_one_call_then_done() -> None:
     walk = e.walk(rec, 5, None, None, now=100.0)
     assert next(walk) is Act.CALL
     assert (rec.target, rec.input, rec.seconds, rec.limit) == (e.primary, 5, None, None)
-    assert attempted(walk, rec, True, 10, 100.5) is Act.DONE
+    assert attempted(walk, rec, True, 10, 100.5) is None and rec.ok
     assert (rec.result, rec.attempts, rec.outcome, rec.errors) == (10, 1, "ok", None)
 
 
@@ -45,11 +51,11 @@ def test_retry_then_fallbacks_then_fail() -> None:
     walk = e.walk(rec, "x", None, None, now=0.0)
     assert next(walk) is Act.CALL and rec.target is e.primary
     assert attempted(walk, rec, False, ConnectionError("a"), 1.0) is Act.SLEEP and rec.wait == 0.5
-    assert walk.send(1.5) is Act.CALL and rec.target is e.primary
+    assert slept(walk, rec, 1.5) is Act.CALL and rec.target is e.primary
     assert attempted(walk, rec, False, ConnectionError("b"), 2.0) is Act.CALL and rec.target is fb1
     assert (rec.seconds, rec.limit, rec.input) == (None, None, "x")
     assert attempted(walk, rec, False, KeyError("c"), 2.1) is Act.CALL and rec.target is fb2
-    assert attempted(walk, rec, False, KeyError("d"), 2.2) is Act.FAIL
+    assert attempted(walk, rec, False, KeyError("d"), 2.2) is None and not rec.ok
     assert isinstance(rec.result, pw.FallbackExhausted)
     assert [str(e) for e in rec.result.exceptions] == ["a", "b", "'c'", "'d'"]
     assert rec.reasons == ["exception"] * 4 and rec.attempts == 2 and rec.slept == 0.5
@@ -62,7 +68,7 @@ def test_deadlines_go_with_each_call() -> None:
     assert next(walk) is Act.CALL and (rec.seconds, rec.limit) == (0.2, 51.0)
     timeout = pw.PredictionTimeout("t", timeout=0.2)
     assert attempted(walk, rec, False, timeout, 50.2) is Act.SLEEP and rec.wait == 0.0
-    assert walk.send(50.2) is Act.CALL and (rec.seconds, rec.limit) == (0.2, 51.0)
+    assert slept(walk, rec, 50.2) is Act.CALL and (rec.seconds, rec.limit) == (0.2, 51.0)
     assert rec.reasons == ["timeout"]
 
 
@@ -81,14 +87,14 @@ def test_no_retry_sleep_that_reaches_the_deadline() -> None:
     rec = CallRecord(0.0)
     walk = e.walk(rec, 1, None, None, now=0.0)
     next(walk)
-    assert attempted(walk, rec, False, ConnectionError("x"), 0.1) is Act.FAIL
+    assert attempted(walk, rec, False, ConnectionError("x"), 0.1) is None and not rec.ok
     assert isinstance(rec.result, ConnectionError)
 
 
 def test_an_invalid_input_fails_before_any_call() -> None:
     e = engine(validate_input=compile_spec(int, pw.InputValidationError, "m"))
     rec = CallRecord(0.0)
-    assert next(e.walk(rec, "nope", None, None, now=0.0)) is Act.FAIL
+    assert next(e.walk(rec, "nope", None, None, now=0.0), None) is None and not rec.ok
     assert isinstance(rec.result, pw.InputValidationError)
     assert rec.valid_input is False and rec.attempts == 0
 
@@ -98,7 +104,7 @@ def test_a_failure_from_the_success_path_continues_the_walk() -> None:
     rec = CallRecord(0.0)
     walk = e.walk(rec, 4, None, ConnectionError("first"), now=7.0, began=6.5)
     assert next(walk) is Act.SLEEP and rec.wait == 0.25  # attempt 1 failed; attempt 2 after the wait
-    assert walk.send(7.25) is Act.CALL and rec.input == 4
+    assert slept(walk, rec, 7.25) is Act.CALL and rec.input == 4
     assert rec.attempts == 2 and rec.started_at == 6.5
 
 
@@ -121,5 +127,5 @@ def test_constant_fallbacks_are_served_by_the_engine() -> None:
     rec = CallRecord(0.0)
     walk = e.walk(rec, 1, None, None, now=0.0)
     next(walk)
-    assert attempted(walk, rec, False, RuntimeError(), 0.0) is Act.DONE
+    assert attempted(walk, rec, False, RuntimeError(), 0.0) is None and rec.ok
     assert (rec.result, rec.outcome, rec.served_by) == ("safe", "fallback", "constant")
