@@ -41,6 +41,8 @@ class DriftResult:
         n_reference: reference sample size. n_current: current sample size.
         empty_bins: for binned detectors, bins empty in either sample (eps applied).
         details: anything else a detector reports.
+        n_missing: values of the feature in the monitor's window that were NaN or None and
+            so left out of the test (``n_current`` counts the values tested).
     """
 
     detector: str
@@ -53,6 +55,7 @@ class DriftResult:
     n_current: int
     empty_bins: int | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
+    n_missing: int = 0
 
 
 @runtime_checkable
