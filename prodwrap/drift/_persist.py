@@ -29,6 +29,10 @@ if TYPE_CHECKING:
 FORMAT = 1
 
 
+class _Refused(ConfigurationError):
+    """A problem ``_read`` found and described, the file named already."""
+
+
 def registered_name(det: Any) -> str | None:
     """The name ``det``'s class is registered under, or None."""
     for name, factory in _REGISTRY.items():
@@ -116,7 +120,7 @@ def load(path: str | os.PathLike[str], **options: Any) -> DriftMonitor:
     where = os.fspath(path)
     try:
         meta, columns, detectors = _read(where)
-    except ConfigurationError:
+    except _Refused:
         raise
     except (OSError, EOFError, zipfile.BadZipFile) as exc:
         raise ConfigurationError(f"{where}: cannot read a drift reference: {exc}") from exc
@@ -144,41 +148,49 @@ def load(path: str | os.PathLike[str], **options: Any) -> DriftMonitor:
 
 
 def _read(where: str) -> tuple[dict[str, Any], dict[Key, Any], dict[Key, Any]]:
+    with open(where, "rb") as fh:  # ours to close, whatever np.load makes of the bytes
+        data = np.load(fh, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise _Refused(f"{where}: not a prodwrap drift reference (a single numpy array, not an .npz archive)")
+        with data:
+            return _parse(where, data)
+
+
+def _parse(where: str, data: Any) -> tuple[dict[str, Any], dict[Key, Any], dict[Key, Any]]:
     from prodwrap.drift._base import detector
 
-    with np.load(where, allow_pickle=False) as data:
-        if "meta" not in data.files:
-            raise ConfigurationError(f"{where}: not a prodwrap drift reference (no meta entry)")
-        meta = json.loads(str(data["meta"]))
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
-            raise ConfigurationError(f"{where}: not a prodwrap drift reference (format {found!r})")
-        for field, kind in (
-            ("window", int),
-            ("correction", (str, type(None))),
-            ("fingerprint", str),
-            ("features", list),
-        ):
-            if field not in meta or not isinstance(meta[field], kind) or isinstance(meta[field], bool):
-                raise ConfigurationError(f"{where}: meta field {field!r} is missing or malformed")
-        if not isinstance(meta.get("check_every"), int | None):
-            raise ConfigurationError(f"{where}: meta field 'check_every' is malformed")
-        columns: dict[Key, Any] = {}
-        detectors: dict[Key, Any] = {}
-        for entry in meta["features"]:
-            if not isinstance(entry, dict) or not isinstance(entry.get("key"), str | int):
-                raise ConfigurationError(f"{where}: a feature entry is malformed: {entry!r:.80}")
-            key = entry["key"]
-            if "column" in entry:
-                column = data[entry["column"]]
-                if column.ndim != 1 or column.dtype != np.float64:
-                    raise ConfigurationError(f"{where}: column of feature {key!r} is not a 1-D float64 array")
-            elif isinstance(entry.get("values"), list):
-                column = np.asarray(entry["values"], dtype=object)
-            else:
-                raise ConfigurationError(f"{where}: feature {key!r} has no values")
-            if not isinstance(entry.get("detector"), str) or not isinstance(entry.get("params"), dict):
-                raise ConfigurationError(f"{where}: feature {key!r} has a malformed detector entry")
-            columns[key] = column
-            detectors[key] = detector(entry["detector"], **entry["params"])
+    if "meta" not in data.files:
+        raise _Refused(f"{where}: not a prodwrap drift reference (no meta entry)")
+    meta = json.loads(str(data["meta"]))
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise _Refused(f"{where}: not a prodwrap drift reference (format {found!r})")
+    for field, kind in (
+        ("window", int),
+        ("correction", (str, type(None))),
+        ("fingerprint", str),
+        ("features", list),
+    ):
+        if field not in meta or not isinstance(meta[field], kind) or isinstance(meta[field], bool):
+            raise _Refused(f"{where}: meta field {field!r} is missing or malformed")
+    if not isinstance(meta.get("check_every"), int | None):
+        raise _Refused(f"{where}: meta field 'check_every' is malformed")
+    columns: dict[Key, Any] = {}
+    detectors: dict[Key, Any] = {}
+    for entry in meta["features"]:
+        if not isinstance(entry, dict) or not isinstance(entry.get("key"), str | int):
+            raise _Refused(f"{where}: a feature entry is malformed: {entry!r:.80}")
+        key = entry["key"]
+        if "column" in entry:
+            column = data[entry["column"]]
+            if column.ndim != 1 or column.dtype != np.float64:
+                raise _Refused(f"{where}: column of feature {key!r} is not a 1-D float64 array")
+        elif isinstance(entry.get("values"), list):
+            column = np.asarray(entry["values"], dtype=object)
+        else:
+            raise _Refused(f"{where}: feature {key!r} has no values")
+        if not isinstance(entry.get("detector"), str) or not isinstance(entry.get("params"), dict):
+            raise _Refused(f"{where}: feature {key!r} has a malformed detector entry")
+        columns[key] = column
+        detectors[key] = detector(entry["detector"], **entry["params"])
     return meta, columns, detectors
