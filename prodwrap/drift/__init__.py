@@ -15,8 +15,9 @@ from prodwrap.drift._chisquare import ChiSquare
 from prodwrap.drift._ks import KS
 from prodwrap.drift._kswin import KSWIN
 from prodwrap.drift._mmd import MMD
-from prodwrap.drift._monitor import DriftMonitor, DriftStats
+from prodwrap.drift._monitor import DriftMonitor
 from prodwrap.drift._stream import DDM, PageHinkley
+from prodwrap.drift._summary import DriftStats
 from prodwrap.drift._wasserstein import Wasserstein
 
 __all__ = [

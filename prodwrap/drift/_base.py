@@ -13,6 +13,7 @@ which also looks in the ``prodwrap.drift_detectors`` entry-point group.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
@@ -41,6 +42,8 @@ class DriftResult:
         n_reference: reference sample size. n_current: current sample size.
         empty_bins: for binned detectors, bins empty in either sample (eps applied).
         details: anything else a detector reports.
+        n_missing: values of the feature in the monitor's window that were NaN or None and
+            so left out of the test (``n_current`` counts the values tested).
     """
 
     detector: str
@@ -53,6 +56,7 @@ class DriftResult:
     n_current: int
     empty_bins: int | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
+    n_missing: int = 0
 
 
 @runtime_checkable
@@ -194,3 +198,22 @@ def available() -> list[str]:
     """Names of every registered detector (built-in and entry points)."""
     _load_entry_points()
     return sorted(_REGISTRY)
+
+
+def binary_exponent(arr: FloatArray) -> int:
+    """``e`` with ``max |arr|`` in ``[2**e, 2**(e + 1))`` (0 for an all-zero array).
+
+    Dividing by ``2**e`` (``np.ldexp(arr, -e)``) brings every value into ``(-2, 2)`` exactly
+    (a power of two changes no mantissa), so sums of squares and differences cannot overflow,
+    whatever the data's magnitude: how the distance detectors stay exact near ``±1e308``.
+    """
+    largest = float(np.max(np.abs(arr))) if arr.size else 0.0
+    return math.frexp(largest)[1] - 1 if largest > 0.0 else 0
+
+
+def ldexp_or_inf(x: float, exponent: int) -> float:
+    """``x * 2**exponent``, infinite (with ``x``'s sign) where that overflows, 0 where it underflows."""
+    try:
+        return math.ldexp(x, exponent)
+    except OverflowError:
+        return math.copysign(math.inf, x)

@@ -13,8 +13,12 @@ Correction = Literal["bonferroni", "holm", "fdr"] | None
 CORRECTIONS = ("bonferroni", "holm", "fdr", None)
 
 
-def correct(p_values: Sequence[float], alpha: float, method: Correction) -> list[tuple[float, bool]]:
+def correct(p_values: Sequence[float], alpha: float | Sequence[float], method: Correction) -> list[tuple[float, bool]]:
     """Per-test ``(level, rejected)`` under ``method``.
+
+    ``alpha`` is one family-wise level, or one per test (each detector's own threshold):
+    ``None`` and ``"bonferroni"`` take each test's own; ``"holm"`` and ``"fdr"`` rank the
+    tests against one level, so they need the same one for all.
 
     * ``None``: each test at ``alpha``.
     * ``"bonferroni"``: each at ``alpha / m``.
@@ -26,11 +30,16 @@ def correct(p_values: Sequence[float], alpha: float, method: Correction) -> list
     m = len(p_values)
     if m == 0:
         return []
+    alphas = [float(alpha)] * m if isinstance(alpha, int | float) else [float(a) for a in alpha]
+    if len(alphas) != m:
+        raise ValueError(f"correct: {len(alphas)} levels for {m} p-values")
     if method is None:
-        return [(alpha, p < alpha) for p in p_values]
+        return [(a, p < a) for p, a in zip(p_values, alphas, strict=True)]
     if method == "bonferroni":
-        level = alpha / m
-        return [(level, p < level) for p in p_values]
+        return [(a / m, p < a / m) for p, a in zip(p_values, alphas, strict=True)]
+    if len(set(alphas)) > 1:
+        raise ValueError(f"correct: {method} needs one level for every test, got {sorted(set(alphas))}")
+    alpha = alphas[0]
     order = sorted(range(m), key=lambda i: p_values[i])
     out: list[tuple[float, bool]] = [(alpha, False)] * m
     if method == "holm":

@@ -9,10 +9,11 @@ to their own type, so a monitor fitted on ``X_train`` columns can watch pydantic
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import operator
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pydantic
@@ -110,25 +111,46 @@ def unwrap_output(out: Any) -> Any:
     return out
 
 
+class Window(NamedTuple):
+    """The columns of one window, and per feature the values left out as NaN or None."""
+
+    columns: dict[Key, np.ndarray]
+    missing: dict[Key, int]
+
+
 def window_columns(
-    snapshot: Sequence[tuple[Any, Any]], keys: Sequence[Key], numeric: Mapping[Key, bool]
-) -> dict[Key, np.ndarray]:
-    """The feature columns of a window of ``(input, output)`` pairs, NaN dropped.
+    snapshot: Sequence[tuple[Any, Any]],
+    keys: Sequence[Key],
+    numeric: Mapping[Key, bool],
+    positions: Mapping[Key, int] | None = None,
+) -> Window:
+    """The feature columns of a window of ``(input, output)`` pairs, NaN and None left out and counted.
 
-    Inputs all of one pydantic model or all dicts are read one feature at a time at C speed
-    (``attrgetter``/``itemgetter`` mapped straight into an array); anything else value by value.
+    Inputs all of one pydantic model or all dicts are read at C speed: the numeric features
+    of every input in one pass (one ``attrgetter``/``itemgetter`` of all their names, chained
+    into one array), the others one feature at a time; anything else value by value.
+    ``positions`` maps a named feature to its column, for array and list inputs (a monitor
+    fitted on an array whose features were named after the model's input fields).
     """
-    inputs, outputs = (list(side) for side in zip(*snapshot, strict=True)) if snapshot else ([], [])
+    inputs = list(map(_first, snapshot))
     input_keys = [k for k in keys if k != OUTPUT]
-    columns = _read_at_once(inputs, input_keys, numeric)
+    missing: dict[Key, int] = {}
+    columns = _read_at_once(inputs, input_keys, numeric, missing)
     if columns is None:
-        columns = {k: _finite(column(_read_each(inputs, k))) for k in input_keys}
+        missing.clear()
+        columns = {k: _present(_read_each(inputs, k, positions), k, missing) for k in input_keys}
     if OUTPUT in keys:
-        columns[OUTPUT] = _finite(column(list(map(unwrap_output, outputs))))
-    return columns
+        outputs = [unwrap_output(pair[1]) for pair in snapshot]
+        columns[OUTPUT] = _present(outputs, OUTPUT, missing)
+    return Window(columns, missing)
 
 
-def _read_at_once(inputs: list[Any], keys: list[Key], numeric: Mapping[Key, bool]) -> dict[Key, np.ndarray] | None:
+_first = operator.itemgetter(0)
+
+
+def _read_at_once(
+    inputs: list[Any], keys: list[Key], numeric: Mapping[Key, bool], missing: dict[Key, int]
+) -> dict[Key, np.ndarray] | None:
     if not keys or not inputs:
         return {k: np.empty(0) for k in keys}
     kinds = set(map(type, inputs))
@@ -141,45 +163,85 @@ def _read_at_once(inputs: list[Any], keys: list[Key], numeric: Mapping[Key, bool
         if any(isinstance(k, int) and not 0 <= k < len(fields) for k in keys):
             return None
         getter = operator.attrgetter
-        names: list[Key] = [fields[k] if isinstance(k, int) else k for k in keys]
+        names: dict[Key, Any] = {k: fields[k] if isinstance(k, int) else k for k in keys}
     elif kind is dict:
         getter = operator.itemgetter
-        names = list(keys)
+        names = {k: k for k in keys}
     else:
         return None
-    columns = {}
+    columns: dict[Key, np.ndarray] = {}
     try:
-        for key, name in zip(keys, names, strict=True):
+        numbers = [k for k in keys if numeric[k]]
+        if len(numbers) > 1:  # every numeric feature in one pass: no list, no transpose
+            try:
+                flat = np.fromiter(
+                    itertools.chain.from_iterable(map(getter(*(names[k] for k in numbers)), inputs)),
+                    dtype=np.float64,
+                    count=len(inputs) * len(numbers),
+                )
+            except (TypeError, ValueError):  # a None or a string somewhere: feature by feature
+                pass
+            else:
+                table = flat.reshape(len(inputs), len(numbers))
+                for i, key in enumerate(numbers):
+                    columns[key] = _drop_nan(table[:, i], key, missing)
+        for key in keys:
+            if key in columns:
+                continue
             col = None
-            if numeric[key]:  # straight into an array: no list, no transpose
+            if numeric[key]:
                 try:
-                    col = np.fromiter(map(getter(name), inputs), dtype=np.float64, count=len(inputs))
+                    col = np.fromiter(map(getter(names[key]), inputs), dtype=np.float64, count=len(inputs))
                 except (TypeError, ValueError):
                     col = None
-            columns[key] = _finite(col if col is not None else column(list(map(getter(name), inputs))))
+            if col is not None:
+                columns[key] = _drop_nan(col, key, missing)
+            else:
+                columns[key] = _present(list(map(getter(names[key]), inputs)), key, missing)
     except (AttributeError, KeyError):
         return None  # a missing field somewhere: read value by value
-    return columns
+    return {k: columns[k] for k in keys}
 
 
-def _read_each(inputs: list[Any], key: Key) -> list[Any]:
+def _read_each(inputs: list[Any], key: Key, positions: Mapping[Key, int] | None) -> list[Any]:
+    at = key if positions is None else positions.get(key, key)
     values: list[Any] = []
     for value in inputs:
         if isinstance(value, np.ndarray) and value.ndim == 2:
-            if isinstance(key, int):
-                values.extend(value[:, key].tolist())
+            if isinstance(at, int):
+                values.extend(value[:, at].tolist())
+        elif isinstance(value, np.ndarray | list | tuple):
+            values.append(read(value, at))
         else:
             values.append(read(value, key))
     return [v for v in values if v is not MISSING]
 
 
-def _finite(col: np.ndarray) -> np.ndarray:
-    return col[~np.isnan(col)] if col.dtype.kind == "f" else col
+def _present(values: list[Any], key: Key, missing: dict[Key, int]) -> np.ndarray:
+    """``column(values)`` with NaN left out; the NaN and None left out are counted in ``missing``."""
+    nones = sum(1 for v in values if v is None)
+    return _drop_nan(column(values), key, missing, nones)
 
 
-def fingerprint(columns: Mapping[Key, np.ndarray]) -> str:
-    """sha256 over every reference column (name, type and values), in a stable order."""
+def _drop_nan(col: np.ndarray, key: Key, missing: dict[Key, int], already: int = 0) -> np.ndarray:
+    """A numeric column without its NaN (counted); a categorical one as it is (its detector
+    takes NaN as a category)."""
+    count = 0
+    if col.dtype.kind == "f":
+        nan = np.isnan(col)
+        count = int(np.count_nonzero(nan))
+        if count:
+            col = col[~nan]
+    missing[key] = count + already
+    return col
+
+
+def fingerprint(columns: Mapping[Key, np.ndarray], config: Mapping[str, Any]) -> str:
+    """sha256 over the configuration (JSON, keys sorted) and every reference column (name,
+    type and values), in a stable order: a changed window or threshold changes it as a changed
+    value does."""
     digest = hashlib.sha256()
+    digest.update(json.dumps(config, sort_keys=True, default=repr).encode())
     for key in sorted(columns, key=lambda k: (isinstance(k, str), str(k))):
         col = columns[key]
         digest.update(json.dumps([key, col.dtype.kind, len(col)]).encode())

@@ -3,8 +3,9 @@
 Follows river's ``drift.KSWIN`` (0.26) operation for operation, with river's parameter names
 and defaults; the older sample is drawn with ``random.Random(seed)`` exactly as river draws
 it, so with the same seed both report the same change points. The p-value is scipy's
-``ks_2samp`` (``method="auto"``) for two samples of ``stat_size`` values, computed here
-without scipy and cached per distinct statistic: an update costs O(window_size), a constant.
+``ks_2samp`` (``method="auto"``) for two samples of ``stat_size`` values, computed by
+``_ks.ks_2samp_pvalue`` (the one exact KS p-value of the package) and cached per distinct
+statistic: an update costs O(window_size), a constant.
 As in river, the update after a detection starts afresh.
 
 Measured on seeded N(0, 1) streams (``tests/drift/test_kswin.py``), defaults:
@@ -25,47 +26,22 @@ from functools import lru_cache
 from itertools import islice
 
 from prodwrap.drift._base import register
-from prodwrap.drift._kstwo import kstwo_sf
+from prodwrap.drift._ks import ks_2samp_pvalue
 from prodwrap.drift._stream import finite_value, integer_param, number_param
 from prodwrap.errors import ConfigurationError
 
 __all__ = ["KSWIN", "ks_equal_pvalue"]
-
-_MAX_EXACT_N = 10_000  # scipy's ks_2samp(method="auto") is exact up to this size
-
-
-def _prob_outside_square(n: int, h: int) -> float:
-    """``P(D_{n,n} >= h/n)``, the exact two-sided tail, in scipy's own arithmetic.
-
-    Twice the alternating sum of ``C(2n, n - j h) / C(2n, n)`` (j >= 1), in Horner form.
-    """
-    total = 0.0
-    k = n // h
-    while k >= 0:
-        term = 1.0
-        for j in range(h):
-            term = (n - k * h - j) * term / (n + k * h + j + 1)
-        total = term * (1.0 - total)
-        k -= 1
-    return 2 * total
 
 
 @lru_cache(maxsize=4096)
 def ks_equal_pvalue(n: int, h: int) -> float:
     """Two-sided p-value of the two-sample KS test, both samples of size ``n``, ``D = h/n``.
 
-    As ``scipy.stats.ks_2samp(a, b)`` (``method="auto"``) computes it: exact for
-    ``n <= 10000``, falling back, as scipy does when the exact sum leaves [0, 1], to the
-    one-sample distribution at the effective size ``round(n / 2)``; that asymptotic form
-    above 10000.
+    :func:`prodwrap.drift._ks.ks_2samp_pvalue` for two samples of size ``n`` (exact for
+    ``n <= 10000``, else the one-sample distribution at ``round(n / 2)``), cached: KSWIN asks
+    for the same few values at every update.
     """
-    if h <= 0:
-        return 1.0
-    if n <= _MAX_EXACT_N:
-        p = _prob_outside_square(n, h)
-        if 0.0 <= p <= 1.0:
-            return p
-    return kstwo_sf(max(1, round(n / 2)), h / n)
+    return ks_2samp_pvalue(n, n, n * h)[0]
 
 
 def _ks_count(a: list[float], b: list[float]) -> int:

@@ -24,6 +24,12 @@ permutation at once: with ``W`` the (P+1) x (n+m) 0/1 matrix marking each split'
 in closed form (``_mmd2_from_groups``, which takes ``W @ K`` by blocks and uses K's symmetry). No
 Python loop runs over permutations (only over blocks of 512, to bound memory when P is large).
 
+Magnitude: the reference is divided by a power of two (``binary_exponent``: exact) so its values
+lie in (-2, 2), and a current sample by the same one, so a reference near ``±1e308`` gives the same
+statistic and p-value as the same data near 1. Current values more than 2**50 kernel widths from
+the reference's centre are clipped to that distance first: their kernel with every reference row
+is 0 either way, but two such values far apart from each other count as close.
+
 Memory and precision: the kernel is held in float32 by default (2k vs 2k: a 16 MB reference block
 plus a 32 MB current block). The statistic is invariant to adding a constant to every
 off-diagonal kernel entry, so the kernel is shifted by its mean reference value before the
@@ -34,16 +40,21 @@ doubles memory and takes about 1.5x the time; the statistic then matches a plain
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from prodwrap.drift._base import BatchDetector, FloatArray, register, require_finite
+from prodwrap.drift._base import BatchDetector, FloatArray, binary_exponent, ldexp_or_inf, register, require_finite
 from prodwrap.errors import ConfigurationError
 
 # Permutations per matrix product: bounds the (rows x (n+m)) weight matrices for large P.
 _PERMUTATION_BLOCK = 512
+# Current values are clipped to this many kernel widths from the reference's centre (and, before
+# scaling, to 2**_FAR_EXPONENT times the reference's magnitude): squares stay finite in float32.
+_FAR = 2.0**50
+_FAR_EXPONENT = 60
 
 
 def _as_matrix(values: Any, *, what: str, n_features: int | None = None) -> FloatArray:
@@ -83,18 +94,19 @@ def _augment(u: npt.NDArray[Any]) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
     return np.hstack([2 * u, -norms, -ones]), np.hstack([u, ones, norms])
 
 
-def _median_sq_distance(neg_sq: FloatArray, tol: float) -> float:
+def _median_sq_distance(neg_sq: FloatArray, tol: float, same: float = 2.0) -> float:
     """The lower median of squared distances over distinct pairs of rows (alibi-detect's convention).
 
     Args:
         neg_sq: the (n, n) matrix of negated squared distances between the reference rows.
         tol: distances at most this are rounding noise of coincident rows, taken as 0.
+        same: the answer when every row is the same (2.0: sigma = 1).
     """
     pairs = -neg_sq[np.tri(neg_sq.shape[0], k=-1, dtype=bool)]
     med = _lower_median(pairs)
     if med <= tol:  # most pairs coincide: the median of the others; any width if every row is the same
         apart = pairs[pairs > tol]
-        med = _lower_median(apart) if apart.size else 2.0
+        med = _lower_median(apart) if apart.size else same
     return med
 
 
@@ -212,6 +224,7 @@ class MMD(BatchDetector):
         self.sigma: float | None = self._fixed_sigma
         self.dtype = dtype
         self._rng = np.random.default_rng(seed)
+        self._exponent = 0  # the reference is divided by 2**_exponent at fit, the current sample at test
         self._center: FloatArray = np.zeros(0)
         self._scale = 1.0
         self._shift = 0.0
@@ -220,6 +233,8 @@ class MMD(BatchDetector):
 
     def _fit(self, reference: Any) -> int:
         ref = _subsample(_as_matrix(reference, what="reference"), self.max_reference, self._rng)
+        self._exponent = binary_exponent(ref)
+        ref = np.ldexp(ref, -self._exponent)
         self._center = ref.mean(axis=0)
         centred = ref - self._center  # distances don't move; float32 products lose less
         left, right = _augment(centred)
@@ -227,10 +242,14 @@ class MMD(BatchDetector):
         np.minimum(kxx, 0.0, out=kxx)
         if self._fixed_sigma is None:
             # A product's rounding leaves coincident rows ~1e-16 x |row|² apart: far below this.
-            med = _median_sq_distance(kxx, tol=1e-10 * float(np.max(-left[:, -2])))
+            # every row the same: sigma = 1 in the data's units, 2**-exponent in the scaled ones
+            same = min(ldexp_or_inf(2.0, -2 * self._exponent), 1e300)
+            med = _median_sq_distance(kxx, tol=1e-10 * float(np.max(-left[:, -2])), same=same)
         else:
-            med = 2.0 * self._fixed_sigma**2
-        self.sigma = float(np.sqrt(med / 2.0))
+            med = 2.0 * math.ldexp(self._fixed_sigma, -self._exponent) ** 2
+            if not 0.0 < med < math.inf:
+                raise ValueError(f"mmd: sigma={self._fixed_sigma} is out of all proportion to the reference's values")
+        self.sigma = ldexp_or_inf(float(np.sqrt(med / 2.0)), self._exponent)
         self._scale = 1.0 / float(np.sqrt(med))  # scaled rows: k(a, b) = exp(-||a - b||²)
         kxx *= 1.0 / med
         np.exp(kxx, out=kxx)
@@ -256,6 +275,10 @@ class MMD(BatchDetector):
         cur = _as_matrix(current, what="current", n_features=self._center.shape[0])
         cur = _subsample(cur, self.max_current, self._rng)
         n, m = self._kxx.shape[0], int(cur.shape[0])
+        far = ldexp_or_inf(1.0, self._exponent + _FAR_EXPONENT)
+        cur = np.ldexp(np.clip(cur, -far, far), -self._exponent)
+        reach = _FAR / self._scale
+        cur = np.clip(cur, self._center - reach, self._center + reach)
         left_cur, right_cur = _augment(((cur - self._center) * self._scale).astype(self.dtype))
         kcur = left_cur @ np.vstack([self._right_ref, right_cur]).T  # (m, n + m): [K_yx, K_yy]
         np.minimum(kcur, 0.0, out=kcur)

@@ -3,42 +3,39 @@
 The hot path (``observe``) appends the call's validated input and output to a bounded
 window (a ``deque`` with ``maxlen=window``: a preallocated ring of references) and counts;
 every ``check_every`` observations a check is due. Checks run off the hot path on one
-daemon thread (started on the first check, never at import), or inline when
-``background=False``. A check turns the window into feature columns, runs each feature's
-detector, applies the multiple-testing correction across p-value detectors, and delivers
-alerts (``on_drift``, ``stats()``, the ``prodwrap.drift.score`` metric). A failing detector,
-callback or metric never reaches the prediction: it is counted and logged.
+daemon thread (``_checker``: started on the first due check, never at import, holding only
+a weak reference to the monitor), or inline when ``background=False``. One check runs at a
+time. A check turns the window into feature columns (NaN and None left out and counted),
+runs each feature's detector, applies the multiple-testing correction across p-value
+detectors, and delivers alerts (a WARNING log line, ``on_drift``, ``stats()``, the
+``prodwrap.drift.score`` metric). A failing detector, callback or metric never reaches the
+prediction: it is counted and logged (once per burst). Anything but ``KeyboardInterrupt``
+counts as such a failure; ``KeyboardInterrupt`` reaches the caller of an inline or manual
+check (it is the user's Ctrl-C), and is counted like the rest on the checker thread.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
-import logging
 import os
 import threading
+import weakref
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from prodwrap.drift import _persist
 from prodwrap.drift._base import DriftResult, StreamDetector, detector
-from prodwrap.drift._corrections import CORRECTIONS, Correction, correct
-from prodwrap.drift._features import (
-    OUTPUT,
-    Key,
-    fingerprint,
-    is_numeric,
-    reference_columns,
-    window_columns,
-)
+from prodwrap.drift._checker import Checker
+from prodwrap.drift._corrections import CORRECTIONS, Correction
+from prodwrap.drift._features import OUTPUT, Key, fingerprint, is_numeric, reference_columns, window_columns
+from prodwrap.drift._log import Throttle, log, log_alert
 from prodwrap.drift._performance import Performance
+from prodwrap.drift._summary import DriftStats, finished
 from prodwrap.errors import ConfigurationError
-
-log = logging.getLogger("prodwrap")
 
 SMALL_WINDOW = 5000  # numeric features: KS up to this window, PSI above (binned, O(n))
 ALERTS_KEPT = 100
@@ -54,29 +51,6 @@ def default_detector(col: np.ndarray, window: int) -> Any:
     if not is_numeric(col):
         return detector("chisquare")
     return detector("ks", method="asymp") if window <= SMALL_WINDOW else detector("psi")
-
-
-@dataclass(frozen=True, slots=True)
-class DriftStats:
-    """The drift section of ``model.stats()``.
-
-    Attributes:
-        observed: observations so far. checks: checks run. alerts: drifted features
-        reported. failures: detector, callback or metric failures (counted, never raised).
-        latest: feature -> latest result. feedback / unmatched_feedback: labels matched to an
-        output / whose output was no longer held. coalesced: due checks folded into one
-        already due (checks on the background thread test the latest window; under load
-        some windows are never tested on their own).
-    """
-
-    observed: int
-    checks: int
-    alerts: int
-    failures: int
-    latest: Mapping[Key, DriftResult]
-    feedback: int = 0
-    unmatched_feedback: int = 0
-    coalesced: int = 0
 
 
 class DriftMonitor:
@@ -100,8 +74,8 @@ class DriftMonitor:
             (default: the global one at check time).
 
     Raises:
-        ConfigurationError: unknown features, bad window, unknown correction.
-        ValueError: a reference column a detector cannot use (NaN in a numeric column, ...).
+        ConfigurationError: unknown features, bad window, unknown correction, or a reference
+            column its detector refuses (NaN in a numeric column, ...), naming the feature.
     """
 
     def __init__(
@@ -130,6 +104,7 @@ class DriftMonitor:
         if correction not in CORRECTIONS:
             raise ConfigurationError(f"DriftMonitor: correction must be one of {CORRECTIONS}, got {correction!r}")
         columns = reference_columns(reference)
+        self._width = reference.shape[1] if isinstance(reference, np.ndarray) and reference.ndim == 2 else None
         if output_reference is not None:
             columns[OUTPUT] = reference_columns(
                 np.asarray(output_reference) if not isinstance(output_reference, list) else output_reference
@@ -157,23 +132,26 @@ class DriftMonitor:
         for key, spec in chosen.items():
             det = detector(spec) if isinstance(spec, str) else spec
             det = default_detector(self.columns[key], window) if det is None else det
-            det.fit(self.columns[key])
+            try:
+                det.fit(self.columns[key])
+            except ValueError as exc:
+                raise ConfigurationError(f"DriftMonitor: reference feature {key!r}: {exc}") from exc
             self.detectors[key] = det
         self._check_levels()
-        self.fingerprint = fingerprint(self.columns)
         self._numeric = {k: is_numeric(c) for k, c in self.columns.items()}
+        self._positions: dict[Key, int] | None = None  # name -> column, once named
+        self.fingerprint = fingerprint(self.columns, _persist.config(self))
         self._buffer: deque[tuple[Any, Any]] = deque(maxlen=window)
         self._seen = itertools.count(1)
-        self._observed = 0  # observations so far (the latest sequence number)
-        self._coalesced = 0
-        self._lock = threading.Lock()
-        self._idle = threading.Condition(self._lock)
-        self._pending = False
-        self._running = False
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._checks = self._alert_count = self._failures = 0
+        self._observed = 0  # the latest sequence number (a racing observe may briefly lag it)
+        self._lock = threading.Lock()  # every counter below, and latest / missing / alerts
+        self._checking = threading.Lock()  # one check at a time on these detectors
+        self._checker = Checker()
+        self._closed = weakref.finalize(self, self._checker.close, False)
+        self._throttle = Throttle(log)
+        self._checks = self._alert_count = self._failures = self._inline_coalesced = 0
         self._latest: dict[Key, DriftResult] = {}
+        self._missing: dict[Key, int] = {}
         self.alerts: deque[DriftResult] = deque(maxlen=ALERTS_KEPT)
         self._gauge: Any = None
 
@@ -186,73 +164,106 @@ class DriftMonitor:
                     f"got {sorted(levels)}"
                 )
 
+    def name_features(self, names: Sequence[str]) -> None:
+        """Name an array reference's features ``0..d-1`` after ``names`` (a schema's fields, in order).
+
+        Applies only when the reference was a 2-D numpy array of width ``len(names)`` whose
+        features are still numbered; otherwise (another kind of reference, another width,
+        already named) it does nothing, so calling it again, or from several models, is safe.
+        From then on results, stats, reports and ``on_drift`` use the names; pydantic and dict
+        inputs are read by name, array and list inputs by position.
+        """
+        names = [str(n) for n in names]
+        if self._width is None or self._width != len(names) or self._positions is not None:
+            return
+        if len(set(names)) != len(names) or OUTPUT in names:
+            return  # names that would collide: keep the numbers
+        rename: dict[Key, Key] = {i: names[i] for i in range(self._width)}
+        with self._checking, self._lock:
+            self.columns = {rename.get(k, k): c for k, c in self.columns.items()}
+            self.detectors = {rename.get(k, k): d for k, d in self.detectors.items()}
+            self._numeric = {rename.get(k, k): v for k, v in self._numeric.items()}
+            self._latest = {
+                rename.get(k, k): dataclasses.replace(r, feature=rename.get(k, k)) for k, r in self._latest.items()
+            }
+            self._missing = {rename.get(k, k): v for k, v in self._missing.items()}
+            self._positions = {names[i]: i for i in range(self._width)}
+            self.fingerprint = fingerprint(self.columns, _persist.config(self))
+
     # -- hot path --------------------------------------------------------------------------
 
     def observe(self, value: Any, output: Any) -> tuple[DriftResult, ...]:
-        """Record one prediction's validated input and output (never raises).
+        """Record one prediction's validated input and output (never raises but KeyboardInterrupt).
 
         Returns the alerts of a check this observation ran inline (``background=False``),
-        else ``()``.
+        else ``()``. After :meth:`close` it only records (no check is started).
         """
         self._buffer.append((value, output))
         self._observed = seen = next(self._seen)
         if seen % self.check_every:
             return ()
         if self.background:
-            self._schedule()
+            self._checker.schedule(self)
             return ()
-        return tuple(r for r in self._check_quietly() if r.drifted)
+        if self._checker.closed:
+            return ()
+        if not self._checking.acquire(blocking=False):  # another call's inline check is running
+            with self._lock:
+                self._inline_coalesced += 1
+            return ()
+        try:
+            return tuple(r for r in self._check_quietly() if r.drifted)
+        finally:
+            self._checking.release()
 
     # -- checks ----------------------------------------------------------------------------
 
-    def _schedule(self) -> None:
-        with self._lock:
-            if self._pending:
-                self._coalesced += 1  # a check is already due: it will test the latest window
-                return
-            self._pending = True
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run_checks, name="prodwrap-drift", daemon=True)
-                self._thread.start()
-        self._wake.set()
-
-    def _run_checks(self) -> None:
-        while True:
-            self._wake.wait()
-            self._wake.clear()
-            with self._lock:
-                if not self._pending:
-                    continue
-                self._pending = False
-                self._running = True
+    def _background_check(self) -> None:
+        """The checker thread's check: even KeyboardInterrupt is a counted fault here."""
+        with self._checking:
             try:
-                self._check_quietly()
-            finally:
-                with self._lock:
-                    self._running = False
-                    self._idle.notify_all()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until no background check is due or running; False if ``timeout`` passed."""
-        with self._idle:
-            return self._idle.wait_for(lambda: not self._pending and not self._running, timeout)
+                self._check_now()
+            except BaseException as exc:  # even KeyboardInterrupt: the checker goes on
+                self._fault(("check",), "the drift check failed", exc)
 
     def _check_quietly(self) -> list[DriftResult]:
         try:
-            return self.check()
-        except Exception:  # never reaches a prediction
-            self._failures += 1
-            log.exception("prodwrap: drift check failed")
+            return self._check_now()
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # never reaches a prediction
+            self._fault(("check",), "the drift check failed", exc)
             return []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until no background check is due or running; False if ``timeout`` passed."""
+        return self._checker.wait(timeout)
+
+    def close(self, timeout: float | None = None) -> None:
+        """Stop the checker thread after its current check (a due check not started is
+        dropped) and wait up to ``timeout`` seconds (None: as long as it takes) for it to end.
+
+        Idempotent. Afterwards ``observe`` only records the observation; ``check()`` still
+        runs when asked.
+        """
+        self._checker.close(join=True, timeout=timeout)
+
+    @property
+    def closed(self) -> bool:
+        return self._checker.closed
 
     def check(self) -> list[DriftResult]:
         """Test the current window now; call ``on_drift`` for each drifted feature first.
 
-        Returns every feature's ``DriftResult`` (features whose detector failed, or with no
-        values in the window, are left out and counted as failures / skipped).
+        Waits for a background check in progress (one check at a time). Returns every
+        feature's ``DriftResult`` (features whose detector failed, or with no values in the
+        window, are left out: counted as failures, or shown in ``stats().missing``).
         """
-        snapshot = list(self._buffer)
-        columns = window_columns(snapshot, list(self.detectors), self._numeric)
+        with self._checking:
+            return self._check_now()
+
+    def _check_now(self) -> list[DriftResult]:
+        columns, missing = window_columns(list(self._buffer), list(self.detectors), self._numeric, self._positions)
         raw: list[tuple[Key, DriftResult]] = []
         for key, det in self.detectors.items():
             values = columns[key]
@@ -260,48 +271,41 @@ class DriftMonitor:
                 continue
             try:
                 result = det.test(values)
-            except Exception:
-                self._failures += 1
-                log.exception("prodwrap: drift detector %r failed on feature %r", type(det).__name__, key)
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # a detector fault is counted, not raised
+                self._fault(("detector", key), f"drift detector {type(det).__name__} failed on feature {key!r}", exc)
                 continue
-            if result.feature is None:
-                result = dataclasses.replace(result, feature=key)
             raw.append((key, result))
-        results = self._corrected(raw)
-        self._checks += 1
-        for key, result in zip((k for k, _ in raw), results, strict=True):
-            self._latest[key] = result
+        results = finished(raw, missing, self.correction)
+        with self._lock:
+            self._checks += 1
+            self._missing = {k: n for k, n in missing.items() if n}
+            for (key, _), result in zip(raw, results, strict=True):
+                self._latest[key] = result
+        for result in results:
             self._export(result)
             if result.drifted:
                 self._alert(result)
         return results
 
-    def _corrected(self, raw: list[tuple[Key, DriftResult]]) -> list[DriftResult]:
-        results = [r for _, r in raw]
-        tested = [i for i, r in enumerate(results) if r.p_value is not None]
-        if not tested or self.correction is None:
-            return results
-        p_values = [results[i].p_value or 0.0 for i in tested]
-        if self.correction == "bonferroni":
-            m = len(tested)
-            decided = [
-                (results[i].threshold / m, p < results[i].threshold / m) for i, p in zip(tested, p_values, strict=True)
-            ]
-        else:
-            decided = correct(p_values, results[tested[0]].threshold, self.correction)
-        for i, (level, rejected) in zip(tested, decided, strict=True):
-            results[i] = dataclasses.replace(results[i], threshold=level, drifted=rejected)
-        return results
+    def _fault(self, part: Hashable, what: str, exc: BaseException) -> None:
+        with self._lock:
+            self._failures += 1
+        self._throttle.warning(part, "prodwrap: %s: %s: %s", what, type(exc).__name__, exc, exc_info=exc)
 
     def _alert(self, result: DriftResult) -> None:
-        self._alert_count += 1
-        self.alerts.append(result)
+        with self._lock:
+            self._alert_count += 1
+            self.alerts.append(result)
+        log_alert(result)
         if self.on_drift is not None:
             try:
                 self.on_drift(result)
-            except Exception:
-                self._failures += 1
-                log.exception("prodwrap: on_drift callback failed")
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # a callback fault is counted, not raised
+                self._fault(("on_drift",), "the on_drift callback failed", exc)
 
     def _export(self, result: DriftResult) -> None:
         try:
@@ -313,26 +317,34 @@ class DriftMonitor:
                     "prodwrap.drift.score", description="drift statistic of the latest check", unit="1"
                 )
             self._gauge.set(result.statistic, {"feature": str(result.feature), "detector": result.detector})
-        except Exception:
-            self._failures += 1
-            log.exception("prodwrap: exporting the drift metric failed")
+        except Exception as exc:
+            self._fault(("metric",), "exporting the drift metric failed", exc)
 
     # -- feedback ----------------------------------------------------------------------------
 
     def remember(self, prediction_id: str, output: Any) -> None:
-        """Keep an output until its ground truth arrives (bounded; oldest dropped)."""
+        """Keep an output until its ground truth arrives (bounded; oldest dropped). Never raises."""
         if self._performance is not None:
-            self._performance.remember(prediction_id, output)
+            try:
+                self._performance.remember(prediction_id, output)
+            except Exception as exc:
+                self._fault(("remember",), "remembering an output for feedback failed", exc)
 
     def feedback(self, prediction_id: str, actual: Any) -> bool:
-        """Ground truth for an earlier prediction; False if its output is no longer known."""
+        """Ground truth for an earlier prediction; False if its output is no longer known.
+
+        Thread-safe. A failing metric or detector is counted and logged, and the label counts
+        as matched (True).
+
+        Raises:
+            ConfigurationError: the monitor has no ``performance=`` detector.
+        """
         if self._performance is None:
             raise ConfigurationError("DriftMonitor: feedback needs performance= (a stream detector)")
         try:
             matched, alert = self._performance.feedback(prediction_id, actual)
-        except Exception:
-            self._failures += 1
-            log.exception("prodwrap: performance monitoring failed")
+        except Exception as exc:
+            self._fault(("performance",), "performance monitoring failed", exc)
             return True
         if alert is not None:
             self._alert(alert)
@@ -347,26 +359,39 @@ class DriftMonitor:
     @classmethod
     def load(cls, path: str | os.PathLike[str], **options: Any) -> DriftMonitor:
         """A monitor from a file written by :meth:`save`; ``options`` as for the constructor
-        (``on_drift=``, ``performance=``, ...). Refuses data that does not match its fingerprint."""
+        (``on_drift=``, ``performance=``, ...).
+
+        Raises:
+            ConfigurationError: for anything but an intact file ``save`` wrote (missing,
+                truncated, foreign, or with data or parameters changed), naming the file.
+        """
         return _persist.load(path, **options)
 
     # -- reading ----------------------------------------------------------------------------
 
     def report(self) -> dict[Key, DriftResult]:
         """Feature -> the latest ``DriftResult``."""
-        return dict(self._latest)
+        with self._lock:
+            return dict(self._latest)
 
     def stats(self) -> DriftStats:
-        return DriftStats(
-            observed=self._observed,
-            checks=self._checks,
-            coalesced=self._coalesced,
-            alerts=self._alert_count,
-            failures=self._failures,
-            latest=dict(self._latest),
-            feedback=0 if self._performance is None else self._performance.received,
-            unmatched_feedback=0 if self._performance is None else self._performance.unmatched,
-        )
+        with self._lock:
+            return DriftStats(
+                observed=self._observed,
+                checks=self._checks,
+                coalesced=self._checker.coalesced + self._inline_coalesced,
+                alerts=self._alert_count,
+                failures=self._failures,
+                latest=dict(self._latest),
+                feedback=0 if self._performance is None else self._performance.received,
+                unmatched_feedback=0 if self._performance is None else self._performance.unmatched,
+                missing=dict(self._missing),
+                window=self.window,
+                check_every=self.check_every,
+                correction=self.correction,
+                features={k: type(d).__name__ for k, d in self.detectors.items()},
+                closed=self._checker.closed,
+            )
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -1,9 +1,12 @@
 """Saving and loading a DriftMonitor's reference: numpy ``.npz`` holding JSON, never pickle.
 
 The file holds each numeric reference column as a float64 array, categorical columns and
-the configuration (window, correction, each feature's detector by registered name with its
-parameters) as JSON, and the sha256 fingerprint of the reference. Loading recomputes the
-fingerprint and refuses a file whose data does not match it.
+the configuration (window, check_every, correction, each feature's detector by registered
+name with its parameters) as JSON, and the sha256 fingerprint of all of it (``config`` and
+``fingerprint`` in ``_features``). ``load`` rebuilds the monitor, recomputes the fingerprint
+and refuses anything but an intact file ``save`` wrote: a truncated or foreign file, a
+malformed configuration, an edited array or an edited parameter all raise one error,
+``ConfigurationError``, naming the file and the problem.
 """
 
 from __future__ import annotations
@@ -11,12 +14,14 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import zipfile
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from prodwrap.drift._base import _REGISTRY
-from prodwrap.drift._features import Key, fingerprint
+from prodwrap.drift._features import Key
+from prodwrap.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from prodwrap.drift._monitor import DriftMonitor
@@ -24,15 +29,24 @@ if TYPE_CHECKING:
 FORMAT = 1
 
 
-def registered_name(det: Any) -> str:
+class _Refused(ConfigurationError):
+    """A problem ``_read`` found and described, the file named already."""
+
+
+def registered_name(det: Any) -> str | None:
+    """The name ``det``'s class is registered under, or None."""
     for name, factory in _REGISTRY.items():
         if factory is type(det):
             return name
-    raise ValueError(f"cannot save detector {type(det).__name__}: it is not registered (prodwrap.drift.register)")
+    return None
 
 
-def detector_params(det: Any) -> dict[str, Any]:
-    """The constructor arguments of ``det`` that it keeps as attributes of the same name."""
+def detector_params(det: Any, *, strict: bool = True) -> dict[str, Any]:
+    """The constructor arguments of ``det`` that it keeps as attributes of the same name.
+
+    Raises:
+        ValueError: with ``strict``, a parameter that is not JSON-able (without, its repr).
+    """
     params: dict[str, Any] = {}
     for name, param in inspect.signature(type(det).__init__).parameters.items():
         if name == "self" or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD) or not hasattr(det, name):
@@ -40,10 +54,31 @@ def detector_params(det: Any) -> dict[str, Any]:
         value = getattr(det, name)
         try:
             json.dumps(value)
-        except TypeError:
-            raise ValueError(f"cannot save {type(det).__name__}.{name}={value!r}: not JSON-able") from None
+        except (TypeError, ValueError):
+            if strict:
+                raise ValueError(f"cannot save {type(det).__name__}.{name}={value!r}: not JSON-able") from None
+            value = repr(value)
         params[name] = value
     return params
+
+
+def config(monitor: DriftMonitor) -> dict[str, Any]:
+    """Every parameter the fingerprint covers besides the data: window, check_every,
+    correction, and each feature's detector (registered name, else class) and parameters."""
+    return {
+        "window": monitor.window,
+        "check_every": monitor.check_every,
+        "correction": monitor.correction,
+        "detectors": [
+            [
+                str(key),
+                type(key).__name__,
+                registered_name(det) or type(det).__qualname__,
+                detector_params(det, strict=False),
+            ]
+            for key, det in monitor.detectors.items()
+        ],
+    }
 
 
 def save(monitor: DriftMonitor, path: str | os.PathLike[str]) -> None:
@@ -51,11 +86,12 @@ def save(monitor: DriftMonitor, path: str | os.PathLike[str]) -> None:
     features = []
     for i, (key, col) in enumerate(monitor.columns.items()):
         det = monitor.detectors[key]
-        entry: dict[str, Any] = {
-            "key": key,
-            "detector": registered_name(det),
-            "params": detector_params(det),
-        }
+        name = registered_name(det)
+        if name is None:
+            raise ValueError(
+                f"cannot save detector {type(det).__name__}: it is not registered (prodwrap.drift.register)"
+            )
+        entry: dict[str, Any] = {"key": key, "detector": name, "params": detector_params(det)}
         if col.dtype.kind == "f":
             arrays[f"column{i}"] = col
             entry["column"] = f"column{i}"
@@ -75,27 +111,86 @@ def save(monitor: DriftMonitor, path: str | os.PathLike[str]) -> None:
 
 
 def load(path: str | os.PathLike[str], **options: Any) -> DriftMonitor:
-    from prodwrap.drift._base import detector
+    """The monitor ``save`` wrote to ``path``; see the module docstring for what is refused.
+
+    Raises:
+        ConfigurationError: the file is missing, unreadable, not one ``save`` wrote, or changed
+            since (its message names the file and the problem; the cause is chained).
+    """
+    where = os.fspath(path)
+    try:
+        meta, columns, detectors = _read(where)
+    except _Refused:
+        raise
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise ConfigurationError(f"{where}: cannot read a drift reference: {exc}") from exc
+    except Exception as exc:  # a foreign or damaged file can fail in numpy, zipfile or json
+        raise ConfigurationError(f"{where}: not an intact prodwrap drift reference: {exc!r}") from exc
     from prodwrap.drift._monitor import DriftMonitor
 
-    with np.load(path, allow_pickle=False) as data:
-        meta = json.loads(str(data["meta"]))
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"{os.fspath(path)}: not a prodwrap drift reference (format {meta.get('format')!r})")
-        columns: dict[Key, Any] = {}
-        detectors: dict[Key, Any] = {}
-        for entry in meta["features"]:
-            key = entry["key"]
-            columns[key] = data[entry["column"]] if "column" in entry else np.asarray(entry["values"], dtype=object)
-            detectors[key] = detector(entry["detector"], **entry["params"])
-    monitor = DriftMonitor(
-        columns,
-        features=detectors,
-        window=meta["window"],
-        check_every=meta["check_every"],
-        correction=meta["correction"],
-        **options,
-    )
-    if fingerprint(monitor.columns) != meta["fingerprint"]:
-        raise ValueError(f"{os.fspath(path)}: reference data does not match its fingerprint")
+    try:
+        monitor = DriftMonitor(
+            columns,
+            features=detectors,
+            window=meta["window"],
+            check_every=meta["check_every"],
+            correction=meta["correction"],
+            **options,
+        )
+    except Exception as exc:
+        raise ConfigurationError(f"{where}: its configuration is refused: {exc}") from exc
+    if monitor.fingerprint != meta["fingerprint"]:
+        monitor.close()
+        raise ConfigurationError(
+            f"{where}: the reference data or configuration does not match its fingerprint (the file was changed)"
+        )
     return monitor
+
+
+def _read(where: str) -> tuple[dict[str, Any], dict[Key, Any], dict[Key, Any]]:
+    with open(where, "rb") as fh:  # ours to close, whatever np.load makes of the bytes
+        data = np.load(fh, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise _Refused(f"{where}: not a prodwrap drift reference (a single numpy array, not an .npz archive)")
+        with data:
+            return _parse(where, data)
+
+
+def _parse(where: str, data: Any) -> tuple[dict[str, Any], dict[Key, Any], dict[Key, Any]]:
+    from prodwrap.drift._base import detector
+
+    if "meta" not in data.files:
+        raise _Refused(f"{where}: not a prodwrap drift reference (no meta entry)")
+    meta = json.loads(str(data["meta"]))
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise _Refused(f"{where}: not a prodwrap drift reference (format {found!r})")
+    for field, kind in (
+        ("window", int),
+        ("correction", (str, type(None))),
+        ("fingerprint", str),
+        ("features", list),
+    ):
+        if field not in meta or not isinstance(meta[field], kind) or isinstance(meta[field], bool):
+            raise _Refused(f"{where}: meta field {field!r} is missing or malformed")
+    if not isinstance(meta.get("check_every"), int | None):
+        raise _Refused(f"{where}: meta field 'check_every' is malformed")
+    columns: dict[Key, Any] = {}
+    detectors: dict[Key, Any] = {}
+    for entry in meta["features"]:
+        if not isinstance(entry, dict) or not isinstance(entry.get("key"), str | int):
+            raise _Refused(f"{where}: a feature entry is malformed: {entry!r:.80}")
+        key = entry["key"]
+        if "column" in entry:
+            column = data[entry["column"]]
+            if column.ndim != 1 or column.dtype != np.float64:
+                raise _Refused(f"{where}: column of feature {key!r} is not a 1-D float64 array")
+        elif isinstance(entry.get("values"), list):
+            column = np.asarray(entry["values"], dtype=object)
+        else:
+            raise _Refused(f"{where}: feature {key!r} has no values")
+        if not isinstance(entry.get("detector"), str) or not isinstance(entry.get("params"), dict):
+            raise _Refused(f"{where}: feature {key!r} has a malformed detector entry")
+        columns[key] = column
+        detectors[key] = detector(entry["detector"], **entry["params"])
+    return meta, columns, detectors

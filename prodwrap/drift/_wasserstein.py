@@ -5,6 +5,11 @@ each unit of probability mass must move, in the data's units. It equals
 ``scipy.stats.wasserstein_distance(reference, current)``. The reference is sorted once at
 ``fit``; ``test`` sorts the current sample and merges the two sorted runs (a stable sort of
 two runs is a linear merge).
+
+Both samples are divided by one power of two first (``binary_exponent``: exact, no mantissa
+changes), so that every value lies in (-2, 2): differences and squares cannot overflow, and
+a reference near ``±1e308`` scores as the same data near 1 would. The distance in the data's
+units is multiplied back at the end, and is infinite only when it truly exceeds the float range.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from prodwrap.drift._base import BatchDetector, FloatArray, as_sample, register
+from prodwrap.drift._base import BatchDetector, FloatArray, as_sample, binary_exponent, ldexp_or_inf, register
 
 __all__ = ["Wasserstein", "wasserstein_sorted"]
 
@@ -77,7 +82,9 @@ class Wasserstein(BatchDetector):
         """
         super().__init__(threshold)
         self.scale = bool(scale)
-        self._sorted: FloatArray = np.empty(0)
+        self._sorted: FloatArray = np.empty(0)  # the sorted reference divided by 2**_exponent
+        self._exponent = 0
+        self._spread = 1.0  # the scaled reference's std (1.0 unscaled or constant)
         self._divisor = 1.0
 
     @property
@@ -87,15 +94,22 @@ class Wasserstein(BatchDetector):
 
     def _fit(self, reference: Any) -> int:
         sample = as_sample(reference, detector=self.name, what="reference")
-        ordered = np.sort(sample)
+        self._exponent = binary_exponent(sample)
+        ordered = np.ldexp(np.sort(sample), -self._exponent)
         # A constant column's std can round to 1e-17 rather than 0: test constancy exactly.
         constant = ordered[0] == ordered[-1]
         self._sorted = ordered
-        self._divisor = float(np.std(ordered)) if self.scale and not constant else 1.0
+        self._spread = float(np.std(ordered)) if self.scale and not constant else 1.0
+        self._divisor = ldexp_or_inf(self._spread, self._exponent) if self.scale and not constant else 1.0
         return int(sample.size)
 
     def _test(self, current: Any) -> tuple[float, float | None, int, dict[str, Any]]:
         sample = as_sample(current, detector=self.name, what="current")
-        distance = wasserstein_sorted(self._sorted, np.sort(sample))
+        common = max(self._exponent, binary_exponent(sample))  # one power of two for both samples
+        reference = self._sorted if common == self._exponent else np.ldexp(self._sorted, self._exponent - common)
+        scaled = wasserstein_sorted(reference, np.ldexp(np.sort(sample), -common))
+        distance = ldexp_or_inf(scaled, common)
+        # unscaled, or a constant reference: the distance itself; else in units of the reference's std
+        statistic = distance if self._divisor == 1.0 else ldexp_or_inf(scaled / self._spread, common - self._exponent)
         details = {"distance": distance, "scale": self._divisor}
-        return distance / self._divisor, None, int(sample.size), {"details": details}
+        return statistic, None, int(sample.size), {"details": details}

@@ -51,3 +51,31 @@ ADWIN_PARAMS = [
     {"max_buckets": 2, "min_window_length": 1, "grace_period": 0, "clock": 3},
     {"delta": 0.0001, "clock": 7, "max_buckets": 3, "min_window_length": 12, "grace_period": 40},
 ]
+
+
+class Shift:
+    """Batch detector stand-in: drifted when |mean(current) - mean(reference)| > 0.5 (a distance)."""
+
+    def __init__(self, threshold: float = 0.5) -> None:
+        self.threshold = threshold
+        self.mean = 0.0
+
+    def fit(self, reference: Any) -> None:
+        self.mean = float(np.mean(np.asarray(reference, dtype=float)))
+
+    def test(self, current: Any) -> Any:
+        from prodwrap.drift import DriftResult
+
+        cur = np.asarray(current, dtype=float)
+        distance = abs(float(cur.mean()) - self.mean)
+        return DriftResult("shift", None, distance, None, self.threshold, distance > self.threshold, 1, cur.size)
+
+
+def raising(error: BaseException) -> Any:
+    """A batch detector whose test raises ``error`` (fit works)."""
+
+    class Raising(Shift):
+        def test(self, current: Any) -> Any:
+            raise error
+
+    return Raising()

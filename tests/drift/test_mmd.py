@@ -308,3 +308,23 @@ def test_registry_lookup() -> None:
     assert isinstance(prodwrap.drift.detector("MMD"), MMD)
     assert "mmd" in prodwrap.drift.available()
     assert isinstance(det, prodwrap.drift.DriftDetector)
+
+
+@pytest.mark.parametrize("power", [1000, -1000, 1020])
+def test_references_near_the_float_limits_give_the_unscaled_answer(power: int) -> None:
+    rng = np.random.default_rng(5)
+    ref, cur = rng.normal(size=(120, 3)), rng.normal(0.4, 1.0, size=(100, 3))
+    plain, scaled = MMD(seed=1), MMD(seed=1)
+    plain.fit(ref)
+    scaled.fit(np.ldexp(ref, power))
+    expected, result = plain.test(cur), scaled.test(np.ldexp(cur, power))
+    assert result.statistic == expected.statistic and result.p_value == expected.p_value
+    assert result.details["sigma"] == pytest.approx(np.ldexp(expected.details["sigma"], power), rel=1e-12)
+
+
+def test_a_current_sample_far_beyond_the_reference_is_drifted_not_nan() -> None:
+    rng = np.random.default_rng(6)
+    det = MMD(seed=0)
+    det.fit(rng.normal(size=(100, 2)) * 1e-300)
+    result = det.test(np.full((50, 2), 1e308))
+    assert np.isfinite(result.statistic) and result.drifted

@@ -159,3 +159,28 @@ def test_registry_lookup() -> None:
     assert det.scale is False
     det.fit([0.0, 1.0])
     assert det.test([0.0, 1.0]).detector == "wasserstein"
+
+
+@pytest.mark.parametrize("scale", [1e300, -1e300, 1e-300, 2.0**1000])
+def test_references_near_the_float_limits_agree_with_scipy_scaled(scale: float) -> None:
+    rng = np.random.default_rng(3)
+    ref, cur = rng.normal(0.5, 0.1, 400), rng.normal(0.6, 0.1, 300)
+    plain = Wasserstein()
+    plain.fit(ref)
+    expected = plain.test(cur)
+    det = Wasserstein()
+    det.fit(ref * scale)
+    result = det.test(cur * scale)
+    assert result.statistic == pytest.approx(expected.statistic, rel=1e-9) and result.drifted == expected.drifted
+    distance = wasserstein_distance(ref, cur) * abs(scale)
+    assert result.details["distance"] == pytest.approx(distance, rel=1e-9)
+
+
+def test_a_reference_spanning_the_whole_float_range_scores_a_far_sample_as_drifted() -> None:
+    ref = np.array([-1.7e308, -1e308, 0.0, 1e308, 1.7e308])
+    det = Wasserstein()
+    det.fit(ref)
+    same = det.test(ref)
+    assert same.statistic == 0.0 and not same.drifted
+    far = det.test(np.full(5, 1.7e308))
+    assert far.drifted and np.isfinite(far.statistic) and far.statistic > 0.5

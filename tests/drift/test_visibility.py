@@ -1,0 +1,132 @@
+"""What users see of a monitor: missing values counted, field names, log lines."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pytest
+from pydantic import BaseModel
+
+import prodwrap as pw
+from prodwrap.drift._log import Throttle
+from tests.drift.support import Shift, raising
+
+REF = np.random.default_rng(0).normal(size=(200, 3))
+
+
+class Row(BaseModel):
+    age: float
+    income: float
+    debt: float | None = None
+
+
+def test_nan_and_none_in_live_inputs_are_counted_and_shown() -> None:
+    monitor = pw.DriftMonitor(REF, features={0: Shift(), 1: Shift(), 2: Shift()}, window=10, background=False)
+    for i in range(10):
+        monitor.observe([float("nan") if i < 3 else 0.0, 0.0, None if i < 4 else 0.0], None)
+    report = monitor.report()
+    assert (report[0].n_missing, report[0].n_current) == (3, 7)
+    assert (report[1].n_missing, report[1].n_current) == (0, 10)
+    assert (report[2].n_missing, report[2].n_current) == (4, 6)
+    assert monitor.stats().missing == {0: 3, 2: 4}
+
+
+def test_nan_in_pydantic_and_dict_inputs_read_at_once_are_counted() -> None:
+    monitor = pw.DriftMonitor(
+        [{"age": 1.0, "income": 2.0}] * 20, features={"age": Shift(), "income": Shift()}, window=4, background=False
+    )
+    for value in (Row(age=float("nan"), income=1.0), Row(age=1.0, income=1.0)) * 2:
+        monitor.observe(value, None)
+    assert monitor.stats().missing == {"age": 2}
+    for value in ({"age": 1.0, "income": float("nan")}, {"age": 1.0, "income": 2.0}) * 2:
+        monitor.observe(value, None)
+    assert monitor.stats().missing == {"income": 2} and monitor.report()["income"].n_missing == 2
+
+
+def test_a_feature_left_with_no_value_is_shown_as_missing() -> None:
+    monitor = pw.DriftMonitor(REF, features={0: Shift(), 1: Shift()}, window=5, background=False)
+    for _ in range(5):
+        monitor.observe([float("nan"), 0.0], None)
+    assert set(monitor.report()) == {1} and monitor.stats().missing == {0: 5}
+
+
+def test_name_features_names_an_array_reference_after_the_fields() -> None:
+    alerts: list[Any] = []
+    monitor = pw.DriftMonitor(REF, window=10, background=False, on_drift=alerts.append)
+    monitor.name_features(["age", "income", "debt"])
+    monitor.name_features(["age", "income", "debt"])  # idempotent
+    monitor.name_features(["a", "b", "c"])  # already named: kept
+    assert list(monitor.detectors) == ["age", "income", "debt"]
+    for age, income, debt in REF[:10]:
+        monitor.observe(Row(age=age, income=income + 5.0, debt=debt), None)
+    assert set(monitor.report()) == {"age", "income", "debt"}
+    assert [a.feature for a in alerts] == ["income"]
+    assert set(monitor.stats().latest) == {"age", "income", "debt"} and monitor.describe()["features"]["income"] == "KS"
+    for age, income, debt in REF[10:20]:  # list inputs are read by position
+        monitor.observe([age, income, debt + 9.0], None)
+    assert monitor.report()["debt"].drifted and not monitor.report()["income"].drifted
+
+
+def test_name_features_does_nothing_when_the_widths_or_kinds_differ() -> None:
+    narrow = pw.DriftMonitor(REF, features={0: Shift()})
+    narrow.name_features(["age", "income"])
+    assert list(narrow.detectors) == [0]
+    keyed = pw.DriftMonitor([{"x": 1.0, "y": 2.0}] * 10, features={"x": Shift(), "y": Shift()})
+    keyed.name_features(["a", "b"])
+    assert list(keyed.detectors) == ["x", "y"]
+
+
+def test_name_features_renames_chosen_features_and_keeps_the_fingerprint_consistent(tmp_path: Any) -> None:
+    monitor = pw.DriftMonitor(REF, features={1: "ks"})
+    before = monitor.fingerprint
+    monitor.name_features(["age", "income", "debt"])
+    assert list(monitor.detectors) == ["income"] and monitor.fingerprint != before
+    monitor.save(tmp_path / "ref.npz")
+    assert pw.DriftMonitor.load(tmp_path / "ref.npz").fingerprint == monitor.fingerprint
+
+
+def test_a_nan_reference_error_names_its_column() -> None:
+    reference = REF.copy()
+    reference[5, 2] = np.nan
+    with pytest.raises(pw.ConfigurationError, match=r"feature 2.*1 NaN"):
+        pw.DriftMonitor(reference)
+    with pytest.raises(pw.ConfigurationError, match=r"feature 'income'"):
+        pw.DriftMonitor({"age": [1.0, 2.0], "income": [1.0, float("nan")]})
+
+
+def test_a_drift_alert_is_logged_at_warning_without_on_drift(caplog: pytest.LogCaptureFixture) -> None:
+    monitor = pw.DriftMonitor(REF, features={0: Shift(), 1: "ks"}, window=50, background=False)
+    with caplog.at_level(logging.WARNING, logger="prodwrap.drift"):
+        for _ in range(50):
+            monitor.observe([5.0, 5.0], None)
+    records = [r for r in caplog.records if r.name == "prodwrap.drift"]
+    assert [r.levelno for r in records] == [logging.WARNING] * 2
+    by_feature = {r.feature: r for r in records}  # type: ignore[attr-defined]
+    assert by_feature[0].detector == "shift" and by_feature[0].p_value is None  # type: ignore[attr-defined]
+    assert by_feature[1].detector == "ks" and by_feature[1].p_value < 1e-6  # type: ignore[attr-defined]
+    assert by_feature[0].statistic == pytest.approx(5.0 - REF[:, 0].mean())  # type: ignore[attr-defined]
+
+
+def test_a_recurring_fault_is_logged_once_per_burst(caplog: pytest.LogCaptureFixture) -> None:
+    monitor = pw.DriftMonitor(REF, features={0: raising(ZeroDivisionError("bug"))}, window=2, background=False)
+    now = [0.0]
+    monitor._throttle.clock = lambda: now[0]
+    with caplog.at_level(logging.WARNING, logger="prodwrap.drift"):
+        for _ in range(20):  # ten failing checks in one burst
+            monitor.observe([0.0, 0.0, 0.0], None)
+        now[0] = 61.0
+        monitor.observe([0.0, 0.0, 0.0], None)
+        monitor.observe([0.0, 0.0, 0.0], None)
+    lines = [r.getMessage() for r in caplog.records if r.name == "prodwrap.drift"]
+    assert monitor.stats().failures == 11 and len(lines) == 2
+    assert "ZeroDivisionError: bug" in lines[0] and "9 more like it" in lines[1]
+
+
+def test_throttle_keys_are_independent() -> None:
+    logger = logging.getLogger("prodwrap.drift.test")
+    throttle = Throttle(logger, interval=10.0, clock=lambda: 0.0)
+    assert throttle.warning("a", "x") and throttle.warning("b", "x") and not throttle.warning("a", "x")
+    with pytest.raises(ValueError):
+        Throttle(logger, interval=0)
