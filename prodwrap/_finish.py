@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
-from prodwrap._log import Burst, logger
+from prodwrap._log import Throttle, logger
 from prodwrap._stage import Stage, observer_name
 from prodwrap._stats import MASK
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from prodwrap._record import CallRecord
 
 log = logger("model")
-_faults = Burst(logger("observers"))
+_faults = Throttle(logger("observers"))
 
 
 class Finisher:

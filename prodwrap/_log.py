@@ -3,7 +3,7 @@
 Logger ``prodwrap`` with children per part (``prodwrap.model``, ``prodwrap.workers``, ...).
 A retry is logged at DEBUG, a call served by a fallback or refused by a policy at INFO, a
 fault of prodwrap's own parts (an observer, an exporter) at WARNING, once per burst: the
-first fault of a kind is logged, the next ones within ``BURST_SECONDS`` are only counted, and
+first fault of a kind is logged, the next ones within ``BURST_SECONDS`` are only counted (:class:`Throttle`), and
 the next log line says how many were left out.
 """
 
@@ -12,11 +12,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 BURST_SECONDS = 60.0
 
 log = logging.getLogger("prodwrap")
+log.addHandler(logging.NullHandler())  # a library's logger: the application decides where lines go
 
 
 def logger(part: str) -> logging.Logger:
@@ -24,32 +26,52 @@ def logger(part: str) -> logging.Logger:
     return log.getChild(part)
 
 
-class Burst:
-    """Logs a fault of one kind at most once per ``seconds`` (real time), counting the rest."""
+class Throttle:
+    """Log a recurring fault at most once per ``interval`` seconds per key.
 
-    __slots__ = ("_last", "_lock", "_logger", "_seconds", "_skipped")
+    The first fault of a key is logged at once (with its traceback when ``exc_info`` is
+    given); the same key's faults in the next ``interval`` seconds are counted, not logged,
+    and the next line logged for that key says how many were left out. So a detector failing
+    at every check of a busy monitor writes one line a minute, not one per check.
 
-    def __init__(self, logger: logging.Logger, seconds: float = BURST_SECONDS) -> None:
-        self._logger = logger
-        self._seconds = seconds
+    Args:
+        logger: where the lines go.
+        interval: seconds between two lines of one key (> 0).
+        clock: monotonic seconds (default ``time.monotonic``), swappable in tests.
+
+    Thread-safe; never raises from :meth:`warning` (a failing handler is logging's business).
+    """
+
+    def __init__(
+        self, logger: logging.Logger, interval: float = BURST_SECONDS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if not interval > 0:
+            raise ValueError(f"Throttle: interval must be > 0 seconds, got {interval!r}")
+        self.logger = logger
+        self.interval = interval
+        self.clock = clock
         self._lock = threading.Lock()
-        self._last: dict[str, float] = {}
-        self._skipped: dict[str, int] = {}
+        self._last: dict[Hashable, float] = {}  # key -> when its last line was logged
+        self._suppressed: dict[Hashable, int] = {}
 
-    def warning(self, key: str, message: str, *args: Any, exc_info: Any = None, extra: Any = None) -> bool:
-        """Log ``message % args`` at WARNING unless ``key`` was logged within the burst.
-
-        Returns whether it was logged. Never raises (a failing handler is logging's business).
-        """
-        now = time.monotonic()
+    def warning(
+        self,
+        key: Hashable,
+        msg: str,
+        *args: Any,
+        exc_info: BaseException | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Log ``msg % args`` at WARNING unless ``key`` was logged within ``interval``; True if logged."""
+        now = self.clock()
         with self._lock:
             last = self._last.get(key)
-            if last is not None and now - last < self._seconds:
-                self._skipped[key] = self._skipped.get(key, 0) + 1
+            if last is not None and now - last < self.interval:
+                self._suppressed[key] = self._suppressed.get(key, 0) + 1
                 return False
             self._last[key] = now
-            skipped = self._skipped.pop(key, 0)
-        if skipped:
-            message += f" ({skipped} more like it in the last burst not logged)"
-        self._logger.warning(message, *args, exc_info=exc_info, extra=extra)
+            left_out = self._suppressed.pop(key, 0)
+        if left_out:
+            msg += f" ({left_out} more like it in the last {self.interval:g} s were not logged)"
+        self.logger.warning(msg, *args, exc_info=exc_info, extra=dict(extra or {}), stacklevel=2)
         return True

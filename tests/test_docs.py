@@ -38,9 +38,6 @@ ROOT = Path(__file__).resolve().parent.parent
 # Chains that fail on pages this branch does not own, by test id: each page's owner fixes
 # them, and the lead empties this set when merging. Strict: a chain that passes fails here.
 KNOWN_BROKEN: dict[str, str] = {
-    "docs/drift.md:87": "a fragment: monitor, page_the_oncall are not defined (NameError)",
-    "docs/drift.md:99": "a fragment: pw, X_train, predict, x, actual are not defined (NameError)",
-    "docs/drift.md:190": "a fragment: pw, error_log are not defined (NameError)",
     "docs/timeouts.md:64": "'# ->' claims at the ends of code lines: move each to its own line after the print",
 }
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from prodwrap._log import Burst, logger
+from prodwrap._log import Throttle, logger
 
 if TYPE_CHECKING:
     import tenacity
@@ -47,7 +47,7 @@ MAX_ATTEMPTS = 100  # a typo guard: attempts above this need stop= instead
 TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 log = logger("retry")
-_faults = Burst(logger("retry"))
+_faults = Throttle(logger("retry"))
 
 
 def _status(obj: object) -> object:
