@@ -34,8 +34,11 @@ class _Live:
         self.lock = threading.Lock()
 
     def enter(self) -> None:
-        with self.lock:
+        self.lock.acquire()  # acquire/release: cheaper than a with block on the timed paths
+        try:
             self.count += 1
+        finally:
+            self.lock.release()
 
 
 LIVE = _Live()
@@ -59,10 +62,13 @@ class Binding:
 
     def end(self) -> None:
         """The attempt has ended: the deadline binds nothing any more (idempotent)."""
-        with LIVE.lock:
+        LIVE.lock.acquire()
+        try:
             if self.live:
                 self.live = False
                 LIVE.count -= 1
+        finally:
+            LIVE.lock.release()
 
 
 DEADLINE: ContextVar[Binding | None] = ContextVar("prodwrap_deadline", default=None)

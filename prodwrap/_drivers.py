@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from prodwrap import _clock
 from prodwrap._context import DEADLINE, LIVE, Binding, outer_deadline
-from prodwrap._engine import CALL, Act, Engine, Kind
+from prodwrap._engine import ASYNC, CALL, MODEL, SYNC, Act, Engine
 from prodwrap._record import CallRecord
 from prodwrap._workers import POOL
 
@@ -117,19 +117,31 @@ def _drive_sync(
     clock = _clocks.clock
     for act in steps:
         if act is CALL:
+            target = rec.target
             try:
-                rec.result = _call_sync(engine, rec, args, kwargs)
+                if target.kind is SYNC and rec.seconds is None and rec.limit is None:  # inline, untimed
+                    fn = target.fn
+                    rec.result = fn(rec.input, *args, **kwargs) if args or kwargs else fn(rec.input)
+                else:
+                    rec.result = _call_sync(engine, rec, args, kwargs)
                 rec.ok = True
             except Exception as exc:
                 rec.ok, rec.result = False, exc
         elif rec.wait > 0:  # SLEEP
             clock.sleep(rec.wait)
         rec.now = clock.monotonic()
-    return _end(engine, rec)
+    result = rec.result
+    if rec.ok:
+        engine.finisher.finish(rec, None, result, rec.start)
+        return result
+    rec.outcome = "error"
+    engine.finisher.finish(rec, None, None, rec.start)
+    raise result  # the user's own exception unchanged, or ours
 
 
 def _end(engine: Engine, rec: CallRecord) -> Any:
-    """The walk is over: finish the call, then return its output or raise its error."""
+    """The walk is over: finish the call, then return its output or raise its error (the
+    sync driver inlines this)."""
     result = rec.result
     if rec.ok:
         engine.finisher.finish(rec, None, result, rec.start)
@@ -141,10 +153,10 @@ def _end(engine: Engine, rec: CallRecord) -> Any:
 
 def _call_sync(engine: Engine, rec: CallRecord, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     target = rec.target
-    if target.kind is Kind.MODEL:
+    if target.kind is MODEL:
         return target.fn.predict(rec.input, *args, **kwargs)  # clamps itself to our deadline
     if rec.seconds is None and rec.limit is None:
-        return target.fn(rec.input, *args, **kwargs)
+        return target.fn(rec.input, *args, **kwargs) if args or kwargs else target.fn(rec.input)
     now = _clocks.clock.monotonic()
     limit = _limit(rec, now)
     if limit <= 0:
@@ -276,18 +288,18 @@ async def _call_async(engine: Engine, rec: CallRecord, args: tuple[Any, ...], kw
     import asyncio  # imported by then: an event loop runs
 
     target = rec.target
-    if target.kind is Kind.MODEL:
+    if target.kind is MODEL:
         return await target.fn.apredict(rec.input, *args, **kwargs)
     fn = target.fn
     if rec.seconds is None and rec.limit is None:
-        if target.kind is Kind.ASYNC:
+        if target.kind is ASYNC:
             return await fn(rec.input, *args, **kwargs)
         return await POOL.submit_async(asyncio.get_running_loop(), None, fn, rec.input, *args, **kwargs)
     now = _clocks.clock.monotonic()
     limit = _limit(rec, now)
     if limit <= 0:
         raise engine.timeout_error(rec.attempts, target, 0.0)
-    if target.kind is Kind.ASYNC:
+    if target.kind is ASYNC:
         out = await _timed(fn, rec.input, args, kwargs, limit, now + limit)
     else:
         out = await _timed_worker(fn, rec.input, args, kwargs, limit, now + limit)

@@ -33,6 +33,7 @@ from prodwrap.errors import (
     InputValidationError,
     OutputValidationError,
     PredictionTimeout,
+    ProdwrapError,
 )
 from prodwrap.policies.retry import Retry
 from prodwrap.policies.timeout import Timeout
@@ -48,6 +49,11 @@ class Kind(IntEnum):
     ASYNC = 1  # a coroutine function
     MODEL = 2  # a ProductionModel (applies its own policies)
     CONSTANT = 3  # a pre-validated value (``fn()`` serves it)
+
+
+# Members as module constants: on the call path an enum member is read as a plain global
+# (``Kind.MODEL`` is an attribute lookup on the enum class, several times slower).
+SYNC, ASYNC, MODEL, CONSTANT = Kind.SYNC, Kind.ASYNC, Kind.MODEL, Kind.CONSTANT
 
 
 class Target:
@@ -98,6 +104,8 @@ def is_async_callable(fn: object) -> bool:
 
 def reason_of(exc: BaseException) -> str:
     """The failure reason recorded in stats and metrics for an exception."""
+    if not isinstance(exc, ProdwrapError):
+        return "exception"  # the user's own (one check for the common case)
     if isinstance(exc, PredictionTimeout):
         return "timeout"
     if isinstance(exc, OutputValidationError):
@@ -243,9 +251,18 @@ class Engine:
             now: the clock's monotonic reading.
             reason: the reason of an admission refusal (no retry can help one).
         """
-        rec.fail(exc, reason_of(exc) if reason is None else reason)
-        if reason is None and rec.phase < 0 and self.retry is not None:
-            delay = self.retry.delay(rec, exc, now, self.name)
+        if reason is None:
+            reason = "exception" if not isinstance(exc, ProdwrapError) else reason_of(exc)
+            retry = self.retry
+        else:
+            retry = None  # an admission refusal: no retry can help
+        if rec.errors is None:
+            rec.errors, rec.reasons = [exc], [reason]
+        else:
+            rec.errors.append(exc)
+            rec.reasons.append(reason)  # type: ignore[union-attr]
+        if retry is not None and rec.phase < 0 and self.retry is not None:
+            delay = retry.delay(rec, exc, now, self.name)
             if delay is not None:
                 rec.wait = delay
                 return RETRY
@@ -326,7 +343,7 @@ class Engine:
         while True:
             if step is None:  # an attempt of rec.target, with the attempt seam around it
                 target = rec.target
-                if target.kind is Kind.CONSTANT:
+                if target.kind is CONSTANT:
                     rec.ok, rec.result = True, target.fn()
                 else:
                     stages = self.attempt_stages

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from prodwrap._record import CallRecord
 
 log = logger("model")
+_info = log.isEnabledFor
 _faults = Throttle(logger("observers"))
 
 
@@ -92,7 +93,7 @@ class Finisher:
                     keep(prediction)
                 except Exception as exc:
                     self.failed(keep, exc)
-        if rec.outcome == "fallback" and log.isEnabledFor(logging.INFO):
+        if rec.outcome == "fallback" and _info(logging.INFO):
             log.info(
                 "%s: served by fallback %s after %s",
                 self.model,

@@ -102,27 +102,51 @@ class CallRecord:
         """The call's ``Prediction``: built on first use, the same object afterwards."""
         if self.built is not None:
             return self.built
-        self.built = Prediction(
-            id=new_id(),
-            value=self.value,
-            outcome=self.outcome,
-            served_by=self.served_by,
-            model=model,
-            version=version,
-            attempts=self.attempts,
-            latency=self.latency,
-            cost=_ZERO,
-            errors=tuple(self.errors or ()),
-            trace_id=None,
-            tags=dict(TAGS.get() if self.tags is None else self.tags),
-            drift=self.drift,
-            escalated=False,
+        prediction: Any = _Filling(
+            new_id(),
+            self.value,
+            self.outcome,
+            self.served_by,
+            model,
+            version,
+            self.attempts,
+            self.latency,
+            _ZERO,
+            tuple(self.errors or ()),
+            None,
+            dict(TAGS.get() if self.tags is None else self.tags),
+            self.drift,
+            False,
         )
-        return self.built
+        prediction.__class__ = Prediction  # frozen from here on (see _Filling)
+        built: Prediction = prediction
+        self.built = built
+        return built
 
 
-@dataclass(frozen=True, slots=True)
-class Prediction:
+class _PredictionSlots:
+    """The storage of a :class:`Prediction`: its fields as slots."""
+
+    __slots__ = (
+        "attempts",
+        "cost",
+        "drift",
+        "errors",
+        "escalated",
+        "id",
+        "latency",
+        "model",
+        "outcome",
+        "served_by",
+        "tags",
+        "trace_id",
+        "value",
+        "version",
+    )
+
+
+@dataclass(frozen=True)
+class Prediction(_PredictionSlots):
     """One finished call, as users, observers and tests see it.
 
     Attributes:
@@ -155,6 +179,56 @@ class Prediction:
     tags: Mapping[str, Any]
     drift: tuple[Any, ...]
     escalated: bool
+
+    __slots__ = ()
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in _PredictionSlots.__slots__)
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        for name, value in zip(_PredictionSlots.__slots__, state, strict=True):
+            object.__setattr__(self, name, value)
+
+
+class _Filling(_PredictionSlots):
+    """A Prediction being filled in. A frozen dataclass's ``__init__`` sets each field through
+    ``object.__setattr__``, about 0.15 µs a field, 2 µs for a Prediction; plain stores into the
+    same slots take a tenth of that. Once filled, the object's class becomes ``Prediction``
+    (the layout is the same: both add no slots to ``_PredictionSlots``)."""
+
+    __slots__ = ()
+
+    def __init__(
+        self,
+        id: str,
+        value: Any,
+        outcome: Outcome,
+        served_by: str,
+        model: str,
+        version: str | None,
+        attempts: int,
+        latency: float,
+        cost: Decimal,
+        errors: tuple[BaseException, ...],
+        trace_id: str | None,
+        tags: Mapping[str, Any],
+        drift: tuple[Any, ...],
+        escalated: bool,
+    ) -> None:
+        self.id = id
+        self.value = value
+        self.outcome = outcome
+        self.served_by = served_by
+        self.model = model
+        self.version = version
+        self.attempts = attempts
+        self.latency = latency
+        self.cost = cost
+        self.errors = errors
+        self.trace_id = trace_id
+        self.tags = tags
+        self.drift = drift
+        self.escalated = escalated
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,8 +2,14 @@
 
 The success path does two C-level operations, each atomic under the GIL: ``next()`` on an
 ``itertools.count`` (its value is the call's sequence number) and one store into a
-preallocated latency ring. Everything else (fallbacks, errors, abandoned attempts) is rare
-and updates under a lock. ``snapshot()`` derives ``ok`` as calls minus the other outcomes.
+preallocated latency ring. Every other count (an outcome, who served, a failure reason, an
+abandoned attempt) is an ``itertools.count`` of its own (:class:`Tallies`), bumped with one
+``next()`` as well, so no
+path takes a lock to count; a lock is taken only to make a tally for a new key, and by
+``snapshot()``. ``snapshot()`` derives ``ok`` as calls minus the other outcomes: a call is
+given its sequence number before its outcome is tallied, and the snapshot reads the tallies
+before the sequence, so a snapshot taken while calls are in flight may count one that is
+about to be tallied as a fallback as ``ok`` still, never the other way round.
 """
 
 from __future__ import annotations
@@ -38,6 +44,36 @@ def percentiles(samples: list[float], qs: tuple[float, ...]) -> tuple[float | No
     return tuple(out)
 
 
+def counted(count: itertools.count[int]) -> int:
+    """How many times ``next()`` was called on ``count`` (read without moving it)."""
+    return int(count.__reduce__()[1][0])
+
+
+class Tallies:
+    """Counts by key, bumped lock-free: ``next(tallies.get(key) or tallies.new(key))``.
+
+    A count is made on first use, under a lock; ``next()`` on an ``itertools.count`` is
+    atomic under the GIL.
+    """
+
+    __slots__ = ("_lock", "counts", "get")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.counts: dict[str, itertools.count[int]] = {}
+        self.get = self.counts.get
+
+    def new(self, key: str) -> itertools.count[int]:
+        self._lock.acquire()
+        try:
+            return self.counts.setdefault(key, itertools.count())
+        finally:
+            self._lock.release()
+
+    def read(self) -> dict[str, int]:
+        return {key: counted(count) for key, count in list(self.counts.items())}
+
+
 class StatsRecorder:
     __slots__ = (
         "_abandoned",
@@ -55,13 +91,13 @@ class StatsRecorder:
     def __init__(self) -> None:
         self.seq = itertools.count()
         self._reads = 0  # sequence numbers taken by snapshot(), not by calls
-        self._lock = threading.Lock()
-        self._outcomes: dict[str, int] = {}  # outcomes other than a primary "ok"
-        self._served: dict[str, int] = {}
-        self._failures: dict[str, int] = {}
-        self._abandoned = 0
-        self._late = 0
-        self._observer_errors = 0
+        self._lock = threading.Lock()  # snapshots, one at a time
+        self._outcomes = Tallies()  # outcomes other than a primary "ok"
+        self._served = Tallies()
+        self._failures = Tallies()
+        self._abandoned = itertools.count()
+        self._late = itertools.count()
+        self._observer_errors = itertools.count()
         self.ring: list[float] = [float("nan")] * RING
 
     def record(self, rec: CallRecord) -> None:
@@ -70,42 +106,40 @@ class StatsRecorder:
         if rec.errors is None and rec.outcome == "ok" and rec.served_by == "primary":
             self.ring[next(self.seq) & MASK] = rec.latency
             return
+        self.ring[next(self.seq) & MASK] = rec.latency  # first: see the module's docstring
         outcome, served_by, reasons = rec.outcome, rec.served_by, rec.reasons
-        outcomes, served, failures = self._outcomes, self._served, self._failures
-        with self._lock:
-            if outcome != "ok" or served_by != "primary":
-                outcomes[outcome] = outcomes.get(outcome, 0) + 1
-                if outcome != "error":
-                    served[served_by] = served.get(served_by, 0) + 1
-            if reasons:
-                for reason in reasons:
-                    failures[reason] = failures.get(reason, 0) + 1
-            self.ring[next(self.seq) & MASK] = rec.latency
+        if outcome != "ok" or served_by != "primary":
+            tallies = self._outcomes
+            next(tallies.get(outcome) or tallies.new(outcome))
+            if outcome != "error":
+                tallies = self._served
+                next(tallies.get(served_by) or tallies.new(served_by))
+        if reasons:
+            tallies = self._failures
+            for reason in reasons:
+                next(tallies.get(reason) or tallies.new(reason))
 
     def abandoned(self) -> None:
-        with self._lock:
-            self._abandoned += 1
+        next(self._abandoned)
 
     def late_error(self, exc: BaseException) -> None:
         """An abandoned attempt raised after its caller had given up on it."""
-        with self._lock:
-            self._late += 1
+        next(self._late)
 
     def observer_failed(self) -> None:
-        with self._lock:
-            self._observer_errors += 1
+        next(self._observer_errors)
 
     def snapshot(self) -> Stats:
         with self._lock:
+            outcomes = self._outcomes.read()  # the tallies before the sequence (module docstring)
+            served = self._served.read()
+            failures = self._failures.read()
+            abandoned, late = counted(self._abandoned), counted(self._late)
+            observer_errors = counted(self._observer_errors)
             taken = next(self.seq)
             self.ring[taken & MASK] = float("nan")  # this slot gets no sample: keep no stale one
             calls = taken - self._reads
             self._reads += 1
-            outcomes = dict(self._outcomes)
-            served = dict(self._served)
-            failures = dict(self._failures)
-            abandoned = self._abandoned
-            late, observer_errors = self._late, self._observer_errors
             samples = [v for v in self.ring if not math.isnan(v)]  # NaN marks an empty slot
         # Calls the primary served without any failure were counted by sequence number only.
         primary_ok = calls - sum(outcomes.values())

@@ -129,15 +129,31 @@ def test_no_prediction_is_built_without_someone_to_read_it(monkeypatch: pytest.M
     built = []
     from prodwrap import _record
 
-    real = _record.Prediction
+    real = _record.new_id  # called once for each Prediction built
 
-    def counting(*args: Any, **kwargs: Any) -> Any:
+    def counting() -> str:
         built.append(1)
-        return real(*args, **kwargs)
+        return real()
 
-    monkeypatch.setattr(_record, "Prediction", counting)
+    monkeypatch.setattr(_record, "new_id", counting)
     model = pw.ProductionModel(lambda x: x, fallback=pw.Constant(0))
     model(1)
     assert built == []
     model.predict_detailed(1)
     assert built == [1]
+
+
+def test_a_prediction_is_frozen_and_a_plain_dataclass_to_its_users() -> None:
+    import copy
+    import dataclasses
+    import pickle
+
+    from prodwrap._record import _PredictionSlots
+
+    p = pw.ProductionModel(lambda x: x * 2, observers=[]).predict_detailed(3)
+    assert type(p) is pw.Prediction and p.value == 6
+    assert {f.name for f in dataclasses.fields(pw.Prediction)} == set(_PredictionSlots.__slots__)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.value = 7  # type: ignore[misc]
+    assert pickle.loads(pickle.dumps(p)) == p == copy.deepcopy(p)
+    assert dataclasses.replace(p, value=1).value == 1 and not hasattr(p, "__dict__")

@@ -12,6 +12,7 @@ import math
 import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from random import random as _random
 from typing import TYPE_CHECKING, Any
 
 from prodwrap._log import Throttle, logger
@@ -28,6 +29,7 @@ from prodwrap.errors import (
     ConfigurationError,
     InputValidationError,
     OutputValidationError,
+    ProdwrapError,
 )
 
 # prodwrap's own refusals: retrying them cannot help.
@@ -85,31 +87,20 @@ def retry_after(exc: BaseException) -> float | None:
     return None
 
 
-class _AttemptNumber:
-    """All of a retry state that tenacity's exponential waits read."""
-
-    __slots__ = ("attempt_number",)
-
-    def __init__(self, attempt_number: int) -> None:
-        self.attempt_number = attempt_number
-
-
 @dataclass(frozen=True, slots=True)
 class Backoff:
     """Exponential backoff: ``initial * multiplier ** (n - 1)`` seconds, capped at ``maximum``.
 
     With ``jitter=True`` the wait is drawn uniformly from ``[0, that]`` ("full jitter"), which
-    spreads out retries of many clients hitting the same dependency. It is tenacity's
-    ``wait_random_exponential`` (or ``wait_exponential`` without jitter), built on first use
-    so that importing prodwrap does not import tenacity; it adds to other tenacity waits
-    with ``+``.
+    spreads out retries of many clients hitting the same dependency. It computes what
+    tenacity's ``wait_random_exponential`` (or ``wait_exponential`` without jitter) computes,
+    works wherever a tenacity wait strategy does, and adds to other tenacity waits with ``+``.
     """
 
     initial: float = 0.05
     maximum: float = 1.0
     multiplier: float = 2.0
     jitter: bool = True
-    _strategy: Any = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("initial", "maximum", "multiplier"):
@@ -127,17 +118,17 @@ class Backoff:
     def plain(self, attempt: int) -> float:
         """The wait after failed attempt number ``attempt`` (1 = the first), in seconds.
 
-        tenacity's strategies read nothing of the retry state but the attempt number, so this
-        hands them just that, and no ``RetryCallState`` is built for a plain backoff.
+        The formula of tenacity's ``wait_exponential`` (capped, overflow-safe) and, with
+        jitter, ``wait_random_exponential`` (uniform from 0), computed here because asking
+        tenacity means building its retry state first: a few microseconds a retry (a test
+        holds the two to the same values).
         """
-        strategy = self._strategy
-        if strategy is None:
-            import tenacity
-
-            kind = tenacity.wait_random_exponential if self.jitter else tenacity.wait_exponential
-            strategy = kind(multiplier=self.initial, max=self.maximum, exp_base=self.multiplier)
-            object.__setattr__(self, "_strategy", strategy)
-        return float(strategy(_AttemptNumber(attempt)))
+        try:
+            high = min(self.initial * self.multiplier ** (attempt - 1), self.maximum)
+        except OverflowError:
+            high = self.maximum
+        high = max(0.0, high)
+        return _random() * high if self.jitter else high
 
     def __add__(self, other: WaitStrategy) -> WaitStrategy:
         from tenacity.wait import wait_combine
@@ -194,6 +185,7 @@ class Retry:
     wait: WaitStrategy = field(default_factory=backoff)
     stop: StopStrategy | None = None
     max_retry_after: float = 60.0
+    _types: tuple[type[BaseException], ...] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.attempts is None:
@@ -211,6 +203,9 @@ class Retry:
             raise ConfigurationError(f"Retry.wait must be a tenacity wait strategy, got {self.wait!r}")
         if self.stop is not None and not callable(self.stop):
             raise ConfigurationError(f"Retry.stop must be a tenacity stop strategy, got {self.stop!r}")
+        if _is_types(self.on):
+            types = self.on if isinstance(self.on, tuple) else (self.on,)
+            object.__setattr__(self, "_types", types)
         cap = self.max_retry_after
         if isinstance(cap, bool) or not isinstance(cap, int | float) or not 0 <= cap < math.inf:
             raise ConfigurationError(f"Retry.max_retry_after must be finite seconds >= 0, got {cap!r}")
@@ -226,17 +221,17 @@ class Retry:
 
     def retries(self, exc: BaseException) -> bool:
         """Whether ``exc`` is a failure this policy retries (the attempt count aside)."""
-        if isinstance(exc, NEVER_RETRIED):
-            return False
+        if isinstance(exc, ProdwrapError):
+            if isinstance(exc, NEVER_RETRIED):
+                return False
+            if isinstance(exc, OutputValidationError) and self._types is not None:
+                return any(issubclass(t, OutputValidationError) for t in self._types)
+        if self._types is not None:
+            return isinstance(exc, self._types)
         on = self.on
         if on is None:
             return is_transient(exc)
-        if isinstance(on, type | tuple):
-            if isinstance(exc, OutputValidationError):
-                names = on if isinstance(on, tuple) else (on,)
-                return any(issubclass(t, OutputValidationError) for t in names)
-            return isinstance(exc, on)
-        return bool(on(exc))
+        return bool(on(exc))  # type: ignore[operator]
 
     def delay(self, rec: CallRecord, exc: BaseException, now: float, model: str) -> float | None:
         """Seconds to wait before the next attempt after ``exc``, or None for no retry.

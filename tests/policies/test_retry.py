@@ -234,3 +234,12 @@ def test_a_retry_is_logged_at_debug(clock: object, caplog: pytest.LogCaptureFixt
         pw.ProductionModel(predict, retry=2, name="scorer")(1)
     retry_lines = [r for r in caplog.records if r.levelname == "DEBUG" and "retrying" in r.getMessage()]
     assert len(retry_lines) == 1 and retry_lines[0].model == "scorer"  # type: ignore[attr-defined]
+
+
+@given(initial=st.floats(0, 10), maximum=st.floats(0, 60), multiplier=st.floats(1, 5), attempt=st.integers(1, 2000))
+def test_backoff_computes_what_tenacitys_wait_exponential_computes(
+    initial: float, maximum: float, multiplier: float, attempt: int
+) -> None:
+    ours = pw.backoff(initial=initial, maximum=maximum, multiplier=multiplier, jitter=False)
+    theirs = tenacity.wait_exponential(multiplier=initial, max=maximum, exp_base=multiplier)
+    assert ours(_state(attempt)) == theirs(_state(attempt))
