@@ -6,7 +6,6 @@ prodwrap starts (each attempt runs in a copy of the caller's context).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -20,30 +19,6 @@ _EMPTY: Mapping[str, Any] = MappingProxyType({})
 TAGS: ContextVar[Mapping[str, Any]] = ContextVar("prodwrap_tags", default=_EMPTY)
 
 
-class _Live:
-    """How many deadline bindings are live right now, process-wide.
-
-    While it is 0, no context can hold a live deadline, so the success path skips reading
-    ``DEADLINE`` (a context-variable lookup). Changed under a lock, on timed paths only.
-    """
-
-    __slots__ = ("count", "lock")
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.lock = threading.Lock()
-
-    def enter(self) -> None:
-        self.lock.acquire()  # acquire/release: cheaper than a with block on the timed paths
-        try:
-            self.count += 1
-        finally:
-            self.lock.release()
-
-
-LIVE = _Live()
-
-
 class Binding:
     """A deadline in force while one attempt runs (``at``: absolute, on the clock's
     monotonic scale).
@@ -51,24 +26,28 @@ class Binding:
     It lives in ``DEADLINE`` in the attempt's own context (worker thread or task). A thread or
     task the attempt started inherits that context and may outlive the attempt; once the
     attempt ends (``end()``), the binding is dead and no longer binds anything run there.
+    A live binding is a member of ``LIVE``.
     """
 
-    __slots__ = ("at", "live")
+    __slots__ = ("at",)
 
     def __init__(self, at: float) -> None:
         self.at = at
-        self.live = True
-        LIVE.enter()
+        LIVE.add(self)
+
+    @property
+    def live(self) -> bool:
+        return self in LIVE
 
     def end(self) -> None:
         """The attempt has ended: the deadline binds nothing any more (idempotent)."""
-        LIVE.lock.acquire()
-        try:
-            if self.live:
-                self.live = False
-                LIVE.count -= 1
-        finally:
-            LIVE.lock.release()
+        LIVE.discard(self)
+
+
+# The deadline bindings live right now, process-wide. While it is empty no context can hold a
+# live deadline, so the success path skips reading ``DEADLINE`` (a context-variable lookup).
+# Adding and discarding are single set operations, atomic under the GIL: no lock.
+LIVE: set[Binding] = set()
 
 
 DEADLINE: ContextVar[Binding | None] = ContextVar("prodwrap_deadline", default=None)
@@ -79,10 +58,10 @@ def outer_deadline() -> float | None:
 
     Every entry point reads the caller's deadline through this one function.
     """
-    if not LIVE.count:
+    if not LIVE:
         return None
     binding = DEADLINE.get()
-    if binding is None or not binding.live:
+    if binding is None or binding not in LIVE:
         return None
     return binding.at
 
