@@ -31,3 +31,27 @@ def test_ruff_lint_and_format() -> None:
 
 def test_mypy_strict() -> None:
     _run(sys.executable, "-m", "mypy", "--strict", "prodwrap", "tests/typing")
+
+
+def test_the_installed_package_is_visible_to_mypy(tmp_path: Path) -> None:
+    """Type-checking an application outside this checkout finds prodwrap's types (the editable
+    install the README uses must not hide them behind an import hook)."""
+    app = tmp_path / "app.py"
+    app.write_text(
+        "import prodwrap as pw\n"
+        "from pydantic import BaseModel\n\n\n"
+        "class A(BaseModel):\n    age: int\n\n\n"
+        "def score(a: A) -> float:\n    return a.age / 100\n\n\n"
+        "model = pw.ProductionModel(score, input=A)\n"
+        "y: float = model({'age': 40})\n"
+        "z: str = model({'age': 40})  # type: ignore[assignment]\n",
+        encoding="utf-8",
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(app)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

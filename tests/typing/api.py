@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import assert_type
 
+from pydantic import BaseModel
+
 import prodwrap as pw
 
 
@@ -44,3 +46,50 @@ async def use_async() -> None:
     assert_type(await amodel("a"), str)
     p = await amodel.apredict_detailed("a")
     assert_type(p, pw.Prediction)
+
+
+# -- with input=, every input form the validator takes type-checks (issue: model({"age": 40})) --
+
+
+class Applicant(BaseModel):
+    age: int
+
+
+def risk(a: Applicant) -> float:
+    return a.age / 100
+
+
+validated = pw.ProductionModel(risk, input=Applicant, fallback=pw.Constant(0.5))
+assert_type(validated({"age": 40}), float)
+assert_type(validated('{"age": 40}'), float)
+assert_type(validated(Applicant(age=40)), float)
+assert_type(validated.predict_detailed({"age": 40}), pw.Prediction)
+unvalidated = pw.ProductionModel(risk)
+assert_type(unvalidated(Applicant(age=1)), float)
+unvalidated({"age": 40})  # type: ignore[arg-type]  # without input= the predict's own type
+
+
+@pw.validate(input=Applicant)
+def checked(a: Applicant) -> float:
+    return a.age / 100
+
+
+assert_type(checked({"age": 3}), float)
+
+
+@pw.retry
+def bare_retry(x: int) -> int:
+    return x
+
+
+assert_type(bare_retry(1), int)
+
+
+async def use_async_surface() -> None:
+    amodel = pw.ProductionModel(remote)
+    assert_type(await amodel.apredict("a"), str)  # the awaited result, not a coroutine
+    assert_type(await amodel.predict_detailed("a"), pw.Prediction)  # awaitable for an async model
+    sync_model = pw.ProductionModel(score)
+    assert_type(await sync_model.apredict(1), float)  # a sync predict awaited on a worker thread
+    with pw.ProductionModel(score) as closing:
+        assert_type(closing(2), float)
