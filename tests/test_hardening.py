@@ -139,3 +139,26 @@ def test_fallback_and_refusals_are_logged_at_info(caplog: pytest.LogCaptureFixtu
     assert len(lines) == 1 and "served by fallback constant" in lines[0].getMessage()
     record: Any = lines[0]
     assert (record.model, record.version, record.outcome, record.reason) == ("m", "2", "fallback", "exception")
+
+
+def test_the_report_says_what_counts_calls_and_what_counts_attempts(clock: object) -> None:
+    import numpy as np
+
+    failures = [ConnectionError(), ConnectionError()]
+
+    def flaky(x: float) -> float:
+        if failures:
+            raise failures.pop()
+        return x
+
+    monitor = pw.DriftMonitor(np.arange(200.0), window=5, background=False)
+    model = pw.ProductionModel(flaky, retry=3, drift=monitor)
+    for i in range(5):
+        model(float(i))
+    text = model.report()
+    assert "calls" in text and "(outcomes below count calls)" in text
+    assert "failed attempts" in text and "a retried call counts each attempt" in text
+    assert "exception" in text and "the predict raised" in text
+    assert "abandoned attempts" in text and "timed out, left to finish" in text
+    assert "drift" in text and "5 observed, 1 checks" in text and "ks" in text.lower()
+    assert "<table" in model.report(html=True)
