@@ -35,10 +35,6 @@ class Binding:
         self.at = at
         LIVE.add(self)
 
-    @property
-    def live(self) -> bool:
-        return self in LIVE
-
     def end(self) -> None:
         """The attempt has ended: the deadline binds nothing any more (idempotent)."""
         LIVE.discard(self)

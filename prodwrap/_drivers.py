@@ -1,11 +1,12 @@
 """The two drivers: the only code that calls, blocks, sleeps or awaits.
 
-They take an engine (never the model), run its compiled success path (``Engine.fast``) when
-no caller's deadline applies, and otherwise carry out the engine's walk: ``Call``,
-``Sleep``, then ``Done`` or ``Fail``. The sync and the async driver differ only in how an
-attempt is invoked (inline or on a worker thread under a deadline, versus awaited under
-``asyncio.timeout``) and how they sleep. Every call ends at the engine's one finish point.
-They name no capability: stages plug in through the engine.
+They take an engine (never the model), run its compiled success path (``engine.sync_fast``
+or ``engine.async_fast``) when no caller's deadline applies, and otherwise carry out the
+engine's walk: each ``CALL`` and ``SLEEP`` it yields, until the call is decided. The sync and
+the async driver differ only in how an attempt is invoked (inline or on a worker thread under
+a deadline, versus awaited under ``asyncio.timeout``) and how they sleep. Every call ends at
+the engine's one finish point, whatever happens on the way. They name no capability: stages
+plug in through the engine.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from prodwrap import _clock
 from prodwrap._context import DEADLINE, LIVE, Binding, outer_deadline
-from prodwrap._engine import ASYNC, CALL, MODEL, SYNC, Act, Engine
+from prodwrap._engine import ASYNC, CALL, MODEL, SYNC, Act, Engine, FastPath
 from prodwrap._record import CallRecord
 from prodwrap._workers import POOL
 
@@ -26,6 +27,83 @@ if TYPE_CHECKING:
     from prodwrap._record import Prediction
 
 _clocks = _clock.current
+
+
+# -- shared by both drivers (off the success path's hot lines) --------------------------------
+
+
+def _admitted(fast: FastPath, value: Any) -> bool:
+    """Whether every ``fast_admit`` hook lets the call stay on the success path (a hook
+    that raises sends it to the walk, which asks the stage again)."""
+    try:
+        return all(admit(value) for admit in fast.admit)
+    except Exception:
+        return False
+
+
+def _handover(
+    engine: Engine, start: float, value: Any, failure: Exception, began: float | None
+) -> tuple[CallRecord, Generator[Act, None, None]]:
+    """The first attempt of the success path failed: the walk goes on from there."""
+    rec = CallRecord(start)
+    now = _clocks.clock.monotonic()
+    if began is None:  # the clock was not read before the attempt: date it by real time
+        began = now - (perf_counter() - start)
+    return rec, engine.walk(rec, value, None, failure, now, began)
+
+
+def _finish_fast(fast: FastPath, start: float, value: Any, out: Any, began: float | None) -> None:
+    """The success path's end when a stage has a hook there: the attempt seam's
+    ``fast_attempt`` hooks, then the finish point (with a record if an observer reads one)."""
+    if fast.attempted:
+        took = _clocks.clock.monotonic() - began  # type: ignore[operator]
+        for attempted in fast.attempted:
+            try:
+                attempted(took)
+            except Exception as exc:  # a stage's fault never costs the caller its output
+                fast.finisher.failed(attempted, exc)
+    if fast.record:
+        rec = CallRecord(start)
+        rec.attempts, rec.input, rec.target = 1, value, fast.primary
+        rec.ok, rec.result = True, out
+        fast.finish(rec, value, out, start)
+    else:
+        fast.finish(None, value, out, start)
+
+
+def _end(engine: Engine, rec: CallRecord) -> Any:
+    """The walk is over: finish the call, then return its output or raise its error."""
+    result = rec.result
+    if rec.ok:
+        engine.finisher.finish(rec, None, result, rec.start)
+        return result
+    rec.outcome = "error"
+    engine.finisher.finish(rec, None, None, rec.start)
+    raise result  # the user's own exception unchanged, or ours
+
+
+def _broken(engine: Engine, rec: CallRecord, exc: BaseException) -> None:
+    """The walk itself raised (a validator raising something else than a validation error,
+    a stage's hook): the call still ends at the finish point, as an error, before ``exc``
+    reaches the caller."""
+    asyncio = sys.modules.get("asyncio")
+    if isinstance(exc, Exception):
+        reason = "exception"
+    elif asyncio is not None and isinstance(exc, asyncio.CancelledError):
+        reason = "cancelled"  # the caller cancelled the call (asyncio)
+    else:
+        return  # KeyboardInterrupt and the like end no call
+    rec.fail(exc, reason)
+    rec.outcome = "error"
+    engine.finisher.finish(rec, None, None, rec.start)
+
+
+def _limit(rec: CallRecord, now: float) -> float:
+    """Seconds the current attempt may take from ``now``: the nearer of its two limits."""
+    limit = rec.seconds if rec.seconds is not None else rec.limit - now  # type: ignore[operator]
+    if rec.limit is not None:
+        limit = min(limit, rec.limit - now)
+    return limit
 
 
 # -- sync ----------------------------------------------------------------------------------
@@ -52,8 +130,8 @@ def predict_sync(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: dict[str
             value = _REFUSED
         if value is _REFUSED:  # outside the except block: nothing chains onto what follows
             return _run_sync(engine, CallRecord(start), x, args, kwargs)
-    if fast.admit and not all(admit(value) for admit in fast.admit):
-        return _run_sync(engine, CallRecord(start), x, args, kwargs)
+    if fast.admit and not _admitted(fast, value):
+        return _run_sync(engine, CallRecord(start), value, args, kwargs, validated=True)
     fn = fast.fn
     began = None
     failure: Exception | None = None
@@ -67,25 +145,15 @@ def predict_sync(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: dict[str
             done, out = POOL.call(fast.seconds, began + fast.seconds, fn, value, *args, **kwargs)
             if not done:
                 engine.stats.abandoned()
-                failure = engine.timeout_error(1, engine.primary, fast.seconds)
+                failure = engine.timeout_error(None, fast.seconds)
         if failure is None and fast.validate_output is not None:
             out = fast.validate_output(out)
     except Exception as exc:
         failure = exc
     if failure is not None:
-        rec = CallRecord(start)
-        now = _clocks.clock.monotonic()
-        if began is None:
-            began = now - (perf_counter() - start)
-        return _drive_sync(engine, rec, engine.walk(rec, value, None, failure, now, began), args, kwargs)
-    if fast.attempted:
-        took = _clocks.clock.monotonic() - began  # type: ignore[operator]
-        for attempted in fast.attempted:
-            attempted(took)
-    if fast.record:
-        rec = CallRecord(start)
-        rec.attempts, rec.input = 1, value
-        fast.finish(rec, value, out, start)
+        return _drive_sync(engine, *_handover(engine, start, value, failure, began), args, kwargs)
+    if fast.attempted or fast.record:
+        _finish_fast(fast, start, value, out, began)
     else:
         fast.finish(None, value, out, start)
     return out
@@ -101,8 +169,10 @@ def detailed_sync(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: dict[st
     return rec.built
 
 
-def _run_sync(engine: Engine, rec: CallRecord, x: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    steps = engine.walk(rec, x, outer_deadline(), None, _clocks.clock.monotonic())
+def _run_sync(
+    engine: Engine, rec: CallRecord, x: Any, args: tuple[Any, ...], kwargs: dict[str, Any], validated: bool = False
+) -> Any:
+    steps = engine.walk(rec, x, outer_deadline(), None, _clocks.clock.monotonic(), validated=validated)
     return _drive_sync(engine, rec, steps, args, kwargs)
 
 
@@ -115,65 +185,42 @@ def _drive_sync(
 ) -> Any:
     """Carry out the walk on this thread: call, sleep, then finish."""
     clock = _clocks.clock
-    for act in steps:
-        if act is CALL:
-            target = rec.target
-            try:
-                if target.kind is SYNC and rec.seconds is None and rec.limit is None:  # inline, untimed
-                    fn = target.fn
-                    rec.result = fn(rec.input, *args, **kwargs) if args or kwargs else fn(rec.input)
-                else:
-                    rec.result = _call_sync(engine, rec, args, kwargs)
-                rec.ok = True
-            except Exception as exc:
-                rec.ok, rec.result = False, exc
-        elif rec.wait > 0:  # SLEEP
-            clock.sleep(rec.wait)
-        rec.now = clock.monotonic()
-    result = rec.result
-    if rec.ok:
-        engine.finisher.finish(rec, None, result, rec.start)
-        return result
-    rec.outcome = "error"
-    engine.finisher.finish(rec, None, None, rec.start)
-    raise result  # the user's own exception unchanged, or ours
-
-
-def _end(engine: Engine, rec: CallRecord) -> Any:
-    """The walk is over: finish the call, then return its output or raise its error (the
-    sync driver inlines this)."""
-    result = rec.result
-    if rec.ok:
-        engine.finisher.finish(rec, None, result, rec.start)
-        return result
-    rec.outcome = "error"
-    engine.finisher.finish(rec, None, None, rec.start)
-    raise result  # the user's own exception unchanged, or ours
+    try:
+        for act in steps:
+            if act is CALL:
+                target = rec.target
+                try:
+                    if target.kind is SYNC and rec.seconds is None and rec.limit is None:  # inline, untimed
+                        fn = target.fn
+                        rec.result = fn(rec.input, *args, **kwargs) if args or kwargs else fn(rec.input)
+                    else:
+                        rec.result = _call_sync(engine, rec, args, kwargs)
+                    rec.ok = True
+                except Exception as exc:
+                    rec.ok, rec.result = False, exc
+            elif rec.wait > 0:  # SLEEP
+                clock.sleep(rec.wait)
+            rec.now = clock.monotonic()
+    except BaseException as exc:
+        _broken(engine, rec, exc)
+        raise
+    return _end(engine, rec)
 
 
 def _call_sync(engine: Engine, rec: CallRecord, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """An attempt that is not a plain untimed call: another model, or under a limit."""
     target = rec.target
     if target.kind is MODEL:
         return target.fn.predict(rec.input, *args, **kwargs)  # clamps itself to our deadline
-    if rec.seconds is None and rec.limit is None:
-        return target.fn(rec.input, *args, **kwargs) if args or kwargs else target.fn(rec.input)
     now = _clocks.clock.monotonic()
     limit = _limit(rec, now)
     if limit <= 0:
-        raise engine.timeout_error(rec.attempts, target, 0.0)
+        raise engine.timeout_error(rec, 0.0)
     done, out = POOL.call(limit, now + limit, target.fn, rec.input, *args, **kwargs)
     if not done:
         engine.stats.abandoned()
-        raise engine.timeout_error(rec.attempts, target, limit)
+        raise engine.timeout_error(rec, limit)
     return out
-
-
-def _limit(rec: CallRecord, now: float) -> float:
-    """Seconds the current attempt may take from ``now``: the nearer of its two limits."""
-    limit = rec.seconds if rec.seconds is not None else rec.limit - now  # type: ignore[operator]
-    if rec.limit is not None:
-        limit = min(limit, rec.limit - now)
-    return limit
 
 
 # -- async ---------------------------------------------------------------------------------
@@ -194,8 +241,8 @@ async def predict_async(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: d
             value = _REFUSED
         if value is _REFUSED:
             return await _run_async(engine, CallRecord(start), x, args, kwargs)
-    if fast.admit and not all(admit(value) for admit in fast.admit):
-        return await _run_async(engine, CallRecord(start), x, args, kwargs)
+    if fast.admit and not _admitted(fast, value):
+        return await _run_async(engine, CallRecord(start), value, args, kwargs, validated=True)
     fn = fast.fn
     began = None
     failure: Exception | None = None
@@ -216,7 +263,7 @@ async def predict_async(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: d
                 if not limit.expired():
                     raise  # the predict's own TimeoutError
                 engine.stats.abandoned()
-                failure = engine.timeout_error(1, engine.primary, seconds)
+                failure = engine.timeout_error(None, seconds)
             finally:
                 DEADLINE.reset(token)
                 binding.end()
@@ -225,22 +272,14 @@ async def predict_async(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: d
     except Exception as exc:
         failure = exc
     except BaseException as exc:
-        _cancelled(engine, CallRecord(start), value, exc)
+        rec = CallRecord(start)
+        rec.input = value
+        _broken(engine, rec, exc)
         raise
     if failure is not None:
-        rec = CallRecord(start)
-        now = _clocks.clock.monotonic()
-        if began is None:
-            began = now - (perf_counter() - start)
-        return await _drive_async(engine, rec, engine.walk(rec, value, None, failure, now, began), args, kwargs)
-    if fast.attempted:
-        took = _clocks.clock.monotonic() - began  # type: ignore[operator]
-        for attempted in fast.attempted:
-            attempted(took)
-    if fast.record:
-        rec = CallRecord(start)
-        rec.attempts, rec.input = 1, value
-        fast.finish(rec, value, out, start)
+        return await _drive_async(engine, *_handover(engine, start, value, failure, began), args, kwargs)
+    if fast.attempted or fast.record:
+        _finish_fast(fast, start, value, out, began)
     else:
         fast.finish(None, value, out, start)
     return out
@@ -253,8 +292,10 @@ async def detailed_async(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: 
     return rec.built  # type: ignore[return-value]
 
 
-async def _run_async(engine: Engine, rec: CallRecord, x: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    steps = engine.walk(rec, x, outer_deadline(), None, _clocks.clock.monotonic())
+async def _run_async(
+    engine: Engine, rec: CallRecord, x: Any, args: tuple[Any, ...], kwargs: dict[str, Any], validated: bool = False
+) -> Any:
+    steps = engine.walk(rec, x, outer_deadline(), None, _clocks.clock.monotonic(), validated=validated)
     return await _drive_async(engine, rec, steps, args, kwargs)
 
 
@@ -279,25 +320,12 @@ async def _drive_async(
                 await clock.asleep(rec.wait)
             rec.now = clock.monotonic()
     except BaseException as exc:
-        _cancelled(engine, rec, rec.input, exc)
+        _broken(engine, rec, exc)
         raise
     return _end(engine, rec)
 
 
-def _cancelled(engine: Engine, rec: CallRecord, value: Any, exc: BaseException) -> None:
-    """The caller cancelled the call (asyncio): it ends as an error, reason ``"cancelled"``."""
-    asyncio = sys.modules.get("asyncio")
-    if asyncio is None or not isinstance(exc, asyncio.CancelledError):
-        return  # KeyboardInterrupt and the like end no call
-    rec.input = value
-    rec.fail(exc, "cancelled")
-    rec.outcome = "error"
-    engine.finisher.finish(rec, None, None, rec.start)
-
-
 async def _call_async(engine: Engine, rec: CallRecord, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    import asyncio  # imported by then: an event loop runs
-
     target = rec.target
     if target.kind is MODEL:
         return await target.fn.apredict(rec.input, *args, **kwargs)
@@ -305,18 +333,18 @@ async def _call_async(engine: Engine, rec: CallRecord, args: tuple[Any, ...], kw
     if rec.seconds is None and rec.limit is None:
         if target.kind is ASYNC:
             return await fn(rec.input, *args, **kwargs)
-        return await POOL.submit_async(asyncio.get_running_loop(), None, fn, rec.input, *args, **kwargs)
+        return await POOL.submit_async(_aio().get_running_loop(), None, fn, rec.input, *args, **kwargs)
     now = _clocks.clock.monotonic()
     limit = _limit(rec, now)
     if limit <= 0:
-        raise engine.timeout_error(rec.attempts, target, 0.0)
+        raise engine.timeout_error(rec, 0.0)
     if target.kind is ASYNC:
         out = await _timed(fn, rec.input, args, kwargs, limit, now + limit)
     else:
         out = await _timed_worker(fn, rec.input, args, kwargs, limit, now + limit)
     if out is _TIMED_OUT:
         engine.stats.abandoned()
-        raise engine.timeout_error(rec.attempts, target, limit)
+        raise engine.timeout_error(rec, limit)
     return out
 
 
@@ -342,8 +370,7 @@ async def _timed(fn: Any, value: Any, args: tuple[Any, ...], kwargs: dict[str, A
 async def _timed_worker(
     fn: Any, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any], seconds: float, at: float
 ) -> Any:
-    import asyncio
-
+    asyncio = _aio()
     limit = asyncio.timeout(seconds)
     try:
         async with limit:

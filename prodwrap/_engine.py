@@ -17,18 +17,16 @@ walk with a plain ``for`` loop. After a failure, :meth:`Engine.on_failure` decid
 
 from __future__ import annotations
 
-import functools
-import inspect
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence, Sized
 from enum import IntEnum
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from prodwrap._finish import Finisher
 from prodwrap._record import CallRecord
 from prodwrap._stage import Refuse, Route, Seam, Serve, Stage
 from prodwrap._stats import StatsRecorder
+from prodwrap._target import ASYNC, CONSTANT, MODEL, SYNC, Kind, Target, is_async_callable, reason_of
 from prodwrap.errors import (
-    CircuitOpenError,
     FallbackExhausted,
     InputValidationError,
     OutputValidationError,
@@ -38,34 +36,7 @@ from prodwrap.errors import (
 from prodwrap.policies.retry import Retry
 from prodwrap.policies.timeout import Timeout
 
-if TYPE_CHECKING:
-    from prodwrap._record import Prediction
-
-
-class Kind(IntEnum):
-    """How a target is invoked."""
-
-    SYNC = 0  # a plain function
-    ASYNC = 1  # a coroutine function
-    MODEL = 2  # a ProductionModel (applies its own policies)
-    CONSTANT = 3  # a pre-validated value (``fn()`` serves it)
-
-
-# Members as module constants: on the call path an enum member is read as a plain global
-# (``Kind.MODEL`` is an attribute lookup on the enum class, several times slower).
-SYNC, ASYNC, MODEL, CONSTANT = Kind.SYNC, Kind.ASYNC, Kind.MODEL, Kind.CONSTANT
-
-
-class Target:
-    """The primary or one fallback, compiled: how to invoke it and what it is called."""
-
-    __slots__ = ("fn", "kind", "name", "validated")
-
-    def __init__(self, fn: Any, kind: Kind, name: str, validated: bool) -> None:
-        self.fn = fn
-        self.kind = kind
-        self.name = name
-        self.validated = validated  # whether the model's output validation applies
+__all__ = ["ASYNC", "CALL", "CONSTANT", "MODEL", "SLEEP", "SYNC", "Act", "Engine", "FastPath", "Kind", "Step", "Target"]
 
 
 # -- what the walk yields, and what it decides after a failure -------------------------------
@@ -92,51 +63,51 @@ CALL, SLEEP = Act.CALL, Act.SLEEP
 RETRY, NEXT, GIVE_UP = Step.RETRY, Step.NEXT, Step.GIVE_UP
 
 
-def is_async_callable(fn: object) -> bool:
-    """Whether calling ``fn`` returns a coroutine (coroutine functions, partials of them,
-    instances whose ``__call__`` is a coroutine function)."""
-    while isinstance(fn, functools.partial):
-        fn = fn.func
-    if inspect.iscoroutinefunction(fn):
-        return True
-    return not inspect.isroutine(fn) and inspect.iscoroutinefunction(type(fn).__call__)
-
-
-def reason_of(exc: BaseException) -> str:
-    """The failure reason recorded in stats and metrics for an exception."""
-    if not isinstance(exc, ProdwrapError):
-        return "exception"  # the user's own (one check for the common case)
-    if isinstance(exc, PredictionTimeout):
-        return "timeout"
-    if isinstance(exc, OutputValidationError):
-        return "invalid_output"
-    if isinstance(exc, CircuitOpenError):
-        return "circuit_open"
-    if isinstance(exc, InputValidationError):
-        return "invalid_input"
-    return "exception"
-
-
 def _overrides(stage: Stage, hook: str) -> bool:
     return getattr(type(stage), hook) is not getattr(Stage, hook)
 
 
+def _fast(stage: Stage) -> bool:
+    """Whether the success path can serve a stage: it has a success-path hook for every
+    general-path hook it overrides (but ``observe``: the finish point then makes a record),
+    and none that could refuse an attempt (``before_attempt``), which the walk alone asks."""
+    if not stage.fast or _overrides(stage, "before_attempt"):
+        return False
+    if _overrides(stage, "admit") and stage.fast_admit is None:
+        return False
+    return not (_overrides(stage, "after_attempt") and stage.fast_attempt is None)
+
+
 class FastPath:
     """The compiled success path both drivers run inline: validate, call, validate the
-    output, finish. Built from the stages' success-path hooks; None on an engine whose
-    stages need the general path for every call."""
+    output, finish. Built from the stages' success-path hooks. An engine has none (None) when
+    a stage needs the walk for every call (``fast=False``, or it may refuse an attempt) and
+    for ``batch=True`` (the output's length is checked against the call's input)."""
 
-    __slots__ = ("admit", "attempted", "finish", "fn", "record", "seconds", "validate", "validate_output")
+    __slots__ = (
+        "admit",
+        "attempted",
+        "finish",
+        "finisher",
+        "fn",
+        "primary",
+        "record",
+        "seconds",
+        "validate",
+        "validate_output",
+    )
 
     def __init__(self, engine: Engine, stages: Sequence[Stage]) -> None:
         self.validate = engine.validate_fast
         self.fn = engine.primary.fn
+        self.primary = engine.primary
         self.validate_output = engine.validate_output
         limits = [t for t in (engine.attempt_timeout, engine.total_timeout) if t is not None]
         self.seconds = min(limits, default=None)  # the first attempt's limit
         self.admit = tuple(s.fast_admit for s in stages if s.fast_admit is not None)
         self.attempted = tuple(s.fast_attempt for s in stages if s.fast_attempt is not None)
         self.record = engine.finisher.needs_record  # the finish needs a record of the call
+        self.finisher = engine.finisher
         self.finish = engine.finisher.finish
 
 
@@ -210,7 +181,7 @@ class Engine:
         )
         self.finisher = Finisher(self, [s for s in self.stages if s.seam is Seam.OBSERVER])
         self.batch = batch  # outputs are lists as long as the input list (checked on the walk)
-        fast = not batch and all(s.fast for s in self.stages)
+        fast = not batch and all(_fast(s) for s in self.stages)
         self.fast = FastPath(self, self.stages) if fast else None
         # What each driver runs inline: a sync predict's success path is the sync driver's,
         # an async predict's the async driver's (apredict of a sync predict takes the walk).
@@ -228,8 +199,13 @@ class Engine:
             deadline = own if deadline is None else min(deadline, own)
         rec.deadline = deadline
 
-    def timeout_error(self, attempts: int, target: Target, seconds: float) -> PredictionTimeout:
-        what = f"primary attempt {attempts}" if target is self.primary else f"fallback {target.name}"
+    def timeout_error(self, rec: CallRecord | None, seconds: float) -> PredictionTimeout:
+        """The attempt ``rec`` is on (None: the first of the primary) ran out of time."""
+        if rec is None or rec.phase < 0:
+            target = "primary" if rec is None or rec.target is self.primary else rec.target.name
+            what = f"{target} attempt {1 if rec is None else rec.attempts}"
+        else:
+            what = f"fallback {rec.target.name}"
         return PredictionTimeout(f"{self.name}: {what} timed out after {seconds:.3g} s", timeout=seconds)
 
     # -- decisions after a failure ---------------------------------------------------------
@@ -251,9 +227,9 @@ class Engine:
             now: the clock's monotonic reading.
             reason: the reason of an admission refusal (no retry can help one).
         """
+        retry = self.retry
         if reason is None:
             reason = "exception" if not isinstance(exc, ProdwrapError) else reason_of(exc)
-            retry = self.retry
         else:
             retry = None  # an admission refusal: no retry can help
         if rec.errors is None:
@@ -261,7 +237,7 @@ class Engine:
         else:
             rec.errors.append(exc)
             rec.reasons.append(reason)  # type: ignore[union-attr]
-        if retry is not None and rec.phase < 0 and self.retry is not None:
+        if retry is not None and rec.phase < 0:
             delay = retry.delay(rec, exc, now, self.name)
             if delay is not None:
                 rec.wait = delay
@@ -289,6 +265,7 @@ class Engine:
         failure: Exception | None,
         now: float,
         began: float | None = None,
+        validated: bool = False,
     ) -> Generator[Act, None, None]:
         """A call from input to result or final error, as a generator of :class:`Act`.
 
@@ -303,8 +280,10 @@ class Engine:
             failure: that first attempt's exception.
             now: the clock's monotonic reading.
             began: with ``failure``, the clock's reading when that attempt began.
+            validated: ``x`` is already validated (the success path handed the call over
+                before any attempt: a ``fast_admit`` hook said no).
         """
-        rec.target = target = self.primary
+        rec.target = rec.routed = self.primary
         step: Step | None = None
         rec.input = x
         rec.started_at = now if began is None else began
@@ -313,11 +292,11 @@ class Engine:
             if self.timed or outer is not None:
                 self.begin(rec, rec.started_at, outer)
             for stage in self.attempt_stages:
-                stage.after_attempt(rec, target, failure, 0.0 if began is None else now - began)
+                stage.after_attempt(rec, self.primary, failure, 0.0 if began is None else now - began)
             step = self.on_failure(rec, failure, now)
         else:
             invalid = None
-            if self.validate_input is not None:
+            if not validated and self.validate_input is not None:
                 try:
                     rec.input = self.validate_input(x)
                 except InputValidationError as error:
@@ -336,50 +315,54 @@ class Engine:
                         rec.ok, rec.result = True, decision.value
                         return
                     if isinstance(decision, Refuse):
+                        rec.refused = decision.reason
                         step = self.on_failure(rec, decision.error, now, decision.reason)
                         break
                     if isinstance(decision, Route):
-                        rec.target = decision.target
+                        rec.target = rec.routed = decision.target
         while True:
             if step is None:  # an attempt of rec.target, with the attempt seam around it
                 target = rec.target
                 if target.kind is CONSTANT:
                     rec.ok, rec.result = True, target.fn()
                 else:
-                    stages = self.attempt_stages
-                    if rec.phase < 0:  # the primary (or the target admission routed the call to)
-                        rec.attempts += 1
+                    primary = rec.phase < 0  # the primary, or the target admission routed to
+                    if primary:
                         rec.seconds, rec.limit = self.attempt_timeout, rec.deadline
                     else:  # fallbacks run under the caller's deadline only
                         rec.seconds, rec.limit = None, outer
-                        stages = ()
                     refused = None
-                    for stage in stages:
+                    for stage in self.attempt_stages:
                         refused = stage.before_attempt(rec, target)
                         if refused is not None:
-                            rec.ok, rec.result = False, refused
                             break
-                    if refused is None:
+                    if refused is not None:  # refused attempts are not attempts made
+                        rec.ok, rec.result = False, refused
+                    else:
+                        if primary:
+                            rec.attempts += 1
                         before = now
                         yield CALL
                         now = rec.now
-                        for stage in stages:
+                        if rec.ok and target.validated and (self.validate_output is not None or self.batch):
+                            try:
+                                rec.result = self.checked_output(rec, rec.result)
+                            except Exception as exc:  # a bad output is a failed attempt
+                                rec.ok, rec.result = False, exc
+                        for stage in self.attempt_stages:
                             stage.after_attempt(rec, target, None if rec.ok else rec.result, now - before)
-                if rec.ok and target.validated and (self.validate_output is not None or self.batch):
-                    try:
-                        rec.result = self.checked_output(rec, rec.result)
-                    except Exception as exc:  # a bad output is a failed attempt
-                        rec.ok, rec.result = False, exc
                 if rec.ok:
                     if rec.phase >= 0:
                         rec.outcome, rec.served_by = "fallback", target.name
+                    elif target is not self.primary:
+                        rec.served_by = target.name  # the routed target served
                     return
                 step = self.on_failure(rec, rec.result, now)
             if step is RETRY:
                 rec.slept += rec.wait
                 yield SLEEP
                 now = rec.now
-                rec.target = self.primary
+                rec.target = rec.routed
             elif step is GIVE_UP:
                 rec.ok = False
                 return
@@ -388,7 +371,8 @@ class Engine:
     def checked_output(self, rec: CallRecord, out: Any) -> Any:
         """The output validated (``output=``, ``check=``; a batch's length matching its input's)."""
         if self.batch and rec.valid_input:
-            n = len(out) if isinstance(out, Sequence) and not isinstance(out, str | bytes) else None
+            sized = isinstance(out, Sized) and not isinstance(out, str | bytes | Mapping)
+            n = len(out) if sized else None  # a list, a numpy array, a Series: anything with a length
             if n != len(rec.input):
                 got = "not a list" if n is None else f"{n} outputs"
                 raise OutputValidationError(
@@ -410,7 +394,3 @@ class Engine:
             "fallback": [t.name for t in self.fallbacks],
             "on_invalid": self.on_invalid,
         }
-
-    def prediction(self, rec: CallRecord) -> Prediction:
-        """The call's ``Prediction``, built once (the same object for every reader)."""
-        return rec.public(self.name, self.version)

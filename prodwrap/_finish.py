@@ -34,6 +34,7 @@ _faults = Throttle(logger("observers"))
 class Finisher:
     __slots__ = (
         "fast_observe",
+        "fast_only",
         "keepers",
         "model",
         "needs_record",
@@ -54,6 +55,11 @@ class Finisher:
         overriding = [s for s in observers if type(s).observe is not Stage.observe]
         self.observe: tuple[Callable[[CallRecord], object], ...] = tuple(s.observe for s in overriding)
         self.fast_observe = tuple(s.fast_observe for s in observers if s.fast_observe is not None)
+        # Observers with a success-path hook only: on a record, they hear the calls the
+        # primary served without a failure (what their hook means).
+        self.fast_only = tuple(
+            s.fast_observe for s in observers if s.fast_observe is not None and type(s).observe is Stage.observe
+        )
         # Keepers that need every call's Prediction, then those that read it when it is built.
         self.keepers = tuple(k for s in observers if s.needs_prediction for k in s.keepers())
         self.readers = tuple(k for s in observers if not s.needs_prediction for k in s.keepers())
@@ -81,6 +87,12 @@ class Finisher:
         rec.value = out
         rec.latency = latency
         self.stats.record(rec)
+        if self.fast_only and rec.errors is None and rec.outcome == "ok" and rec.served_by == "primary":
+            for hook in self.fast_only:
+                try:
+                    hook(rec.input, out)
+                except Exception as exc:
+                    self.failed(hook, exc)
         for observe in self.observe:
             try:
                 observe(rec)
@@ -93,14 +105,12 @@ class Finisher:
                     keep(prediction)
                 except Exception as exc:
                     self.failed(keep, exc)
-        if rec.outcome == "fallback" and _info(logging.INFO):
-            log.info(
-                "%s: served by fallback %s after %s",
-                self.model,
-                rec.served_by,
-                ", ".join(rec.reasons or ()),
-                extra=self._extra(rec),
-            )
+        if (rec.outcome == "fallback" or rec.refused is not None) and _info(logging.INFO):
+            if rec.outcome == "fallback":
+                what = f"served by fallback {rec.served_by} after {', '.join(rec.reasons or ())}"
+            else:
+                what = f"refused ({rec.refused})"
+            log.info("%s: %s", self.model, what, extra=self._extra(rec))
 
     def _extra(self, rec: CallRecord) -> dict[str, Any]:
         reason = rec.reasons[-1] if rec.reasons else None

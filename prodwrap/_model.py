@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import functools
-import inspect
-import itertools
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, Unpack, overload
 
-import pydantic
-
 from prodwrap import _report
+from prodwrap._compile import batch_of, compile_engine, input_name
 from prodwrap._drivers import detailed_async, detailed_sync, predict_async, predict_sync
-from prodwrap._engine import Engine, Kind, Target, is_async_callable
+from prodwrap._engine import Engine
 from prodwrap._options import CommonOptions, Options, Settings
 from prodwrap._record import Prediction, Stats
-from prodwrap._stage import Observers, Stage
-from prodwrap._workers import POOL  # noqa: F401  (the pool the drivers use)
-from prodwrap.errors import ConfigurationError, InputValidationError, OutputValidationError
-from prodwrap.policies.fallback import Constant, fallback_name
-from prodwrap.policies.retry import Retry
-from prodwrap.policies.timeout import Timeout
-from prodwrap.policies.validation import compile_output, compile_spec, fast_validator
+from prodwrap.errors import ConfigurationError, InputValidationError
 
 In = TypeVar("In")  # what the model accepts as its input
 X = TypeVar("X")  # the predict's own input type
@@ -33,133 +21,7 @@ R = TypeVar("R")
 T = TypeVar("T")
 
 
-def _batch_of(
-    validate: Callable[[Any], Any], error: type[InputValidationError | OutputValidationError], model: str
-) -> Callable[[Any], Any]:
-    """Validate every item of a batch; one error listing every item's problems (loc[0] = index)."""
-
-    def validate_batch(items: Any) -> Any:
-        if not isinstance(items, Sequence) or isinstance(items, str | bytes):
-            raise error([{"type": "list_type", "loc": ("batch",), "msg": "a batch must be a sequence"}], model=model)
-        out: list[Any] = []
-        problems: list[dict[str, Any]] = []
-        for i, item in enumerate(items):
-            try:
-                out.append(validate(item))
-            except error as exc:
-                problems.extend({**e, "loc": (i, *e["loc"])} for e in exc.errors)
-        if problems:
-            raise error(problems, model=model)
-        return out
-
-    return validate_batch
-
-
-_IMMUTABLE = (type(None), bool, int, float, complex, str, bytes, Decimal, frozenset)
-
-
-def _server(value: Any) -> Callable[[], Any]:
-    """What serves a Constant: the value itself if immutable, else a fresh deep copy each
-    time (a caller mutating what it was served must not change what the next one gets)."""
-    if isinstance(value, _IMMUTABLE) or (isinstance(value, pydantic.BaseModel) and value.model_config.get("frozen")):
-        return itertools.repeat(value).__next__
-    return functools.partial(copy.deepcopy, value)
-
-
-def _compile_fallbacks(
-    fallbacks: Sequence[Any], validate_output: Callable[[Any], Any] | None, model_is_async: bool
-) -> tuple[Target, ...]:
-    targets: list[Target] = []
-    seen: dict[str, int] = {}
-    for fb in fallbacks:
-        name = fallback_name(fb)
-        if name in ("primary", "candidate", "cache"):
-            name = f"fallback:{name}"
-        seen[name] = seen.get(name, 0) + 1
-        if seen[name] > 1:
-            name = f"{name}#{seen[name]}"
-        if isinstance(fb, Constant):
-            value = fb.value
-            if validate_output is not None:
-                try:
-                    value = validate_output(value)
-                except OutputValidationError as exc:
-                    raise ConfigurationError(f"fallback {name!r} fails output validation: {exc}") from exc
-            targets.append(Target(_server(value), Kind.CONSTANT, name, False))
-        elif isinstance(fb, ProductionModel):
-            if fb.is_async and not model_is_async:
-                raise ConfigurationError(f"fallback {name!r} is an async model; a sync model cannot await it")
-            targets.append(Target(fb, Kind.MODEL, name, True))
-        elif callable(fb):
-            is_async = is_async_callable(fb)
-            if is_async and not model_is_async:
-                raise ConfigurationError(f"fallback {name!r} is async; a sync model cannot await it")
-            targets.append(Target(fb, Kind.ASYNC if is_async else Kind.SYNC, name, True))
-        else:
-            raise ConfigurationError(f"fallback must be a callable, a ProductionModel or pw.Constant, got {fb!r}")
-    return tuple(targets)
-
-
 _NO_INPUT: Any = object()
-
-
-def _input_name(fn: Callable[..., Any]) -> str | None:
-    """The name of the predict's first parameter, under which the input may be passed."""
-    try:
-        params = list(inspect.signature(fn).parameters.values())
-    except (TypeError, ValueError):
-        return None
-    if params and params[0].kind in (params[0].POSITIONAL_OR_KEYWORD, params[0].KEYWORD_ONLY):
-        return params[0].name
-    return None
-
-
-def _stages(settings: Settings, name: str, is_async: bool) -> list[Stage]:
-    """The stages the settings compile to, in DESIGN §1's order."""
-    stages: list[Stage] = []
-    if settings.drift is not None:
-        from prodwrap.drift._stage import DriftStage  # the drift package loads when used
-
-        stages.append(DriftStage.of(settings.drift, settings.input))
-    if settings.observers:
-        for observer in settings.observers:
-            if not callable(observer):
-                raise ConfigurationError(f"observers= takes callables (each given every Prediction), got {observer!r}")
-        stages.append(Observers(tuple(settings.observers)))
-    return stages
-
-
-def compile_engine(fn: Callable[..., Any], settings: Settings, stats: Any = None) -> Engine:
-    """The engine a model runs: every option compiled once, here, into its stage."""
-    name = settings.name
-    if settings.on_invalid not in ("raise", "fallback"):
-        raise ConfigurationError(f'on_invalid must be "raise" or "fallback", got {settings.on_invalid!r}')
-    if not isinstance(settings.batch, bool):
-        raise ConfigurationError(f"batch must be True or False, got {settings.batch!r}")
-    validate_input = None if settings.input is None else compile_spec(settings.input, InputValidationError, name)
-    validate_fast = None if validate_input is None else fast_validator(settings.input, validate_input)
-    validate_output = compile_output(settings.output, settings.check, name)
-    if settings.batch:
-        validate_input = None if validate_input is None else _batch_of(validate_input, InputValidationError, name)
-        validate_fast = validate_input
-        validate_output = None if validate_output is None else _batch_of(validate_output, OutputValidationError, name)
-    is_async = is_async_callable(fn)
-    return Engine(
-        fn=fn,
-        name=name,
-        version=settings.version,
-        is_async=is_async,
-        validate_input=validate_input,
-        validate_fast=validate_fast,
-        validate_output=validate_output,
-        timeout=Timeout.coerce(settings.timeout),
-        retry=Retry.coerce(settings.retry),
-        fallbacks=_compile_fallbacks(settings.fallback, validate_output, is_async),
-        on_invalid=settings.on_invalid,
-        stages=_stages(settings, name, is_async),
-        stats=stats,
-        batch=settings.batch,
-    )
 
 
 class ProductionModel(Generic[In, P, R]):
@@ -225,7 +87,7 @@ class ProductionModel(Generic[In, P, R]):
             raise ConfigurationError(f"name must be a non-empty string, got {name!r}")
         self._fn = predict
         self._settings = Settings.of(dict(options))
-        self._input_name = _input_name(predict)
+        self._input_name = input_name(predict)
         self._engine = compile_engine(predict, self._settings)
         self.__wrapped__ = predict
         self.__name__ = name
@@ -337,7 +199,7 @@ class ProductionModel(Generic[In, P, R]):
         if self._settings.batch:
             return self._predict(list(xs))
         if engine.validate_input is not None and engine.on_invalid == "raise":
-            _batch_of(engine.validate_input, InputValidationError, self.name)(xs)
+            batch_of(engine.validate_input, InputValidationError, self.name)(xs)
         if engine.is_async:
             return self._apredict_batch(xs)
         return [self._predict(x) for x in xs]

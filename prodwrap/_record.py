@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any, Literal
 
 from prodwrap._context import TAGS
@@ -47,7 +48,9 @@ class CallRecord:
         "outcome",
         "phase",
         "reasons",
+        "refused",
         "result",
+        "routed",
         "seconds",
         "served_by",
         "slept",
@@ -79,10 +82,12 @@ class CallRecord:
         self.valid_input = True
         self.detailed = False  # the caller wants the Prediction (predict_detailed)
         self.built: Prediction | None = None
+        self.refused: str | None = None  # the reason an admission stage refused the call
         # Set by the walk before they are read (left unset here: a record costs less):
         # target, seconds, limit (the current act's), wait (seconds to sleep), now, ok, result.
 
     target: Any
+    routed: Any  # the target attempts of the primary go to (the primary, or where admission routed)
     seconds: float | None
     limit: float | None
     wait: float
@@ -114,7 +119,7 @@ class CallRecord:
             _ZERO,
             tuple(self.errors or ()),
             None,
-            dict(TAGS.get() if self.tags is None else self.tags),
+            TAGS.get() if self.tags is None else self.tags,  # read-only (a mapping proxy)
             self.drift,
             False,
         )
@@ -182,12 +187,14 @@ class Prediction(_PredictionSlots):
 
     __slots__ = ()
 
-    def __getstate__(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in _PredictionSlots.__slots__)
+    def __getstate__(self) -> dict[str, Any]:
+        state = {name: getattr(self, name) for name in _PredictionSlots.__slots__}
+        state["tags"] = dict(self.tags)  # a read-only view does not pickle; its contents do
+        return state
 
-    def __setstate__(self, state: tuple[Any, ...]) -> None:
-        for name, value in zip(_PredictionSlots.__slots__, state, strict=True):
-            object.__setattr__(self, name, value)
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            object.__setattr__(self, name, MappingProxyType(value) if name == "tags" else value)
 
 
 class _Filling(_PredictionSlots):

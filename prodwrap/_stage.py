@@ -17,8 +17,11 @@ Every hook has a do-nothing default, so a stage overrides only what it uses. The
 (first attempt succeeds, no deadline from a caller) is compiled from the stages' own hooks
 into a :class:`FastPath`: ``fast_admit`` (may the call stay on the success path?),
 ``fast_attempt`` (a successful attempt and its duration) and ``fast_observe`` (the validated
-input and the output). A stage that leaves a success-path hook ``None`` has nothing to do
-there; a stage that must see every call on the general path sets ``fast=False``.
+input and the output). A stage that overrides ``admit`` or ``after_attempt`` without
+giving the matching success-path hook, or overrides ``before_attempt`` at all (only the walk
+can refuse an attempt), or sets ``fast=False``, has every call taken by the walk; an
+observer that overrides ``observe`` without ``fast_observe`` gets a record on the success
+path too.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import math
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prodwrap._record import Stats
 
@@ -45,12 +45,13 @@ def percentiles(samples: list[float], qs: tuple[float, ...]) -> tuple[float | No
 
 
 def counted(count: itertools.count[int]) -> int:
-    """How many times ``next()`` was called on ``count`` (read without moving it)."""
-    return int(count.__reduce__()[1][0])
+    """How many times ``next()`` was called on ``count`` (read without moving it: its repr is
+    ``count(n)``; its pickling support, the other way to read it, goes in Python 3.14)."""
+    return int(repr(count)[6:-1])
 
 
 class Tallies:
-    """Counts by key, bumped lock-free: ``next(tallies.get(key) or tallies.new(key))``.
+    """Counts by key (any hashable), bumped lock-free: ``next(tallies.get(key) or tallies.new(key))``.
 
     A count is made on first use, under a lock; ``next()`` on an ``itertools.count`` is
     atomic under the GIL.
@@ -60,30 +61,29 @@ class Tallies:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.counts: dict[str, itertools.count[int]] = {}
+        self.counts: dict[Any, itertools.count[int]] = {}
         self.get = self.counts.get
 
-    def new(self, key: str) -> itertools.count[int]:
+    def new(self, key: Any) -> itertools.count[int]:
         self._lock.acquire()
         try:
             return self.counts.setdefault(key, itertools.count())
         finally:
             self._lock.release()
 
-    def read(self) -> dict[str, int]:
+    def read(self) -> dict[Any, int]:
         return {key: counted(count) for key, count in list(self.counts.items())}
 
 
 class StatsRecorder:
     __slots__ = (
         "_abandoned",
+        "_ends",
         "_failures",
         "_late",
         "_lock",
         "_observer_errors",
-        "_outcomes",
         "_reads",
-        "_served",
         "ring",
         "seq",
     )
@@ -92,8 +92,7 @@ class StatsRecorder:
         self.seq = itertools.count()
         self._reads = 0  # sequence numbers taken by snapshot(), not by calls
         self._lock = threading.Lock()  # snapshots, one at a time
-        self._outcomes = Tallies()  # outcomes other than a primary "ok"
-        self._served = Tallies()
+        self._ends = Tallies()  # (outcome, served_by) of calls other than a primary "ok"
         self._failures = Tallies()
         self._abandoned = itertools.count()
         self._late = itertools.count()
@@ -107,13 +106,12 @@ class StatsRecorder:
             self.ring[next(self.seq) & MASK] = rec.latency
             return
         self.ring[next(self.seq) & MASK] = rec.latency  # first: see the module's docstring
-        outcome, served_by, reasons = rec.outcome, rec.served_by, rec.reasons
-        if outcome != "ok" or served_by != "primary":
-            tallies = self._outcomes
-            next(tallies.get(outcome) or tallies.new(outcome))
-            if outcome != "error":
-                tallies = self._served
-                next(tallies.get(served_by) or tallies.new(served_by))
+        reasons = rec.reasons
+        if rec.outcome != "ok" or rec.served_by != "primary":
+            # one tally for the pair: outcomes and served_by always agree in a snapshot
+            end = (rec.outcome, rec.served_by)
+            tallies = self._ends
+            next(tallies.get(end) or tallies.new(end))
         if reasons:
             tallies = self._failures
             for reason in reasons:
@@ -131,8 +129,7 @@ class StatsRecorder:
 
     def snapshot(self) -> Stats:
         with self._lock:
-            outcomes = self._outcomes.read()  # the tallies before the sequence (module docstring)
-            served = self._served.read()
+            ends = self._ends.read()  # the tallies before the sequence (module docstring)
             failures = self._failures.read()
             abandoned, late = counted(self._abandoned), counted(self._late)
             observer_errors = counted(self._observer_errors)
@@ -141,6 +138,12 @@ class StatsRecorder:
             calls = taken - self._reads
             self._reads += 1
             samples = [v for v in self.ring if not math.isnan(v)]  # NaN marks an empty slot
+        outcomes: dict[str, int] = {}
+        served: dict[str, int] = {}
+        for (outcome, served_by), n in ends.items():
+            outcomes[outcome] = outcomes.get(outcome, 0) + n
+            if outcome != "error":
+                served[served_by] = served.get(served_by, 0) + n
         # Calls the primary served without any failure were counted by sequence number only.
         primary_ok = calls - sum(outcomes.values())
         if primary_ok:

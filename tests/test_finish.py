@@ -157,3 +157,78 @@ def test_a_prediction_is_frozen_and_a_plain_dataclass_to_its_users() -> None:
         p.value = 7  # type: ignore[misc]
     assert pickle.loads(pickle.dumps(p)) == p == copy.deepcopy(p)
     assert dataclasses.replace(p, value=1).value == 1 and not hasattr(p, "__dict__")
+
+
+def test_snapshots_in_flight_agree_on_outcomes_and_who_served() -> None:
+    import sys
+
+    model = pw.ProductionModel(lambda x: x if x % 3 else 1 / 0, fallback=pw.Constant(-1))
+    stop = threading.Event()
+    bad: list[Any] = []
+
+    def hammer() -> None:
+        i = 0
+        while not stop.is_set():
+            model(i)
+            i += 1
+
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    workers = [threading.Thread(target=hammer) for _ in range(4)]
+    try:
+        for w in workers:
+            w.start()
+        for _ in range(300):
+            s = model.stats()
+            if sum(s.outcomes.values()) != s.calls or sum(s.served_by.values()) != s.calls:
+                bad.append(s)
+    finally:
+        stop.set()
+        for w in workers:
+            w.join()
+        sys.setswitchinterval(previous)
+    assert bad == []
+
+
+def test_counting_reads_no_deprecated_api() -> None:
+    import itertools
+    import warnings
+
+    from prodwrap._stats import counted
+
+    c = itertools.count()
+    for _ in range(12345):
+        next(c)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert counted(c) == 12345
+
+
+def test_prediction_tags_are_read_only() -> None:
+    with pw.context(customer="acme"):
+        p = pw.ProductionModel(lambda x: x).predict_detailed(1)
+    assert p.tags == {"customer": "acme"}
+    with pytest.raises(TypeError):
+        p.tags["customer"] = "other"  # type: ignore[index]
+
+
+def test_a_refusal_is_logged_at_info(caplog: pytest.LogCaptureFixture) -> None:
+    from prodwrap._engine import Engine
+    from prodwrap._record import CallRecord
+    from prodwrap._stage import Refuse, Seam, Stage
+
+    class Budget(Stage):
+        name = "budget"
+        seam = Seam.ADMISSION
+
+        def __init__(self) -> None:
+            self.fast_admit = lambda value: False
+
+        def admit(self, call: CallRecord, value: Any) -> Refuse:
+            return Refuse(pw.BudgetExceededError(scope="all", limit=1, spent=1, resets_at=None), "budget")  # type: ignore[arg-type]
+
+    model = pw.ProductionModel(lambda x: x)
+    model._swap(Engine(fn=lambda x: x, name="m", stages=[Budget()]))
+    with caplog.at_level("INFO", logger="prodwrap"), pytest.raises(pw.BudgetExceededError):
+        model(1)
+    assert [r.getMessage() for r in caplog.records if r.levelname == "INFO"] == ["m: refused (budget)"]

@@ -162,3 +162,12 @@ def test_the_report_says_what_counts_calls_and_what_counts_attempts(clock: objec
     assert "abandoned attempts" in text and "timed out, left to finish" in text
     assert "drift" in text and "5 observed, 1 checks" in text and "ks" in text.lower()
     assert "<table" in model.report(html=True)
+
+
+def test_a_batch_output_may_be_any_sized_sequence_of_the_right_length() -> None:
+    import numpy as np
+
+    model = pw.ProductionModel(lambda xs: np.asarray(xs) * 2, batch=True)
+    assert list(model([1, 2, 3])) == [2, 4, 6]
+    with pytest.raises(pw.OutputValidationError, match="gave not a list"):
+        pw.ProductionModel(lambda xs: {"a": 1}, batch=True)([1])

@@ -9,11 +9,19 @@ from typing import Any
 import pytest
 
 import prodwrap as pw
+from prodwrap._compile import compile_engine
+from prodwrap._context import within_deadline
 from prodwrap._engine import Engine, Target
-from prodwrap._model import compile_engine
 from prodwrap._record import CallRecord, Prediction
 from prodwrap._stage import Refuse, Seam, Serve, Stage
 from prodwrap.testing import FakeClock
+
+
+def within(seconds_left: float) -> Any:
+    """Run as though called from a caller's attempt with a generous deadline (the walk)."""
+    import time
+
+    return within_deadline(time.monotonic() + 60 + seconds_left)
 
 
 class Refusals(Stage):
@@ -190,3 +198,177 @@ def test_prediction_seen_by_keepers_is_built_once() -> None:
     )
     p = model.predict_detailed(1)
     assert kept == [p] and user == [p] and kept[0] is p is user[0]
+
+
+# -- what a future stage relies on -------------------------------------------------------------
+
+
+class Permits(Stage):
+    """Attempt seam, bulkhead-like: a permit per attempt, refused when none is left."""
+
+    name = "permits"
+    seam = Seam.ATTEMPT
+
+    def __init__(self, permits: int) -> None:
+        self.left = permits
+        self.log: list[str] = []
+
+    def before_attempt(self, call: CallRecord, target: Target) -> Exception | None:
+        if self.left == 0:
+            return pw.BulkheadFullError("no permit")
+        self.left -= 1
+        self.log.append("acquire")
+        return None
+
+    def after_attempt(self, call: CallRecord, target: Target, error: Exception | None, seconds: float) -> None:
+        self.left += 1
+        self.log.append("release" if error is None else f"release after {type(error).__name__}")
+
+
+def test_a_stage_that_may_refuse_attempts_pairs_every_release_with_an_acquire(clock: FakeClock) -> None:
+    permits = Permits(1)
+    engine = engine_with(flaky, [permits], retry=pw.Retry(attempts=2), fallback=pw.Constant(-1))
+    assert engine.fast is None  # no success-path hook can refuse: the walk takes every call
+    model = pw.ProductionModel(flaky)
+    model._swap(engine)
+    assert model(2) == 4 and model(13) == -1
+    assert permits.log == ["acquire", "release", "acquire", "release after ConnectionError"] * 1 + [
+        "acquire",
+        "release after ConnectionError",
+    ]
+    assert permits.left == 1
+    permits.left = 0  # now every attempt is refused: no attempt is made, the fallback serves
+    p = model.predict_detailed(2)
+    assert (p.value, p.outcome, p.attempts) == (-1, "fallback", 0)
+    assert model.stats().failures["bulkhead_full"] == 1
+
+
+def test_an_invalid_output_reaches_the_attempt_seam_as_a_failure_on_both_paths() -> None:
+    timing = Timing()
+    engine = engine_with(lambda x: -x, [timing], output=pw.ArraySpec(), check=lambda v: v > 0, fallback=pw.Constant(1))
+    model = pw.ProductionModel(lambda x: -x)
+    model._swap(engine)
+    assert model(3) == 1  # the success path: the first attempt's output fails check=
+    model._swap(
+        Engine(
+            fn=lambda x: -x,
+            name="m",
+            validate_output=engine.validate_output,
+            fallbacks=engine.fallbacks,
+            stages=[timing],
+            retry=pw.Retry(attempts=1),
+        )
+    )
+    with within(0.0):
+        assert model(3) == 1  # the general path (under a caller's deadline)
+    assert [(name, err) for name, err, _ in timing.general] == [("primary", "OutputValidationError")] * 2
+
+
+def test_a_routed_target_keeps_its_retries_and_serves_as_itself(clock: FakeClock) -> None:
+    from prodwrap._stage import Route
+    from prodwrap._target import Kind
+
+    tried: list[str] = []
+
+    def candidate(x: int) -> str:
+        tried.append("candidate")
+        if len(tried) == 1:
+            raise ConnectionError("once")
+        return "C"
+
+    target = Target(candidate, Kind.SYNC, "candidate", True)
+
+    class Canary(Stage):
+        name = "canary"
+        seam = Seam.ADMISSION
+
+        def admit(self, call: CallRecord, value: Any) -> Route:
+            return Route(target)
+
+    model = pw.ProductionModel(lambda x: "P")
+    model._swap(Engine(fn=lambda x: "P", name="m", retry=pw.Retry(attempts=2), stages=[Canary()]))
+    p = model.predict_detailed(1)
+    assert (p.value, p.served_by, p.attempts) == ("C", "candidate", 2) and tried == ["candidate"] * 2
+
+
+def test_a_fast_admit_that_says_no_hands_over_without_validating_again() -> None:
+    validated: list[Any] = []
+    looked_up: list[Any] = []
+
+    def validate(x: Any) -> int:
+        validated.append(x)
+        return int(x)
+
+    class Cache(Stage):
+        name = "cache"
+        seam = Seam.ADMISSION
+
+        def __init__(self) -> None:
+            self.fast_admit = lambda value: value != 0  # a hit would be served by admit()
+
+        def admit(self, call: CallRecord, value: Any) -> Serve | None:
+            looked_up.append(value)
+            return Serve("hit", "cached", "cache") if value == 0 else None
+
+    model = pw.ProductionModel(lambda x: x)
+    model._swap(Engine(fn=lambda x: x, name="m", validate_input=validate, stages=[Cache()]))
+    assert model("0") == "hit" and model("5") == 5
+    assert validated == ["0", "5"] and looked_up == [0]
+
+
+def test_a_raising_hook_or_validator_still_ends_the_call_at_the_finish_point() -> None:
+    seen = Seen()
+
+    class Broken(Stage):
+        name = "broken"
+        seam = Seam.ADMISSION
+
+        def admit(self, call: CallRecord, value: Any) -> None:
+            raise RuntimeError("stage bug")
+
+    def validator(x: Any) -> Any:
+        raise KeyError("validator bug")  # not a validation error: a bug in the spec's code
+
+    for stages, validate, error in (([Broken(), seen], None, RuntimeError), ([seen], validator, KeyError)):
+        model = pw.ProductionModel(lambda x: x)
+        model._swap(Engine(fn=lambda x: x, name="m", validate_input=validate, stages=stages))
+        with pytest.raises(error):
+            model(1)
+        stats = model.stats()
+        assert (stats.calls, stats.outcomes, stats.failures) == (1, {"error": 1}, {"exception": 1})
+    assert [r[0] for r in seen.records] == ["error", "error"]
+
+
+def test_a_raising_success_hook_of_an_attempt_stage_costs_no_output() -> None:
+    class Broken(Stage):
+        name = "broken"
+        seam = Seam.ATTEMPT
+
+        def __init__(self) -> None:
+            self.fast_attempt = lambda seconds: 1 / 0
+
+    model = pw.ProductionModel(lambda x: x)
+    model._swap(Engine(fn=lambda x: x, name="m", stages=[Broken()]))
+    assert model(7) == 7 and model.stats().observer_errors == 1
+
+
+def test_the_success_path_record_is_whole_and_fast_only_observers_hear_it() -> None:
+    records: list[tuple[Any, ...]] = []
+    fast_only: list[tuple[Any, Any]] = []
+
+    class ReadsRecord(Stage):
+        name = "reads"
+
+        def observe(self, call: CallRecord) -> None:
+            records.append((call.target.name, call.ok, call.result, call.input, call.attempts))
+
+    class FastOnly(Stage):
+        name = "fast-only"
+
+        def __init__(self) -> None:
+            self.fast_observe = lambda value, out: fast_only.append((value, out))
+
+    model = pw.ProductionModel(lambda x: x * 2)
+    model._swap(Engine(fn=lambda x: x * 2, name="m", stages=[ReadsRecord(), FastOnly()]))
+    assert model(4) == 8
+    assert records == [("primary", True, 8, 4, 1)] and fast_only == [(4, 8)]

@@ -1,0 +1,155 @@
+"""Compiling a model's settings into its engine: validators, fallback targets and stages.
+
+Each option is compiled here once, at construction, into what the engine runs; nothing is
+decided per call.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import inspect
+import itertools
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import Any
+
+import pydantic
+
+from prodwrap._engine import Engine
+from prodwrap._options import Settings
+from prodwrap._stage import Observers, Stage
+from prodwrap._target import Kind, Target, is_async_callable
+from prodwrap.errors import ConfigurationError, InputValidationError, OutputValidationError
+from prodwrap.policies.fallback import Constant, fallback_name
+from prodwrap.policies.retry import Retry
+from prodwrap.policies.timeout import Timeout
+from prodwrap.policies.validation import compile_output, compile_spec, fast_validator
+
+
+def batch_of(
+    validate: Callable[[Any], Any], error: type[InputValidationError | OutputValidationError], model: str
+) -> Callable[[Any], Any]:
+    """Validate every item of a batch; one error listing every item's problems (loc[0] = index)."""
+
+    def validate_batch(items: Any) -> Any:
+        if not isinstance(items, Sequence) or isinstance(items, str | bytes):
+            raise error([{"type": "list_type", "loc": ("batch",), "msg": "a batch must be a sequence"}], model=model)
+        out: list[Any] = []
+        problems: list[dict[str, Any]] = []
+        for i, item in enumerate(items):
+            try:
+                out.append(validate(item))
+            except error as exc:
+                problems.extend({**e, "loc": (i, *e["loc"])} for e in exc.errors)
+        if problems:
+            raise error(problems, model=model)
+        return out
+
+    return validate_batch
+
+
+_IMMUTABLE = (type(None), bool, int, float, complex, str, bytes, Decimal, frozenset)
+
+
+def _server(value: Any) -> Callable[[], Any]:
+    """What serves a Constant: the value itself if immutable, else a fresh deep copy each
+    time (a caller mutating what it was served must not change what the next one gets)."""
+    if isinstance(value, _IMMUTABLE) or (isinstance(value, pydantic.BaseModel) and value.model_config.get("frozen")):
+        return itertools.repeat(value).__next__
+    return functools.partial(copy.deepcopy, value)
+
+
+def _compile_fallbacks(
+    fallbacks: Sequence[Any], validate_output: Callable[[Any], Any] | None, model_is_async: bool
+) -> tuple[Target, ...]:
+    from prodwrap._model import ProductionModel  # the model module imports this one
+
+    targets: list[Target] = []
+    seen: dict[str, int] = {}
+    for fb in fallbacks:
+        name = fallback_name(fb)
+        if name in ("primary", "candidate", "cache"):
+            name = f"fallback:{name}"
+        seen[name] = seen.get(name, 0) + 1
+        if seen[name] > 1:
+            name = f"{name}#{seen[name]}"
+        if isinstance(fb, Constant):
+            value = fb.value
+            if validate_output is not None:
+                try:
+                    value = validate_output(value)
+                except OutputValidationError as exc:
+                    raise ConfigurationError(f"fallback {name!r} fails output validation: {exc}") from exc
+            targets.append(Target(_server(value), Kind.CONSTANT, name, False))
+        elif isinstance(fb, ProductionModel):
+            if fb.is_async and not model_is_async:
+                raise ConfigurationError(f"fallback {name!r} is an async model; a sync model cannot await it")
+            targets.append(Target(fb, Kind.MODEL, name, True))
+        elif callable(fb):
+            is_async = is_async_callable(fb)
+            if is_async and not model_is_async:
+                raise ConfigurationError(f"fallback {name!r} is async; a sync model cannot await it")
+            targets.append(Target(fb, Kind.ASYNC if is_async else Kind.SYNC, name, True))
+        else:
+            raise ConfigurationError(f"fallback must be a callable, a ProductionModel or pw.Constant, got {fb!r}")
+    return tuple(targets)
+
+
+def input_name(fn: Callable[..., Any]) -> str | None:
+    """The name of the predict's first parameter, under which the input may be passed."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    if params and params[0].kind in (params[0].POSITIONAL_OR_KEYWORD, params[0].KEYWORD_ONLY):
+        return params[0].name
+    return None
+
+
+def _stages(settings: Settings, name: str, is_async: bool) -> list[Stage]:
+    """The stages the settings compile to, in DESIGN §1's order."""
+    stages: list[Stage] = []
+    if settings.drift is not None:
+        from prodwrap.drift._stage import DriftStage  # the drift package loads when used
+
+        stages.append(DriftStage.of(settings.drift, settings.input))
+    if settings.observers:
+        for observer in settings.observers:
+            if not callable(observer):
+                raise ConfigurationError(f"observers= takes callables (each given every Prediction), got {observer!r}")
+        stages.append(Observers(tuple(settings.observers)))
+    return stages
+
+
+def compile_engine(fn: Callable[..., Any], settings: Settings, stats: Any = None) -> Engine:
+    """The engine a model runs: every option compiled once, here, into its stage."""
+    name = settings.name
+    if settings.on_invalid not in ("raise", "fallback"):
+        raise ConfigurationError(f'on_invalid must be "raise" or "fallback", got {settings.on_invalid!r}')
+    if not isinstance(settings.batch, bool):
+        raise ConfigurationError(f"batch must be True or False, got {settings.batch!r}")
+    validate_input = None if settings.input is None else compile_spec(settings.input, InputValidationError, name)
+    validate_fast = None if validate_input is None else fast_validator(settings.input, validate_input)
+    validate_output = compile_output(settings.output, settings.check, name)
+    if settings.batch:
+        validate_input = None if validate_input is None else batch_of(validate_input, InputValidationError, name)
+        validate_fast = validate_input
+        validate_output = None if validate_output is None else batch_of(validate_output, OutputValidationError, name)
+    is_async = is_async_callable(fn)
+    return Engine(
+        fn=fn,
+        name=name,
+        version=settings.version,
+        is_async=is_async,
+        validate_input=validate_input,
+        validate_fast=validate_fast,
+        validate_output=validate_output,
+        timeout=Timeout.coerce(settings.timeout),
+        retry=Retry.coerce(settings.retry),
+        fallbacks=_compile_fallbacks(settings.fallback, validate_output, is_async),
+        on_invalid=settings.on_invalid,
+        stages=_stages(settings, name, is_async),
+        stats=stats,
+        batch=settings.batch,
+    )

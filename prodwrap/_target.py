@@ -1,0 +1,74 @@
+"""The targets a call can be sent to (the primary, a routed candidate, each fallback), how each
+is invoked, and the failure reason an exception is counted under."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from enum import IntEnum
+from typing import Any
+
+from prodwrap.errors import (
+    BudgetExceededError,
+    BulkheadFullError,
+    CircuitOpenError,
+    InputValidationError,
+    OutputValidationError,
+    PredictionTimeout,
+    ProdwrapError,
+)
+
+
+class Kind(IntEnum):
+    """How a target is invoked."""
+
+    SYNC = 0  # a plain function
+    ASYNC = 1  # a coroutine function
+    MODEL = 2  # a ProductionModel (applies its own policies)
+    CONSTANT = 3  # a pre-validated value (``fn()`` serves it)
+
+
+# Members as module constants: on the call path an enum member is read as a plain global
+# (``Kind.MODEL`` is an attribute lookup on the enum class, several times slower).
+SYNC, ASYNC, MODEL, CONSTANT = Kind.SYNC, Kind.ASYNC, Kind.MODEL, Kind.CONSTANT
+
+
+class Target:
+    """The primary or one fallback, compiled: how to invoke it and what it is called."""
+
+    __slots__ = ("fn", "kind", "name", "validated")
+
+    def __init__(self, fn: Any, kind: Kind, name: str, validated: bool) -> None:
+        self.fn = fn
+        self.kind = kind
+        self.name = name
+        self.validated = validated  # whether the model's output validation applies
+
+
+def is_async_callable(fn: object) -> bool:
+    """Whether calling ``fn`` returns a coroutine (coroutine functions, partials of them,
+    instances whose ``__call__`` is a coroutine function)."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    if inspect.iscoroutinefunction(fn):
+        return True
+    return not inspect.isroutine(fn) and inspect.iscoroutinefunction(type(fn).__call__)
+
+
+def reason_of(exc: BaseException) -> str:
+    """The failure reason recorded in stats and metrics for an exception."""
+    if not isinstance(exc, ProdwrapError):
+        return "exception"  # the user's own (one check for the common case)
+    if isinstance(exc, PredictionTimeout):
+        return "timeout"
+    if isinstance(exc, OutputValidationError):
+        return "invalid_output"
+    if isinstance(exc, CircuitOpenError):
+        return "circuit_open"
+    if isinstance(exc, InputValidationError):
+        return "invalid_input"
+    if isinstance(exc, BulkheadFullError):
+        return "bulkhead_full"
+    if isinstance(exc, BudgetExceededError):
+        return "budget"
+    return "exception"
