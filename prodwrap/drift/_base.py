@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from prodwrap.drift._features import is_numeric
 from prodwrap.errors import ConfigurationError
 
 FloatArray = npt.NDArray[np.float64]
@@ -217,3 +218,18 @@ def ldexp_or_inf(x: float, exponent: int) -> float:
         return math.ldexp(x, exponent)
     except OverflowError:
         return math.copysign(math.inf, x)
+
+
+SMALL_WINDOW = 5000  # numeric features: KS up to this window, PSI above (binned, O(n))
+
+
+def default_detector(col: np.ndarray, window: int) -> Any:
+    """KS for numeric features in small windows, PSI in large ones, chi-square for categories.
+
+    The default KS uses the asymptotic p-value (``method="asymp"``): a check then costs
+    milliseconds whatever the reference size (pass ``features={key: pw.drift.KS()}`` for
+    scipy's exact small-sample p-values).
+    """
+    if not is_numeric(col):
+        return detector("chisquare")
+    return detector("ks", method="asymp") if window <= SMALL_WINDOW else detector("psi")

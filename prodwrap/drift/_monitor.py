@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from prodwrap.drift import _persist
-from prodwrap.drift._base import DriftResult, StreamDetector, detector
+from prodwrap.drift._base import DriftResult, StreamDetector, default_detector, detector
 from prodwrap.drift._checker import Checker
 from prodwrap.drift._corrections import CORRECTIONS, Correction
 from prodwrap.drift._features import OUTPUT, Key, fingerprint, is_numeric, reference_columns, window_columns
@@ -37,20 +37,7 @@ from prodwrap.drift._performance import Performance
 from prodwrap.drift._summary import DriftStats, finished
 from prodwrap.errors import ConfigurationError
 
-SMALL_WINDOW = 5000  # numeric features: KS up to this window, PSI above (binned, O(n))
 ALERTS_KEPT = 100
-
-
-def default_detector(col: np.ndarray, window: int) -> Any:
-    """KS for numeric features in small windows, PSI in large ones, chi-square for categories.
-
-    The default KS uses the asymptotic p-value (``method="asymp"``): a check then costs
-    milliseconds whatever the reference size (pass ``features={key: pw.drift.KS()}`` for
-    scipy's exact small-sample p-values).
-    """
-    if not is_numeric(col):
-        return detector("chisquare")
-    return detector("ks", method="asymp") if window <= SMALL_WINDOW else detector("psi")
 
 
 class DriftMonitor:
