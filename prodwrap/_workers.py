@@ -1,192 +1,359 @@
-"""Worker threads for attempts that run under a deadline (and sync predicts under asyncio).
+"""Worker threads for sync attempts under a time limit, and for sync predicts under asyncio.
 
-Python cannot kill a thread, so an attempt that outlives its deadline keeps its worker
-until it really ends; its late result is discarded. The pool therefore never caps the
-number of workers (a capped pool would let hung attempts starve every later call): it
-reuses idle workers and starts a new one when none is idle. Idle workers exit after
-``IDLE_SECONDS``. Workers are daemon threads, started lazily on first use, never at import.
+Python cannot kill a thread, so an attempt that outlives its limit is *abandoned*: its caller
+stops waiting, the attempt keeps its worker until it really ends, a late result is dropped
+and a late exception is reported (``on_late``, and one WARNING per burst on
+``prodwrap.workers``: see ``_jobs.LateLog``). The pool is uncapped (a cap would let hung
+attempts starve later calls): it reuses an idle worker, else starts one. Idle workers exit
+after ``idle_seconds``; workers are daemon threads started on first use, never at import.
 
-Hand-off costs two lock operations per side and no Future, Condition or queue.
+A caller hands a worker one ``Job`` (``_jobs``) and never touches that worker again: the
+worker goes back to the idle list (or takes the next queued job) as soon as its attempt ends,
+so a caller that leaves at any point (timeout, KeyboardInterrupt, a cancelled task) cannot
+strand it; the job's ``done`` lock settles who receives the outcome. An idle-worker sync call
+costs one job object, one lock and the lock hand-offs: no Future, Condition or queue.
+
+Async callers never start a worker on the event loop (``Thread.start`` blocks until the
+thread runs): with no idle worker the job is queued, a starter thread (started once per busy
+spell) starts workers for the queue, and workers take from it before going idle. An
+attempt's own limit (``seconds``) counts from when it starts on a worker; time queued counts
+only toward ``deadline``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import threading
-from collections.abc import Callable
+from _thread import allocate_lock as _allocate_lock
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from prodwrap._context import DEADLINE, Binding
+from prodwrap._jobs import INF, TIMED_OUT, Fn, Job, LateLog, OnLate, PoolCounts, end_of
 
 if TYPE_CHECKING:
     import asyncio
 
-IDLE_SECONDS = 60.0
+IDLE_SECONDS = 60.0  # an idle worker (and the starter) exits after this many seconds
+_STEP = threading.TIMEOUT_MAX  # the longest single lock wait: longer waits go in steps
+_MAX_DELAY = 86_400.0  # the longest single event-loop timer: longer waits go in steps
 
 
 class Worker(threading.Thread):
-    """One thread running one attempt at a time."""
+    """One daemon thread: runs its job, then queued ones, then waits on the idle list."""
 
-    def __init__(self, pool: Pool) -> None:
+    def __init__(self, pool: Pool, job: Job | None) -> None:
         super().__init__(name="prodwrap-worker", daemon=True)
         self.pool = pool
-        self.go = threading.Lock()
-        self.go.acquire()  # released by submit(): a job is ready
-        self.done = threading.Lock()
-        self.done.acquire()  # released by the worker: the result is ready
-        self.state = threading.Lock()  # guards finished/abandoned
-        self.finished = False
-        self.abandoned = False
-        self.job: (
-            tuple[contextvars.Context, Binding | None, Callable[..., Any], tuple[Any, ...], dict[str, Any]] | None
-        ) = None
-        self.waiter: tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]] | None = None
-        self.result: Any = None
-        self.error: BaseException | None = None
+        self.go = _allocate_lock()
+        self.go.acquire()  # released by the caller that hands this idle worker a job
+        self.job = job
 
     def run(self) -> None:
+        pool, go = self.pool, self.go
+        job = pool._joined(self, self.job)
+        while job is not None:
+            job.execute()
+            if job.abandoned or job.waiter is not None:
+                pool._handed_over(job)
+            job = pool._next(self)
+            if job is None:  # on the idle list: wait to be handed a job
+                idle = pool.idle_seconds
+                if go.acquire(True, idle if idle < _STEP else _STEP):
+                    job, self.job = self.job, None
+                if job is None:
+                    job = self._idle_timeout()
+
+    def _idle_timeout(self) -> Job | None:
+        """A wait on the idle list ended without a job: leave the pool (None), unless a job
+        came just as the wait timed out."""
         pool = self.pool
-        while True:
-            if not self.go.acquire(timeout=IDLE_SECONDS):
-                if pool.retire(self):
-                    return
-                continue  # taken from the idle list just now: a job is coming
-            ctx, binding, fn, args, kwargs = self.job  # type: ignore[misc]
+        with pool._lock:
+            if self in pool._idle:  # idle for idle_seconds
+                pool._idle.remove(self)
+            elif self.go.acquire(False):  # handed a job as the wait timed out: take it
+                job, self.job = self.job, None
+                if job is not None:
+                    return job
+            # (else taken by a caller interrupted before it woke us: leave as well)
+            pool._workers -= 1
             self.job = None
-            try:
-                result, error = ctx.run(fn, *args, **kwargs), None
-            except BaseException as exc:  # handed to the caller, never swallowed
-                result, error = None, exc
-            if binding is not None:
-                binding.end()  # this attempt no longer runs under its deadline
-            waiter = self.waiter
-            if waiter is not None:
-                self.waiter = None
-                _resolve_async(waiter, result, error)
-                pool.release(self)
-                continue
-            with self.state:
-                self.finished = True
-                abandoned = self.abandoned
-            if abandoned:  # the caller gave up: drop the late result, recycle ourselves
-                self.finished = self.abandoned = False
-                pool.release(self)
-            else:
-                self.result, self.error = result, error
-                self.done.release()
-
-
-def _resolve_async(
-    waiter: tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]], result: Any, error: BaseException | None
-) -> None:
-    loop, future = waiter
-
-    def settle() -> None:
-        if future.cancelled():  # the awaiting task gave up: the late result is discarded
-            return
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)
-
-    with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody is waiting
-        loop.call_soon_threadsafe(settle)
+            return None
 
 
 class Pool:
-    __slots__ = ("_idle", "_lock")
+    """An uncapped pool of worker threads (see the module docstring).
 
-    def __init__(self) -> None:
+    Args:
+        idle_seconds: how long an idle worker, or the starter thread, waits for work before
+            it exits (tests pass a small value).
+    """
+
+    __slots__ = ("_backlog", "_idle", "_lock", "_starter", "_starting", "_wake", "_workers", "idle_seconds", "late")
+
+    def __init__(self, idle_seconds: float = IDLE_SECONDS) -> None:
+        self.idle_seconds = idle_seconds
         self._idle: list[Worker] = []
+        self._backlog: deque[Job] = deque()  # async jobs no idle worker could take
         self._lock = threading.Lock()
+        self._workers = 0  # live worker threads
+        self._starting = 0  # workers the starter started that have not yet taken a job
+        self._starter: threading.Thread | None = None
+        self._wake = threading.Event()  # set when the backlog grew
+        self.late = LateLog()
 
-    def _take(self) -> Worker:
+    def counts(self) -> PoolCounts:
+        """How many workers are live and idle, and how many jobs are queued."""
         with self._lock:
-            if self._idle:
-                return self._idle.pop()
-        worker = Worker(self)
-        worker.start()
-        return worker
+            return PoolCounts(self._workers, len(self._idle), len(self._backlog))
 
-    def release(self, worker: Worker) -> None:
-        with self._lock:
-            self._idle.append(worker)
-
-    def retire(self, worker: Worker) -> bool:
-        """An idle worker timed out waiting: leave unless someone just took it."""
-        with self._lock:
-            if worker in self._idle:
-                self._idle.remove(worker)
-                return True
-            return False
-
-    def call(
-        self, timeout: float, deadline: float | None, fn: Callable[..., Any], *args: Any, **kwargs: Any
+    def run(
+        self,
+        seconds: float | None,
+        deadline: float | None,
+        fn: Fn,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        on_late: OnLate | None = None,
     ) -> tuple[bool, Any]:
         """Run ``fn(*args, **kwargs)`` on a worker, in a copy of the caller's context.
 
         Args:
-            timeout: seconds to wait for it.
-            deadline: the absolute deadline ``pw.deadline()`` reports inside ``fn``, or None.
+            seconds: the attempt's own limit, counted from when it starts on its worker: any
+                positive int or float, ``inf`` included (long waits go in bounded steps).
+            deadline: an absolute limit on the current clock's ``monotonic()`` scale. Either
+                limit may be None; with both None the caller waits until ``fn`` ends.
+            args, kwargs: passed to ``fn`` as they are (their names never meet the pool's).
+            on_late: called with an exception no caller received (raised after its caller
+                stopped waiting), on the worker's thread or the interrupted caller's: it
+                must be thread-safe and quick. If it raises, that is logged.
 
-        Returns ``(True, result)``, or ``(False, None)`` when ``timeout`` seconds passed
-        first (the attempt is then abandoned). The attempt's exception is re-raised here.
+        Inside ``fn``, ``pw.deadline()`` reports the seconds left until the nearer limit. The
+        wait itself is real time, also under a fake clock.
+
+        Returns:
+            ``(True, result)``, or ``(False, None)`` when the limit passed first: the attempt is
+            abandoned (it keeps its worker until it ends; a late result is dropped silently).
+
+        Raises:
+            Whatever ``fn`` raised, unchanged. A caller interrupted while waiting
+            (KeyboardInterrupt) abandons the attempt, and the interrupt propagates.
         """
-        worker = self._take()
-        worker.job = (*_job_context(deadline), fn, args, kwargs)
-        worker.go.release()
+        job = Job(seconds, deadline, fn, args, kwargs, on_late)
+        if deadline is None:  # the common case: one limit, from the attempt's start
+            end = INF
+            wait = INF if seconds is None else seconds  # from now: never past its start + seconds
+        else:
+            end = end_of(deadline)
+            wait = job.left(end)
+        with self._lock:  # (``with``: an interrupt cannot leave the lock held)
+            idle = self._idle.pop() if self._idle else None
+            if idle is not None:
+                idle.job = job
+                idle.go.release()
+        done = job.done
         try:
-            done = worker.done.acquire(timeout=max(timeout, 0.0))
-        except BaseException:  # interrupted while waiting (KeyboardInterrupt): give the attempt up
-            self._abandon(worker)
+            if idle is None:
+                Worker(self, job).start()  # this caller blocks anyway: no need to start it elsewhere
+            while wait > 0:
+                if done.acquire(True, wait if wait < _STEP else _STEP):
+                    break
+                wait = job.left(end)
+            else:
+                job.abandoned = True
+                if not done.acquire(False):
+                    return False, None
+                # (else it ended just as we gave up: the outcome is ours)
+        except BaseException:
+            self._interrupted(job)
             raise
-        if not done and self._abandon(worker):
-            return False, None
-        result, error = worker.result, worker.error
-        worker.result = worker.error = None
-        worker.finished = False
-        self.release(worker)
+        error = job.error
         if error is not None:
+            job.error = None  # no cycle through the traceback's frames
             raise error
-        return True, result
+        return True, job.result
 
-    def _abandon(self, worker: Worker) -> bool:
-        """Give up waiting for ``worker``: True if its attempt still runs (it will recycle
-        itself when it ends); False if it had finished, in which case its result is ready."""
-        with worker.state:
-            if not worker.finished:
-                worker.abandoned = True
-                return True
-        worker.done.acquire()  # finished just as we gave up: the result is there
-        return False
+    def call(self, timeout: float, deadline: float | None, fn: Fn, /, *args: Any, **kwargs: Any) -> tuple[bool, Any]:
+        """Older form of :meth:`run`: ``run(timeout, deadline, fn, args, kwargs)``."""
+        return self.run(timeout, deadline, fn, args, kwargs)
+
+    def _interrupted(self, job: Job) -> None:
+        """The caller leaves early: abandon the job; report an exception nobody will see."""
+        job.abandoned = True
+        if job.done.acquire(False) and job.error is not None:
+            self.late.report(job.error, job.on_late)
+
+    def _joined(self, worker: Worker, job: Job | None) -> Job | None:
+        """A new worker counts itself; one from the starter takes its first job."""
+        worker.job = None
+        with self._lock:
+            self._workers += 1
+            if job is not None:
+                return job
+            self._starting -= 1
+        return self._next(worker)
+
+    def _next(self, worker: Worker) -> Job | None:
+        """The next queued job for ``worker``, or None after putting it on the idle list."""
+        lock = self._lock
+        lock.acquire()  # (not ``with``, which costs twice as much: a worker is never interrupted)
+        backlog = self._backlog
+        while backlog:
+            job = backlog.popleft()
+            if not job.abandoned:
+                lock.release()
+                return job
+        self._idle.append(worker)
+        lock.release()
+        return None
+
+    def _handed_over(self, job: Job) -> None:
+        """On the worker, once ``job`` has ended: report it late, or wake its event loop."""
+        if job.abandoned:  # its caller left: the outcome is late, unless it took it meanwhile
+            if job.done.acquire(False) and job.error is not None:
+                self.late.report(job.error, job.on_late)
+        elif job.waiter is not None:
+            try:
+                job.waiter[0].call_soon_threadsafe(self._settle, job)
+            except RuntimeError:  # the loop closed: nobody waits any more
+                if job.done.acquire(False) and job.error is not None:
+                    self.late.report(job.error, job.on_late)
+
+    # -- asyncio -------------------------------------------------------------------------------
+
+    async def arun(
+        self,
+        seconds: float | None,
+        deadline: float | None,
+        fn: Fn,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        on_late: OnLate | None = None,
+    ) -> tuple[bool, Any]:
+        """:meth:`run` for a sync ``fn`` awaited on an event loop, which it never blocks.
+
+        With both limits None, ``fn`` just runs off the loop, without a timeout. With no idle
+        worker the job is queued: the time queued counts toward ``deadline`` only, and a job
+        whose caller gave up before it started never runs. ``on_late`` may also run on the
+        event loop's thread.
+
+        Returns:
+            ``(True, result)``, or ``(False, None)`` when the limit passed first.
+
+        Raises:
+            Whatever ``fn`` raised. If the awaiting task is cancelled, the attempt is abandoned
+            and ``asyncio.CancelledError`` propagates.
+        """
+        import asyncio  # imported by then: an event loop is running
+
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        job = Job(seconds, deadline, fn, args, kwargs, on_late, (loop, future))
+        end = end_of(deadline)
+        self._give(job)
+        if seconds is not None or deadline is not None:
+            self._expire(job, end)
+        try:
+            out = await future
+        except asyncio.CancelledError:
+            self._cancelled(job, future)
+            raise
+        finally:
+            if job.timer is not None:
+                job.timer.cancel()
+        if out is TIMED_OUT:
+            return False, None
+        return True, out
 
     def submit_async(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        deadline: float | None,
-        fn: Callable[..., Any],
-        *args: Any,
-        **kwargs: Any,
+        self, loop: asyncio.AbstractEventLoop, deadline: float | None, fn: Fn, /, *args: Any, **kwargs: Any
     ) -> asyncio.Future[Any]:
-        """Run ``fn`` on a worker (under ``deadline``, as for :meth:`call`); the returned future
-        settles on ``loop`` when it ends."""
+        """Older form of :meth:`arun`: run ``fn`` with ``deadline`` for ``pw.deadline()``; the
+        future settles on ``loop`` when it ends. Cancelling it abandons the attempt."""
         future: asyncio.Future[Any] = loop.create_future()
-        worker = self._take()
-        worker.waiter = (loop, future)
-        worker.job = (*_job_context(deadline), fn, args, kwargs)
-        worker.go.release()
+        job = Job(None, deadline, fn, args, kwargs, None, (loop, future))
+        future.add_done_callback(lambda f: self._cancelled(job, f) if f.cancelled() else None)
+        self._give(job)
         return future
 
+    def _give(self, job: Job) -> None:
+        """Hand ``job`` to an idle worker, else queue it for the starter (never blocks)."""
+        with self._lock:
+            if self._idle:
+                worker = self._idle.pop()
+                worker.job = job
+                worker.go.release()
+                return
+            self._backlog.append(job)
+            starter = None
+            if self._starter is None:
+                self._starter = starter = threading.Thread(target=self._start, name="prodwrap-starter", daemon=True)
+        self._wake.set()
+        if starter is not None:
+            starter.start()  # once per busy spell, not once per worker
 
-def _job_context(deadline: float | None) -> tuple[contextvars.Context, Binding | None]:
-    """A copy of the caller's context for the attempt, holding its deadline if it has one."""
-    ctx = contextvars.copy_context()
-    binding = None
-    if deadline is not None:
-        binding = Binding(deadline)  # ended by the worker when the attempt ends, however late
-        ctx.run(DEADLINE.set, binding)
-    return ctx, binding
+    def _start(self) -> None:
+        """The starter thread: start a worker for each queued job no worker is coming for."""
+        wake = self._wake
+        while True:
+            wake.clear()
+            with self._lock:
+                need = len(self._backlog) - self._starting
+                self._starting += max(need, 0)
+            for _ in range(need):
+                self._spawn()
+            if not wake.wait(min(self.idle_seconds, _STEP)):
+                with self._lock:
+                    if len(self._backlog) <= self._starting:  # nothing to start: leave
+                        self._starter = None
+                        return
+
+    def _spawn(self) -> None:
+        try:
+            Worker(self, None).start()
+        except Exception as exc:  # no thread to be had: the job waits for a worker to free up
+            with self._lock:
+                self._starting -= 1
+            self.late.warn("could not start a worker thread", exc, "no_thread")
+
+    def _expire(self, job: Job, end: float) -> None:
+        """On the loop: once the limit has passed, time the job out; until then, check back."""
+        loop, future = job.waiter  # type: ignore[misc]
+        if future.done():
+            return
+        wait = job.left(end)
+        if wait > 0:
+            job.timer = loop.call_later(min(wait, _MAX_DELAY), self._expire, job, end)
+            return
+        job.abandoned = True
+        if job.done.acquire(False):  # it ended just now: the outcome is still the caller's
+            job.deliver(future)
+            return
+        future.set_result(TIMED_OUT)
+        self._unqueue(job)
+
+    def _settle(self, job: Job) -> None:
+        """On the loop, once the worker is done: give the awaiting caller its outcome."""
+        if not job.done.acquire(False):
+            return  # the caller gave up and took the outcome (or its absence) already
+        future = job.waiter[1]  # type: ignore[index]
+        if not future.done():
+            job.deliver(future)
+        elif job.error is not None:  # cancelled meanwhile: nobody will see the exception
+            self.late.report(job.error, job.on_late)
+
+    def _cancelled(self, job: Job, future: asyncio.Future[Any]) -> None:
+        """The awaiting task was cancelled: abandon the job; report an unseen exception."""
+        self._interrupted(job)
+        if future.done() and not future.cancelled():  # settled, but the cancel came first
+            exc = future.exception()
+            if exc is not None:
+                self.late.report(exc, job.on_late)
+        self._unqueue(job)
+
+    def _unqueue(self, job: Job) -> None:
+        if job.started is None:
+            with self._lock:
+                if job in self._backlog:
+                    self._backlog.remove(job)
 
 
 POOL = Pool()

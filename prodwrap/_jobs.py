@@ -1,0 +1,185 @@
+"""One attempt handed to a worker thread (a ``Job``), its limits, and who receives its outcome.
+
+A job carries the call (``fn``, ``args``, ``kwargs``, in a copy of the caller's context), its
+limits and, once it ends, its outcome. Its ``done`` lock, acquired at creation, settles who
+receives that outcome: the worker releases it exactly once, so exactly one acquire succeeds
+after that (the waiting caller's, a caller's giving up, the event loop's settle callback's,
+or the worker's own on finding the job abandoned). Whoever wins owns the outcome; an exception
+that no caller receives is *late* and goes to :class:`LateLog`.
+
+Limits: ``seconds`` counts from ``started`` (when a worker began the job), ``deadline`` is an
+absolute reading of the current clock's ``monotonic()``; waiting is real time
+(``time.monotonic``), also under a fake clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from _thread import allocate_lock as _allocate_lock
+from collections.abc import Callable
+from contextvars import copy_context
+from time import monotonic as _monotonic
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from prodwrap import _clock
+from prodwrap._context import DEADLINE, Binding
+
+if TYPE_CHECKING:
+    import asyncio
+
+LATE_LOG_SECONDS = 60.0  # at most one WARNING about late exceptions per this many seconds
+INF = float("inf")
+TIMED_OUT = object()  # what an async caller's future holds when its limit passed
+_clocks = _clock.current
+log = logging.getLogger("prodwrap.workers")
+
+Fn = Callable[..., Any]
+OnLate = Callable[[BaseException], None]
+
+
+class PoolCounts(NamedTuple):
+    """A snapshot of a pool: live ``workers``, how many are ``idle``, jobs ``queued``."""
+
+    workers: int
+    idle: int
+    queued: int
+
+    @property
+    def busy(self) -> int:
+        """Workers running (or about to run) an attempt."""
+        return self.workers - self.idle
+
+
+class Job:
+    """One attempt: what to run, its limits, and (once it ends) its outcome."""
+
+    __slots__ = (
+        "abandoned",
+        "args",
+        "ctx",
+        "deadline",
+        "done",
+        "error",
+        "fn",
+        "kwargs",
+        "on_late",
+        "result",
+        "seconds",
+        "started",
+        "timer",
+        "waiter",
+    )
+
+    def __init__(
+        self,
+        seconds: float | None,
+        deadline: float | None,
+        fn: Fn,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        on_late: OnLate | None,
+        waiter: tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]] | None = None,
+    ) -> None:
+        self.ctx = copy_context()
+        self.seconds, self.deadline, self.fn, self.args, self.kwargs = seconds, deadline, fn, args, kwargs
+        self.on_late, self.waiter = on_late, waiter
+        self.done = done = _allocate_lock()
+        done.acquire()  # released once, by the worker, when the outcome is ready
+        self.started: float | None = None  # time.monotonic() when a worker began it
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.abandoned = False  # set by a caller that stopped waiting
+        self.timer: asyncio.TimerHandle | None = None  # an async caller's pending check
+
+    def execute(self) -> None:
+        """Run the call on this (worker) thread, under the nearer limit; never raises.
+
+        Inside ``fn``, ``pw.deadline()`` reports the seconds left until that limit. The
+        outcome is stored and ``done`` released; the worker decides what follows.
+        """
+        mono = _clocks.clock.monotonic
+        self.started = started = _monotonic()
+        seconds, deadline = self.seconds, self.deadline
+        binding = None
+        if seconds is not None:
+            at = (started if mono is _monotonic else mono()) + seconds
+            binding = Binding(at if deadline is None or at < deadline else deadline)
+        elif deadline is not None:
+            binding = Binding(deadline)
+        ctx = self.ctx
+        if binding is not None:
+            ctx.run(DEADLINE.set, binding)
+        try:
+            self.result = ctx.run(self.fn, *self.args, **self.kwargs)
+        except BaseException as exc:  # handed to whoever receives the outcome
+            self.error = exc
+        self.done.release()  # first: what follows is off the waiting caller's path
+        if binding is not None:
+            binding.end()  # the attempt no longer runs under its deadline
+
+    def left(self, end: float) -> float:
+        """Real seconds a caller may still wait: until ``end`` (a ``time.monotonic()`` reading)
+        and ``seconds`` after the job started (while it has not, ``seconds`` from now)."""
+        now = _monotonic()
+        seconds = self.seconds
+        if seconds is not None:
+            started = self.started
+            end = min(end, (now if started is None else started) + seconds)
+        return end - now
+
+    def deliver(self, future: asyncio.Future[Any]) -> None:
+        """Settle an async caller's ``future`` with the outcome this caller owns."""
+        error = self.error
+        if error is not None:
+            self.error = None  # no cycle through the traceback's frames
+            future.set_exception(error)
+        else:
+            future.set_result(self.result)
+
+
+def end_of(deadline: float | None) -> float:
+    """``deadline`` (on the current clock's scale) as a ``time.monotonic()`` reading."""
+    if deadline is None:
+        return INF
+    mono = _clocks.clock.monotonic
+    return deadline if mono is _monotonic else _monotonic() + (deadline - mono())
+
+
+class LateLog:
+    """Hands every late exception to its ``on_late``; logs one WARNING per burst.
+
+    A burst is what arrives within ``LATE_LOG_SECONDS`` of the last WARNING: those are counted,
+    and the next WARNING says how many went unlogged.
+    """
+
+    __slots__ = ("lock", "next_at", "unlogged")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.next_at = -INF  # time.monotonic() before which a WARNING is counted, not logged
+        self.unlogged = 0
+
+    def report(self, exc: BaseException, on_late: OnLate | None) -> None:
+        """Never raises: it runs on workers, on the event loop and in interrupted callers."""
+        also = ""
+        if on_late is not None:
+            try:
+                on_late(exc)
+            except BaseException as hook_error:  # a counting hook must not kill a worker
+                also = f"; on_late raised {type(hook_error).__name__}: {hook_error}"
+        self.warn(f"an abandoned attempt raised after its caller stopped waiting{also}", exc, "late_exception")
+
+    def warn(self, what: str, exc: BaseException, reason: str) -> None:
+        """Log ``what`` and ``exc`` at WARNING (``extra``: ``reason``, ``unlogged``), unless
+        this burst was logged already."""
+        now = _monotonic()
+        with self.lock:
+            if now < self.next_at:
+                self.unlogged += 1
+                return
+            self.next_at = now + LATE_LOG_SECONDS
+            unlogged, self.unlogged = self.unlogged, 0
+        extra = {"reason": reason, "unlogged": unlogged}
+        msg = "%s: %s: %s (%d more not logged since the last report)"
+        log.warning(msg, what, type(exc).__name__, exc, unlogged, exc_info=exc, extra=extra)
