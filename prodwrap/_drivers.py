@@ -142,7 +142,7 @@ def predict_sync(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: dict[str
             out = fn(value, *args, **kwargs) if args or kwargs else fn(value)
         else:  # the first attempt on a worker, until the nearer of the two timeouts
             began = _clocks.clock.monotonic()
-            done, out = POOL.call(fast.seconds, began + fast.seconds, fn, value, *args, **kwargs)
+            done, out = POOL.run(fast.seconds, None, fn, (value, *args), kwargs, engine.stats.late_error)
             if not done:
                 engine.stats.abandoned()
                 failure = engine.timeout_error(None, fast.seconds)
@@ -216,7 +216,7 @@ def _call_sync(engine: Engine, rec: CallRecord, args: tuple[Any, ...], kwargs: d
     limit = _limit(rec, now)
     if limit <= 0:
         raise engine.timeout_error(rec, 0.0)
-    done, out = POOL.call(limit, now + limit, target.fn, rec.input, *args, **kwargs)
+    done, out = POOL.run(rec.seconds, rec.limit, target.fn, (rec.input, *args), kwargs, engine.stats.late_error)
     if not done:
         engine.stats.abandoned()
         raise engine.timeout_error(rec, limit)
@@ -330,18 +330,26 @@ async def _call_async(engine: Engine, rec: CallRecord, args: tuple[Any, ...], kw
     if target.kind is MODEL:
         return await target.fn.apredict(rec.input, *args, **kwargs)
     fn = target.fn
+    if target.kind is not ASYNC:  # a sync predict awaited: on a worker, the loop never blocked
+        # (its own limit counts from when it starts on its worker; time queued counts toward
+        # the call's deadline only)
+        allowed = None
+        if rec.seconds is not None or rec.limit is not None:
+            allowed = _limit(rec, _clocks.clock.monotonic())
+            if allowed <= 0:
+                raise engine.timeout_error(rec, 0.0)
+        done, out = await POOL.arun(rec.seconds, rec.limit, fn, (rec.input, *args), kwargs, engine.stats.late_error)
+        if not done:
+            engine.stats.abandoned()
+            raise engine.timeout_error(rec, allowed or 0.0)
+        return out
     if rec.seconds is None and rec.limit is None:
-        if target.kind is ASYNC:
-            return await fn(rec.input, *args, **kwargs)
-        return await POOL.submit_async(_aio().get_running_loop(), None, fn, rec.input, *args, **kwargs)
+        return await fn(rec.input, *args, **kwargs)
     now = _clocks.clock.monotonic()
     limit = _limit(rec, now)
     if limit <= 0:
         raise engine.timeout_error(rec, 0.0)
-    if target.kind is ASYNC:
-        out = await _timed(fn, rec.input, args, kwargs, limit, now + limit)
-    else:
-        out = await _timed_worker(fn, rec.input, args, kwargs, limit, now + limit)
+    out = await _timed(fn, rec.input, args, kwargs, limit, now + limit)
     if out is _TIMED_OUT:
         engine.stats.abandoned()
         raise engine.timeout_error(rec, limit)
@@ -365,20 +373,6 @@ async def _timed(fn: Any, value: Any, args: tuple[Any, ...], kwargs: dict[str, A
     finally:
         DEADLINE.reset(token)
         binding.end()
-
-
-async def _timed_worker(
-    fn: Any, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any], seconds: float, at: float
-) -> Any:
-    asyncio = _aio()
-    limit = asyncio.timeout(seconds)
-    try:
-        async with limit:
-            return await POOL.submit_async(asyncio.get_running_loop(), at, fn, value, *args, **kwargs)
-    except TimeoutError:
-        if not limit.expired():
-            raise
-        return _TIMED_OUT
 
 
 def _aio() -> Any:

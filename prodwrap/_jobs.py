@@ -14,8 +14,6 @@ absolute reading of the current clock's ``monotonic()``; waiting is real time
 
 from __future__ import annotations
 
-import logging
-import threading
 from _thread import allocate_lock as _allocate_lock
 from collections.abc import Callable
 from contextvars import copy_context
@@ -24,6 +22,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from prodwrap import _clock
 from prodwrap._context import DEADLINE, Binding
+from prodwrap._log import Throttle, logger
 
 if TYPE_CHECKING:
     import asyncio
@@ -32,7 +31,7 @@ LATE_LOG_SECONDS = 60.0  # at most one WARNING about late exceptions per this ma
 INF = float("inf")
 TIMED_OUT = object()  # what an async caller's future holds when its limit passed
 _clocks = _clock.current
-log = logging.getLogger("prodwrap.workers")
+log = logger("workers")
 
 Fn = Callable[..., Any]
 OnLate = Callable[[BaseException], None]
@@ -147,18 +146,14 @@ def end_of(deadline: float | None) -> float:
 
 
 class LateLog:
-    """Hands every late exception to its ``on_late``; logs one WARNING per burst.
+    """Hands every late exception to its ``on_late``; logs one WARNING per burst of them
+    (``prodwrap._log.Throttle``: the first of a burst is logged, the rest counted, and the
+    next line says how many were left out)."""
 
-    A burst is what arrives within ``LATE_LOG_SECONDS`` of the last WARNING: those are counted,
-    and the next WARNING says how many went unlogged.
-    """
-
-    __slots__ = ("lock", "next_at", "unlogged")
+    __slots__ = ("throttle",)
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.next_at = -INF  # time.monotonic() before which a WARNING is counted, not logged
-        self.unlogged = 0
+        self.throttle = Throttle(log, LATE_LOG_SECONDS)
 
     def report(self, exc: BaseException, on_late: OnLate | None) -> None:
         """Never raises: it runs on workers, on the event loop and in interrupted callers."""
@@ -171,15 +166,7 @@ class LateLog:
         self.warn(f"an abandoned attempt raised after its caller stopped waiting{also}", exc, "late_exception")
 
     def warn(self, what: str, exc: BaseException, reason: str) -> None:
-        """Log ``what`` and ``exc`` at WARNING (``extra``: ``reason``, ``unlogged``), unless
-        this burst was logged already."""
-        now = _monotonic()
-        with self.lock:
-            if now < self.next_at:
-                self.unlogged += 1
-                return
-            self.next_at = now + LATE_LOG_SECONDS
-            unlogged, self.unlogged = self.unlogged, 0
-        extra = {"reason": reason, "unlogged": unlogged}
-        msg = "%s: %s: %s (%d more not logged since the last report)"
-        log.warning(msg, what, type(exc).__name__, exc, unlogged, exc_info=exc, extra=extra)
+        """Log ``what`` and ``exc`` at WARNING (``extra``: ``reason``), once per burst."""
+        self.throttle.warning(
+            reason, "%s: %s: %s", what, type(exc).__name__, exc, exc_info=exc, extra={"reason": reason}
+        )

@@ -171,10 +171,6 @@ class Pool:
             raise error
         return True, job.result
 
-    def call(self, timeout: float, deadline: float | None, fn: Fn, /, *args: Any, **kwargs: Any) -> tuple[bool, Any]:
-        """Older form of :meth:`run`: ``run(timeout, deadline, fn, args, kwargs)``."""
-        return self.run(timeout, deadline, fn, args, kwargs)
-
     def _interrupted(self, job: Job) -> None:
         """The caller leaves early: abandon the job; report an exception nobody will see."""
         job.abandoned = True
@@ -262,17 +258,6 @@ class Pool:
         if out is TIMED_OUT:
             return False, None
         return True, out
-
-    def submit_async(
-        self, loop: asyncio.AbstractEventLoop, deadline: float | None, fn: Fn, /, *args: Any, **kwargs: Any
-    ) -> asyncio.Future[Any]:
-        """Older form of :meth:`arun`: run ``fn`` with ``deadline`` for ``pw.deadline()``; the
-        future settles on ``loop`` when it ends. Cancelling it abandons the attempt."""
-        future: asyncio.Future[Any] = loop.create_future()
-        job = Job(None, deadline, fn, args, kwargs, None, (loop, future))
-        future.add_done_callback(lambda f: self._cancelled(job, f) if f.cancelled() else None)
-        self._give(job)
-        return future
 
     def _give(self, job: Job) -> None:
         """Hand ``job`` to an idle worker, else queue it for the starter (never blocks)."""
