@@ -146,13 +146,13 @@ def predict_sync(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: dict[str
             if not done:
                 engine.stats.abandoned()
                 failure = engine.timeout_error(None, fast.seconds)
-        if failure is None and fast.validate_output is not None:
+        if fast.validate_output is not None and failure is None:
             out = fast.validate_output(out)
     except Exception as exc:
         failure = exc
     if failure is not None:
         return _drive_sync(engine, *_handover(engine, start, value, failure, began), args, kwargs)
-    if fast.attempted or fast.record:
+    if fast.hooked:
         _finish_fast(fast, start, value, out, began)
     else:
         fast.finish(None, value, out, start)
@@ -267,7 +267,7 @@ async def predict_async(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: d
             finally:
                 DEADLINE.reset(token)
                 binding.end()
-        if failure is None and fast.validate_output is not None:
+        if fast.validate_output is not None and failure is None:
             out = fast.validate_output(out)
     except Exception as exc:
         failure = exc
@@ -278,7 +278,7 @@ async def predict_async(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: d
         raise
     if failure is not None:
         return await _drive_async(engine, *_handover(engine, start, value, failure, began), args, kwargs)
-    if fast.attempted or fast.record:
+    if fast.hooked:
         _finish_fast(fast, start, value, out, began)
     else:
         fast.finish(None, value, out, start)

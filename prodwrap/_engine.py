@@ -90,6 +90,7 @@ class FastPath:
         "finish",
         "finisher",
         "fn",
+        "hooked",
         "primary",
         "record",
         "seconds",
@@ -107,6 +108,7 @@ class FastPath:
         self.admit = tuple(s.fast_admit for s in stages if s.fast_admit is not None)
         self.attempted = tuple(s.fast_attempt for s in stages if s.fast_attempt is not None)
         self.record = engine.finisher.needs_record  # the finish needs a record of the call
+        self.hooked = bool(self.attempted) or self.record  # the end takes _finish_fast
         self.finisher = engine.finisher
         self.finish = engine.finisher.finish
 

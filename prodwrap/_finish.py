@@ -78,11 +78,12 @@ class Finisher:
         latency = perf_counter() - start
         if rec is None:
             self.ring[next(self.seq) & MASK] = latency  # a call the primary served at once
-            for hook in self.fast_observe:
-                try:
-                    hook(value, out)
-                except Exception as exc:
-                    self.failed(hook, exc)
+            if self.fast_observe:
+                for hook in self.fast_observe:
+                    try:
+                        hook(value, out)
+                    except Exception as exc:
+                        self.failed(hook, exc)
             return
         rec.value = out
         rec.latency = latency

@@ -37,8 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Chains that fail on pages this branch does not own, by test id: each page's owner fixes
 # them, and the lead empties this set when merging. Strict: a chain that passes fails here.
-KNOWN_BROKEN: dict[str, str] = {
-}
+KNOWN_BROKEN: dict[str, str] = {}
 
 CONTINUED = "# continued"
 ARROW = "# ->"
