@@ -251,7 +251,7 @@ async def predict_async(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: d
             began = _clocks.clock.monotonic()
         if fast.seconds is None:
             out = await (fn(value, *args, **kwargs) if args or kwargs else fn(value))
-        else:  # _timed, inlined: an extra coroutine here takes a tenth of the timeout's budget
+        else:  # _timed, inlined: an extra coroutine here adds a tenth to a timed call
             seconds = fast.seconds
             binding = Binding(began + seconds)  # type: ignore[operator]
             token = DEADLINE.set(binding)
