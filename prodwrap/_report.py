@@ -77,9 +77,8 @@ def _rows(info: dict[str, Any], stats: Stats) -> list[tuple[str, str]]:
     for name, n in stats.served_by.items():
         rows.append((f"  served by {name}", str(n)))
     if stats.failures:
-        rows.append(
-            ("failed attempts", f"{sum(stats.failures.values())}  (by reason; a retried call counts each attempt)")
-        )
+        total = sum(stats.failures.values())
+        rows.append(("failures", f"{total}  (by reason: one per failed attempt or rejected input)"))
     for reason, n in stats.failures.items():
         rows.append((f"  {reason}", f"{n}  ({_REASONS[reason]})" if reason in _REASONS else str(n)))
     rows += [

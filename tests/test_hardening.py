@@ -157,7 +157,7 @@ def test_the_report_says_what_counts_calls_and_what_counts_attempts(clock: objec
         model(float(i))
     text = model.report()
     assert "calls" in text and "(outcomes below count calls)" in text
-    assert "failed attempts" in text and "a retried call counts each attempt" in text
+    assert "failures" in text and "one per failed attempt or rejected input" in text
     assert "exception" in text and "the predict raised" in text
     assert "abandoned attempts" in text and "timed out, left to finish" in text
     assert "drift" in text and "5 observed, 1 checks" in text and "ks" in text.lower()
