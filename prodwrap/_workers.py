@@ -49,18 +49,20 @@ class Worker(threading.Thread):
 
     def run(self) -> None:
         pool, go = self.pool, self.go
-        job = pool._joined(self, self.job)
-        while job is not None:
-            job.execute()
-            if job.abandoned or job.waiter is not None:
-                pool._handed_over(job)
-            job = pool._next(self)
-            if job is None:  # on the idle list: wait to be handed a job
+        job = pool._joined(self, self.job)  # None: it is on the idle list already
+        while True:
+            while job is None:  # on the idle list: wait to be handed a job
                 idle = pool.idle_seconds
                 if go.acquire(True, idle if idle < _STEP else _STEP):
                     job, self.job = self.job, None
                 if job is None:
                     job = self._idle_timeout()
+                    if job is None:
+                        return  # left the pool
+            job.execute()
+            if job.abandoned or job.waiter is not None:
+                pool._handed_over(job)
+            job = pool._next(self)
 
     def _idle_timeout(self) -> Job | None:
         """A wait on the idle list ended without a job: leave the pool (None), unless a job

@@ -23,7 +23,7 @@ import pytest
 import prodwrap as pw
 from prodwrap import _jobs
 from prodwrap._jobs import PoolCounts
-from prodwrap._workers import Pool, Worker
+from prodwrap._workers import POOL, Pool, Worker
 from prodwrap.testing import FakeClock, no_sleep
 
 WAIT = 10.0  # seconds an event wait may take before the test fails (never reached when it passes)
@@ -506,3 +506,20 @@ def test_importing_starts_no_thread() -> None:
         "assert w.POOL.counts() == (0, 0, 0)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parent.parent)
+
+
+def test_workers_the_starter_spawns_after_the_queue_emptied_stay_usable() -> None:
+    """A worker that finds the queue empty when it starts waits on the idle list; it must not
+    exit while listed there (later jobs handed to it would never run)."""
+    model = pw.ProductionModel(lambda x: x * 2)
+
+    async def bursts() -> list[Any]:
+        out = []
+        for _ in range(5):
+            out.append(await asyncio.wait_for(asyncio.gather(*(model.apredict(i) for i in range(20))), WAIT))
+        return out
+
+    assert asyncio.run(bursts()) == [[i * 2 for i in range(20)]] * 5
+    listed = POOL.counts()
+    alive = sum(t.name == "prodwrap-worker" and t.is_alive() for t in threading.enumerate())
+    assert listed.workers <= alive
