@@ -157,7 +157,7 @@ def _values_under(value: Any, names: frozenset[str]) -> set[str]:
     if isinstance(value, str | bytes | bytearray) and len(value) <= _MAX_JSON:
         try:
             value = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past the parser's limit
             return set()
     found: set[str] = set()
     stack: list[tuple[Any, bool]] = [(value, False)]

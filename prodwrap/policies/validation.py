@@ -162,7 +162,7 @@ def compile_output(spec: Any, checks: Check | Sequence[Check] | None, model: str
             value = typed(value)
         for check in check_list:
             try:
-                passed = check(value)
+                passed = bool(check(value))  # a result with no truth value (a numpy array) raises here
             except Exception as exc:
                 if not sensitive:
                     raise raised(check, exc) from exc

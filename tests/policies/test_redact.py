@@ -246,3 +246,21 @@ def test_a_check_on_a_plain_output_quotes_and_chains_its_exception() -> None:
         pw.ProductionModel(lambda x: x, check=check)(1)
     assert isinstance(info.value.__cause__, ValueError) and "raised ValueError: long story yyy" in str(info.value)
     assert len(str(info.value)) < 500  # the exception's text is cut short
+
+
+def test_json_nested_past_the_parsers_limit_is_a_clean_input_error() -> None:
+    from pydantic import BaseModel
+
+    import prodwrap as pw
+
+    class Rec(BaseModel):
+        x: float
+        password: SecretStr
+
+    model = pw.ProductionModel(lambda r: r.x, input=Rec)
+    text = '{"password": "hunter2-secret", "x": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    with pytest.raises(pw.InputValidationError) as info:
+        model(text)
+    error = info.value
+    assert error.__context__ is None and error.__cause__ is None
+    assert "hunter2" not in str(error) and "hunter2" not in repr(error.errors)
