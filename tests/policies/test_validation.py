@@ -336,6 +336,6 @@ def test_a_check_result_with_no_truth_value_is_a_check_error() -> None:
     import numpy as np
 
     model = pw.ProductionModel(lambda x: np.array([0.2, 0.9]), check=lambda p: (p >= 0) & (p <= 1))
-    with pytest.raises(pw.OutputValidationError, match="check_error|raised ValueError"):
+    with pytest.raises(pw.OutputValidationError, match=r"check_error|raised ValueError"):
         model(1)
     assert model.stats().failures == {"invalid_output": 1}
