@@ -146,8 +146,8 @@ def main() -> None:
     detailed = [p for _, _, p, _ in results if p is not None]
     served = N_CALLS - rejected.total()
     print(f"{N_CALLS} calls from {THREADS} threads in {elapsed:.2f} s")
-    same = stats.outcomes.get("error", 0) == rejected.total()
-    print(f"  calls by outcome     {stats.outcomes}  ('error' are the rejected inputs: {same})")
+    same = "all of them" if stats.outcomes.get("error", 0) == rejected.total() else "NOT all of them"
+    print(f"  calls by outcome     {stats.outcomes}  ('error': {same} rejected inputs)")
     print(f"  calls by server      {stats.served_by}")
     print(f"  failures by reason   {stats.failures}  (one per failed attempt or rejected input)")
     print(f"  rejected inputs      {rejected.total()} {dict(sorted(rejected.items()))}; misjudged: {wrongly}")

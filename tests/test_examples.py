@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # applicant and attempt, and its hangs outlast the timeout, so these lines do not depend on timing
 # or thread interleaving; model.report()'s wording is not asserted here.
 EXPECTED_SUMMARY = [
-    "  calls by outcome     {'error': 143, 'fallback': 31, 'ok': 2826}  ('error' are the rejected inputs: True)",
+    "  calls by outcome     {'error': 143, 'fallback': 31, 'ok': 2826}  ('error': all of them rejected inputs)",
     "  calls by server      {'constant': 9, 'primary': 2826, 'rule_baseline': 22}",
     "  failures by reason   {'exception': 149, 'invalid_input': 143, 'invalid_output': 31, 'timeout': 27}"
     "  (one per failed attempt or rejected input)",
