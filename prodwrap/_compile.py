@@ -21,7 +21,7 @@ from prodwrap._options import Settings
 from prodwrap._stage import Observers, Stage
 from prodwrap._target import Kind, Target, is_async_callable
 from prodwrap.errors import ConfigurationError, InputValidationError, OutputValidationError
-from prodwrap.policies.fallback import Constant, fallback_name
+from prodwrap.policies.fallback import Constant, fallback_names
 from prodwrap.policies.retry import Retry
 from prodwrap.policies.timeout import Timeout
 from prodwrap.policies.validation import compile_output, compile_spec, fast_validator
@@ -66,14 +66,7 @@ def _compile_fallbacks(
     from prodwrap._model import ProductionModel  # the model module imports this one
 
     targets: list[Target] = []
-    seen: dict[str, int] = {}
-    for fb in fallbacks:
-        name = fallback_name(fb)
-        if name in ("primary", "candidate", "cache"):
-            name = f"fallback:{name}"
-        seen[name] = seen.get(name, 0) + 1
-        if seen[name] > 1:
-            name = f"{name}#{seen[name]}"
+    for fb, name in zip(fallbacks, fallback_names(fallbacks), strict=True):
         if isinstance(fb, Constant):
             value = fb.value
             if validate_output is not None:

@@ -194,7 +194,6 @@ class Engine:
 
     def begin(self, rec: CallRecord, now: float, outer: float | None) -> None:
         """Fix the call's overall deadline: its own total timeout, clamped to the caller's."""
-        rec.started_at = now
         deadline = outer
         if self.total_timeout is not None:
             own = now + self.total_timeout
@@ -388,11 +387,3 @@ class Engine:
                     model=self.name,
                 )
         return out if self.validate_output is None else self.validate_output(out)
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "timeout": {"attempt": self.attempt_timeout, "total": self.total_timeout} if self.timed else None,
-            "retry": None if self.retry is None else self.retry.describe(),
-            "fallback": [t.name for t in self.fallbacks],
-            "on_invalid": self.on_invalid,
-        }

@@ -49,9 +49,9 @@ def _described(value: Any) -> Any:
 
 
 def _names(values: Sequence[Any]) -> list[str]:
-    from prodwrap.policies.fallback import fallback_name
+    from prodwrap.policies.fallback import fallback_names
 
-    return [fallback_name(v) for v in values]
+    return fallback_names(values)  # as the compiled chain names them
 
 
 def _checks(value: Any) -> Any:

@@ -74,7 +74,6 @@ class CallRecord:
         self.slept = 0.0  # seconds slept between attempts
         self.outcome: Outcome = "ok"
         self.served_by = "primary"
-        self.tags: Mapping[str, Any] | None = None
         self.value: Any = None
         self.latency = 0.0
         self.drift: tuple[Any, ...] = ()
@@ -119,7 +118,7 @@ class CallRecord:
             _ZERO,
             tuple(self.errors or ()),
             None,
-            TAGS.get() if self.tags is None else self.tags,  # read-only (a mapping proxy)
+            TAGS.get(),  # the tags in force, read-only (a mapping proxy)
             self.drift,
             False,
         )

@@ -40,7 +40,6 @@ STAGES = (
 def describe(engine: Engine, settings: Settings) -> dict[str, Any]:
     info: dict[str, Any] = {"name": engine.name, "version": engine.version, "async": engine.is_async}
     info.update(settings.describe())
-    info.update(engine.describe())
     for stage in engine.stages:
         described = getattr(stage, "describe", None)
         if described is not None and stage.section is not None:

@@ -9,6 +9,7 @@ once, when the model is built.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,3 +46,18 @@ def fallback_name(fallback: object) -> str:
     if isinstance(name, str):
         return name
     return str(getattr(fallback, "__name__", None) or type(fallback).__name__)
+
+
+def fallback_names(fallbacks: Sequence[object]) -> list[str]:
+    """The names a chain of fallbacks is known by: each one's :func:`fallback_name`, with a
+    ``fallback:`` prefix for the reserved ``primary``, ``candidate`` and ``cache``, and ``#2``,
+    ``#3``, ... on repeats."""
+    names: list[str] = []
+    seen: dict[str, int] = {}
+    for fallback in fallbacks:
+        name = fallback_name(fallback)
+        if name in ("primary", "candidate", "cache"):
+            name = f"fallback:{name}"
+        seen[name] = seen.get(name, 0) + 1
+        names.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
+    return names
