@@ -18,7 +18,7 @@ import pydantic
 
 from prodwrap._engine import Engine
 from prodwrap._options import Settings
-from prodwrap._stage import Observers, Stage
+from prodwrap._stage import Build, Compiles, Observers, Stage
 from prodwrap._target import Kind, Target, is_async_callable
 from prodwrap.errors import ConfigurationError, InputValidationError, OutputValidationError
 from prodwrap.policies.fallback import Constant, fallback_names
@@ -100,9 +100,23 @@ def input_name(fn: Callable[..., Any]) -> str | None:
     return None
 
 
+# The policies that compile into stages (``policy.stages(build)``), in DESIGN §1's order:
+# admission (cache), then the attempt seam outermost first, then the observers.
+ORDER = ("cache", "bulkhead", "circuit", "hedge", "rate_limit")
+
+
 def _stages(settings: Settings, name: str, is_async: bool) -> list[Stage]:
     """The stages the settings compile to, in DESIGN §1's order."""
     stages: list[Stage] = []
+    build = Build(name, settings.version, is_async, settings)
+    retry = Retry.coerce(settings.retry)
+    for key in ORDER:
+        policy: Compiles | None = getattr(settings, key, None)
+        if policy is not None:
+            stages.extend(policy.stages(build))
+        budget: Compiles | None = getattr(retry, "budget", None)
+        if key == "bulkhead" and budget is not None:
+            stages.extend(budget.stages(build))  # the retry budget: inside the bulkhead
     if settings.drift is not None:
         from prodwrap.drift._stage import DriftStage  # the drift package loads when used
 

@@ -11,13 +11,13 @@ plug in through the engine.
 
 from __future__ import annotations
 
-import sys
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from prodwrap import _clock
 from prodwrap._context import DEADLINE, LIVE, Binding, outer_deadline
-from prodwrap._engine import ASYNC, CALL, MODEL, SYNC, Act, Engine, FastPath
+from prodwrap._ending import admitted, aio, broken, end, finish_fast, handover, limit_of, within
+from prodwrap._engine import ASYNC, CALL, MODEL, SLEEP, SYNC, Act, Engine
 from prodwrap._record import CallRecord
 from prodwrap._workers import POOL
 
@@ -27,83 +27,6 @@ if TYPE_CHECKING:
     from prodwrap._record import Prediction
 
 _clocks = _clock.current
-
-
-# -- shared by both drivers (off the success path's hot lines) --------------------------------
-
-
-def _admitted(fast: FastPath, value: Any) -> bool:
-    """Whether every ``fast_admit`` hook lets the call stay on the success path (a hook
-    that raises sends it to the walk, which asks the stage again)."""
-    try:
-        return all(admit(value) for admit in fast.admit)
-    except Exception:
-        return False
-
-
-def _handover(
-    engine: Engine, start: float, value: Any, failure: Exception, began: float | None
-) -> tuple[CallRecord, Generator[Act, None, None]]:
-    """The first attempt of the success path failed: the walk goes on from there."""
-    rec = CallRecord(start)
-    now = _clocks.clock.monotonic()
-    if began is None:  # the clock was not read before the attempt: date it by real time
-        began = now - (perf_counter() - start)
-    return rec, engine.walk(rec, value, None, failure, now, began)
-
-
-def _finish_fast(fast: FastPath, start: float, value: Any, out: Any, began: float | None) -> None:
-    """The success path's end when a stage has a hook there: the attempt seam's
-    ``fast_attempt`` hooks, then the finish point (with a record if an observer reads one)."""
-    if fast.attempted:
-        took = _clocks.clock.monotonic() - began  # type: ignore[operator]
-        for attempted in fast.attempted:
-            try:
-                attempted(took)
-            except Exception as exc:  # a stage's fault never costs the caller its output
-                fast.finisher.failed(attempted, exc)
-    if fast.record:
-        rec = CallRecord(start)
-        rec.attempts, rec.input, rec.target = 1, value, fast.primary
-        rec.ok, rec.result = True, out
-        fast.finish(rec, value, out, start)
-    else:
-        fast.finish(None, value, out, start)
-
-
-def _end(engine: Engine, rec: CallRecord) -> Any:
-    """The walk is over: finish the call, then return its output or raise its error."""
-    result = rec.result
-    if rec.ok:
-        engine.finisher.finish(rec, None, result, rec.start)
-        return result
-    rec.outcome = "error"
-    engine.finisher.finish(rec, None, None, rec.start)
-    raise result  # the user's own exception unchanged, or ours
-
-
-def _broken(engine: Engine, rec: CallRecord, exc: BaseException) -> None:
-    """The walk itself raised (a validator raising something else than a validation error,
-    a stage's hook): the call still ends at the finish point, as an error, before ``exc``
-    reaches the caller."""
-    asyncio = sys.modules.get("asyncio")
-    if isinstance(exc, Exception):
-        reason = "exception"
-    elif asyncio is not None and isinstance(exc, asyncio.CancelledError):
-        reason = "cancelled"  # the caller cancelled the call (asyncio)
-    else:
-        return  # KeyboardInterrupt and the like end no call
-    rec.fail(exc, reason)
-    rec.outcome = "error"
-    engine.finisher.finish(rec, None, None, rec.start)
-
-
-def _limit(rec: CallRecord, now: float) -> float:
-    """Seconds the current attempt may take from ``now``: the nearer of its two limits."""
-    limit = rec.seconds if rec.seconds is not None else rec.limit - now  # type: ignore[operator]
-    if rec.limit is not None:
-        limit = min(limit, rec.limit - now)
-    return limit
 
 
 # -- sync ----------------------------------------------------------------------------------
@@ -130,10 +53,10 @@ def predict_sync(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: dict[str
             value = _REFUSED
         if value is _REFUSED:  # outside the except block: nothing chains onto what follows
             return _run_sync(engine, CallRecord(start), x, args, kwargs)
-    if fast.admit and not _admitted(fast, value):
+    if fast.admit and not admitted(fast, value):
         return _run_sync(engine, CallRecord(start), value, args, kwargs, validated=True)
     fn = fast.fn
-    began = None
+    began = late = None
     failure: Exception | None = None
     try:
         if fast.seconds is None:
@@ -146,14 +69,15 @@ def predict_sync(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: dict[str
             if not done:
                 engine.stats.abandoned()
                 failure = engine.timeout_error(None, fast.seconds)
+                late = out  # the job, running on until its predict returns
         if fast.validate_output is not None and failure is None:
             out = fast.validate_output(out)
     except Exception as exc:
         failure = exc
     if failure is not None:
-        return _drive_sync(engine, *_handover(engine, start, value, failure, began), args, kwargs)
+        return _drive_sync(engine, *handover(engine, start, value, failure, began, late), args, kwargs)
     if fast.hooked:
-        _finish_fast(fast, start, value, out, began)
+        finish_fast(fast, start, value, out, began)
     else:
         fast.finish(None, value, out, start)
     return out
@@ -198,13 +122,17 @@ def _drive_sync(
                     rec.ok = True
                 except Exception as exc:
                     rec.ok, rec.result = False, exc
-            elif rec.wait > 0:  # SLEEP
-                clock.sleep(rec.wait)
+            elif act is SLEEP:
+                if rec.wait > 0:
+                    clock.sleep(rec.wait)
+            else:  # WAIT for a permit, never past the call's deadline
+                rec.ok = rec.gate.acquire(within(rec, clock.monotonic()))
             rec.now = clock.monotonic()
     except BaseException as exc:
-        _broken(engine, rec, exc)
+        steps.close()  # an attempt in progress gives back what its stages took
+        broken(engine, rec, exc)
         raise
-    return _end(engine, rec)
+    return end(engine, rec)
 
 
 def _call_sync(engine: Engine, rec: CallRecord, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -213,12 +141,13 @@ def _call_sync(engine: Engine, rec: CallRecord, args: tuple[Any, ...], kwargs: d
     if target.kind is MODEL:
         return target.fn.predict(rec.input, *args, **kwargs)  # clamps itself to our deadline
     now = _clocks.clock.monotonic()
-    limit = _limit(rec, now)
+    limit = limit_of(rec, now)
     if limit <= 0:
         raise engine.timeout_error(rec, 0.0)
     done, out = POOL.run(rec.seconds, rec.limit, target.fn, (rec.input, *args), kwargs, engine.stats.late_error)
     if not done:
         engine.stats.abandoned()
+        rec.late = out  # the job, running on until its predict returns
         raise engine.timeout_error(rec, limit)
     return out
 
@@ -241,7 +170,7 @@ async def predict_async(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: d
             value = _REFUSED
         if value is _REFUSED:
             return await _run_async(engine, CallRecord(start), x, args, kwargs)
-    if fast.admit and not _admitted(fast, value):
+    if fast.admit and not admitted(fast, value):
         return await _run_async(engine, CallRecord(start), value, args, kwargs, validated=True)
     fn = fast.fn
     began = None
@@ -255,7 +184,7 @@ async def predict_async(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: d
             seconds = fast.seconds
             binding = Binding(began + seconds)  # type: ignore[operator]
             token = DEADLINE.set(binding)
-            limit = _aio().timeout(seconds)
+            limit = aio().timeout(seconds)
             try:
                 async with limit:
                     out = await (fn(value, *args, **kwargs) if args or kwargs else fn(value))
@@ -271,15 +200,18 @@ async def predict_async(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: d
             out = fast.validate_output(out)
     except Exception as exc:
         failure = exc
-    except BaseException as exc:
+    except BaseException as exc:  # cancelled: the stages give back what they took
+        for undo in fast.undo:
+            if undo is not None:
+                undo()
         rec = CallRecord(start)
         rec.input = value
-        _broken(engine, rec, exc)
+        broken(engine, rec, exc)
         raise
     if failure is not None:
-        return await _drive_async(engine, *_handover(engine, start, value, failure, began), args, kwargs)
+        return await _drive_async(engine, *handover(engine, start, value, failure, began), args, kwargs)
     if fast.hooked:
-        _finish_fast(fast, start, value, out, began)
+        finish_fast(fast, start, value, out, began)
     else:
         fast.finish(None, value, out, start)
     return out
@@ -316,13 +248,17 @@ async def _drive_async(
                     rec.ok = True
                 except Exception as exc:
                     rec.ok, rec.result = False, exc
-            elif rec.wait > 0:  # SLEEP
-                await clock.asleep(rec.wait)
+            elif act is SLEEP:
+                if rec.wait > 0:
+                    await clock.asleep(rec.wait)
+            else:  # WAIT for a permit, never past the call's deadline
+                rec.ok = await rec.gate.aacquire(within(rec, clock.monotonic()))
             rec.now = clock.monotonic()
     except BaseException as exc:
-        _broken(engine, rec, exc)
+        steps.close()  # an attempt in progress gives back what its stages took
+        broken(engine, rec, exc)
         raise
-    return _end(engine, rec)
+    return end(engine, rec)
 
 
 async def _call_async(engine: Engine, rec: CallRecord, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -335,18 +271,19 @@ async def _call_async(engine: Engine, rec: CallRecord, args: tuple[Any, ...], kw
         # the call's deadline only)
         allowed = None
         if rec.seconds is not None or rec.limit is not None:
-            allowed = _limit(rec, _clocks.clock.monotonic())
+            allowed = limit_of(rec, _clocks.clock.monotonic())
             if allowed <= 0:
                 raise engine.timeout_error(rec, 0.0)
         done, out = await POOL.arun(rec.seconds, rec.limit, fn, (rec.input, *args), kwargs, engine.stats.late_error)
         if not done:
             engine.stats.abandoned()
+            rec.late = out  # the job, running on until its predict returns
             raise engine.timeout_error(rec, allowed or 0.0)
         return out
     if rec.seconds is None and rec.limit is None:
         return await fn(rec.input, *args, **kwargs)
     now = _clocks.clock.monotonic()
-    limit = _limit(rec, now)
+    limit = limit_of(rec, now)
     if limit <= 0:
         raise engine.timeout_error(rec, 0.0)
     out = await _timed(fn, rec.input, args, kwargs, limit, now + limit)
@@ -362,7 +299,7 @@ async def _timed(fn: Any, value: Any, args: tuple[Any, ...], kwargs: dict[str, A
     :func:`predict_async` inlines the same steps on the success path."""
     binding = Binding(at)
     token = DEADLINE.set(binding)
-    limit = _aio().timeout(seconds)
+    limit = aio().timeout(seconds)
     try:
         async with limit:
             return await (fn(value, *args, **kwargs) if args or kwargs else fn(value))
@@ -373,11 +310,6 @@ async def _timed(fn: Any, value: Any, args: tuple[Any, ...], kwargs: dict[str, A
     finally:
         DEADLINE.reset(token)
         binding.end()
-
-
-def _aio() -> Any:
-    """The asyncio module: imported by then (an event loop runs), never by ``import prodwrap``."""
-    return sys.modules["asyncio"]
 
 
 _REFUSED: Any = object()  # the fast validator refused the input

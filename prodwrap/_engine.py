@@ -21,9 +21,10 @@ from collections.abc import Callable, Generator, Mapping, Sequence, Sized
 from enum import IntEnum
 from typing import Any, Literal
 
+from prodwrap._fastpath import FastPath, fast_enough, overrides
 from prodwrap._finish import Finisher
 from prodwrap._record import CallRecord
-from prodwrap._stage import Refuse, Route, Seam, Serve, Stage
+from prodwrap._stage import Pause, Refuse, Route, Seam, Serve, Stage, Wait
 from prodwrap._stats import StatsRecorder
 from prodwrap._target import ASYNC, CONSTANT, MODEL, SYNC, Kind, Target, is_async_callable, reason_of
 from prodwrap.errors import (
@@ -36,7 +37,21 @@ from prodwrap.errors import (
 from prodwrap.policies.retry import Retry
 from prodwrap.policies.timeout import Timeout
 
-__all__ = ["ASYNC", "CALL", "CONSTANT", "MODEL", "SLEEP", "SYNC", "Act", "Engine", "FastPath", "Kind", "Step", "Target"]
+__all__ = [
+    "ASYNC",
+    "CALL",
+    "CONSTANT",
+    "MODEL",
+    "SLEEP",
+    "SYNC",
+    "WAIT",
+    "Act",
+    "Engine",
+    "FastPath",
+    "Kind",
+    "Step",
+    "Target",
+]
 
 
 # -- what the walk yields, and what it decides after a failure -------------------------------
@@ -47,8 +62,10 @@ class Act(IntEnum):
     allocates nothing; after each act the driver sets ``rec.now`` (the clock's monotonic
     reading), and after a CALL also ``rec.ok`` and ``rec.result`` (output or exception)."""
 
-    CALL = 1  # invoke rec.target with rec.input: within rec.seconds of its start, by rec.limit
+    CALL = 1  # invoke rec.target with rec.input: within rec.seconds of its start, by rec.limit;
+    #           an attempt the caller gives up on at its limit leaves its job in rec.late
     SLEEP = 2  # sleep rec.wait seconds
+    WAIT = 3  # wait up to rec.wait seconds for the permit rec.gate: rec.ok says if it was given
 
 
 class Step(IntEnum):
@@ -59,58 +76,8 @@ class Step(IntEnum):
     GIVE_UP = 3  # raise rec.result
 
 
-CALL, SLEEP = Act.CALL, Act.SLEEP
+CALL, SLEEP, WAIT = Act.CALL, Act.SLEEP, Act.WAIT
 RETRY, NEXT, GIVE_UP = Step.RETRY, Step.NEXT, Step.GIVE_UP
-
-
-def _overrides(stage: Stage, hook: str) -> bool:
-    return getattr(type(stage), hook) is not getattr(Stage, hook)
-
-
-def _fast(stage: Stage) -> bool:
-    """Whether the success path can serve a stage: it has a success-path hook for every
-    general-path hook it overrides (but ``observe``: the finish point then makes a record),
-    and none that could refuse an attempt (``before_attempt``), which the walk alone asks."""
-    if not stage.fast or _overrides(stage, "before_attempt"):
-        return False
-    if _overrides(stage, "admit") and stage.fast_admit is None:
-        return False
-    return not (_overrides(stage, "after_attempt") and stage.fast_attempt is None)
-
-
-class FastPath:
-    """The compiled success path both drivers run inline: validate, call, validate the
-    output, finish. Built from the stages' success-path hooks. An engine has none (None) when
-    a stage needs the walk for every call (``fast=False``, or it may refuse an attempt) and
-    for ``batch=True`` (the output's length is checked against the call's input)."""
-
-    __slots__ = (
-        "admit",
-        "attempted",
-        "finish",
-        "finisher",
-        "fn",
-        "hooked",
-        "primary",
-        "record",
-        "seconds",
-        "validate",
-        "validate_output",
-    )
-
-    def __init__(self, engine: Engine, stages: Sequence[Stage]) -> None:
-        self.validate = engine.validate_fast
-        self.fn = engine.primary.fn
-        self.primary = engine.primary
-        self.validate_output = engine.validate_output
-        limits = [t for t in (engine.attempt_timeout, engine.total_timeout) if t is not None]
-        self.seconds = min(limits, default=None)  # the first attempt's limit
-        self.admit = tuple(s.fast_admit for s in stages if s.fast_admit is not None)
-        self.attempted = tuple(s.fast_attempt for s in stages if s.fast_attempt is not None)
-        self.record = engine.finisher.needs_record  # the finish needs a record of the call
-        self.hooked = bool(self.attempted) or self.record  # the end takes _finish_fast
-        self.finisher = engine.finisher
-        self.finish = engine.finisher.finish
 
 
 class Engine:
@@ -175,15 +142,16 @@ class Engine:
         self.on_invalid = on_invalid
         self.stats = StatsRecorder() if stats is None else stats
         self.stages = tuple(stages)
-        self.admission = tuple(s for s in self.stages if s.seam is Seam.ADMISSION and _overrides(s, "admit"))
+        self.admission = tuple(s for s in self.stages if s.seam is Seam.ADMISSION and overrides(s, "admit"))
         self.attempt_stages = tuple(
             s
             for s in self.stages
-            if s.seam is Seam.ATTEMPT and (_overrides(s, "before_attempt") or _overrides(s, "after_attempt"))
+            if s.seam is Seam.ATTEMPT
+            and any(overrides(s, hook) for hook in ("before_attempt", "after_attempt", "undo_attempt"))
         )
         self.finisher = Finisher(self, [s for s in self.stages if s.seam is Seam.OBSERVER])
         self.batch = batch  # outputs are lists as long as the input list (checked on the walk)
-        fast = not batch and all(_fast(s) for s in self.stages)
+        fast = not batch and all(fast_enough(s) for s in self.stages)
         self.fast = FastPath(self, self.stages) if fast else None
         # What each driver runs inline: a sync predict's success path is the sync driver's,
         # an async predict's the async driver's (apredict of a sync predict takes the walk).
@@ -332,18 +300,44 @@ class Engine:
                         rec.seconds, rec.limit = self.attempt_timeout, rec.deadline
                     else:  # fallbacks run under the caller's deadline only
                         rec.seconds, rec.limit = None, outer
-                    refused = None
-                    for stage in self.attempt_stages:
-                        refused = stage.before_attempt(rec, target)
-                        if refused is not None:
-                            break
+                    refused: Exception | None = None
+                    stages = self.attempt_stages
+                    i = 0
+                    while i < len(stages):  # the attempt seam, outermost first
+                        asked = stages[i].before_attempt(rec, target)
+                        if asked is None:
+                            i += 1
+                            continue
+                        if isinstance(asked, Pause):  # sleep, then ask the same stage again
+                            rec.wait = asked.seconds
+                            yield SLEEP
+                            now = rec.now
+                            continue
+                        if isinstance(asked, Wait):
+                            rec.gate, rec.wait = asked.gate, asked.seconds
+                            yield WAIT
+                            now = rec.now
+                            if rec.ok:
+                                i += 1
+                                continue
+                            asked = asked.error
+                        refused = asked
+                        for granted in stages[:i]:  # they let it through: they give back what they took
+                            granted.undo_attempt(rec, target)
+                        break
                     if refused is not None:  # refused attempts are not attempts made
                         rec.ok, rec.result = False, refused
                     else:
                         if primary:
                             rec.attempts += 1
                         before = now
-                        yield CALL
+                        rec.late = None
+                        try:
+                            yield CALL
+                        except GeneratorExit:  # the call ended mid-attempt (cancelled, interrupted)
+                            for stage in stages:
+                                stage.undo_attempt(rec, target)
+                            raise
                         now = rec.now
                         if rec.ok and target.validated and (self.validate_output is not None or self.batch):
                             try:

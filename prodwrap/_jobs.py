@@ -33,6 +33,8 @@ TIMED_OUT = object()  # what an async caller's future holds when its limit passe
 _clocks = _clock.current
 log = logger("workers")
 
+_AFTER = _allocate_lock()  # guards Job.after (taken only for jobs someone waits on)
+_faults = Throttle(log)
 Fn = Callable[..., Any]
 OnLate = Callable[[BaseException], None]
 
@@ -55,10 +57,12 @@ class Job:
 
     __slots__ = (
         "abandoned",
+        "after",
         "args",
         "ctx",
         "deadline",
         "done",
+        "ended",
         "error",
         "fn",
         "kwargs",
@@ -90,6 +94,8 @@ class Job:
         self.error: BaseException | None = None
         self.abandoned = False  # set by a caller that stopped waiting
         self.timer: asyncio.TimerHandle | None = None  # an async caller's pending check
+        self.ended = False  # fn has returned (or will never run)
+        self.after: list[Callable[[], object]] | None = None  # run once it has (``then``)
 
     def execute(self) -> None:
         """Run the call on this (worker) thread, under the nearer limit; never raises.
@@ -116,6 +122,33 @@ class Job:
         self.done.release()  # first: what follows is off the waiting caller's path
         if binding is not None:
             binding.end()  # the attempt no longer runs under its deadline
+        self.end()
+
+    def end(self) -> None:
+        """``fn`` has returned, or never will (a queued job dropped): run what waits for it."""
+        self.ended = True
+        if self.after is not None:
+            self._run_after()
+
+    def then(self, callback: Callable[[], object]) -> None:
+        """Call ``callback()`` once this job has really ended (now, if it has): a bulkhead's
+        permit is given back when an abandoned attempt's thread is done. A callback that
+        raises is logged."""
+        with _AFTER:
+            if self.after is None:
+                self.after = []
+            self.after.append(callback)
+        if self.ended:
+            self._run_after()
+
+    def _run_after(self) -> None:
+        with _AFTER:  # each callback is taken once, whichever of end() and then() comes last
+            callbacks, self.after = self.after or [], []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception as exc:
+                _faults.warning("then", "a callback on an attempt's end raised %r", exc, exc_info=exc)
 
     def left(self, end: float) -> float:
         """Real seconds a caller may still wait: until ``end`` (a ``time.monotonic()`` reading)

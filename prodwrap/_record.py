@@ -40,7 +40,9 @@ class CallRecord:
         "detailed",
         "drift",
         "errors",
+        "gate",
         "input",
+        "late",
         "latency",
         "limit",
         "now",
@@ -56,6 +58,7 @@ class CallRecord:
         "slept",
         "start",
         "started_at",
+        "state",
         "tags",
         "target",
         "valid_input",
@@ -82,10 +85,13 @@ class CallRecord:
         self.detailed = False  # the caller wants the Prediction (predict_detailed)
         self.built: Prediction | None = None
         self.refused: str | None = None  # the reason an admission stage refused the call
+        self.late: Any = None  # the job of the last attempt, when its caller abandoned it
+        self.state: dict[Any, Any] | None = None  # what stages keep for this call (keyed by stage)
         # Set by the walk before they are read (left unset here: a record costs less):
         # target, seconds, limit (the current act's), wait (seconds to sleep), now, ok, result.
 
     target: Any
+    gate: Any  # the permit a WAIT act waits for
     routed: Any  # the target attempts of the primary go to (the primary, or where admission routed)
     seconds: float | None
     limit: float | None

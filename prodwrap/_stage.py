@@ -6,29 +6,36 @@ of three seams:
 - ``ADMISSION``: once per call, after input validation, before routing. ``admit`` may let the
   call go on (None), serve it (:class:`Serve`, a cache hit), refuse it (:class:`Refuse`, a
   budget) or choose its target (:class:`Route`, a canary).
-- ``ATTEMPT``: around every attempt inside the walk. ``before_attempt`` may refuse the
-  attempt (return the exception, such as ``CircuitOpenError``); ``after_attempt`` hears how
-  it went and how long it took (seconds on prodwrap's clock).
+- ``ATTEMPT``: around every attempt inside the walk, in the stages' order (DESIGN §1:
+  bulkhead, retry budget, circuit breaker, hedge, rate limit). ``before_attempt`` may let
+  the attempt go on (None), refuse it (return the exception, such as ``CircuitOpenError``),
+  ask the driver to wait for a permit (:class:`Wait`) or to sleep and ask again
+  (:class:`Pause`). When a later stage refuses, the stages that let the attempt through hear
+  ``undo_attempt``. ``after_attempt`` hears how it went and how long it took (seconds on
+  prodwrap's clock); ``call.late`` is then the abandoned attempt's job when the caller gave
+  up on it at its deadline (``job.then(callback)`` runs when its thread really ends).
 - ``OBSERVER``: once per call, after the result is final, at the one finish point every path
   shares. ``observe`` reads the call record; ``keep`` receives the call's ``Prediction``
   when one is built (``needs_prediction=True`` asks for one on every call).
 
 Every hook has a do-nothing default, so a stage overrides only what it uses. The success path
 (first attempt succeeds, no deadline from a caller) is compiled from the stages' own hooks
-into a :class:`FastPath`: ``fast_admit`` (may the call stay on the success path?),
+into a :class:`FastPath`: ``fast_admit`` (may the call stay on the success path? an
+attempt stage may take its permit there, and gives it back in ``fast_undo`` when a later
+hook says no),
 ``fast_attempt`` (a successful attempt and its duration) and ``fast_observe`` (the validated
 input and the output). A stage that overrides ``admit`` or ``after_attempt`` without
-giving the matching success-path hook, or overrides ``before_attempt`` at all (only the walk
-can refuse an attempt), or sets ``fast=False``, has every call taken by the walk; an
+giving the matching success-path hook (``fast_admit`` for ``before_attempt`` too), or sets
+``fast=False``, has every call taken by the walk; an
 observer that overrides ``observe`` without ``fast_observe`` gets a record on the success
 path too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import IntEnum
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from prodwrap._engine import Target
@@ -67,6 +74,53 @@ class Route(NamedTuple):
 Admission = Serve | Refuse | Route
 
 
+class Gate(Protocol):
+    """A permit a driver waits for (a bulkhead's): taken when ``acquire`` returns True."""
+
+    def acquire(self, seconds: float) -> bool:
+        """Block this thread up to ``seconds`` for the permit."""
+        ...
+
+    async def aacquire(self, seconds: float) -> bool:
+        """Await the permit up to ``seconds`` without blocking the event loop."""
+        ...
+
+
+class Wait(NamedTuple):
+    """An attempt decision: wait up to ``seconds`` for ``gate``; if it is not given in time,
+    the attempt is refused with ``error``."""
+
+    gate: Gate
+    seconds: float
+    error: Exception
+
+
+class Pause(NamedTuple):
+    """An attempt decision: sleep ``seconds`` (on prodwrap's clock), then ask this stage again
+    (a rate limit's wait for its next token)."""
+
+    seconds: float
+
+
+Decision = Exception | Wait | Pause
+
+
+class Build(NamedTuple):
+    """What a policy's stages are compiled for: the model they are part of."""
+
+    name: str  # the model's name (key prefix of the state it keeps in a store)
+    version: str | None
+    is_async: bool  # the primary is async (a sync model's stages are never awaited)
+    settings: Any  # the model's frozen options (``prodwrap._options.Settings``)
+
+
+class Compiles(Protocol):
+    """A policy given as an option: it compiles into its stages (DESIGN §1's order is the
+    order of the options in ``prodwrap._compile.ORDER``)."""
+
+    def stages(self, build: Build) -> Sequence[Stage]: ...
+
+
 class Stage:
     """A capability compiled into the pipeline. Subclasses set ``name`` and ``seam`` and
     override the hooks they need; the defaults do nothing.
@@ -90,7 +144,13 @@ class Stage:
     # -- success-path hooks (None: nothing to do there) -----------------------------------------
 
     fast_admit: Callable[[Any], bool] | None = None
-    """``(value) -> bool``: False sends the call to the general path before anything is called."""
+    """``(value) -> bool``: False sends the call to the general path before anything is called.
+    An attempt stage's is the success path's ``before_attempt`` for the first attempt: True
+    lets it through (a permit taken, if the stage takes one)."""
+
+    fast_undo: Callable[[], object] | None = None
+    """``()``: this stage's ``fast_admit`` said yes, then a later one said no: give back what
+    it took."""
 
     fast_attempt: Callable[[float], object] | None = None
     """``(seconds)``: the first attempt succeeded after ``seconds`` on prodwrap's clock."""
@@ -104,9 +164,13 @@ class Stage:
         """Admission seam: decide about this call (None: go on)."""
         return None
 
-    def before_attempt(self, call: CallRecord, target: Target) -> Exception | None:
-        """Attempt seam: an exception refuses this attempt (it counts as a failed attempt)."""
+    def before_attempt(self, call: CallRecord, target: Target) -> Decision | None:
+        """Attempt seam: None lets the attempt go on; an exception refuses it (a failed
+        attempt, not an attempt made); :class:`Wait` or :class:`Pause` ask the driver to wait."""
         return None
+
+    def undo_attempt(self, call: CallRecord, target: Target) -> None:
+        """Attempt seam: this stage let the attempt through, then a later stage refused it."""
 
     def after_attempt(self, call: CallRecord, target: Target, error: Exception | None, seconds: float) -> None:
         """Attempt seam: the attempt ended (``error`` None: it succeeded) after ``seconds``."""

@@ -132,8 +132,9 @@ class Pool:
         wait itself is real time, also under a fake clock.
 
         Returns:
-            ``(True, result)``, or ``(False, None)`` when the limit passed first: the attempt is
-            abandoned (it keeps its worker until it ends; a late result is dropped silently).
+            ``(True, result)``, or ``(False, job)`` when the limit passed first: the attempt is
+            abandoned (it keeps its worker until it ends; a late result is dropped silently;
+            ``job.then(callback)`` runs ``callback`` when it really ends).
 
         Raises:
             Whatever ``fn`` raised, unchanged. A caller interrupted while waiting
@@ -162,7 +163,7 @@ class Pool:
             else:
                 job.abandoned = True
                 if not done.acquire(False):
-                    return False, None
+                    return False, job
                 # (else it ended just as we gave up: the outcome is ours)
         except BaseException:
             self._interrupted(job)
@@ -194,14 +195,20 @@ class Pool:
         lock = self._lock
         lock.acquire()  # (not ``with``, which costs twice as much: a worker is never interrupted)
         backlog = self._backlog
+        found: Job | None = None
+        dropped: list[Job] | None = None  # queued jobs whose callers gave up before they started
         while backlog:
             job = backlog.popleft()
             if not job.abandoned:
-                lock.release()
-                return job
-        self._idle.append(worker)
+                found = job
+                break
+            dropped = [job] if dropped is None else [*dropped, job]
+        if found is None:
+            self._idle.append(worker)
         lock.release()
-        return None
+        for never in dropped or ():
+            never.end()  # it never runs
+        return found
 
     def _handed_over(self, job: Job) -> None:
         """On the worker, once ``job`` has ended: report it late, or wake its event loop."""
@@ -258,7 +265,7 @@ class Pool:
             if job.timer is not None:
                 job.timer.cancel()
         if out is TIMED_OUT:
-            return False, None
+            return False, job
         return True, out
 
     def _give(self, job: Job) -> None:
@@ -339,8 +346,10 @@ class Pool:
     def _unqueue(self, job: Job) -> None:
         if job.started is None:
             with self._lock:
-                if job in self._backlog:
-                    self._backlog.remove(job)
+                if job not in self._backlog:
+                    return
+                self._backlog.remove(job)
+            job.end()  # it never runs
 
 
 POOL = Pool()

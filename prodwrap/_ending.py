@@ -1,0 +1,124 @@
+"""What both drivers share, off the success path's hot lines: the success path's hand-over
+to the walk, and how every call reaches the finish point."""
+
+from __future__ import annotations
+
+import sys
+from time import perf_counter
+from typing import TYPE_CHECKING, Any
+
+from prodwrap import _clock
+from prodwrap._record import CallRecord
+
+if TYPE_CHECKING:
+    from collections.abc import Generator
+
+    from prodwrap._engine import Act, Engine
+    from prodwrap._fastpath import FastPath
+
+_clocks = _clock.current
+
+
+def admitted(fast: FastPath, value: Any) -> bool:
+    """Whether every ``fast_admit`` hook lets the call stay on the success path (a hook
+    that raises sends it to the walk, which asks the stage again). When one says no, those
+    that said yes give back what they took (``fast_undo``)."""
+    passed = 0
+    admit: Any
+    try:
+        for admit in fast.admit:
+            if not admit(value):
+                break
+            passed += 1
+        else:
+            return True
+    except Exception:
+        pass
+    for undo in fast.undo[:passed]:
+        if undo is not None:
+            try:
+                undo()
+            except Exception as exc:
+                fast.finisher.failed(undo, exc)
+    return False
+
+
+def handover(
+    engine: Engine, start: float, value: Any, failure: Exception, began: float | None, late: Any = None
+) -> tuple[CallRecord, Generator[Act, None, None]]:
+    """The first attempt of the success path failed (``late``: the job of an attempt given up
+    on at its deadline): the walk goes on from there."""
+    rec = CallRecord(start)
+    rec.late = late
+    now = _clocks.clock.monotonic()
+    if began is None:  # the clock was not read before the attempt: date it by real time
+        began = now - (perf_counter() - start)
+    return rec, engine.walk(rec, value, None, failure, now, began)
+
+
+def finish_fast(fast: FastPath, start: float, value: Any, out: Any, began: float | None) -> None:
+    """The success path's end when a stage has a hook there: the attempt seam's
+    ``fast_attempt`` hooks, then the finish point (with a record if an observer reads one)."""
+    if fast.attempted:
+        took = _clocks.clock.monotonic() - began  # type: ignore[operator]
+        for attempted in fast.attempted:
+            try:
+                attempted(took)
+            except Exception as exc:  # a stage's fault never costs the caller its output
+                fast.finisher.failed(attempted, exc)
+    if fast.record:
+        rec = CallRecord(start)
+        rec.attempts, rec.input, rec.target = 1, value, fast.primary
+        rec.ok, rec.result = True, out
+        fast.finish(rec, value, out, start)
+    else:
+        fast.finish(None, value, out, start)
+
+
+def end(engine: Engine, rec: CallRecord) -> Any:
+    """The walk is over: finish the call, then return its output or raise its error."""
+    result = rec.result
+    if rec.ok:
+        engine.finisher.finish(rec, None, result, rec.start)
+        return result
+    rec.outcome = "error"
+    engine.finisher.finish(rec, None, None, rec.start)
+    raise result  # the user's own exception unchanged, or ours
+
+
+def broken(engine: Engine, rec: CallRecord, exc: BaseException) -> None:
+    """The walk itself raised (a validator raising something else than a validation error,
+    a stage's hook): the call still ends at the finish point, as an error, before ``exc``
+    reaches the caller."""
+    asyncio = sys.modules.get("asyncio")
+    if isinstance(exc, Exception):
+        reason = "exception"
+    elif asyncio is not None and isinstance(exc, asyncio.CancelledError):
+        reason = "cancelled"  # the caller cancelled the call (asyncio)
+    else:
+        return  # KeyboardInterrupt and the like end no call
+    rec.fail(exc, reason)
+    rec.outcome = "error"
+    engine.finisher.finish(rec, None, None, rec.start)
+
+
+def within(rec: CallRecord, now: float) -> float:
+    """A WAIT's seconds, cut to what is left of the call's deadline (never below zero)."""
+    wait = rec.wait
+    deadline = rec.deadline
+    if deadline is not None and deadline - now < wait:
+        wait = max(0.0, deadline - now)
+    return wait
+
+
+def limit_of(rec: CallRecord, now: float) -> float:
+    """Seconds the current attempt may take from ``now``: the nearer of its two limits."""
+    limit = rec.seconds if rec.seconds is not None else rec.limit - now  # type: ignore[operator]
+    if rec.limit is not None:
+        limit = min(limit, rec.limit - now)
+    return limit
+
+
+def aio() -> Any:
+    """The asyncio module: imported by then (an event loop runs), never by ``import prodwrap``."""
+    return sys.modules["asyncio"]

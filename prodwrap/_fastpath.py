@@ -1,0 +1,68 @@
+"""The compiled success path: what both drivers run inline when the first attempt succeeds.
+
+It is built from the stages' success-path hooks (``prodwrap._stage``), so a stage's logic is
+written once and a model without a stage pays nothing for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from prodwrap._stage import Stage
+
+if TYPE_CHECKING:
+    from prodwrap._engine import Engine
+
+
+def overrides(stage: Stage, hook: str) -> bool:
+    return getattr(type(stage), hook) is not getattr(Stage, hook)
+
+
+def fast_enough(stage: Stage) -> bool:
+    """Whether the success path can serve a stage: it has a success-path hook for every
+    general-path hook it overrides (but ``observe``: the finish point then makes a record):
+    ``fast_admit`` for ``admit`` and ``before_attempt``, ``fast_attempt`` for ``after_attempt``."""
+    if not stage.fast:
+        return False
+    if (overrides(stage, "admit") or overrides(stage, "before_attempt")) and stage.fast_admit is None:
+        return False
+    return not (overrides(stage, "after_attempt") and stage.fast_attempt is None)
+
+
+class FastPath:
+    """The compiled success path both drivers run inline: validate, call, validate the
+    output, finish. Built from the stages' success-path hooks. An engine has none (None) when
+    a stage needs the walk for every call (``fast=False``, or it may refuse an attempt) and
+    for ``batch=True`` (the output's length is checked against the call's input)."""
+
+    __slots__ = (
+        "admit",
+        "attempted",
+        "finish",
+        "finisher",
+        "fn",
+        "hooked",
+        "primary",
+        "record",
+        "seconds",
+        "undo",
+        "validate",
+        "validate_output",
+    )
+
+    def __init__(self, engine: Engine, stages: Sequence[Stage]) -> None:
+        self.validate = engine.validate_fast
+        self.fn = engine.primary.fn
+        self.primary = engine.primary
+        self.validate_output = engine.validate_output
+        limits = [t for t in (engine.attempt_timeout, engine.total_timeout) if t is not None]
+        self.seconds = min(limits, default=None)  # the first attempt's limit
+        admitting = [s for s in stages if s.fast_admit is not None]
+        self.admit = tuple(s.fast_admit for s in admitting if s.fast_admit is not None)
+        self.undo = tuple(s.fast_undo for s in admitting)  # (None where nothing is taken)
+        self.attempted = tuple(s.fast_attempt for s in stages if s.fast_attempt is not None)
+        self.record = engine.finisher.needs_record  # the finish needs a record of the call
+        self.hooked = bool(self.attempted) or self.record  # the end takes _finish_fast
+        self.finisher = engine.finisher
+        self.finish = engine.finisher.finish
