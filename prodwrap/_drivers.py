@@ -53,7 +53,7 @@ def predict_sync(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: dict[str
             value = _REFUSED
         if value is _REFUSED:  # outside the except block: nothing chains onto what follows
             return _run_sync(engine, CallRecord(start), x, args, kwargs)
-    if fast.admit and not admitted(fast, value):
+    if fast.admit and not admitted(fast, value, args, kwargs):
         return _run_sync(engine, CallRecord(start), value, args, kwargs, validated=True)
     fn = fast.fn
     began = late = None
@@ -77,7 +77,7 @@ def predict_sync(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: dict[str
     if failure is not None:
         return _drive_sync(engine, *handover(engine, start, value, failure, began, late), args, kwargs)
     if fast.hooked:
-        finish_fast(fast, start, value, out, began)
+        finish_fast(fast, start, value, out, began, args, kwargs)
     else:
         fast.finish(None, value, out, start)
     return out
@@ -109,6 +109,7 @@ def _drive_sync(
 ) -> Any:
     """Carry out the walk on this thread: call, sleep, then finish."""
     clock = _clocks.clock
+    rec.args, rec.kwargs = args, kwargs  # (the walk starts at the loop's first step)
     try:
         for act in steps:
             if act is CALL:
@@ -170,7 +171,7 @@ async def predict_async(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: d
             value = _REFUSED
         if value is _REFUSED:
             return await _run_async(engine, CallRecord(start), x, args, kwargs)
-    if fast.admit and not admitted(fast, value):
+    if fast.admit and not admitted(fast, value, args, kwargs):
         return await _run_async(engine, CallRecord(start), value, args, kwargs, validated=True)
     fn = fast.fn
     began = None
@@ -211,7 +212,7 @@ async def predict_async(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: d
     if failure is not None:
         return await _drive_async(engine, *handover(engine, start, value, failure, began), args, kwargs)
     if fast.hooked:
-        finish_fast(fast, start, value, out, began)
+        finish_fast(fast, start, value, out, began, args, kwargs)
     else:
         fast.finish(None, value, out, start)
     return out
@@ -240,6 +241,7 @@ async def _drive_async(
 ) -> Any:
     """The same walk as :func:`_drive_sync`, awaiting attempts instead of blocking."""
     clock = _clocks.clock
+    rec.args, rec.kwargs = args, kwargs
     try:
         for act in steps:
             if act is CALL:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 _clocks = _clock.current
 
 
-def admitted(fast: FastPath, value: Any) -> bool:
+def admitted(fast: FastPath, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
     """Whether every ``fast_admit`` hook lets the call stay on the success path (a hook
     that raises sends it to the walk, which asks the stage again). When one says no, those
     that said yes give back what they took (``fast_undo``)."""
@@ -27,7 +27,7 @@ def admitted(fast: FastPath, value: Any) -> bool:
     admit: Any
     try:
         for admit in fast.admit:
-            if not admit(value):
+            if not admit(value, args, kwargs):
                 break
             passed += 1
         else:
@@ -56,7 +56,15 @@ def handover(
     return rec, engine.walk(rec, value, None, failure, now, began)
 
 
-def finish_fast(fast: FastPath, start: float, value: Any, out: Any, began: float | None) -> None:
+def finish_fast(
+    fast: FastPath,
+    start: float,
+    value: Any,
+    out: Any,
+    began: float | None,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> None:
     """The success path's end when a stage has a hook there: the attempt seam's
     ``fast_attempt`` hooks, then the finish point (with a record if an observer reads one)."""
     if fast.attempted:
@@ -69,6 +77,7 @@ def finish_fast(fast: FastPath, start: float, value: Any, out: Any, began: float
     if fast.record:
         rec = CallRecord(start)
         rec.attempts, rec.input, rec.target = 1, value, fast.primary
+        rec.args, rec.kwargs = args, kwargs
         rec.ok, rec.result = True, out
         fast.finish(rec, value, out, start)
     else:

@@ -97,6 +97,7 @@ class Engine:
         "on_invalid",
         "primary",
         "retry",
+        "spend",
         "stages",
         "stats",
         "sync_fast",
@@ -150,6 +151,7 @@ class Engine:
             and any(overrides(s, hook) for hook in ("before_attempt", "after_attempt", "undo_attempt"))
         )
         self.finisher = Finisher(self, [s for s in self.stages if s.seam is Seam.OBSERVER])
+        self.spend = next((s.spend for s in self.stages if s.spend is not None), None)  # a retry budget
         self.batch = batch  # outputs are lists as long as the input list (checked on the walk)
         fast = not batch and all(fast_enough(s) for s in self.stages)
         self.fast = FastPath(self, self.stages) if fast else None
@@ -208,7 +210,7 @@ class Engine:
             rec.reasons.append(reason)  # type: ignore[union-attr]
         if retry is not None and rec.phase < 0:
             delay = retry.delay(rec, exc, now, self.name)
-            if delay is not None:
+            if delay is not None and (self.spend is None or self.spent(now)):
                 rec.wait = delay
                 return RETRY
         following = rec.phase + 1
@@ -277,6 +279,15 @@ class Engine:
                     self.begin(rec, now, outer)
                 for stage in self.admission:
                     decision = stage.admit(rec, rec.input)
+                    while isinstance(decision, Wait | Pause):  # wait, then ask the stage again
+                        if isinstance(decision, Pause):
+                            rec.wait = decision.seconds
+                            yield SLEEP
+                        else:
+                            rec.gate, rec.wait = decision.gate, decision.seconds
+                            yield WAIT
+                        now = rec.now
+                        decision = stage.admit(rec, rec.input)
                     if decision is None:
                         continue
                     if isinstance(decision, Serve):
@@ -362,6 +373,15 @@ class Engine:
                 rec.ok = False
                 return
             step = None
+
+    def spent(self, now: float) -> bool:
+        """Whether the retry budget lets one more retry be spent (a budget that raises is a
+        fault of its own, counted and logged: the retry goes ahead as without a budget)."""
+        try:
+            return self.spend(now)  # type: ignore[misc]
+        except Exception as exc:
+            self.finisher.failed(self.spend, exc)
+            return True
 
     def checked_output(self, rec: CallRecord, out: Any) -> Any:
         """The output validated (``output=``, ``check=``; a batch's length matching its input's)."""

@@ -30,10 +30,14 @@ def new_id() -> str:
     return f"{_ID_PREFIX}-{next(_ids):x}"
 
 
+_NO_KWARGS: dict[str, Any] = {}
+
+
 class CallRecord:
     """Everything one call has learned so far. Internal; see :class:`Prediction`."""
 
     __slots__ = (
+        "args",
         "attempts",
         "built",
         "deadline",
@@ -42,6 +46,7 @@ class CallRecord:
         "errors",
         "gate",
         "input",
+        "kwargs",
         "late",
         "latency",
         "limit",
@@ -87,6 +92,8 @@ class CallRecord:
         self.refused: str | None = None  # the reason an admission stage refused the call
         self.late: Any = None  # the job of the last attempt, when its caller abandoned it
         self.state: dict[Any, Any] | None = None  # what stages keep for this call (keyed by stage)
+        self.args: tuple[Any, ...] = ()  # passed through to the predict after the input
+        self.kwargs: dict[str, Any] = _NO_KWARGS  # (shared when empty: read, never written)
         # Set by the walk before they are read (left unset here: a record costs less):
         # target, seconds, limit (the current act's), wait (seconds to sleep), now, ok, result.
 
@@ -268,6 +275,11 @@ class Stats:
     cost: Decimal = _ZERO
     unpriced: int = 0
     circuit: Any = None
+    bulkhead: Any = None
+    retry_budget: Any = None
+    hedge: Any = None
+    rate_limit: Any = None
+    cache: Any = None
     budget: Any = None
     drift: Any = None
     shadow: Any = None

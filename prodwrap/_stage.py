@@ -143,8 +143,9 @@ class Stage:
 
     # -- success-path hooks (None: nothing to do there) -----------------------------------------
 
-    fast_admit: Callable[[Any], bool] | None = None
-    """``(value) -> bool``: False sends the call to the general path before anything is called.
+    fast_admit: Callable[[Any, tuple[Any, ...], dict[str, Any]], bool] | None = None
+    """``(value, args, kwargs) -> bool``: False sends the call to the general path before
+    anything is called (``args``, ``kwargs``: what is passed through to the predict).
     An attempt stage's is the success path's ``before_attempt`` for the first attempt: True
     lets it through (a permit taken, if the stage takes one)."""
 
@@ -158,10 +159,16 @@ class Stage:
     fast_observe: Callable[[Any, Any], object] | None = None
     """``(value, output)``: a call the primary served on the success path."""
 
+    spend: Callable[[float], bool] | None = None
+    """A retry budget's ``(now) -> bool``: may one more retry (or hedge) be spent now? The
+    engine asks it before every retry; False means no retry (the stage counts it)."""
+
     # -- the general path ------------------------------------------------------------------------
 
-    def admit(self, call: CallRecord, value: Any) -> Admission | None:
-        """Admission seam: decide about this call (None: go on)."""
+    def admit(self, call: CallRecord, value: Any) -> Admission | Wait | Pause | None:
+        """Admission seam: decide about this call (None: go on). :class:`Wait` or
+        :class:`Pause` ask the driver to wait first, then this stage is asked again (whether
+        or not the wait's gate was given: ``call.ok`` says)."""
         return None
 
     def before_attempt(self, call: CallRecord, target: Target) -> Decision | None:

@@ -222,7 +222,7 @@ def test_a_refusal_is_logged_at_info(caplog: pytest.LogCaptureFixture) -> None:
         seam = Seam.ADMISSION
 
         def __init__(self) -> None:
-            self.fast_admit = lambda value: False
+            self.fast_admit = lambda value, args, kwargs: False
 
         def admit(self, call: CallRecord, value: Any) -> Refuse:
             return Refuse(pw.BudgetExceededError(scope="all", limit=1, spent=1, resets_at=None), "budget")  # type: ignore[arg-type]

@@ -31,7 +31,7 @@ class Refusals(Stage):
     seam = Seam.ADMISSION
 
     def __init__(self) -> None:
-        self.fast_admit = lambda value: value > 0  # the success path takes positive inputs only
+        self.fast_admit = lambda value, args, kwargs: value > 0  # the success path takes positive inputs only
 
     def admit(self, call: CallRecord, value: Any) -> Serve | Refuse | None:
         if value == 0:
@@ -304,7 +304,7 @@ def test_a_fast_admit_that_says_no_hands_over_without_validating_again() -> None
         seam = Seam.ADMISSION
 
         def __init__(self) -> None:
-            self.fast_admit = lambda value: value != 0  # a hit would be served by admit()
+            self.fast_admit = lambda value, args, kwargs: value != 0  # a hit would be served by admit()
 
         def admit(self, call: CallRecord, value: Any) -> Serve | None:
             looked_up.append(value)
