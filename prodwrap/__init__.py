@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from prodwrap._context import context, deadline
 from prodwrap._model import ProductionModel
 from prodwrap._record import Outcome, Prediction, Stats
-from prodwrap.decorators import fallback, monitored, production, retry, timeout, validate
+from prodwrap.decorators import circuit, fallback, monitored, production, retry, timeout, validate
 from prodwrap.errors import (
     BudgetExceededError,
     BulkheadFullError,
@@ -28,7 +28,7 @@ from prodwrap.errors import (
     PredictionTimeout,
     ProdwrapError,
 )
-from prodwrap.policies import ArraySpec, Backoff, Constant, Retry, Timeout, backoff
+from prodwrap.policies import ArraySpec, Backoff, CircuitBreaker, Constant, Retry, Timeout, backoff
 
 __version__ = "0.1.0"
 
@@ -57,6 +57,7 @@ __all__ = [
     "Backoff",
     "BudgetExceededError",
     "BulkheadFullError",
+    "CircuitBreaker",
     "CircuitOpenError",
     "ConfigurationError",
     "Constant",
@@ -74,6 +75,7 @@ __all__ = [
     "Timeout",
     "__version__",
     "backoff",
+    "circuit",
     "context",
     "deadline",
     "fallback",

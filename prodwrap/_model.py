@@ -14,6 +14,9 @@ from prodwrap._options import CommonOptions, Options, Settings
 from prodwrap._record import Prediction, Stats
 from prodwrap.errors import ConfigurationError, InputValidationError
 
+if TYPE_CHECKING:
+    from prodwrap.policies._breaker import Circuit
+
 In = TypeVar("In")  # what the model accepts as its input
 X = TypeVar("X")  # the predict's own input type
 P = ParamSpec("P")  # the predict's further (pass-through) parameters
@@ -39,6 +42,8 @@ class ProductionModel(Generic[In, P, R]):
         timeout: seconds per attempt, or ``pw.Timeout(attempt=, total=)``.
         retry: attempt count or ``pw.Retry(...)`` (``retry=3`` retries transient failures).
         fallback: one fallback or a sequence: callables, ``ProductionModel``s, ``pw.Constant``.
+        circuit: a ``pw.CircuitBreaker`` around the primary's attempts (``model.circuit``
+            reads and steers it).
         on_invalid: ``"raise"`` (default) raises ``InputValidationError``; ``"fallback"``
             sends invalid inputs to the fallback chain (raw, unvalidated).
         batch: the predict takes a list of inputs and returns a list of outputs of the same
@@ -228,6 +233,16 @@ class ProductionModel(Generic[In, P, R]):
             if section is not None and stage.section is not None:
                 sections[stage.section] = section
         return dataclasses.replace(snapshot, **sections) if sections else snapshot
+
+    @property
+    def circuit(self) -> Circuit | None:
+        """The circuit breaker (``.state``, ``.open()``, ``.close()``, ``.listeners``), or
+        None when the model has no ``circuit=``."""
+        for stage in self._engine.stages:
+            handle = getattr(stage, "handle", None)
+            if handle is not None and stage.section == "circuit":
+                return handle  # type: ignore[no-any-return]
+        return None
 
     def feedback(self, prediction_id: str, actual: Any) -> bool:
         """Ground truth for an earlier prediction (by ``Prediction.id``), for performance monitoring.

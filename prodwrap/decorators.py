@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, Protocol
 from prodwrap._model import ProductionModel
 from prodwrap._options import CommonOptions
 from prodwrap.errors import ConfigurationError
+from prodwrap.policies.circuit import CircuitBreaker, Record
 from prodwrap.policies.retry import Retry, RetryOn, StopStrategy, WaitStrategy
 from prodwrap.policies.timeout import Timeout
 from prodwrap.policies.validation import Check
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     import tenacity
 
     from prodwrap.drift._monitor import DriftMonitor
+    from prodwrap.state import StateStore
 
 X = TypeVar("X")
 P = ParamSpec("P")
@@ -187,6 +189,67 @@ def fallback(*fallbacks: Any) -> Decorator:
     if not fallbacks:
         raise ConfigurationError("@pw.fallback needs at least one fallback")
     return _decorator(fallback=list(fallbacks))  # type: ignore[no-any-return]
+
+
+@overload
+def circuit(policy: Callable[Concatenate[X, P], R], /) -> ProductionModel[X, P, R]: ...
+
+
+@overload
+def circuit(
+    policy: CircuitBreaker | None = None,
+    /,
+    *,
+    failure_rate: float | None = None,
+    slow_call_rate: float | None = None,
+    slow_call: float | None = None,
+    window: int | None = None,
+    min_calls: int | None = None,
+    open_for: float | None = None,
+    half_open_calls: int | None = None,
+    record: Record | None = None,
+    store: StateStore | None = None,
+) -> Decorator: ...
+
+
+def circuit(
+    policy: CircuitBreaker | Callable[..., Any] | None = None,
+    /,
+    *,
+    failure_rate: float | None = None,
+    slow_call_rate: float | None = None,
+    slow_call: float | None = None,
+    window: int | None = None,
+    min_calls: int | None = None,
+    open_for: float | None = None,
+    half_open_calls: int | None = None,
+    record: Record | None = None,
+    store: StateStore | None = None,
+) -> Any:
+    """Put a circuit breaker around the primary's attempts: bare ``@pw.circuit``
+    (``pw.CircuitBreaker()``'s defaults), ``@pw.circuit(failure_rate=0.5, window=50, ...)``
+    (the keywords of ``pw.CircuitBreaker``) or ``@pw.circuit(pw.CircuitBreaker(...))``."""
+    given = {
+        "failure_rate": failure_rate,
+        "slow_call_rate": slow_call_rate,
+        "slow_call": slow_call,
+        "window": window,
+        "min_calls": min_calls,
+        "open_for": open_for,
+        "half_open_calls": half_open_calls,
+        "record": record,
+        "store": store,
+    }
+    kwargs: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+    if isinstance(policy, CircuitBreaker):
+        if kwargs:
+            raise ConfigurationError("@pw.circuit takes a pw.CircuitBreaker or its keywords, not both")
+        return _decorator(circuit=policy)
+    if policy is not None:  # bare: @pw.circuit
+        if not callable(policy):
+            raise ConfigurationError(f"@pw.circuit takes a pw.CircuitBreaker or keywords, got {policy!r}")
+        return _apply(policy, {"circuit": CircuitBreaker(**kwargs)})
+    return _decorator(circuit=CircuitBreaker(**kwargs))
 
 
 def monitored(fn: object = None, /, *, drift: DriftMonitor | None = None) -> Decorator:

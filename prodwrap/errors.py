@@ -8,7 +8,7 @@ retries are exhausted; prodwrap raises the errors below only for conditions it o
     │   ├── InputValidationError        (also ValueError)  input failed validation; never retried
     │   ├── OutputValidationError                          an attempt returned an invalid output
     │   ├── PredictionTimeout           (also TimeoutError) an attempt or the call ran out of time
-    │   ├── CircuitOpenError                               the circuit breaker refused the call
+    │   ├── CircuitOpenError                               the circuit breaker refused an attempt
     │   ├── BulkheadFullError                              no concurrency permit was free in time
     │   ├── BudgetExceededError                            the cost budget would be exceeded
     │   └── ConfigurationError          (also ValueError)  a policy or option makes no sense
@@ -106,7 +106,10 @@ class PredictionTimeout(ProdwrapError, TimeoutError):
 
 
 class CircuitOpenError(ProdwrapError):
-    """The circuit breaker is open and no fallback was configured."""
+    """The circuit breaker refused an attempt: it is open, or half-open with every probe out.
+
+    Never retried; the fallbacks serve if there are any (counted as ``failures["circuit_open"]``).
+    """
 
 
 class BulkheadFullError(ProdwrapError):

@@ -93,3 +93,20 @@ async def use_async_surface() -> None:
     assert_type(await sync_model.apredict(1), float)  # a sync predict awaited on a worker thread
     with pw.ProductionModel(score) as closing:
         assert_type(closing(2), float)
+
+
+@pw.circuit
+def guarded(x: int) -> float:
+    return float(x)
+
+
+@pw.circuit(failure_rate=0.5, window=20, slow_call=0.2)
+def guarded_keyed(x: int) -> float:
+    return float(x)
+
+
+assert_type(guarded(1), float)
+assert_type(guarded_keyed(1), float)
+circuit = guarded_keyed.circuit
+if circuit is not None:
+    assert_type(circuit.state, str)

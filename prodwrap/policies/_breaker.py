@@ -1,0 +1,390 @@
+"""The circuit breaker's stage: the state machine on the attempt seam.
+
+The state (``"closed"``, ``"open"`` or ``"half_open"``, since when, forced open or not, and a
+generation that every transition bumps) lives in a :class:`~prodwrap.state.StateStore` under
+``"<model>:circuit"`` and changes by ``swap`` only, so a shared store could replace the
+in-process one. The window of outcomes and the half-open probe count stay in the process
+(``_circuit_window``), behind one lock held for a few integer operations.
+
+On the success path the breaker is two hooks: ``fast_admit`` reads the state (no lock:
+closed lets the call through, anything else sends it to the walk) and ``fast_attempt``
+counts the success (and whether it was slow). The walk's hooks refuse attempts while open,
+hand out the half-open probes, count every outcome and undo a probe that never ran.
+
+A fault of the breaker's own (a store that raises, a ``record=`` predicate or a transition
+listener that raises) never fails the call: it is counted (``stats().circuit.faults``) and
+logged at WARNING once per burst; a breaker whose store fails lets attempts through.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from prodwrap import _clock
+from prodwrap._log import Throttle, logger
+from prodwrap._stage import Seam, Stage
+from prodwrap._stats import counted
+from prodwrap.errors import CircuitOpenError
+from prodwrap.policies._circuit_window import FAILED, OK, SLOW, Probes, Window
+
+if TYPE_CHECKING:
+    from prodwrap._engine import Target
+    from prodwrap._record import CallRecord
+    from prodwrap.policies.circuit import CircuitBreaker
+    from prodwrap.state import StateStore
+
+CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+_INITIAL = (CLOSED, 0.0, False, 0)  # (state, since, forced, generation)
+
+log = logger("circuit")
+_faults = Throttle(logger("circuit"))
+_clocks = _clock.current
+
+
+class Transition(NamedTuple):
+    """One change of a breaker's state, as logged and handed to listeners.
+
+    ``reason``: ``"failure_rate"`` or ``"slow_call_rate"`` (the window's or the probes' rate
+    reached its threshold), ``"open_for"`` (the wait ended), ``"probes_passed"``,
+    ``"forced"`` (``open()``) or ``"manual"`` (``close()``). ``at``: prodwrap's clock.
+    """
+
+    model: str
+    from_state: str
+    to_state: str
+    reason: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitStats:
+    """The ``stats().circuit`` section (counts since the model was built, in this process).
+
+    Attributes:
+        state: ``"closed"``, ``"open"`` or ``"half_open"``.
+        trips: transitions to open (the rates' verdicts and ``open()`` alike).
+        time_open: seconds spent open, the current open spell included (prodwrap's clock).
+        probes: half-open probes let through.
+        refused: attempts refused (open, or half-open with every probe out).
+        calls: attempts in the closed state's window (while open or half-open: in the
+            window that opened it; every return to closed empties it).
+        failure_rate: the window's failure rate (None before ``min_calls`` attempts are in).
+        slow_call_rate: the window's slow-call rate (None likewise).
+        faults: the breaker's own faults (store, ``record=`` predicate, listeners).
+    """
+
+    state: str
+    trips: int
+    time_open: float
+    probes: int
+    refused: int
+    calls: int
+    failure_rate: float | None
+    slow_call_rate: float | None
+    faults: int
+
+
+class _Mark(NamedTuple):
+    """What the breaker keeps on a call's record about its current attempt."""
+
+    probe: bool
+    generation: int
+
+
+class BreakerStage(Stage):
+    """The compiled :class:`~prodwrap.policies.circuit.CircuitBreaker` of one model."""
+
+    name = "circuit breaker"
+    seam = Seam.ATTEMPT
+    section = "circuit"
+
+    def __init__(self, policy: CircuitBreaker, model: str, store: StateStore) -> None:
+        self.policy = policy
+        self.model = model
+        self.store = store
+        self.key = f"{model}:circuit"
+        self.listeners: list[Callable[[Transition], object]] = []  # span events hook in here
+        self._lock = threading.Lock()
+        min_calls = policy.min_calls or policy.window
+        self._window = Window(policy.window, min_calls, policy.failure_rate, policy.slow_call_rate)
+        self._probes = Probes(policy.half_open_calls, policy.failure_rate, policy.slow_call_rate)
+        self._trips = itertools.count()
+        self._refused = itertools.count()
+        self._probed = itertools.count()
+        self._fault_count = itertools.count()
+        self._time_open = 0.0  # seconds of the open spells that ended
+        self._slow = policy.slow_call
+        self._get = store.get
+        try:
+            store.swap(self.key, None, _INITIAL)  # a shared store may hold a state already: kept
+        except Exception as exc:
+            self._fault("store", exc)
+        self.fast_admit = self._closed
+        self.fast_attempt = self._fast_attempt
+        self.handle = Circuit(self)
+
+    # -- the success path ------------------------------------------------------------------
+
+    def _closed(self, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+        held = self._get(self.key)
+        return held is None or held[0] == CLOSED
+
+    def _fast_attempt(self, seconds: float) -> None:
+        slow = self._slow
+        if slow is not None and seconds > slow:
+            self._count(SLOW, None)
+            return
+        window = self._window
+        if window.primed:
+            next(window.pending)  # lock-free: it enters the ring when the window is next read
+        else:
+            self._count(OK, None)
+
+    # -- the general path --------------------------------------------------------------------
+
+    def before_attempt(self, call: CallRecord, target: Target) -> Exception | None:
+        if call.phase >= 0 or target.name != "primary":
+            return None  # fallbacks (and a routed candidate) are outside the breaker
+        try:
+            held = self._held(_clocks.clock.monotonic())
+        except Exception as exc:  # a failing store: the breaker steps aside
+            self._fault("store", exc)
+            return None
+        state, since, _, generation = held
+        marks = call.state
+        if marks is None:
+            marks = call.state = {}
+        if state == CLOSED:
+            marks[self] = _Mark(False, generation)
+            return None
+        if state == HALF_OPEN:
+            with self._lock:
+                probes = self._probes
+                if probes.generation != generation:
+                    probes.reset(generation)
+                taken = probes.take()
+            if taken:
+                next(self._probed)
+                marks[self] = _Mark(True, generation)
+                return None
+            marks.pop(self, None)
+            next(self._refused)
+            return CircuitOpenError(
+                f"{self.model}: the circuit is half-open and all {self.policy.half_open_calls} probes are out"
+            )
+        marks.pop(self, None)
+        next(self._refused)
+        if held[2]:
+            return CircuitOpenError(f"{self.model}: the circuit is forced open (until circuit.close())")
+        left = since + self.policy.open_for - _clocks.clock.monotonic()
+        return CircuitOpenError(f"{self.model}: the circuit is open; probes in {max(left, 0.0):.3g} s")
+
+    def undo_attempt(self, call: CallRecord, target: Target) -> None:
+        mark = call.state.pop(self, None) if call.state else None
+        if mark is not None and mark.probe:
+            with self._lock:
+                if self._probes.generation == mark.generation:
+                    self._probes.give_back()
+
+    def after_attempt(self, call: CallRecord, target: Target, error: Exception | None, seconds: float) -> None:
+        if call.phase >= 0 or target.name != "primary":
+            return
+        mark = call.state.pop(self, None) if call.state else None
+        code = OK
+        if error is not None and self._counts(error):
+            code = FAILED
+        slow = self._slow
+        if slow is not None and seconds > slow:
+            code |= SLOW
+        if mark is not None and mark.probe:
+            self._probe(code, mark.generation)
+        else:  # let through while closed (on the success path: no mark)
+            self._count(code, None if mark is None else mark.generation)
+
+    # -- counting and deciding -------------------------------------------------------------
+
+    def _counts(self, error: Exception) -> bool:
+        try:
+            return self.policy.counts(error)
+        except Exception as exc:  # a predicate's bug: the outcome counts, as without record=
+            self._fault("record", exc)
+            return True
+
+    def _read(self) -> Any:
+        held = self._get(self.key)
+        return _INITIAL if held is None else tuple(held)
+
+    def _held(self, now: float) -> Any:
+        """The state now: an open circuit whose ``open_for`` has passed is half-open."""
+        held = self._read()
+        if held[0] == OPEN and not held[2] and now - held[1] >= self.policy.open_for:
+            held = self._move(held, HALF_OPEN, "open_for", now)
+        return held
+
+    def _count(self, code: int, generation: int | None) -> None:
+        """An attempt let through while closed ended (``generation``: the closed state's
+        it was let through in; None: the success path's, taken as the current one)."""
+        try:
+            held = self._read()
+        except Exception as exc:
+            self._fault("store", exc)
+            return
+        if held[0] != CLOSED or (generation is not None and generation != held[3]):
+            return  # its window is gone: the circuit opened (and maybe closed again) meanwhile
+        with self._lock:
+            window = self._window
+            if window.generation != held[3]:
+                window.reset(held[3])  # closed again (here or by a process sharing the store)
+            reason = window.add(code)
+        if reason is not None:
+            self._move(held, OPEN, reason, _clocks.clock.monotonic())
+
+    def _probe(self, code: int, generation: int) -> None:
+        with self._lock:
+            probes = self._probes
+            if probes.generation != generation:
+                return  # a probe of a half-open spell that already ended
+            verdict = probes.add(code)
+        if verdict is None:
+            return
+        try:
+            held = self._read()
+        except Exception as exc:
+            self._fault("store", exc)
+            return
+        if held[0] == HALF_OPEN and held[3] == generation:
+            to = CLOSED if verdict == "probes_passed" else OPEN
+            self._move(held, to, verdict, _clocks.clock.monotonic())
+
+    def _move(self, held: Any, to: str, reason: str, now: float, forced: bool = False) -> Any:
+        """Swap the state ``held`` for ``to``; the state there now (``held`` changed first:
+        the other change stands)."""
+        new = (to, now, forced, held[3] + 1)
+        with self._lock:
+            raw = self._get(self.key)
+            expected = _INITIAL if raw is None else raw
+            if tuple(expected) != held or not self.store.swap(self.key, raw, new):
+                return self._read()
+            if held[0] == OPEN:
+                self._time_open += max(0.0, now - held[1])
+            if to == OPEN:
+                next(self._trips)
+            elif to == CLOSED:
+                self._window.reset(new[3])
+            else:
+                self._probes.reset(new[3])
+        if held[0] != to:
+            self._announce(Transition(self.model, held[0], to, reason, now))
+        return new
+
+    def _announce(self, transition: Transition) -> None:
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "%s: circuit %s -> %s (%s)",
+                self.model,
+                transition.from_state,
+                transition.to_state,
+                transition.reason,
+                extra={
+                    "model": self.model,
+                    "from": transition.from_state,
+                    "to": transition.to_state,
+                    "reason": transition.reason,
+                },
+            )
+        for listener in self.listeners:
+            try:
+                listener(transition)
+            except Exception as exc:
+                self._fault("listener", exc)
+
+    def _fault(self, part: str, exc: Exception) -> None:
+        next(self._fault_count)
+        _faults.warning(
+            f"{self.model}:circuit:{part}",
+            "%s: the circuit breaker's %s raised %s: %s",
+            self.model,
+            part,
+            type(exc).__name__,
+            exc,
+            exc_info=exc,
+            extra={"model": self.model, "reason": f"circuit_{part}_error"},
+        )
+
+    # -- manual control and inspection ------------------------------------------------------
+
+    def force(self, to: str) -> None:
+        """``open()`` (forced open) or ``close()`` (closed, empty window), from any state."""
+        reason, forced = ("forced", True) if to == OPEN else ("manual", False)
+        for _ in range(100):  # a compare-and-swap loop: another change may land in between
+            held = self._read()
+            now = _clocks.clock.monotonic()
+            if self._move(held, to, reason, now, forced) == (to, now, forced, held[3] + 1):
+                return
+        raise RuntimeError(f"{self.model}: the circuit's state kept changing; {to} not applied")
+
+    def state(self) -> str:
+        return str(self._held(_clocks.clock.monotonic())[0])
+
+    def stats(self) -> CircuitStats:
+        now = _clocks.clock.monotonic()
+        try:
+            held = self._held(now)
+        except Exception as exc:
+            self._fault("store", exc)
+            held = _INITIAL
+        with self._lock:
+            time_open = self._time_open + (max(0.0, now - held[1]) if held[0] == OPEN else 0.0)
+            calls, failure_rate, slow_rate = self._window.rates()
+        return CircuitStats(
+            state=held[0],
+            trips=counted(self._trips),
+            time_open=time_open,
+            probes=counted(self._probed),
+            refused=counted(self._refused),
+            calls=calls,
+            failure_rate=failure_rate,
+            slow_call_rate=slow_rate,
+            faults=counted(self._fault_count),
+        )
+
+
+class Circuit:
+    """``model.circuit``: a model's circuit breaker, to read and to steer by hand.
+
+    Attributes:
+        listeners: callables handed every :class:`Transition` (after it is logged); one that
+            raises is counted in ``stats().circuit.faults`` and logged, never raised.
+    """
+
+    __slots__ = ("_stage", "listeners")
+
+    def __init__(self, stage: BreakerStage) -> None:
+        self._stage = stage
+        self.listeners = stage.listeners
+
+    @property
+    def state(self) -> str:
+        """``"closed"``, ``"open"`` or ``"half_open"`` (open turns half-open on read once
+        ``open_for`` has passed)."""
+        return self._stage.state()
+
+    def open(self) -> None:
+        """Force the circuit open: every attempt is refused until :meth:`close`."""
+        self._stage.force(OPEN)
+
+    def close(self) -> None:
+        """Close the circuit, with an empty window (from any state, forced open included)."""
+        self._stage.force(CLOSED)
+
+    def stats(self) -> CircuitStats:
+        """The same section as ``model.stats().circuit``."""
+        return self._stage.stats()
+
+    def __repr__(self) -> str:
+        return f"<Circuit {self._stage.model!r} {self.state}>"

@@ -1,0 +1,160 @@
+"""The circuit breaker: stop calling a dependency that keeps failing, probe it, recover.
+
+:class:`CircuitBreaker` is the policy (``circuit=`` of a model, ``@pw.circuit``): small,
+immutable, validated here. It compiles into one attempt-seam stage
+(``prodwrap.policies._breaker``) holding the state machine, with resilience4j's semantics as
+DESIGN §3 spells them out::
+
+                 failure rate or slow-call rate >= its threshold
+                 (once min_calls attempts are in the window)
+       CLOSED ─────────────────────────────────────────────────▶ OPEN
+         ▲  ▲                                                   │  ▲
+         │  │ close()                              open_for     │  │ the probes' failure or
+         │  └──────────────── (from any state)     has passed   │  │ slow-call rate >= its
+         │                                                      ▼  │ threshold
+         └──────────────────────────────────────────────── HALF_OPEN
+            all half_open_calls probes in, both rates below their thresholds
+            (every return to closed starts an empty window)
+
+    open(): OPEN, forced, until close() (open_for does not end it).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from prodwrap.errors import ConfigurationError
+from prodwrap.state import MemoryStore, StateStore
+
+if TYPE_CHECKING:
+    from prodwrap._stage import Build, Stage
+
+Record = type[BaseException] | tuple[type[BaseException], ...] | Callable[[BaseException], bool]
+
+
+def _rate(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < float(value) <= 1:
+        raise ConfigurationError(f"CircuitBreaker.{name} must be a fraction in (0, 1], got {value!r}")
+    return float(value)
+
+
+def _seconds(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < float(value) < math.inf:
+        raise ConfigurationError(f"CircuitBreaker.{name} must be a positive finite number of seconds, got {value!r}")
+    return float(value)
+
+
+def _count(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < 1:
+        raise ConfigurationError(f"CircuitBreaker.{name} must be an int >= 1, got {value!r}")
+    return int(value)
+
+
+def _is_types(value: object) -> bool:
+    if isinstance(value, type):
+        return issubclass(value, BaseException)
+    return (
+        isinstance(value, tuple)
+        and bool(value)
+        and all(isinstance(t, type) and issubclass(t, BaseException) for t in value)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitBreaker:
+    """A circuit breaker for the primary's attempts (fallbacks are outside it).
+
+    Args:
+        failure_rate: opens when the share of failed attempts in the window is at least this
+            (a fraction in (0, 1]; 0.5 is 50 %).
+        slow_call_rate: opens when the share of slow attempts is at least this ((0, 1]).
+        slow_call: an attempt is slow when it takes longer than this many seconds on
+            prodwrap's clock (None: no attempt is slow, so ``slow_call_rate`` never trips it).
+        window: the count-based window: the last ``window`` attempts (an int >= 1).
+        min_calls: no verdict before this many attempts are in the window (default: the
+            window's size, as resilience4j's; clamped to ``window``).
+        open_for: seconds the circuit stays open before it lets probes through.
+        half_open_calls: the probes let through when half-open; it decides when all are in.
+        record: which exceptions count as failures: exception types, or a predicate
+            ``exc -> bool``. Others count as successes (and still reach the caller). Default:
+            every exception of an attempt (timeouts and invalid outputs included).
+        store: where the breaker's state (closed, open or half-open, since when, forced)
+            is kept, keyed ``"<model>:circuit"``; default a ``MemoryStore`` per model. The
+            window of outcomes and the probe count stay in the process.
+
+    Raises:
+        ConfigurationError: a rate at 0 or above 1, a zero or negative ``slow_call``,
+            ``open_for``, ``half_open_calls``, ``window`` or ``min_calls``, a ``record`` that
+            is neither exception types nor a callable, a ``store`` that is no ``StateStore``.
+    """
+
+    failure_rate: float = 0.5
+    slow_call_rate: float = 1.0
+    slow_call: float | None = None
+    window: int = 100
+    min_calls: int | None = None
+    open_for: float = 60.0
+    half_open_calls: int = 10
+    record: Record | None = None
+    store: StateStore | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "failure_rate", _rate("failure_rate", self.failure_rate))
+        set_(self, "slow_call_rate", _rate("slow_call_rate", self.slow_call_rate))
+        if self.slow_call is not None:
+            set_(self, "slow_call", _seconds("slow_call", self.slow_call))
+        window = _count("window", self.window)
+        set_(self, "window", window)
+        min_calls = window if self.min_calls is None else _count("min_calls", self.min_calls)
+        set_(self, "min_calls", min(min_calls, window))  # no verdict can wait for more than the window holds
+        set_(self, "open_for", _seconds("open_for", self.open_for))
+        set_(self, "half_open_calls", _count("half_open_calls", self.half_open_calls))
+        record = self.record
+        if record is not None and not (_is_types(record) or (callable(record) and not isinstance(record, type))):
+            raise ConfigurationError(f"CircuitBreaker.record takes exception types or a predicate, got {record!r}")
+        if self.store is not None and not isinstance(self.store, StateStore):
+            raise ConfigurationError(f"CircuitBreaker.store must be a StateStore (get, swap, ...), got {self.store!r}")
+
+    def counts(self, exc: BaseException) -> bool:
+        """Whether ``exc`` counts as a failure (``record=``); a predicate that raises is the
+        caller's to handle."""
+        record = self.record
+        if record is None:
+            return True
+        if isinstance(record, type | tuple):
+            return isinstance(exc, record)
+        return bool(record(exc))
+
+    def stages(self, build: Build) -> Sequence[Stage]:
+        """One attempt-seam stage (DESIGN §1: inside the retry, outside hedge and rate limit)."""
+        from prodwrap.policies._breaker import BreakerStage
+
+        return (BreakerStage(self, build.name, self.store if self.store is not None else MemoryStore()),)
+
+    def describe(self) -> dict[str, Any]:
+        record = self.record
+        if record is None:
+            shown: Any = "every exception"
+        elif isinstance(record, type | tuple):
+            shown = [t.__name__ for t in (record if isinstance(record, tuple) else (record,))]
+        else:
+            shown = getattr(record, "__qualname__", repr(record))
+        return {
+            "failure_rate": self.failure_rate,
+            "slow_call_rate": self.slow_call_rate,
+            "slow_call": self.slow_call,
+            "window": self.window,
+            "min_calls": self.min_calls,
+            "open_for": self.open_for,
+            "half_open_calls": self.half_open_calls,
+            "record": shown,
+            "store": None if self.store is None else type(self.store).__name__,
+        }
+
+
+__all__ = ["CircuitBreaker", "Record"]
