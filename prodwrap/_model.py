@@ -15,7 +15,7 @@ from prodwrap._record import Prediction, Stats
 from prodwrap.errors import ConfigurationError, InputValidationError
 
 if TYPE_CHECKING:
-    from prodwrap.policies._breaker import Circuit
+    from prodwrap.policies.circuit import Circuit
 
 In = TypeVar("In")  # what the model accepts as its input
 X = TypeVar("X")  # the predict's own input type

@@ -25,7 +25,8 @@ attempt stage may take its permit there, and gives it back in ``fast_undo`` when
 hook says no),
 ``fast_attempt`` (a successful attempt and its duration) and ``fast_observe`` (the validated
 input and the output). A stage that overrides ``admit`` or ``after_attempt`` without
-giving the matching success-path hook (``fast_admit`` for ``before_attempt`` too), or sets
+giving the matching success-path hook (``fast_admit`` for ``before_attempt`` too;
+``fast_attempt`` for ``after_attempt`` unless ``success_at_admit``), or sets
 ``fast=False``, has every call taken by the walk; an
 observer that overrides ``observe`` without ``fast_observe`` gets a record on the success
 path too.
@@ -155,6 +156,12 @@ class Stage:
 
     fast_attempt: Callable[[float], object] | None = None
     """``(seconds)``: the first attempt succeeded after ``seconds`` on prodwrap's clock."""
+
+    success_at_admit: bool = False
+    """True: this attempt stage's ``fast_admit`` counts the success path's attempt as a
+    success already (it needs no duration), so it has no ``fast_attempt`` and the success
+    path reads no clock for it. A first attempt that fails reaches ``after_attempt`` as on
+    the walk (with nothing of this stage's on ``call.state``)."""
 
     fast_observe: Callable[[Any, Any], object] | None = None
     """``(value, output)``: a call the primary served on the success path."""

@@ -372,3 +372,39 @@ def test_the_success_path_record_is_whole_and_fast_only_observers_hear_it() -> N
     model._swap(Engine(fn=lambda x: x * 2, name="m", stages=[ReadsRecord(), FastOnly()]))
     assert model(4) == 8
     assert records == [("primary", True, 8, 4, 1)] and fast_only == [(4, 8)]
+
+
+def test_a_stage_counting_the_success_at_admission_needs_no_fast_attempt() -> None:
+    class Counting(Stage):
+        """Attempt seam: counts successes as they are admitted, hears failures on the walk."""
+
+        name = "counting"
+        seam = Seam.ATTEMPT
+        success_at_admit = True
+
+        def __init__(self) -> None:
+            self.admitted = 0
+            self.failures: list[str | None] = []
+            self.fast_admit = self.count
+
+        def count(self, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+            self.admitted += 1
+            return True
+
+        def after_attempt(self, call: CallRecord, target: Target, error: Exception | None, seconds: float) -> None:
+            self.failures.append(None if error is None else type(error).__name__)
+
+    stage = Counting()
+    engine = engine_with(flaky, [stage])
+    assert engine.fast is not None and engine.fast.attempted == ()  # no clock read for it either
+    model = pw.ProductionModel(flaky)
+    model._swap(engine)
+    assert model(3) == 6
+    with pytest.raises(ConnectionError):
+        model(13)  # the first attempt fails on the success path: the walk tells the stage
+    assert stage.admitted == 2 and stage.failures == ["ConnectionError"]
+
+    class Timing(Counting):
+        success_at_admit = False  # it needs fast_attempt then: every call takes the walk
+
+    assert engine_with(flaky, [Timing()]).fast is None

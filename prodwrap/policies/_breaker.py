@@ -6,10 +6,14 @@ generation that every transition bumps) lives in a :class:`~prodwrap.state.State
 in-process one. The window of outcomes and the half-open probe count stay in the process
 (``_circuit_window``), behind one lock held for a few integer operations.
 
-On the success path the breaker is two hooks: ``fast_admit`` reads the state (no lock:
-closed lets the call through, anything else sends it to the walk) and ``fast_attempt``
-counts the success (and whether it was slow). The walk's hooks refuse attempts while open,
-hand out the half-open probes, count every outcome and undo a probe that never ran.
+On the success path the breaker is one hook, ``fast_admit``: it reads the state (no lock:
+anything but closed sends the call to the walk) and, once the window holds ``min_calls``
+outcomes, counts the attempt as a success there and then (``next()`` on a counter, no lock,
+no clock read; ``success_at_admit``). A first attempt that fails is handed to the walk, whose
+``after_attempt`` takes that success back and counts the failure. With ``slow_call=`` set the
+duration matters, so ``fast_admit`` only reads the state and ``fast_attempt`` counts the
+outcome. The walk's hooks refuse attempts while open, hand out the half-open probes, count
+every outcome and give back a probe that never ran.
 
 A fault of the breaker's own (a store that raises, a ``record=`` predicate or a transition
 listener that raises) never fails the call: it is counted (``stats().circuit.faults``) and
@@ -22,7 +26,6 @@ import itertools
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from prodwrap import _clock
@@ -31,6 +34,7 @@ from prodwrap._stage import Seam, Stage
 from prodwrap._stats import counted
 from prodwrap.errors import CircuitOpenError
 from prodwrap.policies._circuit_window import FAILED, OK, SLOW, Probes, Window
+from prodwrap.policies.circuit import CLOSED, HALF_OPEN, OPEN, Circuit, CircuitStats, Transition
 
 if TYPE_CHECKING:
     from prodwrap._engine import Target
@@ -38,55 +42,11 @@ if TYPE_CHECKING:
     from prodwrap.policies.circuit import CircuitBreaker
     from prodwrap.state import StateStore
 
-CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 _INITIAL = (CLOSED, 0.0, False, 0)  # (state, since, forced, generation)
 
 log = logger("circuit")
 _faults = Throttle(logger("circuit"))
 _clocks = _clock.current
-
-
-class Transition(NamedTuple):
-    """One change of a breaker's state, as logged and handed to listeners.
-
-    ``reason``: ``"failure_rate"`` or ``"slow_call_rate"`` (the window's or the probes' rate
-    reached its threshold), ``"open_for"`` (the wait ended), ``"probes_passed"``,
-    ``"forced"`` (``open()``) or ``"manual"`` (``close()``). ``at``: prodwrap's clock.
-    """
-
-    model: str
-    from_state: str
-    to_state: str
-    reason: str
-    at: float
-
-
-@dataclass(frozen=True, slots=True)
-class CircuitStats:
-    """The ``stats().circuit`` section (counts since the model was built, in this process).
-
-    Attributes:
-        state: ``"closed"``, ``"open"`` or ``"half_open"``.
-        trips: transitions to open (the rates' verdicts and ``open()`` alike).
-        time_open: seconds spent open, the current open spell included (prodwrap's clock).
-        probes: half-open probes let through.
-        refused: attempts refused (open, or half-open with every probe out).
-        calls: attempts in the closed state's window (while open or half-open: in the
-            window that opened it; every return to closed empties it).
-        failure_rate: the window's failure rate (None before ``min_calls`` attempts are in).
-        slow_call_rate: the window's slow-call rate (None likewise).
-        faults: the breaker's own faults (store, ``record=`` predicate, listeners).
-    """
-
-    state: str
-    trips: int
-    time_open: float
-    probes: int
-    refused: int
-    calls: int
-    failure_rate: float | None
-    slow_call_rate: float | None
-    faults: int
 
 
 class _Mark(NamedTuple):
@@ -124,8 +84,13 @@ class BreakerStage(Stage):
             store.swap(self.key, None, _INITIAL)  # a shared store may hold a state already: kept
         except Exception as exc:
             self._fault("store", exc)
-        self.fast_admit = self._closed
-        self.fast_attempt = self._fast_attempt
+        if self._slow is None:  # no duration needed: the success is counted as it is admitted
+            self.success_at_admit = True
+            self.fast_admit = self._admit_counted
+            self.fast_undo = self._withdraw
+        else:
+            self.fast_admit = self._closed
+            self.fast_attempt = self._fast_attempt
         self.handle = Circuit(self)
 
     # -- the success path ------------------------------------------------------------------
@@ -133,6 +98,19 @@ class BreakerStage(Stage):
     def _closed(self, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
         held = self._get(self.key)
         return held is None or held[0] == CLOSED
+
+    def _admit_counted(self, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+        held = self._get(self.key)
+        if held is not None and held[0] != CLOSED:
+            return False
+        window = self._window
+        if not window.primed:
+            return False  # until min_calls are in, a success may open it: the walk counts them
+        next(window.pending)  # lock-free; a first attempt that fails takes it back
+        return True
+
+    def _withdraw(self) -> None:
+        next(self._window.withdrawn)  # a later stage said no: the attempt may never run
 
     def _fast_attempt(self, seconds: float) -> None:
         slow = self._slow
@@ -203,8 +181,12 @@ class BreakerStage(Stage):
             code |= SLOW
         if mark is not None and mark.probe:
             self._probe(code, mark.generation)
-        else:  # let through while closed (on the success path: no mark)
-            self._count(code, None if mark is None else mark.generation)
+        elif mark is not None:  # let through while closed, on the walk
+            self._count(code, mark.generation)
+        elif not self.success_at_admit:  # the success path's first attempt: it failed
+            self._count(code, None)
+        elif code != OK:  # the same, already counted as a success when admitted
+            self._count(code, None, withdraw=True)
 
     # -- counting and deciding -------------------------------------------------------------
 
@@ -226,9 +208,10 @@ class BreakerStage(Stage):
             held = self._move(held, HALF_OPEN, "open_for", now)
         return held
 
-    def _count(self, code: int, generation: int | None) -> None:
+    def _count(self, code: int, generation: int | None, withdraw: bool = False) -> None:
         """An attempt let through while closed ended (``generation``: the closed state's
-        it was let through in; None: the success path's, taken as the current one)."""
+        it was let through in; None: the success path's, taken as the current one;
+        ``withdraw``: it was counted as a success when admitted)."""
         try:
             held = self._read()
         except Exception as exc:
@@ -240,6 +223,8 @@ class BreakerStage(Stage):
             window = self._window
             if window.generation != held[3]:
                 window.reset(held[3])  # closed again (here or by a process sharing the store)
+            elif withdraw:
+                next(window.withdrawn)
             reason = window.add(code)
         if reason is not None:
             self._move(held, OPEN, reason, _clocks.clock.monotonic())
@@ -352,39 +337,3 @@ class BreakerStage(Stage):
             slow_call_rate=slow_rate,
             faults=counted(self._fault_count),
         )
-
-
-class Circuit:
-    """``model.circuit``: a model's circuit breaker, to read and to steer by hand.
-
-    Attributes:
-        listeners: callables handed every :class:`Transition` (after it is logged); one that
-            raises is counted in ``stats().circuit.faults`` and logged, never raised.
-    """
-
-    __slots__ = ("_stage", "listeners")
-
-    def __init__(self, stage: BreakerStage) -> None:
-        self._stage = stage
-        self.listeners = stage.listeners
-
-    @property
-    def state(self) -> str:
-        """``"closed"``, ``"open"`` or ``"half_open"`` (open turns half-open on read once
-        ``open_for`` has passed)."""
-        return self._stage.state()
-
-    def open(self) -> None:
-        """Force the circuit open: every attempt is refused until :meth:`close`."""
-        self._stage.force(OPEN)
-
-    def close(self) -> None:
-        """Close the circuit, with an empty window (from any state, forced open included)."""
-        self._stage.force(CLOSED)
-
-    def stats(self) -> CircuitStats:
-        """The same section as ``model.stats().circuit``."""
-        return self._stage.stats()
-
-    def __repr__(self) -> str:
-        return f"<Circuit {self._stage.model!r} {self.state}>"

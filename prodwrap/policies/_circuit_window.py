@@ -24,6 +24,8 @@ class Window:
     (it lowers both rates, or keeps them), so the success path only counts it, lock-free:
     ``next(window.pending)``, atomic under the GIL. The pending successes enter the ring, in
     O(1) each, the next time the window is counted into or read (under the breaker's lock).
+    ``next(window.withdrawn)`` takes one back (counted as a success before it was known: the
+    attempt then failed, or never ran).
     """
 
     __slots__ = (
@@ -40,6 +42,7 @@ class Window:
         "size",
         "slow",
         "slow_rate",
+        "withdrawn",
     )
 
     def __init__(self, size: int, min_calls: int, failure_rate: float, slow_rate: float) -> None:
@@ -56,6 +59,7 @@ class Window:
         self.i = self.n = self.failed = self.slow = 0
         self.codes[:] = bytes(self.size)
         self.pending = itertools.count()
+        self.withdrawn = itertools.count()
         self.drained = 0
         self.primed = False
 
@@ -77,9 +81,9 @@ class Window:
     def drain(self) -> None:
         """Put the success path's pending successes into the ring (the last ``size`` of
         them are all that can still be in it)."""
-        taken = counted(self.pending)
+        taken = counted(self.pending) - counted(self.withdrawn)
         k = taken - self.drained
-        if k:
+        if k > 0:  # (below 0: more withdrawn than pending yet; the next ones pay it back)
             self.drained = taken
             for _ in range(min(k, self.size)):
                 self._put(OK)

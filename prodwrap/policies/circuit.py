@@ -5,18 +5,19 @@ immutable, validated here. It compiles into one attempt-seam stage
 (``prodwrap.policies._breaker``) holding the state machine, with resilience4j's semantics as
 DESIGN §3 spells them out::
 
-                 failure rate or slow-call rate >= its threshold
-                 (once min_calls attempts are in the window)
-       CLOSED ─────────────────────────────────────────────────▶ OPEN
-         ▲  ▲                                                   │  ▲
-         │  │ close()                              open_for     │  │ the probes' failure or
-         │  └──────────────── (from any state)     has passed   │  │ slow-call rate >= its
-         │                                                      ▼  │ threshold
-         └──────────────────────────────────────────────── HALF_OPEN
+                   failure rate or slow-call rate >= its threshold
+                   (once min_calls attempts are in the window)
+        CLOSED ────────────────────────────────────────────────▶ OPEN
+          ▲                                    open_for has       │  ▲   the probes' failure or
+          │                                    fully passed       ▼  │   slow-call rate >= its threshold
+          └────────────────────────────────────────────────── HALF_OPEN
             all half_open_calls probes in, both rates below their thresholds
-            (every return to closed starts an empty window)
 
-    open(): OPEN, forced, until close() (open_for does not end it).
+    Every return to closed starts an empty window. ``model.circuit.open()`` forces it open
+    (open_for does not end that); ``close()`` closes it, with an empty window, from any state.
+
+Also here: :class:`Circuit` (``model.circuit``), :class:`Transition` (what is logged and
+handed to listeners) and :class:`CircuitStats` (``stats().circuit``).
 """
 
 from __future__ import annotations
@@ -25,13 +26,16 @@ import math
 import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from prodwrap.errors import ConfigurationError
 from prodwrap.state import MemoryStore, StateStore
 
 if TYPE_CHECKING:
     from prodwrap._stage import Build, Stage
+    from prodwrap.policies._breaker import BreakerStage
+
+CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 
 Record = type[BaseException] | tuple[type[BaseException], ...] | Callable[[BaseException], bool]
 
@@ -157,4 +161,83 @@ class CircuitBreaker:
         }
 
 
-__all__ = ["CircuitBreaker", "Record"]
+class Transition(NamedTuple):
+    """One change of a breaker's state, as logged and handed to listeners.
+
+    ``reason``: ``"failure_rate"`` or ``"slow_call_rate"`` (the window's or the probes' rate
+    reached its threshold), ``"open_for"`` (the wait ended), ``"probes_passed"``,
+    ``"forced"`` (``open()``) or ``"manual"`` (``close()``). ``at``: prodwrap's clock.
+    """
+
+    model: str
+    from_state: str
+    to_state: str
+    reason: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitStats:
+    """The ``stats().circuit`` section (counts since the model was built, in this process).
+
+    Attributes:
+        state: ``"closed"``, ``"open"`` or ``"half_open"``.
+        trips: transitions to open (the rates' verdicts and ``open()`` alike).
+        time_open: seconds spent open, the current open spell included (prodwrap's clock).
+        probes: half-open probes let through.
+        refused: attempts refused (open, or half-open with every probe out).
+        calls: attempts in the closed state's window (while open or half-open: in the
+            window that opened it; every return to closed empties it).
+        failure_rate: the window's failure rate (None before ``min_calls`` attempts are in).
+        slow_call_rate: the window's slow-call rate (None likewise).
+        faults: the breaker's own faults (store, ``record=`` predicate, listeners).
+    """
+
+    state: str
+    trips: int
+    time_open: float
+    probes: int
+    refused: int
+    calls: int
+    failure_rate: float | None
+    slow_call_rate: float | None
+    faults: int
+
+
+class Circuit:
+    """``model.circuit``: a model's circuit breaker, to read and to steer by hand.
+
+    Attributes:
+        listeners: callables handed every :class:`Transition` (after it is logged); one that
+            raises is counted in ``stats().circuit.faults`` and logged, never raised.
+    """
+
+    __slots__ = ("_stage", "listeners")
+
+    def __init__(self, stage: BreakerStage) -> None:
+        self._stage = stage
+        self.listeners = stage.listeners
+
+    @property
+    def state(self) -> str:
+        """``"closed"``, ``"open"`` or ``"half_open"`` (open turns half-open on read once
+        ``open_for`` has passed)."""
+        return self._stage.state()
+
+    def open(self) -> None:
+        """Force the circuit open: every attempt is refused until :meth:`close`."""
+        self._stage.force(OPEN)
+
+    def close(self) -> None:
+        """Close the circuit, with an empty window (from any state, forced open included)."""
+        self._stage.force(CLOSED)
+
+    def stats(self) -> CircuitStats:
+        """The same section as ``model.stats().circuit``."""
+        return self._stage.stats()
+
+    def __repr__(self) -> str:
+        return f"<Circuit {self._stage.model!r} {self.state}>"
+
+
+__all__ = ["Circuit", "CircuitBreaker", "CircuitStats", "Record", "Transition"]

@@ -4,6 +4,7 @@ on a fake clock (an attempt's duration is what the predict advances the clock by
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from typing import Any
@@ -11,7 +12,8 @@ from typing import Any
 import pytest
 
 import prodwrap as pw
-from prodwrap.policies._breaker import BreakerStage, Transition
+from prodwrap.policies._breaker import BreakerStage
+from prodwrap.policies.circuit import Transition
 from prodwrap.state import MemoryStore
 from prodwrap.testing import FakeClock
 
@@ -113,6 +115,7 @@ async def test_min_calls_is_clamped_to_the_window(clock: FakeClock) -> None:
 async def test_slow_calls_trip_it_and_a_slow_failure_counts_in_both_rates(clock: FakeClock, flavour: str) -> None:
     breaker = {"window": 4, "failure_rate": 1.0, "slow_call_rate": 0.5, "slow_call": SLOW}
     model, _ = make(clock, flavour, breaker=breaker)
+    assert model._engine.fast is not None and not stage_of(model).success_at_admit  # it times the attempt
     await calls(model, "slow", "slow", "ok", "ok")  # exactly SLOW seconds is not slower than slow_call
     assert model.circuit is not None and model.circuit.state == "closed"
     model, _ = make(clock, flavour, breaker={**breaker, "slow_call": SLOW - 0.5})
@@ -507,3 +510,54 @@ def test_the_decorator_takes_what_circuit_takes(clock: FakeClock) -> None:
         pw.circuit(policy, window=3)
     with pytest.raises(pw.ConfigurationError, match="window"):
         pw.circuit(window=0)
+
+
+async def test_success_path_failures_take_back_the_success_counted_at_admission(clock: FakeClock, flavour: str) -> None:
+    model, _ = make(clock, flavour, breaker={"window": 4, "failure_rate": 0.75})
+    assert stage_of(model).success_at_admit and model._engine.fast is not None
+    await calls(model, "ok", "ok", "ok", "ok")  # the walk counts these: min_calls are in
+    await calls(model, "fail", "fail")  # on the success path: counted as ok, then taken back
+    assert model.circuit is not None and model.circuit.state == "closed"
+    assert model.stats().circuit.failure_rate == 0.5
+    await calls(model, "fail")  # [ok fail fail fail]
+    assert model.circuit.state == "open"
+
+
+def test_a_later_stage_saying_no_withdraws_the_success_counted_at_admission(clock: FakeClock) -> None:
+    from prodwrap._engine import Engine
+    from prodwrap._stage import Seam, Stage
+
+    class Never(Stage):
+        """An attempt stage whose success-path hook always sends the call to the walk."""
+
+        name = "never"
+        seam = Seam.ATTEMPT
+
+        def __init__(self) -> None:
+            self.fast_admit = lambda value, args, kwargs: False
+
+        def before_attempt(self, call: Any, target: Any) -> None:
+            return None
+
+    def predict(x: int) -> int:
+        if x < 0:
+            raise ConnectionError
+        return x
+
+    breaker = pw.CircuitBreaker(window=4, failure_rate=1.0).stages(_build("m"))[0]
+    model = pw.ProductionModel(predict)
+    model._swap(Engine(fn=predict, name="m", stages=[breaker, Never()]))
+    assert model._engine.fast is not None
+    for x in (1, 2, 3, 4, -1, -2, -3):
+        with contextlib.suppress(ConnectionError):
+            model(x)
+    assert breaker.handle.state == "closed"  # type: ignore[attr-defined]
+    with pytest.raises(ConnectionError):
+        model(-4)  # four failures in a window of four: had the admissions' successes stayed, it would not be
+    assert breaker.handle.state == "open"  # type: ignore[attr-defined]
+
+
+def _build(name: str) -> Any:
+    from prodwrap._stage import Build
+
+    return Build(name, None, False, None)

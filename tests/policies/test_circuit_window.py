@@ -9,7 +9,9 @@ from hypothesis import strategies as st
 
 from prodwrap.policies._circuit_window import FAILED, OK, SLOW, Probes, Window
 
-CODES = st.sampled_from([OK, FAILED, SLOW, FAILED | SLOW, "fast"])  # "fast": the success path's lock-free count
+# "fast": the success path's lock-free count; "undo": one counted, then withdrawn (a later
+# stage said no); "convert": one counted, then failed (withdrawn, and the failure added)
+CODES = st.sampled_from([OK, FAILED, SLOW, FAILED | SLOW, "fast", "undo", "convert"])
 
 
 def reference_verdict(window: deque[int], min_calls: int, failure_rate: float, slow_rate: float) -> str | None:
@@ -38,11 +40,18 @@ def test_the_window_decides_as_the_last_outcomes_do(
     ref: deque[int] = deque(maxlen=size)
     generation = 0
     for op in ops:
-        if op == "fast" and window.primed:
-            next(window.pending)  # only ever when primed, as the breaker does
-            ref.append(OK)
+        if op in ("fast", "undo") and window.primed:  # only ever when primed, as the breaker does
+            next(window.pending)
+            if op == "undo":
+                next(window.withdrawn)
+            else:
+                ref.append(OK)
             continue
-        code = OK if op == "fast" else int(op)
+        code = op if isinstance(op, int) else OK
+        if op == "convert" and window.primed:
+            next(window.pending)
+            next(window.withdrawn)
+            code = FAILED
         ref.append(code)
         expected = reference_verdict(ref, min_calls, failure_rate, slow_rate)
         assert window.add(code) == expected
