@@ -205,7 +205,8 @@ class BreakerStage(Stage):
         """The state now: an open circuit whose ``open_for`` has passed is half-open."""
         held = self._read()
         if held[0] == OPEN and not held[2] and now - held[1] >= self.policy.open_for:
-            held = self._move(held, HALF_OPEN, "open_for", now)
+            # half-open since open_for ended, whenever this is read
+            held = self._move(held, HALF_OPEN, "open_for", held[1] + self.policy.open_for)
         return held
 
     def _count(self, code: int, generation: int | None, withdraw: bool = False) -> None:
