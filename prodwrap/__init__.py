@@ -28,7 +28,7 @@ from prodwrap.errors import (
     PredictionTimeout,
     ProdwrapError,
 )
-from prodwrap.policies import ArraySpec, Backoff, Constant, Retry, Timeout, backoff
+from prodwrap.policies import ArraySpec, Backoff, Constant, Hedge, Retry, Timeout, backoff
 
 __version__ = "0.1.0"
 
@@ -62,6 +62,7 @@ __all__ = [
     "Constant",
     "DriftMonitor",
     "FallbackExhausted",
+    "Hedge",
     "InputValidationError",
     "Outcome",
     "OutputValidationError",
