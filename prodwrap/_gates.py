@@ -223,8 +223,13 @@ class Permits:
         waiter = _Waiter()
         if self._enqueue(waiter) or waiter.granted:
             return True
-        if waiter.wait(seconds):
-            return True
+        try:
+            if waiter.wait(seconds):
+                return True
+        except BaseException:  # interrupted (KeyboardInterrupt): leave, keeping nothing
+            if self._leave(waiter):
+                self.give()
+            raise
         return self._leave(waiter)
 
     async def aacquire(self, seconds: float) -> bool:
@@ -303,8 +308,12 @@ class Flight:
         waiter = _Waiter()
         if not self._register(waiter):
             return True
-        if waiter.wait(seconds):
-            return True
+        try:
+            if waiter.wait(seconds):
+                return True
+        except BaseException:  # interrupted (KeyboardInterrupt): leave
+            self._leave(waiter)
+            raise
         return self._leave(waiter)
 
     async def aacquire(self, seconds: float) -> bool:

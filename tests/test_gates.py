@@ -297,3 +297,23 @@ def test_permits_skip_a_waiter_whose_loop_closed() -> None:
     permits.give()  # the closed loop's waiter is skipped: the thread behind it gets the permit
     t.join()
     assert woken == [True] and permits.in_use == 1 and permits.waiting == 0
+
+
+@pytest.mark.parametrize("granted", [False, True], ids=["waiting", "just granted"])
+def test_an_interrupted_sync_waiter_leaves_and_keeps_nothing(monkeypatch: pytest.MonkeyPatch, granted: bool) -> None:
+    permits = Permits(1)
+    assert permits.take()
+
+    def interrupted(self: _Waiter, seconds: float) -> bool:
+        if granted:
+            permits.give()  # the permit reaches the waiter just as the interrupt does
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_Waiter, "wait", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        permits.acquire(math.inf)
+    assert permits.waiting == 0 and permits.in_use == (0 if granted else 1)
+    flight = Flight()
+    with pytest.raises(KeyboardInterrupt):
+        flight.acquire(math.inf)
+    assert flight._waiters == []
