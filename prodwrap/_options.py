@@ -19,6 +19,7 @@ from prodwrap.errors import ConfigurationError
 if TYPE_CHECKING:
     from prodwrap._record import Prediction
     from prodwrap.drift._monitor import DriftMonitor
+    from prodwrap.policies.bulkhead import Bulkhead
     from prodwrap.policies.fallback import Constant
     from prodwrap.policies.retry import Retry
     from prodwrap.policies.timeout import Timeout
@@ -94,6 +95,7 @@ class CommonOptions(TypedDict, total=False):
         "Callable[..., Any] | Constant | Sequence[Callable[..., Any] | Constant] | None",
         Option(default=(), merge="extend", describe=_names, sequence=True),
     ]
+    bulkhead: Annotated["Bulkhead | None", Option(describe=_described)]
     on_invalid: Annotated[Literal["raise", "fallback"], Option(default="raise")]
     batch: Annotated[bool, Option(default=False)]
     drift: Annotated["DriftMonitor | None", Option(describe=_described)]
