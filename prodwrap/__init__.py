@@ -28,7 +28,7 @@ from prodwrap.errors import (
     PredictionTimeout,
     ProdwrapError,
 )
-from prodwrap.policies import ArraySpec, Backoff, Constant, Hedge, Retry, Timeout, backoff
+from prodwrap.policies import ArraySpec, Backoff, Bulkhead, BulkheadStats, Constant, Hedge, Retry, Timeout, backoff
 
 __version__ = "0.1.0"
 
@@ -56,7 +56,9 @@ __all__ = [
     "ArraySpec",
     "Backoff",
     "BudgetExceededError",
+    "Bulkhead",
     "BulkheadFullError",
+    "BulkheadStats",
     "CircuitOpenError",
     "ConfigurationError",
     "Constant",

@@ -35,35 +35,40 @@ def attempt(
     refused: Exception | None = None
     stages = engine.attempt_stages
     i = 0
-    while i < len(stages):  # the attempt seam, outermost first
-        asked = stages[i].before_attempt(rec, target)
-        if asked is None:
-            i += 1
-            continue
-        if isinstance(asked, Pause):  # sleep, then ask the same stage again
-            rec.wait = asked.seconds
-            yield SLEEP
-            now = rec.now
-            continue
-        if isinstance(asked, Wait):
-            rec.gate, rec.wait = asked.gate, asked.seconds
-            yield WAIT
-            now = rec.now
-            if rec.ok:
+    rec.late = None  # (an earlier attempt's abandoned job is not this one's)
+    try:
+        while i < len(stages):  # the attempt seam, outermost first
+            asked = stages[i].before_attempt(rec, target)
+            if asked is None:
                 i += 1
                 continue
-            asked = asked.error
-        refused = asked
-        for granted in stages[:i]:  # they let it through: they give back what they took
+            if isinstance(asked, Pause):  # sleep, then ask the same stage again
+                rec.wait = asked.seconds
+                yield SLEEP
+                now = rec.now
+                continue
+            if isinstance(asked, Wait):
+                rec.gate, rec.wait = asked.gate, asked.seconds
+                yield WAIT
+                now = rec.now
+                if rec.ok:
+                    i += 1
+                    continue
+                asked = asked.error
+            refused = asked
+            for granted in stages[:i]:  # they let it through: they give back what they took
+                granted.undo_attempt(rec, target)
+            break
+    except GeneratorExit:  # the call ended while a stage waited: those before it give back
+        for granted in stages[:i]:
             granted.undo_attempt(rec, target)
-        break
+        raise
     if refused is not None:  # refused attempts are not attempts made
         rec.ok, rec.result = False, refused
     else:
         if primary:
             rec.attempts += 1
         before = now
-        rec.late = None
         after = None
         if engine.race is not None:
             rec.raced, rec.won = 1, 0

@@ -281,7 +281,9 @@ async def _call_async(engine: Engine, rec: CallRecord, args: tuple[Any, ...], kw
             allowed = limit_of(rec, _clocks.clock.monotonic())
             if allowed <= 0:
                 raise engine.timeout_error(rec, 0.0)
-        done, out = await POOL.arun(rec.seconds, rec.limit, fn, (rec.input, *args), kwargs, engine.stats.late_error)
+        done, out = await POOL.arun(
+            rec.seconds, rec.limit, fn, (rec.input, *args), kwargs, engine.stats.late_error, rec
+        )
         if not done:
             engine.stats.abandoned()
             rec.late = out  # the job, running on until its predict returns

@@ -19,6 +19,7 @@ from prodwrap.errors import ConfigurationError
 if TYPE_CHECKING:
     from prodwrap._record import Prediction
     from prodwrap.drift._monitor import DriftMonitor
+    from prodwrap.policies.bulkhead import Bulkhead
     from prodwrap.policies.fallback import Constant
     from prodwrap.policies.hedge import Hedge
     from prodwrap.policies.retry import Retry
@@ -95,6 +96,7 @@ class CommonOptions(TypedDict, total=False):
         "Callable[..., Any] | Constant | Sequence[Callable[..., Any] | Constant] | None",
         Option(default=(), merge="extend", describe=_names, sequence=True),
     ]
+    bulkhead: Annotated["Bulkhead | None", Option(describe=_described)]
     on_invalid: Annotated[Literal["raise", "fallback"], Option(default="raise")]
     batch: Annotated[bool, Option(default=False)]
     hedge: Annotated["Hedge | None", Option(describe=_described)]

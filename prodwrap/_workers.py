@@ -255,6 +255,7 @@ class Pool:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         on_late: OnLate | None = None,
+        holder: Any = None,
     ) -> tuple[bool, Any]:
         """:meth:`run` for a sync ``fn`` awaited on an event loop, which it never blocks.
 
@@ -268,6 +269,7 @@ class Pool:
 
         Raises:
             Whatever ``fn`` raised. If the awaiting task is cancelled, the attempt is abandoned
+            (``holder.late`` is then set to its job, when a holder is given: a call's record)
             and ``asyncio.CancelledError`` propagates.
         """
         import asyncio  # imported by then: an event loop is running
@@ -283,6 +285,8 @@ class Pool:
             out = await future
         except asyncio.CancelledError:
             self._cancelled(job, future)
+            if holder is not None:
+                holder.late = job  # it may run on: the job says when it really ends
             raise
         finally:
             if job.timer is not None:
