@@ -1,8 +1,10 @@
 """Policy objects: small, immutable, validated at construction."""
 
 from prodwrap.policies.fallback import Constant
+from prodwrap.policies.ratelimit import RateLimit
 from prodwrap.policies.retry import Backoff, Retry, backoff
+from prodwrap.policies.retry_budget import RetryBudget
 from prodwrap.policies.timeout import Timeout
 from prodwrap.policies.validation import ArraySpec
 
-__all__ = ["ArraySpec", "Backoff", "Constant", "Retry", "Timeout", "backoff"]
+__all__ = ["ArraySpec", "Backoff", "Constant", "RateLimit", "Retry", "RetryBudget", "Timeout", "backoff"]
