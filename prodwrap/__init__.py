@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from prodwrap._context import context, deadline
 from prodwrap._model import ProductionModel
 from prodwrap._record import Outcome, Prediction, Stats
-from prodwrap.decorators import fallback, monitored, production, retry, timeout, validate
+from prodwrap.decorators import fallback, monitored, production, rate_limit, retry, timeout, validate
 from prodwrap.errors import (
     BudgetExceededError,
     BulkheadFullError,
@@ -27,8 +27,21 @@ from prodwrap.errors import (
     OutputValidationError,
     PredictionTimeout,
     ProdwrapError,
+    RateLimitedError,
 )
-from prodwrap.policies import ArraySpec, Backoff, Bulkhead, BulkheadStats, Constant, Hedge, Retry, Timeout, backoff
+from prodwrap.policies import (
+    ArraySpec,
+    Backoff,
+    Bulkhead,
+    BulkheadStats,
+    Constant,
+    Hedge,
+    RateLimit,
+    Retry,
+    RetryBudget,
+    Timeout,
+    backoff,
+)
 
 __version__ = "0.1.0"
 
@@ -72,7 +85,10 @@ __all__ = [
     "PredictionTimeout",
     "ProductionModel",
     "ProdwrapError",
+    "RateLimit",
+    "RateLimitedError",
     "Retry",
+    "RetryBudget",
     "Stats",
     "Timeout",
     "__version__",
@@ -82,6 +98,7 @@ __all__ = [
     "fallback",
     "monitored",
     "production",
+    "rate_limit",
     "retry",
     "timeout",
     "validate",

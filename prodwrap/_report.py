@@ -107,6 +107,7 @@ _REASONS = {
     "invalid_output": "the output failed output=/check=",
     "invalid_input": "the input failed input=",
     "circuit_open": "refused by the open circuit",
+    "rate_limited": "no rate-limit permit in time",
     "cancelled": "the caller cancelled the call",
 }
 

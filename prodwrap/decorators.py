@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, Protocol
 from prodwrap._model import ProductionModel
 from prodwrap._options import CommonOptions
 from prodwrap.errors import ConfigurationError
+from prodwrap.policies.ratelimit import Estimate, RateLimit, UsageReader
 from prodwrap.policies.retry import Retry, RetryOn, StopStrategy, WaitStrategy
+from prodwrap.policies.retry_budget import RetryBudget
 from prodwrap.policies.timeout import Timeout
 from prodwrap.policies.validation import Check
 
@@ -154,6 +156,7 @@ def retry(
     wait: WaitStrategy | None = None,
     stop: StopStrategy | tenacity.stop.stop_base | None = None,
     max_retry_after: float | None = None,
+    budget: RetryBudget | None = None,
 ) -> Decorator: ...
 
 
@@ -164,15 +167,16 @@ def retry(
     wait: WaitStrategy | None = None,
     stop: StopStrategy | tenacity.stop.stop_base | None = None,
     max_retry_after: float | None = None,
+    budget: RetryBudget | None = None,
 ) -> Any:
     """Retry failed attempts: bare ``@pw.retry`` (``pw.Retry()``: 3 attempts, transient
-    failures), ``@pw.retry(3)`` or ``@pw.retry(attempts=3, on=..., wait=...)``."""
+    failures), ``@pw.retry(3)`` or ``@pw.retry(attempts=3, on=..., wait=..., budget=...)``."""
     if callable(attempts) and not isinstance(attempts, Retry):
         return _apply(attempts, {"retry": Retry()})
     if isinstance(attempts, Retry):
         policy = attempts
     else:
-        given = {"on": on, "wait": wait, "stop": stop, "max_retry_after": max_retry_after}
+        given = {"on": on, "wait": wait, "stop": stop, "max_retry_after": max_retry_after, "budget": budget}
         kwargs: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
         if attempts is not None:
             kwargs["attempts"] = attempts
@@ -187,6 +191,30 @@ def fallback(*fallbacks: Any) -> Decorator:
     if not fallbacks:
         raise ConfigurationError("@pw.fallback needs at least one fallback")
     return _decorator(fallback=list(fallbacks))  # type: ignore[no-any-return]
+
+
+def rate_limit(
+    policy: RateLimit | None = None,
+    /,
+    *,
+    calls: float | None = None,
+    per: float = 1.0,
+    tokens: float | None = None,
+    max_wait: float = 0.0,
+    by: str | None = None,
+    store: Any = None,
+    estimate: Estimate | None = None,
+    usage: UsageReader | None = None,
+) -> Decorator:
+    """Limit the primary's attempts (and tokens) per period: ``@pw.rate_limit(calls=500,
+    per=60.0)`` (what ``pw.RateLimit`` takes) or ``@pw.rate_limit(pw.RateLimit(...))``."""
+    if policy is not None and not isinstance(policy, RateLimit):
+        _bare("rate_limit", policy, "@pw.rate_limit(calls=..., per=..., tokens=..., max_wait=..., by=...)")
+    if policy is None:
+        policy = RateLimit(
+            calls=calls, per=per, tokens=tokens, max_wait=max_wait, by=by, store=store, estimate=estimate, usage=usage
+        )
+    return _decorator(rate_limit=policy)  # type: ignore[no-any-return]
 
 
 def monitored(fn: object = None, /, *, drift: DriftMonitor | None = None) -> Decorator:

@@ -10,6 +10,7 @@ retries are exhausted; prodwrap raises the errors below only for conditions it o
     │   ├── PredictionTimeout           (also TimeoutError) an attempt or the call ran out of time
     │   ├── CircuitOpenError                               the circuit breaker refused the call
     │   ├── BulkheadFullError                              no concurrency permit was free in time
+    │   ├── RateLimitedError                               no rate-limit permit was free in time; never retried
     │   ├── BudgetExceededError                            the cost budget would be exceeded
     │   └── ConfigurationError          (also ValueError)  a policy or option makes no sense
     └── ExceptionGroup
@@ -39,6 +40,7 @@ __all__ = [
     "OutputValidationError",
     "PredictionTimeout",
     "ProdwrapError",
+    "RateLimitedError",
 ]
 
 
@@ -111,6 +113,22 @@ class CircuitOpenError(ProdwrapError):
 
 class BulkheadFullError(ProdwrapError):
     """No concurrency permit became free within the bulkhead's ``max_wait``."""
+
+
+class RateLimitedError(ProdwrapError):
+    """No rate-limit permit (a call, or the tokens it reserves) became free within the rate
+    limit's ``max_wait``, or before the call's deadline. Never retried.
+
+    Attributes:
+        scope: the bucket that was empty (``"calls"`` or ``"tokens"``, with ``by=``'s tag and value).
+        wait: seconds until the bucket would have had the permit (``inf``: never, the amount is
+            more than the bucket holds).
+    """
+
+    def __init__(self, message: str, *, scope: str = "", wait: float = float("inf")) -> None:
+        super().__init__(message)
+        self.scope = scope
+        self.wait = wait
 
 
 class BudgetExceededError(ProdwrapError):

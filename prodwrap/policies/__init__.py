@@ -3,8 +3,22 @@
 from prodwrap.policies.bulkhead import Bulkhead, BulkheadStats
 from prodwrap.policies.fallback import Constant
 from prodwrap.policies.hedge import Hedge
+from prodwrap.policies.ratelimit import RateLimit
 from prodwrap.policies.retry import Backoff, Retry, backoff
+from prodwrap.policies.retry_budget import RetryBudget
 from prodwrap.policies.timeout import Timeout
 from prodwrap.policies.validation import ArraySpec
 
-__all__ = ["ArraySpec", "Backoff", "Bulkhead", "BulkheadStats", "Constant", "Hedge", "Retry", "Timeout", "backoff"]
+__all__ = [
+    "ArraySpec",
+    "Backoff",
+    "Bulkhead",
+    "BulkheadStats",
+    "Constant",
+    "Hedge",
+    "RateLimit",
+    "Retry",
+    "RetryBudget",
+    "Timeout",
+    "backoff",
+]

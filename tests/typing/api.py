@@ -93,3 +93,14 @@ async def use_async_surface() -> None:
     assert_type(await sync_model.apredict(1), float)  # a sync predict awaited on a worker thread
     with pw.ProductionModel(score) as closing:
         assert_type(closing(2), float)
+
+
+@pw.rate_limit(calls=500, per=60.0, max_wait=1.0)
+@pw.retry(attempts=3, budget=pw.RetryBudget(ratio=0.1))
+def limited(x: int) -> int:
+    return x
+
+
+assert_type(limited(1), int)
+throttled = pw.ProductionModel(score, rate_limit=pw.RateLimit(calls=10, tokens=10_000, by="customer"))
+assert_type(throttled(1), float)
