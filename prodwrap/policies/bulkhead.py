@@ -118,17 +118,11 @@ class BulkheadStage(Stage):
         self.permits = permits = Permits(policy.max_concurrent)
         self._lock = threading.Lock()  # the counters (off the success path)
         self._waits = self._full = self._held_late = 0
-        take, give = permits.take, permits.give
-
-        def fast_admit(value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
-            return take()
-
-        def fast_attempt(seconds: float) -> None:
-            give()
-
-        self.fast_admit = fast_admit
-        self.fast_undo = give
-        self.fast_attempt = fast_attempt
+        # The success path calls the permits directly: take(value, args, kwargs) without
+        # blocking, give() if a later hook says no, give(seconds) after a success.
+        self.fast_admit = permits.take
+        self.fast_undo = permits.give
+        self.fast_attempt = permits.give
 
     # -- the attempt seam ----------------------------------------------------------------------
 
