@@ -28,7 +28,7 @@ from prodwrap.errors import (
     PredictionTimeout,
     ProdwrapError,
 )
-from prodwrap.policies import ArraySpec, Backoff, Bulkhead, BulkheadStats, Constant, Retry, Timeout, backoff
+from prodwrap.policies import ArraySpec, Backoff, Bulkhead, BulkheadStats, Constant, Hedge, Retry, Timeout, backoff
 
 __version__ = "0.1.0"
 
@@ -64,6 +64,7 @@ __all__ = [
     "Constant",
     "DriftMonitor",
     "FallbackExhausted",
+    "Hedge",
     "InputValidationError",
     "Outcome",
     "OutputValidationError",

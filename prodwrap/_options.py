@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from prodwrap.drift._monitor import DriftMonitor
     from prodwrap.policies.bulkhead import Bulkhead
     from prodwrap.policies.fallback import Constant
+    from prodwrap.policies.hedge import Hedge
     from prodwrap.policies.retry import Retry
     from prodwrap.policies.timeout import Timeout
     from prodwrap.policies.validation import Check
@@ -98,6 +99,7 @@ class CommonOptions(TypedDict, total=False):
     bulkhead: Annotated["Bulkhead | None", Option(describe=_described)]
     on_invalid: Annotated[Literal["raise", "fallback"], Option(default="raise")]
     batch: Annotated[bool, Option(default=False)]
+    hedge: Annotated["Hedge | None", Option(describe=_described)]
     drift: Annotated["DriftMonitor | None", Option(describe=_described)]
     observers: Annotated[
         "Sequence[Callable[[Prediction], object]] | None",

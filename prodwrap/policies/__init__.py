@@ -2,8 +2,9 @@
 
 from prodwrap.policies.bulkhead import Bulkhead, BulkheadStats
 from prodwrap.policies.fallback import Constant
+from prodwrap.policies.hedge import Hedge
 from prodwrap.policies.retry import Backoff, Retry, backoff
 from prodwrap.policies.timeout import Timeout
 from prodwrap.policies.validation import ArraySpec
 
-__all__ = ["ArraySpec", "Backoff", "Bulkhead", "BulkheadStats", "Constant", "Retry", "Timeout", "backoff"]
+__all__ = ["ArraySpec", "Backoff", "Bulkhead", "BulkheadStats", "Constant", "Hedge", "Retry", "Timeout", "backoff"]
