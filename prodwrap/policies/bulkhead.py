@@ -143,8 +143,8 @@ class BulkheadStage(Stage):
             self._give_back(call.late)
 
     def after_attempt(self, call: CallRecord, target: Target, error: Exception | None, seconds: float) -> None:
-        if call.phase < 0:
-            self._give_back(call.late if error is not None else None)
+        if call.phase < 0:  # (call.late: an abandoned attempt's job, or a hedge's discarded ones)
+            self._give_back(call.late)
 
     def _give_back(self, late: Any) -> None:
         if late is None:
