@@ -146,8 +146,9 @@ class Permits:
         """Waiters queued now."""
         return len(self._waiters)
 
-    def take(self) -> bool:
-        """Take a permit if one is free, without waiting (no lock: a list pop)."""
+    def take(self, _value: object = None, _args: object = None, _kwargs: object = None) -> bool:
+        """Take a permit if one is free, without waiting (no lock: a list pop). The arguments
+        are ignored: they let ``take`` be a stage's ``fast_admit`` itself, no call between."""
         free = self._free
         if not free:
             return False
@@ -161,8 +162,9 @@ class Permits:
                 self._low = min(self._low, left)
         return True
 
-    def give(self) -> None:
-        """Give a permit back: to the longest waiter if someone waits, else to the free list."""
+    def give(self, _seconds: object = None) -> None:
+        """Give a permit back: to the longest waiter if someone waits, else to the free list.
+        The argument is ignored (``give`` is also a stage's ``fast_attempt``)."""
         if not self._waiters:
             self._free.append(_TOKEN)
             if not self._waiters:

@@ -118,17 +118,11 @@ class BulkheadStage(Stage):
         self.permits = permits = Permits(policy.max_concurrent)
         self._lock = threading.Lock()  # the counters (off the success path)
         self._waits = self._full = self._held_late = 0
-        take, give = permits.take, permits.give
-
-        def fast_admit(value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
-            return take()
-
-        def fast_attempt(seconds: float) -> None:
-            give()
-
-        self.fast_admit = fast_admit
-        self.fast_undo = give
-        self.fast_attempt = fast_attempt
+        # The success path calls the permits directly: take(value, args, kwargs) without
+        # blocking, give() if a later hook says no, give(seconds) after a success.
+        self.fast_admit = permits.take
+        self.fast_undo = permits.give
+        self.fast_attempt = permits.give
 
     # -- the attempt seam ----------------------------------------------------------------------
 
@@ -149,8 +143,8 @@ class BulkheadStage(Stage):
             self._give_back(call.late)
 
     def after_attempt(self, call: CallRecord, target: Target, error: Exception | None, seconds: float) -> None:
-        if call.phase < 0:
-            self._give_back(call.late if error is not None else None)
+        if call.phase < 0:  # (call.late: an abandoned attempt's job, or a hedge's discarded ones)
+            self._give_back(call.late)
 
     def _give_back(self, late: Any) -> None:
         if late is None:

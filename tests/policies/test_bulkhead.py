@@ -514,3 +514,25 @@ def test_a_refused_retry_after_an_abandoned_attempt_gives_its_own_permit_back_at
     assert (stats.in_use, stats.held_by_abandoned) == (1, 1)  # the retry's permit is not the abandoned one's
     release.set()
     until(lambda: bulkhead.permits.in_use == 0)
+
+
+def test_a_hedged_race_holds_its_one_permit_until_its_discarded_attempts_end() -> None:
+    """Outside the hedge, the bulkhead sees a race as one attempt: one permit, held until the
+    discarded attempts' threads have ended too."""
+    release = threading.Event()
+    first = threading.Lock()
+
+    def predict(x: int) -> int:
+        if first.acquire(blocking=False):  # the first attempt is slow: the hedge wins
+            release.wait(LONG)
+        return x
+
+    model = pw.ProductionModel(predict, bulkhead=pw.Bulkhead(1), hedge=pw.Hedge(after=0.01, max_extra=1))
+    stage = stage_of(model)
+    p = model.predict_detailed(1)
+    assert (p.value, p.attempts) == (1, 2)
+    stats = model.stats().bulkhead
+    assert (stats.in_use, stats.held_by_abandoned, stats.peak) == (1, 1, 1)
+    release.set()
+    until(lambda: stage.permits.in_use == 0)
+    assert model.stats().bulkhead.held_by_abandoned == 0
