@@ -74,6 +74,7 @@ def race_sync(engine: Engine, rec: CallRecord, args: tuple[Any, ...], kwargs: di
     start()
     hedge_at = _monotonic() + rec.wait
     rec.won, failure = -1, None
+    rec.racing = True
     try:
         while True:
             running = [i for i in range(len(jobs)) if i not in claimed]
@@ -123,6 +124,7 @@ def race_sync(engine: Engine, rec: CallRecord, args: tuple[Any, ...], kwargs: di
             job.abandoned = True
             if job.done.acquire(False):
                 job.error = None
+        rec.racing = False
         still = [job for job in losers if not job.ended]
         rec.late = _Losers(still) if still else None
         rec.raced = len(jobs)
@@ -149,6 +151,7 @@ async def race_async(engine: Engine, rec: CallRecord, args: tuple[Any, ...], kwa
     start()
     hedge_at = loop.time() + rec.wait
     rec.won, failure = -1, None
+    rec.racing = True
     try:
         while running:
             may_start = len(tasks) <= rec.extra
@@ -177,6 +180,7 @@ async def race_async(engine: Engine, rec: CallRecord, args: tuple[Any, ...], kwa
                     lost(engine, rec, failure)
                 failure = error  # the others go on; a failure starts no hedge (retries decide)
     finally:
+        rec.racing = False
         for task in running:
             task.cancel()
         if running:  # the losers end here: none keeps running on the loop

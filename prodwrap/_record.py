@@ -56,6 +56,7 @@ class CallRecord:
         "outcome",
         "phase",
         "raced",
+        "racing",
         "reasons",
         "refused",
         "result",
@@ -94,6 +95,7 @@ class CallRecord:
         self.built: Prediction | None = None
         self.refused: str | None = None  # the reason an admission stage refused the call
         self.late: Any = None  # the job of the last attempt, when its caller abandoned it
+        self.racing = False  # a hedge's race is under way (its extra attempts ask the stages)
         self.state: dict[Any, Any] | None = None  # what stages keep for this call (keyed by stage)
         self.args: tuple[Any, ...] = ()  # passed through to the predict after the input
         self.kwargs: dict[str, Any] = _NO_KWARGS  # (shared when empty: read, never written)

@@ -45,11 +45,12 @@ MEAN_OVER = 100  # the running mean of reported usage weighs about the last this
 class _Held:
     """What one call's current attempt holds (kept in ``call.state``)."""
 
-    __slots__ = ("permit", "reserved", "scope", "waited")
+    __slots__ = ("extras", "permit", "reserved", "scope", "waited")
 
     def __init__(self) -> None:
         self.permit = False  # the attempt holds a permit (a call's, and its tokens if any)
         self.reserved = 0  # tokens reserved for it
+        self.extras: list[int] = []  # tokens reserved for each extra attempt of a hedge's race
         self.scope = ""  # the buckets' key suffix (``by=``'s tag and value)
         self.waited = 0.0  # seconds this attempt has waited so far
 
@@ -129,6 +130,8 @@ class CallLimitStage(Stage):
         held = state.get(self)
         if held is None:
             held = state[self] = _Held()
+        if call.racing and held.permit:
+            return self._extra(call, held)
         held.permit = False  # a new attempt (or the same one asking again after a pause)
         held.scope = self._scope() if self.by else ""
         now = _clocks.clock.monotonic()
@@ -190,8 +193,26 @@ class CallLimitStage(Stage):
         next(self._taken)
         return 0.0, ""
 
+    def _extra(self, call: CallRecord, held: _Held) -> RateLimitedError | None:
+        """One more attempt of a hedge's race: a permit of its own now, or no hedge (never a wait)."""
+        first = held.reserved
+        try:
+            wait, bucket = self._take(call, held, _clocks.clock.monotonic())
+        except Exception as exc:
+            self._fault(exc)
+            return None
+        extra, held.reserved, held.permit = held.reserved, first, True
+        if wait:
+            next(self._refusals)
+            return RateLimitedError(f"{self.model}: rate limited ({bucket}): no permit for a hedge", wait=wait)
+        held.extras.append(extra)
+        return None
+
     def undo_attempt(self, call: CallRecord, target: Target) -> None:
         held = None if call.phase >= 0 or call.state is None else call.state.get(self)
+        if held is not None and held.extras and call.racing:  # a hedge's extra attempt not started
+            self._give(held.scope, held.extras.pop(), _clocks.clock.monotonic())
+            return
         if held is not None and held.permit:  # a later stage refused it, or the call ended mid-attempt
             held.permit = False
             reserved, held.reserved = held.reserved, 0
@@ -282,6 +303,15 @@ class TokenLimitStage(CallLimitStage):
             return
         held.permit = False
         reserved, held.reserved = held.reserved, 0
+        if held.extras:  # a hedge's race: the winner's reservation settles, the others stand
+            reservations = [reserved, *held.extras]
+            held.extras = []
+            won = call.won if error is None and 0 <= call.won < len(reservations) else -1
+            reserved = reservations.pop(won) if won >= 0 else reservations.pop()
+            with self._lock:
+                self._settled += sum(reservations)
+            if won < 0:
+                error = error or RuntimeError("no winner")
         used = None if error is not None else self._used(call.result)
         if used is None:  # a failed attempt, or no usage reported: the reservation stands
             if error is None:

@@ -251,3 +251,54 @@ def test_a_hedged_model_takes_the_walk_and_says_so() -> None:
     model = pw.ProductionModel(lambda x: x, hedge=pw.Hedge(after=0.1))
     assert model._engine.fast is None  # a race needs the walk: documented in docs/hedge.md
     assert "hedge" in model.describe()["stages"]
+
+
+def test_each_raced_attempt_takes_a_rate_limit_permit_and_the_winner_settles_its_tokens() -> None:
+    release = threading.Event()
+    lock = threading.Lock()
+    calls: list[int] = []
+
+    def llm(x: int) -> dict[str, Any]:
+        with lock:
+            calls.append(x)
+            n = len(calls)
+        if n == 1:
+            release.wait(10)
+        return {"usage": {"prompt_tokens": 30, "completion_tokens": 10}, "n": n}
+
+    limit = pw.RateLimit(calls=100, tokens=10_000, per=60.0, estimate=100.0)
+    model = pw.ProductionModel(llm, hedge=pw.Hedge(after=AFTER), rate_limit=limit)
+    p = model.predict_detailed(1)
+    release.set()
+    assert (p.value["n"], p.attempts) == (2, 2)
+    stats = model.stats().rate_limit
+    assert stats.permits == 2  # the hedge took a permit of its own
+    assert stats.tokens_reserved == 200  # two reservations of 100
+    assert stats.tokens_settled == 100 + 40  # the winner settled to its usage; the other stands
+
+
+def test_no_hedge_when_the_rate_limit_has_no_permit_for_it_and_nothing_leaks() -> None:
+    slow = Slow()
+    limit = pw.RateLimit(calls=1, per=3600.0)  # one permit an hour: the first attempt takes it
+    model = pw.ProductionModel(slow, hedge=pw.Hedge(after=AFTER), rate_limit=limit, timeout=pw.Timeout(0.2))
+    threading.Timer(0.1, slow.release.set).start()  # the first attempt ends in its own time
+    p = model.predict_detailed(1)
+    assert (p.value, p.attempts) == ("attempt 1", 1)
+    stats = model.stats().rate_limit
+    assert (stats.permits, stats.refusals) == (1, 1)  # the hedge was refused a permit, not started
+
+
+def test_under_a_slow_dependency_extra_attempts_stay_within_the_retry_budget() -> None:
+    import time
+
+    def always_slow(x: int) -> int:
+        time.sleep(0.005)  # every attempt is slower than the hedge's threshold
+        return x
+
+    budget = pw.RetryBudget(ratio=0.2, min_per_second=0.5, window=60.0)  # floor: 30 in the window
+    model = pw.ProductionModel(always_slow, hedge=pw.Hedge(after=0.001), retry=pw.Retry(attempts=2, budget=budget))
+    calls = 60
+    assert [model(i) for i in range(calls)] == list(range(calls))
+    extra = model.stats().hedge["extra_attempts"]
+    assert 0 < extra <= 0.5 * 60.0 + 0.2 * calls  # the budget's bound: its floor plus its ratio
+    assert model.stats().retry_budget.denied > 0  # it did run out
