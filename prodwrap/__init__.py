@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from prodwrap._context import context, deadline
 from prodwrap._model import ProductionModel
 from prodwrap._record import Outcome, Prediction, Stats
-from prodwrap.decorators import fallback, monitored, production, retry, timeout, validate
+from prodwrap.decorators import cache, fallback, monitored, production, retry, timeout, validate
 from prodwrap.errors import (
     BudgetExceededError,
     BulkheadFullError,
@@ -27,8 +27,9 @@ from prodwrap.errors import (
     OutputValidationError,
     PredictionTimeout,
     ProdwrapError,
+    UnkeyableError,
 )
-from prodwrap.policies import ArraySpec, Backoff, Constant, Retry, Timeout, backoff
+from prodwrap.policies import ArraySpec, Backoff, Cache, CacheStats, Constant, Retry, Timeout, backoff
 
 __version__ = "0.1.0"
 
@@ -57,6 +58,8 @@ __all__ = [
     "Backoff",
     "BudgetExceededError",
     "BulkheadFullError",
+    "Cache",
+    "CacheStats",
     "CircuitOpenError",
     "ConfigurationError",
     "Constant",
@@ -72,8 +75,10 @@ __all__ = [
     "Retry",
     "Stats",
     "Timeout",
+    "UnkeyableError",
     "__version__",
     "backoff",
+    "cache",
     "context",
     "deadline",
     "fallback",

@@ -19,6 +19,7 @@ from prodwrap.errors import ConfigurationError
 if TYPE_CHECKING:
     from prodwrap._record import Prediction
     from prodwrap.drift._monitor import DriftMonitor
+    from prodwrap.policies.cache import Cache
     from prodwrap.policies.fallback import Constant
     from prodwrap.policies.retry import Retry
     from prodwrap.policies.timeout import Timeout
@@ -96,6 +97,7 @@ class CommonOptions(TypedDict, total=False):
     ]
     on_invalid: Annotated[Literal["raise", "fallback"], Option(default="raise")]
     batch: Annotated[bool, Option(default=False)]
+    cache: Annotated["Cache | None", Option(describe=_described)]
     drift: Annotated["DriftMonitor | None", Option(describe=_described)]
     observers: Annotated[
         "Sequence[Callable[[Prediction], object]] | None",

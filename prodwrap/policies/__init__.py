@@ -1,8 +1,10 @@
 """Policy objects: small, immutable, validated at construction."""
 
+from prodwrap.policies._canonical import canonical_key
+from prodwrap.policies.cache import Cache, CacheStats
 from prodwrap.policies.fallback import Constant
 from prodwrap.policies.retry import Backoff, Retry, backoff
 from prodwrap.policies.timeout import Timeout
 from prodwrap.policies.validation import ArraySpec
 
-__all__ = ["ArraySpec", "Backoff", "Constant", "Retry", "Timeout", "backoff"]
+__all__ = ["ArraySpec", "Backoff", "Cache", "CacheStats", "Constant", "Retry", "Timeout", "backoff", "canonical_key"]
