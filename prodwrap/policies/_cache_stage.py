@@ -313,6 +313,24 @@ class CacheCore:
             )
             return None
 
+    def fault(self, call: CallRecord, exc: Exception) -> None:
+        """The lookup failed: counted and logged; the call goes on as though not cached (a
+        claim it holds is still ended when it ends)."""
+        with self.lock:
+            self.errors += 1
+        ticket = None if call.state is None else call.state.get(self)
+        if ticket is None:
+            call.state = {**(call.state or {}), self: _Ticket(None)}
+        _faults.warning(
+            (self.model, "lookup"),
+            "%s: the cache lookup failed (%s: %s); the call goes on uncached",
+            self.model,
+            type(exc).__name__,
+            exc,
+            exc_info=exc,
+            extra={"model": self.model, "version": self.version},
+        )
+
     def served(self, entry: tuple[Any, bool, float]) -> Any:
         return copy.deepcopy(entry[0]) if entry[1] else entry[0]
 
@@ -361,7 +379,11 @@ class CacheLookup(Stage):
         self.fast_undo = core.fast_undo
 
     def admit(self, call: CallRecord, value: Any) -> Serve | Wait | None:
-        return self.core.admit(call, value)
+        try:
+            return self.core.admit(call, value)
+        except Exception as exc:  # a fault of the cache: the call goes on, uncached
+            self.core.fault(call, exc)
+            return None
 
     def stats(self) -> CacheStats:
         return self.core.stats()

@@ -511,3 +511,23 @@ def test_two_calls_with_one_input_object_and_other_arguments_keep_their_own_answ
     assert model.predict_detailed(x, a=1).value == 41 and model.predict_detailed(x, a=2).value == 42
     assert model.stats().cache.hits == 2
     assert_nothing_in_flight(model)
+
+
+class BadKey:
+    """A key whose equality raises (a fault inside the lookup itself)."""
+
+    def __hash__(self) -> int:
+        return 1
+
+    def __eq__(self, other: object) -> bool:
+        raise RuntimeError("no comparing")
+
+
+def test_a_fault_in_the_lookup_costs_the_call_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    predict = Counted()
+    model = pw.ProductionModel(predict, cache=pw.Cache(key=lambda x: BadKey()))
+    model.predict_detailed("a")
+    with caplog.at_level(logging.WARNING, logger="prodwrap.cache"):
+        p = model.predict_detailed("b")  # its key compares with the first's: the lookup raises
+    assert p.outcome == "ok" and predict.calls == 2 and model.stats().cache.errors >= 1
+    assert any("lookup failed" in r.getMessage() for r in caplog.records)
