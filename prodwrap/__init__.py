@@ -29,7 +29,19 @@ from prodwrap.errors import (
     ProdwrapError,
     UnkeyableError,
 )
-from prodwrap.policies import ArraySpec, Backoff, Cache, CacheStats, Constant, Retry, Timeout, backoff
+from prodwrap.policies import (
+    ArraySpec,
+    Backoff,
+    Bulkhead,
+    BulkheadStats,
+    Cache,
+    CacheStats,
+    Constant,
+    Hedge,
+    Retry,
+    Timeout,
+    backoff,
+)
 
 __version__ = "0.1.0"
 
@@ -57,7 +69,9 @@ __all__ = [
     "ArraySpec",
     "Backoff",
     "BudgetExceededError",
+    "Bulkhead",
     "BulkheadFullError",
+    "BulkheadStats",
     "Cache",
     "CacheStats",
     "CircuitOpenError",
@@ -65,6 +79,7 @@ __all__ = [
     "Constant",
     "DriftMonitor",
     "FallbackExhausted",
+    "Hedge",
     "InputValidationError",
     "Outcome",
     "OutputValidationError",

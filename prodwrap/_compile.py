@@ -97,6 +97,8 @@ def _stages(settings: Settings, name: str, is_async: bool) -> list[Stage]:
     for key in ORDER:
         policy: Compiles | None = getattr(settings, key, None)
         if policy is not None:
+            if not callable(getattr(policy, "stages", None)):
+                raise ConfigurationError(f"{key}= takes a prodwrap policy object, got {policy!r}")
             stages.extend(policy.stages(build))
         budget: Compiles | None = getattr(retry, "budget", None)
         if key == "bulkhead" and budget is not None:

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 from prodwrap import _clock
 from prodwrap._context import DEADLINE, LIVE, Binding, outer_deadline
 from prodwrap._ending import admitted, aio, broken, end, finish_fast, handover, limit_of, within
-from prodwrap._engine import ASYNC, CALL, MODEL, SLEEP, SYNC, Act, Engine
+from prodwrap._engine import ASYNC, CALL, MODEL, RACE, SLEEP, SYNC, Act, Engine
+from prodwrap._race import race_async, race_sync
 from prodwrap._record import CallRecord
 from prodwrap._workers import POOL
 
@@ -126,6 +127,8 @@ def _drive_sync(
             elif act is SLEEP:
                 if rec.wait > 0:
                     clock.sleep(rec.wait)
+            elif act is RACE:
+                race_sync(engine, rec, args, kwargs)
             else:  # WAIT for a permit, never past the call's deadline
                 rec.ok = rec.gate.acquire(within(rec, clock.monotonic()))
             rec.now = clock.monotonic()
@@ -253,6 +256,8 @@ async def _drive_async(
             elif act is SLEEP:
                 if rec.wait > 0:
                     await clock.asleep(rec.wait)
+            elif act is RACE:
+                await race_async(engine, rec, args, kwargs)
             else:  # WAIT for a permit, never past the call's deadline
                 rec.ok = await rec.gate.aacquire(within(rec, clock.monotonic()))
             rec.now = clock.monotonic()
@@ -276,7 +281,9 @@ async def _call_async(engine: Engine, rec: CallRecord, args: tuple[Any, ...], kw
             allowed = limit_of(rec, _clocks.clock.monotonic())
             if allowed <= 0:
                 raise engine.timeout_error(rec, 0.0)
-        done, out = await POOL.arun(rec.seconds, rec.limit, fn, (rec.input, *args), kwargs, engine.stats.late_error)
+        done, out = await POOL.arun(
+            rec.seconds, rec.limit, fn, (rec.input, *args), kwargs, engine.stats.late_error, rec
+        )
         if not done:
             engine.stats.abandoned()
             rec.late = out  # the job, running on until its predict returns

@@ -39,6 +39,8 @@ class ProductionModel(Generic[In, P, R]):
         timeout: seconds per attempt, or ``pw.Timeout(attempt=, total=)``.
         retry: attempt count or ``pw.Retry(...)`` (``retry=3`` retries transient failures).
         fallback: one fallback or a sequence: callables, ``ProductionModel``s, ``pw.Constant``.
+        bulkhead: ``pw.Bulkhead(max_concurrent, max_wait=0.0)``: at most that many attempts of
+            the primary at once (full: the fallbacks, else ``BulkheadFullError``).
         on_invalid: ``"raise"`` (default) raises ``InputValidationError``; ``"fallback"``
             sends invalid inputs to the fallback chain (raw, unvalidated).
         batch: the predict takes a list of inputs and returns a list of outputs of the same

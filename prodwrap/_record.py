@@ -44,6 +44,7 @@ class CallRecord:
         "detailed",
         "drift",
         "errors",
+        "extra",
         "gate",
         "input",
         "kwargs",
@@ -54,6 +55,7 @@ class CallRecord:
         "ok",
         "outcome",
         "phase",
+        "raced",
         "reasons",
         "refused",
         "result",
@@ -69,6 +71,7 @@ class CallRecord:
         "valid_input",
         "value",
         "wait",
+        "won",
     )
 
     def __init__(self, start: float) -> None:
@@ -99,6 +102,9 @@ class CallRecord:
 
     target: Any
     gate: Any  # the permit a WAIT act waits for
+    extra: int  # how many more attempts a RACE may start
+    raced: int  # how many attempts the last RACE started
+    won: int  # which of them won (0: the first; -1: none)
     routed: Any  # the target attempts of the primary go to (the primary, or where admission routed)
     seconds: float | None
     limit: float | None

@@ -21,6 +21,7 @@ STAGES = (
     "total deadline",
     "bulkhead",
     "retry",
+    "retry budget",
     "circuit breaker",
     "hedge",
     "rate limit",

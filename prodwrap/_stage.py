@@ -159,6 +159,13 @@ class Stage:
     fast_observe: Callable[[Any, Any], object] | None = None
     """``(value, output)``: a call the primary served on the success path."""
 
+    race: Callable[[CallRecord], float | None] | None = None
+    """A hedge's ``(call) -> seconds | None``: asked before each attempt of the primary; a
+    number makes it a race (one more attempt each time that many seconds pass without a
+    success, up to ``race_extra`` more); None, a plain attempt."""
+
+    race_extra: int = 0
+
     spend: Callable[[float], bool] | None = None
     """A retry budget's ``(now) -> bool``: may one more retry (or hedge) be spent now? The
     engine asks it before every retry; False means no retry (the stage counts it)."""

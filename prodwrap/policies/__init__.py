@@ -1,10 +1,25 @@
 """Policy objects: small, immutable, validated at construction."""
 
 from prodwrap.policies._canonical import canonical_key
+from prodwrap.policies.bulkhead import Bulkhead, BulkheadStats
 from prodwrap.policies.cache import Cache, CacheStats
 from prodwrap.policies.fallback import Constant
+from prodwrap.policies.hedge import Hedge
 from prodwrap.policies.retry import Backoff, Retry, backoff
 from prodwrap.policies.timeout import Timeout
 from prodwrap.policies.validation import ArraySpec
 
-__all__ = ["ArraySpec", "Backoff", "Cache", "CacheStats", "Constant", "Retry", "Timeout", "backoff", "canonical_key"]
+__all__ = [
+    "ArraySpec",
+    "Backoff",
+    "Bulkhead",
+    "BulkheadStats",
+    "Cache",
+    "CacheStats",
+    "Constant",
+    "Hedge",
+    "Retry",
+    "Timeout",
+    "backoff",
+    "canonical_key",
+]

@@ -26,15 +26,13 @@ from hashlib import blake2b
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
-from cachetools import LRUCache, TTLCache
-
-from prodwrap import _clock
 from prodwrap._copies import immutable
+from prodwrap._gates import Flight
 from prodwrap._log import Throttle, logger
 from prodwrap._stage import Seam, Serve, Stage, Wait
 from prodwrap.errors import PredictionTimeout, UnkeyableError
+from prodwrap.policies._cache_tables import LRU, TTL, now
 from prodwrap.policies._canonical import canonical_form
-from prodwrap.policies._flight import Flight
 from prodwrap.policies.cache import CacheStats
 
 if TYPE_CHECKING:
@@ -87,35 +85,6 @@ class _Unkeyed:
         self.error = error
 
 
-class _LRU(LRUCache[Any, Any]):
-    evicted = 0
-    expired = 0
-
-    def popitem(self) -> tuple[Any, Any]:
-        item = super().popitem()
-        self.evicted += 1
-        return item
-
-
-class _TTL(TTLCache[Any, Any]):
-    evicted = 0
-    expired = 0
-
-    def popitem(self) -> tuple[Any, Any]:
-        item = super().popitem()
-        self.evicted += 1
-        return item
-
-    def expire(self, time: Any = None) -> Any:
-        gone = super().expire(time)
-        self.expired += len(gone)
-        return gone
-
-
-def _now() -> float:
-    return _clock.current.clock.monotonic()  # the clock in force now (a fake one in tests)
-
-
 class CacheCore:
     """The cache, its flights and its counters (every shared structure under ``lock``)."""
 
@@ -127,11 +96,11 @@ class CacheCore:
         self.cache_fallbacks = policy.cache_fallbacks
         self.maxsize = policy.maxsize
         self.lock = threading.Lock()
-        self.cache: _LRU | _TTL
+        self.cache: LRU | TTL
         if policy.ttl is None:
-            self.cache = _LRU(policy.maxsize)
+            self.cache = LRU(policy.maxsize)
         else:
-            self.cache = _TTL(policy.maxsize, policy.ttl, timer=_now)
+            self.cache = TTL(policy.maxsize, policy.ttl, timer=now)
         self.flights: dict[Hashable, _Claim] = {}  # key -> the call filling it
         self.pending: dict[int, _Claim] = {}  # id(validated input) -> its success-path claim
         self.carried: dict[int, tuple[Any, Any, Any, Any]] = {}  # thread -> key handed to the walk
@@ -348,7 +317,7 @@ class CacheCore:
 
     def stats(self) -> CacheStats:
         with self.lock:
-            if isinstance(self.cache, _TTL):
+            if isinstance(self.cache, TTL):
                 self.cache.expire()
             keyed = self.hits + self.misses
             return CacheStats(
