@@ -531,3 +531,25 @@ def test_a_fault_in_the_lookup_costs_the_call_nothing(caplog: pytest.LogCaptureF
         p = model.predict_detailed("b")  # its key compares with the first's: the lookup raises
     assert p.outcome == "ok" and predict.calls == 2 and model.stats().cache.errors >= 1
     assert any("lookup failed" in r.getMessage() for r in caplog.records)
+
+
+def test_a_full_bulkhead_after_the_cache_claim_leaks_nothing() -> None:
+    release = threading.Event()
+
+    def slow(x: str) -> str:
+        if x == "held":
+            assert release.wait(10)
+        return x.upper()
+
+    model = pw.ProductionModel(
+        slow, bulkhead=pw.Bulkhead(max_concurrent=1), fallback=pw.Constant("busy"), cache=pw.Cache()
+    )
+    holder = threading.Thread(target=model, args=("held",))
+    holder.start()
+    wait_for(lambda: core_of(model).pending, "the held call")
+    assert model("other") == "busy"  # claimed by the cache, then refused by the bulkhead
+    release.set()
+    holder.join(10)
+    assert model.predict_detailed("other").outcome == "ok"  # the fallback was not stored
+    assert model.predict_detailed("held").outcome == "cached"
+    assert_nothing_in_flight(model)
