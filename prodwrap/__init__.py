@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from prodwrap._context import context, deadline
 from prodwrap._model import ProductionModel
 from prodwrap._record import Outcome, Prediction, Stats
-from prodwrap.decorators import fallback, monitored, production, rate_limit, retry, timeout, validate
+from prodwrap.decorators import cache, fallback, monitored, production, rate_limit, retry, timeout, validate
 from prodwrap.errors import (
     BudgetExceededError,
     BulkheadFullError,
@@ -28,12 +28,15 @@ from prodwrap.errors import (
     PredictionTimeout,
     ProdwrapError,
     RateLimitedError,
+    UnkeyableError,
 )
 from prodwrap.policies import (
     ArraySpec,
     Backoff,
     Bulkhead,
     BulkheadStats,
+    Cache,
+    CacheStats,
     Constant,
     Hedge,
     RateLimit,
@@ -72,6 +75,8 @@ __all__ = [
     "Bulkhead",
     "BulkheadFullError",
     "BulkheadStats",
+    "Cache",
+    "CacheStats",
     "CircuitOpenError",
     "ConfigurationError",
     "Constant",
@@ -91,8 +96,10 @@ __all__ = [
     "RetryBudget",
     "Stats",
     "Timeout",
+    "UnkeyableError",
     "__version__",
     "backoff",
+    "cache",
     "context",
     "deadline",
     "fallback",

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from prodwrap._record import Prediction
     from prodwrap.drift._monitor import DriftMonitor
     from prodwrap.policies.bulkhead import Bulkhead
+    from prodwrap.policies.cache import Cache
     from prodwrap.policies.fallback import Constant
     from prodwrap.policies.hedge import Hedge
     from prodwrap.policies.ratelimit import RateLimit
@@ -102,6 +103,7 @@ class CommonOptions(TypedDict, total=False):
     batch: Annotated[bool, Option(default=False)]
     hedge: Annotated["Hedge | None", Option(describe=_described)]
     rate_limit: Annotated["RateLimit | None", Option(describe=_described)]
+    cache: Annotated["Cache | None", Option(describe=_described)]
     drift: Annotated["DriftMonitor | None", Option(describe=_described)]
     observers: Annotated[
         "Sequence[Callable[[Prediction], object]] | None",

@@ -11,12 +11,13 @@ time, naming themselves.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, Protocol, TypeVar, Unpack, overload
 
 from prodwrap._model import ProductionModel
 from prodwrap._options import CommonOptions
 from prodwrap.errors import ConfigurationError
+from prodwrap.policies.cache import Cache
 from prodwrap.policies.ratelimit import Estimate, RateLimit, UsageReader
 from prodwrap.policies.retry import Retry, RetryOn, StopStrategy, WaitStrategy
 from prodwrap.policies.retry_budget import RetryBudget
@@ -223,3 +224,47 @@ def monitored(fn: object = None, /, *, drift: DriftMonitor | None = None) -> Dec
     if drift is None:
         raise ConfigurationError("@pw.monitored needs drift=pw.DriftMonitor(reference)")
     return _decorator(drift=drift)  # type: ignore[no-any-return]
+
+
+@overload
+def cache(policy: Callable[Concatenate[X, P], R], /) -> ProductionModel[X, P, R]: ...
+
+
+@overload
+def cache(
+    policy: Cache | int | None = None,
+    /,
+    *,
+    maxsize: int | None = None,
+    ttl: float | None = None,
+    key: Callable[[Any], Hashable] | None = None,
+    cache_fallbacks: bool = False,
+    copy: bool = True,
+) -> Decorator: ...
+
+
+def cache(
+    policy: Cache | int | Callable[..., Any] | None = None,
+    /,
+    *,
+    maxsize: int | None = None,
+    ttl: float | None = None,
+    key: Callable[[Any], Hashable] | None = None,
+    cache_fallbacks: bool = False,
+    copy: bool = True,
+) -> Any:
+    """Serve repeated inputs from memory: bare ``@pw.cache`` (``pw.Cache()``: 1024 entries, no
+    expiry), ``@pw.cache(maxsize=10_000, ttl=300)``, ``@pw.cache(10_000)`` or
+    ``@pw.cache(pw.Cache(...))``."""
+    given = maxsize is not None or ttl is not None or key is not None or cache_fallbacks or not copy
+    if isinstance(policy, Cache):
+        if given:
+            raise ConfigurationError("@pw.cache takes a pw.Cache or its settings, not both")
+        return _decorator(cache=policy)
+    if callable(policy):
+        return _apply(policy, {"cache": Cache()})
+    if policy is not None:
+        if maxsize is not None:
+            raise ConfigurationError("@pw.cache takes maxsize once (positionally or as maxsize=)")
+        maxsize = policy
+    return _decorator(cache=Cache(1024 if maxsize is None else maxsize, ttl, key, cache_fallbacks, copy))

@@ -12,6 +12,7 @@ retries are exhausted; prodwrap raises the errors below only for conditions it o
     │   ├── BulkheadFullError                              no concurrency permit was free in time
     │   ├── RateLimitedError                               no rate-limit permit was free in time; never retried
     │   ├── BudgetExceededError                            the cost budget would be exceeded
+    │   ├── UnkeyableError              (also TypeError)   a value has no canonical (cache) key
     │   └── ConfigurationError          (also ValueError)  a policy or option makes no sense
     └── ExceptionGroup
         └── FallbackExhausted           (also ProdwrapError) every attempt and fallback failed
@@ -41,6 +42,7 @@ __all__ = [
     "PredictionTimeout",
     "ProdwrapError",
     "RateLimitedError",
+    "UnkeyableError",
 ]
 
 
@@ -148,6 +150,14 @@ class BudgetExceededError(ProdwrapError):
         self.resets_at = resets_at
         resets = "never" if resets_at is None else resets_at.isoformat()
         super().__init__(f"budget exceeded for {scope}: spent {spent} of {limit} USD (resets {resets})")
+
+
+class UnkeyableError(ProdwrapError, TypeError):
+    """A value has no canonical key (``prodwrap.policies.canonical_key``): something in it is
+    neither data prodwrap knows how to key (numbers, strings, containers, arrays, pydantic
+    models, dataclasses, ...) nor keyed by a function given for it. The message says where in
+    the value it is. The cache does not raise it: such a call is not cached (counted in
+    ``stats().cache.unkeyable``, logged) and goes on; ``pw.Cache(key=...)`` keys such inputs."""
 
 
 class ConfigurationError(ProdwrapError, ValueError):

@@ -1,6 +1,8 @@
 """Policy objects: small, immutable, validated at construction."""
 
+from prodwrap.policies._canonical import canonical_key
 from prodwrap.policies.bulkhead import Bulkhead, BulkheadStats
+from prodwrap.policies.cache import Cache, CacheStats
 from prodwrap.policies.fallback import Constant
 from prodwrap.policies.hedge import Hedge
 from prodwrap.policies.ratelimit import RateLimit
@@ -14,6 +16,8 @@ __all__ = [
     "Backoff",
     "Bulkhead",
     "BulkheadStats",
+    "Cache",
+    "CacheStats",
     "Constant",
     "Hedge",
     "RateLimit",
@@ -21,4 +25,5 @@ __all__ = [
     "RetryBudget",
     "Timeout",
     "backoff",
+    "canonical_key",
 ]

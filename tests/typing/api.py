@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import assert_type
+from typing import Any, assert_type
 
 from pydantic import BaseModel
 
@@ -104,3 +104,18 @@ def limited(x: int) -> int:
 assert_type(limited(1), int)
 throttled = pw.ProductionModel(score, rate_limit=pw.RateLimit(calls=10, tokens=10_000, by="customer"))
 assert_type(throttled(1), float)
+
+
+@pw.cache
+def cached(x: int) -> int:
+    return x
+
+
+@pw.cache(maxsize=10, ttl=5.0)
+def cached_for_a_while(x: str, scale: float = 1.0) -> float:
+    return len(x) * scale
+
+
+assert_type(cached(1), int)
+assert_type(cached_for_a_while("a", 2.0), float)
+assert_type(pw.ProductionModel(score, cache=pw.Cache(maxsize=10)).stats().cache, Any)
