@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from prodwrap import _clock
 from prodwrap._context import DEADLINE, LIVE, Binding, outer_deadline
-from prodwrap._ending import admitted, aio, broken, end, finish_fast, handover, limit_of, within
+from prodwrap._ending import admitted, aio, broken, end, finish_fast, handover, limit_of, served, within
 from prodwrap._engine import ASYNC, CALL, MODEL, RACE, SLEEP, SYNC, Act, Engine
 from prodwrap._race import race_async, race_sync
 from prodwrap._record import CallRecord
@@ -54,8 +54,12 @@ def predict_sync(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: dict[str
             value = _REFUSED
         if value is _REFUSED:  # outside the except block: nothing chains onto what follows
             return _run_sync(engine, CallRecord(start), x, args, kwargs)
-    if fast.admit and not admitted(fast, value, args, kwargs):
-        return _run_sync(engine, CallRecord(start), value, args, kwargs, validated=True)
+    if fast.admit:
+        said = admitted(fast, value, args, kwargs)
+        if said is not True:
+            if said is False:
+                return _run_sync(engine, CallRecord(start), value, args, kwargs, validated=True)
+            return served(engine, start, value, said)
     fn = fast.fn
     began = late = None
     failure: Exception | None = None
@@ -174,8 +178,12 @@ async def predict_async(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: d
             value = _REFUSED
         if value is _REFUSED:
             return await _run_async(engine, CallRecord(start), x, args, kwargs)
-    if fast.admit and not admitted(fast, value, args, kwargs):
-        return await _run_async(engine, CallRecord(start), value, args, kwargs, validated=True)
+    if fast.admit:
+        said = admitted(fast, value, args, kwargs)
+        if said is not True:
+            if said is False:
+                return await _run_async(engine, CallRecord(start), value, args, kwargs, validated=True)
+            return served(engine, start, value, said)
     fn = fast.fn
     began = None
     failure: Exception | None = None

@@ -143,9 +143,11 @@ class Stage:
 
     # -- success-path hooks (None: nothing to do there) -----------------------------------------
 
-    fast_admit: Callable[[Any, tuple[Any, ...], dict[str, Any]], bool] | None = None
-    """``(value, args, kwargs) -> bool``: False sends the call to the general path before
-    anything is called (``args``, ``kwargs``: what is passed through to the predict).
+    fast_admit: Callable[[Any, tuple[Any, ...], dict[str, Any]], bool | Serve] | None = None
+    """``(value, args, kwargs) -> bool | Serve``: True lets the call stay on the success path;
+    False sends it to the general path before anything is called; a :class:`Serve` serves it
+    at once (an admission stage's hit). ``args``, ``kwargs``: what is passed through to the
+    predict.
     An attempt stage's is the success path's ``before_attempt`` for the first attempt: True
     lets it through (a permit taken, if the stage takes one)."""
 

@@ -13,7 +13,7 @@ import prodwrap as pw
 from prodwrap._compile import compile_engine
 from prodwrap._engine import Engine, Target
 from prodwrap._record import CallRecord
-from prodwrap._stage import Decision, Pause, Seam, Stage, Wait
+from prodwrap._stage import Decision, Observers, Pause, Seam, Serve, Stage, Wait
 from prodwrap.testing import FakeClock
 
 
@@ -167,7 +167,7 @@ class Admitting(Stage):
         self.asked += 1
         if self.asked == 1:
             return Wait(self.gate, 3.0, RuntimeError("unused"))
-        return pw._stage.Serve(f"served after {'a given' if call.ok else 'a refused'} wait", "cached", "cache")
+        return Serve(f"served after {'a given' if call.ok else 'a refused'} wait", "cached", "cache")
 
 
 @pytest.mark.parametrize("give", [True, False])
@@ -332,3 +332,30 @@ async def test_an_abandoned_attempt_tells_when_its_thread_really_ends(path: str)
     assert stage.ended.wait(5)
     stage.jobs[0].then(lambda: stage.jobs.append("at once"))  # ended already: runs now
     assert stage.jobs[-1] == "at once"
+
+
+class Hitting(Stage):
+    """Admission on the success path: serves even inputs at once, as a cache hit."""
+
+    name = "hitting"
+    seam = Seam.ADMISSION
+
+    def __init__(self) -> None:
+        self.fast_admit = lambda value, args, kwargs: (
+            Serve(f"hit {value}", "cached", "cache") if value % 2 == 0 else True
+        )
+
+    def admit(self, call: CallRecord, value: Any) -> Any:
+        return None
+
+
+@pytest.mark.parametrize("fn", [double, adouble], ids=["sync", "async"])
+async def test_a_fast_admit_may_serve_the_call_on_the_success_path(fn: Any) -> None:
+    seen: list[Any] = []
+    engine = engine_with(fn, [Hitting(), Observers((seen.append,))])
+    assert engine.fast is not None
+    model = model_of(engine)
+    results = [model(x) for x in (2, 3)]
+    results = [await r if asyncio.iscoroutine(r) else r for r in results]
+    assert results == ["hit 2", 6]
+    assert [(p.outcome, p.served_by, p.value) for p in seen] == [("cached", "cache", "hit 2"), ("ok", "primary", 6)]

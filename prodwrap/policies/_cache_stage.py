@@ -31,6 +31,7 @@ from prodwrap._gates import Flight
 from prodwrap._log import Throttle, logger
 from prodwrap._stage import Seam, Serve, Stage, Wait
 from prodwrap.errors import PredictionTimeout, UnkeyableError
+from prodwrap.policies._cache_keys import flat_key
 from prodwrap.policies._cache_tables import LRU, TTL, now
 from prodwrap.policies._canonical import canonical_form
 from prodwrap.policies.cache import CacheStats
@@ -117,7 +118,14 @@ class CacheCore:
         Raises:
             UnkeyableError: no key (``key=`` raising or returning something unhashable included).
         """
-        tail = self.plain if not args and not kwargs else canonical_form(self.version, args, kwargs)
+        if not args and not kwargs:
+            if self.user_key is None:
+                flat = flat_key(value)
+                if flat is not None:
+                    return flat
+            tail = self.plain
+        else:
+            tail = canonical_form(self.version, args, kwargs)
         if self.user_key is not None:
             try:
                 own = self.user_key(value)
@@ -132,8 +140,9 @@ class CacheCore:
 
     # -- the success path -----------------------------------------------------------------
 
-    def fast_admit(self, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
-        """A miss stays on the success path as the key's claim; anything else takes the walk."""
+    def fast_admit(self, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool | Serve:
+        """A hit is served; a miss stays on the success path as the key's claim; a key in
+        flight (or none) takes the walk."""
         key: Any
         try:
             key = self.key_of(value, args, kwargs)
@@ -142,12 +151,19 @@ class CacheCore:
         else:
             ident = id(value)
             with self.lock:
-                if key not in self.cache and key not in self.flights and ident not in self.pending:
-                    claim = _Claim(key, perf_counter())
-                    self.flights[key] = claim
-                    self.pending[ident] = claim
-                    self.misses += 1
-                    return True
+                entry = self.cache.get(key)
+                if entry is None:
+                    if key not in self.flights and ident not in self.pending:
+                        claim = _Claim(key, perf_counter())
+                        self.flights[key] = claim
+                        self.pending[ident] = claim
+                        self.misses += 1
+                        return True
+                else:
+                    self.hits += 1
+                    self.saved += entry[2]
+            if entry is not None:  # a hit: served here, on the success path
+                return Serve(self.served(entry), "cached", "cache")
         self.carried[threading.get_ident()] = (value, args, kwargs, key)  # admit takes it next
         return False
 

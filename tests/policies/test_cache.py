@@ -553,3 +553,38 @@ def test_a_full_bulkhead_after_the_cache_claim_leaks_nothing() -> None:
     assert model.predict_detailed("other").outcome == "ok"  # the fallback was not stored
     assert model.predict_detailed("held").outcome == "cached"
     assert_nothing_in_flight(model)
+
+
+def test_a_hit_is_served_on_the_success_path_and_counted_as_cached(monkeypatch: pytest.MonkeyPatch) -> None:
+    from prodwrap._engine import Engine
+
+    calls: list[int] = []
+    walked: list[int] = []
+    walk = Engine.walk
+
+    def counting(self: Engine, *args: Any, **kwargs: Any) -> Any:
+        walked.append(1)
+        return walk(self, *args, **kwargs)
+
+    monkeypatch.setattr(Engine, "walk", counting)
+    model = pw.ProductionModel(lambda x: calls.append(x) or x * 2, cache=pw.Cache(maxsize=8))
+    assert model._engine.fast is not None
+    assert model(3) == 6  # a miss: the success path calls the predict
+    assert model(3) == 6  # a hit: served by fast_admit, never walked
+    assert (calls, walked) == ([3], [])
+    stats = model.stats()
+    assert stats.outcomes == {"ok": 1, "cached": 1} and stats.served_by == {"primary": 1, "cache": 1}
+
+
+def test_flat_keys_tell_apart_what_canonical_keys_tell_apart() -> None:
+    from prodwrap.policies._cache_keys import flat_key
+
+    class Point(pydantic.BaseModel):
+        x: int | float | bool
+        label: str | None = None
+
+    keys = {flat_key(Point(x=v)) for v in (1, 1.0, True)}
+    assert len(keys) == 3  # equal under ==, different inputs
+    assert flat_key(Point(x=0.0)) is None and flat_key(Point(x=float("nan"))) is None  # canonical form decides
+    assert flat_key(Point(x=2, label="a")) == flat_key(Point(x=2, label="a"))
+    assert flat_key([1, 2]) is None and flat_key(-0.0) is None and flat_key("s") == (str, "s")
