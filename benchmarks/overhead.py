@@ -142,6 +142,18 @@ PLAIN = pw.ProductionModel(predict, input=Applicant)
 MONITORED = pw.ProductionModel(predict, input=Applicant, drift=pw.DriftMonitor(_reference(), window=1000))
 OBSERVED = pw.ProductionModel(predict, input=Applicant, observers=[lambda p: None])
 
+# 10. The benchmark pipeline (row 3) with the resilience stages added, on the success path.
+BULKHEADED = MODEL.with_options(bulkhead=pw.Bulkhead(max_concurrent=64))
+CACHED = MODEL.with_options(cache=pw.Cache(maxsize=1024))  # the same input each call: hits
+LIMITED = MODEL.with_options(
+    rate_limit=pw.RateLimit(calls=10**12, per=1.0),
+    retry=pw.Retry(attempts=3, on=(ConnectionError,), budget=pw.RetryBudget()),
+)
+RESILIENT = MODEL.with_options(
+    bulkhead=pw.Bulkhead(max_concurrent=64),
+    cache=pw.Cache(maxsize=1024),
+)
+
 ASYNC_CHUNK = 1024  # awaits per event-loop run
 _LOOP = """
 {a}def loop(n):
@@ -228,6 +240,8 @@ def check_cases() -> None:
     assert RETRIED(X) == hand_retry(X) == want and RETRIED.stats().failures == {"exception": 1}
     assert SERVED_BY_FALLBACK(X) == hand_fallback(X) == 0.5
     assert PLAIN(RAW) == MONITORED(RAW) == OBSERVED(RAW) == want
+    for model in (BULKHEADED, CACHED, LIMITED, RESILIENT):
+        assert model(RAW) == want and model._engine.fast is not None  # the compiled success path
 
 
 def main() -> None:
@@ -270,14 +284,22 @@ def main() -> None:
         Case("monitored", "9b the same + drift=DriftMonitor(window=1000)", "MONITORED(RAW)"),
         Case("observed", "9c the same + observers=[one callable]", "OBSERVED(RAW)"),
     ]
+    resilience = [
+        Case("prodwrap_again", "10  row 3 again (measured with this group)", "MODEL(RAW)"),
+        Case("bulkheaded", "10a row 3 + bulkhead=Bulkhead(64)", "BULKHEADED(RAW)"),
+        Case("cached", "10b row 3 + cache=Cache(1024), every call a hit", "CACHED(RAW)"),
+        Case("limited", "10c row 3 + rate_limit + Retry(budget=)", "LIMITED(RAW)"),
+        Case("resilient", "10d row 3 + bulkhead + cache", "RESILIENT(RAW)"),
+    ]
+    groups = (pipeline, sync_timeout, async_cases, failure_paths, observing, resilience)
     with asyncio.Runner() as runner:
-        for group in (pipeline, sync_timeout, async_cases, failure_paths, observing):
+        for group in groups:
             measure(group, runner, repeats, target_ns)
     MONITORED._engine.stages[0].monitor.wait()
     EXECUTOR.shutdown()
     imports = import_times(import_runs)
 
-    cases = {c.key: c for c in (*pipeline, *sync_timeout, *async_cases, *failure_paths, *observing)}
+    cases = {c.key: c for group in groups for c in group}
     med = {key: c.median for key, c in cases.items()}
     machine = f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {load:.2f} before the run"
     print(f"prodwrap overhead  ({machine}, {repeats} repeats)")
@@ -323,6 +345,16 @@ def main() -> None:
     extra = med["monitored"] - med["plain"]
     row("9b - 9a   drift monitor per call (µs)", f"{extra:.3f}", "< 1 µs", extra < 1.0)
     row("9c - 9a   one observer per call (µs)", f"{med['observed'] - med['plain']:.3f}", "", None)
+    for key, name in (
+        ("bulkheaded", "10a  + bulkhead"),
+        ("cached", "10b  + cache (hits)"),
+        ("limited", "10c  + rate limit + retry budget"),
+        ("resilient", "10d  + bulkhead + cache"),
+    ):
+        speedup = med["hand"] / med[key]
+        row(f"{name}: hand-written / it", f"{speedup:.1f}x", ">= 10x", speedup >= 10)
+        over = (med[key] - med["bare"]) / med["validate"]
+        row(f"{name}: overhead / validation", f"{over:.2f}x", "<= 2x", over <= 2)
     base = statistics.median(imports["startup"])
     imp = (statistics.median(imports["prodwrap"]) - base) / (statistics.median(imports["baseline"]) - base)
     ratio = statistics.median(imports["prodwrap"]) / statistics.median(imports["baseline"])

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from prodwrap._context import context, deadline
 from prodwrap._model import ProductionModel
 from prodwrap._record import Outcome, Prediction, Stats
-from prodwrap.decorators import circuit, fallback, monitored, production, retry, timeout, validate
+from prodwrap.decorators import cache, circuit, fallback, monitored, production, rate_limit, retry, timeout, validate
 from prodwrap.errors import (
     BudgetExceededError,
     BulkheadFullError,
@@ -27,8 +27,25 @@ from prodwrap.errors import (
     OutputValidationError,
     PredictionTimeout,
     ProdwrapError,
+    RateLimitedError,
+    UnkeyableError,
 )
-from prodwrap.policies import ArraySpec, Backoff, CircuitBreaker, Constant, Retry, Timeout, backoff
+from prodwrap.policies import (
+    ArraySpec,
+    Backoff,
+    Bulkhead,
+    BulkheadStats,
+    Cache,
+    CacheStats,
+    CircuitBreaker,
+    Constant,
+    Hedge,
+    RateLimit,
+    Retry,
+    RetryBudget,
+    Timeout,
+    backoff,
+)
 
 __version__ = "0.1.0"
 
@@ -56,13 +73,18 @@ __all__ = [
     "ArraySpec",
     "Backoff",
     "BudgetExceededError",
+    "Bulkhead",
     "BulkheadFullError",
+    "BulkheadStats",
+    "Cache",
+    "CacheStats",
     "CircuitBreaker",
     "CircuitOpenError",
     "ConfigurationError",
     "Constant",
     "DriftMonitor",
     "FallbackExhausted",
+    "Hedge",
     "InputValidationError",
     "Outcome",
     "OutputValidationError",
@@ -70,17 +92,23 @@ __all__ = [
     "PredictionTimeout",
     "ProductionModel",
     "ProdwrapError",
+    "RateLimit",
+    "RateLimitedError",
     "Retry",
+    "RetryBudget",
     "Stats",
     "Timeout",
+    "UnkeyableError",
     "__version__",
     "backoff",
+    "cache",
     "circuit",
     "context",
     "deadline",
     "fallback",
     "monitored",
     "production",
+    "rate_limit",
     "retry",
     "timeout",
     "validate",

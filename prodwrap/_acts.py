@@ -15,6 +15,8 @@ class Act(IntEnum):
     #           an attempt the caller gives up on at its limit leaves its job in rec.late
     SLEEP = 2  # sleep rec.wait seconds
     WAIT = 3  # wait up to rec.wait seconds for the permit rec.gate: rec.ok says if it was given
+    RACE = 4  # a hedged CALL: one more attempt each rec.wait seconds, up to rec.extra more
+    #           (see prodwrap._race); rec.raced, rec.won say how it went
 
 
 class Step(IntEnum):
@@ -25,5 +27,5 @@ class Step(IntEnum):
     GIVE_UP = 3  # raise rec.result
 
 
-CALL, SLEEP, WAIT = Act.CALL, Act.SLEEP, Act.WAIT
+CALL, SLEEP, WAIT, RACE = Act.CALL, Act.SLEEP, Act.WAIT, Act.RACE
 RETRY, NEXT, GIVE_UP = Step.RETRY, Step.NEXT, Step.GIVE_UP

@@ -6,16 +6,11 @@ decided per call.
 
 from __future__ import annotations
 
-import copy
-import functools
 import inspect
-import itertools
 from collections.abc import Callable, Sequence
-from decimal import Decimal
 from typing import Any
 
-import pydantic
-
+from prodwrap._copies import server
 from prodwrap._engine import Engine
 from prodwrap._options import Settings
 from prodwrap._stage import Build, Compiles, Observers, Stage
@@ -49,17 +44,6 @@ def batch_of(
     return validate_batch
 
 
-_IMMUTABLE = (type(None), bool, int, float, complex, str, bytes, Decimal, frozenset)
-
-
-def _server(value: Any) -> Callable[[], Any]:
-    """What serves a Constant: the value itself if immutable, else a fresh deep copy each
-    time (a caller mutating what it was served must not change what the next one gets)."""
-    if isinstance(value, _IMMUTABLE) or (isinstance(value, pydantic.BaseModel) and value.model_config.get("frozen")):
-        return itertools.repeat(value).__next__
-    return functools.partial(copy.deepcopy, value)
-
-
 def _compile_fallbacks(
     fallbacks: Sequence[Any], validate_output: Callable[[Any], Any] | None, model_is_async: bool
 ) -> tuple[Target, ...]:
@@ -74,7 +58,7 @@ def _compile_fallbacks(
                     value = validate_output(value)
                 except OutputValidationError as exc:
                     raise ConfigurationError(f"fallback {name!r} fails output validation: {exc}") from exc
-            targets.append(Target(_server(value), Kind.CONSTANT, name, False))
+            targets.append(Target(server(value), Kind.CONSTANT, name, False))
         elif isinstance(fb, ProductionModel):
             if fb.is_async and not model_is_async:
                 raise ConfigurationError(f"fallback {name!r} is an async model; a sync model cannot await it")
@@ -114,7 +98,7 @@ def _stages(settings: Settings, name: str, is_async: bool) -> list[Stage]:
         policy: Compiles | None = getattr(settings, key, None)
         if policy is not None:
             if not callable(getattr(policy, "stages", None)):
-                raise ConfigurationError(f"{key}= takes a policy object (one with stages(build)), got {policy!r}")
+                raise ConfigurationError(f"{key}= takes a prodwrap policy object, got {policy!r}")
             stages.extend(policy.stages(build))
         budget: Compiles | None = getattr(retry, "budget", None)
         if key == "bulkhead" and budget is not None:

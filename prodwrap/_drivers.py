@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from prodwrap import _clock
 from prodwrap._context import DEADLINE, LIVE, Binding, outer_deadline
-from prodwrap._ending import admitted, aio, broken, end, finish_fast, handover, limit_of, within
-from prodwrap._engine import ASYNC, CALL, MODEL, SLEEP, SYNC, Act, Engine
+from prodwrap._ending import admitted, aio, broken, end, finish_fast, handover, limit_of, served, within
+from prodwrap._engine import ASYNC, CALL, MODEL, RACE, SLEEP, SYNC, Act, Engine
+from prodwrap._race import race_async, race_sync
 from prodwrap._record import CallRecord
 from prodwrap._workers import POOL
 
@@ -53,8 +54,12 @@ def predict_sync(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: dict[str
             value = _REFUSED
         if value is _REFUSED:  # outside the except block: nothing chains onto what follows
             return _run_sync(engine, CallRecord(start), x, args, kwargs)
-    if fast.admit and not admitted(fast, value, args, kwargs):
-        return _run_sync(engine, CallRecord(start), value, args, kwargs, validated=True)
+    if fast.admit:
+        said = admitted(fast, value, args, kwargs)
+        if said is not True:
+            if said is False:
+                return _run_sync(engine, CallRecord(start), value, args, kwargs, validated=True)
+            return served(engine, start, value, said)
     fn = fast.fn
     began = late = None
     failure: Exception | None = None
@@ -126,6 +131,8 @@ def _drive_sync(
             elif act is SLEEP:
                 if rec.wait > 0:
                     clock.sleep(rec.wait)
+            elif act is RACE:
+                race_sync(engine, rec, args, kwargs)
             else:  # WAIT for a permit, never past the call's deadline
                 rec.ok = rec.gate.acquire(within(rec, clock.monotonic()))
             rec.now = clock.monotonic()
@@ -171,8 +178,12 @@ async def predict_async(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: d
             value = _REFUSED
         if value is _REFUSED:
             return await _run_async(engine, CallRecord(start), x, args, kwargs)
-    if fast.admit and not admitted(fast, value, args, kwargs):
-        return await _run_async(engine, CallRecord(start), value, args, kwargs, validated=True)
+    if fast.admit:
+        said = admitted(fast, value, args, kwargs)
+        if said is not True:
+            if said is False:
+                return await _run_async(engine, CallRecord(start), value, args, kwargs, validated=True)
+            return served(engine, start, value, said)
     fn = fast.fn
     began = None
     failure: Exception | None = None
@@ -253,6 +264,8 @@ async def _drive_async(
             elif act is SLEEP:
                 if rec.wait > 0:
                     await clock.asleep(rec.wait)
+            elif act is RACE:
+                await race_async(engine, rec, args, kwargs)
             else:  # WAIT for a permit, never past the call's deadline
                 rec.ok = await rec.gate.aacquire(within(rec, clock.monotonic()))
             rec.now = clock.monotonic()
@@ -276,7 +289,9 @@ async def _call_async(engine: Engine, rec: CallRecord, args: tuple[Any, ...], kw
             allowed = limit_of(rec, _clocks.clock.monotonic())
             if allowed <= 0:
                 raise engine.timeout_error(rec, 0.0)
-        done, out = await POOL.arun(rec.seconds, rec.limit, fn, (rec.input, *args), kwargs, engine.stats.late_error)
+        done, out = await POOL.arun(
+            rec.seconds, rec.limit, fn, (rec.input, *args), kwargs, engine.stats.late_error, rec
+        )
         if not done:
             engine.stats.abandoned()
             rec.late = out  # the job, running on until its predict returns

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from prodwrap import _clock
 from prodwrap._record import CallRecord
+from prodwrap._stage import Serve
 
 if TYPE_CHECKING:
     from collections.abc import Generator
@@ -19,28 +20,42 @@ if TYPE_CHECKING:
 _clocks = _clock.current
 
 
-def admitted(fast: FastPath, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
-    """Whether every ``fast_admit`` hook lets the call stay on the success path (a hook
-    that raises sends it to the walk, which asks the stage again). When one says no, those
-    that said yes give back what they took (``fast_undo``)."""
+def admitted(fast: FastPath, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Whether every ``fast_admit`` hook lets the call stay on the success path: True; False
+    sends it to the walk (so does a hook that raises: the walk asks the stage again); a
+    :class:`Serve` serves it at once (a cache hit). When one does not say True, those that did
+    give back what they took (``fast_undo``)."""
     passed = 0
     admit: Any
+    said: Any = False
     try:
         for admit in fast.admit:
-            if not admit(value, args, kwargs):
+            said = admit(value, args, kwargs)
+            if said is not True:
                 break
             passed += 1
         else:
             return True
     except Exception:
-        pass
+        said = False
     for undo in fast.undo[:passed]:
         if undo is not None:
             try:
                 undo()
             except Exception as exc:
                 fast.finisher.failed(undo, exc)
-    return False
+    return said if said.__class__ is Serve else False
+
+
+def served(engine: Engine, start: float, value: Any, decision: Serve) -> Any:
+    """A ``fast_admit`` hook served the call (a cache hit): it ends at the finish point as the
+    walk's admission would end it."""
+    rec = CallRecord(start)
+    rec.input = value
+    rec.outcome, rec.served_by = decision.outcome, decision.served_by  # type: ignore[assignment]
+    rec.ok, rec.result = True, decision.value
+    engine.finisher.finish(rec, None, decision.value, start)
+    return decision.value
 
 
 def handover(

@@ -20,7 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Mapping, Sequence, Sized
 from typing import Any, Literal
 
-from prodwrap._acts import CALL, GIVE_UP, NEXT, RETRY, SLEEP, WAIT, Act, Step
+from prodwrap._acts import CALL, GIVE_UP, NEXT, RACE, RETRY, SLEEP, WAIT, Act, Step
+from prodwrap._attempt import attempt
 from prodwrap._fastpath import FastPath, fast_enough, overrides
 from prodwrap._finish import Finisher
 from prodwrap._record import CallRecord
@@ -42,6 +43,7 @@ __all__ = [
     "CALL",
     "CONSTANT",
     "MODEL",
+    "RACE",
     "SLEEP",
     "SYNC",
     "WAIT",
@@ -66,10 +68,13 @@ class Engine:
         "fallbacks",
         "fast",
         "finisher",
+        "inner",
         "is_async",
         "name",
         "on_invalid",
         "primary",
+        "race",
+        "race_extra",
         "retry",
         "spend",
         "stages",
@@ -126,6 +131,11 @@ class Engine:
         )
         self.finisher = Finisher(self, [s for s in self.stages if s.seam is Seam.OBSERVER])
         self.spend = next((s.spend for s in self.stages if s.spend is not None), None)  # a retry budget
+        hedge = next((s for s in self.attempt_stages if s.race is not None), None)
+        self.race = None if hedge is None else hedge.race
+        self.race_extra = 0 if hedge is None else hedge.race_extra
+        # The stages inside the hedge (the rate limit) are asked again for every extra attempt.
+        self.inner = () if hedge is None else self.attempt_stages[self.attempt_stages.index(hedge) + 1 :]
         self.batch = batch  # outputs are lists as long as the input list (checked on the walk)
         fast = not batch and all(fast_enough(s) for s in self.stages)
         self.fast = FastPath(self, self.stages) if fast else None
@@ -280,57 +290,7 @@ class Engine:
                 if target.kind is CONSTANT:
                     rec.ok, rec.result = True, target.fn()
                 else:
-                    primary = rec.phase < 0  # the primary, or the target admission routed to
-                    if primary:
-                        rec.seconds, rec.limit = self.attempt_timeout, rec.deadline
-                    else:  # fallbacks run under the caller's deadline only
-                        rec.seconds, rec.limit = None, outer
-                    refused: Exception | None = None
-                    stages = self.attempt_stages
-                    i = 0
-                    while i < len(stages):  # the attempt seam, outermost first
-                        asked = stages[i].before_attempt(rec, target)
-                        if asked is None:
-                            i += 1
-                            continue
-                        if isinstance(asked, Pause):  # sleep, then ask the same stage again
-                            rec.wait = asked.seconds
-                            yield SLEEP
-                            now = rec.now
-                            continue
-                        if isinstance(asked, Wait):
-                            rec.gate, rec.wait = asked.gate, asked.seconds
-                            yield WAIT
-                            now = rec.now
-                            if rec.ok:
-                                i += 1
-                                continue
-                            asked = asked.error
-                        refused = asked
-                        for granted in stages[:i]:  # they let it through: they give back what they took
-                            granted.undo_attempt(rec, target)
-                        break
-                    if refused is not None:  # refused attempts are not attempts made
-                        rec.ok, rec.result = False, refused
-                    else:
-                        if primary:
-                            rec.attempts += 1
-                        before = now
-                        rec.late = None
-                        try:
-                            yield CALL
-                        except GeneratorExit:  # the call ended mid-attempt (cancelled, interrupted)
-                            for stage in stages:
-                                stage.undo_attempt(rec, target)
-                            raise
-                        now = rec.now
-                        if rec.ok and target.validated and (self.validate_output is not None or self.batch):
-                            try:
-                                rec.result = self.checked_output(rec, rec.result)
-                            except Exception as exc:  # a bad output is a failed attempt
-                                rec.ok, rec.result = False, exc
-                        for stage in self.attempt_stages:
-                            stage.after_attempt(rec, target, None if rec.ok else rec.result, now - before)
+                    now = yield from attempt(self, rec, target, outer, now)
                 if rec.ok:
                     if rec.phase >= 0:
                         rec.outcome, rec.served_by = "fallback", target.name

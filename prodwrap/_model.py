@@ -42,6 +42,8 @@ class ProductionModel(Generic[In, P, R]):
         timeout: seconds per attempt, or ``pw.Timeout(attempt=, total=)``.
         retry: attempt count or ``pw.Retry(...)`` (``retry=3`` retries transient failures).
         fallback: one fallback or a sequence: callables, ``ProductionModel``s, ``pw.Constant``.
+        bulkhead: ``pw.Bulkhead(max_concurrent, max_wait=0.0)``: at most that many attempts of
+            the primary at once (full: the fallbacks, else ``BulkheadFullError``).
         circuit: a ``pw.CircuitBreaker`` around the primary's attempts (``model.circuit``
             reads and steers it).
         on_invalid: ``"raise"`` (default) raises ``InputValidationError``; ``"fallback"``

@@ -19,8 +19,12 @@ from prodwrap.errors import ConfigurationError
 if TYPE_CHECKING:
     from prodwrap._record import Prediction
     from prodwrap.drift._monitor import DriftMonitor
+    from prodwrap.policies.bulkhead import Bulkhead
+    from prodwrap.policies.cache import Cache
     from prodwrap.policies.circuit import CircuitBreaker
     from prodwrap.policies.fallback import Constant
+    from prodwrap.policies.hedge import Hedge
+    from prodwrap.policies.ratelimit import RateLimit
     from prodwrap.policies.retry import Retry
     from prodwrap.policies.timeout import Timeout
     from prodwrap.policies.validation import Check
@@ -95,9 +99,13 @@ class CommonOptions(TypedDict, total=False):
         "Callable[..., Any] | Constant | Sequence[Callable[..., Any] | Constant] | None",
         Option(default=(), merge="extend", describe=_names, sequence=True),
     ]
+    bulkhead: Annotated["Bulkhead | None", Option(describe=_described)]
     circuit: Annotated["CircuitBreaker | None", Option(describe=_described)]
     on_invalid: Annotated[Literal["raise", "fallback"], Option(default="raise")]
     batch: Annotated[bool, Option(default=False)]
+    hedge: Annotated["Hedge | None", Option(describe=_described)]
+    rate_limit: Annotated["RateLimit | None", Option(describe=_described)]
+    cache: Annotated["Cache | None", Option(describe=_described)]
     drift: Annotated["DriftMonitor | None", Option(describe=_described)]
     observers: Annotated[
         "Sequence[Callable[[Prediction], object]] | None",

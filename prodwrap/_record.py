@@ -44,6 +44,7 @@ class CallRecord:
         "detailed",
         "drift",
         "errors",
+        "extra",
         "gate",
         "input",
         "kwargs",
@@ -54,6 +55,8 @@ class CallRecord:
         "ok",
         "outcome",
         "phase",
+        "raced",
+        "racing",
         "reasons",
         "refused",
         "result",
@@ -69,6 +72,7 @@ class CallRecord:
         "valid_input",
         "value",
         "wait",
+        "won",
     )
 
     def __init__(self, start: float) -> None:
@@ -91,6 +95,7 @@ class CallRecord:
         self.built: Prediction | None = None
         self.refused: str | None = None  # the reason an admission stage refused the call
         self.late: Any = None  # the job of the last attempt, when its caller abandoned it
+        self.racing = False  # a hedge's race is under way (its extra attempts ask the stages)
         self.state: dict[Any, Any] | None = None  # what stages keep for this call (keyed by stage)
         self.args: tuple[Any, ...] = ()  # passed through to the predict after the input
         self.kwargs: dict[str, Any] = _NO_KWARGS  # (shared when empty: read, never written)
@@ -99,6 +104,9 @@ class CallRecord:
 
     target: Any
     gate: Any  # the permit a WAIT act waits for
+    extra: int  # how many more attempts a RACE may start
+    raced: int  # how many attempts the last RACE started
+    won: int  # which of them won (0: the first; -1: none)
     routed: Any  # the target attempts of the primary go to (the primary, or where admission routed)
     seconds: float | None
     limit: float | None

@@ -21,6 +21,7 @@ STAGES = (
     "total deadline",
     "bulkhead",
     "retry",
+    "retry budget",
     "circuit breaker",
     "hedge",
     "rate limit",
@@ -106,6 +107,7 @@ _REASONS = {
     "invalid_output": "the output failed output=/check=",
     "invalid_input": "the input failed input=",
     "circuit_open": "refused by the open circuit",
+    "rate_limited": "no rate-limit permit in time",
     "cancelled": "the caller cancelled the call",
 }
 

@@ -144,9 +144,11 @@ class Stage:
 
     # -- success-path hooks (None: nothing to do there) -----------------------------------------
 
-    fast_admit: Callable[[Any, tuple[Any, ...], dict[str, Any]], bool] | None = None
-    """``(value, args, kwargs) -> bool``: False sends the call to the general path before
-    anything is called (``args``, ``kwargs``: what is passed through to the predict).
+    fast_admit: Callable[[Any, tuple[Any, ...], dict[str, Any]], bool | Serve] | None = None
+    """``(value, args, kwargs) -> bool | Serve``: True lets the call stay on the success path;
+    False sends it to the general path before anything is called; a :class:`Serve` serves it
+    at once (an admission stage's hit). ``args``, ``kwargs``: what is passed through to the
+    predict.
     An attempt stage's is the success path's ``before_attempt`` for the first attempt: True
     lets it through (a permit taken, if the stage takes one)."""
 
@@ -165,6 +167,13 @@ class Stage:
 
     fast_observe: Callable[[Any, Any], object] | None = None
     """``(value, output)``: a call the primary served on the success path."""
+
+    race: Callable[[CallRecord], float | None] | None = None
+    """A hedge's ``(call) -> seconds | None``: asked before each attempt of the primary; a
+    number makes it a race (one more attempt each time that many seconds pass without a
+    success, up to ``race_extra`` more); None, a plain attempt."""
+
+    race_extra: int = 0
 
     spend: Callable[[float], bool] | None = None
     """A retry budget's ``(now) -> bool``: may one more retry (or hedge) be spent now? The

@@ -16,6 +16,7 @@ from prodwrap.errors import (
     OutputValidationError,
     PredictionTimeout,
     ProdwrapError,
+    RateLimitedError,
 )
 
 
@@ -71,4 +72,6 @@ def reason_of(exc: BaseException) -> str:
         return "bulkhead_full"
     if isinstance(exc, BudgetExceededError):
         return "budget"
+    if isinstance(exc, RateLimitedError):
+        return "rate_limited"
     return "exception"

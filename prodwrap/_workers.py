@@ -174,6 +174,29 @@ class Pool:
             raise error
         return True, job.result
 
+    def start(
+        self,
+        seconds: float | None,
+        deadline: float | None,
+        fn: Fn,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        on_late: OnLate | None = None,
+    ) -> Job:
+        """Start ``fn(*args, **kwargs)`` on a worker and return at once (a sync caller racing
+        attempts: a hedge). The caller waits through ``job.then`` and claims the outcome with
+        ``job.done.acquire(False)``; a job it no longer wants it marks ``abandoned`` (then an
+        exception it raises later is reported late, as for :meth:`run`)."""
+        job = Job(seconds, deadline, fn, args, kwargs, on_late)
+        with self._lock:
+            idle = self._idle.pop() if self._idle else None
+            if idle is not None:
+                idle.job = job
+                idle.go.release()
+        if idle is None:
+            Worker(self, job).start()
+        return job
+
     def _interrupted(self, job: Job) -> None:
         """The caller leaves early: abandon the job; report an exception nobody will see."""
         job.abandoned = True
@@ -232,6 +255,7 @@ class Pool:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         on_late: OnLate | None = None,
+        holder: Any = None,
     ) -> tuple[bool, Any]:
         """:meth:`run` for a sync ``fn`` awaited on an event loop, which it never blocks.
 
@@ -245,6 +269,7 @@ class Pool:
 
         Raises:
             Whatever ``fn`` raised. If the awaiting task is cancelled, the attempt is abandoned
+            (``holder.late`` is then set to its job, when a holder is given: a call's record)
             and ``asyncio.CancelledError`` propagates.
         """
         import asyncio  # imported by then: an event loop is running
@@ -260,6 +285,8 @@ class Pool:
             out = await future
         except asyncio.CancelledError:
             self._cancelled(job, future)
+            if holder is not None:
+                holder.late = job  # it may run on: the job says when it really ends
             raise
         finally:
             if job.timer is not None:

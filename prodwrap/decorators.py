@@ -11,14 +11,17 @@ time, naming themselves.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, Protocol, TypeVar, Unpack, overload
 
 from prodwrap._model import ProductionModel
 from prodwrap._options import CommonOptions
 from prodwrap.errors import ConfigurationError
+from prodwrap.policies.cache import Cache
 from prodwrap.policies.circuit import CircuitBreaker, Record
+from prodwrap.policies.ratelimit import Estimate, RateLimit, UsageReader
 from prodwrap.policies.retry import Retry, RetryOn, StopStrategy, WaitStrategy
+from prodwrap.policies.retry_budget import RetryBudget
 from prodwrap.policies.timeout import Timeout
 from prodwrap.policies.validation import Check
 
@@ -156,6 +159,7 @@ def retry(
     wait: WaitStrategy | None = None,
     stop: StopStrategy | tenacity.stop.stop_base | None = None,
     max_retry_after: float | None = None,
+    budget: RetryBudget | None = None,
 ) -> Decorator: ...
 
 
@@ -166,15 +170,16 @@ def retry(
     wait: WaitStrategy | None = None,
     stop: StopStrategy | tenacity.stop.stop_base | None = None,
     max_retry_after: float | None = None,
+    budget: RetryBudget | None = None,
 ) -> Any:
     """Retry failed attempts: bare ``@pw.retry`` (``pw.Retry()``: 3 attempts, transient
-    failures), ``@pw.retry(3)`` or ``@pw.retry(attempts=3, on=..., wait=...)``."""
+    failures), ``@pw.retry(3)`` or ``@pw.retry(attempts=3, on=..., wait=..., budget=...)``."""
     if callable(attempts) and not isinstance(attempts, Retry):
         return _apply(attempts, {"retry": Retry()})
     if isinstance(attempts, Retry):
         policy = attempts
     else:
-        given = {"on": on, "wait": wait, "stop": stop, "max_retry_after": max_retry_after}
+        given = {"on": on, "wait": wait, "stop": stop, "max_retry_after": max_retry_after, "budget": budget}
         kwargs: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
         if attempts is not None:
             kwargs["attempts"] = attempts
@@ -252,9 +257,77 @@ def circuit(
     return _decorator(circuit=CircuitBreaker(**kwargs))
 
 
+def rate_limit(
+    policy: RateLimit | None = None,
+    /,
+    *,
+    calls: float | None = None,
+    per: float = 1.0,
+    tokens: float | None = None,
+    max_wait: float = 0.0,
+    by: str | None = None,
+    store: Any = None,
+    estimate: Estimate | None = None,
+    usage: UsageReader | None = None,
+) -> Decorator:
+    """Limit the primary's attempts (and tokens) per period: ``@pw.rate_limit(calls=500,
+    per=60.0)`` (what ``pw.RateLimit`` takes) or ``@pw.rate_limit(pw.RateLimit(...))``."""
+    if policy is not None and not isinstance(policy, RateLimit):
+        _bare("rate_limit", policy, "@pw.rate_limit(calls=..., per=..., tokens=..., max_wait=..., by=...)")
+    if policy is None:
+        policy = RateLimit(
+            calls=calls, per=per, tokens=tokens, max_wait=max_wait, by=by, store=store, estimate=estimate, usage=usage
+        )
+    return _decorator(rate_limit=policy)  # type: ignore[no-any-return]
+
+
 def monitored(fn: object = None, /, *, drift: DriftMonitor | None = None) -> Decorator:
     """Watch inputs and output for drift: ``@pw.monitored(drift=pw.DriftMonitor(X_train))``."""
     _bare("monitored", fn, "@pw.monitored(drift=pw.DriftMonitor(reference))")
     if drift is None:
         raise ConfigurationError("@pw.monitored needs drift=pw.DriftMonitor(reference)")
     return _decorator(drift=drift)  # type: ignore[no-any-return]
+
+
+@overload
+def cache(policy: Callable[Concatenate[X, P], R], /) -> ProductionModel[X, P, R]: ...
+
+
+@overload
+def cache(
+    policy: Cache | int | None = None,
+    /,
+    *,
+    maxsize: int | None = None,
+    ttl: float | None = None,
+    key: Callable[[Any], Hashable] | None = None,
+    cache_fallbacks: bool = False,
+    copy: bool = True,
+) -> Decorator: ...
+
+
+def cache(
+    policy: Cache | int | Callable[..., Any] | None = None,
+    /,
+    *,
+    maxsize: int | None = None,
+    ttl: float | None = None,
+    key: Callable[[Any], Hashable] | None = None,
+    cache_fallbacks: bool = False,
+    copy: bool = True,
+) -> Any:
+    """Serve repeated inputs from memory: bare ``@pw.cache`` (``pw.Cache()``: 1024 entries, no
+    expiry), ``@pw.cache(maxsize=10_000, ttl=300)``, ``@pw.cache(10_000)`` or
+    ``@pw.cache(pw.Cache(...))``."""
+    given = maxsize is not None or ttl is not None or key is not None or cache_fallbacks or not copy
+    if isinstance(policy, Cache):
+        if given:
+            raise ConfigurationError("@pw.cache takes a pw.Cache or its settings, not both")
+        return _decorator(cache=policy)
+    if callable(policy):
+        return _apply(policy, {"cache": Cache()})
+    if policy is not None:
+        if maxsize is not None:
+            raise ConfigurationError("@pw.cache takes maxsize once (positionally or as maxsize=)")
+        maxsize = policy
+    return _decorator(cache=Cache(1024 if maxsize is None else maxsize, ttl, key, cache_fallbacks, copy))

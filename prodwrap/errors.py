@@ -10,7 +10,9 @@ retries are exhausted; prodwrap raises the errors below only for conditions it o
     │   ├── PredictionTimeout           (also TimeoutError) an attempt or the call ran out of time
     │   ├── CircuitOpenError                               the circuit breaker refused an attempt
     │   ├── BulkheadFullError                              no concurrency permit was free in time
+    │   ├── RateLimitedError                               no rate-limit permit was free in time; never retried
     │   ├── BudgetExceededError                            the cost budget would be exceeded
+    │   ├── UnkeyableError              (also TypeError)   a value has no canonical (cache) key
     │   └── ConfigurationError          (also ValueError)  a policy or option makes no sense
     └── ExceptionGroup
         └── FallbackExhausted           (also ProdwrapError) every attempt and fallback failed
@@ -39,6 +41,8 @@ __all__ = [
     "OutputValidationError",
     "PredictionTimeout",
     "ProdwrapError",
+    "RateLimitedError",
+    "UnkeyableError",
 ]
 
 
@@ -116,6 +120,22 @@ class BulkheadFullError(ProdwrapError):
     """No concurrency permit became free within the bulkhead's ``max_wait``."""
 
 
+class RateLimitedError(ProdwrapError):
+    """No rate-limit permit (a call, or the tokens it reserves) became free within the rate
+    limit's ``max_wait``, or before the call's deadline. Never retried.
+
+    Attributes:
+        scope: the bucket that was empty (``"calls"`` or ``"tokens"``, with ``by=``'s tag and value).
+        wait: seconds until the bucket would have had the permit (``inf``: never, the amount is
+            more than the bucket holds).
+    """
+
+    def __init__(self, message: str, *, scope: str = "", wait: float = float("inf")) -> None:
+        super().__init__(message)
+        self.scope = scope
+        self.wait = wait
+
+
 class BudgetExceededError(ProdwrapError):
     """The call would exceed a cost budget.
 
@@ -133,6 +153,14 @@ class BudgetExceededError(ProdwrapError):
         self.resets_at = resets_at
         resets = "never" if resets_at is None else resets_at.isoformat()
         super().__init__(f"budget exceeded for {scope}: spent {spent} of {limit} USD (resets {resets})")
+
+
+class UnkeyableError(ProdwrapError, TypeError):
+    """A value has no canonical key (``prodwrap.policies.canonical_key``): something in it is
+    neither data prodwrap knows how to key (numbers, strings, containers, arrays, pydantic
+    models, dataclasses, ...) nor keyed by a function given for it. The message says where in
+    the value it is. The cache does not raise it: such a call is not cached (counted in
+    ``stats().cache.unkeyable``, logged) and goes on; ``pw.Cache(key=...)`` keys such inputs."""
 
 
 class ConfigurationError(ProdwrapError, ValueError):

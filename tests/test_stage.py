@@ -374,6 +374,70 @@ def test_the_success_path_record_is_whole_and_fast_only_observers_hear_it() -> N
     assert records == [("primary", True, 8, 4, 1)] and fast_only == [(4, 8)]
 
 
+async def test_a_call_cancelled_while_a_later_attempt_stage_pauses_undoes_the_earlier_ones() -> None:
+    from prodwrap._stage import Pause
+
+    log: list[str] = []
+
+    class Taker(Stage):
+        name = "taker"
+        seam = Seam.ATTEMPT
+
+        def before_attempt(self, call: CallRecord, target: Target) -> None:
+            log.append("take")
+
+        def undo_attempt(self, call: CallRecord, target: Target) -> None:
+            log.append("undo")
+
+    class Pauser(Stage):
+        name = "pauser"
+        seam = Seam.ATTEMPT
+
+        def before_attempt(self, call: CallRecord, target: Target) -> Pause:
+            log.append("pause")
+            return Pause(60.0)
+
+    async def predict(x: int) -> int:
+        return x
+
+    model = pw.ProductionModel(predict)
+    model._swap(Engine(fn=predict, name="m", stages=[Taker(), Pauser()]))
+    task = asyncio.create_task(model.apredict(1))
+    while "pause" not in log:
+        await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert log == ["take", "pause", "undo"]
+
+
+def test_each_attempt_starts_with_no_abandoned_job_on_the_record(clock: FakeClock) -> None:
+    """``call.late`` is the current attempt's abandoned job, never an earlier attempt's."""
+    release = threading.Event()
+    seen: list[bool] = []
+
+    class Looks(Stage):
+        name = "looks"
+        seam = Seam.ATTEMPT
+
+        def before_attempt(self, call: CallRecord, target: Target) -> None:
+            seen.append(call.late is None)
+
+    def predict(x: int) -> int:
+        release.wait(10.0)
+        return x
+
+    model = pw.ProductionModel(predict)
+    model._swap(
+        Engine(fn=predict, name="m", stages=[Looks()], timeout=pw.Timeout(attempt=0.01), retry=pw.Retry(attempts=2))
+    )
+    with pytest.raises(pw.PredictionTimeout):
+        model.predict_detailed(1)
+    release.set()
+    assert seen == [True, True]
+
+
 def test_a_stage_counting_the_success_at_admission_needs_no_fast_attempt() -> None:
     class Counting(Stage):
         """Attempt seam: counts successes as they are admitted, hears failures on the walk."""

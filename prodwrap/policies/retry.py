@@ -30,7 +30,9 @@ from prodwrap.errors import (
     InputValidationError,
     OutputValidationError,
     ProdwrapError,
+    RateLimitedError,
 )
+from prodwrap.policies.retry_budget import RetryBudget
 
 # prodwrap's own refusals: retrying them cannot help.
 NEVER_RETRIED: tuple[type[Exception], ...] = (
@@ -38,6 +40,7 @@ NEVER_RETRIED: tuple[type[Exception], ...] = (
     CircuitOpenError,
     BudgetExceededError,
     BulkheadFullError,
+    RateLimitedError,
 )
 
 ExceptionTypes = type[BaseException] | tuple[type[BaseException], ...]
@@ -166,7 +169,8 @@ class Retry:
             ``Retry(attempts=3)``). ``None`` means no count limit: then ``stop=`` is required.
         on: exception types to retry, or a predicate ``exc -> bool``. The default (None)
             retries transient failures only (:func:`is_transient`). prodwrap's own refusals
-            (invalid input, open circuit, exhausted budget, full bulkhead) are never retried;
+            (invalid input, open circuit, exhausted budget, full bulkhead, rate limited) are
+            never retried;
             an invalid output only when ``on`` names ``OutputValidationError`` (or a
             predicate says so).
         wait: seconds between attempts: ``pw.backoff(...)`` (the default) or any tenacity
@@ -175,6 +179,8 @@ class Retry:
         stop: any tenacity stop strategy, checked in addition to ``attempts``.
         max_retry_after: the longest ``retry_after`` honoured (seconds); a longer or
             non-finite one means "not worth retrying within this call": no retry.
+        budget: a :class:`RetryBudget` capping retries to a share of recent calls (None: no
+            cap but ``attempts``/``stop``); an exhausted budget means no retry.
 
     A predicate or strategy that raises is a configuration bug: it is logged and the call
     goes on as though it said "no retry".
@@ -185,6 +191,7 @@ class Retry:
     wait: WaitStrategy = field(default_factory=backoff)
     stop: StopStrategy | None = None
     max_retry_after: float = 60.0
+    budget: RetryBudget | None = None
     _types: tuple[type[BaseException], ...] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -209,6 +216,8 @@ class Retry:
         cap = self.max_retry_after
         if isinstance(cap, bool) or not isinstance(cap, int | float) or not 0 <= cap < math.inf:
             raise ConfigurationError(f"Retry.max_retry_after must be finite seconds >= 0, got {cap!r}")
+        if self.budget is not None and not isinstance(self.budget, RetryBudget):
+            raise ConfigurationError(f"Retry.budget takes a pw.RetryBudget(...), got {self.budget!r}")
 
     @classmethod
     def coerce(cls, value: Retry | int | None) -> Retry | None:
@@ -301,6 +310,7 @@ class Retry:
             "wait": wait,
             "stop": None if self.stop is None else repr(self.stop),
             "max_retry_after": self.max_retry_after,
+            "budget": None if self.budget is None else self.budget.describe(),
         }
 
 

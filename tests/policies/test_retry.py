@@ -243,3 +243,43 @@ def test_backoff_computes_what_tenacitys_wait_exponential_computes(
     ours = pw.backoff(initial=initial, maximum=maximum, multiplier=multiplier, jitter=False)
     theirs = tenacity.wait_exponential(multiplier=initial, max=maximum, exp_base=multiplier)
     assert ours(_state(attempt)) == theirs(_state(attempt))
+
+
+@pytest.mark.parametrize("where", ["in the backoff sleep", "in the second attempt"])
+async def test_cancelling_mid_retry_propagates_and_nothing_is_retried_or_sent_to_a_fallback(where: str) -> None:
+    import asyncio
+
+    attempts: list[int] = []
+    fallback_calls: list[int] = []
+    reached = asyncio.Event()
+
+    async def flaky(x: int) -> int:
+        attempts.append(x)
+        if len(attempts) == 1:
+            raise ConnectionError("down")
+        reached.set()
+        await asyncio.Event().wait()  # the second attempt hangs until cancelled
+        return x
+
+    async def fallback(x: int) -> int:
+        fallback_calls.append(x)
+        return -1
+
+    wait = 3600.0 if where == "in the backoff sleep" else 0.0
+    model = pw.ProductionModel(
+        flaky, retry=pw.Retry(attempts=5, wait=pw.backoff(initial=wait, jitter=False)), fallback=fallback
+    )
+    task = asyncio.ensure_future(model.apredict(1))
+    if wait:
+        while not attempts:  # the first attempt has failed: the call now sleeps an hour
+            await asyncio.sleep(0)
+        await asyncio.sleep(0)
+    else:
+        await reached.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert len(attempts) == (1 if wait else 2)
+    assert fallback_calls == []
+    stats = model.stats()
+    assert (stats.outcomes, stats.failures.get("cancelled")) == ({"error": 1}, 1)

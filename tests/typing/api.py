@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import assert_type
+from typing import Any, assert_type
 
 from pydantic import BaseModel
 
@@ -93,6 +93,32 @@ async def use_async_surface() -> None:
     assert_type(await sync_model.apredict(1), float)  # a sync predict awaited on a worker thread
     with pw.ProductionModel(score) as closing:
         assert_type(closing(2), float)
+
+
+@pw.rate_limit(calls=500, per=60.0, max_wait=1.0)
+@pw.retry(attempts=3, budget=pw.RetryBudget(ratio=0.1))
+def limited(x: int) -> int:
+    return x
+
+
+assert_type(limited(1), int)
+throttled = pw.ProductionModel(score, rate_limit=pw.RateLimit(calls=10, tokens=10_000, by="customer"))
+assert_type(throttled(1), float)
+
+
+@pw.cache
+def cached(x: int) -> int:
+    return x
+
+
+@pw.cache(maxsize=10, ttl=5.0)
+def cached_for_a_while(x: str, scale: float = 1.0) -> float:
+    return len(x) * scale
+
+
+assert_type(cached(1), int)
+assert_type(cached_for_a_while("a", 2.0), float)
+assert_type(pw.ProductionModel(score, cache=pw.Cache(maxsize=10)).stats().cache, Any)
 
 
 @pw.circuit

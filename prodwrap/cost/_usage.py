@@ -1,0 +1,103 @@
+"""Token usage, read from what an LLM call returns, whichever provider's shape it has.
+
+:func:`usage_of` reads the output itself, or its ``.usage`` (``["usage"]`` for a dict), in
+the shapes of OpenAI chat completions (``prompt_tokens``, ``completion_tokens``,
+``prompt_tokens_details.cached_tokens``, ``completion_tokens_details.reasoning_tokens``),
+OpenAI Responses (``input_tokens``, ``output_tokens``, ``input_tokens_details.cached_tokens``,
+``output_tokens_details.reasoning_tokens``) and Anthropic messages (``input_tokens``,
+``output_tokens``, ``cache_read_input_tokens``, ``cache_creation_input_tokens``), as SDK
+objects or plain dicts. The counts are normalised into one :class:`Usage`, in which every
+part is counted once: Anthropic's ``input_tokens`` leaves cache reads and writes out, so they
+are added to :attr:`Usage.input_tokens` here, as OpenAI's ``prompt_tokens`` already includes
+its cached tokens.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """The tokens one call used.
+
+    Attributes:
+        input_tokens: every input token (cached ones and cache writes included).
+        output_tokens: every output token (reasoning tokens included).
+        cached_tokens: the part of ``input_tokens`` read from the provider's prompt cache.
+        reasoning_tokens: the part of ``output_tokens`` spent reasoning.
+        cache_write_tokens: the part of ``input_tokens`` written to the prompt cache (Anthropic's
+            ``cache_creation_input_tokens``).
+    """
+
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+    cache_write_tokens: int = 0
+
+    @property
+    def total(self) -> int:
+        """Input and output tokens together (what a tokens-per-minute quota counts)."""
+        return self.input_tokens + self.output_tokens
+
+
+def _field(obj: Any, name: str) -> Any:
+    if obj is None:
+        return None
+    if isinstance(obj, Mapping):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def _count(obj: Any, name: str) -> int | None:
+    """A token count: a non-negative integer (numpy's too), else None."""
+    value = _field(obj, name)
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) >= 0:
+        return int(value)
+    return None
+
+
+def _read(usage: Any) -> Usage | None:
+    prompt, completion = _count(usage, "prompt_tokens"), _count(usage, "completion_tokens")
+    if prompt is not None or completion is not None:  # OpenAI chat completions
+        return Usage(
+            prompt or 0,
+            completion or 0,
+            cached_tokens=_count(_field(usage, "prompt_tokens_details"), "cached_tokens") or 0,
+            reasoning_tokens=_count(_field(usage, "completion_tokens_details"), "reasoning_tokens") or 0,
+        )
+    given, produced = _count(usage, "input_tokens"), _count(usage, "output_tokens")
+    if given is None and produced is None:
+        return None
+    read, written = _count(usage, "cache_read_input_tokens"), _count(usage, "cache_creation_input_tokens")
+    if read is not None or written is not None:  # Anthropic: input_tokens leaves the cache out
+        return Usage(
+            (given or 0) + (read or 0) + (written or 0),
+            produced or 0,
+            cached_tokens=read or 0,
+            cache_write_tokens=written or 0,
+        )
+    return Usage(  # OpenAI Responses (or Anthropic without cache counts)
+        given or 0,
+        produced or 0,
+        cached_tokens=_count(_field(usage, "input_tokens_details"), "cached_tokens") or 0,
+        reasoning_tokens=_count(_field(usage, "output_tokens_details"), "reasoning_tokens") or 0,
+    )
+
+
+def usage_of(output: Any) -> Usage | None:
+    """The token usage ``output`` reports (itself, or its ``.usage`` / ``["usage"]``), or None
+    when it reports none. Never raises for an output of another shape."""
+    if output is None or isinstance(output, str | bytes | int | float):
+        return None
+    try:
+        found = _read(output)
+        if found is None:
+            found = _read(_field(output, "usage"))
+    except Exception:  # a property that raises, an odd mapping: no usage found
+        return None
+    return found

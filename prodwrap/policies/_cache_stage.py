@@ -1,0 +1,388 @@
+"""The cache on the seam: a lookup on the admission seam and a store on the observer seam,
+sharing one :class:`CacheCore` (a cachetools cache behind one lock, and the single flights).
+
+A call's key is computed once. On the success path, ``fast_admit`` looks it up: a hit, a key
+already in flight, or a key it cannot compute sends the call to the walk (handing the key on,
+so ``admit`` does not compute it again), where ``admit`` serves the hit or has the call wait
+for the flight. A miss registers the call as the one that fills the key (its *claim*) and
+stays on the success path; ``fast_observe`` stores the output and ends the flight. The claim
+is found again by the input's identity: no two success-path claims share an input object (a
+second call with the same object takes the walk), so no lock or record is needed per call. A
+first attempt that fails hands the call to the walk, and the store's ``observe`` ends its
+flight when the call ends, whatever happened.
+
+On the walk, ``call.state[core]`` holds the call's :class:`_Ticket`: its key, its claim if it
+fills the key, and whether it already waited. A waiter is asked again when its flight ends: a
+hit is served; otherwise (the flight failed, or the wait ran out at the deadline) it calls the
+predict itself, without waiting again.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import threading
+from hashlib import blake2b
+from time import perf_counter
+from typing import TYPE_CHECKING, Any
+
+from prodwrap._copies import immutable
+from prodwrap._gates import Flight
+from prodwrap._log import Throttle, logger
+from prodwrap._stage import Seam, Serve, Stage, Wait
+from prodwrap.errors import PredictionTimeout, UnkeyableError
+from prodwrap.policies._cache_keys import flat_key
+from prodwrap.policies._cache_tables import LRU, TTL, now
+from prodwrap.policies._canonical import canonical_form
+from prodwrap.policies.cache import CacheStats
+
+if TYPE_CHECKING:
+    from collections.abc import Hashable
+
+    from prodwrap._record import CallRecord
+    from prodwrap._stage import Build
+    from prodwrap.policies.cache import Cache
+
+_faults = Throttle(logger("cache"))
+_SHORT = 256  # canonical forms longer than this are keyed by their digest
+_MISSING: Any = object()
+_UNUSED = PredictionTimeout("cache: the single flight was not done in time")  # (admission asks again)
+
+
+def compile_cache(policy: Cache, build: Build) -> tuple[CacheLookup, CacheStore]:
+    core = CacheCore(policy, build)
+    return CacheLookup(core), CacheStore(core)
+
+
+class _Claim:
+    """A key being filled by one call; ``flight`` is made when a second call has to wait."""
+
+    __slots__ = ("flight", "key", "start")
+
+    def __init__(self, key: Hashable, start: float) -> None:
+        self.key = key
+        self.start = start  # perf_counter() when the key was looked up
+        self.flight: Flight | None = None
+
+
+class _Ticket:
+    """What the cache knows of one call on the walk (``call.state[core]``)."""
+
+    __slots__ = ("claim", "key", "served", "waited")
+
+    def __init__(self, key: Hashable | None, claim: _Claim | None = None) -> None:
+        self.key = key  # None: this call is not cached (no key)
+        self.claim = claim  # this call fills the key
+        self.waited = False
+        self.served = False
+
+
+class _Unkeyed:
+    """A key that could not be computed on the success path (the walk counts it)."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+class CacheCore:
+    """The cache, its flights and its counters (every shared structure under ``lock``)."""
+
+    def __init__(self, policy: Cache, build: Build) -> None:
+        self.model = build.name
+        self.version = build.version
+        self.user_key = policy.key
+        self.copy = policy.copy
+        self.cache_fallbacks = policy.cache_fallbacks
+        self.maxsize = policy.maxsize
+        self.lock = threading.Lock()
+        self.cache: LRU | TTL
+        if policy.ttl is None:
+            self.cache = LRU(policy.maxsize)
+        else:
+            self.cache = TTL(policy.maxsize, policy.ttl, timer=now)
+        self.flights: dict[Hashable, _Claim] = {}  # key -> the call filling it
+        self.pending: dict[int, _Claim] = {}  # id(validated input) -> its success-path claim
+        self.carried: dict[int, tuple[Any, Any, Any, Any]] = {}  # thread -> key handed to the walk
+        self.undone: dict[int, bool] = {}  # thread -> its success-path claim was given back
+        self.plain = canonical_form(self.version, (), {})  # the key's tail without arguments
+        self.hits = self.misses = self.waits = self.unkeyable = self.errors = 0
+        self.saved = 0.0
+
+    # -- keys -----------------------------------------------------------------------------
+
+    def key_of(self, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Hashable:
+        """The call's key: the input's canonical form (or ``key=``'s), the version, the arguments.
+
+        Raises:
+            UnkeyableError: no key (``key=`` raising or returning something unhashable included).
+        """
+        if not args and not kwargs:
+            if self.user_key is None:
+                flat = flat_key(value)
+                if flat is not None:
+                    return flat
+            tail = self.plain
+        else:
+            tail = canonical_form(self.version, args, kwargs)
+        if self.user_key is not None:
+            try:
+                own = self.user_key(value)
+                hash(own)
+            except Exception as exc:
+                raise UnkeyableError(f"key= failed on the input: {type(exc).__name__}: {exc}") from None
+            return (own, tail)
+        form = canonical_form(value) + tail
+        if len(form) <= _SHORT:
+            return form
+        return "#" + blake2b(form.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+    # -- the success path -----------------------------------------------------------------
+
+    def fast_admit(self, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool | Serve:
+        """A hit is served; a miss stays on the success path as the key's claim; a key in
+        flight (or none) takes the walk."""
+        key: Any
+        try:
+            key = self.key_of(value, args, kwargs)
+        except Exception as exc:
+            key = _Unkeyed(exc)
+        else:
+            ident = id(value)
+            with self.lock:
+                entry = self.cache.get(key)
+                if entry is None:
+                    if key not in self.flights and ident not in self.pending:
+                        claim = _Claim(key, perf_counter())
+                        self.flights[key] = claim
+                        self.pending[ident] = claim
+                        self.misses += 1
+                        return True
+                else:
+                    self.hits += 1
+                    self.saved += entry[2]
+            if entry is not None:  # a hit: served here, on the success path
+                return Serve(self.served(entry), "cached", "cache")
+        self.carried[threading.get_ident()] = (value, args, kwargs, key)  # admit takes it next
+        return False
+
+    def fast_undo(self) -> None:
+        """A later stage sent the call to the walk after this one claimed its key (the walk's
+        ``admit`` takes the claim over), or the call was cancelled (``observe`` ends it)."""
+        self.undone[threading.get_ident()] = True
+
+    def fast_observe(self, value: Any, out: Any) -> None:
+        claim = self.pending.pop(id(value), None)
+        if claim is not None:
+            self.settle(claim, out, perf_counter() - claim.start)
+
+    # -- the walk -------------------------------------------------------------------------
+
+    def ticket(self, call: CallRecord, value: Any) -> _Ticket:
+        """A new ticket: a claim the success path gave back, or the key handed on, or computed."""
+        thread = threading.get_ident()
+        if self.undone and self.undone.pop(thread, False):
+            with self.lock:
+                claim = self.pending.pop(id(value), None)
+            if claim is not None:
+                return _Ticket(claim.key, claim)
+        carried = self.carried.pop(thread, None) if self.carried else None
+        key: Any
+        if carried is not None and carried[0] is value and carried[1] is call.args and carried[2] is call.kwargs:
+            key = carried[3]
+        else:
+            try:
+                key = self.key_of(value, call.args, call.kwargs)
+            except Exception as exc:
+                key = _Unkeyed(exc)
+        if isinstance(key, _Unkeyed):
+            with self.lock:
+                self.unkeyable += 1
+            _faults.warning(
+                (self.model, "unkeyable"),
+                "%s: a call is not cached: %s (pw.Cache(key=...) can key such inputs)",
+                self.model,
+                key.error,
+                extra={"model": self.model, "version": self.version},
+            )
+            return _Ticket(None)
+        return _Ticket(key)
+
+    def admit(self, call: CallRecord, value: Any) -> Serve | Wait | None:
+        state = call.state
+        ticket: _Ticket | None = None if state is None else state.get(self)
+        if ticket is None:
+            ticket = self.ticket(call, value)
+            if state is None:
+                call.state = {self: ticket}
+            else:
+                state[self] = ticket
+            if ticket.claim is not None:
+                return None  # it fills the key it claimed on the success path
+        key = ticket.key
+        if key is None:
+            return None
+        with self.lock:
+            entry = self.cache.get(key)
+            if entry is not None:
+                self.hits += 1
+                self.saved += entry[2]
+            elif ticket.waited:  # its flight did not fill the key: it calls the predict itself
+                self.misses += 1
+                return None
+            else:
+                claim = self.flights.get(key)
+                if claim is None:
+                    ticket.claim = self.flights[key] = _Claim(key, 0.0)
+                    self.misses += 1
+                    return None
+                if claim.flight is None:
+                    claim.flight = Flight()
+                flight = claim.flight
+                ticket.waited = True
+                self.waits += 1
+        if entry is None:
+            return Wait(flight, math.inf, _UNUSED)  # (the driver cuts it to the call's deadline)
+        ticket.served = True
+        return Serve(self.served(entry), "cached", "cache")
+
+    def observe(self, call: CallRecord) -> None:
+        state = call.state
+        ticket: _Ticket | None = None if state is None else state.get(self)
+        if ticket is None:  # the success path's call: handed over, cancelled, or on a record
+            if not call.valid_input or not (call.attempts or call.reasons == ["cancelled"]):
+                return
+            if self.undone:
+                self.undone.pop(threading.get_ident(), None)
+            claim = self.pending.pop(id(call.input), None)
+            if claim is not None:
+                self.settle(claim, call.value if self.storable(call) else _MISSING, perf_counter() - claim.start)
+            return
+        if ticket.served or ticket.key is None:
+            return
+        if ticket.claim is not None:
+            self.settle(ticket.claim, call.value if self.storable(call) else _MISSING, call.latency)
+        elif self.storable(call):  # a waiter that went on: it fills the key all the same
+            entry = self.entry(call.value, call.latency)
+            if entry is not None:
+                with self.lock:
+                    self.cache[ticket.key] = entry
+
+    # -- entries --------------------------------------------------------------------------
+
+    def storable(self, call: CallRecord) -> bool:
+        if call.outcome == "ok":
+            return call.served_by == "primary"
+        return self.cache_fallbacks and call.outcome == "fallback"
+
+    def entry(self, value: Any, seconds: float) -> tuple[Any, bool, float] | None:
+        """What the cache holds for an output: a copy of it when it is mutable (None: it
+        cannot be copied; counted and logged, the output is not stored)."""
+        if not self.copy or immutable(value):
+            return (value, False, seconds)
+        try:
+            return (copy.deepcopy(value), True, seconds)
+        except Exception as exc:
+            with self.lock:
+                self.errors += 1
+            _faults.warning(
+                (self.model, "copy"),
+                "%s: an output of type %s is not cached: it cannot be copied (%s: %s); pw.Cache(copy=False) "
+                "stores outputs as they are",
+                self.model,
+                type(value).__name__,
+                type(exc).__name__,
+                exc,
+                extra={"model": self.model, "version": self.version},
+            )
+            return None
+
+    def fault(self, call: CallRecord, exc: Exception) -> None:
+        """The lookup failed: counted and logged; the call goes on as though not cached (a
+        claim it holds is still ended when it ends)."""
+        with self.lock:
+            self.errors += 1
+        ticket = None if call.state is None else call.state.get(self)
+        if ticket is None:
+            call.state = {**(call.state or {}), self: _Ticket(None)}
+        _faults.warning(
+            (self.model, "lookup"),
+            "%s: the cache lookup failed (%s: %s); the call goes on uncached",
+            self.model,
+            type(exc).__name__,
+            exc,
+            exc_info=exc,
+            extra={"model": self.model, "version": self.version},
+        )
+
+    def served(self, entry: tuple[Any, bool, float]) -> Any:
+        return copy.deepcopy(entry[0]) if entry[1] else entry[0]
+
+    def settle(self, claim: _Claim, out: Any, seconds: float) -> None:
+        """The call filling ``claim`` ended: store ``out`` (unless ``_MISSING``), end the flight."""
+        entry = None if out is _MISSING else self.entry(out, seconds)
+        with self.lock:
+            if entry is not None:
+                self.cache[claim.key] = entry
+            if self.flights.get(claim.key) is claim:
+                del self.flights[claim.key]
+            flight = claim.flight
+        if flight is not None:
+            flight.done()  # the waiters are asked again: a hit, or they call the predict themselves
+
+    def stats(self) -> CacheStats:
+        with self.lock:
+            if isinstance(self.cache, TTL):
+                self.cache.expire()
+            keyed = self.hits + self.misses
+            return CacheStats(
+                hits=self.hits,
+                misses=self.misses,
+                hit_rate=self.hits / keyed if keyed else None,
+                waits=self.waits,
+                size=len(self.cache),
+                maxsize=self.maxsize,
+                evictions=self.cache.evicted,
+                expired=self.cache.expired,
+                unkeyable=self.unkeyable,
+                errors=self.errors,
+                saved_seconds=self.saved,
+            )
+
+
+class CacheLookup(Stage):
+    """The cache's admission stage: a hit serves the call; a miss in flight waits for it."""
+
+    name = "cache"
+    seam = Seam.ADMISSION
+    section = "cache"
+
+    def __init__(self, core: CacheCore) -> None:
+        self.core = core
+        self.fast_admit = core.fast_admit
+        self.fast_undo = core.fast_undo
+
+    def admit(self, call: CallRecord, value: Any) -> Serve | Wait | None:
+        try:
+            return self.core.admit(call, value)
+        except Exception as exc:  # a fault of the cache: the call goes on, uncached
+            self.core.fault(call, exc)
+            return None
+
+    def stats(self) -> CacheStats:
+        return self.core.stats()
+
+
+class CacheStore(Stage):
+    """The cache's observer: stores what the primary served and ends the key's flight."""
+
+    name = "cache"
+    seam = Seam.OBSERVER
+
+    def __init__(self, core: CacheCore) -> None:
+        self.core = core
+        self.fast_observe = core.fast_observe
+
+    def observe(self, call: CallRecord) -> None:
+        self.core.observe(call)

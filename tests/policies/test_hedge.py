@@ -1,0 +1,304 @@
+"""Hedged attempts: a slow attempt gets company; the first success wins, sync and async."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import pytest
+
+import prodwrap as pw
+from prodwrap._record import CallRecord
+from prodwrap._stage import Seam, Stage
+from prodwrap.policies.hedge import HedgeStage
+
+AFTER = 0.01  # real seconds: the hedge's wait is what is tested (the outcome never depends on it)
+
+
+class Slow:
+    """The first call hangs until released; every later one answers at once."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.lock = threading.Lock()
+        self.release = threading.Event()
+        self.finished: list[int] = []
+
+    def __call__(self, x: int) -> str:
+        with self.lock:
+            self.calls += 1
+            n = self.calls
+        if n == 1:
+            self.release.wait(10)
+        self.finished.append(n)
+        return f"attempt {n}"
+
+
+class ASlow:
+    """The async twin: the first call hangs (cancellable); later ones answer at once."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.cancelled: list[int] = []
+        self.release = asyncio.Event()
+
+    async def __call__(self, x: int) -> str:
+        self.calls += 1
+        n = self.calls
+        try:
+            if n == 1:
+                await self.release.wait()
+            await asyncio.sleep(0)
+        except asyncio.CancelledError:
+            self.cancelled.append(n)
+            raise
+        return f"attempt {n}"
+
+
+def test_a_slow_first_attempt_is_hedged_and_the_hedge_wins() -> None:
+    slow = Slow()
+    seen: list[pw.Prediction] = []
+    model = pw.ProductionModel(slow, hedge=pw.Hedge(after=AFTER), observers=[seen.append])
+    p = model.predict_detailed(1)
+    assert (p.value, p.outcome, p.served_by, p.attempts) == ("attempt 2", "ok", "primary", 2)
+    assert seen == [p]  # one result, one prediction: the loser's is dropped
+    assert model.stats().hedge == {"after": AFTER, "hedged_calls": 1, "extra_attempts": 1, "won_by_extra": 1}
+    slow.release.set()  # the discarded attempt ends on its thread; nobody hears of it
+    assert model(2) == "attempt 3"  # a fast call: no hedge
+    assert model.stats().hedge["extra_attempts"] == 1
+    assert model.stats().calls == 2
+
+
+async def test_async_the_slow_attempt_is_cancelled_when_the_hedge_wins() -> None:
+    slow = ASlow()
+    model = pw.ProductionModel(slow, hedge=pw.Hedge(after=AFTER))
+    p = await model.predict_detailed(1)
+    assert (p.value, p.attempts) == ("attempt 2", 2)
+    assert slow.cancelled == [1]  # the loser was cancelled before the call returned
+
+
+def test_a_fast_first_attempt_starts_no_hedge() -> None:
+    calls: list[int] = []
+    model = pw.ProductionModel(lambda x: calls.append(x) or x, hedge=pw.Hedge(after=5.0))
+    assert [model(i) for i in range(3)] == [0, 1, 2]
+    assert calls == [0, 1, 2]
+    assert model.stats().hedge["hedged_calls"] == 0
+
+
+def test_a_failure_starts_no_hedge_the_retry_policy_decides() -> None:
+    calls: list[int] = []
+
+    def broken(x: int) -> int:
+        calls.append(x)
+        raise ValueError("a bug, not slowness")
+
+    model = pw.ProductionModel(broken, hedge=pw.Hedge(after=5.0, max_extra=3), fallback=pw.Constant(0))
+    p = model.predict_detailed(1)
+    assert (p.value, p.outcome, p.attempts, len(calls)) == (0, "fallback", 1, 1)
+
+
+def test_max_extra_bounds_the_attempts_and_every_one_is_counted() -> None:
+    release = threading.Event()
+    calls: list[int] = []
+    lock = threading.Lock()
+
+    def stuck_then_fine(x: int) -> str:
+        with lock:
+            calls.append(x)
+            n = len(calls)
+        if n <= 3:
+            release.wait(10)
+            return f"late {n}"
+        return f"attempt {n}"
+
+    model = pw.ProductionModel(
+        stuck_then_fine, hedge=pw.Hedge(after=AFTER, max_extra=2), timeout=pw.Timeout(0.3), fallback=pw.Constant("fb")
+    )
+    p = model.predict_detailed(1)  # three attempts hang: the attempt timeout ends each of them
+    release.set()
+    assert (p.value, p.outcome, p.attempts) == ("fb", "fallback", 3)
+    assert [type(e).__name__ for e in p.errors] == ["PredictionTimeout"] * 3
+    assert len(calls) == 3  # never a fourth
+
+
+def test_the_losers_errors_are_kept_when_an_attempt_wins() -> None:
+    release, first_failed = threading.Event(), threading.Event()
+    lock = threading.Lock()
+    calls: list[int] = []
+
+    def first_slow_then_fails(x: int) -> str:
+        with lock:
+            calls.append(x)
+            n = len(calls)
+        if n == 1:
+            release.wait(10)
+            first_failed.set()
+            raise ConnectionError("the first attempt failed late")
+        release.set()  # the hedge lets the first one fail, then answers after it did
+        first_failed.wait(10)
+        return "hedge"
+
+    model = pw.ProductionModel(first_slow_then_fails, hedge=pw.Hedge(after=AFTER))
+    p = model.predict_detailed(1)
+    assert p.value == "hedge"
+    assert [type(e).__name__ for e in p.errors] == ["ConnectionError"]
+
+
+class Spend(Stage):
+    """A retry budget's shape: allows ``n`` more retries or hedges."""
+
+    name = "budget"
+    seam = Seam.ATTEMPT
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.spend = self.one
+
+    def one(self, now: float) -> bool:
+        self.n -= 1
+        return self.n >= 0
+
+
+def test_a_hedge_is_paid_for_from_the_retry_budget() -> None:
+    from prodwrap._compile import compile_engine
+    from prodwrap._engine import Engine
+
+    slow = Slow()
+    fn: Any = slow
+    plain = compile_engine(fn, pw.ProductionModel(fn)._settings)
+    for allowed, attempts in ((0, 1), (1, 2)):
+        slow.calls = 0
+        slow.release.clear()
+        hedge = HedgeStage(pw.Hedge(after=AFTER))
+        engine = Engine(fn=fn, name=plain.name, stages=[Spend(allowed), hedge])
+        model = pw.ProductionModel(fn)
+        model._swap(engine)
+        if allowed == 0:
+            threading.Timer(0.05, slow.release.set).start()  # no hedge: the first attempt must end
+        p = model.predict_detailed(1)
+        slow.release.set()
+        assert p.attempts == attempts
+        assert p.value == ("attempt 1" if allowed == 0 else "attempt 2")
+
+
+async def test_cancelling_a_hedged_call_cancels_every_attempt_and_retries_nothing() -> None:
+    slow = ASlow()
+    calls_before_cancel = asyncio.Event()
+
+    async def both_hang(x: int) -> str:
+        slow.calls += 1
+        if slow.calls == 2:
+            calls_before_cancel.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            slow.cancelled.append(slow.calls)
+            raise
+        return "never"
+
+    model = pw.ProductionModel(both_hang, hedge=pw.Hedge(after=AFTER), retry=pw.Retry(attempts=3, on=(Exception,)))
+    task = asyncio.ensure_future(model.apredict(1))
+    await calls_before_cancel.wait()  # both attempts are running
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert len(slow.cancelled) == 2  # neither keeps running on the loop
+    assert slow.calls == 2  # nothing retried
+    assert model.stats().failures.get("cancelled", 0) + model.stats().outcomes.get("error", 0) >= 1
+
+
+def test_p95_hedges_only_once_enough_samples_are_in() -> None:
+    stage = HedgeStage(pw.Hedge(after="p95", min_samples=20))
+    call: Any = CallRecord(0.0)
+    call.raced, call.won = 1, 0
+    for i in range(19):
+        stage.after_attempt(call, None, None, 0.001 * (i + 1))  # type: ignore[arg-type]
+        assert stage.threshold(call) is None
+    stage.after_attempt(call, None, None, 0.020)  # type: ignore[arg-type]
+    assert stage.threshold(call) == pytest.approx(0.019)  # the 95th of 1..20 ms
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"after": 0}, "after must be seconds > 0"),
+        ({"after": "p99"}, "after must be seconds > 0"),
+        ({"after": float("nan")}, "after must be seconds > 0"),
+        ({"after": 0.1, "max_extra": 0}, "max_extra must be an int >= 1"),
+        ({"after": 0.1, "min_samples": 0}, "min_samples must be an int >= 1"),
+    ],
+)
+def test_nonsense_settings_are_refused(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(pw.ConfigurationError, match=message):
+        pw.Hedge(**kwargs)
+
+
+def test_describe_shows_the_hedge() -> None:
+    model = pw.ProductionModel(lambda x: x, hedge=pw.Hedge(after=0.2, max_extra=2))
+    assert model.describe()["hedge"] == {"after": 0.2, "max_extra": 2, "min_samples": 20}
+
+
+async def test_a_sync_predict_awaited_is_hedged_on_workers() -> None:
+    slow = Slow()
+    model = pw.ProductionModel(slow, hedge=pw.Hedge(after=AFTER))
+    p = await model.apredict_detailed(1)
+    slow.release.set()
+    assert (p.value, p.attempts) == ("attempt 2", 2)
+
+
+def test_a_hedged_model_takes_the_walk_and_says_so() -> None:
+    model = pw.ProductionModel(lambda x: x, hedge=pw.Hedge(after=0.1))
+    assert model._engine.fast is None  # a race needs the walk: documented in docs/hedge.md
+    assert "hedge" in model.describe()["stages"]
+
+
+def test_each_raced_attempt_takes_a_rate_limit_permit_and_the_winner_settles_its_tokens() -> None:
+    release = threading.Event()
+    lock = threading.Lock()
+    calls: list[int] = []
+
+    def llm(x: int) -> dict[str, Any]:
+        with lock:
+            calls.append(x)
+            n = len(calls)
+        if n == 1:
+            release.wait(10)
+        return {"usage": {"prompt_tokens": 30, "completion_tokens": 10}, "n": n}
+
+    limit = pw.RateLimit(calls=100, tokens=10_000, per=60.0, estimate=100.0)
+    model = pw.ProductionModel(llm, hedge=pw.Hedge(after=AFTER), rate_limit=limit)
+    p = model.predict_detailed(1)
+    release.set()
+    assert (p.value["n"], p.attempts) == (2, 2)
+    stats = model.stats().rate_limit
+    assert stats.permits == 2  # the hedge took a permit of its own
+    assert stats.tokens_reserved == 200  # two reservations of 100
+    assert stats.tokens_settled == 100 + 40  # the winner settled to its usage; the other stands
+
+
+def test_no_hedge_when_the_rate_limit_has_no_permit_for_it_and_nothing_leaks() -> None:
+    slow = Slow()
+    limit = pw.RateLimit(calls=1, per=3600.0)  # one permit an hour: the first attempt takes it
+    model = pw.ProductionModel(slow, hedge=pw.Hedge(after=AFTER), rate_limit=limit, timeout=pw.Timeout(0.2))
+    threading.Timer(0.1, slow.release.set).start()  # the first attempt ends in its own time
+    p = model.predict_detailed(1)
+    assert (p.value, p.attempts) == ("attempt 1", 1)
+    stats = model.stats().rate_limit
+    assert (stats.permits, stats.refusals) == (1, 1)  # the hedge was refused a permit, not started
+
+
+def test_under_a_slow_dependency_extra_attempts_stay_within_the_retry_budget() -> None:
+    import time
+
+    def always_slow(x: int) -> int:
+        time.sleep(0.005)  # every attempt is slower than the hedge's threshold
+        return x
+
+    budget = pw.RetryBudget(ratio=0.2, min_per_second=0.5, window=60.0)  # floor: 30 in the window
+    model = pw.ProductionModel(always_slow, hedge=pw.Hedge(after=0.001), retry=pw.Retry(attempts=2, budget=budget))
+    calls = 60
+    assert [model(i) for i in range(calls)] == list(range(calls))
+    extra = model.stats().hedge["extra_attempts"]
+    assert 0 < extra <= 0.5 * 60.0 + 0.2 * calls  # the budget's bound: its floor plus its ratio
+    assert model.stats().retry_budget.denied > 0  # it did run out
