@@ -35,6 +35,8 @@ def attempt(
     refused: Exception | None = None
     stages = engine.attempt_stages
     i = 0
+    if engine.race is not None:
+        rec.raced, rec.won = 1, 0  # (a refused attempt is no race)
     rec.late = None  # (an earlier attempt's abandoned job is not this one's)
     try:
         while i < len(stages):  # the attempt seam, outermost first
@@ -70,10 +72,8 @@ def attempt(
             rec.attempts += 1
         before = now
         after = None
-        if engine.race is not None:
-            rec.raced, rec.won = 1, 0
-            if primary:
-                after = race_after(engine, rec)
+        if engine.race is not None and primary:
+            after = race_after(engine, rec)
         try:
             if after is None:
                 yield CALL

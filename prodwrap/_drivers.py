@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from prodwrap import _clock
 from prodwrap._context import DEADLINE, LIVE, Binding, outer_deadline
-from prodwrap._ending import admitted, aio, broken, end, finish_fast, handover, limit_of, served, within
+from prodwrap._ending import admitted, aio, broken, end, finish_fast, handover, interrupted, limit_of, served, within
 from prodwrap._engine import ASYNC, CALL, MODEL, RACE, SLEEP, SYNC, Act, Engine
 from prodwrap._race import race_async, race_sync
 from prodwrap._record import CallRecord
@@ -79,6 +79,9 @@ def predict_sync(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: dict[str
             out = fast.validate_output(out)
     except Exception as exc:
         failure = exc
+    except BaseException as exc:  # interrupted (KeyboardInterrupt): the stages give back what they took
+        interrupted(engine, fast, start, value, exc)
+        raise
     if failure is not None:
         return _drive_sync(engine, *handover(engine, start, value, failure, began, late), args, kwargs)
     if fast.hooked:
@@ -212,13 +215,8 @@ async def predict_async(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: d
             out = fast.validate_output(out)
     except Exception as exc:
         failure = exc
-    except BaseException as exc:  # cancelled: the stages give back what they took
-        for undo in fast.undo:
-            if undo is not None:
-                undo()
-        rec = CallRecord(start)
-        rec.input = value
-        broken(engine, rec, exc)
+    except BaseException as exc:  # cancelled or interrupted: the stages give back what they took
+        interrupted(engine, fast, start, value, exc)
         raise
     if failure is not None:
         return await _drive_async(engine, *handover(engine, start, value, failure, began), args, kwargs)
@@ -276,7 +274,11 @@ async def _drive_async(
     return end(engine, rec)
 
 
-async def _call_async(engine: Engine, rec: CallRecord, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+async def _call_async(
+    engine: Engine, rec: CallRecord, args: tuple[Any, ...], kwargs: dict[str, Any], holder: Any = None
+) -> Any:
+    """An attempt, awaited (``holder``: what gets the job of a sync attempt given up on,
+    the record unless a race gives each attempt its own)."""
     target = rec.target
     if target.kind is MODEL:
         return await target.fn.apredict(rec.input, *args, **kwargs)
@@ -289,12 +291,13 @@ async def _call_async(engine: Engine, rec: CallRecord, args: tuple[Any, ...], kw
             allowed = limit_of(rec, _clocks.clock.monotonic())
             if allowed <= 0:
                 raise engine.timeout_error(rec, 0.0)
+        holder = rec if holder is None else holder
         done, out = await POOL.arun(
-            rec.seconds, rec.limit, fn, (rec.input, *args), kwargs, engine.stats.late_error, rec
+            rec.seconds, rec.limit, fn, (rec.input, *args), kwargs, engine.stats.late_error, holder
         )
         if not done:
             engine.stats.abandoned()
-            rec.late = out  # the job, running on until its predict returns
+            holder.late = out  # the job, running on until its predict returns
             raise engine.timeout_error(rec, allowed or 0.0)
         return out
     if rec.seconds is None and rec.limit is None:

@@ -47,6 +47,21 @@ def admitted(fast: FastPath, value: Any, args: tuple[Any, ...], kwargs: dict[str
     return said if said.__class__ is Serve else False
 
 
+def interrupted(engine: Engine, fast: FastPath, start: float, value: Any, exc: BaseException) -> None:
+    """The success path's attempt ended with something not an ``Exception`` (an asyncio
+    cancel, a KeyboardInterrupt): what its ``fast_admit`` hooks took goes back, and the call
+    ends at the finish point."""
+    for undo in fast.undo:
+        if undo is not None:
+            try:
+                undo()
+            except Exception as error:
+                fast.finisher.failed(undo, error)
+    rec = CallRecord(start)
+    rec.input, rec.attempts, rec.target = value, 1, fast.primary
+    broken(engine, rec, exc)
+
+
 def served(engine: Engine, start: float, value: Any, decision: Serve) -> Any:
     """A ``fast_admit`` hook served the call (a cache hit): it ends at the finish point as the
     walk's admission would end it."""
@@ -112,16 +127,18 @@ def end(engine: Engine, rec: CallRecord) -> Any:
 
 def broken(engine: Engine, rec: CallRecord, exc: BaseException) -> None:
     """The walk itself raised (a validator raising something else than a validation error,
-    a stage's hook): the call still ends at the finish point, as an error, before ``exc``
-    reaches the caller."""
+    a stage's hook), the caller cancelled the call, or something not an ``Exception``
+    (KeyboardInterrupt, SystemExit) came out of the predict: the call still ends at the
+    finish point, as an error, before ``exc`` reaches the caller, so every stage settles
+    (a cache's single flight, ...)."""
     asyncio = sys.modules.get("asyncio")
     if isinstance(exc, Exception):
         reason = "exception"
     elif asyncio is not None and isinstance(exc, asyncio.CancelledError):
         reason = "cancelled"  # the caller cancelled the call (asyncio)
     else:
-        return  # KeyboardInterrupt and the like end no call
-    rec.fail(exc, reason)
+        reason = "interrupted"  # KeyboardInterrupt, SystemExit, ...: the stages still settle
+    rec.fail(exc, reason)  # type: ignore[arg-type]
     rec.outcome = "error"
     engine.finisher.finish(rec, None, None, rec.start)
 

@@ -36,6 +36,15 @@ if TYPE_CHECKING:
 _clocks = _clock.current
 
 
+class _Holder:
+    """Where one raced attempt's job goes when it is a sync attempt given up on."""
+
+    __slots__ = ("late",)
+
+    def __init__(self) -> None:
+        self.late: Job | None = None
+
+
 class _Losers:
     """The jobs a sync race discarded while they still ran: ``then`` runs once all have ended."""
 
@@ -141,10 +150,13 @@ async def race_async(engine: Engine, rec: CallRecord, args: tuple[Any, ...], kwa
 
     tasks: list[asyncio.Task[Any]] = []
     running: set[asyncio.Task[Any]] = set()
+    holders: list[_Holder] = []  # each attempt's job, if it is a sync one given up on
 
     def start() -> None:
-        task = asyncio.ensure_future(_call_async(engine, rec, args, kwargs))
+        holder = _Holder()
+        task = asyncio.ensure_future(_call_async(engine, rec, args, kwargs, holder))
         tasks.append(task)
+        holders.append(holder)
         running.add(task)
 
     loop = asyncio.get_running_loop()
@@ -185,6 +197,8 @@ async def race_async(engine: Engine, rec: CallRecord, args: tuple[Any, ...], kwa
             task.cancel()
         if running:  # the losers end here: none keeps running on the loop
             await asyncio.wait(running)
+        still = [h.late for h in holders if h.late is not None and not h.late.ended]
+        rec.late = _Losers(still) if still else None  # sync attempts that run on in their threads
         rec.raced = len(tasks)
         rec.ok = rec.won >= 0
         if not rec.ok:

@@ -109,6 +109,8 @@ _REASONS = {
     "circuit_open": "refused by the open circuit",
     "rate_limited": "no rate-limit permit in time",
     "cancelled": "the caller cancelled the call",
+    "interrupted": "interrupted (KeyboardInterrupt or the like)",
+    "bulkhead_full": "no bulkhead permit in time",
 }
 
 

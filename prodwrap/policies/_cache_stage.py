@@ -186,7 +186,13 @@ class CacheCore:
             with self.lock:
                 claim = self.pending.pop(id(value), None)
             if claim is not None:
-                return _Ticket(claim.key, claim)
+                try:
+                    mine = self.key_of(value, call.args, call.kwargs) == claim.key
+                except Exception:
+                    mine = False
+                if mine:
+                    return _Ticket(claim.key, claim)
+                self.settle(claim, _MISSING, 0.0)  # another call's claim, left behind: end it
         carried = self.carried.pop(thread, None) if self.carried else None
         key: Any
         if carried is not None and carried[0] is value and carried[1] is call.args and carried[2] is call.kwargs:

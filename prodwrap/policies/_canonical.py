@@ -234,6 +234,13 @@ def _record(tag: str, cls: type, names: tuple[str, ...], values: Callable[[Any],
 def _array(v: Any, out: list[str], depth: int) -> None:
     np = sys.modules["numpy"]
     scalar = isinstance(v, np.generic)
+    cls = type(v)
+    if isinstance(v, np.ma.MaskedArray):  # the mask is part of the value; what it hides is not
+        mask = np.ma.getmaskarray(v)
+        out.append(f"M{blake2b(np.ascontiguousarray(mask).view(np.uint8), digest_size=16).hexdigest()}")
+        v = np.where(mask, np.zeros((), dtype=v.dtype), np.ma.getdata(v))
+    elif not scalar and cls is not np.ndarray:  # a subclass (np.matrix, ...) is not a plain array
+        out.append(f"C{len(cls.__qualname__)}:{cls.__module__}.{cls.__qualname__}")
     a = np.asarray(v)
     dtype, shape = a.dtype, a.shape
     head = f"{'S' if scalar else 'A'}{dtype.str}{dtype.descr if dtype.names else ''}{shape}"

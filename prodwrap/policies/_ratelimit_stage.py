@@ -202,8 +202,7 @@ class CallLimitStage(Stage):
             self._fault(exc)
             return None
         extra, held.reserved, held.permit = held.reserved, first, True
-        if wait:
-            next(self._refusals)
+        if wait:  # no hedge this time (not a refused attempt: the race goes on without it)
             return RateLimitedError(f"{self.model}: rate limited ({bucket}): no permit for a hedge", wait=wait)
         held.extras.append(extra)
         return None
@@ -216,7 +215,10 @@ class CallLimitStage(Stage):
         if held is not None and held.permit:  # a later stage refused it, or the call ended mid-attempt
             held.permit = False
             reserved, held.reserved = held.reserved, 0
-            self._give(held.scope, reserved, _clocks.clock.monotonic())
+            now = _clocks.clock.monotonic()
+            self._give(held.scope, reserved, now)
+            while held.extras:  # the extra attempts of a race the call ended in
+                self._give(held.scope, held.extras.pop(), now)
 
     def _give(self, scope: str, tokens: int, now: float) -> None:
         """Give back an attempt's permit and the tokens reserved for it (never raises)."""

@@ -87,7 +87,16 @@ class HedgeStage(Stage):
     def threshold(self, call: CallRecord) -> float | None:
         return self.fixed if self.fixed is not None else self.p95
 
+    def undo_attempt(self, call: CallRecord, target: Target) -> None:
+        if call.raced > 1:  # the call ended mid-race (cancelled): its extra attempts count all the same
+            self._count(call, None)
+
     def after_attempt(self, call: CallRecord, target: Target, error: Exception | None, seconds: float) -> None:
+        self._count(call, error)
+        if error is None and self.fixed is None:
+            self._sample(seconds)
+
+    def _count(self, call: CallRecord, error: Exception | None) -> None:
         raced = call.raced
         if raced > 1:
             next(self.races)
@@ -95,8 +104,6 @@ class HedgeStage(Stage):
                 next(self.extras)
             if error is None and call.won > 0:
                 next(self.wins)
-        if error is None and self.fixed is None:
-            self._sample(seconds)
 
     def _sample(self, seconds: float) -> None:
         n = next(self.seen)

@@ -195,3 +195,14 @@ def test_keys_are_the_same_in_another_process() -> None:
 def test_the_form_is_what_the_key_hashes() -> None:
     assert canonical_form({"a": 1}) == canonical_form({"a": 1}) != canonical_form({"a": 2})
     assert len(canonical_key({"a": 1})) == 32
+
+
+def test_a_masked_array_is_keyed_with_its_mask_and_not_what_it_hides() -> None:
+    ma = np.ma.masked_array
+    one = canonical_key(ma([1.0, 2.0], mask=[False, True]))
+    assert one != canonical_key(ma([1.0, 2.0], mask=[False, False]))
+    assert one == canonical_key(ma([1.0, 99.0], mask=[False, True]))  # the hidden value does not count
+    assert one != canonical_key(np.array([1.0, 2.0]))
+    with pytest.warns(PendingDeprecationWarning):  # numpy's own word on np.matrix
+        matrix = np.matrix([[1.0]])
+    assert canonical_key(matrix) != canonical_key(np.array([[1.0]]))  # a subclass is not a plain array

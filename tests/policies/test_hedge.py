@@ -285,7 +285,8 @@ def test_no_hedge_when_the_rate_limit_has_no_permit_for_it_and_nothing_leaks() -
     p = model.predict_detailed(1)
     assert (p.value, p.attempts) == ("attempt 1", 1)
     stats = model.stats().rate_limit
-    assert (stats.permits, stats.refusals) == (1, 1)  # the hedge was refused a permit, not started
+    assert (stats.permits, stats.refusals) == (1, 0)  # no permit for a hedge: none started, none refused
+    assert model.stats().hedge["extra_attempts"] == 0 and model.stats().failures == {}
 
 
 def test_under_a_slow_dependency_extra_attempts_stay_within_the_retry_budget() -> None:
@@ -302,3 +303,64 @@ def test_under_a_slow_dependency_extra_attempts_stay_within_the_retry_budget() -
     extra = model.stats().hedge["extra_attempts"]
     assert 0 < extra <= 0.5 * 60.0 + 0.2 * calls  # the budget's bound: its floor plus its ratio
     assert model.stats().retry_budget.denied > 0  # it did run out
+
+
+async def test_an_awaited_sync_race_keeps_its_bulkhead_permit_until_every_discarded_attempt_ends() -> None:
+    gates = [threading.Event(), threading.Event()]
+    lock = threading.Lock()
+    calls: list[int] = []
+    ended: list[int] = []
+
+    def two_hang(x: int) -> str:
+        with lock:
+            n = len(calls)
+            calls.append(n)
+        if n < 2:
+            gates[n].wait(10)
+            ended.append(n)
+        return f"attempt {n}"
+
+    model = pw.ProductionModel(two_hang, hedge=pw.Hedge(after=AFTER, max_extra=2), bulkhead=pw.Bulkhead(4))
+    p = await model.apredict_detailed(1)
+    assert (p.value, p.attempts) == ("attempt 2", 3)
+    assert model.stats().bulkhead.in_use == 1  # two discarded attempts still run on their threads
+    from prodwrap._workers import POOL
+
+    busy = POOL.counts().busy
+    gates[1].set()  # the later one ends first: the permit stays with the one still running
+    for _ in range(2000):  # until its worker is idle again (its end's callbacks have run by then)
+        if ended == [1] and POOL.counts().busy < busy:
+            break
+        await asyncio.sleep(0.001)
+    assert ended == [1]
+    assert model.stats().bulkhead.in_use == 1
+    gates[0].set()
+    for _ in range(2000):
+        if model.stats().bulkhead.in_use == 0:
+            break
+        await asyncio.sleep(0.001)
+    assert model.stats().bulkhead.in_use == 0
+
+
+async def test_cancelling_a_hedged_call_gives_back_every_rate_limit_permit_and_counts_the_extras() -> None:
+    started = asyncio.Event()
+    calls: list[int] = []
+
+    async def hangs(x: int) -> int:
+        calls.append(x)
+        if len(calls) == 3:
+            started.set()
+        await asyncio.Event().wait()
+        return x
+
+    model = pw.ProductionModel(
+        hangs, hedge=pw.Hedge(after=AFTER, max_extra=2), rate_limit=pw.RateLimit(calls=10, per=3600.0)
+    )
+    task = asyncio.ensure_future(model.apredict(1))
+    await started.wait()
+    assert model.stats().rate_limit.permits == 3
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert model.stats().rate_limit.permits == 0
+    assert model.stats().hedge["extra_attempts"] == 2
