@@ -96,7 +96,13 @@ def finish_fast(
     kwargs: dict[str, Any],
 ) -> None:
     """The success path's end when a stage has a hook there: the attempt seam's
-    ``fast_attempt`` hooks, then the finish point (with a record if an observer reads one)."""
+    ``fast_done`` and ``fast_attempt`` hooks, then the finish point (with a record if an
+    observer reads one)."""
+    for done in fast.done:
+        try:
+            done()
+        except Exception as exc:  # a stage's fault never costs the caller its output
+            fast.finisher.failed(done, exc)
     if fast.attempted:
         took = _clocks.clock.monotonic() - began  # type: ignore[operator]
         for attempted in fast.attempted:

@@ -22,15 +22,15 @@ def overrides(stage: Stage, hook: str) -> bool:
 def fast_enough(stage: Stage) -> bool:
     """Whether the success path can serve a stage: it has a success-path hook for every
     general-path hook it overrides (but ``observe``: the finish point then makes a record):
-    ``fast_admit`` for ``admit`` and ``before_attempt``, ``fast_attempt`` for ``after_attempt``
-    (or a ``fast_admit`` that counts the success already: ``success_at_admit``)."""
+    ``fast_admit`` for ``admit`` and ``before_attempt``, ``fast_attempt`` or ``fast_done`` for
+    ``after_attempt`` (or a ``fast_admit`` that counts the success already: ``success_at_admit``)."""
     if not stage.fast:
         return False
     if (overrides(stage, "admit") or overrides(stage, "before_attempt")) and stage.fast_admit is None:
         return False
     if stage.success_at_admit and stage.fast_admit is not None:
         return True
-    return not (overrides(stage, "after_attempt") and stage.fast_attempt is None)
+    return not (overrides(stage, "after_attempt") and stage.fast_attempt is None and stage.fast_done is None)
 
 
 class FastPath:
@@ -42,6 +42,7 @@ class FastPath:
     __slots__ = (
         "admit",
         "attempted",
+        "done",
         "finish",
         "finisher",
         "fn",
@@ -65,7 +66,8 @@ class FastPath:
         self.admit = tuple(s.fast_admit for s in admitting if s.fast_admit is not None)
         self.undo = tuple(s.fast_undo for s in admitting)  # (None where nothing is taken)
         self.attempted = tuple(s.fast_attempt for s in stages if s.fast_attempt is not None)
+        self.done = tuple(s.fast_done for s in stages if s.fast_done is not None)  # no clock read for these
         self.record = engine.finisher.needs_record  # the finish needs a record of the call
-        self.hooked = bool(self.attempted) or self.record  # the end takes _finish_fast
+        self.hooked = bool(self.attempted or self.done) or self.record  # the end takes finish_fast
         self.finisher = engine.finisher
         self.finish = engine.finisher.finish

@@ -164,7 +164,7 @@ class Permits:
 
     def give(self, _seconds: object = None) -> None:
         """Give a permit back: to the longest waiter if someone waits, else to the free list.
-        The argument is ignored (``give`` is also a stage's ``fast_attempt``)."""
+        The argument is ignored (``give`` is also a stage's ``fast_undo`` and ``fast_done``)."""
         if not self._waiters:
             self._free.append(_TOKEN)
             if not self._waiters:

@@ -159,6 +159,10 @@ class Stage:
     fast_attempt: Callable[[float], object] | None = None
     """``(seconds)``: the first attempt succeeded after ``seconds`` on prodwrap's clock."""
 
+    fast_done: Callable[[], object] | None = None
+    """``()``: the first attempt succeeded (for a stage that needs no duration: the success
+    path reads no clock for it), such as a bulkhead giving its permit back."""
+
     success_at_admit: bool = False
     """True: this attempt stage's ``fast_admit`` counts the success path's attempt as a
     success already (it needs no duration), so it has no ``fast_attempt`` and the success

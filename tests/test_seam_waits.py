@@ -359,3 +359,24 @@ async def test_a_fast_admit_may_serve_the_call_on_the_success_path(fn: Any) -> N
     results = [await r if asyncio.iscoroutine(r) else r for r in results]
     assert results == ["hit 2", 6]
     assert [(p.outcome, p.served_by, p.value) for p in seen] == [("cached", "cache", "hit 2"), ("ok", "primary", 6)]
+
+
+def test_fast_done_runs_after_a_success_without_a_clock_read(clock: FakeClock) -> None:
+    class Done(Stage):
+        name = "done"
+        seam = Seam.ATTEMPT
+
+        def __init__(self) -> None:
+            self.done: list[str] = []
+            self.fast_admit = lambda value, args, kwargs: True
+            self.fast_done = lambda: self.done.append("fast")
+
+        def after_attempt(self, call: CallRecord, target: Target, error: Exception | None, seconds: float) -> None:
+            self.done.append("walk")
+
+    stage = Done()
+    engine = engine_with(double, [stage])
+    assert engine.fast is not None and engine.fast.done and not engine.fast.attempted
+    model = model_of(engine)
+    assert model(2) == 4 and model.predict_detailed(3).value == 6
+    assert stage.done == ["fast", "walk"]

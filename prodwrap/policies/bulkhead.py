@@ -101,7 +101,7 @@ class BulkheadStage(Stage):
 
     On the success path the first attempt's permit is taken without blocking (``fast_admit``:
     when none is free the walk decides, and may wait) and given back after it
-    (``fast_attempt``). A failed first attempt is handed to the walk, whose ``after_attempt``
+    (``fast_done``). A failed first attempt is handed to the walk, whose ``after_attempt``
     gives its permit back, or, for an attempt abandoned at its deadline, leaves it with the
     attempt's thread until that ends. The stage is the ``Gate`` its waits wait on, so it
     counts the waits that came to nothing.
@@ -122,7 +122,7 @@ class BulkheadStage(Stage):
         # blocking, give() if a later hook says no, give(seconds) after a success.
         self.fast_admit = permits.take
         self.fast_undo = permits.give
-        self.fast_attempt = permits.give
+        self.fast_done = permits.give
 
     # -- the attempt seam ----------------------------------------------------------------------
 
