@@ -43,6 +43,7 @@ from prodwrap.policies import (
     RateLimit,
     Retry,
     RetryBudget,
+    Sensitive,
     Timeout,
     backoff,
 )
@@ -96,6 +97,7 @@ __all__ = [
     "RateLimitedError",
     "Retry",
     "RetryBudget",
+    "Sensitive",
     "Stats",
     "Timeout",
     "UnkeyableError",
