@@ -46,9 +46,18 @@ def _secret_types() -> tuple[type, ...]:
     return tuple(t for t in (pydantic.SecretStr, pydantic.SecretBytes, getattr(pydantic, "Secret", None)) if t)
 
 
+_second: list[tuple[int, str]] = [(0, "1970-01-01T00:00:00")]  # the last whole second formatted
+
+
 def iso_utc(epoch: float) -> str:
     """Epoch seconds as ISO 8601 UTC with microseconds, ``2026-05-09T07:35:25.123456Z``."""
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    micros = round(epoch * 1_000_000)
+    whole, fraction = divmod(micros, 1_000_000)
+    second, text = _second[0]  # lines come second after second: most reuse the last one's text
+    if whole != second:
+        text = datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _second[0] = (whole, text)  # one store of a pair: writers of several logs may share it
+    return f"{text}.{fraction:06d}Z"
 
 
 def _field_names(info: Any, name: str) -> Iterable[str]:

@@ -197,5 +197,9 @@ def test_a_line_writes_cost_as_a_decimal_string_and_each_charge() -> None:
     json.dumps(line, allow_nan=False)
 
 
-def test_iso_utc_keeps_microseconds() -> None:
+def test_iso_utc_keeps_microseconds_and_rounds_into_the_next_second() -> None:
     assert iso_utc(1_700_000_000.123456) == "2023-11-14T22:13:20.123456Z"
+    assert iso_utc(1_700_000_000.9999996) == "2023-11-14T22:13:21.000000Z"
+    assert iso_utc(1_700_000_000.5) == "2023-11-14T22:13:20.500000Z"  # the cached second, again
+    assert iso_utc(0.0) == "1970-01-01T00:00:00.000000Z"
+    assert iso_utc(-0.5) == "1969-12-31T23:59:59.500000Z"
