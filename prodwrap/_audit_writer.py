@@ -127,7 +127,7 @@ class Writer:
         if len(queue) >= self.max_queue and not self._room():
             next(self.full)
             _faults.warning(
-                (self.name, "full"),
+                (id(self), "full"),
                 "audit %s: queue full (%d lines) for %g s: a line was lost",
                 self.name,
                 self.max_queue,
@@ -146,7 +146,7 @@ class Writer:
 
     def _lost_after_close(self) -> None:
         next(self.after_close)
-        _faults.warning((self.name, "closed"), "audit %s: a line after close() was not written", self.name)
+        _faults.warning((id(self), "closed"), "audit %s: a line after close() was not written", self.name)
 
     def _room(self) -> bool:
         """Wait up to ``max_wait`` (real seconds) for the writer to make room."""
@@ -204,7 +204,7 @@ class Writer:
         except Exception as exc:
             next(self.failed)
             _faults.warning(
-                (self.name, "sink"),
+                (id(self), "sink"),
                 "audit %s: a line was lost: %s: %s",
                 self.name,
                 type(exc).__name__,
@@ -226,7 +226,7 @@ class Writer:
                 hook()
             except Exception as exc:
                 _faults.warning(
-                    (self.name, method),
+                    (id(self), method),
                     "audit %s: the sink's %s() raised %s: %s",
                     self.name,
                     method,
@@ -278,7 +278,7 @@ class Writer:
                 left += 1
                 next(self.after_close)
         if left:
-            _faults.warning((self.name, "left"), "audit %s: %d lines not written by close()", self.name, left)
+            _faults.warning((id(self), "left"), "audit %s: %d lines not written by close()", self.name, left)
         return drained and not left
 
     # -- counts -----------------------------------------------------------------------------------

@@ -203,3 +203,13 @@ def test_iso_utc_keeps_microseconds_and_rounds_into_the_next_second() -> None:
     assert iso_utc(1_700_000_000.5) == "2023-11-14T22:13:20.500000Z"  # the cached second, again
     assert iso_utc(0.0) == "1970-01-01T00:00:00.000000Z"
     assert iso_utc(-0.5) == "1969-12-31T23:59:59.500000Z"
+
+
+def test_a_line_names_the_features_of_its_drift_alerts() -> None:
+    @dataclasses.dataclass
+    class Alert:
+        feature: str
+
+    prediction = FakePrediction(drift=(Alert("age"), Alert("income")), escalated=True)
+    line = plain().line(prediction, 1, True, None, 0.0)  # type: ignore[arg-type]
+    assert line["drift"] == ["age", "income"] and line["escalated"] is True

@@ -5,6 +5,7 @@ sink is held on an Event, never raced against a sleep."""
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from pathlib import Path
@@ -52,19 +53,21 @@ def until(condition: Any) -> None:
         time.sleep(0.001)
 
 
-def test_a_full_queue_loses_the_line_at_once_with_no_wait() -> None:
+def test_a_full_queue_loses_the_line_at_once_with_no_wait(caplog: pytest.LogCaptureFixture) -> None:
     model, log, sink = held_model(max_queue=2, max_wait=0.0)
     model(0)
     assert sink.entered.wait(WAIT)  # the writer holds line 0; the queue is empty
     model(1)
     model(2)  # the queue is full
-    assert model(3) == 3  # lost, and the caller has its output
-    assert log.stats().full == 1 and log.stats().pending == 2
+    with caplog.at_level(logging.WARNING, logger="prodwrap.audit"):
+        assert [model(i) for i in (3, 4, 5)] == [3, 4, 5]  # lost, and the callers have their outputs
+    assert log.stats().full == 3 and log.stats().pending == 2
+    assert [r.getMessage() for r in caplog.records] == ["audit Held: queue full (2 lines) for 0 s: a line was lost"]
     sink.release.set()
     assert log.close(WAIT)
     assert [line["output"] for line in sink.lines] == [0, 1, 2]
     stats = log.stats()
-    assert (stats.written, stats.lost, stats.full, stats.pending) == (3, 1, 1, 0)
+    assert (stats.written, stats.lost, stats.full, stats.pending) == (3, 3, 3, 0)
 
 
 def test_a_full_queue_blocks_the_caller_briefly_then_counts_the_loss() -> None:
