@@ -43,6 +43,7 @@ from prodwrap.policies import (
     RateLimit,
     Retry,
     RetryBudget,
+    Sensitive,
     Timeout,
     backoff,
 )
@@ -51,9 +52,15 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from prodwrap import drift as drift
+    from prodwrap.audit import AuditLog, AuditStats
     from prodwrap.drift import DriftMonitor
 
-_LAZY = {"drift": "prodwrap.drift", "DriftMonitor": "prodwrap.drift"}  # numpy-heavy: loaded on first use
+_LAZY = {  # loaded on first use: drift is numpy-heavy, audit only for who writes one
+    "drift": "prodwrap.drift",
+    "DriftMonitor": "prodwrap.drift",
+    "AuditLog": "prodwrap.audit",
+    "AuditStats": "prodwrap.audit",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -71,6 +78,8 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "ArraySpec",
+    "AuditLog",
+    "AuditStats",
     "Backoff",
     "BudgetExceededError",
     "Bulkhead",
@@ -96,6 +105,7 @@ __all__ = [
     "RateLimitedError",
     "Retry",
     "RetryBudget",
+    "Sensitive",
     "Stats",
     "Timeout",
     "UnkeyableError",

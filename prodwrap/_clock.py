@@ -3,21 +3,25 @@
 Production uses :class:`SystemClock`. Tests swap in a fake clock with
 ``prodwrap.testing.no_sleep()`` so retry and backoff tests never wait for real. Latency is
 always measured with ``time.perf_counter`` (real elapsed time); deadlines and sleeps use the
-current clock, so a fake clock's sleep consumes a fake deadline consistently.
+current clock, so a fake clock's sleep consumes a fake deadline consistently. Wall time
+(``time()``, epoch seconds) is what calendar windows and audit timestamps read.
 """
 
 from __future__ import annotations
 
-import time
+import time as _time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Protocol
 
 
 class Clock(Protocol):
-    """What prodwrap needs of a clock: a monotonic reading and two ways to sleep (seconds)."""
+    """What prodwrap needs of a clock: a monotonic reading, the wall time (epoch seconds) and
+    two ways to sleep (seconds)."""
 
     def monotonic(self) -> float: ...
+
+    def time(self) -> float: ...
 
     def sleep(self, seconds: float) -> None: ...
 
@@ -25,12 +29,13 @@ class Clock(Protocol):
 
 
 class SystemClock:
-    """The real clock: ``time.monotonic``, ``time.sleep``, ``asyncio.sleep``."""
+    """The real clock: ``time.monotonic``, ``time.time``, ``time.sleep``, ``asyncio.sleep``."""
 
     __slots__ = ()
 
-    monotonic = staticmethod(time.monotonic)
-    sleep = staticmethod(time.sleep)
+    monotonic = staticmethod(_time.monotonic)
+    time = staticmethod(_time.time)
+    sleep = staticmethod(_time.sleep)
 
     async def asleep(self, seconds: float) -> None:
         import asyncio  # imported by then: an event loop is running

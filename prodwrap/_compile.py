@@ -107,6 +107,12 @@ def _stages(settings: Settings, name: str, is_async: bool) -> list[Stage]:
         from prodwrap.drift._stage import DriftStage  # the drift package loads when used
 
         stages.append(DriftStage.of(settings.drift, settings.input))
+    if settings.audit is not None:
+        from prodwrap.audit import AuditLog
+
+        if not isinstance(settings.audit, AuditLog):
+            raise ConfigurationError(f"audit= takes a pw.AuditLog, got {settings.audit!r}")
+        stages.extend(settings.audit.stages(build))
     if settings.observers:
         for observer in settings.observers:
             if not callable(observer):

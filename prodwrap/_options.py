@@ -18,6 +18,7 @@ from prodwrap.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from prodwrap._record import Prediction
+    from prodwrap.audit import AuditLog
     from prodwrap.drift._monitor import DriftMonitor
     from prodwrap.policies.bulkhead import Bulkhead
     from prodwrap.policies.cache import Cache
@@ -107,6 +108,7 @@ class CommonOptions(TypedDict, total=False):
     rate_limit: Annotated["RateLimit | None", Option(describe=_described)]
     cache: Annotated["Cache | None", Option(describe=_described)]
     drift: Annotated["DriftMonitor | None", Option(describe=_described)]
+    audit: Annotated["AuditLog | None", Option(describe=_described)]
     observers: Annotated[
         "Sequence[Callable[[Prediction], object]] | None",
         Option(

@@ -293,3 +293,4 @@ class Stats:
     shadow: Any = None
     canary: Any = None
     escalation: Any = None
+    audit: Any = None

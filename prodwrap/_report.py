@@ -98,6 +98,14 @@ def _rows(info: dict[str, Any], stats: Stats) -> list[tuple[str, str]]:
             rows.append((f"  {feature}", f"{verdict}: {result.detector} {result.statistic:.3g}{p}"))
         if drift.failures:
             rows.append(("  drift failures", f"{drift.failures}  (detector, callback or metric faults; logged)"))
+    audit = stats.audit
+    if audit is not None:
+        rows.append(("audit", f"{audit.written} lines written to {audit.sink}, {audit.pending} pending"))
+        if audit.skipped:
+            rows.append(("  not sampled", str(audit.skipped)))
+        if audit.lost:
+            why = f"queue full {audit.full}, sink failed {audit.failed}, after close {audit.after_close}; logged"
+            rows.append(("  lost", f"{audit.lost}  ({why})"))
     return rows
 
 

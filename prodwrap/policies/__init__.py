@@ -9,6 +9,7 @@ from prodwrap.policies.hedge import Hedge
 from prodwrap.policies.ratelimit import RateLimit
 from prodwrap.policies.retry import Backoff, Retry, backoff
 from prodwrap.policies.retry_budget import RetryBudget
+from prodwrap.policies.sensitive import Sensitive
 from prodwrap.policies.timeout import Timeout
 from prodwrap.policies.validation import ArraySpec
 
@@ -25,6 +26,7 @@ __all__ = [
     "RateLimit",
     "Retry",
     "RetryBudget",
+    "Sensitive",
     "Timeout",
     "backoff",
     "canonical_key",

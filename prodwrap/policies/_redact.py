@@ -119,8 +119,8 @@ def find_sensitive(schema: Any) -> Sensitive:
         kind = node.get("type")
         if kind in ("model", "dataclass"):
             owner = node.get("cls")
-        if kind == "definition-ref":
-            found = secret_below(refs.get(node.get("schema_ref", "")), owner)
+        if kind == "definition-ref":  # marked here (``Annotated[Model, pw.Sensitive]``) or below
+            found = secret_below(refs.get(node.get("schema_ref", "")), owner) or _marked(node.get("metadata"))
         elif kind in _FIELD_LISTS:
             for name, item in node.get("fields", {}).items():
                 field(name, item, owner)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -10,19 +11,32 @@ from prodwrap._clock import use_clock
 
 
 class FakeClock:
-    """A monotonic clock that only moves when told to (or when someone sleeps on it).
+    """A clock that only moves when told to (or when someone sleeps on it).
+
+    Its monotonic reading and its wall time (``time()``, epoch seconds: calendar windows,
+    audit timestamps) move together.
+
+    Args:
+        start: the first monotonic reading (seconds).
+        wall: the first wall time, in epoch seconds (default: the real time now).
 
     Attributes:
         sleeps: every sleep requested, in seconds, in order.
     """
 
-    def __init__(self, start: float = 1000.0) -> None:
+    def __init__(self, start: float = 1000.0, wall: float | None = None) -> None:
         self._now = start
+        self._start = start
+        self._wall = time.time() if wall is None else float(wall)
         self._lock = threading.Lock()
         self.sleeps: list[float] = []
 
     def monotonic(self) -> float:
         return self._now
+
+    def time(self) -> float:
+        """Wall time in epoch seconds: ``wall`` plus how far the clock has moved."""
+        return self._wall + (self._now - self._start)
 
     def advance(self, seconds: float) -> None:
         with self._lock:
