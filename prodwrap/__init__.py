@@ -16,12 +16,25 @@ from typing import TYPE_CHECKING, Any
 from prodwrap._context import context, deadline
 from prodwrap._model import ProductionModel
 from prodwrap._record import Outcome, Prediction, Stats
-from prodwrap.decorators import cache, circuit, fallback, monitored, production, rate_limit, retry, timeout, validate
+from prodwrap.cost import Attempt, Charge, CostModel, Ledger, PerCall, PerItem, PerSecond, PerToken, Usage
+from prodwrap.decorators import (
+    cache,
+    circuit,
+    fallback,
+    metered,
+    monitored,
+    production,
+    rate_limit,
+    retry,
+    timeout,
+    validate,
+)
 from prodwrap.errors import (
     BudgetExceededError,
     BulkheadFullError,
     CircuitOpenError,
     ConfigurationError,
+    ConfigurationWarning,
     FallbackExhausted,
     InputValidationError,
     OutputValidationError,
@@ -71,6 +84,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "ArraySpec",
+    "Attempt",
     "Backoff",
     "BudgetExceededError",
     "Bulkhead",
@@ -78,16 +92,24 @@ __all__ = [
     "BulkheadStats",
     "Cache",
     "CacheStats",
+    "Charge",
     "CircuitBreaker",
     "CircuitOpenError",
     "ConfigurationError",
+    "ConfigurationWarning",
     "Constant",
+    "CostModel",
     "DriftMonitor",
     "FallbackExhausted",
     "Hedge",
     "InputValidationError",
+    "Ledger",
     "Outcome",
     "OutputValidationError",
+    "PerCall",
+    "PerItem",
+    "PerSecond",
+    "PerToken",
     "Prediction",
     "PredictionTimeout",
     "ProductionModel",
@@ -99,6 +121,7 @@ __all__ = [
     "Stats",
     "Timeout",
     "UnkeyableError",
+    "Usage",
     "__version__",
     "backoff",
     "cache",
@@ -106,6 +129,7 @@ __all__ = [
     "context",
     "deadline",
     "fallback",
+    "metered",
     "monitored",
     "production",
     "rate_limit",
