@@ -90,8 +90,9 @@ class Ledger:
         self.pending: deque[Entry] = deque()
         self._lock = threading.Lock()
         self._recent: deque[int] = deque(maxlen=window)  # pico-dollars of the latest calls
-        self._known: dict[str, set[Any]] = {}
+        self._known: dict[str, set[Any]] = {}  # values seen per dimension (at most max_values + 1)
         self._owed: dict[str, int] = {}  # sums a failing store has not taken yet
+        self._unindexed: set[tuple[str, Any]] = set()  # values not yet in the store's index
         self.faults = 0
 
     # -- recording ---------------------------------------------------------------------
@@ -171,13 +172,17 @@ class Ledger:
             known = self._known.setdefault(dim, set())
             value = given if given in known or len(known) < self.max_values else OTHER
             if value not in known:
-                try:
-                    self._index(dim, value)
-                    known.add(value)
-                except Exception as exc:  # (indexed when the value comes again; its sum is kept)
-                    self._fault(exc)
+                known.add(value)
+                self._unindexed.add((dim, value))
             key = f"{self.name}:by:{dim}:{value!r}"
             owed[key] = owed.get(key, 0) + amount
+        for dim, value in list(self._unindexed):  # (a failing store: tried again at every fold)
+            try:
+                self._index(dim, value)
+            except Exception as exc:
+                self._fault(exc)
+                return
+            self._unindexed.discard((dim, value))
         for key in list(owed):
             try:
                 self._add(key, owed[key])
