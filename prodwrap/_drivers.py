@@ -55,7 +55,14 @@ def predict_sync(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: dict[str
         if value is _REFUSED:  # outside the except block: nothing chains onto what follows
             return _run_sync(engine, CallRecord(start), x, args, kwargs)
     if fast.admit:
-        said = admitted(fast, value, args, kwargs)
+        one = fast.admit_one
+        if one is None:
+            said = admitted(fast, value, args, kwargs)
+        else:  # one hook alone: called here, no loop (one that raises sends the call to the walk)
+            try:
+                said = one(value, args, kwargs)
+            except Exception:
+                said = False
         if said is not True:
             if said is False:
                 return _run_sync(engine, CallRecord(start), value, args, kwargs, validated=True)
@@ -85,7 +92,15 @@ def predict_sync(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: dict[str
     if failure is not None:
         return _drive_sync(engine, *handover(engine, start, value, failure, began, late), args, kwargs)
     if fast.hooked:
-        finish_fast(fast, start, value, out, began, args, kwargs)
+        if fast.only_done:  # a permit to give back, no clock, no record: here, no call between
+            for hook in fast.done:
+                try:
+                    hook()
+                except Exception as exc:
+                    fast.finisher.failed(hook, exc)
+            fast.finish(None, value, out, start)
+        else:
+            finish_fast(fast, start, value, out, began, args, kwargs)
     else:
         fast.finish(None, value, out, start)
     return out
@@ -182,7 +197,14 @@ async def predict_async(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: d
         if value is _REFUSED:
             return await _run_async(engine, CallRecord(start), x, args, kwargs)
     if fast.admit:
-        said = admitted(fast, value, args, kwargs)
+        one = fast.admit_one
+        if one is None:
+            said = admitted(fast, value, args, kwargs)
+        else:  # one hook alone: called here, no loop (one that raises sends the call to the walk)
+            try:
+                said = one(value, args, kwargs)
+            except Exception:
+                said = False
         if said is not True:
             if said is False:
                 return await _run_async(engine, CallRecord(start), value, args, kwargs, validated=True)
@@ -221,7 +243,15 @@ async def predict_async(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: d
     if failure is not None:
         return await _drive_async(engine, *handover(engine, start, value, failure, began), args, kwargs)
     if fast.hooked:
-        finish_fast(fast, start, value, out, began, args, kwargs)
+        if fast.only_done:  # a permit to give back, no clock, no record: here, no call between
+            for hook in fast.done:
+                try:
+                    hook()
+                except Exception as exc:
+                    fast.finisher.failed(hook, exc)
+            fast.finish(None, value, out, start)
+        else:
+            finish_fast(fast, start, value, out, began, args, kwargs)
     else:
         fast.finish(None, value, out, start)
     return out

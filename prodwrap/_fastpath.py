@@ -42,12 +42,14 @@ class FastPath:
 
     __slots__ = (
         "admit",
+        "admit_one",
         "attempted",
         "done",
         "finish",
         "finisher",
         "fn",
         "hooked",
+        "only_done",
         "primary",
         "record",
         "seconds",
@@ -66,9 +68,12 @@ class FastPath:
         admitting = [s for s in stages if s.fast_admit is not None]
         self.admit = tuple(s.fast_admit for s in admitting if s.fast_admit is not None)
         self.undo = tuple(s.fast_undo for s in admitting)  # (None where nothing is taken)
+        # One hook alone is called straight from the driver (no loop; nothing to undo after it).
+        self.admit_one = self.admit[0] if len(self.admit) == 1 else None
         self.attempted = tuple(s.fast_attempt for s in stages if s.fast_attempt is not None)
         self.done = tuple(s.fast_done for s in stages if s.fast_done is not None)  # no clock read for these
         self.record = engine.finisher.needs_record  # the finish needs a record of the call
         self.hooked = bool(self.attempted or self.done) or self.record  # the end takes finish_fast
+        self.only_done = bool(self.done) and not self.attempted and not self.record
         self.finisher = engine.finisher
         self.finish = engine.finisher.finish

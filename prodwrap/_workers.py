@@ -147,14 +147,10 @@ class Pool:
         else:
             end = end_of(deadline)
             wait = job.left(end)
-        with self._lock:  # (``with``: an interrupt cannot leave the lock held)
-            idle = self._idle.pop() if self._idle else None
-            if idle is not None:
-                idle.job = job
-                idle.go.release()
+        handed = self._to_idle(job)
         done = job.done
         try:
-            if idle is None:
+            if not handed:
                 Worker(self, job).start()  # this caller blocks anyway: no need to start it elsewhere
             while wait > 0:
                 if done.acquire(True, wait if wait < _STEP else _STEP):
@@ -188,14 +184,18 @@ class Pool:
         ``job.done.acquire(False)``; a job it no longer wants it marks ``abandoned`` (then an
         exception it raises later is reported late, as for :meth:`run`)."""
         job = Job(seconds, deadline, fn, args, kwargs, on_late)
-        with self._lock:
+        if not self._to_idle(job):
+            Worker(self, job).start()
+        return job
+
+    def _to_idle(self, job: Job) -> bool:
+        """Hand ``job`` to an idle worker, if there is one (True)."""
+        with self._lock:  # (``with``: an interrupt cannot leave the lock held)
             idle = self._idle.pop() if self._idle else None
             if idle is not None:
                 idle.job = job
                 idle.go.release()
-        if idle is None:
-            Worker(self, job).start()
-        return job
+        return idle is not None
 
     def _interrupted(self, job: Job) -> None:
         """The caller leaves early: abandon the job; report an exception nobody will see."""
