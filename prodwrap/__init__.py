@@ -16,12 +16,25 @@ from typing import TYPE_CHECKING, Any
 from prodwrap._context import context, deadline
 from prodwrap._model import ProductionModel
 from prodwrap._record import Outcome, Prediction, Stats
-from prodwrap.decorators import cache, circuit, fallback, monitored, production, rate_limit, retry, timeout, validate
+from prodwrap.cost import Attempt, Charge, CostModel, Ledger, PerCall, PerItem, PerSecond, PerToken, Usage
+from prodwrap.decorators import (
+    cache,
+    circuit,
+    fallback,
+    metered,
+    monitored,
+    production,
+    rate_limit,
+    retry,
+    timeout,
+    validate,
+)
 from prodwrap.errors import (
     BudgetExceededError,
     BulkheadFullError,
     CircuitOpenError,
     ConfigurationError,
+    ConfigurationWarning,
     FallbackExhausted,
     InputValidationError,
     OutputValidationError,
@@ -78,6 +91,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "ArraySpec",
+    "Attempt",
     "AuditLog",
     "AuditStats",
     "Backoff",
@@ -87,16 +101,24 @@ __all__ = [
     "BulkheadStats",
     "Cache",
     "CacheStats",
+    "Charge",
     "CircuitBreaker",
     "CircuitOpenError",
     "ConfigurationError",
+    "ConfigurationWarning",
     "Constant",
+    "CostModel",
     "DriftMonitor",
     "FallbackExhausted",
     "Hedge",
     "InputValidationError",
+    "Ledger",
     "Outcome",
     "OutputValidationError",
+    "PerCall",
+    "PerItem",
+    "PerSecond",
+    "PerToken",
     "Prediction",
     "PredictionTimeout",
     "ProductionModel",
@@ -109,6 +131,7 @@ __all__ = [
     "Stats",
     "Timeout",
     "UnkeyableError",
+    "Usage",
     "__version__",
     "backoff",
     "cache",
@@ -116,6 +139,7 @@ __all__ = [
     "context",
     "deadline",
     "fallback",
+    "metered",
     "monitored",
     "production",
     "rate_limit",

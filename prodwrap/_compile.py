@@ -107,6 +107,10 @@ def _stages(settings: Settings, name: str, is_async: bool) -> list[Stage]:
         from prodwrap.drift._stage import DriftStage  # the drift package loads when used
 
         stages.append(DriftStage.of(settings.drift, settings.input))
+    if settings.cost is not None or settings.ledger is not None or settings.fallback:
+        from prodwrap.cost._stage import compile_cost
+
+        compile_cost(settings, build, stages)  # (with model fallbacks: they may charge themselves)
     if settings.audit is not None:
         from prodwrap.audit import AuditLog
 

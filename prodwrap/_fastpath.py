@@ -23,12 +23,13 @@ def fast_enough(stage: Stage) -> bool:
     """Whether the success path can serve a stage: it has a success-path hook for every
     general-path hook it overrides (but ``observe``: the finish point then makes a record):
     ``fast_admit`` for ``admit`` and ``before_attempt``, ``fast_attempt`` or ``fast_done`` for
-    ``after_attempt`` (or a ``fast_admit`` that counts the success already: ``success_at_admit``)."""
+    ``after_attempt`` (or a ``fast_admit`` that counts the success already: ``success_at_admit``;
+    or an observer's ``fast_observe`` that does: ``success_at_finish``)."""
     if not stage.fast:
         return False
     if (overrides(stage, "admit") or overrides(stage, "before_attempt")) and stage.fast_admit is None:
         return False
-    if stage.success_at_admit and stage.fast_admit is not None:
+    if (stage.success_at_admit and stage.fast_admit is not None) or stage.success_at_finish:
         return True
     return not (overrides(stage, "after_attempt") and stage.fast_attempt is None and stage.fast_done is None)
 

@@ -15,6 +15,7 @@ from prodwrap._record import Prediction, Stats
 from prodwrap.errors import ConfigurationError, InputValidationError
 
 if TYPE_CHECKING:
+    from prodwrap.cost import Ledger
     from prodwrap.policies.circuit import Circuit
 
 In = TypeVar("In")  # what the model accepts as its input
@@ -244,6 +245,16 @@ class ProductionModel(Generic[In, P, R]):
             handle = getattr(stage, "handle", None)
             if handle is not None and stage.section == "circuit":
                 return handle  # type: ignore[no-any-return]
+        return None
+
+    @property
+    def ledger(self) -> Ledger | None:
+        """The ledger this model's calls are recorded in (its own unless ``ledger=`` shares
+        one), or None when it has no ``cost=``."""
+        for stage in self._engine.stages:
+            charger = getattr(stage, "charger", None)
+            if charger is not None and stage.section == "cost":
+                return charger.ledger  # type: ignore[no-any-return]
         return None
 
     def feedback(self, prediction_id: str, actual: Any) -> bool:

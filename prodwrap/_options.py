@@ -19,6 +19,7 @@ from prodwrap.errors import ConfigurationError
 if TYPE_CHECKING:
     from prodwrap._record import Prediction
     from prodwrap.audit import AuditLog
+    from prodwrap.cost import CostModel, Ledger
     from prodwrap.drift._monitor import DriftMonitor
     from prodwrap.policies.bulkhead import Bulkhead
     from prodwrap.policies.cache import Cache
@@ -80,6 +81,12 @@ def _timeout(value: Any) -> Any:
     return None if policy is None else policy.describe()
 
 
+def _cost(value: Any) -> Any:
+    from prodwrap.cost._models import cost_model
+
+    return cost_model(value).describe()
+
+
 def _retry(value: Any) -> Any:
     from prodwrap.policies.retry import Retry
 
@@ -107,6 +114,8 @@ class CommonOptions(TypedDict, total=False):
     hedge: Annotated["Hedge | None", Option(describe=_described)]
     rate_limit: Annotated["RateLimit | None", Option(describe=_described)]
     cache: Annotated["Cache | None", Option(describe=_described)]
+    cost: Annotated["CostModel | Callable[..., Any] | None", Option(describe=_cost)]
+    ledger: Annotated["Ledger | None", Option(describe=_described)]
     drift: Annotated["DriftMonitor | None", Option(describe=_described)]
     audit: Annotated["AuditLog | None", Option(describe=_described)]
     observers: Annotated[

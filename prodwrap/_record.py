@@ -13,9 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from prodwrap._context import TAGS
+
+if TYPE_CHECKING:
+    from prodwrap.cost._charge import Charge
 
 Outcome = Literal["ok", "fallback", "cached", "error"]
 
@@ -39,6 +42,7 @@ class CallRecord:
     __slots__ = (
         "args",
         "attempts",
+        "bill",
         "built",
         "deadline",
         "detailed",
@@ -93,6 +97,7 @@ class CallRecord:
         self.valid_input = True
         self.detailed = False  # the caller wants the Prediction (predict_detailed)
         self.built: Prediction | None = None
+        self.bill: Any = None  # what the call was charged (``prodwrap.cost``), when it has a cost model
         self.refused: str | None = None  # the reason an admission stage refused the call
         self.late: Any = None  # the job of the last attempt, when its caller abandoned it
         self.racing = False  # a hedge's race is under way (its extra attempts ask the stages)
@@ -127,6 +132,8 @@ class CallRecord:
         """The call's ``Prediction``: built on first use, the same object afterwards."""
         if self.built is not None:
             return self.built
+        bill = self.bill
+        cost, charges = (_ZERO, ()) if bill is None else bill.settle()
         prediction: Any = _Filling(
             new_id(),
             self.value,
@@ -136,12 +143,13 @@ class CallRecord:
             version,
             self.attempts,
             self.latency,
-            _ZERO,
+            cost,
             tuple(self.errors or ()),
             None,
             TAGS.get(),  # the tags in force, read-only (a mapping proxy)
             self.drift,
             False,
+            charges,
         )
         prediction.__class__ = Prediction  # frozen from here on (see _Filling)
         built: Prediction = prediction
@@ -154,6 +162,7 @@ class _PredictionSlots:
 
     __slots__ = (
         "attempts",
+        "charges",
         "cost",
         "drift",
         "errors",
@@ -182,12 +191,15 @@ class Prediction(_PredictionSlots):
         model: the model's name. version: its version (or None).
         attempts: attempts made by the primary (fallbacks not included).
         latency: seconds from entry to result.
-        cost: USD (``Decimal``); 0 when no cost model is configured.
+        cost: USD (``Decimal``): every charge of the call (failed attempts and fallbacks
+            included); 0 when no cost model is configured.
         errors: every exception met on the way, in order.
         trace_id: hex trace id of the prediction's span, or None without tracing.
         tags: the ``pw.context(...)`` tags in force.
         drift: drift alerts raised by this call.
         escalated: whether the output was handed to a human reviewer.
+        charges: one ``pw.Charge`` per attempt charged (model, version, served_by, attempt,
+            amount, tokens); empty when nothing was charged.
     """
 
     id: str
@@ -204,6 +216,7 @@ class Prediction(_PredictionSlots):
     tags: Mapping[str, Any]
     drift: tuple[Any, ...]
     escalated: bool
+    charges: tuple[Charge, ...] = ()
 
     __slots__ = ()
 
@@ -215,6 +228,11 @@ class Prediction(_PredictionSlots):
     def __setstate__(self, state: dict[str, Any]) -> None:
         for name, value in state.items():
             object.__setattr__(self, name, MappingProxyType(value) if name == "tags" else value)
+
+
+# The dataclass keeps ``charges``' default for its ``__init__``; as a class attribute it would
+# hide the slot it stands for.
+del Prediction.charges  # type: ignore[misc]
 
 
 class _Filling(_PredictionSlots):
@@ -241,6 +259,7 @@ class _Filling(_PredictionSlots):
         tags: Mapping[str, Any],
         drift: tuple[Any, ...],
         escalated: bool,
+        charges: tuple[Charge, ...] = (),
     ) -> None:
         self.id = id
         self.value = value
@@ -256,6 +275,7 @@ class _Filling(_PredictionSlots):
         self.tags = tags
         self.drift = drift
         self.escalated = escalated
+        self.charges = charges
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html as _html
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -60,6 +61,10 @@ def describe(engine: Engine, settings: Settings) -> dict[str, Any]:
     return info
 
 
+def _usd(amount: Decimal) -> str:
+    return f"{amount.quantize(Decimal('1E-12')).normalize():f}" if amount else "0"
+
+
 def _ms(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1000:.2f} ms"
 
@@ -85,6 +90,13 @@ def _rows(info: dict[str, Any], stats: Stats) -> list[tuple[str, str]]:
         ("abandoned attempts", f"{stats.abandoned}  (timed out, left to finish on their threads; results discarded)"),
         ("latency p50 / p95 / p99", f"{_ms(stats.latency_p50)} / {_ms(stats.latency_p95)} / {_ms(stats.latency_p99)}"),
     ]
+    if "cost" in info["stages"]:
+        per_call = stats.cost / stats.calls if stats.calls else None
+        mean = "" if per_call is None else f", {_usd(per_call)} USD per call"
+        rows.append(("cost", f"{_usd(stats.cost)} USD{mean}"))
+        rows.append(
+            ("  unpriced", f"{stats.unpriced}  (calls whose cost is not known in full: no token usage reported)")
+        )
     if stats.observer_errors:
         rows.append(("observer errors", f"{stats.observer_errors}  (observers that raised; logged, never raised)"))
     if stats.late_errors:

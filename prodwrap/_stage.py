@@ -26,7 +26,7 @@ hook says no),
 ``fast_attempt`` (a successful attempt and its duration) and ``fast_observe`` (the validated
 input and the output). A stage that overrides ``admit`` or ``after_attempt`` without
 giving the matching success-path hook (``fast_admit`` for ``before_attempt`` too;
-``fast_attempt`` for ``after_attempt`` unless ``success_at_admit``), or sets
+``fast_attempt`` for ``after_attempt`` unless ``success_at_admit`` or ``success_at_finish``), or sets
 ``fast=False``, has every call taken by the walk; an
 observer that overrides ``observe`` without ``fast_observe`` gets a record on the success
 path too.
@@ -168,6 +168,12 @@ class Stage:
     success already (it needs no duration), so it has no ``fast_attempt`` and the success
     path reads no clock for it. A first attempt that fails reaches ``after_attempt`` as on
     the walk (with nothing of this stage's on ``call.state``)."""
+
+    success_at_finish: bool = False
+    """True: this attempt stage's success-path attempt is accounted at the finish point, by an
+    observer of the same capability whose ``fast_observe`` has what it needs (the output: a
+    token price), so it needs no ``fast_attempt`` or ``fast_done`` (it may still have a
+    ``fast_attempt`` that hands that observer the duration)."""
 
     fast_observe: Callable[[Any, Any], object] | None = None
     """``(value, output)``: a call the primary served on the success path."""

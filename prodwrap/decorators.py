@@ -28,6 +28,7 @@ from prodwrap.policies.validation import Check
 if TYPE_CHECKING:
     import tenacity
 
+    from prodwrap.cost import Ledger
     from prodwrap.drift._monitor import DriftMonitor
     from prodwrap.state import StateStore
 
@@ -279,6 +280,18 @@ def rate_limit(
             calls=calls, per=per, tokens=tokens, max_wait=max_wait, by=by, store=store, estimate=estimate, usage=usage
         )
     return _decorator(rate_limit=policy)  # type: ignore[no-any-return]
+
+
+def metered(fn: object = None, /, *, cost: Any = None, ledger: Ledger | None = None) -> Decorator:
+    """Charge every attempt: ``@pw.metered(cost=pw.PerCall("0.0001"))`` (what ``cost=`` takes),
+    recorded in the model's ledger or in ``ledger=``."""
+    _bare("metered", fn, '@pw.metered(cost=pw.PerCall("0.0001"))')
+    if cost is None:
+        raise ConfigurationError('@pw.metered needs cost= (a cost model, such as pw.PerCall("0.0001"))')
+    options: dict[str, Any] = {"cost": cost}
+    if ledger is not None:
+        options["ledger"] = ledger
+    return _decorator(**options)  # type: ignore[no-any-return]
 
 
 def monitored(fn: object = None, /, *, drift: DriftMonitor | None = None) -> Decorator:

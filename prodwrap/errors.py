@@ -17,6 +17,9 @@ retries are exhausted; prodwrap raises the errors below only for conditions it o
     └── ExceptionGroup
         └── FallbackExhausted           (also ProdwrapError) every attempt and fallback failed
 
+    UserWarning
+    └── ConfigurationWarning                               a setting works but is likely a mistake (a float price)
+
 ``InputValidationError`` and ``OutputValidationError`` carry every field error in
 ``.errors`` (pydantic's list of dicts; ``loc[0]`` is the field name). Values of fields
 marked sensitive are never kept, and long values are truncated. The message lists one
@@ -36,6 +39,7 @@ __all__ = [
     "BulkheadFullError",
     "CircuitOpenError",
     "ConfigurationError",
+    "ConfigurationWarning",
     "FallbackExhausted",
     "InputValidationError",
     "OutputValidationError",
@@ -165,6 +169,10 @@ class UnkeyableError(ProdwrapError, TypeError):
 
 class ConfigurationError(ProdwrapError, ValueError):
     """A policy or option was given a value that makes no sense (raised at construction)."""
+
+
+class ConfigurationWarning(UserWarning):
+    """A setting that works but is probably not what was meant (a float price: not exact)."""
 
 
 class FallbackExhausted(ProdwrapError, ExceptionGroup[Exception]):

@@ -472,3 +472,22 @@ def test_a_stage_counting_the_success_at_admission_needs_no_fast_attempt() -> No
         success_at_admit = False  # it needs fast_attempt then: every call takes the walk
 
     assert engine_with(flaky, [Timing()]).fast is None
+
+
+class PricedAtFinish(Stage):
+    """An attempt stage whose success-path attempt an observer of its own accounts for."""
+
+    name = "priced"
+    seam = Seam.ATTEMPT
+    success_at_finish = True
+
+    def after_attempt(self, call: CallRecord, target: Target, error: Exception | None, seconds: float) -> None:
+        pass
+
+
+def test_success_at_finish_keeps_the_success_path_for_an_attempt_stage() -> None:
+    kept = Engine(fn=lambda x: x, name="m", stages=[PricedAtFinish()])
+    assert kept.fast is not None and not kept.fast.hooked  # no clock read, no record for it
+    unmarked = PricedAtFinish()
+    unmarked.success_at_finish = False
+    assert Engine(fn=lambda x: x, name="m", stages=[unmarked]).fast is None

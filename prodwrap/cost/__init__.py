@@ -1,6 +1,28 @@
-"""Cost accounting (grows into cost models, the ledger and budgets): token usage as the
-providers report it, read once for the rate limiter and, later, the cost models."""
+"""Cost accounting: cost models (``cost=``), the charges of each call, and the ledger.
 
+``pw.PerCall``, ``pw.PerSecond``, ``pw.PerItem`` and ``pw.PerToken`` price one attempt and add
+up with ``+``; a :class:`CostModel` (or a plain callable of a :class:`Attempt`) is a custom
+one. Token usage is read as the providers report it (:func:`usage_of`). Every attempt is
+charged (``Prediction.charges``, one :class:`Charge` each) and every call recorded in a
+:class:`Ledger`. Amounts are ``Decimal`` USD at the API and integer pico-dollars inside.
+"""
+
+from prodwrap.cost._charge import Charge
+from prodwrap.cost._ledger import Ledger
+from prodwrap.cost._models import Attempt, CostModel, CostSum, PerCall, PerItem, PerSecond
+from prodwrap.cost._tokens import PerToken
 from prodwrap.cost._usage import Usage, usage_of
 
-__all__ = ["Usage", "usage_of"]
+__all__ = [
+    "Attempt",
+    "Charge",
+    "CostModel",
+    "CostSum",
+    "Ledger",
+    "PerCall",
+    "PerItem",
+    "PerSecond",
+    "PerToken",
+    "Usage",
+    "usage_of",
+]

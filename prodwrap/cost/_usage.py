@@ -1,6 +1,6 @@
 """Token usage, read from what an LLM call returns, whichever provider's shape it has.
 
-:func:`usage_of` reads the output itself, or its ``.usage`` (``["usage"]`` for a dict), in
+:func:`usage_of` reads the output's ``.usage`` (``["usage"]`` for a dict), or the output itself, in
 the shapes of OpenAI chat completions (``prompt_tokens``, ``completion_tokens``,
 ``prompt_tokens_details.cached_tokens``, ``completion_tokens_details.reasoning_tokens``),
 OpenAI Responses (``input_tokens``, ``output_tokens``, ``input_tokens_details.cached_tokens``,
@@ -48,7 +48,7 @@ class Usage:
 def _field(obj: Any, name: str) -> Any:
     if obj is None:
         return None
-    if isinstance(obj, Mapping):
+    if type(obj) is dict or isinstance(obj, Mapping):  # (a dict first: the ABC check costs more)
         return obj.get(name)
     return getattr(obj, name, None)
 
@@ -56,6 +56,10 @@ def _field(obj: Any, name: str) -> Any:
 def _count(obj: Any, name: str) -> int | None:
     """A token count: a non-negative integer (numpy's too), else None."""
     value = _field(obj, name)
+    if value is None:
+        return None
+    if type(value) is int:
+        return value if value >= 0 else None
     if isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) >= 0:
         return int(value)
     return None
@@ -90,14 +94,18 @@ def _read(usage: Any) -> Usage | None:
 
 
 def usage_of(output: Any) -> Usage | None:
-    """The token usage ``output`` reports (itself, or its ``.usage`` / ``["usage"]``), or None
-    when it reports none. Never raises for an output of another shape."""
+    """The token usage ``output`` reports (its ``.usage`` / ``["usage"]``, or itself; a
+    ``Usage`` is its own), or None when it reports none. Never raises for an output of
+    another shape."""
     if output is None or isinstance(output, str | bytes | int | float):
         return None
+    if type(output) is Usage:
+        return output
     try:
-        found = _read(output)
+        usage = _field(output, "usage")  # (the usual place: read first)
+        found = None if usage is None else _read(usage)
         if found is None:
-            found = _read(_field(output, "usage"))
+            found = _read(output)
     except Exception:  # a property that raises, an odd mapping: no usage found
         return None
     return found

@@ -30,6 +30,7 @@ from prodwrap._copies import immutable
 from prodwrap._gates import Flight
 from prodwrap._log import Throttle, logger
 from prodwrap._stage import Seam, Serve, Stage, Wait
+from prodwrap.cost._money import money
 from prodwrap.errors import PredictionTimeout, UnkeyableError
 from prodwrap.policies._cache_keys import flat_key
 from prodwrap.policies._cache_tables import LRU, TTL, now
@@ -37,7 +38,7 @@ from prodwrap.policies._canonical import canonical_form
 from prodwrap.policies.cache import CacheStats
 
 if TYPE_CHECKING:
-    from collections.abc import Hashable
+    from collections.abc import Callable, Hashable
 
     from prodwrap._record import CallRecord
     from prodwrap._stage import Build
@@ -109,6 +110,8 @@ class CacheCore:
         self.plain = canonical_form(self.version, (), {})  # the key's tail without arguments
         self.hits = self.misses = self.waits = self.unkeyable = self.errors = 0
         self.saved = 0.0
+        self.saved_cost = 0  # pico-dollars the hits saved (what the calls that filled them cost)
+        self.spent: Callable[[CallRecord | None], int] | None = None  # a call's cost (set with cost=)
 
     # -- keys -----------------------------------------------------------------------------
 
@@ -161,7 +164,7 @@ class CacheCore:
                         return True
                 else:
                     self.hits += 1
-                    self.saved += entry[2]
+                    self.saved, self.saved_cost = self.saved + entry[2], self.saved_cost + entry[3]
             if entry is not None:  # a hit: served here, on the success path
                 return Serve(self.served(entry), "cached", "cache")
         self.carried[threading.get_ident()] = (value, args, kwargs, key)  # admit takes it next
@@ -233,7 +236,7 @@ class CacheCore:
             entry = self.cache.get(key)
             if entry is not None:
                 self.hits += 1
-                self.saved += entry[2]
+                self.saved, self.saved_cost = self.saved + entry[2], self.saved_cost + entry[3]
             elif ticket.waited:  # its flight did not fill the key: it calls the predict itself
                 self.misses += 1
                 return None
@@ -263,14 +266,14 @@ class CacheCore:
                 self.undone.pop(threading.get_ident(), None)
             claim = self.pending.pop(id(call.input), None)
             if claim is not None:
-                self.settle(claim, call.value if self.storable(call) else _MISSING, perf_counter() - claim.start)
+                self.settle(claim, call.value if self.storable(call) else _MISSING, perf_counter() - claim.start, call)
             return
         if ticket.served or ticket.key is None:
             return
         if ticket.claim is not None:
-            self.settle(ticket.claim, call.value if self.storable(call) else _MISSING, call.latency)
+            self.settle(ticket.claim, call.value if self.storable(call) else _MISSING, call.latency, call)
         elif self.storable(call):  # a waiter that went on: it fills the key all the same
-            entry = self.entry(call.value, call.latency)
+            entry = self.entry(call.value, call.latency, 0 if self.spent is None else self.spent(call))
             if entry is not None:
                 with self.lock:
                     self.cache[ticket.key] = entry
@@ -282,13 +285,13 @@ class CacheCore:
             return call.served_by == "primary"
         return self.cache_fallbacks and call.outcome == "fallback"
 
-    def entry(self, value: Any, seconds: float) -> tuple[Any, bool, float] | None:
+    def entry(self, value: Any, seconds: float, cost: int = 0) -> tuple[Any, bool, float, int] | None:
         """What the cache holds for an output: a copy of it when it is mutable (None: it
         cannot be copied; counted and logged, the output is not stored)."""
         if not self.copy or immutable(value):
-            return (value, False, seconds)
+            return (value, False, seconds, cost)
         try:
-            return (copy.deepcopy(value), True, seconds)
+            return (copy.deepcopy(value), True, seconds, cost)
         except Exception as exc:
             with self.lock:
                 self.errors += 1
@@ -322,12 +325,14 @@ class CacheCore:
             extra={"model": self.model, "version": self.version},
         )
 
-    def served(self, entry: tuple[Any, bool, float]) -> Any:
+    def served(self, entry: tuple[Any, bool, float, int]) -> Any:
         return copy.deepcopy(entry[0]) if entry[1] else entry[0]
 
-    def settle(self, claim: _Claim, out: Any, seconds: float) -> None:
-        """The call filling ``claim`` ended: store ``out`` (unless ``_MISSING``), end the flight."""
-        entry = None if out is _MISSING else self.entry(out, seconds)
+    def settle(self, claim: _Claim, out: Any, seconds: float, call: CallRecord | None = None) -> None:
+        """The call filling ``claim`` ended (``call``: its record; None on the success path):
+        store ``out`` (unless ``_MISSING``) with what the call cost, end the flight."""
+        cost = 0 if self.spent is None or out is _MISSING else self.spent(call)
+        entry = None if out is _MISSING else self.entry(out, seconds, cost)
         with self.lock:
             if entry is not None:
                 self.cache[claim.key] = entry
@@ -354,6 +359,7 @@ class CacheCore:
                 unkeyable=self.unkeyable,
                 errors=self.errors,
                 saved_seconds=self.saved,
+                saved_cost=money(self.saved_cost),
             )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from prodwrap.errors import ConfigurationError
@@ -101,6 +102,8 @@ class CacheStats:
             was served, not stored.
         saved_seconds: seconds of predict time the hits saved (each hit counts the latency of
             the call that filled its entry).
+        saved_cost: USD the hits saved (each hit counts what the call that filled its entry
+            was charged; 0 without ``cost=``).
     """
 
     hits: int
@@ -114,3 +117,4 @@ class CacheStats:
     unkeyable: int
     errors: int
     saved_seconds: float
+    saved_cost: Decimal = Decimal(0)

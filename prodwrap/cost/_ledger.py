@@ -1,0 +1,288 @@
+"""``pw.Ledger``: exact cost totals by model, version, outcome and any context tag.
+
+Calls are handed to the ledger as they finish (:meth:`Ledger.record`, one ``deque.append``:
+atomic, no lock, no ``Decimal``), and folded into its totals in batches (every 1024 calls, and
+before every read) under one lock. The totals live in a :class:`~prodwrap.state.StateStore`
+(a ``MemoryStore`` of the ledger's own by default) as integer pico-dollars, added with the
+store's atomic ``get``/``swap`` (compare and swap), so ledgers in several processes can share
+one store. Percentiles of the cost per call are over this process's most recent calls.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections import deque
+from collections.abc import Hashable, Mapping
+from decimal import Decimal
+from itertools import groupby, repeat
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any
+
+from prodwrap._log import Throttle, logger
+from prodwrap.cost._money import money
+from prodwrap.errors import ConfigurationError
+from prodwrap.state import MemoryStore, StateStore
+
+if TYPE_CHECKING:
+    from prodwrap.cost._charge import Line
+
+log = logger("cost")
+_faults = Throttle(log)
+BATCH = 1024  # calls folded into the totals at a time
+RESERVED = ("model", "version", "outcome", "served_by")  # the dimensions that are not tags
+OTHER = "<other>"  # a tag's values beyond max_values are counted under this one
+_popleft = deque.popleft
+_alike = itemgetter(0, 1, 2, 3, 4)  # an entry but for its amount
+_amount = itemgetter(5)
+
+
+class Meter:
+    """One model's side of a ledger: what its calls cost (``stats().cost``, ``unpriced``),
+    every charge of the call included, fallbacks' too."""
+
+    __slots__ = ("calls", "faults", "ledger", "model", "units", "unpriced", "version")
+
+    def __init__(self, model: str, version: str | None, ledger: Ledger) -> None:
+        self.model = model
+        self.version = version
+        self.ledger = ledger
+        self.units = 0  # pico-dollars (updated under the ledger's lock)
+        self.calls = 0
+        self.unpriced = 0
+        self.faults = itertools.count()  # faults of the cost model (counted lock-free)
+
+
+# (meter, tags, outcome, charges or None for one charge of the meter's primary, 1 if
+# unpriced, pico-dollars)
+Entry = tuple[Meter, Mapping[str, Any], str, "tuple[Line, ...] | None", int, int]
+
+
+class Ledger:
+    """Exact cost totals, thread-safe, shareable across models (``ledger=``).
+
+    Args:
+        store: where the totals are kept (default: a ``MemoryStore`` of its own).
+        name: the prefix of its keys in the store (ledgers sharing a store and a name share
+            their totals).
+        window: how many recent calls :meth:`percentile` is computed over.
+        max_values: the most distinct values kept per tag; later values of that tag are
+            counted under ``"<other>"`` (a tag such as a request id has one value per call).
+
+    Every call of every model recording into it counts once, at its cost (a cached call at
+    0); a call is charged to the model, version and ``served_by`` of each of its charges, and
+    to its outcome and tags as a whole.
+    """
+
+    def __init__(
+        self, store: StateStore | None = None, *, name: str = "ledger", window: int = 8192, max_values: int = 10_000
+    ) -> None:
+        if store is not None and not isinstance(store, StateStore):
+            raise ConfigurationError(f"Ledger.store must be a StateStore, got {store!r}")
+        if not isinstance(name, str) or not name:
+            raise ConfigurationError(f"Ledger.name must be a non-empty str, got {name!r}")
+        for setting, value in (("window", window), ("max_values", max_values)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigurationError(f"Ledger.{setting} must be a whole number >= 1, got {value!r}")
+        self.store: StateStore = MemoryStore() if store is None else store
+        self.name = name
+        self.max_values = max_values
+        self.pending: deque[Entry] = deque()
+        self._lock = threading.Lock()
+        self._recent: deque[int] = deque(maxlen=window)  # pico-dollars of the latest calls
+        self._known: dict[str, set[Any]] = {}  # values seen per dimension (at most max_values + 1)
+        self._owed: dict[str, int] = {}  # sums a failing store has not taken yet
+        self._unindexed: set[tuple[str, Any]] = set()  # values not yet in the store's index
+        self.faults = 0
+
+    # -- recording ---------------------------------------------------------------------
+
+    def record(self, entry: Entry) -> None:
+        """A finished call (an :data:`Entry`). The success path appends to
+        ``pending`` itself and calls :meth:`fold_soon` when it holds ``BATCH`` calls."""
+        pending = self.pending
+        pending.append(entry)
+        if len(pending) >= BATCH:
+            self.fold_soon()
+
+    def fold_soon(self) -> None:
+        """Fold what is pending now, unless another thread is doing it (never raises)."""
+        if self._lock.acquire(blocking=False):
+            try:
+                self._fold()
+            except Exception as exc:  # (the store's faults are caught inside; this is a bug's)
+                self._fault(exc)
+            finally:
+                self._lock.release()
+
+    def drain(self) -> None:
+        """Fold every call recorded so far into the totals (reads do it first)."""
+        with self._lock:
+            self._fold()
+
+    def _fold(self) -> None:
+        pending = self.pending
+        n = len(pending)
+        if not n and not self._owed:
+            return
+        # Taken and grouped in C: runs of calls alike but for their amount (one model, one
+        # context, the success path's one charge) cost the fold a few tens of nanoseconds each.
+        batch = list(map(_popleft, repeat(pending, n)))
+        sums: dict[tuple[str, Any], int] = {}
+        total = calls = unpriced = 0
+        recent = self._recent
+        for (meter, tags, outcome, lines, missing), run in groupby(batch, _alike):
+            amounts = list(map(_amount, run))
+            count = len(amounts)
+            spent = sum(amounts)
+            meter.units += spent
+            meter.calls += count
+            meter.unpriced += missing * count
+            if lines is None:  # the meter's primary, one charge each
+                recent.extend(amounts)
+                for key in (("model", meter.model), ("version", meter.version), ("served_by", "primary")):
+                    sums[key] = sums.get(key, 0) + spent
+            else:
+                spent = 0
+                for line in lines:
+                    if line.ledger is self:
+                        continue  # a fallback model recorded it here already
+                    spent += line.units
+                    for key in (("model", line.model), ("version", line.version), ("served_by", line.served_by)):
+                        sums[key] = sums.get(key, 0) + line.units * count
+                recent.extend(repeat(spent, count))
+                spent *= count
+            total += spent
+            calls += count
+            unpriced += missing * count
+            key = ("outcome", outcome)
+            sums[key] = sums.get(key, 0) + spent
+            for tag, value in tags.items():
+                key = ("tag:" + tag, value if isinstance(value, Hashable) else repr(value))
+                sums[key] = sums.get(key, 0) + spent
+        self._write(total, calls, unpriced, sums)
+
+    def _write(self, total: int, calls: int, unpriced: int, sums: dict[tuple[str, Any], int]) -> None:
+        owed = self._owed
+        for suffix, amount in (("units", total), ("calls", calls), ("unpriced", unpriced)):
+            if amount:
+                key = f"{self.name}:{suffix}"
+                owed[key] = owed.get(key, 0) + amount
+        for (dim, given), amount in sums.items():
+            known = self._known.setdefault(dim, set())
+            value = given if given in known or len(known) < self.max_values else OTHER
+            if value not in known:
+                known.add(value)
+                self._unindexed.add((dim, value))
+            key = f"{self.name}:by:{dim}:{value!r}"
+            owed[key] = owed.get(key, 0) + amount
+        for dim, value in list(self._unindexed):  # (a failing store: tried again at every fold)
+            try:
+                self._index(dim, value)
+            except Exception as exc:
+                self._fault(exc)
+                return
+            self._unindexed.discard((dim, value))
+        for key in list(owed):
+            try:
+                self._add(key, owed[key])
+            except Exception as exc:
+                self._fault(exc)
+                return  # the rest is kept, and written with the next batch
+            del owed[key]
+
+    def _add(self, key: str, amount: int) -> None:
+        store = self.store
+        while True:  # compare and swap: exact under concurrent writers sharing the store
+            old = store.get(key)
+            if store.swap(key, old, (old or 0) + amount):
+                return
+
+    def _index(self, dim: str, value: Any) -> None:
+        store, key = self.store, f"{self.name}:index:{dim}"
+        while True:
+            old = store.get(key)
+            if old is not None and value in old:
+                return
+            if store.swap(key, old, (*(old or ()), value)):
+                return
+
+    def _fault(self, exc: Exception) -> None:
+        self.faults += 1
+        _faults.warning(
+            f"ledger:{self.name}",
+            "ledger %s: the store raised %s: %s (the totals are kept and written later)",
+            self.name,
+            type(exc).__name__,
+            exc,
+            exc_info=exc,
+        )
+
+    # -- reading -----------------------------------------------------------------------
+
+    def _get(self, suffix: str) -> int:
+        return int(self.store.get(f"{self.name}:{suffix}") or 0)
+
+    def total(self, by: str | None = None) -> Any:
+        """The total cost in USD (``Decimal``); with ``by``, a dict of totals by
+        ``"model"``, ``"version"``, ``"outcome"``, ``"served_by"`` or any ``pw.context`` tag
+        (calls without the tag under None), most expensive first."""
+        self.drain()
+        if by is None:
+            return money(self._get("units"))
+        if not isinstance(by, str) or not by:
+            raise ValueError(f"Ledger.total(by=...) names a tag or one of {', '.join(RESERVED)}, got {by!r}")
+        dim = by if by in RESERVED else "tag:" + by
+        values = self.store.get(f"{self.name}:index:{dim}") or ()
+        totals = {v: self._get(f"by:{dim}:{v!r}") for v in values}
+        if dim.startswith("tag:"):
+            tagged = sum(totals.values())
+            untagged = self._get("units") - tagged
+            if untagged or not totals:
+                totals[None] = untagged
+        ordered = sorted(totals.items(), key=lambda item: (-item[1], repr(item[0])))
+        return {value: money(amount) for value, amount in ordered}
+
+    def calls(self) -> int:
+        """Calls recorded (cached and failed ones included)."""
+        self.drain()
+        return self._get("calls")
+
+    def unpriced(self) -> int:
+        """Calls with an attempt whose cost could not be determined."""
+        self.drain()
+        return self._get("unpriced")
+
+    def cost_per_request(self) -> Decimal | None:
+        """The mean cost of a call in USD (to the pico-dollar); None before the first call."""
+        self.drain()
+        calls = self._get("calls")
+        if not calls:
+            return None
+        return _per(Decimal(self._get("units")) / calls)
+
+    def percentile(self, q: float) -> Decimal | None:
+        """The ``q`` quantile (0.5: median, 0.95) of the cost per call in USD, over this
+        process's most recent ``window`` calls (linear interpolation); None before any."""
+        if isinstance(q, bool) or not isinstance(q, int | float) or not 0 <= q <= 1:
+            raise ValueError(f"Ledger.percentile takes a quantile between 0 and 1, got {q!r}")
+        self.drain()
+        with self._lock:
+            ordered = sorted(self._recent)
+        if not ordered:
+            return None
+        pos = Decimal(repr(float(q))) * (len(ordered) - 1)
+        low = int(pos)
+        high = min(low + 1, len(ordered) - 1)
+        return _per(ordered[low] + (ordered[high] - ordered[low]) * (pos - low))
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "store": type(self.store).__name__}
+
+    def __repr__(self) -> str:
+        return f"<Ledger {self.name!r} on {type(self.store).__name__}>"
+
+
+def _per(units: Decimal | int) -> Decimal:
+    """Pico-dollars (possibly fractional) as USD, to the pico-dollar."""
+    return money(int(Decimal(units).to_integral_value()))

@@ -1,0 +1,308 @@
+"""Charging on the seam: an attempt stage prices every attempt, an observer records the call.
+
+:class:`ChargeStage` (attempt seam) prices each attempt of the primary as it ends, failed
+ones and every attempt a hedge started included, onto the call's :class:`Bill`
+(``CallRecord.bill``). A fallback that is a ``ProductionModel`` is charged by its own
+pipeline: while its attempt runs, ``COLLECT`` holds a list its cost observer adds its
+charges to, and they join the bill under the fallback's name. Plain callables and
+``pw.Constant`` cost nothing.
+
+:class:`CostObserver` (observer seam, first of the observers) hands the finished call to the
+ledger and to a calling model's ``COLLECT``. On the success path it prices the one attempt
+in ``fast_observe(value, out)``, which has the output a token price reads; a price per second
+gets the attempt's duration from ``ChargeStage.fast_attempt``, kept for the thread until
+``fast_observe`` on the same thread takes it (nothing runs between the two on that thread).
+The success-path charge is one integer addition and one ``deque.append``: no lock, no
+``Decimal``, no record.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+from contextvars import ContextVar
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from prodwrap._context import TAGS
+from prodwrap._log import Throttle, logger
+from prodwrap._stage import Seam, Stage
+from prodwrap._target import MODEL
+from prodwrap.cost._charge import Bill, Line
+from prodwrap.cost._ledger import BATCH, Ledger, Meter
+from prodwrap.cost._models import Charged, Priced, cost_model
+from prodwrap.cost._money import money
+from prodwrap.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from prodwrap._engine import Target
+    from prodwrap._record import CallRecord
+    from prodwrap._stage import Build
+
+log = logger("cost")
+_faults = Throttle(log)
+COLLECT: ContextVar[list[Line] | None] = ContextVar("prodwrap_charges", default=None)
+_LOST = RuntimeError("a hedged attempt that lost its race (its output was discarded)")
+
+
+def charges_cost(model: Any) -> bool:
+    """Whether a fallback ``ProductionModel`` charges through its own pipeline."""
+    return any(isinstance(stage, CostObserver) for stage in model._engine.stages)
+
+
+class Charger:
+    """What both stages share: the cost model, the model's meter, the ledger."""
+
+    def __init__(self, model: Priced | None, build: Build, ledger: Ledger) -> None:
+        self.model = model
+        self.name = build.name
+        self.version = build.version
+        self.ledger = ledger
+        self.record = ledger.record
+        self.meter = Meter(build.name, build.version, ledger)
+        self.hedged = getattr(build.settings, "hedge", None) is not None
+        self.stash: dict[int, float] = {}  # thread -> the success path's attempt duration
+        self.handoff: dict[int, int] | None = None  # thread -> its success-path cost, for the cache
+
+    def price(self, value: Any, out: Any, error: BaseException | None, seconds: float) -> Charged:
+        """One attempt's charge (a cost model that raises: unpriced, counted, logged)."""
+        try:
+            return self.model.charge(value, out, error, seconds)  # type: ignore[union-attr]
+        except Exception as exc:
+            next(self.meter.faults)
+            _faults.warning(
+                f"{self.name}:cost",
+                "%s: the cost model raised %s: %s (the attempt is unpriced)",
+                self.name,
+                type(exc).__name__,
+                exc,
+                exc_info=exc,
+                extra={"model": self.name, "version": self.version, "reason": "cost_fault"},
+            )
+            return 0, None, True
+
+    def unpriced(self) -> None:
+        _faults.warning(
+            f"{self.name}:unpriced",
+            "%s: an attempt is unpriced: its output reports no token usage (counted in stats().unpriced)",
+            self.name,
+            extra={"model": self.name, "version": self.version, "reason": "unpriced"},
+        )
+
+    def spent(self, call: CallRecord | None) -> int:
+        """What a call cost, in pico-dollars (None: the success path's call on this thread),
+        for the cache to record as the saving of each hit on the entry the call fills."""
+        if call is None:
+            return 0 if self.handoff is None else self.handoff.get(threading.get_ident(), 0)
+        bill = call.bill
+        return 0 if bill is None else bill.units
+
+
+class ChargeStage(Stage):
+    """The attempt seam's charge: every attempt of the primary, onto the call's bill."""
+
+    name = "cost"
+    seam = Seam.ATTEMPT
+    section = "unpriced"
+    success_at_finish = True  # the success path's attempt is priced by CostObserver.fast_observe
+
+    def __init__(self, charger: Charger) -> None:
+        self.charger = charger
+        model = charger.model
+        if model is not None and model.needs_seconds:
+            stash = charger.stash
+            get_ident = threading.get_ident
+
+            def fast_attempt(seconds: float) -> None:
+                stash[get_ident()] = seconds
+
+            self.fast_attempt = fast_attempt
+
+    def after_attempt(self, call: CallRecord, target: Target, error: Exception | None, seconds: float) -> None:
+        if call.phase >= 0:  # a fallback: a model charges itself; callables and constants cost 0
+            if target.kind is MODEL:
+                self._collected(call, target)
+            return
+        charger = self.charger
+        if charger.model is None:
+            return
+        bill = call.bill
+        if bill is None:
+            bill = call.bill = Bill()
+        n = call.raced if charger.hedged else 1  # every attempt a hedge started is charged
+        first = call.attempts - n + 1
+        for i in range(n):
+            won = n == 1 or i == call.won
+            output = call.result if error is None and won else None
+            failed = _LOST if error is None and not won else error  # a loser of a race that was won
+            amount, tokens, missing = charger.price(call.input, output, failed, seconds)
+            if missing:
+                charger.unpriced()
+            bill.lines.append(
+                Line(charger.name, charger.version, target.name, first + i, amount, tokens, missing, None)
+            )
+
+    def _collected(self, call: CallRecord, target: Target) -> None:
+        bill = call.bill
+        pending = None if bill is None else bill.pending
+        if pending is None:
+            return
+        bill.pending = None
+        token, collected = pending
+        with contextlib.suppress(ValueError):  # (reset in another context: dropped with it)
+            COLLECT.reset(token)
+        bill.lines.extend(line._replace(served_by=target.name) for line in collected)
+
+    def stats(self) -> int:
+        meter = self.charger.meter
+        meter.ledger.drain()
+        return meter.unpriced
+
+
+class CollectingStage(ChargeStage):
+    """A :class:`ChargeStage` for a model with fallbacks that charge themselves: ``COLLECT``
+    is set for each such fallback's attempt."""
+
+    def __init__(self, charger: Charger) -> None:
+        super().__init__(charger)
+        self.fast_admit = _yes
+
+    def before_attempt(self, call: CallRecord, target: Target) -> None:
+        if call.phase >= 0 and target.kind is MODEL:
+            bill = call.bill
+            if bill is None:
+                bill = call.bill = Bill()
+            collected: list[Line] = []
+            bill.pending = (COLLECT.set(collected), collected)
+
+    def undo_attempt(self, call: CallRecord, target: Target) -> None:
+        if call.phase >= 0 and target.kind is MODEL:
+            self._collected(call, target)  # what it spent before it ended is still charged
+
+
+def _yes(value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    return True
+
+
+class CostObserver(Stage):
+    """Records every finished call in the ledger (and with a calling model's ``COLLECT``)."""
+
+    name = "cost"
+    seam = Seam.OBSERVER
+    section = "cost"
+
+    def __init__(self, charger: Charger) -> None:
+        self.charger = charger
+        self.ledger = charger.ledger
+        fixed = None if charger.model is None else charger.model.fixed
+        self.fast_observe = _priced_hook(charger) if fixed is None else _fixed_hook(charger, fixed)
+
+    def observe(self, call: CallRecord) -> None:
+        charger = self.charger
+        bill = call.bill
+        if bill is None:
+            bill = call.bill = Bill()
+            model = charger.model
+            if model is not None and call.attempts and call.errors is None and call.outcome == "ok":
+                # the success path's attempt, on a record (another observer reads one)
+                seconds = charger.stash.pop(threading.get_ident(), 0.0) if model.needs_seconds else 0.0
+                amount, tokens, missing = charger.price(call.input, call.value, None, seconds)
+                if missing:
+                    charger.unpriced()
+                bill.lines.append(Line(charger.name, charger.version, "primary", 1, amount, tokens, missing, None))
+        lines = tuple(bill.lines)
+        charger.record((charger.meter, TAGS.get(), call.outcome, lines, int(bill.unpriced), bill.units))
+        sink = COLLECT.get()
+        if sink is not None:
+            sink.extend(line if line.ledger is not None else line._replace(ledger=charger.ledger) for line in lines)
+
+    def stats(self) -> Decimal:
+        meter = self.charger.meter
+        meter.ledger.drain()
+        return money(meter.units)
+
+
+def _fixed_hook(charger: Charger, amount: int) -> Callable[[Any, Any], None]:
+    """The success path's charge when every attempt costs ``amount`` (``PerCall``): one
+    tuple appended to the ledger's pending calls, everything else bound beforehand."""
+    meter, ledger, handoff = charger.meter, charger.ledger, charger.handoff
+    pending = ledger.pending
+    append, tags, collecting, get_ident = pending.append, TAGS.get, COLLECT.get, threading.get_ident
+    line = Line(charger.name, charger.version, "primary", 1, amount, None, False, ledger)
+
+    def charge(value: Any, out: Any) -> None:
+        append((meter, tags(), "ok", None, 0, amount))
+        if len(pending) >= BATCH:
+            ledger.fold_soon()
+        if handoff is not None:
+            handoff[get_ident()] = amount
+        sink = collecting()
+        if sink is not None:
+            sink.append(line)
+
+    return charge
+
+
+def _priced_hook(charger: Charger) -> Callable[[Any, Any], None]:
+    """The success path's charge of the one attempt, from its input, output and duration."""
+    meter, ledger, handoff, model = charger.meter, charger.ledger, charger.handoff, charger.model
+    pending = ledger.pending
+    append, tags, collecting, get_ident = pending.append, TAGS.get, COLLECT.get, threading.get_ident
+    stash = charger.stash if model is not None and model.needs_seconds else None
+    charge = model.charge if model is not None else None
+    name, version = charger.name, charger.version
+
+    def priced(value: Any, out: Any) -> None:
+        seconds = 0.0 if stash is None else stash.pop(get_ident(), 0.0)
+        if charge is None:
+            amount, tokens, missing = 0, None, False
+        else:
+            try:
+                amount, tokens, missing = charge(value, out, None, seconds)
+            except Exception:
+                amount, tokens, missing = charger.price(value, out, None, seconds)  # (counts, logs)
+            if missing:
+                charger.unpriced()
+        append((meter, tags(), "ok", None if charge is not None else (), int(missing), amount))
+        if len(pending) >= BATCH:
+            ledger.fold_soon()
+        if handoff is not None:
+            handoff[get_ident()] = amount
+        sink = collecting()
+        if sink is not None:
+            sink.append(Line(name, version, "primary", 1, amount, tokens, missing, ledger))
+
+    return priced
+
+
+def compile_cost(settings: Any, build: Build, stages: list[Stage], own_ledger: Ledger | None = None) -> None:
+    """Add the cost stages to ``stages`` for ``cost=``/``ledger=`` (or fallbacks that charge
+    themselves): the observer first among the observers (the cache reads what a call cost),
+    the charge innermost on the attempt seam."""
+    from prodwrap._model import ProductionModel  # (the model module imports the compiler)
+
+    collecting = any(isinstance(fb, ProductionModel) and charges_cost(fb) for fb in settings.fallback)
+    ledger = settings.ledger
+    if settings.cost is None and not collecting:
+        if ledger is not None:
+            raise ConfigurationError("ledger= records what cost= charges: give cost= as well")
+        return
+    if ledger is not None and not isinstance(ledger, Ledger):
+        raise ConfigurationError(f"ledger= takes a pw.Ledger, got {ledger!r}")
+    model = None if settings.cost is None else cost_model(settings.cost)
+    charger = Charger(model, build, ledger or own_ledger or Ledger(name=f"{build.name}:ledger"))
+    for stage in stages:
+        core = getattr(stage, "core", None)
+        if stage.seam is Seam.OBSERVER and hasattr(core, "spent"):  # the cache: its hits save what a fill cost
+            charger.handoff = {}
+            core.spent = charger.spent  # type: ignore[union-attr]
+    stages.insert(0, CostObserver(charger))
+    stages.append(CollectingStage(charger) if collecting else ChargeStage(charger))
+
+
+def meter_of(stages: Any) -> Charger | None:
+    for stage in stages:
+        if isinstance(stage, CostObserver):
+            return stage.charger
+    return None

@@ -1,0 +1,165 @@
+"""pw.Ledger: exact totals by model, version, outcome and tag; shared across models and stores."""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+import prodwrap as pw
+from prodwrap.state import MemoryStore
+
+
+def flaky(fails: set[int]) -> Any:
+    def predict(x: int) -> int:
+        if x in fails:
+            raise ValueError(x)
+        return x
+
+    return predict
+
+
+def test_totals_by_every_dimension() -> None:
+    ledger = pw.Ledger()
+    a = pw.ProductionModel(lambda x: x, name="a", version="1", cost=pw.PerCall("0.01"), ledger=ledger)
+    b = pw.ProductionModel(
+        flaky({0}), name="b", version="2", cost=pw.PerCall("0.10"), ledger=ledger, fallback=pw.Constant(-1)
+    )
+    with pw.context(customer="acme"):
+        a(1)
+        a(2)
+        b(0)  # fails, served by the constant: its one attempt is charged
+    with pw.context(customer="initech", team="x"):
+        b(1)
+    a(3)
+    assert ledger.total() == Decimal("0.23")
+    assert ledger.calls() == 5
+    assert ledger.total(by="model") == {"b": Decimal("0.20"), "a": Decimal("0.03")}
+    assert ledger.total(by="version") == {"2": Decimal("0.20"), "1": Decimal("0.03")}
+    assert ledger.total(by="outcome") == {"ok": Decimal("0.13"), "fallback": Decimal("0.10")}
+    assert ledger.total(by="served_by") == {"primary": Decimal("0.23")}
+    assert ledger.total(by="customer") == {"acme": Decimal("0.12"), "initech": Decimal("0.10"), None: Decimal("0.01")}
+    assert sum(ledger.total(by="customer").values()) == ledger.total()
+    assert ledger.total(by="team") == {"x": Decimal("0.10"), None: Decimal("0.13")}
+    assert ledger.total(by="nothing") == {None: Decimal("0.23")}
+    assert ledger.cost_per_request() == Decimal("0.046")
+    assert a.stats().cost == Decimal("0.03") and b.stats().cost == Decimal("0.20")  # each model's own
+
+
+def test_percentiles_of_the_cost_per_call() -> None:
+    model = pw.ProductionModel(lambda x: x, cost=pw.PerItem("0.01"))
+    assert model.ledger is not None
+    assert model.ledger.percentile(0.5) is None and model.ledger.cost_per_request() is None
+    for n in range(1, 101):  # calls costing 0.01 .. 1.00
+        model(list(range(n)))
+    ledger = model.ledger
+    assert ledger.percentile(0.5) == Decimal("0.505")
+    assert ledger.percentile(0.95) == Decimal("0.9505")
+    assert ledger.percentile(0) == Decimal("0.01") and ledger.percentile(1) == Decimal("1.00")
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        ledger.percentile(95)
+
+
+def test_the_percentile_window_keeps_the_latest_calls() -> None:
+    ledger = pw.Ledger(window=10)
+    cheap = pw.ProductionModel(lambda x: x, name="cheap", cost=pw.PerCall("0.01"), ledger=ledger)
+    dear = pw.ProductionModel(lambda x: x, name="dear", cost=pw.PerCall("1"), ledger=ledger)
+    for _ in range(50):
+        cheap(1)
+    for _ in range(10):
+        dear(1)
+    assert ledger.percentile(0.5) == Decimal("1.00")
+    assert ledger.total() == Decimal("10.50")
+
+
+def test_a_ledger_shared_through_a_store_sums_both() -> None:
+    store = MemoryStore()
+    one, two = pw.Ledger(store, name="spend"), pw.Ledger(store, name="spend")  # two processes, say
+    pw.ProductionModel(lambda x: x, name="a", cost=pw.PerCall("0.5"), ledger=one)(1)
+    with pw.context(customer="acme"):
+        pw.ProductionModel(lambda x: x, name="b", cost=pw.PerCall("0.25"), ledger=two)(1)
+    assert one.total() == Decimal("0.50")  # each ledger's calls reach the store in batches, and at its reads
+    two.drain()
+    assert one.total() == two.total() == Decimal("0.75")
+    assert two.total(by="model") == {"a": Decimal("0.50"), "b": Decimal("0.25")}
+    assert one.total(by="customer") == {"acme": Decimal("0.25"), None: Decimal("0.50")}
+    assert pw.Ledger(store, name="other").total() == 0
+
+
+def test_concurrent_threads_lose_no_charge() -> None:
+    ledger = pw.Ledger()
+    models = [pw.ProductionModel(lambda x: x, name=f"m{i}", cost=pw.PerCall("0.0001"), ledger=ledger) for i in range(2)]
+    threads, per_thread = 8, 5000
+    start = threading.Barrier(threads)
+
+    def work(i: int) -> None:
+        start.wait()
+        with pw.context(customer=f"c{i % 2}"):
+            for _ in range(per_thread):
+                models[i % 2](1)
+                if i == 0 and _ % 1000 == 0:
+                    ledger.total()  # reads while others write
+
+    pool = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    assert ledger.total() == Decimal("4.0000")
+    assert ledger.calls() == threads * per_thread
+    assert ledger.total(by="customer") == {"c0": Decimal("2.00"), "c1": Decimal("2.00")}
+    assert models[0].stats().cost == models[1].stats().cost == Decimal("2.00")
+
+
+class FailingStore(MemoryStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.failing = True
+
+    def swap(self, key: str, expected: Any, new: Any) -> bool:
+        if self.failing:
+            raise ConnectionError("store down")
+        return super().swap(key, expected, new)
+
+
+def test_a_failing_store_never_breaks_a_prediction_and_totals_catch_up(caplog: pytest.LogCaptureFixture) -> None:
+    store = FailingStore()
+    ledger = pw.Ledger(store)
+    model = pw.ProductionModel(lambda x: x * 2, cost=pw.PerCall("0.01"), ledger=ledger)
+    with pw.context(customer="acme"):
+        assert [model(i) for i in range(3000)][-1] == 5998  # folds (every 1024 calls) fail underneath
+    assert ledger.faults > 0
+    assert ledger.total() == 0  # the store has taken nothing yet
+    assert "store down" in caplog.text
+    store.failing = False
+    assert ledger.total() == Decimal("30.00")
+    assert ledger.total(by="customer") == {"acme": Decimal("30.00")}
+    assert model.stats().cost == Decimal("30.00")
+
+
+def test_a_tag_with_too_many_values_folds_the_rest_into_other() -> None:
+    ledger = pw.Ledger(max_values=3)
+    model = pw.ProductionModel(lambda x: x, cost=pw.PerCall("1"), ledger=ledger)
+    for i in range(5):
+        with pw.context(request_id=i):
+            model(i)
+    by = ledger.total(by="request_id")
+    assert by == {"<other>": Decimal("2.00"), 0: Decimal("1.00"), 1: Decimal("1.00"), 2: Decimal("1.00")}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "setting"),
+    [({"store": object()}, "store"), ({"name": ""}, "name"), ({"window": 0}, "window"), ({"max_values": -1}, "max")],
+)
+def test_nonsense_settings_are_refused(kwargs: dict[str, Any], setting: str) -> None:
+    with pytest.raises(pw.ConfigurationError, match=setting):
+        pw.Ledger(**kwargs)
+
+
+def test_ledger_needs_something_to_record() -> None:
+    with pytest.raises(pw.ConfigurationError, match="cost="):
+        pw.ProductionModel(lambda x: x, ledger=pw.Ledger())
+    with pytest.raises(pw.ConfigurationError, match=r"pw\.Ledger"):
+        pw.ProductionModel(lambda x: x, cost=pw.PerCall("1"), ledger="ledger")  # type: ignore[arg-type]
