@@ -280,7 +280,12 @@ class Engine:
                         return
                     if isinstance(decision, Refuse):
                         rec.refused = decision.reason
-                        step = self.on_failure(rec, decision.error, now, decision.reason)
+                        if decision.final:  # no fallback serves it: the caller gets the error
+                            rec.fail(decision.error, decision.reason)
+                            rec.result = decision.error
+                            step = GIVE_UP
+                        else:
+                            step = self.on_failure(rec, decision.error, now, decision.reason)
                         break
                     if isinstance(decision, Route):
                         rec.target = rec.routed = decision.target

@@ -60,10 +60,12 @@ class Serve(NamedTuple):
 
 
 class Refuse(NamedTuple):
-    """An admission decision: the call is refused with ``error`` (then the fallbacks serve)."""
+    """An admission decision: the call is refused with ``error`` (then the fallbacks serve,
+    unless ``final``: the caller gets ``error`` even when the model has fallbacks)."""
 
     error: Exception
     reason: str
+    final: bool = False
 
 
 class Route(NamedTuple):

@@ -120,6 +120,24 @@ async def test_a_test_only_stage_runs_on_fast_and_general_paths(fn: Any, clock: 
     assert stats.failures == {"exception": 2, "refused": 1}
 
 
+def test_a_final_refusal_reaches_the_caller_past_the_fallbacks() -> None:
+    class Final(Stage):
+        name = "final"
+        seam = Seam.ADMISSION
+
+        def admit(self, call: CallRecord, value: Any) -> Refuse | None:
+            return Refuse(ValueError("no"), "refused", final=value < 0) if value <= 0 else None
+
+    engine = engine_with(lambda x: x, [Final()], retry=pw.Retry(attempts=3), fallback=pw.Constant(-1))
+    model = pw.ProductionModel(lambda x: x)
+    model._swap(engine)
+    assert model(0) == -1  # refused: the fallbacks serve
+    with pytest.raises(ValueError, match="no"):
+        model(-1)  # refused for good: no retry, no fallback
+    stats = model.stats()
+    assert stats.outcomes == {"fallback": 1, "error": 1} and stats.failures == {"refused": 2}
+
+
 def test_a_stage_can_keep_every_call_off_the_success_path() -> None:
     class Everywhere(Seen):
         fast = False
