@@ -16,7 +16,19 @@ from typing import TYPE_CHECKING, Any
 from prodwrap._context import context, deadline
 from prodwrap._model import ProductionModel
 from prodwrap._record import Outcome, Prediction, Stats
-from prodwrap.cost import Attempt, Charge, CostModel, Ledger, PerCall, PerItem, PerSecond, PerToken, Usage
+from prodwrap.cost import (
+    Attempt,
+    Budget,
+    BudgetStats,
+    Charge,
+    CostModel,
+    Ledger,
+    PerCall,
+    PerItem,
+    PerSecond,
+    PerToken,
+    Usage,
+)
 from prodwrap.decorators import (
     cache,
     circuit,
@@ -95,7 +107,9 @@ __all__ = [
     "AuditLog",
     "AuditStats",
     "Backoff",
+    "Budget",
     "BudgetExceededError",
+    "BudgetStats",
     "Bulkhead",
     "BulkheadFullError",
     "BulkheadStats",

@@ -86,7 +86,7 @@ def input_name(fn: Callable[..., Any]) -> str | None:
 
 # The policies that compile into stages (``policy.stages(build)``), in DESIGN §1's order:
 # admission (cache), then the attempt seam outermost first, then the observers.
-ORDER = ("cache", "bulkhead", "circuit", "hedge", "rate_limit")
+ORDER = ("cache", "budget", "bulkhead", "circuit", "hedge", "rate_limit")
 
 
 def _stages(settings: Settings, name: str, is_async: bool) -> list[Stage]:
@@ -95,6 +95,12 @@ def _stages(settings: Settings, name: str, is_async: bool) -> list[Stage]:
     build = Build(name, settings.version, is_async, settings)
     retry = Retry.coerce(settings.retry)
     for key in ORDER:
+        if key == "budget":  # several budgets compile into one pair of stages
+            if settings.budget:
+                from prodwrap.cost._budget_stage import compile_budgets
+
+                stages.extend(compile_budgets(settings.budget, build))
+            continue
         policy: Compiles | None = getattr(settings, key, None)
         if policy is not None:
             if not callable(getattr(policy, "stages", None)):

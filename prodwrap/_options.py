@@ -19,7 +19,7 @@ from prodwrap.errors import ConfigurationError
 if TYPE_CHECKING:
     from prodwrap._record import Prediction
     from prodwrap.audit import AuditLog
-    from prodwrap.cost import CostModel, Ledger
+    from prodwrap.cost import Budget, CostModel, Ledger
     from prodwrap.drift._monitor import DriftMonitor
     from prodwrap.policies.bulkhead import Bulkhead
     from prodwrap.policies.cache import Cache
@@ -116,6 +116,10 @@ class CommonOptions(TypedDict, total=False):
     cache: Annotated["Cache | None", Option(describe=_described)]
     cost: Annotated["CostModel | Callable[..., Any] | None", Option(describe=_cost)]
     ledger: Annotated["Ledger | None", Option(describe=_described)]
+    budget: Annotated[
+        "Budget | Sequence[Budget] | None",
+        Option(default=(), merge="extend", describe=lambda v: [_described(b) for b in v], sequence=True),
+    ]
     drift: Annotated["DriftMonitor | None", Option(describe=_described)]
     audit: Annotated["AuditLog | None", Option(describe=_described)]
     observers: Annotated[

@@ -97,6 +97,17 @@ def _rows(info: dict[str, Any], stats: Stats) -> list[tuple[str, str]]:
         rows.append(
             ("  unpriced", f"{stats.unpriced}  (calls whose cost is not known in full: no token usage reported)")
         )
+    for budget in stats.budget or ():
+        window = "lifetime" if budget.per is None else f"per {budget.per}"
+        scope = "" if budget.by is None else f" by {budget.by}"
+        resets = "" if budget.resets_at is None else f", resets {budget.resets_at:%Y-%m-%d %H:%M} UTC"
+        rows.append(
+            (
+                f"  budget {window}{scope}",
+                f"{budget.spent} of {budget.limit} USD ({budget.reserved} of it reserved by calls in flight){resets}; "
+                + (f"{budget.warnings} over it (warned)" if budget.action == "warn" else f"{budget.refusals} refused"),
+            )
+        )
     if stats.observer_errors:
         rows.append(("observer errors", f"{stats.observer_errors}  (observers that raised; logged, never raised)"))
     if stats.late_errors:
@@ -131,6 +142,7 @@ _REASONS = {
     "cancelled": "the caller cancelled the call",
     "interrupted": "interrupted (KeyboardInterrupt or the like)",
     "bulkhead_full": "no bulkhead permit in time",
+    "budget": "refused by a cost budget",
 }
 
 

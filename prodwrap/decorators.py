@@ -28,7 +28,7 @@ from prodwrap.policies.validation import Check
 if TYPE_CHECKING:
     import tenacity
 
-    from prodwrap.cost import Ledger
+    from prodwrap.cost import Budget, Ledger
     from prodwrap.drift._monitor import DriftMonitor
     from prodwrap.state import StateStore
 
@@ -282,15 +282,25 @@ def rate_limit(
     return _decorator(rate_limit=policy)  # type: ignore[no-any-return]
 
 
-def metered(fn: object = None, /, *, cost: Any = None, ledger: Ledger | None = None) -> Decorator:
+def metered(
+    fn: object = None,
+    /,
+    *,
+    cost: Any = None,
+    ledger: Ledger | None = None,
+    budget: Budget | Sequence[Budget] | None = None,
+) -> Decorator:
     """Charge every attempt: ``@pw.metered(cost=pw.PerCall("0.0001"))`` (what ``cost=`` takes),
-    recorded in the model's ledger or in ``ledger=``."""
+    recorded in the model's ledger or in ``ledger=``; ``budget=`` limits the spend
+    (``pw.Budget("25.00", per="day")``, or a list of them)."""
     _bare("metered", fn, '@pw.metered(cost=pw.PerCall("0.0001"))')
     if cost is None:
         raise ConfigurationError('@pw.metered needs cost= (a cost model, such as pw.PerCall("0.0001"))')
     options: dict[str, Any] = {"cost": cost}
     if ledger is not None:
         options["ledger"] = ledger
+    if budget is not None:
+        options["budget"] = budget
     return _decorator(**options)  # type: ignore[no-any-return]
 
 

@@ -294,7 +294,8 @@ def compile_cost(settings: Any, build: Build, stages: list[Stage], own_ledger: L
     charger = Charger(model, build, ledger or own_ledger or Ledger(name=f"{build.name}:ledger"))
     for stage in stages:
         core = getattr(stage, "core", None)
-        if stage.seam is Seam.OBSERVER and hasattr(core, "spent"):  # the cache: its hits save what a fill cost
+        # the cache (its hits save what a fill cost) and the budgets (they settle to what a call cost)
+        if stage.seam is Seam.OBSERVER and hasattr(core, "spent"):
             charger.handoff = {}
             core.spent = charger.spent  # type: ignore[union-attr]
     stages.insert(0, CostObserver(charger))
