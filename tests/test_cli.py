@@ -215,3 +215,14 @@ def test_python_dash_m_prodwrap_report_runs(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "calls                4" in result.stdout.splitlines()
+
+
+def test_lines_with_numbers_out_of_range_are_counted_bad_never_fatal(tmp_path: Path) -> None:
+    bad = [line(1, cost="1e999999999"), line(2, cost="1e50"), {**line(3), "latency": float("inf")}]
+    path = write(tmp_path / "log.jsonl", [line(0), *bad, line(4)])
+    code, out, _ = run("report", str(path), "--json")
+    summary = json.loads(out)
+    assert code == 0 and summary["calls"] == 2 and summary["cost"] == "0.0002"
+    assert summary["bad_lines"] == 3
+    tiny = write(tmp_path / "tiny.jsonl", [line(0, cost="0.00000015")])
+    assert json.loads(run("report", str(tiny), "--json")[1])["cost"] == "0.00000015"  # never "1.5E-7"
