@@ -51,8 +51,9 @@ class Group:
         for reason in line.reasons:
             self.failures[reason] = self.failures.get(reason, 0) + 1
         self.latencies.append(line.latency)
-        self.cost += line.cost
-        self.unpriced += line.unpriced
+        if not line.nested:  # a fallback model's own line: its cost is in its caller's line already
+            self.cost += line.cost
+            self.unpriced += line.unpriced
 
     def rate(self, outcome: str) -> float:
         return self.outcomes.get(outcome, 0) / self.calls if self.calls else 0.0
@@ -83,6 +84,7 @@ class Line:
         "attempts",
         "cost",
         "latency",
+        "nested",
         "outcome",
         "reasons",
         "served_by",
@@ -115,6 +117,7 @@ class Line:
         reasons = raw.get("reasons")
         self.reasons: list[str] = [r for r in reasons if isinstance(r, str)] if isinstance(reasons, list) else []
         self.unpriced = 1 if raw.get("unpriced") is True else 0
+        self.nested = raw.get("nested") is True
         self.version = f"{raw.get('model')} {raw.get('version')}"
         time = raw.get("time")
         self.time = time if isinstance(time, str) else None
