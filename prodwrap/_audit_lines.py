@@ -100,7 +100,8 @@ class Redactor:
             data = bytes(value)
         else:
             plain = self.jsonable(value, reveal=True)
-            data = json.dumps(plain, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+            text = json.dumps(plain, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            data = text.encode("utf-8", "surrogatepass")  # (a lone surrogate is hashed, not lost)
         return "redacted:" + hashlib.blake2b(data, key=self.salt, digest_size=16).hexdigest()
 
     # -- values -----------------------------------------------------------------------------
@@ -131,7 +132,7 @@ class Redactor:
             secret: Any = value
             return self.jsonable(secret.get_secret_value(), True, deeper) if reveal else self.hash_of(value)
         if isinstance(value, Decimal):
-            return str(value)
+            return f"{value:f}"  # (no exponent: 0.00000015, not 1.5E-7)
         asdict = getattr(value, "_asdict", None)  # a named tuple
         if isinstance(value, tuple) and callable(asdict):
             return self._mapping(asdict(), reveal, deeper)
@@ -210,7 +211,7 @@ class Redactor:
             "served_by": p.served_by,
             "attempts": p.attempts,
             "latency": p.latency,
-            "cost": str(p.cost),
+            "cost": f"{p.cost:f}",
             "charges": [self.jsonable(charge) for charge in charges],
             "tags": self._mapping(p.tags, False, 1),
             "trace_id": p.trace_id,
@@ -222,9 +223,8 @@ class Redactor:
             "escalated": p.escalated,
             "drift": [str(getattr(alert, "feature", alert)) for alert in p.drift],
         }
-        unpriced = getattr(p, "unpriced", None)
-        if unpriced is not None:
-            line["unpriced"] = bool(unpriced)
+        if charges:
+            line["unpriced"] = any(getattr(charge, "unpriced", False) for charge in charges)
         return line
 
 

@@ -11,6 +11,7 @@ types is counted as bad and skipped; a blank line is ignored.
 from __future__ import annotations
 
 import json
+import math
 from array import array
 from collections.abc import Iterable, Sequence
 from decimal import Decimal, InvalidOperation
@@ -50,8 +51,9 @@ class Group:
         for reason in line.reasons:
             self.failures[reason] = self.failures.get(reason, 0) + 1
         self.latencies.append(line.latency)
-        self.cost += line.cost
-        self.unpriced += line.unpriced
+        if not line.nested:  # a fallback model's own line: its cost is in its caller's line already
+            self.cost += line.cost
+            self.unpriced += line.unpriced
 
     def rate(self, outcome: str) -> float:
         return self.outcomes.get(outcome, 0) / self.calls if self.calls else 0.0
@@ -70,7 +72,7 @@ class Group:
             "latency_p50": p50,
             "latency_p95": p95,
             "latency_p99": p99,
-            "cost": str(self.cost),
+            "cost": f"{self.cost:f}",
             "unpriced": self.unpriced,
         }
 
@@ -82,6 +84,7 @@ class Line:
         "attempts",
         "cost",
         "latency",
+        "nested",
         "outcome",
         "reasons",
         "served_by",
@@ -103,7 +106,7 @@ class Line:
             raise BadLine(f"no {exc.args[0]!r} field") from None
         if not isinstance(self.outcome, str) or not isinstance(self.served_by, str):
             raise BadLine("outcome and served_by must be strings")
-        if isinstance(latency, bool) or not isinstance(latency, int | float) or not latency >= 0:
+        if isinstance(latency, bool) or not isinstance(latency, int | float) or not 0 <= latency < math.inf:
             raise BadLine(f"latency must be seconds >= 0, got {latency!r}")
         self.latency = float(latency)
         self.cost = _decimal(cost)
@@ -114,6 +117,7 @@ class Line:
         reasons = raw.get("reasons")
         self.reasons: list[str] = [r for r in reasons if isinstance(r, str)] if isinstance(reasons, list) else []
         self.unpriced = 1 if raw.get("unpriced") is True else 0
+        self.nested = raw.get("nested") is True
         self.version = f"{raw.get('model')} {raw.get('version')}"
         time = raw.get("time")
         self.time = time if isinstance(time, str) else None
@@ -126,7 +130,7 @@ def _decimal(cost: Any) -> Decimal:
         except InvalidOperation:
             pass
         else:
-            if amount.is_finite():
+            if amount.is_finite() and -30 <= amount.adjusted() <= 15:  # a cent's fraction to a trillion
                 return amount
     raise BadLine(f"cost must be a decimal string, got {cost!r}")
 
@@ -153,12 +157,12 @@ class Summary:
                 continue
             try:
                 line = Line(loads(text))
-            except (ValueError, RecursionError):  # BadLine, and JSON that does not parse
+                self.add(line)
+            except (ValueError, RecursionError, ArithmeticError):  # BadLine, bad JSON, bad numbers
                 self.bad += 1
                 if len(self.bad_at) < _SHOWN_BAD:
                     self.bad_at.append(number)
                 continue
-            self.add(line)
         return self
 
     def add(self, line: Line) -> None:

@@ -46,7 +46,7 @@ class FileSink:
         self._file: Any = None
 
     def __call__(self, line: dict[str, Any]) -> None:
-        text = json.dumps(line, ensure_ascii=False, separators=(",", ":"), allow_nan=False) + "\n"
+        text = json.dumps(line, separators=(",", ":"), allow_nan=False) + "\n"
         if self._file is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (kept open: one line at a time)
@@ -201,7 +201,7 @@ class Writer:
         try:
             line = self.build(item)
             self.sink(line)
-        except Exception as exc:
+        except BaseException as exc:  # (a sink's SystemExit must not end the writer either)
             next(self.failed)
             _faults.warning(
                 (id(self), "sink"),

@@ -220,6 +220,12 @@ class Prediction(_PredictionSlots):
 
     __slots__ = ()
 
+    @property
+    def unpriced(self) -> bool:
+        """Whether some attempt's cost could not be determined (a token price and no usage
+        reported): its charge says ``unpriced``, and ``cost`` is then not the whole cost."""
+        return any(charge.unpriced for charge in self.charges)
+
     def __getstate__(self) -> dict[str, Any]:
         state = {name: getattr(self, name) for name in _PredictionSlots.__slots__}
         state["tags"] = dict(self.tags)  # a read-only view does not pickle; its contents do

@@ -16,6 +16,7 @@ import hashlib
 import itertools
 import math
 import os
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -219,9 +220,17 @@ class AuditLog:
 
 def _build(item: tuple[Any, ...]) -> dict[str, Any]:
     """A queued item's line (on the writer's thread)."""
-    redactor, prediction, value, valid, reasons, epoch = item
+    redactor, prediction, value, valid, reasons, epoch, nested = item
     line: dict[str, Any] = redactor.line(prediction, value, valid, reasons, epoch)
+    if nested:  # a fallback of another model: its cost is in that model's line too
+        line["nested"] = True
     return line
+
+
+def _nested() -> bool:
+    """Whether this call runs as a fallback of another model that counts its charges."""
+    stage = sys.modules.get("prodwrap.cost._stage")  # (not loaded: no model has cost=)
+    return stage is not None and stage.COLLECT.get() is not None
 
 
 class AuditStage(Stage):
@@ -247,7 +256,9 @@ class AuditStage(Stage):
         if self.sampling and not self.log.sampled(prediction.id):
             next(self.log._skipped)
             return
-        self.put((self.redactor, prediction, call.input, call.valid_input, call.reasons, self.clocks.clock.time()))
+        self.put(
+            (self.redactor, prediction, call.input, call.valid_input, call.reasons, self.clocks.clock.time(), _nested())
+        )
 
     def stats(self) -> AuditStats:
         return self.log.stats()

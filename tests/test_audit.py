@@ -369,3 +369,46 @@ def test_configuration_errors_name_the_setting() -> None:
         pw.ProductionModel(lambda x: x, audit="predictions.jsonl")  # type: ignore[arg-type]
     assert pw.AuditLog(print, redact="ssn").redact == {"ssn"}  # one name given bare
     assert repr(pw.AuditLog("a.jsonl", redact=["b", "a"])) == "AuditLog('a.jsonl', redact=['a', 'b'], sample=1.0)"
+
+
+def test_an_unpriced_call_says_so_in_its_line_and_tiny_costs_have_no_exponent(tmp_path: Path) -> None:
+    path = tmp_path / "log.jsonl"
+    log = pw.AuditLog(path)
+    price = pw.PerToken(input="0.15", output="0.60")
+    replies = iter([{"text": "no usage"}, {"usage": {"prompt_tokens": 1, "completion_tokens": 0}}])
+    model = pw.ProductionModel(lambda x: next(replies), cost=price, audit=log)
+    first, second = model.predict_detailed(1), model.predict_detailed(2)
+    log.close()
+    assert first.unpriced and not second.unpriced  # Prediction.unpriced, from its charges
+    lines = read_lines(path)
+    assert [line["unpriced"] for line in lines] == [True, False]
+    assert lines[1]["cost"] == "0.00000015" and lines[1]["charges"][0]["amount"] == "0.00000015"
+
+
+def test_a_lone_surrogate_is_written_escaped_and_a_baseexception_in_a_sink_loses_only_its_line(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "log.jsonl"
+    log = pw.AuditLog(path)
+    model = pw.ProductionModel(lambda x: x, audit=log)
+    assert model({"text": "x\udcff"}) == {"text": "x\udcff"}
+    log.close()
+    assert read_lines(path)[0]["input"] == {"text": "x\udcff"}  # one line per prediction, escaped
+
+    class Fatal(BaseException):
+        pass
+
+    calls: list[int] = []
+
+    def sink(line: dict[str, Any]) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise Fatal
+
+    log = pw.AuditLog(sink)
+    model = pw.ProductionModel(lambda x: x, audit=log)
+    for i in range(3):
+        model(i)
+    log.close()
+    assert len(calls) == 3  # the writer lived on
+    assert (log.stats().written, log.stats().failed) == (2, 1)

@@ -215,3 +215,32 @@ def test_python_dash_m_prodwrap_report_runs(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "calls                4" in result.stdout.splitlines()
+
+
+def test_lines_with_numbers_out_of_range_are_counted_bad_never_fatal(tmp_path: Path) -> None:
+    bad = [line(1, cost="1e999999999"), line(2, cost="1e50"), {**line(3), "latency": float("inf")}]
+    path = write(tmp_path / "log.jsonl", [line(0), *bad, line(4)])
+    code, out, _ = run("report", str(path), "--json")
+    summary = json.loads(out)
+    assert code == 0 and summary["calls"] == 2 and summary["cost"] == "0.0002"
+    assert summary["bad_lines"] == 3
+    tiny = write(tmp_path / "tiny.jsonl", [line(0, cost="0.00000015")])
+    assert json.loads(run("report", str(tiny), "--json")[1])["cost"] == "0.00000015"  # never "1.5E-7"
+
+
+def test_a_fallback_models_own_lines_are_not_counted_twice(tmp_path: Path) -> None:
+    path = tmp_path / "log.jsonl"
+    log, ledger = pw.AuditLog(path), pw.Ledger()
+
+    def broken(x: int) -> float:
+        raise ConnectionError("down")
+
+    baseline = pw.ProductionModel(lambda x: 0.5, name="baseline", cost=pw.PerCall("0.001"), audit=log)
+    llm = pw.ProductionModel(broken, name="llm", cost=pw.PerCall("0.002"), fallback=baseline, audit=log, ledger=ledger)
+    for i in range(11):
+        llm(i)
+    log.close()
+    code, out, _ = run("report", str(path), "--json")
+    summary = json.loads(out)
+    assert code == 0 and summary["calls"] == 22  # each model's own prediction has its line
+    assert Decimal(summary["cost"]) == ledger.total() == Decimal("0.033")  # 11 x (0.002 + 0.001), once

@@ -90,9 +90,9 @@ class Ledger:
         self.pending: deque[Entry] = deque()
         self._lock = threading.Lock()
         self._recent: deque[int] = deque(maxlen=window)  # pico-dollars of the latest calls
-        self._known: dict[str, set[Any]] = {}  # values seen per dimension (at most max_values + 1)
+        self._known: dict[str, set[str]] = {}  # reprs of the values seen per dimension (max_values + 1)
         self._owed: dict[str, int] = {}  # sums a failing store has not taken yet
-        self._unindexed: set[tuple[str, Any]] = set()  # values not yet in the store's index
+        self._unindexed: dict[tuple[str, str], Any] = {}  # (dim, repr) -> a value not yet in the store's index
         self.faults = 0
 
     # -- recording ---------------------------------------------------------------------
@@ -169,20 +169,20 @@ class Ledger:
                 key = f"{self.name}:{suffix}"
                 owed[key] = owed.get(key, 0) + amount
         for (dim, given), amount in sums.items():
-            known = self._known.setdefault(dim, set())
-            value = given if given in known or len(known) < self.max_values else OTHER
-            if value not in known:
-                known.add(value)
-                self._unindexed.add((dim, value))
+            known = self._known.setdefault(dim, set())  # by repr: 1, 1.0 and True are three values
+            value = given if repr(given) in known or len(known) < self.max_values else OTHER
+            if repr(value) not in known:
+                known.add(repr(value))
+                self._unindexed[(dim, repr(value))] = value
             key = f"{self.name}:by:{dim}:{value!r}"
             owed[key] = owed.get(key, 0) + amount
-        for dim, value in list(self._unindexed):  # (a failing store: tried again at every fold)
+        for (dim, shown), value in list(self._unindexed.items()):  # (a failing store: tried at every fold)
             try:
                 self._index(dim, value)
             except Exception as exc:
                 self._fault(exc)
                 return
-            self._unindexed.discard((dim, value))
+            del self._unindexed[(dim, shown)]
         for key in list(owed):
             try:
                 self._add(key, owed[key])
@@ -202,7 +202,7 @@ class Ledger:
         store, key = self.store, f"{self.name}:index:{dim}"
         while True:
             old = store.get(key)
-            if old is not None and value in old:
+            if old is not None and repr(value) in map(repr, old):
                 return
             if store.swap(key, old, (*(old or ()), value)):
                 return
@@ -234,12 +234,14 @@ class Ledger:
             raise ValueError(f"Ledger.total(by=...) names a tag or one of {', '.join(RESERVED)}, got {by!r}")
         dim = by if by in RESERVED else "tag:" + by
         values = self.store.get(f"{self.name}:index:{dim}") or ()
-        totals = {v: self._get(f"by:{dim}:{v!r}") for v in values}
+        totals: dict[Any, int] = {}
+        for v in values:  # (values equal under == but of other types, 1 and True, add up under one)
+            totals[v] = totals.get(v, 0) + self._get(f"by:{dim}:{v!r}")
         if dim.startswith("tag:"):
             tagged = sum(totals.values())
             untagged = self._get("units") - tagged
-            if untagged or not totals:
-                totals[None] = untagged
+            if untagged or not totals:  # (added to calls tagged None, if any)
+                totals[None] = totals.get(None, 0) + untagged
         ordered = sorted(totals.items(), key=lambda item: (-item[1], repr(item[0])))
         return {value: money(amount) for value, amount in ordered}
 

@@ -11,7 +11,7 @@ float is not exact: ``0.1`` is not one tenth) and converted through its ``repr``
 from __future__ import annotations
 
 import warnings
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, DivisionByZero, InvalidOperation, Overflow, localcontext
 
 from prodwrap.errors import ConfigurationError, ConfigurationWarning
 
@@ -47,13 +47,22 @@ def price(value: object, name: str) -> Decimal:
     return amount
 
 
+# Money arithmetic runs in a context of its own: exact to far beyond any total prodwrap keeps
+# (pico-dollar units of up to 10**15 USD take 28 digits), whatever the caller's context is.
+_EXACT = Context(prec=60, Emax=999_999, Emin=-999_999, traps=[InvalidOperation, Overflow, DivisionByZero])
+_LARGEST = 14  # prices and limits below 10**15 USD
+
+
 def units(amount: Decimal, name: str) -> int:
     """``amount`` (USD) in pico-dollars, which must be whole.
 
     Raises:
         ConfigurationError: the amount has more than 12 decimal places.
     """
-    scaled = amount.scaleb(12)
+    if amount.adjusted() > _LARGEST:
+        raise ConfigurationError(f"{name}={amount} is more than prodwrap counts (below 10**{_LARGEST + 1} USD)")
+    with localcontext(_EXACT):  # the caller's decimal context never rounds money
+        scaled = amount.scaleb(12)
     whole = int(scaled)
     if scaled != whole:
         raise ConfigurationError(f"{name}={amount} is finer than a pico-dollar (10**-12 USD), which prodwrap counts in")
@@ -63,9 +72,10 @@ def units(amount: Decimal, name: str) -> int:
 def money(amount: int) -> Decimal:
     """Pico-dollars as USD: exact, with at least two decimal places and no trailing zeros
     beyond them (``100.00``, ``0.0001``, ``0.00000015``)."""
-    value = Decimal(amount).scaleb(-12)
-    cents = value.quantize(_CENT)
-    return cents if cents == value else value.normalize()
+    with localcontext(_EXACT):  # the caller's decimal context never rounds money
+        value = Decimal(amount).scaleb(-12)
+        cents = value.quantize(_CENT)
+        return cents if cents == value else value.normalize()
 
 
 def dollars(amount: Decimal) -> str:

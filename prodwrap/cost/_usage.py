@@ -2,7 +2,8 @@
 
 :func:`usage_of` reads the output's ``.usage`` (``["usage"]`` for a dict), or the output itself, in
 the shapes of OpenAI chat completions (``prompt_tokens``, ``completion_tokens``,
-``prompt_tokens_details.cached_tokens``, ``completion_tokens_details.reasoning_tokens``),
+``prompt_tokens_details.cached_tokens`` and ``.cache_write_tokens``,
+``completion_tokens_details.reasoning_tokens``),
 OpenAI Responses (``input_tokens``, ``output_tokens``, ``input_tokens_details.cached_tokens``,
 ``output_tokens_details.reasoning_tokens``) and Anthropic messages (``input_tokens``,
 ``output_tokens``, ``cache_read_input_tokens``, ``cache_creation_input_tokens``), as SDK
@@ -68,11 +69,13 @@ def _count(obj: Any, name: str) -> int | None:
 def _read(usage: Any) -> Usage | None:
     prompt, completion = _count(usage, "prompt_tokens"), _count(usage, "completion_tokens")
     if prompt is not None or completion is not None:  # OpenAI chat completions
+        details = _field(usage, "prompt_tokens_details")
         return Usage(
             prompt or 0,
             completion or 0,
-            cached_tokens=_count(_field(usage, "prompt_tokens_details"), "cached_tokens") or 0,
+            cached_tokens=_count(details, "cached_tokens") or 0,
             reasoning_tokens=_count(_field(usage, "completion_tokens_details"), "reasoning_tokens") or 0,
+            cache_write_tokens=_count(details, "cache_write_tokens") or 0,  # (part of prompt_tokens)
         )
     given, produced = _count(usage, "input_tokens"), _count(usage, "output_tokens")
     if given is None and produced is None:
@@ -85,11 +88,13 @@ def _read(usage: Any) -> Usage | None:
             cached_tokens=read or 0,
             cache_write_tokens=written or 0,
         )
+    details = _field(usage, "input_tokens_details")
     return Usage(  # OpenAI Responses (or Anthropic without cache counts)
         given or 0,
         produced or 0,
-        cached_tokens=_count(_field(usage, "input_tokens_details"), "cached_tokens") or 0,
+        cached_tokens=_count(details, "cached_tokens") or 0,
         reasoning_tokens=_count(_field(usage, "output_tokens_details"), "reasoning_tokens") or 0,
+        cache_write_tokens=_count(details, "cache_write_tokens") or 0,  # (part of input_tokens)
     )
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 _SCALARS = frozenset((int, str, bool, type(None)))
 _FLAT = frozenset((int, str, bool, type(None), float))
-_FIELDS: dict[type, Any] = {}  # pydantic model class -> its fields' getter (None: not one)
+_FIELDS: dict[type, Any] = {}  # pydantic model class -> [getter, usual field types] (None: not a model)
 _REMEMBERED = 1024
 
 
@@ -31,19 +31,36 @@ def flat_key(value: Any) -> tuple[Any, ...] | None:
         return (cls, value)
     if cls is float:
         return (cls, value) if value and not isnan(value) else None
-    getter = _FIELDS.get(cls, _FIELDS)
-    if getter is _FIELDS:
-        getter = _learn(cls)
-    if getter is None or value.__pydantic_extra__:
+    known = _FIELDS.get(cls, _FIELDS)
+    if known is _FIELDS:
+        known = _learn(cls)
+    if known is None or value.__pydantic_extra__:
         return None
-    values = getter(value)
-    kinds = tuple(map(type, values))
+    values = known[0](value)
+    kinds = known[1]
+    if kinds is None:  # the first instance seen fixes the usual field types
+        kinds = tuple([v.__class__ for v in values])
+        if not _FLAT.issuperset(kinds):
+            return _unusual(cls, values)
+        known[1] = kinds
+    for v, usual in zip(values, kinds):  # noqa: B905 (as long as each other: one class's fields)
+        kind = v.__class__
+        if kind is not usual:
+            return _unusual(cls, values)
+        if kind is float and (not v or v != v):  # noqa: PLR0124 (NaN is the only float unequal to itself)
+            return None
+    return (cls, values)  # the usual field types: implied by the class
+
+
+def _unusual(cls: type, values: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """Fields of other types than the class's first instance had: the types go in the key (a
+    3-tuple, never equal to a 2-tuple key), or no flat key when one is not a scalar."""
+    kinds = tuple([v.__class__ for v in values])
     if not _FLAT.issuperset(kinds):
         return None
-    if float in kinds:
-        for v in values:
-            if v.__class__ is float and (not v or isnan(v)):
-                return None
+    for v in values:
+        if v.__class__ is float and (not v or isnan(v)):
+            return None
     return (cls, values, kinds)
 
 
@@ -59,6 +76,7 @@ def _learn(cls: type) -> Any:
             getter = lambda v: (get(v),)  # noqa: E731
         else:
             getter = lambda v: ()  # noqa: E731
+    known = None if getter is None else [getter, None]  # [its fields' getter, their usual types]
     if len(_FIELDS) < _REMEMBERED:
-        _FIELDS[cls] = getter
-    return getter
+        _FIELDS[cls] = known
+    return known

@@ -163,3 +163,18 @@ def test_ledger_needs_something_to_record() -> None:
         pw.ProductionModel(lambda x: x, ledger=pw.Ledger())
     with pytest.raises(pw.ConfigurationError, match=r"pw\.Ledger"):
         pw.ProductionModel(lambda x: x, cost=pw.PerCall("1"), ledger="ledger")  # type: ignore[arg-type]
+
+
+def test_tag_totals_add_up_to_the_total_with_none_and_look_alike_values() -> None:
+    ledger = pw.Ledger()
+    model = pw.ProductionModel(lambda x: x, cost=pw.PerCall("1.00"), ledger=ledger)
+    for customer, n in ((None, 3), ("acme", 1), (1, 1), (True, 1)):
+        for _ in range(n):
+            with pw.context(customer=customer):
+                model(0)
+    for _ in range(5):
+        model(0)  # untagged
+    by = ledger.total(by="customer")
+    assert sum(by.values()) == ledger.total() == Decimal("11.00")
+    assert by[None] == Decimal("8.00")  # tagged None and untagged, together
+    assert by[1] == Decimal("2.00")  # 1 and True are equal keys of a dict: they add up, nothing lost

@@ -48,3 +48,16 @@ def test_amounts_read_as_decimals_with_at_least_cents(pico: int, text: str) -> N
 def test_sums_of_charges_are_exact(prices: list[Decimal]) -> None:
     total = sum((units(p, "p") for p in prices), 0)
     assert money(total) == sum(prices, Decimal(0))
+
+
+def test_money_is_exact_whatever_the_callers_decimal_context() -> None:
+    import decimal
+
+    model = pw.ProductionModel(lambda x: x, cost=pw.PerCall("12.345678"))
+    with decimal.localcontext() as ctx:
+        ctx.prec = 6
+        assert model.predict_detailed(1).cost == Decimal("12.345678")
+    with pytest.raises(pw.ConfigurationError, match="finer than a pico-dollar"):
+        pw.PerCall("0.1000000000000000000000000000001")
+    with pytest.raises(pw.ConfigurationError, match="more than prodwrap counts"):
+        pw.PerCall("1e26")

@@ -157,3 +157,13 @@ class Raising:
 )
 def test_outputs_without_usage_give_none(output: Any) -> None:
     assert usage_of(output) is None
+
+
+def test_openai_cache_writes_are_read_from_the_details() -> None:
+    details = {"cached_tokens": 20, "cache_write_tokens": 30}
+    chat = {"usage": {"prompt_tokens": 100, "completion_tokens": 5, "prompt_tokens_details": details}}
+    responses = {"usage": {"input_tokens": 100, "output_tokens": 5, "input_tokens_details": details}}
+    for output in (chat, responses):
+        usage = usage_of(output)
+        assert usage is not None
+        assert (usage.input_tokens, usage.cached_tokens, usage.cache_write_tokens) == (100, 20, 30)
