@@ -58,6 +58,9 @@ class Meter:
 Entry = tuple[Meter, Mapping[str, Any], str, "tuple[Line, ...] | None", int, int]
 
 
+NESTED = "nested"  # the outcome of an entry that counts only in its model's own meter
+
+
 class Ledger:
     """Exact cost totals, thread-safe, shareable across models (``ledger=``).
 
@@ -138,6 +141,8 @@ class Ledger:
             meter.units += spent
             meter.calls += count
             meter.unpriced += missing * count
+            if outcome == NESTED:  # a fallback model's call: its caller's entry counts it in the totals
+                continue
             if lines is None:  # the meter's primary, one charge each
                 recent.extend(amounts)
                 for key in (("model", meter.model), ("version", meter.version), ("served_by", "primary")):
@@ -146,7 +151,7 @@ class Ledger:
                 spent = 0
                 for line in lines:
                     if line.ledger is self:
-                        continue  # a fallback model recorded it here already
+                        continue  # a fallback model's charge, recorded here by a caller (its own entry)
                     spent += line.units
                     for key in (("model", line.model), ("version", line.version), ("served_by", line.served_by)):
                         sums[key] = sums.get(key, 0) + line.units * count

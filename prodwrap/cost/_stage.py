@@ -30,7 +30,7 @@ from prodwrap._log import Throttle, logger
 from prodwrap._stage import Seam, Stage
 from prodwrap._target import MODEL
 from prodwrap.cost._charge import Bill, Line
-from prodwrap.cost._ledger import BATCH, Ledger, Meter
+from prodwrap.cost._ledger import BATCH, NESTED, Ledger, Meter
 from prodwrap.cost._models import Charged, Priced, cost_model
 from prodwrap.cost._money import money
 from prodwrap.errors import ConfigurationError
@@ -42,7 +42,19 @@ if TYPE_CHECKING:
 
 log = logger("cost")
 _faults = Throttle(log)
-COLLECT: ContextVar[list[Line] | None] = ContextVar("prodwrap_charges", default=None)
+
+
+class Collected(list[Line]):
+    """The charges of a fallback model's call, collected for the calling model, which records
+    them in ``ledger``: a fallback sharing that ledger leaves the totals to its caller."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        super().__init__()
+        self.ledger = ledger
+
+
+COLLECT: ContextVar[Collected | None] = ContextVar("prodwrap_charges", default=None)
+
 _LOST = RuntimeError("a hedged attempt that lost its race (its output was discarded)")
 
 
@@ -173,7 +185,7 @@ class CollectingStage(ChargeStage):
             bill = call.bill
             if bill is None:
                 bill = call.bill = Bill()
-            collected: list[Line] = []
+            collected = Collected(self.charger.ledger)
             bill.pending = (COLLECT.set(collected), collected)
 
     def undo_attempt(self, call: CallRecord, target: Target) -> None:
@@ -212,8 +224,12 @@ class CostObserver(Stage):
                     charger.unpriced()
                 bill.lines.append(Line(charger.name, charger.version, "primary", 1, amount, tokens, missing, None))
         lines = tuple(bill.lines)
-        charger.record((charger.meter, TAGS.get(), call.outcome, lines, int(bill.unpriced), bill.units))
         sink = COLLECT.get()
+        if sink is not None and sink.ledger is charger.ledger:  # the caller records it all, as its own
+            charger.record((charger.meter, TAGS.get(), NESTED, lines, int(bill.unpriced), bill.units))
+            sink.extend(line if line.ledger is not charger.ledger else line._replace(ledger=None) for line in lines)
+            return
+        charger.record((charger.meter, TAGS.get(), call.outcome, lines, int(bill.unpriced), bill.units))
         if sink is not None:
             sink.extend(line if line.ledger is not None else line._replace(ledger=charger.ledger) for line in lines)
 
@@ -230,16 +246,18 @@ def _fixed_hook(charger: Charger, amount: int) -> Callable[[Any, Any], None]:
     pending = ledger.pending
     append, tags, collecting, get_ident = pending.append, TAGS.get, COLLECT.get, threading.get_ident
     line = Line(charger.name, charger.version, "primary", 1, amount, None, False, ledger)
+    shared_line = line._replace(ledger=None)
 
     def charge(value: Any, out: Any) -> None:
-        append((meter, tags(), "ok", None, 0, amount))
+        sink = collecting()
+        shared = sink is not None and sink.ledger is ledger  # a fallback of a model sharing the ledger
+        append((meter, tags(), NESTED if shared else "ok", None, 0, amount))
         if len(pending) >= BATCH:
             ledger.fold_soon()
         if handoff is not None:
             handoff[get_ident()] = amount
-        sink = collecting()
         if sink is not None:
-            sink.append(line)
+            sink.append(shared_line if shared else line)
 
     return charge
 
@@ -264,14 +282,15 @@ def _priced_hook(charger: Charger) -> Callable[[Any, Any], None]:
                 amount, tokens, missing = charger.price(value, out, None, seconds)  # (counts, logs)
             if missing:
                 charger.unpriced()
-        append((meter, tags(), "ok", None if charge is not None else (), int(missing), amount))
+        sink = collecting()
+        shared = sink is not None and sink.ledger is ledger  # a fallback of a model sharing the ledger
+        append((meter, tags(), NESTED if shared else "ok", None if charge is not None else (), int(missing), amount))
         if len(pending) >= BATCH:
             ledger.fold_soon()
         if handoff is not None:
             handoff[get_ident()] = amount
-        sink = collecting()
         if sink is not None:
-            sink.append(Line(name, version, "primary", 1, amount, tokens, missing, ledger))
+            sink.append(Line(name, version, "primary", 1, amount, tokens, missing, None if shared else ledger))
 
     return priced
 

@@ -178,3 +178,25 @@ def test_tag_totals_add_up_to_the_total_with_none_and_look_alike_values() -> Non
     assert sum(by.values()) == ledger.total() == Decimal("11.00")
     assert by[None] == Decimal("8.00")  # tagged None and untagged, together
     assert by[1] == Decimal("2.00")  # 1 and True are equal keys of a dict: they add up, nothing lost
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["success path", "walk"])
+def test_a_shared_ledger_attributes_a_fallback_models_spend_to_the_call_it_served(fast: bool) -> None:
+    shared = pw.Ledger()
+
+    def down(x: int) -> float:
+        raise ConnectionError("down")
+
+    observers = [] if fast else [lambda p: None]  # an observer of the fallback's own: its calls take a record
+    baseline = pw.ProductionModel(lambda x: 0.5, name="B", cost=pw.PerCall("0.003"), ledger=shared, observers=observers)
+    llm = pw.ProductionModel(
+        down, name="A", retry=pw.Retry(attempts=2), cost=pw.PerCall("0.002"), fallback=baseline, ledger=shared
+    )
+    for i in range(3):
+        assert llm.predict_detailed(i).cost == Decimal("0.007")
+    assert shared.total() == Decimal("0.021")
+    assert shared.calls() == 3  # the calls made, not one per model they went through
+    assert shared.total(by="served_by") == {"primary": Decimal("0.012"), "B": Decimal("0.009")}
+    assert shared.total(by="outcome") == {"fallback": Decimal("0.021")}
+    assert shared.total(by="model") == {"A": Decimal("0.012"), "B": Decimal("0.009")}
+    assert baseline.stats().cost == Decimal("0.009")  # the fallback's own view keeps its spend
