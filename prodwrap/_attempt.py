@@ -70,7 +70,7 @@ def attempt(
     else:
         if primary:
             rec.attempts += 1
-        before = now
+        before = rec.began = now  # (a stage charging an attempt the call ended mid-way reads it)
         after = None
         if engine.race is not None and primary:
             after = race_after(engine, rec)

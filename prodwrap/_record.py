@@ -42,6 +42,7 @@ class CallRecord:
     __slots__ = (
         "args",
         "attempts",
+        "began",
         "bill",
         "built",
         "deadline",
@@ -109,6 +110,7 @@ class CallRecord:
 
     target: Any
     gate: Any  # the permit a WAIT act waits for
+    began: float  # the clock's reading when the current attempt began (the walk's)
     extra: int  # how many more attempts a RACE may start
     raced: int  # how many attempts the last RACE started
     won: int  # which of them won (0: the first; -1: none)

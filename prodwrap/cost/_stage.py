@@ -25,6 +25,7 @@ from contextvars import ContextVar
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from prodwrap import _clock
 from prodwrap._context import TAGS
 from prodwrap._log import Throttle, logger
 from prodwrap._stage import Seam, Stage
@@ -56,6 +57,8 @@ class Collected(list[Line]):
 COLLECT: ContextVar[Collected | None] = ContextVar("prodwrap_charges", default=None)
 
 _LOST = RuntimeError("a hedged attempt that lost its race (its output was discarded)")
+_clocks = _clock.current
+_ENDED = RuntimeError("the call ended while the attempt ran (cancelled or interrupted)")
 
 
 def charges_cost(model: Any) -> bool:
@@ -155,6 +158,15 @@ class ChargeStage(Stage):
                 Line(charger.name, charger.version, target.name, first + i, amount, tokens, missing, None)
             )
 
+    def undo_attempt(self, call: CallRecord, target: Target) -> None:
+        """The call ended while this attempt ran (cancelled, interrupted): it consumed compute
+        all the same, and is charged as a failed attempt (a token price: unpriced). The
+        charge stage is the innermost: no later stage can refuse an attempt it let through,
+        and a hedge's extra attempt that never started (``call.racing``) costs nothing."""
+        if call.phase >= 0 or call.racing:
+            return
+        self.after_attempt(call, target, _ENDED, max(0.0, _clocks.clock.monotonic() - call.began))
+
     def _collected(self, call: CallRecord, target: Target) -> None:
         bill = call.bill
         pending = None if bill is None else bill.pending
@@ -191,6 +203,8 @@ class CollectingStage(ChargeStage):
     def undo_attempt(self, call: CallRecord, target: Target) -> None:
         if call.phase >= 0 and target.kind is MODEL:
             self._collected(call, target)  # what it spent before it ended is still charged
+        else:
+            super().undo_attempt(call, target)
 
 
 def _yes(value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
@@ -220,6 +234,12 @@ class CostObserver(Stage):
                 # the success path's attempt, on a record (another observer reads one)
                 seconds = charger.stash.pop(threading.get_ident(), 0.0) if model.needs_seconds else 0.0
                 amount, tokens, missing = charger.price(call.input, call.value, None, seconds)
+                if missing:
+                    charger.unpriced()
+                bill.lines.append(Line(charger.name, charger.version, "primary", 1, amount, tokens, missing, None))
+            elif model is not None and call.attempts and call.reasons in (["cancelled"], ["interrupted"]):
+                # the success path's attempt, ended by its caller mid-way: it ran all the same
+                amount, tokens, missing = charger.price(call.input, None, _ENDED, call.latency)
                 if missing:
                     charger.unpriced()
                 bill.lines.append(Line(charger.name, charger.version, "primary", 1, amount, tokens, missing, None))

@@ -291,3 +291,32 @@ def test_metered_decorator_and_inspection() -> None:
         pw.metered()
     assert pw.ProductionModel(lambda x: x).ledger is None
     assert pw.ProductionModel(lambda x: x).stats().cost == 0
+
+
+@pytest.mark.parametrize("entry", ["apredict", "apredict_detailed"], ids=["success path", "walk"])
+async def test_an_attempt_cancelled_mid_way_is_charged_it_ran_all_the_same(entry: str) -> None:
+    import asyncio
+
+    started = asyncio.Event()
+
+    async def slow(x: int) -> int:
+        started.set()
+        await asyncio.Event().wait()
+        return x
+
+    model = pw.ProductionModel(slow, cost=pw.PerCall("0.25"))
+    task = asyncio.ensure_future(getattr(model, entry)(1))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert model.stats().cost == Decimal("0.25")
+    assert model.ledger is not None and model.ledger.total() == Decimal("0.25")
+    tokens = pw.ProductionModel(slow, cost=pw.PerToken(input="1", output="1"))
+    started.clear()
+    task = asyncio.ensure_future(getattr(tokens, entry)(1))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert tokens.stats().unpriced == 1  # a token price and no usage: counted, never a silent $0
