@@ -82,6 +82,8 @@ def attempt(
                 yield RACE
                 rec.attempts += rec.raced - 1
         except GeneratorExit:  # the call ended mid-attempt (cancelled, interrupted)
+            if after is not None:
+                rec.attempts += rec.raced - 1  # every attempt the race started counts
             for stage in stages:
                 stage.undo_attempt(rec, target)
             raise
@@ -120,6 +122,12 @@ def may_race(engine: Engine, rec: CallRecord, now: float) -> bool:
     for granted in engine.inner:
         granted.undo_attempt(rec, target)
     return False
+
+
+def undo_inner(engine: Engine, rec: CallRecord) -> None:
+    """An extra attempt ``may_race`` let through could not start: its inner stages give back."""
+    for stage in engine.inner:
+        stage.undo_attempt(rec, rec.target)
 
 
 def lost(engine: Engine, rec: CallRecord, exc: Exception) -> None:

@@ -150,7 +150,10 @@ def _drive_sync(
                 if rec.wait > 0:
                     clock.sleep(rec.wait)
             elif act is RACE:
-                race_sync(engine, rec, args, kwargs)
+                try:
+                    race_sync(engine, rec, args, kwargs)
+                except Exception as exc:  # (no worker thread for its first attempt: a failed attempt)
+                    rec.ok, rec.result = False, exc
             else:  # WAIT for a permit, never past the call's deadline
                 rec.ok = rec.gate.acquire(within(rec, clock.monotonic()))
             rec.now = clock.monotonic()
@@ -293,7 +296,10 @@ async def _drive_async(
                 if rec.wait > 0:
                     await clock.asleep(rec.wait)
             elif act is RACE:
-                await race_async(engine, rec, args, kwargs)
+                try:
+                    await race_async(engine, rec, args, kwargs)
+                except Exception as exc:
+                    rec.ok, rec.result = False, exc
             else:  # WAIT for a permit, never past the call's deadline
                 rec.ok = await rec.gate.aacquire(within(rec, clock.monotonic()))
             rec.now = clock.monotonic()

@@ -51,7 +51,7 @@ def interrupted(engine: Engine, fast: FastPath, start: float, value: Any, exc: B
     """The success path's attempt ended with something not an ``Exception`` (an asyncio
     cancel, a KeyboardInterrupt): what its ``fast_admit`` hooks took goes back, and the call
     ends at the finish point."""
-    for undo in fast.undo:
+    for undo in fast.interrupted:
         if undo is not None:
             try:
                 undo()

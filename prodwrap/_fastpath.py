@@ -49,6 +49,7 @@ class FastPath:
         "finisher",
         "fn",
         "hooked",
+        "interrupted",
         "only_done",
         "primary",
         "record",
@@ -68,6 +69,8 @@ class FastPath:
         admitting = [s for s in stages if s.fast_admit is not None]
         self.admit = tuple(s.fast_admit for s in admitting if s.fast_admit is not None)
         self.undo = tuple(s.fast_undo for s in admitting)  # (None where nothing is taken)
+        # What an interrupted success-path attempt gives back (a budget settles at the finish instead).
+        self.interrupted = tuple(s.fast_undo if s.undo_interrupted else None for s in admitting)
         # One hook alone is called straight from the driver (no loop; nothing to undo after it).
         self.admit_one = self.admit[0] if len(self.admit) == 1 else None
         self.attempted = tuple(s.fast_attempt for s in stages if s.fast_attempt is not None)

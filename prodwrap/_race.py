@@ -22,7 +22,7 @@ from time import monotonic as _monotonic
 from typing import TYPE_CHECKING, Any
 
 from prodwrap import _clock
-from prodwrap._attempt import lost, may_race
+from prodwrap._attempt import lost, may_race, undo_inner
 from prodwrap._jobs import end_of
 from prodwrap._workers import POOL
 
@@ -113,17 +113,38 @@ def race_sync(engine: Engine, rec: CallRecord, args: tuple[Any, ...], kwargs: di
                 failure = error  # the others go on; a failure starts no hedge (retries decide)
                 continue
             for i in running:
-                if jobs[i].left(end) <= 0:  # past its own limit: given up on
-                    claimed.add(i)
-                    jobs[i].abandoned = True
-                    if not jobs[i].done.acquire(False):
-                        engine.stats.abandoned()
-                    if failure is not None:
-                        lost(engine, rec, failure)
-                    failure = engine.timeout_error(rec, rec.seconds if rec.seconds is not None else 0.0)
+                job = jobs[i]
+                if job.left(end) > 0:
+                    continue
+                claimed.add(i)  # past its own limit: given up on
+                job.abandoned = True
+                own: Exception | None = None
+                if job.done.acquire(False):  # it ended just as we gave up: the outcome is ours
+                    if job.error is None:
+                        rec.won, rec.result = i, job.result
+                        break
+                    raised, job.error = job.error, None
+                    if not isinstance(raised, Exception):
+                        raise raised
+                    own = raised
+                else:
+                    engine.stats.abandoned()
+                if failure is not None:
+                    lost(engine, rec, failure)
+                failure = own or engine.timeout_error(rec, rec.seconds if rec.seconds is not None else 0.0)
+            if rec.won >= 0:
+                if failure is not None:
+                    lost(engine, rec, failure)
+                break
             if may_start and _monotonic() >= hedge_at and len(claimed) < len(jobs):
                 if may_race(engine, rec, _clocks.clock.monotonic()):
-                    start()
+                    try:
+                        start()
+                    except Exception as exc:  # no thread to be had: no hedge this time
+                        undo_inner(engine, rec)
+                        engine.finisher.failed(start, exc)
+                        rec.extra = len(jobs) - 1
+                        continue
                     hedge_at = _monotonic() + rec.wait
                 else:
                     rec.extra = len(jobs) - 1  # no more this call
@@ -134,7 +155,7 @@ def race_sync(engine: Engine, rec: CallRecord, args: tuple[Any, ...], kwargs: di
             if job.done.acquire(False):
                 job.error = None
         rec.racing = False
-        still = [job for job in losers if not job.ended]
+        still = [job for job in jobs if not job.ended]  # discarded or given up on, running on
         rec.late = _Losers(still) if still else None
         rec.raced = len(jobs)
     rec.ok = rec.won >= 0

@@ -156,7 +156,11 @@ class Stage:
 
     fast_undo: Callable[[], object] | None = None
     """``()``: this stage's ``fast_admit`` said yes, then a later one said no: give back what
-    it took."""
+    it took. Also run when the success path's attempt is interrupted (cancelled,
+    KeyboardInterrupt), unless ``undo_interrupted`` is False (the call then ends at the finish
+    point with a record, which the stage's observer settles)."""
+
+    undo_interrupted: bool = True
 
     fast_attempt: Callable[[float], object] | None = None
     """``(seconds)``: the first attempt succeeded after ``seconds`` on prodwrap's clock."""

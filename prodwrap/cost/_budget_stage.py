@@ -270,6 +270,7 @@ class BudgetCheck(Stage):
     name = "budget"
     seam = Seam.ADMISSION
     section = "budget"
+    undo_interrupted = False  # an interrupted attempt ran: the finish settles it to its charge
 
     def __init__(self, core: BudgetCore) -> None:
         self.core = core

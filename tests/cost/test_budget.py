@@ -352,7 +352,8 @@ def test_a_later_stage_saying_no_gives_the_reservation_back(clock: FakeClock) ->
     assert model.stats().budget[0].spent == Decimal("0.01")
 
 
-async def test_a_cancelled_call_gives_its_reservation_back(clock: FakeClock) -> None:
+@pytest.mark.parametrize("entry", ["apredict", "apredict_detailed"], ids=["success path", "walk"])
+async def test_a_cancelled_call_settles_to_what_its_attempt_was_charged(entry: str, clock: FakeClock) -> None:
     inside = asyncio.Event()
 
     async def hang(x: Any) -> Any:
@@ -360,14 +361,16 @@ async def test_a_cancelled_call_gives_its_reservation_back(clock: FakeClock) -> 
         await asyncio.Event().wait()
 
     model = budgeted("cancelled", pw.Budget("0.05", per="day"), fn=hang)
-    task = asyncio.ensure_future(model.apredict(1))
+    task = asyncio.ensure_future(getattr(model, entry)(1))
     await inside.wait()
     assert model.stats().budget[0].reserved == Decimal("0.01")
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     (budget,) = model.stats().budget
-    assert (budget.spent, budget.reserved) == (Decimal("0.00"), Decimal("0.00"))
+    # the attempt ran: it is charged, and the budget counts what was charged (the ledger agrees)
+    assert (budget.spent, budget.reserved) == (Decimal("0.01"), Decimal("0.00"))
+    assert model.stats().cost == Decimal("0.01")
 
 
 def test_the_general_path_settles_too(clock: FakeClock) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -364,3 +366,73 @@ async def test_cancelling_a_hedged_call_gives_back_every_rate_limit_permit_and_c
         await task
     assert model.stats().rate_limit.permits == 0
     assert model.stats().hedge["extra_attempts"] == 2
+
+
+def test_a_timed_out_sync_race_keeps_its_bulkhead_permit_until_its_threads_end() -> None:
+    release = threading.Event()
+
+    def stuck(x: int) -> int:
+        release.wait(10)
+        return x
+
+    model = pw.ProductionModel(
+        stuck, timeout=pw.Timeout(attempt=0.05), hedge=pw.Hedge(after=5.0), bulkhead=pw.Bulkhead(1)
+    )
+    with pytest.raises(pw.PredictionTimeout):
+        model(1)
+    assert model.stats().bulkhead.in_use == 1  # the timed-out attempt runs on, holding it
+    from prodwrap._workers import POOL
+
+    busy = POOL.counts().busy
+    release.set()
+    for _ in range(2000):
+        if model.stats().bulkhead.in_use == 0 and POOL.counts().busy < busy:
+            break
+        time.sleep(0.001)
+    assert model.stats().bulkhead.in_use == 0
+
+
+async def test_a_call_cancelled_mid_race_counts_and_charges_every_attempt_it_started() -> None:
+    started = asyncio.Event()
+    calls: list[int] = []
+
+    async def hangs(x: int) -> int:
+        calls.append(x)
+        if len(calls) == 2:
+            started.set()
+        await asyncio.Event().wait()
+        return x
+
+    seen: list[pw.Prediction] = []
+    model = pw.ProductionModel(hangs, hedge=pw.Hedge(after=AFTER), cost=pw.PerCall("0.5"), observers=[seen.append])
+    task = asyncio.ensure_future(model.apredict(1))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    (p,) = seen
+    assert p.attempts == 2
+    assert [c.attempt for c in p.charges] == [1, 2] and p.cost == Decimal("1.0")
+
+
+def test_no_thread_for_a_hedge_means_no_hedge_never_a_failed_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    from prodwrap import _workers
+
+    slow = Slow()
+    model = pw.ProductionModel(slow, hedge=pw.Hedge(after=AFTER), fallback=pw.Constant("fallback"))
+    model(0)  # (a worker for the first attempt exists and is idle again)
+    slow.calls = 0
+    real_start = _workers.Pool.start
+    starts: list[int] = []
+
+    def start(self: Any, *args: Any, **kwargs: Any) -> Any:
+        starts.append(1)
+        if len(starts) > 1:
+            raise RuntimeError("can't start new thread")
+        return real_start(self, *args, **kwargs)
+
+    monkeypatch.setattr(_workers.Pool, "start", start)
+    threading.Timer(0.1, slow.release.set).start()  # the first attempt ends in its own time
+    p = model.predict_detailed(1)
+    assert (p.value, p.outcome, p.attempts) == ("attempt 1", "ok", 1)
+    assert model.stats().observer_errors == 1  # the fault is counted and logged
