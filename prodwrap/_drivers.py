@@ -173,7 +173,7 @@ def _call_sync(engine: Engine, rec: CallRecord, args: tuple[Any, ...], kwargs: d
     limit = limit_of(rec, now)
     if limit <= 0:
         raise engine.timeout_error(rec, 0.0)
-    done, out = POOL.run(rec.seconds, rec.limit, target.fn, (rec.input, *args), kwargs, engine.stats.late_error)
+    done, out = POOL.run(rec.seconds, rec.limit, target.fn, (rec.input, *args), kwargs, engine.stats.late_error, rec)
     if not done:
         engine.stats.abandoned()
         rec.late = out  # the job, running on until its predict returns

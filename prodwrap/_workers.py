@@ -115,6 +115,7 @@ class Pool:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         on_late: OnLate | None = None,
+        holder: Any = None,
     ) -> tuple[bool, Any]:
         """Run ``fn(*args, **kwargs)`` on a worker, in a copy of the caller's context.
 
@@ -138,7 +139,8 @@ class Pool:
 
         Raises:
             Whatever ``fn`` raised, unchanged. A caller interrupted while waiting
-            (KeyboardInterrupt) abandons the attempt, and the interrupt propagates.
+            (KeyboardInterrupt) abandons the attempt (``holder.late`` is then its job, when a
+            holder is given: a call's record), and the interrupt propagates.
         """
         job = Job(seconds, deadline, fn, args, kwargs, on_late)
         if deadline is None:  # the common case: one limit, from the attempt's start
@@ -163,6 +165,8 @@ class Pool:
                 # (else it ended just as we gave up: the outcome is ours)
         except BaseException:
             self._interrupted(job)
+            if holder is not None:
+                holder.late = job  # it may run on: the job says when it really ends
             raise
         error = job.error
         if error is not None:

@@ -107,3 +107,47 @@ def test_a_sync_interrupt_on_another_thread_leaves_the_key_usable() -> None:
     thread.join(5)
     assert [type(e) for e in caught] == [KeyboardInterrupt]
     assert model(5) == 10
+
+
+def test_ctrl_c_while_waiting_on_a_timed_attempt_leaves_the_permit_with_its_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from prodwrap import _jobs
+    from prodwrap._workers import POOL
+
+    real = threading.Lock
+
+    class Interrupting:
+        """A job's ``done`` lock whose timed wait on this thread raises KeyboardInterrupt."""
+
+        def __init__(self) -> None:
+            self.lock = real()
+
+        def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+            if timeout != -1 and threading.current_thread() is threading.main_thread():
+                raise KeyboardInterrupt
+            return bool(self.lock.acquire(blocking, timeout))
+
+        def release(self) -> None:
+            self.lock.release()
+
+    release = threading.Event()
+
+    def stuck(x: int) -> int:
+        release.wait(10)
+        return x
+
+    model = pw.ProductionModel(stuck, timeout=pw.Timeout(attempt=5.0), bulkhead=pw.Bulkhead(1))
+    monkeypatch.setattr(_jobs, "_allocate_lock", Interrupting)
+    with pytest.raises(KeyboardInterrupt):
+        model.predict_detailed(1)  # the walk: its attempt runs on a worker under the timeout
+    monkeypatch.undo()
+    assert model.stats().bulkhead.in_use == 1  # the thread still runs: it keeps the permit
+    busy = POOL.counts().busy
+    release.set()
+    for _ in range(2000):
+        if model.stats().bulkhead.in_use == 0 and POOL.counts().busy < busy:
+            break
+        threading.Event().wait(0.001)
+    assert model.stats().bulkhead.in_use == 0
+    assert model.stats().failures.get("interrupted") == 1
