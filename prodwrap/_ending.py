@@ -12,7 +12,7 @@ from prodwrap._record import CallRecord
 from prodwrap._stage import Serve
 
 if TYPE_CHECKING:
-    from collections.abc import Generator
+    from collections.abc import Callable, Generator
 
     from prodwrap._engine import Act, Engine
     from prodwrap._fastpath import FastPath
@@ -38,25 +38,27 @@ def admitted(fast: FastPath, value: Any, args: tuple[Any, ...], kwargs: dict[str
             return True
     except Exception:
         said = False
-    for undo in fast.undo[:passed]:
-        if undo is not None:
-            try:
-                undo()
-            except Exception as exc:
-                fast.finisher.failed(undo, exc)
+    run_hooks(fast.undo[:passed], fast)
     return said if said.__class__ is Serve else False
+
+
+def run_hooks(hooks: tuple[Callable[[], object] | None, ...], fast: FastPath) -> None:
+    """Call each of the stages' argument-less success-path hooks (None: the stage has none);
+    a hook that raises is counted and logged, never passed on (a stage's fault never costs
+    the caller its output)."""
+    for hook in hooks:
+        if hook is not None:
+            try:
+                hook()
+            except Exception as exc:
+                fast.finisher.failed(hook, exc)
 
 
 def interrupted(engine: Engine, fast: FastPath, start: float, value: Any, exc: BaseException) -> None:
     """The success path's attempt ended with something not an ``Exception`` (an asyncio
     cancel, a KeyboardInterrupt): what its ``fast_admit`` hooks took goes back, and the call
     ends at the finish point."""
-    for undo in fast.interrupted:
-        if undo is not None:
-            try:
-                undo()
-            except Exception as error:
-                fast.finisher.failed(undo, error)
+    run_hooks(fast.interrupted, fast)
     rec = CallRecord(start)
     rec.input, rec.attempts, rec.target = value, 1, fast.primary
     broken(engine, rec, exc)
@@ -98,11 +100,7 @@ def finish_fast(
     """The success path's end when a stage has a hook there: the attempt seam's
     ``fast_done`` and ``fast_attempt`` hooks, then the finish point (with a record if an
     observer reads one)."""
-    for done in fast.done:
-        try:
-            done()
-        except Exception as exc:  # a stage's fault never costs the caller its output
-            fast.finisher.failed(done, exc)
+    run_hooks(fast.done, fast)
     if fast.attempted:
         took = _clocks.clock.monotonic() - began  # type: ignore[operator]
         for attempted in fast.attempted:

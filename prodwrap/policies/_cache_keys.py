@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import sys
 from math import isnan
-from operator import attrgetter
 from typing import Any
+
+from prodwrap.policies._canonical import fields_getter
 
 _SCALARS = frozenset((int, str, bool, type(None)))
 _FLAT = frozenset((int, str, bool, type(None), float))
@@ -66,17 +67,9 @@ def _unusual(cls: type, values: tuple[Any, ...]) -> tuple[Any, ...] | None:
 
 def _learn(cls: type) -> Any:
     pydantic = sys.modules.get("pydantic")
-    getter: Any = None
-    if pydantic is not None and issubclass(cls, pydantic.BaseModel):
-        names = tuple(cls.model_fields)  # type: ignore[attr-defined]
-        if len(names) > 1:
-            getter = attrgetter(*names)
-        elif names:
-            get = attrgetter(names[0])
-            getter = lambda v: (get(v),)  # noqa: E731
-        else:
-            getter = lambda v: ()  # noqa: E731
-    known = None if getter is None else [getter, None]  # [its fields' getter, their usual types]
+    known = None
+    if pydantic is not None and issubclass(cls, pydantic.BaseModel):  # [its fields' getter, their usual types]
+        known = [fields_getter(tuple(cls.model_fields)), None]  # type: ignore[attr-defined]
     if len(_FIELDS) < _REMEMBERED:
         _FIELDS[cls] = known
     return known

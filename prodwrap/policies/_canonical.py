@@ -309,7 +309,7 @@ def _resolve(cls: type) -> Encoder:
     return encoder
 
 
-def _getter(names: tuple[str, ...]) -> Callable[[Any], Any]:
+def fields_getter(names: tuple[str, ...]) -> Callable[[Any], Any]:
     """The fields' values of an instance, as a tuple (one C call)."""
     if len(names) > 1:
         return attrgetter(*names)
@@ -326,12 +326,12 @@ def _encoder_of(cls: type) -> Encoder:
         return _array
     if pydantic is not None and issubclass(cls, pydantic.BaseModel):
         names = tuple(cls.model_fields)  # type: ignore[attr-defined]
-        return _record("P", cls, names, _getter(names))
+        return _record("P", cls, names, fields_getter(names))
     if issubclass(cls, enum.Enum):
         return _enum
     if dataclasses.is_dataclass(cls):
         names = tuple(f.name for f in dataclasses.fields(cls))
-        return _record("D", cls, names, _getter(names))
+        return _record("D", cls, names, fields_getter(names))
     if issubclass(cls, tuple) and hasattr(cls, "_fields"):  # a named tuple
         return _record("R", cls, tuple(cls._fields), lambda v: v)
     for base, encoder in _BASES:
