@@ -194,7 +194,7 @@ async def test_hedged_attempts_each_have_a_span(traces: Any) -> None:
     release.set()
     attempts = traces.spans("attempt h")
     assert sorted(s.attributes["prodwrap.attempt"] for s in attempts) == [1, 2]
-    lost = [s for s in attempts if s.attributes["prodwrap.attempt"] == 1][0]
+    lost = next(s for s in attempts if s.attributes["prodwrap.attempt"] == 1)
     assert lost.attributes["error.type"] == "lost_race"
     assert traces.one("predict h").attributes["prodwrap.attempts"] == 2
 
