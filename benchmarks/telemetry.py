@@ -51,6 +51,7 @@ FULL_ON = pw.ProductionModel(predict, name="m", **FULL)  # type: ignore[arg-type
 FULL_OFF = pw.ProductionModel(predict, name="m", telemetry=False, **FULL)  # type: ignore[arg-type]
 TRACED = pw.ProductionModel(predict, name="m", tracer_provider=TRACES)
 METERED = pw.ProductionModel(predict, name="m", meter_provider=METERS)
+SAME = {"prodwrap.model.name": "m", "prodwrap.outcome": "ok", "prodwrap.served_by": "primary", "prodwrap.attempts": 1}
 LABELS = {"prodwrap.model.name": "m", "prodwrap.outcome": "ok", "prodwrap.served_by": "primary"}
 
 
@@ -63,7 +64,12 @@ def hand_span_attrs(x: int) -> int:
     with TRACER.start_as_current_span("predict m") as span:
         out = predict(x)
         span.set_attributes(
-            {"prodwrap.model.name": "m", "prodwrap.outcome": "ok", "prodwrap.served_by": "primary", "prodwrap.attempts": 1}
+            {
+                "prodwrap.model.name": "m",
+                "prodwrap.outcome": "ok",
+                "prodwrap.served_by": "primary",
+                "prodwrap.attempts": 1,
+            }
         )
         return out
 
@@ -106,7 +112,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     quick = parser.parse_args().quick
     repeats = 3 if quick else 15
-    sizes = {k: (2_000 if quick else 20_000) for k in CASES}
+    sizes = dict.fromkeys(CASES, 2000 if quick else 20000)
     for k in ("bare", "plain_off", "plain_on", "full_off", "full_on"):
         sizes[k] *= 10
     samples: dict[str, list[float]] = {k: [] for k in CASES}

@@ -369,3 +369,22 @@ def test_a_provider_that_raises_costs_the_call_its_telemetry_only() -> None:
     assert model(3) == 6
     stage = next(s for s in model._engine.stages if s.name == "telemetry")
     assert stage.faults == 1  # type: ignore[attr-defined]
+
+
+def test_traced_decorator_names_the_span_and_stacks(traces: Any) -> None:
+    @pw.traced(name="llm", remote=True, tracer_provider=traces.provider)
+    def call(x: int) -> int:
+        return x
+
+    @pw.retry(3)
+    @pw.traced(tracer_provider=traces.provider)
+    def score(x: int) -> int:
+        return x
+
+    @pw.traced
+    def bare(x: int) -> int:
+        return x
+
+    assert isinstance(call, pw.ProductionModel) and call(1) == 1 and score(2) == 2 and bare(3) == 3
+    assert traces.one("predict llm").kind is SpanKind.CLIENT
+    assert [s.name for s in traces.children(traces.one("predict score"))] == ["attempt score"]
