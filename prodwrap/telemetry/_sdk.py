@@ -52,8 +52,9 @@ def require(extra: str) -> None:
             importlib.import_module(module)
         except ImportError as exc:
             setting = "otlp_endpoint=" if extra == "otlp" else "prometheus_port="
+            missing = exc.name or module
             raise ConfigurationError(
-                f"{setting} needs the optional dependency {extra!r} ({module} is missing): "
+                f"{setting} needs the optional dependency {extra!r} ({missing} is missing): "
                 f'pip install "prodwrap[{extra}]"'
             ) from exc
 
