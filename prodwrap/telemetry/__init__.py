@@ -1,10 +1,13 @@
-"""OpenTelemetry for prodwrap: spans and metrics through the API, and the one-line SDK set-up.
+"""OpenTelemetry tracing and metrics (DESIGN §3 "Telemetry").
 
-``configure()`` is the one place prodwrap installs OpenTelemetry providers, and only because
-the application calls it; ``import prodwrap.telemetry`` imports the OpenTelemetry API alone
-(the SDK and the exporters load when ``configure()`` runs).
+Every model traces and measures itself through the OpenTelemetry API when a provider is
+installed (its own ``tracer_provider=`` / ``meter_provider=``, a test scope's, or the
+globals), and does nothing at all otherwise. prodwrap never installs a provider, except
+through :func:`configure`, the explicit one-line SDK set-up (the SDK and the exporters load
+when it runs, never on import).
 """
 
+from prodwrap.telemetry._buckets import DURATION, GENAI_DURATION, GENAI_TOKENS
 from prodwrap.telemetry._configure import Telemetry, configure
 
-__all__ = ["Telemetry", "configure"]
+__all__ = ["DURATION", "GENAI_DURATION", "GENAI_TOKENS", "Telemetry", "configure"]

@@ -42,6 +42,7 @@ from prodwrap.telemetry._settings import Settings
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
     from opentelemetry.sdk.trace import TracerProvider
 
 __all__ = ["Telemetry", "configure", "default_service_name"]
@@ -226,6 +227,7 @@ class Telemetry:
         self._close_lock = threading.Lock()
         self._server: Any = None
         self._server_thread: threading.Thread | None = None
+        self._pushing: list[PeriodicExportingMetricReader] = []  # the metric readers a flush pushes
         if not (settings.spans_go_somewhere or settings.metrics_go_somewhere):
             return  # nothing to export to: nothing built, nothing installed, the SDK not even imported
         from prodwrap.telemetry import _sdk
@@ -241,7 +243,7 @@ class Telemetry:
             if settings.spans_go_somewhere:
                 self.tracer_provider = _sdk.tracer_provider(settings, where)
             if settings.metrics_go_somewhere:
-                self.meter_provider = _sdk.meter_provider(settings, where, self.service_name)
+                self.meter_provider, self._pushing = _sdk.meter_provider(settings, where, self.service_name)
         except BaseException:
             self.shutdown()
             raise
@@ -278,11 +280,18 @@ class Telemetry:
         return found
 
     def force_flush(self, timeout: float = 30.0) -> bool:
-        """Export buffered spans and push metrics now; False if an exporter did not finish in ``timeout`` s."""
+        """Export buffered spans and push metrics (console, OTLP) now; False if an exporter did not finish in time.
+
+        Prometheus is not flushed: it pulls. (Call this rather than ``meter_provider.force_flush()``,
+        which also collects for the Prometheus exporter, and the next scrape then shows every
+        sample twice.)
+        """
+        millis = int(timeout * 1000)
         ok = True
-        for provider in (self.tracer_provider, self.meter_provider):
-            if provider is not None:
-                ok = bool(provider.force_flush(int(timeout * 1000))) and ok
+        if self.tracer_provider is not None:
+            ok = bool(self.tracer_provider.force_flush(millis))
+        for reader in self._pushing:
+            ok = bool(reader.force_flush(millis)) and ok
         return ok
 
     def shutdown(self, timeout: float = 30.0) -> None:

@@ -24,7 +24,7 @@ from prodwrap.telemetry._settings import Settings
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.metrics import MeterProvider
-    from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader
+    from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, PeriodicExportingMetricReader
     from opentelemetry.sdk.metrics.view import View
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
@@ -129,8 +129,15 @@ def tracer_provider(settings: Settings, where: Resource) -> TracerProvider:
     return provider
 
 
-def meter_provider(settings: Settings, where: Resource, service_name: str) -> MeterProvider:
-    """A ``MeterProvider`` with a reader per metrics destination the settings name."""
+def meter_provider(
+    settings: Settings, where: Resource, service_name: str
+) -> tuple[MeterProvider, list[PeriodicExportingMetricReader]]:
+    """A ``MeterProvider`` with a reader per metrics destination the settings name, and its pushing readers.
+
+    The pushing readers are what a flush may push. Prometheus' reader is left out on purpose: a
+    collection outside a scrape queues a second copy of every series in the exporter, and the
+    next scrape would show each sample twice.
+    """
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, PeriodicExportingMetricReader
 
@@ -146,9 +153,11 @@ def meter_provider(settings: Settings, where: Resource, service_name: str) -> Me
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 
         pushed.append(OTLPMetricExporter(endpoint=settings.otlp_endpoint + "/v1/metrics"))
-    readers: list[MetricReader] = [PeriodicExportingMetricReader(e, export_interval_millis=interval) for e in pushed]
+    pushing = [PeriodicExportingMetricReader(e, export_interval_millis=interval) for e in pushed]
+    readers: list[MetricReader] = list(pushing)
     if settings.prometheus_port is not None:
         from opentelemetry.exporter.prometheus import PrometheusMetricReader
 
         readers.append(PrometheusMetricReader())
-    return MeterProvider(metric_readers=readers, resource=where, views=histogram_views(), shutdown_on_exit=False)
+    provider = MeterProvider(metric_readers=readers, resource=where, views=histogram_views(), shutdown_on_exit=False)
+    return provider, pushing

@@ -76,10 +76,10 @@ def test_prometheus_port_serves_metrics_a_scraper_can_read() -> None:
     # Seconds with prodwrap's boundaries, not the SDK's millisecond defaults (0, 5, 10, 25, ...).
     assert sample('prodwrap_prediction_duration_seconds_bucket{le="0.001"') == 0.0
     assert sample('prodwrap_prediction_duration_seconds_bucket{le="0.005"') == 1.0
-    assert sample('prodwrap_prediction_duration_seconds_bucket{le="10"') == 1.0
+    assert sample('prodwrap_prediction_duration_seconds_bucket{le="10.0"') == 1.0
     assert sample("prodwrap_prediction_duration_seconds_sum{") == pytest.approx(0.003)
     les = [line.split('le="')[1].split('"')[0] for line in lines if "_duration_seconds_bucket" in line]
-    assert les == ["0.001", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf"]
+    assert les == ["0.001", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1.0", "2.5", "5.0", "10.0", "+Inf"]
     assert 'service_name="svc"' in next(line for line in lines if line.startswith("target_info{"))
 
 
@@ -493,3 +493,41 @@ def test_import_prodwrap_telemetry_imports_no_sdk() -> None:
         """
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_real_models_show_on_the_console_and_in_the_scrape() -> None:
+    """End to end with the instrumentation: the globals configure() installs are what models read at call time."""
+    done = run(
+        """
+        import json, urllib.request
+        import prodwrap as pw
+        telemetry = pw.telemetry.configure(console=True, prometheus_port=0, prometheus_addr="127.0.0.1")
+        model = pw.ProductionModel(lambda x: x * 2, name="double", version="1.0")
+        broken = pw.ProductionModel(lambda x: 1 / 0, name="broken", fallback=pw.Constant(0))
+        model(21), model(1), broken(1)
+        telemetry.force_flush()  # before a scrape: every sample must still appear once in it
+        body = urllib.request.urlopen(telemetry.prometheus_url, timeout=10).read().decode()
+        telemetry.shutdown()
+        print(json.dumps({"body": body}))
+        """
+    )
+    console = done.stdout.splitlines()[:-1]
+    assert [line.split("  ")[:2] for line in console if line.startswith("predict ")] == [
+        ["predict double 1.0", "ok"],
+        ["predict double 1.0", "ok"],
+        ["predict broken", "fallback"],
+    ]
+    scraped = str(last_json(done)["body"]).splitlines()
+
+    def total(model: str, outcome: str) -> float:
+        (line,) = [
+            line
+            for line in scraped
+            if line.startswith("prodwrap_predictions_total{")
+            and f'prodwrap_model_name="{model}"' in line
+            and f'prodwrap_outcome="{outcome}"' in line
+        ]
+        return float(line.rsplit(" ", 1)[1])
+
+    assert total("double", "ok") == 2.0 and total("broken", "fallback") == 1.0
+    assert any(line.startswith('prodwrap_prediction_duration_seconds_bucket{le="0.005"') for line in scraped)
