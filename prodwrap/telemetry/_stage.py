@@ -141,7 +141,7 @@ class TelemetryStage(Stage):
                 name = f"fallback {target.name}"
                 attrs: dict[str, Any] = {"prodwrap.fallback": target.name}
             elif self.spans_attempts:
-                n = call.attempts + 1 + (len(w.tries) if call.racing else 0)
+                n = call.attempts + len(w.tries) if call.racing else call.attempts + 1  # (a race counted one)
                 name, attrs = f"attempt {self.model}", {"prodwrap.attempt": n}
                 if n > 1 and not call.racing:
                     w.span.add_event("prodwrap.retry", {"prodwrap.attempt": n})

@@ -63,7 +63,9 @@ class Watch:
         # A span per attempt needs the walk (the success path's attempt is the call's span).
         self.walk = tracer is not None and stage.spans_attempts
         if tracer is not None:
-            self.span = tracer.start_span(stage.span_name, kind=stage.kind, attributes=stage.base)
+            # No attributes yet: the SDK's first attribute set costs as much as the rest of the
+            # span, so every attribute goes in one set_attributes() when the call ends.
+            self.span = tracer.start_span(stage.span_name, kind=stage.kind)
 
     @property
     def trace_id(self) -> str | None:
@@ -112,6 +114,7 @@ class Watch:
         span = self.span
         if span is not None:
             attrs: dict[str, Any] = {
+                **stage.base,
                 "prodwrap.outcome": outcome,
                 "prodwrap.served_by": served_by,
                 "prodwrap.attempts": attempts,
