@@ -13,10 +13,10 @@ input/output validation, timeouts, retries and fallbacks, in one compiled pipeli
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from prodwrap import telemetry as telemetry  # (the OTel API loads with the first model; the SDK in configure())
 from prodwrap._context import context, deadline
 from prodwrap._model import ProductionModel
 from prodwrap._record import Outcome, Prediction, Stats
+from prodwrap._traced import traced
 from prodwrap.cost import (
     Attempt,
     Budget,
@@ -73,7 +73,6 @@ from prodwrap.policies import (
     Timeout,
     backoff,
 )
-from prodwrap.telemetry._decorator import traced
 
 __version__ = "0.1.0"
 
