@@ -38,6 +38,7 @@ from prodwrap.decorators import (
     production,
     rate_limit,
     retry,
+    shadowed,
     timeout,
     validate,
 )
@@ -53,6 +54,7 @@ from prodwrap.errors import (
     PredictionTimeout,
     ProdwrapError,
     RateLimitedError,
+    ShadowMismatchError,
     UnkeyableError,
 )
 from prodwrap.policies import (
@@ -72,6 +74,8 @@ from prodwrap.policies import (
     Timeout,
     backoff,
 )
+from prodwrap.rollout import Comparison, Escalate, EscalationStats, Shadow, ShadowReport
+from prodwrap.rollout import compare as compare
 
 __version__ = "0.1.0"
 
@@ -118,11 +122,14 @@ __all__ = [
     "Charge",
     "CircuitBreaker",
     "CircuitOpenError",
+    "Comparison",
     "ConfigurationError",
     "ConfigurationWarning",
     "Constant",
     "CostModel",
     "DriftMonitor",
+    "Escalate",
+    "EscalationStats",
     "FallbackExhausted",
     "Hedge",
     "InputValidationError",
@@ -142,6 +149,9 @@ __all__ = [
     "Retry",
     "RetryBudget",
     "Sensitive",
+    "Shadow",
+    "ShadowMismatchError",
+    "ShadowReport",
     "Stats",
     "Timeout",
     "UnkeyableError",
@@ -158,6 +168,7 @@ __all__ = [
     "production",
     "rate_limit",
     "retry",
+    "shadowed",
     "timeout",
     "validate",
 ]
