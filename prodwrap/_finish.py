@@ -74,8 +74,11 @@ class Finisher:
         # Keepers that need every call's Prediction, then those that read it when it is built.
         self.keepers = tuple(k for s in observers if s.needs_prediction for k in s.keepers())
         self.readers = tuple(k for s in observers if not s.needs_prediction for k in s.keepers())
-        # The success path makes a record only when some observer reads one there.
-        self.needs_record = bool(self.keepers) or any(s.fast_observe is None for s in overriding)
+        # The success path makes a record only when some observer reads one there (one that
+        # asks call by call, through ``fast_record``, has one made only when it says so).
+        self.needs_record = bool(self.keepers) or any(
+            s.fast_observe is None and s.fast_record is None for s in overriding
+        )
         # Observers that may ask for a record on the success path, call by call.
         self.recorders = tuple((s, s.fast_record) for s in observers if s.fast_record is not None)
         self.primary = engine.primary

@@ -68,8 +68,9 @@ class Comparison:
 
     @property
     def mismatch(self) -> bool:
-        """A difference that counts: the candidate failed, or disagreed and was not ignored."""
-        return not self.agreed and not self.ignored
+        """A difference that counts: the candidate returned an output that disagreed and was
+        not ignored (a failed run is a candidate error, not a mismatch)."""
+        return self.error is None and not self.agreed and not self.ignored
 
 
 @dataclass(frozen=True, slots=True)
