@@ -41,5 +41,5 @@ def test_check_key() -> None:
     check_key("customer", "X")
     check_key(len, "X")
     for bad in ("", 3):
-        with pytest.raises(pw.ConfigurationError, match="X.key"):
+        with pytest.raises(pw.ConfigurationError, match=r"X\.key"):
             check_key(bad, "X")

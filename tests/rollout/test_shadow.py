@@ -94,7 +94,7 @@ def test_the_primary_s_exception_is_unchanged_and_not_compared() -> None:
     def failing(x: int) -> int:
         raise KeyError("primary")
 
-    model = pw.ProductionModel(failing, shadow=pw.Shadow(lambda x: seen.append(x)))
+    model = pw.ProductionModel(failing, shadow=pw.Shadow(seen.append))
     with pytest.raises(KeyError, match="primary"):
         model(1)
     report = model.shadow_report(wait=WAIT)
@@ -133,7 +133,7 @@ def test_ten_thousand_calls_at_a_tenth_give_binomial_counts_and_exact_agreement(
 def test_the_same_seed_samples_the_same_calls() -> None:
     def run() -> list[int]:
         seen: list[int] = []
-        model = pw.ProductionModel(double, shadow=pw.Shadow(lambda x: seen.append(x), sample=0.3, seed=1, workers=1))
+        model = pw.ProductionModel(double, shadow=pw.Shadow(seen.append, sample=0.3, seed=1, workers=1))
         for i in range(200):
             model(i)
         model.shadow_report(wait=WAIT)
@@ -483,7 +483,7 @@ def test_configuration_errors_at_construction() -> None:
         pw.ProductionModel(double, shadow=pw.Shadow(acand))
     with pytest.raises(pw.ConfigurationError, match="named 'double'"):
         pw.ProductionModel(double, shadow=[pw.Shadow(double), pw.Shadow(double)])
-    with pytest.raises(pw.ConfigurationError, match="pw.Shadow"):
+    with pytest.raises(pw.ConfigurationError, match=r"pw\.Shadow"):
         pw.ProductionModel(double, shadow=[double])  # type: ignore[list-item]
     with pytest.raises(pw.ConfigurationError, match="candidate"):
         pw.Shadow(3)
