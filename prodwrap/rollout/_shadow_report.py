@@ -10,6 +10,7 @@ candidate's worker or task, never on the primary's path. :class:`ShadowReport` i
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 from collections import deque
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from prodwrap._stats import percentiles
+from prodwrap._stats import counted, percentiles
 
 WINDOW = 8192  # latency samples kept per side, for percentiles
 EXAMPLES = 5  # mismatch examples kept (the most recent)
@@ -136,10 +137,11 @@ class Tally:
         self.ignored = 0
         self.errors = 0
         self.timeouts = 0
-        self.skipped = 0
-        self.dropped = 0  # async runs close() cancelled
-        self.not_served = 0
-        self.faults = 0
+        # counted lock-free (``next()``: atomic under the GIL), on the caller's path too
+        self.skipped = itertools.count()
+        self.dropped = itertools.count()  # async runs close() cancelled
+        self.not_served = itertools.count()
+        self.faults = itertools.count()
         self.primary: deque[float] = deque(maxlen=WINDOW)
         self.candidate: deque[float] = deque(maxlen=WINDOW)
         self.examples: deque[Comparison] = deque(maxlen=EXAMPLES)
@@ -160,8 +162,7 @@ class Tally:
             self.candidate.append(candidate)
 
     def count(self, what: str) -> None:
-        with self.lock:
-            setattr(self, what, getattr(self, what) + 1)
+        next(getattr(self, what))
 
     def example(self, comparison: Comparison) -> None:
         with self.lock:
@@ -172,7 +173,7 @@ class Tally:
     ) -> ShadowReport:
         with self.lock:
             n, agreements, ignored, errors = self.n, self.agreements, self.ignored, self.errors
-            counts = (self.timeouts, self.skipped, self.not_served, self.faults)
+            counts = (self.timeouts, counted(self.skipped), counted(self.not_served), counted(self.faults))
             primary, candidate, examples = list(self.primary), list(self.candidate), tuple(self.examples)
         judged = n - ignored
         p50, p95 = percentiles(primary, (50, 95))

@@ -27,6 +27,7 @@ from prodwrap._audit_lines import Redactor
 from prodwrap._context import DEADLINE, within_deadline
 from prodwrap._log import Throttle, logger
 from prodwrap._scope import SCOPE, emit
+from prodwrap._stats import counted
 from prodwrap._target import is_async_callable
 from prodwrap.errors import ConfigurationError, PredictionTimeout, ShadowMismatchError
 from prodwrap.rollout._keys import MISSING, key_value, point
@@ -124,6 +125,8 @@ class Experiment:
         )
         self.tasks: set[Any] = set()  # an async candidate's runs (strong references until they end)
         self.closed = False
+        self.max_pending = policy.max_pending
+        self.skipped = self.tally.skipped
         self.sampled = self._sampler()
 
     # -- sampling (on the primary's path) -------------------------------------------------------
@@ -168,27 +171,37 @@ class Experiment:
         self, value: Any, primary: Any, args: tuple[Any, ...], kwargs: dict[str, Any], latency: float | None
     ) -> None:
         """Hand the candidate this call (never blocks; never raises but under strict_shadows)."""
-        job = Job(value, primary, args, kwargs, latency)
         if STRICT.on:
-            self.strict(job)
+            self.strict(Job(value, primary, args, kwargs, latency))
             return
-        if self.worker is not None:
-            if not self.worker.submit(job.context.run, self.run, job):
-                self.tally.count("skipped")
+        if not self.room():
+            return
+        worker = self.worker
+        job = Job(value, primary, args, kwargs, latency)
+        if worker is not None:
+            if not worker.submit(job.context.run, self.run, job):
+                next(self.skipped)
             return
         tasks = self.tasks
-        if self.closed or len(tasks) >= self.policy.max_pending:
-            self.tally.count("skipped")
-            return
         try:
             loop = sys.modules["asyncio"].get_running_loop()
             task = loop.create_task(self.arun(job), context=job.context)
         except Exception as exc:  # no running loop (an async model called oddly): skipped
-            self.tally.count("skipped")
+            next(self.skipped)
             self.fault("dispatch", exc)
             return
         tasks.add(task)
         task.add_done_callback(tasks.discard)
+
+    def room(self) -> bool:
+        """Whether a run may be queued now; if not, the call is counted as skipped. (Read
+        without the lock: the worker's ``submit`` decides; this spares a full queue the job.)"""
+        worker = self.worker
+        pending = worker.pending if worker is not None else len(self.tasks)
+        if pending < self.max_pending and not self.closed:
+            return True
+        next(self.skipped)
+        return False
 
     def strict(self, job: Job) -> None:
         """``strict_shadows()``: run inline, raise a mismatch or a candidate error here."""
@@ -342,7 +355,7 @@ class Experiment:
     def report(self) -> Any:
         worker = self.worker
         pending = worker.pending if worker is not None else len(self.tasks)
-        dropped = (worker.dropped if worker is not None else 0) + self.tally.dropped
+        dropped = (worker.dropped if worker is not None else 0) + counted(self.tally.dropped)
         primary_cost, candidate_cost = self.costs()
         return self.tally.report(self.name, pending, dropped, primary_cost, candidate_cost)
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from prodwrap._stage import Seam, Stage
 from prodwrap.errors import ConfigurationError
-from prodwrap.rollout._shadow_run import Experiment, new_redactor
+from prodwrap.rollout._shadow_run import STRICT, Experiment, new_redactor
 
 if TYPE_CHECKING:
     from prodwrap._record import CallRecord
@@ -60,17 +60,17 @@ class ShadowStage(Stage):
 
         if len(experiments) == 1:
             only = (experiments[0],)
-            sampled = experiments[0].sampled
+            sampled, room = experiments[0].sampled, experiments[0].room
 
             def fast_admit(value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
-                if sampled(value):
+                if sampled(value) and (STRICT.on or room()):  # (full: skipped here, nothing made)
                     put(Pending(stage, value, args, kwargs, perf_counter(), only, get()))
                 return True
 
         else:
 
             def fast_admit(value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
-                chosen = tuple(e for e in experiments if e.sampled(value))
+                chosen = tuple(e for e in experiments if e.sampled(value) and (STRICT.on or e.room()))
                 if chosen:
                     put(Pending(stage, value, args, kwargs, perf_counter(), chosen, get()))
                 return True
