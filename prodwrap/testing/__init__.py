@@ -5,5 +5,6 @@ instantly, and deadlines are measured on that fake time.
 """
 
 from prodwrap.testing._clock import FakeClock, no_sleep
+from prodwrap.testing._strict import strict_shadows
 
-__all__ = ["FakeClock", "no_sleep"]
+__all__ = ["FakeClock", "no_sleep", "strict_shadows"]
