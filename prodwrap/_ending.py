@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from prodwrap import _clock
 from prodwrap._record import CallRecord
-from prodwrap._stage import Serve
+from prodwrap._stage import Route, Serve
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator
@@ -23,8 +23,9 @@ _clocks = _clock.current
 def admitted(fast: FastPath, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Whether every ``fast_admit`` hook lets the call stay on the success path: True; False
     sends it to the walk (so does a hook that raises: the walk asks the stage again); a
-    :class:`Serve` serves it at once (a cache hit). When one does not say True, those that did
-    give back what they took (``fast_undo``)."""
+    :class:`Serve` serves it at once (a cache hit); a :class:`Route` sends it to the walk with
+    its attempts going to the route's target (a canary's choice). When one does not say True,
+    those that did give back what they took (``fast_undo``)."""
     passed = 0
     admit: Any
     said: Any = False
@@ -39,7 +40,7 @@ def admitted(fast: FastPath, value: Any, args: tuple[Any, ...], kwargs: dict[str
     except Exception:
         said = False
     run_hooks(fast.undo[:passed], fast)
-    return said if said.__class__ is Serve else False
+    return said if said.__class__ is Serve or said.__class__ is Route else False
 
 
 def run_hooks(hooks: tuple[Callable[[], object] | None, ...], fast: FastPath) -> None:

@@ -221,6 +221,7 @@ class Engine:
         now: float,
         began: float | None = None,
         validated: bool = False,
+        routed: Target | None = None,
     ) -> Generator[Act, None, None]:
         """A call from input to result or final error, as a generator of :class:`Act`.
 
@@ -237,8 +238,11 @@ class Engine:
             began: with ``failure``, the clock's reading when that attempt began.
             validated: ``x`` is already validated (the success path handed the call over
                 before any attempt: a ``fast_admit`` hook said no).
+            routed: where the call's attempts go, when the success path's ``fast_admit`` chose
+                it (a :class:`Route`: a canary's candidate); None: the primary, unless an
+                admission stage routes the call.
         """
-        rec.target = rec.routed = self.primary
+        rec.target = rec.routed = self.primary if routed is None else routed
         step: Step | None = None
         rec.input = x
         rec.started_at = now if began is None else began
