@@ -72,6 +72,7 @@ from prodwrap.policies import (
     Timeout,
     backoff,
 )
+from prodwrap.rollout import Canary, CanaryEvent, CanaryHandle, CanaryStats, Guard, VariantStats, VersionEvent
 
 __version__ = "0.1.0"
 
@@ -115,6 +116,10 @@ __all__ = [
     "BulkheadStats",
     "Cache",
     "CacheStats",
+    "Canary",
+    "CanaryEvent",
+    "CanaryHandle",
+    "CanaryStats",
     "Charge",
     "CircuitBreaker",
     "CircuitOpenError",
@@ -124,6 +129,7 @@ __all__ = [
     "CostModel",
     "DriftMonitor",
     "FallbackExhausted",
+    "Guard",
     "Hedge",
     "InputValidationError",
     "Ledger",
@@ -146,6 +152,8 @@ __all__ = [
     "Timeout",
     "UnkeyableError",
     "Usage",
+    "VariantStats",
+    "VersionEvent",
     "__version__",
     "backoff",
     "cache",
