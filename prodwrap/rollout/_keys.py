@@ -46,5 +46,11 @@ def bucket(salt: str, key: Any) -> float:
     Raises:
         prodwrap.errors.UnkeyableError: the key has no canonical form (a plain object).
     """
-    text = canonical_form(salt, key).encode("utf-8", "surrogatepass")
-    return int.from_bytes(blake2b(text, digest_size=8).digest(), "big") * _SCALE
+    kind = type(key)
+    if kind is str:  # the commonest keys, written here as canonical_form writes them
+        text = f"s{len(salt)}:{salt}s{len(key)}:{key}"
+    elif kind is int:
+        text = f"s{len(salt)}:{salt}i{key:x};"
+    else:
+        text = canonical_form(salt, key)
+    return int.from_bytes(blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big") * _SCALE

@@ -404,3 +404,13 @@ def test_a_candidate_must_be_callable_and_the_canary_is_described() -> None:
         "store": None,
     }
     assert "canary" in info["stages"]
+
+
+@pytest.mark.parametrize("key", ["customer-42", "", "ünï\ud800", 0, -5, 2**80, True, 1.5, ("a", 1), None])
+def test_the_buckets_shortcuts_are_the_canonical_forms_hash(key: Any) -> None:
+    from hashlib import blake2b
+
+    from prodwrap.policies._canonical import canonical_form
+
+    text = canonical_form("shop", key).encode("utf-8", "surrogatepass")
+    assert bucket("shop", key) == int.from_bytes(blake2b(text, digest_size=8).digest(), "big") * 2.0**-64
