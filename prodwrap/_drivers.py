@@ -14,13 +14,12 @@ from __future__ import annotations
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
-from prodwrap import _clock
+from prodwrap import _clock, _ending
 from prodwrap._context import DEADLINE, LIVE, Binding, outer_deadline
 from prodwrap._ending import admitted, aio, broken, end, finish_fast, handover, interrupted, limit_of, served, within
-from prodwrap._engine import ASYNC, CALL, MODEL, RACE, SLEEP, SYNC, Act, Engine, Target
+from prodwrap._engine import ASYNC, CALL, MODEL, RACE, SLEEP, SYNC, Act, Engine
 from prodwrap._race import race_async, race_sync
 from prodwrap._record import CallRecord
-from prodwrap._stage import Route
 from prodwrap._workers import POOL
 
 if TYPE_CHECKING:
@@ -65,9 +64,9 @@ def predict_sync(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: dict[str
             except Exception:
                 said = False
         if said is not True:
-            if said is False or said.__class__ is Route:  # the walk takes it (a Route: where it goes)
-                routed = None if said is False else said.target
-                return _run_sync(engine, CallRecord(start), value, args, kwargs, validated=True, routed=routed)
+            rec = _ending.walked(start, said)  # None: served at once (a cache hit)
+            if rec is not None:  # the walk takes it (after a Route, its attempts go there)
+                return _run_sync(engine, rec, value, args, kwargs, validated=True)
             return served(engine, start, value, said)
     fn = fast.fn
     began = late = None
@@ -119,15 +118,9 @@ def detailed_sync(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: dict[st
 
 
 def _run_sync(
-    engine: Engine,
-    rec: CallRecord,
-    x: Any,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    validated: bool = False,
-    routed: Target | None = None,
+    engine: Engine, rec: CallRecord, x: Any, args: tuple[Any, ...], kwargs: dict[str, Any], validated: bool = False
 ) -> Any:
-    steps = engine.walk(rec, x, outer_deadline(), None, _clocks.clock.monotonic(), validated=validated, routed=routed)
+    steps = engine.walk(rec, x, outer_deadline(), None, _clocks.clock.monotonic(), validated=validated)
     return _drive_sync(engine, rec, steps, args, kwargs)
 
 
@@ -217,9 +210,9 @@ async def predict_async(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: d
             except Exception:
                 said = False
         if said is not True:
-            if said is False or said.__class__ is Route:  # the walk takes it (a Route: where it goes)
-                routed = None if said is False else said.target
-                return await _run_async(engine, CallRecord(start), value, args, kwargs, validated=True, routed=routed)
+            rec = _ending.walked(start, said)  # None: served at once (a cache hit)
+            if rec is not None:  # the walk takes it (after a Route, its attempts go there)
+                return await _run_async(engine, rec, value, args, kwargs, validated=True)
             return served(engine, start, value, said)
     fn = fast.fn
     began = None
@@ -277,15 +270,9 @@ async def detailed_async(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: 
 
 
 async def _run_async(
-    engine: Engine,
-    rec: CallRecord,
-    x: Any,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    validated: bool = False,
-    routed: Target | None = None,
+    engine: Engine, rec: CallRecord, x: Any, args: tuple[Any, ...], kwargs: dict[str, Any], validated: bool = False
 ) -> Any:
-    steps = engine.walk(rec, x, outer_deadline(), None, _clocks.clock.monotonic(), validated=validated, routed=routed)
+    steps = engine.walk(rec, x, outer_deadline(), None, _clocks.clock.monotonic(), validated=validated)
     return await _drive_async(engine, rec, steps, args, kwargs)
 
 

@@ -76,6 +76,19 @@ def served(engine: Engine, start: float, value: Any, decision: Serve) -> Any:
     return decision.value
 
 
+def walked(start: float, decision: Any) -> CallRecord | None:
+    """The record of a call the ``fast_admit`` hooks did not keep on the success path (False,
+    or a :class:`Route`: the walk sends its attempts to the route's target, ``rec.routed``,
+    chosen once); None for a :class:`Serve` (see :func:`served`)."""
+    if decision is False:
+        return CallRecord(start)
+    if decision.__class__ is Route:
+        rec = CallRecord(start)
+        rec.routed = decision.target
+        return rec
+    return None
+
+
 def handover(
     engine: Engine, start: float, value: Any, failure: Exception, began: float | None, late: Any = None
 ) -> tuple[CallRecord, Generator[Act, None, None]]:

@@ -221,7 +221,6 @@ class Engine:
         now: float,
         began: float | None = None,
         validated: bool = False,
-        routed: Target | None = None,
     ) -> Generator[Act, None, None]:
         """A call from input to result or final error, as a generator of :class:`Act`.
 
@@ -238,10 +237,12 @@ class Engine:
             began: with ``failure``, the clock's reading when that attempt began.
             validated: ``x`` is already validated (the success path handed the call over
                 before any attempt: a ``fast_admit`` hook said no).
-            routed: where the call's attempts go, when the success path's ``fast_admit`` chose
-                it (a :class:`Route`: a canary's candidate); None: the primary, unless an
-                admission stage routes the call.
+
+        Where the call's attempts go is the primary, unless an admission stage routes the call,
+        or the success path's ``fast_admit`` chose already (a :class:`Route`: ``rec.routed`` is
+        set when the walk begins).
         """
+        routed = getattr(rec, "routed", None)  # (unset: a record starts without it)
         rec.target = rec.routed = self.primary if routed is None else routed
         step: Step | None = None
         rec.input = x
