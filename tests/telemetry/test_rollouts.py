@@ -34,7 +34,7 @@ def test_shadow_runs_are_linked_to_the_primary_not_children(traces: Any, metrics
     primary_ids = {s.context.span_id for s in primaries}
     for span in shadows:
         assert span.parent is None  # its own trace, not a child of the call
-        assert [link.context.span_id for link in span.links][0] in primary_ids
+        assert len(span.links) == 1 and span.links[0].context.span_id in primary_ids
         assert span.context.trace_id not in {p.context.trace_id for p in primaries}
     counts = {p.attributes["prodwrap.shadow.agree"]: p.value for p in metrics.points("prodwrap.shadow.comparisons")}
     assert counts == {"true": 2, "false": 2}
