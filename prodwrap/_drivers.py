@@ -5,8 +5,7 @@ or ``engine.async_fast``) when no caller's deadline applies, and otherwise carry
 engine's walk: each ``CALL`` and ``SLEEP`` it yields, until the call is decided. The sync and
 the async driver differ only in how an attempt is invoked (inline or on a worker thread under
 a deadline, versus awaited under ``asyncio.timeout``) and how they sleep. Every call ends at
-the engine's one finish point, whatever happens on the way. They name no capability: stages
-plug in through the engine.
+the one finish point. They name no capability: stages plug in through the engine.
 """
 
 from __future__ import annotations
@@ -42,16 +41,18 @@ def predict_sync(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: dict[str
     """
     start = perf_counter()
     fast = engine.sync_fast
-    if w is None:
-        watch = engine.watch
-        if watch is not None and not engine.is_async:
-            w = watch()
-            if w is not None:  # a provider is installed: the call is traced
-                return watched_sync(engine, w, x, args, kwargs)
     if fast is None or (LIVE and outer_deadline() is not None) or (w is not None and w.walk):
         if engine.is_async:
             return predict_async(engine, x, args, kwargs)
+        if w is None and engine.watch is not None:
+            w = engine.watch()
+            if w is not None:  # a provider is installed: the call is traced
+                return watched_sync(engine, w, x, args, kwargs)
         return _run_sync(engine, CallRecord(start, w), x, args, kwargs)
+    if w is None and fast.watch is not None:
+        w = fast.watch()
+        if w is not None:  # a provider is installed: the call is traced
+            return watched_sync(engine, w, x, args, kwargs)
     value = x
     if fast.validate is not None:
         try:
@@ -116,8 +117,7 @@ def predict_sync(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: dict[str
 
 
 def watched_sync(engine: Engine, w: Any, x: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """A traced call: the handle opens the call's span (current while the call runs), the
-    call runs as any other, and the handle closes the span and records the metrics."""
+    """A traced call: the handle's span is current while the call runs as any other."""
     w.enter()
     try:
         out = predict_sync(engine, x, args, kwargs, w)
@@ -213,14 +213,16 @@ async def predict_async(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: d
     worker thread through the general walk)."""
     start = perf_counter()
     fast = engine.async_fast
-    if w is None:
-        watch = engine.watch
-        if watch is not None:
-            w = watch()
+    if fast is None or (LIVE and outer_deadline() is not None) or (w is not None and w.walk):
+        if w is None and engine.watch is not None:
+            w = engine.watch()
             if w is not None:  # a provider is installed: the call is traced
                 return await watched_async(engine, w, x, args, kwargs)
-    if fast is None or (LIVE and outer_deadline() is not None) or (w is not None and w.walk):
         return await _run_async(engine, CallRecord(start, w), x, args, kwargs)
+    if w is None and fast.watch is not None:
+        w = fast.watch()
+        if w is not None:  # a provider is installed: the call is traced
+            return await watched_async(engine, w, x, args, kwargs)
     value = x
     if fast.validate is not None:
         try:
