@@ -2,8 +2,9 @@
 
 ``chaos`` wraps a predict (or anything it calls) and, call by call, injects errors, latency
 and hangs drawn from one seeded random stream. Every call takes exactly three draws (hang,
-error, latency) under a lock, so with a seed the n-th call's fate depends on the seed and n
-alone, whatever faults are switched on. Latency sleeps on prodwrap's clock, so under
+error, which error) under a lock, so with a seed the n-th call's fate depends on the seed
+and n alone, whatever faults are switched on (a latency distribution draws from a second
+stream). Latency sleeps on prodwrap's clock, so under
 ``no_sleep()`` it advances the fake clock and costs no real time. A hang blocks until
 ``release()`` (or the end of a ``with`` block over the wrapper), or until ``hang_for``
 seconds pass on prodwrap's clock: under a fake clock, until the test advances it.
@@ -94,6 +95,8 @@ class _Chaos:
         self.hang_for = float(hang_for)
         self.seed = seed
         self._rng = random.Random(seed)
+        # A distribution's draws come from a stream of their own, so they never shift the fates.
+        self._latency_rng = random.Random(None if seed is None else f"{seed}:latency")
         self._lock = threading.Lock()
         self._release = threading.Event()
         self.calls = self.errors = self.delays = self.hangs = self.hanging = self.passed = 0
@@ -106,7 +109,7 @@ class _Chaos:
             self.calls += 1
             hang, fail, pick = self._rng.random(), self._rng.random(), self._rng.random()
             latency = self.latency
-            seconds = 0.0 if latency is None else float(latency(self._rng) if callable(latency) else latency)
+            seconds = 0.0 if latency is None else float(latency(self._latency_rng) if callable(latency) else latency)
             error = None
             if fail < self.error_rate:
                 self.errors += 1
@@ -247,7 +250,7 @@ def chaos(
         errors: exception classes (called with a message) or instances (raised as copies);
             one is drawn per injected error.
         latency: seconds added to every call, or ``callable(rng) -> seconds`` drawing them
-            from the wrapper's random stream (``lambda rng: rng.expovariate(10)``); slept on
+            from a seeded stream of its own (``lambda rng: rng.expovariate(10)``); slept on
             prodwrap's clock (instant under ``no_sleep()``).
         hang_rate: the fraction of calls that hang: they block until ``release()`` or until
             ``hang_for`` seconds pass on prodwrap's clock, then go on as usual.
