@@ -47,13 +47,8 @@ def _spec(model: Any) -> Any:
 
 
 def _validator(model: Any) -> Callable[[Any], Any]:
-    from prodwrap._model import ProductionModel
-
-    if isinstance(model, ProductionModel):
-        validate = model._engine.validate_input
-        assert validate is not None  # (_spec refused a model without input=)
-        return validate
-    return compile_spec(model, InputValidationError, "strategies")
+    """The spec's own validator (compiled as a model compiles it)."""
+    return compile_spec(_spec(model), InputValidationError, "strategies")
 
 
 def accepts(validate: Callable[[Any], Any], value: Any) -> bool:
@@ -70,7 +65,10 @@ def accepts(validate: Callable[[Any], Any], value: Any) -> bool:
 
 def _bounds(metadata: Sequence[Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for m in metadata:
+    expanded: list[Any] = []
+    for m in metadata:  # ``Annotated[int, Field(ge=0)]``: the constraints are the field's metadata
+        expanded.extend([m, *m.metadata] if isinstance(m, pydantic.fields.FieldInfo) else [m])
+    for m in expanded:
         for name in ("ge", "gt", "le", "lt", "min_length", "max_length", "pattern", "allow_inf_nan"):
             value = getattr(m, name, None)
             if value is not None:
@@ -209,7 +207,14 @@ def _unseen(tp: Any) -> list[Any]:
     return []
 
 
+# Any JSON-like value (most are wrong for a given field or spec; the validator keeps those).
+_ANY = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=6,
+)
 _WRONG = st.one_of(
+    _ANY,
     st.sampled_from(["forty", "lots", "", "NaN?", "1e999x", "[]"]),
     st.sampled_from([[1, 2], {"a": 1}, None, 1.5, -0.5, b"\xff", object()]),
     st.sampled_from([math.nan, math.inf, -math.inf]),
@@ -266,7 +271,13 @@ def invalid_inputs(model: Any) -> st.SearchStrategy[Any]:
     lists and huge payloads (a megabyte of text, a megabyte-long array). Draws the validator
     accepts are filtered out."""
     spec, validate = _spec(model), _validator(model)
-    options: list[st.SearchStrategy[Any]] = [st.sampled_from(_ODD), st.just("x" * HUGE), st.just([0] * HUGE)]
+    options: list[st.SearchStrategy[Any]] = [
+        st.sampled_from(_ODD),
+        _ANY,
+        st.text(min_size=1, max_size=30),  # mostly not JSON
+        st.just("x" * HUGE),
+        st.just([0] * HUGE),
+    ]
     if isinstance(spec, ArraySpec):
         options += _array_invalid(spec)
     else:
