@@ -3,9 +3,12 @@ within a tolerance, showing values briefly (sensitive fields masked) and the Wil
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import dataclasses
+import inspect
 import math
+import textwrap
 import threading
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from decimal import Decimal
@@ -19,6 +22,7 @@ from prodwrap._target import is_async_callable
 
 T = TypeVar("T")
 _WIDTH = 60  # characters of a value shown in a table cell
+INPUT_WIDTH = 100  # characters of a case's input shown (the case a failure names)
 
 
 class Run(NamedTuple):
@@ -170,6 +174,8 @@ class Shower:
         self.masker = _Masker(names, b"-", secret_in, secret_out) if names or secret_in or secret_out else None
 
     def __call__(self, value: Any, width: int = _WIDTH) -> str:
+        if callable(value) and not isinstance(value, type):
+            return _callable_text(value, width)
         if isinstance(value, BaseException):
             text = f"{type(value).__name__}: {value}".split("\n", 1)[0]
         elif self.masker is not None:
@@ -178,6 +184,22 @@ class Shower:
             text = repr(value)
         text = " ".join(text.split())
         return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _callable_text(fn: Any, width: int) -> str:
+    """A predicate as the table shows it: a lambda's own source text, else its name."""
+    name = str(getattr(fn, "__qualname__", None) or type(fn).__name__)
+    if getattr(fn, "__name__", None) == "<lambda>":
+        try:
+            source = textwrap.dedent(inspect.getsource(fn)).strip()
+            tree = ast.parse(source if not source.endswith(",") else source[:-1])
+        except (OSError, TypeError, SyntaxError):
+            return name
+        lambdas = [node for node in ast.walk(tree) if isinstance(node, ast.Lambda)]
+        segment = ast.get_source_segment(source, lambdas[0]) if len(lambdas) == 1 else None
+        if segment:
+            name = " ".join(segment.split())
+    return name if len(name) <= width else name[: width - 1] + "…"
 
 
 # -- statistics ------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from prodwrap.errors import ConfigurationError
-from prodwrap.testing._calls import Run, Shower, call_all, close, model_name, wilson_lower
+from prodwrap.testing._calls import INPUT_WIDTH, Run, Shower, call_all, close, model_name, wilson_lower
 
 SHOWN_CONFIDENCE = 0.95  # the Wilson bound a table shows when no confidence= was asked for
 
@@ -108,7 +108,7 @@ class Expectation:
         verdict = f"{failed} of {len(self.cases)} cases failed" if failed else f"all {len(self.cases)} cases passed"
         return f"{self.check}({self.model}): {verdict}" + (f" ({bar})" if self.check == "expect_cases" else "")
 
-    def table(self, shower: Callable[[Any], str] | None = None, everything: bool = False) -> str:
+    def table(self, shower: Callable[..., str] | None = None, everything: bool = False) -> str:
         """The summary line and a table of the failing cases (every case with ``everything``)."""
         show = shower or Shower(None)
         rows = [c for c in self.cases if everything or not c.passed]
@@ -119,7 +119,7 @@ class Expectation:
             head += ["pass rate", "pass^k", f"wilson lb ({level:.0%})"]
         body = []
         for c in rows:
-            cells = [str(c.index), show(c.input), show(c.expected), c.detail or show(c.got)]
+            cells = [str(c.index), show(c.input, INPUT_WIDTH), show(c.expected), c.detail or show(c.got)]
             if stats:
                 cells += [f"{c.passes}/{c.runs} = {c.pass_rate:.0%}", "yes" if c.pass_all else "no", f"{c.wilson:.3f}"]
             body.append(cells)

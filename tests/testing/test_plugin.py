@@ -45,8 +45,9 @@ def test_the_fixtures(tmp_path: Path) -> None:
 
         def test_clock(prodwrap_clock):
             assert _clock.current.clock is prodwrap_clock
-            model = pw.ProductionModel(lambda x: 1 / 0, retry=pw.Retry(attempts=4, on=ZeroDivisionError,
-                                       wait=pw.backoff(initial=10.0, maximum=100.0, jitter=False)), fallback=pw.Constant(0))
+            wait = pw.backoff(initial=10.0, maximum=100.0, jitter=False)
+            retry = pw.Retry(attempts=4, on=ZeroDivisionError, wait=wait)
+            model = pw.ProductionModel(lambda x: 1 / 0, retry=retry, fallback=pw.Constant(0))
             assert model(1) == 0 and prodwrap_clock.sleeps == [10.0, 20.0, 40.0]
 
         def test_capture(prodwrap_capture):
