@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
 from typing import Any, assert_type
 
 from pydantic import BaseModel
 
 import prodwrap as pw
+from prodwrap import testing
 
 
 def score(x: int, scale: float = 1.0) -> float:
@@ -136,3 +138,24 @@ assert_type(guarded_keyed(1), float)
 circuit = guarded_keyed.circuit
 if circuit is not None:
     assert_type(circuit.state, str)
+
+
+# prodwrap.testing: chaos keeps the wrapped function's parameters and sync/async nature.
+
+
+def _plain(x: int, scale: float = 1.0) -> float:
+    return x * scale
+
+
+async def _coro(x: int) -> str:
+    return str(x)
+
+
+_chaotic = testing.chaos(_plain, error_rate=0.1, seed=1)
+assert_type(_chaotic(1, 2.0), float)
+assert_type(_chaotic(1, scale=2.0), float)
+_achaotic: testing.AsyncChaos[[int], str] = testing.chaos(_coro)
+_pending = assert_type(_achaotic(1), Coroutine[Any, Any, str])
+assert_type(testing.expect_cases(_plain, [(1, 1.0)]), testing.Expectation)
+with testing.capture() as _cap:
+    assert_type(_cap, testing.Captured)
