@@ -163,6 +163,7 @@ def test_audit_lines_are_captured_as_written_by_the_captures_of_their_call(tmp_p
     lines: list[dict[str, Any]] = []
     log = pw.AuditLog(lines.append, redact=["ssn"])
     model = pw.ProductionModel(lambda r: r["age"] / 100, name="credit", audit=log)
+    assert model._engine.fast is not None
     with capture() as cap:
         model({"age": 40, "ssn": "123-45-6789"})
         assert log.flush(5)

@@ -50,6 +50,7 @@ def test_record_then_replay_offline_with_the_same_outputs(tmp_path: Path) -> Non
         second = model({"text": "bye", "user": "bob"}, 0.7)
     assert cassette.recorded == 2 and llm.calls == 2
     with replay(path, model, mode="replay") as cassette:
+        assert model._engine.fast is not None  # replayed calls keep the compiled success path
         assert model({"text": "hi", "user": "alice@example.com"}) == first
         assert model(Prompt(text="bye", user="bob"), 0.7) == second  # an instance: the same key
     assert llm.calls == 2 and cassette.hits == 2  # nothing was called
