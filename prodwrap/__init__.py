@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from prodwrap._context import context, deadline
 from prodwrap._model import ProductionModel
 from prodwrap._record import Outcome, Prediction, Stats
+from prodwrap._traced import traced
 from prodwrap.cost import (
     Attempt,
     Budget,
@@ -77,21 +78,25 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from prodwrap import drift as drift
+    from prodwrap import telemetry as telemetry
     from prodwrap.audit import AuditLog, AuditStats
     from prodwrap.drift import DriftMonitor
 
-_LAZY = {  # loaded on first use: drift is numpy-heavy, audit only for who writes one
+_LAZY = {  # loaded on first use: drift is numpy-heavy, audit only for who writes one, telemetry for who sets it up
     "drift": "prodwrap.drift",
+    "telemetry": "prodwrap.telemetry",
     "DriftMonitor": "prodwrap.drift",
     "AuditLog": "prodwrap.audit",
     "AuditStats": "prodwrap.audit",
 }
 
+_MODULES = {"drift", "telemetry"}  # names in _LAZY that are modules themselves
+
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         module = importlib.import_module(_LAZY[name])
-        value = module if name == "drift" else getattr(module, name)
+        value = module if name in _MODULES else getattr(module, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'prodwrap' has no attribute {name!r}")
@@ -159,5 +164,6 @@ __all__ = [
     "rate_limit",
     "retry",
     "timeout",
+    "traced",
     "validate",
 ]

@@ -128,6 +128,10 @@ def _stages(settings: Settings, name: str, is_async: bool) -> list[Stage]:
             if not callable(observer):
                 raise ConfigurationError(f"observers= takes callables (each given every Prediction), got {observer!r}")
         stages.append(Observers(tuple(settings.observers)))
+    if settings.telemetry:
+        from prodwrap.telemetry._compile import compile_telemetry  # the OTel API loads with the first model
+
+        stages.append(compile_telemetry(build, stages))
     return stages
 
 

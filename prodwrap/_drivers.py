@@ -25,7 +25,6 @@ from prodwrap._workers import POOL
 if TYPE_CHECKING:
     from collections.abc import Generator
 
-    from prodwrap._record import Prediction
 
 _clocks = _clock.current
 
@@ -33,19 +32,26 @@ _clocks = _clock.current
 # -- sync ----------------------------------------------------------------------------------
 
 
-def predict_sync(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def predict_sync(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: dict[str, Any], w: Any = None) -> Any:
     """One call, sync: the compiled success path inline, else the general walk.
 
     The success path validates, calls (inline, or on a worker under the model's timeout),
     validates the output and finishes: no record unless an observer reads one, no
     exception, no lock. The first failure hands over to the walk, which goes on from there.
+    ``w``: the call's telemetry handle (see :func:`watched_sync`).
     """
     start = perf_counter()
     fast = engine.sync_fast
-    if fast is None or (LIVE and outer_deadline() is not None):
+    if w is None:
+        watch = engine.watch
+        if watch is not None and not engine.is_async:
+            w = watch()
+            if w is not None:  # a provider is installed: the call is traced
+                return watched_sync(engine, w, x, args, kwargs)
+    if fast is None or (LIVE and outer_deadline() is not None) or (w is not None and w.walk):
         if engine.is_async:
             return predict_async(engine, x, args, kwargs)
-        return _run_sync(engine, CallRecord(start), x, args, kwargs)
+        return _run_sync(engine, CallRecord(start, w), x, args, kwargs)
     value = x
     if fast.validate is not None:
         try:
@@ -53,7 +59,7 @@ def predict_sync(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: dict[str
         except Exception:
             value = _REFUSED
         if value is _REFUSED:  # outside the except block: nothing chains onto what follows
-            return _run_sync(engine, CallRecord(start), x, args, kwargs)
+            return _run_sync(engine, CallRecord(start, w), x, args, kwargs)
     if fast.admit:
         one = fast.admit_one
         if one is None:
@@ -65,8 +71,8 @@ def predict_sync(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: dict[str
                 said = False
         if said is not True:
             if said is False:
-                return _run_sync(engine, CallRecord(start), value, args, kwargs, validated=True)
-            return served(engine, start, value, said)
+                return _run_sync(engine, CallRecord(start, w), value, args, kwargs, validated=True)
+            return served(engine, start, value, said, w)
     fn = fast.fn
     began = late = None
     failure: Exception | None = None
@@ -87,11 +93,13 @@ def predict_sync(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: dict[str
     except Exception as exc:
         failure = exc
     except BaseException as exc:  # interrupted (KeyboardInterrupt): the stages give back what they took
-        interrupted(engine, fast, start, value, exc)
+        interrupted(engine, fast, start, value, exc, w)
         raise
     if failure is not None:
-        return _drive_sync(engine, *handover(engine, start, value, failure, began, late), args, kwargs)
-    if fast.hooked:
+        return _drive_sync(engine, *handover(engine, start, value, failure, began, late, w), args, kwargs)
+    if w is not None:
+        finish_fast(fast, start, value, out, began, args, kwargs, w)
+    elif fast.hooked:
         if fast.only_done:  # a permit to give back, no clock, no record: here, no call between
             for hook in fast.done:
                 try:
@@ -106,14 +114,29 @@ def predict_sync(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: dict[str
     return out
 
 
-def detailed_sync(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """One call, sync, returning its ``Prediction`` (the general walk always)."""
-    if engine.is_async:
-        return detailed_async(engine, x, args, kwargs)
-    rec = CallRecord(perf_counter())
-    rec.detailed = True
-    _run_sync(engine, rec, x, args, kwargs)
-    return rec.built
+def watched_sync(engine: Engine, w: Any, x: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """A traced call: the handle opens the call's span (current while the call runs), the
+    call runs as any other, and the handle closes the span and records the metrics."""
+    w.enter()
+    try:
+        out = predict_sync(engine, x, args, kwargs, w)
+    except BaseException as exc:
+        w.exit(exc)
+        raise
+    w.exit(None)
+    return out
+
+
+async def watched_async(engine: Engine, w: Any, x: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """:func:`watched_sync`, awaited."""
+    w.enter()
+    try:
+        out = await predict_async(engine, x, args, kwargs, w)
+    except BaseException as exc:
+        w.exit(exc)
+        raise
+    w.exit(None)
+    return out
 
 
 def _run_sync(
@@ -184,13 +207,19 @@ def _call_sync(engine: Engine, rec: CallRecord, args: tuple[Any, ...], kwargs: d
 # -- async ---------------------------------------------------------------------------------
 
 
-async def predict_async(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+async def predict_async(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: dict[str, Any], w: Any = None) -> Any:
     """:func:`predict_sync`'s success path, awaited (an async predict; a sync one runs on a
     worker thread through the general walk)."""
     start = perf_counter()
     fast = engine.async_fast
-    if fast is None or (LIVE and outer_deadline() is not None):
-        return await _run_async(engine, CallRecord(start), x, args, kwargs)
+    if w is None:
+        watch = engine.watch
+        if watch is not None:
+            w = watch()
+            if w is not None:  # a provider is installed: the call is traced
+                return await watched_async(engine, w, x, args, kwargs)
+    if fast is None or (LIVE and outer_deadline() is not None) or (w is not None and w.walk):
+        return await _run_async(engine, CallRecord(start, w), x, args, kwargs)
     value = x
     if fast.validate is not None:
         try:
@@ -198,7 +227,7 @@ async def predict_async(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: d
         except Exception:
             value = _REFUSED
         if value is _REFUSED:
-            return await _run_async(engine, CallRecord(start), x, args, kwargs)
+            return await _run_async(engine, CallRecord(start, w), x, args, kwargs)
     if fast.admit:
         one = fast.admit_one
         if one is None:
@@ -210,8 +239,8 @@ async def predict_async(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: d
                 said = False
         if said is not True:
             if said is False:
-                return await _run_async(engine, CallRecord(start), value, args, kwargs, validated=True)
-            return served(engine, start, value, said)
+                return await _run_async(engine, CallRecord(start, w), value, args, kwargs, validated=True)
+            return served(engine, start, value, said, w)
     fn = fast.fn
     began = None
     failure: Exception | None = None
@@ -241,11 +270,13 @@ async def predict_async(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: d
     except Exception as exc:
         failure = exc
     except BaseException as exc:  # cancelled or interrupted: the stages give back what they took
-        interrupted(engine, fast, start, value, exc)
+        interrupted(engine, fast, start, value, exc, w)
         raise
     if failure is not None:
-        return await _drive_async(engine, *handover(engine, start, value, failure, began), args, kwargs)
-    if fast.hooked:
+        return await _drive_async(engine, *handover(engine, start, value, failure, began, None, w), args, kwargs)
+    if w is not None:
+        finish_fast(fast, start, value, out, began, args, kwargs, w)
+    elif fast.hooked:
         if fast.only_done:  # a permit to give back, no clock, no record: here, no call between
             for hook in fast.done:
                 try:
@@ -258,13 +289,6 @@ async def predict_async(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: d
     else:
         fast.finish(None, value, out, start)
     return out
-
-
-async def detailed_async(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Prediction:
-    rec = CallRecord(perf_counter())
-    rec.detailed = True
-    await _run_async(engine, rec, x, args, kwargs)
-    return rec.built  # type: ignore[return-value]
 
 
 async def _run_async(

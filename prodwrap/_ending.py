@@ -54,20 +54,20 @@ def run_hooks(hooks: tuple[Callable[[], object] | None, ...], fast: FastPath) ->
                 fast.finisher.failed(hook, exc)
 
 
-def interrupted(engine: Engine, fast: FastPath, start: float, value: Any, exc: BaseException) -> None:
+def interrupted(engine: Engine, fast: FastPath, start: float, value: Any, exc: BaseException, watch: Any) -> None:
     """The success path's attempt ended with something not an ``Exception`` (an asyncio
     cancel, a KeyboardInterrupt): what its ``fast_admit`` hooks took goes back, and the call
     ends at the finish point."""
     run_hooks(fast.interrupted, fast)
-    rec = CallRecord(start)
+    rec = CallRecord(start, watch)
     rec.input, rec.attempts, rec.target = value, 1, fast.primary
     broken(engine, rec, exc)
 
 
-def served(engine: Engine, start: float, value: Any, decision: Serve) -> Any:
+def served(engine: Engine, start: float, value: Any, decision: Serve, watch: Any) -> Any:
     """A ``fast_admit`` hook served the call (a cache hit): it ends at the finish point as the
     walk's admission would end it."""
-    rec = CallRecord(start)
+    rec = CallRecord(start, watch)
     rec.input = value
     rec.outcome, rec.served_by = decision.outcome, decision.served_by  # type: ignore[assignment]
     rec.ok, rec.result = True, decision.value
@@ -76,11 +76,11 @@ def served(engine: Engine, start: float, value: Any, decision: Serve) -> Any:
 
 
 def handover(
-    engine: Engine, start: float, value: Any, failure: Exception, began: float | None, late: Any = None
+    engine: Engine, start: float, value: Any, failure: Exception, began: float | None, late: Any, watch: Any
 ) -> tuple[CallRecord, Generator[Act, None, None]]:
     """The first attempt of the success path failed (``late``: the job of an attempt given up
     on at its deadline): the walk goes on from there."""
-    rec = CallRecord(start)
+    rec = CallRecord(start, watch)
     rec.late = late
     now = _clocks.clock.monotonic()
     if began is None:  # the clock was not read before the attempt: date it by real time
@@ -96,10 +96,11 @@ def finish_fast(
     began: float | None,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
+    watch: Any = None,
 ) -> None:
     """The success path's end when a stage has a hook there: the attempt seam's
     ``fast_done`` and ``fast_attempt`` hooks, then the finish point (with a record if an
-    observer reads one)."""
+    observer reads one, or a ``watch`` handle the call's telemetry)."""
     run_hooks(fast.done, fast)
     if fast.attempted:
         took = _clocks.clock.monotonic() - began  # type: ignore[operator]
@@ -108,8 +109,8 @@ def finish_fast(
                 attempted(took)
             except Exception as exc:  # a stage's fault never costs the caller its output
                 fast.finisher.failed(attempted, exc)
-    if fast.record:
-        rec = CallRecord(start)
+    if fast.record or (watch is not None and watch.record):
+        rec = CallRecord(start, watch)
         rec.attempts, rec.input, rec.target = 1, value, fast.primary
         rec.args, rec.kwargs = args, kwargs
         rec.ok, rec.result = True, out

@@ -86,6 +86,7 @@ class Engine:
         "validate_input",
         "validate_output",
         "version",
+        "watch",
     )
 
     def __init__(
@@ -129,6 +130,10 @@ class Engine:
             if s.seam is Seam.ATTEMPT
             and any(overrides(s, hook) for hook in ("before_attempt", "after_attempt", "undo_attempt"))
         )
+        watching = [s.watch for s in self.stages if s.watch is not None]
+        if len(watching) > 1:
+            raise ValueError("a model has at most one stage with a watch (telemetry)")
+        self.watch = watching[0] if watching else None  # asked first on every call
         self.finisher = Finisher(self, [s for s in self.stages if s.seam is Seam.OBSERVER])
         self.spend = next((s.spend for s in self.stages if s.spend is not None), None)  # a retry budget
         hedge = next((s for s in self.attempt_stages if s.race is not None), None)

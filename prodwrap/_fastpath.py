@@ -27,6 +27,8 @@ def fast_enough(stage: Stage) -> bool:
     or an observer's ``fast_observe`` that does: ``success_at_finish``)."""
     if not stage.fast:
         return False
+    if stage.watch is not None:  # its hooks act on the calls its watch takes to the walk
+        return True
     if (overrides(stage, "admit") or overrides(stage, "before_attempt")) and stage.fast_admit is None:
         return False
     if (stage.success_at_admit and stage.fast_admit is not None) or stage.success_at_finish:
@@ -57,6 +59,7 @@ class FastPath:
         "undo",
         "validate",
         "validate_output",
+        "watch",
     )
 
     def __init__(self, engine: Engine, stages: Sequence[Stage]) -> None:
@@ -80,3 +83,4 @@ class FastPath:
         self.only_done = bool(self.done) and not self.attempted and not self.record
         self.finisher = engine.finisher
         self.finish = engine.finisher.finish
+        self.watch = engine.watch

@@ -106,6 +106,12 @@ class Finisher:
                     keep(prediction)
                 except Exception as exc:
                     self.failed(keep, exc)
+        watch = rec.watch
+        if watch is not None:  # telemetry: the call's span and metrics read the record
+            try:
+                watch.finished(rec)
+            except Exception as exc:
+                self.failed(watch.finished, exc)
         if (rec.outcome == "fallback" or rec.refused is not None) and _info(logging.INFO):
             if rec.outcome == "fallback":
                 what = f"served by fallback {rec.served_by} after {', '.join(rec.reasons or ())}"

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar,
 
 from prodwrap import _report
 from prodwrap._compile import batch_of, compile_engine, input_name
-from prodwrap._drivers import detailed_async, detailed_sync, predict_async, predict_sync
+from prodwrap._detailed import detailed_async, detailed_sync
+from prodwrap._drivers import predict_async, predict_sync
 from prodwrap._engine import Engine
 from prodwrap._options import CommonOptions, Options, Settings
 from prodwrap._record import Prediction, Stats

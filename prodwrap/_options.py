@@ -94,6 +94,10 @@ def _retry(value: Any) -> Any:
     return None if policy is None else policy.describe()
 
 
+def _telemetry(value: Any) -> Any:
+    return "spans and metrics when a provider is installed" if value else "off"
+
+
 class CommonOptions(TypedDict, total=False):
     """Every option but ``input`` (the constructor's overloads type that one apart)."""
 
@@ -122,6 +126,11 @@ class CommonOptions(TypedDict, total=False):
     ]
     drift: Annotated["DriftMonitor | None", Option(describe=_described)]
     audit: Annotated["AuditLog | None", Option(describe=_described)]
+    telemetry: Annotated[bool, Option(default=True, describe=_telemetry)]
+    tracer_provider: Annotated[Any, Option(describe=lambda v: type(v).__name__)]
+    meter_provider: Annotated[Any, Option(describe=lambda v: type(v).__name__)]
+    remote: Annotated[bool, Option(default=False)]
+    capture_content: Annotated[bool, Option(default=False)]
     observers: Annotated[
         "Sequence[Callable[[Prediction], object]] | None",
         Option(

@@ -77,11 +77,13 @@ class CallRecord:
         "valid_input",
         "value",
         "wait",
+        "watch",
         "won",
     )
 
-    def __init__(self, start: float) -> None:
+    def __init__(self, start: float, watch: Any = None) -> None:
         self.start = start  # perf_counter() at entry, for latency
+        self.watch = watch  # what a stage's ``watch`` opened for the call (its span), or None
         self.attempts = 0  # attempts of the primary (not fallbacks)
         self.phase = -1  # -1: primary; i >= 0: fallback i is being tried
         self.errors: list[Exception] | None = None
@@ -147,7 +149,7 @@ class CallRecord:
             self.latency,
             cost,
             tuple(self.errors or ()),
-            None,
+            None if self.watch is None else self.watch.trace_id,
             TAGS.get(),  # the tags in force, read-only (a mapping proxy)
             self.drift,
             False,

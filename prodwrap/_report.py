@@ -55,7 +55,8 @@ def describe(engine: Engine, settings: Settings) -> dict[str, Any]:
         "predict": True,
         "output validation": engine.validate_output is not None,
     }
-    active.update(dict.fromkeys((stage.name for stage in engine.stages), True))
+    # (telemetry is decided per call, by the providers installed: described apart, not listed)
+    active.update(dict.fromkeys((stage.name for stage in engine.stages if stage.name != "telemetry"), True))
     unknown = [name for name in active if name not in STAGES]
     info["stages"] = [stage for stage in STAGES if active.get(stage)] + unknown
     return info

@@ -191,6 +191,17 @@ class Stage:
 
     race_extra: int = 0
 
+    watch: Callable[[], Any] | None = None
+    """Telemetry's ``() -> handle | None``: asked first on every call, before validation. None:
+    nothing to do for this call (no provider installed); else the handle is the call's
+    ``call.watch``: the driver calls ``handle.enter()`` first and ``handle.exit(error)`` last
+    (``error``: what the call raised, or None), the finish point hands it the record
+    (``handle.finished(call)``) and the Prediction reads ``handle.trace_id``. A handle whose
+    ``walk`` is True takes the call to the walk (its attempt hooks open a span per attempt),
+    else the success path keeps it (with a record). A stage with a ``watch`` acts in its other
+    hooks only on calls its ``watch`` took, so the success path needs none of them. One stage
+    of a model may have one."""
+
     spend: Callable[[float], bool] | None = None
     """A retry budget's ``(now) -> bool``: may one more retry (or hedge) be spent now? The
     engine asks it before every retry; False means no retry (the stage counts it)."""

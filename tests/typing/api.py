@@ -140,6 +140,16 @@ if circuit is not None:
     assert_type(circuit.state, str)
 
 
+def telemetry_setup() -> None:  # a function: module level would install providers when mypy's file were run
+    telemetry = pw.telemetry.configure(console=True, prometheus_port=0)
+    assert_type(telemetry, pw.telemetry.Telemetry)
+    assert_type(telemetry.prometheus_port, int | None)
+    assert_type(telemetry.force_flush(), bool)
+    with pw.telemetry.configure(otlp_endpoint="http://localhost:4318", tracing=False) as same:
+        assert_type(same, pw.telemetry.Telemetry)
+    pw.telemetry.configure(console="raw", export_interval=5.0, service_name="svc").shutdown()
+
+
 # prodwrap.testing: chaos keeps the wrapped function's parameters and sync/async nature.
 
 

@@ -1,0 +1,175 @@
+"""One traced call: its ``predict {name}`` span, its attempt and fallback spans, its metrics.
+
+A :class:`Watch` is made by the telemetry stage's ``watch`` hook when a provider is installed
+(``prodwrap.telemetry._providers``) and lives as the call's ``CallRecord.watch``. The driver
+calls :meth:`Watch.enter` first (the span starts and becomes current, so what the predict
+traces is its child) and :meth:`Watch.exit` last; the finish point hands it the record
+(:meth:`Watch.finished`); the telemetry stage's attempt hooks open and end a child span per
+attempt (with ``retry=`` or ``hedge=``) and per fallback tried.
+
+Nothing here raises into the call: a span processor or exporter that raises is the SDK's
+to contain (it logs), and whatever escapes is counted as an observer fault and logged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from time import perf_counter
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import context as _context
+from opentelemetry import trace as _trace
+from opentelemetry.trace import Status, StatusCode
+
+from prodwrap._context import TAGS
+from prodwrap._scope import SCOPE, emit
+from prodwrap.cost._money import UNIT
+
+if TYPE_CHECKING:
+    from prodwrap._record import CallRecord
+    from prodwrap.telemetry._instruments import Instruments
+    from prodwrap.telemetry._stage import TelemetryStage
+
+_attach = _context.attach
+_detach = _context.detach
+_in_context = _trace.set_span_in_context
+_ERROR = StatusCode.ERROR
+
+
+def detach(token: Any) -> None:
+    """Detach a context token; one attached in another context (a call its caller abandoned
+    across threads) is left to that context."""
+    with contextlib.suppress(Exception):  # (the API logs a failed detach; the call needs none)
+        _detach(token)
+
+
+class Watch:
+    """The telemetry of one call (see the module docstring)."""
+
+    __slots__ = ("ctx", "instruments", "rec", "record", "span", "stage", "started", "token", "tries", "walk")
+
+    def __init__(self, stage: TelemetryStage, tracer: Any, instruments: Instruments | None) -> None:
+        self.stage = stage
+        self.instruments = instruments
+        self.rec: CallRecord | None = None
+        self.span: Any = None
+        self.ctx: Any = None
+        self.token: Any = None
+        self.tries: list[Any] = []  # the open attempt spans: [span, token, bill mark] each
+        self.started = 0.0
+        # The success path makes a record for it when the span needs more than "served at
+        # once by the primary": the call's cost, its content, a capture's Prediction.
+        self.record = stage.priced or stage.redactor is not None or bool(SCOPE.captures)
+        # A span per attempt needs the walk (the success path's attempt is the call's span).
+        self.walk = tracer is not None and stage.spans_attempts
+        if tracer is not None:
+            # No attributes yet: the SDK's first attribute set costs as much as the rest of the
+            # span, so every attribute goes in one set_attributes() when the call ends.
+            self.span = tracer.start_span(stage.span_name, kind=stage.kind)
+
+    @property
+    def trace_id(self) -> str | None:
+        span = self.span
+        if span is None:
+            return None
+        ctx = span.get_span_context()
+        return f"{ctx.trace_id:032x}" if ctx.is_valid else None
+
+    def enter(self) -> None:
+        """The call begins: its span becomes the current one."""
+        self.started = perf_counter()
+        if self.span is not None:
+            self.ctx = _in_context(self.span)
+            self.token = _attach(self.ctx)
+
+    def finished(self, rec: CallRecord) -> None:
+        """The finish point's hand-over: the call's record, final (and its Prediction, to the
+        captures of a test scope)."""
+        self.rec = rec
+        if SCOPE.captures:
+            emit("prediction", rec.public(self.stage.model, self.stage.version))
+
+    def exit(self, error: BaseException | None) -> None:
+        """The call is over (``error``: what it raised to its caller, or None)."""
+        try:
+            self._close(error)
+        except Exception as exc:  # the SDK contains its processors' faults; anything else is ours
+            self.stage.failed(exc)
+
+    def _close(self, error: BaseException | None) -> None:
+        stage = self.stage
+        if self.token is not None:
+            detach(self.token)
+            self.token = None
+        for attempt in self.tries:  # (a call that ended mid-attempt)
+            attempt[0].end()
+        self.tries.clear()
+        rec = self.rec
+        if rec is None:  # the success path, without a record: served at once by the primary
+            outcome, served_by, attempts, latency = ("error" if error else "ok"), "primary", 1, 0.0
+        else:
+            outcome, served_by, attempts, latency = rec.outcome, rec.served_by, rec.attempts, rec.latency
+        bill = None if rec is None else rec.bill
+        units = 0 if bill is None else bill.units
+        span = self.span
+        if span is not None:
+            attrs: dict[str, Any] = {
+                **stage.base,
+                "prodwrap.outcome": outcome,
+                "prodwrap.served_by": served_by,
+                "prodwrap.attempts": attempts,
+            }
+            if stage.cached:
+                attrs["prodwrap.cache.hit"] = outcome == "cached"
+            if stage.priced or bill is not None:
+                attrs["prodwrap.cost.usd"] = units / UNIT
+            final = error if error is not None else (None if rec is None or rec.ok else rec.result)
+            if outcome == "error" and final is not None:
+                attrs["error.type"] = type(final).__name__
+            tags = TAGS.get()
+            if tags:
+                for key, value in tags.items():
+                    attrs[f"prodwrap.tag.{key}"] = value if isinstance(value, str | bool | int | float) else str(value)
+            if rec is not None:
+                stage.describe_call(rec, attrs, self.walk)
+            span.set_attributes(attrs)
+            if rec is not None:
+                self._events(span, rec, final)
+            if outcome == "error" and final is not None:
+                if isinstance(final, Exception):
+                    span.record_exception(final)
+                span.set_status(Status(_ERROR, type(final).__name__))
+            span.end()
+        instruments = self.instruments
+        if instruments is not None:
+            if rec is None:
+                latency = perf_counter() - self.started
+            labels = instruments.by(outcome, served_by)
+            instruments.predictions.add(1, labels)
+            instruments.duration.record(latency, labels)
+            if rec is not None and rec.reasons:
+                for reason in rec.reasons:
+                    instruments.attempt_failures.add(1, instruments.reason(reason))
+            if units:
+                instruments.cost.add(units / UNIT, labels)
+            if bill is not None and rec is not None:
+                stage.genai_metrics(instruments, rec, latency)
+
+    def _events(self, span: Any, rec: CallRecord, final: BaseException | None) -> None:
+        """The events of the call: the primary's failures (when its attempts have no spans of
+        their own; the final error is recorded apart), a refusal, drift alerts."""
+        if not self.walk and rec.errors:
+            for exc in rec.errors[: rec.attempts]:
+                if exc is not final:
+                    span.record_exception(exc)
+        if rec.refused is not None:
+            span.add_event("prodwrap.refused", {"prodwrap.refusal.reason": rec.refused})
+        for alert in rec.drift:
+            span.add_event(
+                "prodwrap.drift.alert",
+                {
+                    "prodwrap.drift.feature": str(getattr(alert, "feature", "")),
+                    "prodwrap.drift.detector": str(getattr(alert, "detector", "")),
+                    "prodwrap.drift.statistic": float(getattr(alert, "statistic", 0.0)),
+                },
+            )
