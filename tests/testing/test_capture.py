@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 
 import prodwrap as pw
 from prodwrap import _scope
@@ -30,9 +29,9 @@ def test_predictions_outcomes_served_by_and_cost() -> None:
     model = pw.ProductionModel(double, name="doubler", cost=pw.PerCall("0.25"), fallback=pw.Constant(0.0))
     broken = pw.ProductionModel(boom, name="broken", cost=pw.PerCall("0.25"), fallback=pw.Constant(0.0))
     with capture() as cap:
-        for x in (1.0, 2.0):
-            emit("prediction", model.predict_detailed(x))  # TODO(lead): the finish point emits these itself
-        emit("prediction", broken.predict_detailed(3.0))
+        model(1.0)  # the success path
+        model.predict_detailed(2.0)
+        broken(3.0)
     assert [p.value for p in cap.predictions] == [2.0, 4.0, 0.0]
     assert cap.outcomes() == {"ok": 2, "fallback": 1}
     assert cap.outcomes("broken") == {"fallback": 1}
@@ -46,13 +45,19 @@ def test_predictions_outcomes_served_by_and_cost() -> None:
     assert isinstance(cap.total_cost(), Decimal)
 
 
-@pytest.mark.skip(reason="TODO(lead): turn on once every model's finish point emits 'prediction'")
-def test_real_models_emit_their_predictions() -> None:
+def test_real_models_emit_predictions_spans_and_metrics_into_the_capture() -> None:
     model = pw.ProductionModel(double, name="doubler")
     with capture() as cap:
         model(1.0)  # the success path, no predict_detailed
-        model.predict_detailed(2.0)
-    assert [p.value for p in cap.predictions] == [2.0, 4.0]
+        prediction = model.predict_detailed(2.0)
+    assert [p.value for p in cap.predictions] == [2.0, 4.0] and cap.predictions[1] is prediction
+    spans = cap.spans("predict doubler")
+    assert len(spans) == 2 and spans[1].attributes["prodwrap.outcome"] == "ok"
+    assert prediction.trace_id == f"{spans[1].context.trace_id:032x}"
+    (point,) = cap.metrics()["prodwrap.predictions"]
+    assert point.value == 2 and point.attributes["prodwrap.model.name"] == "doubler"
+    model(3.0)  # after the block: nothing more arrives
+    assert len(cap.predictions) == 2 and len(cap.spans()) == 2
 
 
 def test_each_kind_lands_in_its_list_and_unknown_kinds_are_kept() -> None:
