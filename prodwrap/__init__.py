@@ -39,6 +39,7 @@ from prodwrap.decorators import (
     production,
     rate_limit,
     retry,
+    shadowed,
     timeout,
     validate,
 )
@@ -54,6 +55,7 @@ from prodwrap.errors import (
     PredictionTimeout,
     ProdwrapError,
     RateLimitedError,
+    ShadowMismatchError,
     UnkeyableError,
 )
 from prodwrap.policies import (
@@ -73,6 +75,8 @@ from prodwrap.policies import (
     Timeout,
     backoff,
 )
+from prodwrap.rollout import Comparison, Escalate, EscalationStats, Shadow, ShadowReport
+from prodwrap.rollout import compare as compare
 
 __version__ = "0.1.0"
 
@@ -123,11 +127,14 @@ __all__ = [
     "Charge",
     "CircuitBreaker",
     "CircuitOpenError",
+    "Comparison",
     "ConfigurationError",
     "ConfigurationWarning",
     "Constant",
     "CostModel",
     "DriftMonitor",
+    "Escalate",
+    "EscalationStats",
     "FallbackExhausted",
     "Hedge",
     "InputValidationError",
@@ -147,6 +154,9 @@ __all__ = [
     "Retry",
     "RetryBudget",
     "Sensitive",
+    "Shadow",
+    "ShadowMismatchError",
+    "ShadowReport",
     "Stats",
     "Timeout",
     "UnkeyableError",
@@ -163,6 +173,7 @@ __all__ = [
     "production",
     "rate_limit",
     "retry",
+    "shadowed",
     "timeout",
     "traced",
     "validate",

@@ -117,6 +117,16 @@ def _stages(settings: Settings, name: str, is_async: bool) -> list[Stage]:
         from prodwrap.cost._stage import compile_cost
 
         compile_cost(settings, build, stages)  # (with model fallbacks: they may charge themselves)
+    if settings.shadow:
+        from prodwrap.rollout._shadow_stage import compile_shadows
+
+        stages.extend(compile_shadows(settings.shadow, build, stages))
+    if settings.escalate is not None:
+        from prodwrap.rollout.escalate import Escalate
+
+        if not isinstance(settings.escalate, Escalate):
+            raise ConfigurationError(f"escalate= takes a pw.Escalate, got {settings.escalate!r}")
+        stages.extend(settings.escalate.stages(build))
     if settings.audit is not None:
         from prodwrap.audit import AuditLog
 

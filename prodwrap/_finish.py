@@ -8,7 +8,13 @@ when anyone keeps predictions (``predict_detailed``, audit, capture, the user's
 ``observers=``) the ``Prediction`` is built once and handed to each of them.
 
 An observer that raises is counted (``stats().observer_errors``) and logged at WARNING once
-per burst; it never reaches the caller.
+per burst; it never reaches the caller, but for a test mode's error meant for the caller
+(``ShadowMismatchError`` under ``strict_shadows()``): that one is raised once every observer
+has run.
+
+An observer with a ``fast_record`` hook (an escalation) is asked on the success path, before
+anything else, whether this call needs a record after all; only then is one made. A model
+without such an observer runs the plain finish (the choice is made once, at construction).
 """
 
 from __future__ import annotations
@@ -19,27 +25,32 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from prodwrap._log import Throttle, logger
+from prodwrap._record import CallRecord
 from prodwrap._stage import Stage, observer_name
 from prodwrap._stats import MASK
+from prodwrap.errors import ShadowMismatchError
 
 if TYPE_CHECKING:
     from prodwrap._engine import Engine
-    from prodwrap._record import CallRecord
 
 log = logger("model")
 _info = log.isEnabledFor
 _faults = Throttle(logger("observers"))
+_FOR_CALLER = ShadowMismatchError  # raised by an observer for the caller (a test mode), not a fault
 
 
 class Finisher:
     __slots__ = (
         "fast_observe",
         "fast_only",
+        "finish",
         "keepers",
         "model",
         "needs_record",
         "observe",
+        "primary",
         "readers",
+        "recorders",
         "ring",
         "seq",
         "stats",
@@ -63,11 +74,40 @@ class Finisher:
         # Keepers that need every call's Prediction, then those that read it when it is built.
         self.keepers = tuple(k for s in observers if s.needs_prediction for k in s.keepers())
         self.readers = tuple(k for s in observers if not s.needs_prediction for k in s.keepers())
-        # The success path makes a record only when some observer reads one there.
-        self.needs_record = bool(self.keepers) or any(s.fast_observe is None for s in overriding)
+        # The success path makes a record only when some observer reads one there (one that
+        # asks call by call, through ``fast_record``, has one made only when it says so).
+        self.needs_record = bool(self.keepers) or any(
+            s.fast_observe is None and s.fast_record is None for s in overriding
+        )
+        # Observers that may ask for a record on the success path, call by call.
+        self.recorders = tuple((s, s.fast_record) for s in observers if s.fast_record is not None)
+        self.primary = engine.primary
+        self.finish: Callable[[CallRecord | None, Any, Any, float], None] = (
+            self._finish_asking if self.recorders and not self.needs_record else self._finish
+        )
 
-    def finish(self, rec: CallRecord | None, value: Any, out: Any, start: float) -> None:
-        """The call is final: count it, then tell every observer (never raises).
+    def _finish_asking(self, rec: CallRecord | None, value: Any, out: Any, start: float) -> None:
+        """:meth:`_finish`, after asking the ``fast_record`` hooks whether a success-path call
+        needs a record (then one is made here, as ``finish_fast`` makes one)."""
+        if rec is None:
+            marks: dict[Any, Any] | None = None
+            for stage, asks in self.recorders:
+                try:
+                    wanted = asks(value, out)
+                except Exception as exc:
+                    self.failed(asks, exc)
+                    continue
+                if wanted:
+                    marks = {stage: True} if marks is None else {**marks, stage: True}
+            if marks is not None:
+                rec = CallRecord(start)
+                rec.attempts, rec.input, rec.target = 1, value, self.primary
+                rec.ok, rec.result, rec.state = True, out, marks
+        self._finish(rec, value, out, start)
+
+    def _finish(self, rec: CallRecord | None, value: Any, out: Any, start: float) -> None:
+        """The call is final: count it, then tell every observer (never raises, but for an
+        observer's error meant for the caller: ``ShadowMismatchError``, after all have run).
 
         Args:
             rec: the call's record, or None on the success path when no observer reads one.
@@ -76,6 +116,7 @@ class Finisher:
             start: ``perf_counter()`` at entry.
         """
         latency = perf_counter() - start
+        raised: Exception | None = None
         if rec is None:
             self.ring[next(self.seq) & MASK] = latency  # a call the primary served at once
             if self.fast_observe:
@@ -83,7 +124,9 @@ class Finisher:
                     try:
                         hook(value, out)
                     except Exception as exc:
-                        self.failed(hook, exc)
+                        raised = self.failed(hook, exc) or raised
+                if raised is not None:
+                    raise raised
             return
         rec.value = out
         rec.latency = latency
@@ -93,19 +136,19 @@ class Finisher:
                 try:
                     hook(rec.input, out)
                 except Exception as exc:
-                    self.failed(hook, exc)
+                    raised = self.failed(hook, exc) or raised
         for observe in self.observe:
             try:
                 observe(rec)
             except Exception as exc:
-                self.failed(observe, exc)
+                raised = self.failed(observe, exc) or raised
         if self.keepers or rec.detailed:
             prediction = rec.public(self.model, self.version)
             for keep in (*self.readers, *self.keepers):
                 try:
                     keep(prediction)
                 except Exception as exc:
-                    self.failed(keep, exc)
+                    raised = self.failed(keep, exc) or raised
         watch = rec.watch
         if watch is not None:  # telemetry: the call's span and metrics read the record
             try:
@@ -118,13 +161,18 @@ class Finisher:
             else:
                 what = f"refused ({rec.refused})"
             log.info("%s: %s", self.model, what, extra=self._extra(rec))
+        if raised is not None:
+            raise raised
 
     def _extra(self, rec: CallRecord) -> dict[str, Any]:
         reason = rec.reasons[-1] if rec.reasons else None
         return {"model": self.model, "version": self.version, "outcome": rec.outcome, "reason": reason}
 
-    def failed(self, observer: object, exc: Exception) -> None:
-        """An observer raised: count it, log it once per burst."""
+    def failed(self, observer: object, exc: Exception) -> Exception | None:
+        """An observer raised: count it, log it once per burst. An error meant for the caller
+        (``ShadowMismatchError``) is returned instead, for the finish point to raise."""
+        if isinstance(exc, _FOR_CALLER):
+            return exc
         self.stats.observer_failed()
         name = observer_name(observer)
         _faults.warning(
@@ -137,3 +185,4 @@ class Finisher:
             exc_info=exc,
             extra={"model": self.model, "version": self.version},
         )
+        return None

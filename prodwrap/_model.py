@@ -53,6 +53,10 @@ class ProductionModel(Generic[In, P, R]):
         batch: the predict takes a list of inputs and returns a list of outputs of the same
             length; each item is validated, the list is one call.
         drift: a ``pw.DriftMonitor`` watching inputs and outputs.
+        shadow: a ``pw.Shadow`` (or a list): candidates run on the primary's traffic in the
+            background and compared, never served (``model.shadow_report()``).
+        escalate: a ``pw.Escalate``: predictions whose output matches its ``when`` are marked
+            ``escalated`` and handed to its ``to`` in the background.
         observers: callables, each given every finished call's ``pw.Prediction`` (a raising
             observer is counted in ``stats().observer_errors`` and logged, never raised).
 
@@ -257,6 +261,24 @@ class ProductionModel(Generic[In, P, R]):
             if charger is not None and stage.section == "cost":
                 return charger.ledger  # type: ignore[no-any-return]
         return None
+
+    def shadow_report(self, name: str | None = None, *, wait: float | None = 0.0) -> Any:
+        """How the shadows compare with the primary: a ``pw.ShadowReport``, or with several
+        shadows a dict candidate name -> ``ShadowReport`` (``name``: that one's report).
+
+        Args:
+            name: one shadow's candidate name.
+            wait: seconds to wait first for a sync candidate's pending runs (None: until
+                they are done; default 0: report at once).
+
+        Raises:
+            ConfigurationError: the model has no ``shadow=``.
+            KeyError: no shadow has that name.
+        """
+        for stage in self._engine.stages:
+            if stage.section == "shadow":
+                return stage.report(name, wait)  # type: ignore[attr-defined]
+        raise ConfigurationError(f"{self.name}: shadow_report needs shadow=pw.Shadow(candidate)")
 
     def feedback(self, prediction_id: str, actual: Any) -> bool:
         """Ground truth for an earlier prediction (by ``Prediction.id``), for performance monitoring.

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from prodwrap.policies.retry import Retry
     from prodwrap.policies.timeout import Timeout
     from prodwrap.policies.validation import Check
+    from prodwrap.rollout.escalate import Escalate
+    from prodwrap.rollout.shadow import Shadow
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -125,6 +127,11 @@ class CommonOptions(TypedDict, total=False):
         Option(default=(), merge="extend", describe=lambda v: [_described(b) for b in v], sequence=True),
     ]
     drift: Annotated["DriftMonitor | None", Option(describe=_described)]
+    shadow: Annotated[
+        "Shadow | Sequence[Shadow] | None",
+        Option(default=(), merge="extend", describe=lambda v: [_described(s) for s in v], sequence=True),
+    ]
+    escalate: Annotated["Escalate | None", Option(describe=_described)]
     audit: Annotated["AuditLog | None", Option(describe=_described)]
     telemetry: Annotated[bool, Option(default=True, describe=_telemetry)]
     tracer_provider: Annotated[Any, Option(describe=lambda v: type(v).__name__)]

@@ -49,6 +49,7 @@ class CallRecord:
         "detailed",
         "drift",
         "errors",
+        "escalated",
         "extra",
         "gate",
         "input",
@@ -105,6 +106,7 @@ class CallRecord:
         self.late: Any = None  # the job of the last attempt, when its caller abandoned it
         self.racing = False  # a hedge's race is under way (its extra attempts ask the stages)
         self.state: dict[Any, Any] | None = None  # what stages keep for this call (keyed by stage)
+        self.escalated = False  # handed to a human reviewer (an escalation stage, before the Prediction is built)
         self.args: tuple[Any, ...] = ()  # passed through to the predict after the input
         self.kwargs: dict[str, Any] = _NO_KWARGS  # (shared when empty: read, never written)
         # Set by the walk before they are read (left unset here: a record costs less):
@@ -152,7 +154,7 @@ class CallRecord:
             None if self.watch is None else self.watch.trace_id,
             TAGS.get(),  # the tags in force, read-only (a mapping proxy)
             self.drift,
-            False,
+            self.escalated,
             charges,
         )
         prediction.__class__ = Prediction  # frozen from here on (see _Filling)

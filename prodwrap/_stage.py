@@ -184,6 +184,12 @@ class Stage:
     fast_observe: Callable[[Any, Any], object] | None = None
     """``(value, output)``: a call the primary served on the success path."""
 
+    fast_record: Callable[[Any, Any], bool] | None = None
+    """An observer's ``(value, output) -> bool`` on the success path when no record is made
+    there: True asks for one for this call after all (an escalation's match builds the call's
+    ``Prediction``). The finish point then makes the record, sets ``call.state[stage]`` to
+    True, and every observer reads it as on the general path (its ``args``/``kwargs`` empty)."""
+
     race: Callable[[CallRecord], float | None] | None = None
     """A hedge's ``(call) -> seconds | None``: asked before each attempt of the primary; a
     number makes it a race (one more attempt each time that many seconds pass without a

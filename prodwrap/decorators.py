@@ -24,6 +24,7 @@ from prodwrap.policies.retry import Retry, RetryOn, StopStrategy, WaitStrategy
 from prodwrap.policies.retry_budget import RetryBudget
 from prodwrap.policies.timeout import Timeout
 from prodwrap.policies.validation import Check
+from prodwrap.rollout.shadow import Shadow
 
 if TYPE_CHECKING:
     import tenacity
@@ -354,3 +355,29 @@ def cache(
             raise ConfigurationError("@pw.cache takes maxsize once (positionally or as maxsize=)")
         maxsize = policy
     return _decorator(cache=Cache(1024 if maxsize is None else maxsize, ttl, key, cache_fallbacks, copy))
+
+
+def shadowed(
+    candidate: Any,
+    /,
+    *,
+    sample: float = 1.0,
+    key: str | Callable[[Any], Any] | None = None,
+    compare: Callable[[Any, Any], bool] | None = None,
+    timeout: float | None = None,
+    max_pending: int = 1000,
+    on_mismatch: Callable[[Any, Any, Any], object] | None = None,
+    ignore: Callable[[Any, Any, Any], bool] | None = None,
+    enabled: Callable[[], bool] | None = None,
+    name: str | None = None,
+    workers: int = 4,
+    seed: int | None = None,
+) -> Decorator:
+    """Shadow the function with ``candidate``: ``@pw.shadowed(new_predict, sample=0.1)`` (what
+    ``pw.Shadow`` takes); stacked ``@pw.shadowed`` decorators add candidates."""
+    if isinstance(candidate, Shadow):
+        raise ConfigurationError("@pw.shadowed takes the candidate and Shadow's options; for a pw.Shadow use shadow=")
+    policy = Shadow(
+        candidate, sample, key, compare, timeout, max_pending, on_mismatch, ignore, enabled, name, workers, seed
+    )
+    return _decorator(shadow=policy)  # type: ignore[no-any-return]

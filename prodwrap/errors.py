@@ -13,6 +13,7 @@ retries are exhausted; prodwrap raises the errors below only for conditions it o
     │   ├── RateLimitedError                               no rate-limit permit was free in time; never retried
     │   ├── BudgetExceededError                            the cost budget would be exceeded
     │   ├── UnkeyableError              (also TypeError)   a value has no canonical (cache) key
+    │   ├── ShadowMismatchError         (also AssertionError) a shadow disagreed, under strict_shadows() (tests)
     │   └── ConfigurationError          (also ValueError)  a policy or option makes no sense
     └── ExceptionGroup
         └── FallbackExhausted           (also ProdwrapError) every attempt and fallback failed
@@ -46,6 +47,7 @@ __all__ = [
     "PredictionTimeout",
     "ProdwrapError",
     "RateLimitedError",
+    "ShadowMismatchError",
     "UnkeyableError",
 ]
 
@@ -165,6 +167,22 @@ class UnkeyableError(ProdwrapError, TypeError):
     models, dataclasses, ...) nor keyed by a function given for it. The message says where in
     the value it is. The cache does not raise it: such a call is not cached (counted in
     ``stats().cache.unkeyable``, logged) and goes on; ``pw.Cache(key=...)`` keys such inputs."""
+
+
+class ShadowMismatchError(ProdwrapError, AssertionError):
+    """Under ``prodwrap.testing.strict_shadows()`` only: a shadow's candidate disagreed with the
+    primary, or raised (then it is this error's ``__cause__``). Raised in the caller once the
+    call has finished (every observer has run); the primary's output is lost to the caller, as
+    a failed assertion is meant to be.
+
+    Attributes:
+        comparison: the ``prodwrap.rollout.Comparison`` (candidate name, redacted input,
+            primary and candidate outputs, error, latencies).
+    """
+
+    def __init__(self, message: str, comparison: Any = None) -> None:
+        super().__init__(message)
+        self.comparison = comparison
 
 
 class ConfigurationError(ProdwrapError, ValueError):

@@ -232,3 +232,67 @@ def test_a_refusal_is_logged_at_info(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level("INFO", logger="prodwrap"), pytest.raises(pw.BudgetExceededError):
         model(1)
     assert [r.getMessage() for r in caplog.records if r.levelname == "INFO"] == ["m: refused (budget)"]
+
+
+# -- the success path's record on demand (fast_record), an observer's error for the caller --------
+
+
+def _asking_stage(wanted: set[int], seen: list[tuple[int, bool, int]]) -> Any:
+    from prodwrap._stage import Seam, Stage
+
+    class Asking(Stage):
+        name = "asking"
+        seam = Seam.OBSERVER
+
+        def __init__(self) -> None:
+            self.fast_record = lambda value, out: value in wanted
+
+        def observe(self, call: Any) -> None:
+            marked = bool(call.state and call.state.get(self))
+            seen.append((call.input, marked, len(call.args)))
+
+    return Asking()
+
+
+def test_fast_record_makes_a_record_only_for_the_calls_it_asks_for() -> None:
+    from prodwrap._drivers import predict_sync
+    from prodwrap._engine import Engine
+
+    seen: list[tuple[int, bool, int]] = []
+    engine = Engine(fn=lambda x: x, name="m", stages=[_asking_stage({2}, seen)])
+    assert engine.fast is not None and not engine.finisher.needs_record
+    assert [predict_sync(engine, x, (), {}) for x in (1, 2, 3)] == [1, 2, 3]
+    assert seen == [(2, True, 0)]
+    assert engine.stats.snapshot().calls == 3  # counted once each, with or without a record
+
+
+def test_an_observer_error_meant_for_the_caller_is_raised_after_every_observer() -> None:
+    from prodwrap._stage import Seam, Stage
+
+    kept: list[Any] = []
+
+    class Strict(Stage):
+        name = "strict"
+        seam = Seam.OBSERVER
+
+        def __init__(self) -> None:
+            self.fast_observe = self.check
+
+        def check(self, value: Any, out: Any) -> None:
+            raise pw.ShadowMismatchError("for the caller")
+
+        def observe(self, call: Any) -> None:
+            self.check(call.input, call.value)
+
+    from prodwrap._engine import Engine
+    from prodwrap._stage import Observers
+
+    engine = Engine(fn=lambda x: x, name="m", stages=[Strict(), Observers((kept.append,))])
+    from prodwrap._drivers import detailed_sync, predict_sync
+
+    with pytest.raises(pw.ShadowMismatchError):
+        predict_sync(engine, 1, (), {})
+    with pytest.raises(pw.ShadowMismatchError):
+        detailed_sync(engine, 2, (), {})
+    assert [p.value for p in kept] == [1, 2]  # the observers after it ran
+    assert engine.stats.snapshot().observer_errors == 0

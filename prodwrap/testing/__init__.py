@@ -9,6 +9,7 @@
   behavioural checks raising an ``AssertionError`` with a table of the failing cases.
 - ``replay(path, model, mode=...)``: record and replay predict calls (cassettes).
 - ``fuzz(model, n)`` and ``prodwrap.testing.strategies`` (hypothesis, imported when used).
+- ``strict_shadows()``: a shadow mismatch or candidate error raises in the caller.
 - A pytest plugin (fixtures ``prodwrap_capture``, ``prodwrap_clock``; ``--prodwrap-update-golden``;
   the ``prodwrap`` marker), registered through the ``pytest11`` entry point.
 """
@@ -28,6 +29,7 @@ from prodwrap.testing._expect import (
 from prodwrap.testing._fuzz import FuzzResult, fuzz
 from prodwrap.testing._golden import expect_golden
 from prodwrap.testing._replay import Cassette, CassetteMiss, replay
+from prodwrap.testing._strict import strict_shadows
 
 __all__ = [
     "AsyncChaos",
@@ -53,5 +55,6 @@ __all__ = [
     "fuzz",
     "no_sleep",
     "replay",
+    "strict_shadows",
     "wilson_lower",
 ]
