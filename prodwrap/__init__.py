@@ -75,7 +75,20 @@ from prodwrap.policies import (
     Timeout,
     backoff,
 )
-from prodwrap.rollout import Comparison, Escalate, EscalationStats, Shadow, ShadowReport
+from prodwrap.rollout import (
+    Canary,
+    CanaryEvent,
+    CanaryHandle,
+    CanaryStats,
+    Comparison,
+    Escalate,
+    EscalationStats,
+    Guard,
+    Shadow,
+    ShadowReport,
+    VariantStats,
+    VersionEvent,
+)
 from prodwrap.rollout import compare as compare
 
 __version__ = "0.1.0"
@@ -124,6 +137,10 @@ __all__ = [
     "BulkheadStats",
     "Cache",
     "CacheStats",
+    "Canary",
+    "CanaryEvent",
+    "CanaryHandle",
+    "CanaryStats",
     "Charge",
     "CircuitBreaker",
     "CircuitOpenError",
@@ -136,6 +153,7 @@ __all__ = [
     "Escalate",
     "EscalationStats",
     "FallbackExhausted",
+    "Guard",
     "Hedge",
     "InputValidationError",
     "Ledger",
@@ -161,6 +179,8 @@ __all__ = [
     "Timeout",
     "UnkeyableError",
     "Usage",
+    "VariantStats",
+    "VersionEvent",
     "__version__",
     "backoff",
     "cache",

@@ -85,11 +85,11 @@ def input_name(fn: Callable[..., Any]) -> str | None:
 
 
 # The policies that compile into stages (``policy.stages(build)``), in DESIGN §1's order:
-# admission (cache), then the attempt seam outermost first, then the observers.
-ORDER = ("cache", "budget", "bulkhead", "circuit", "hedge", "rate_limit")
+# admission (cache, budget, canary), then the attempt seam outermost first, then the observers.
+ORDER = ("cache", "budget", "canary", "bulkhead", "circuit", "hedge", "rate_limit")
 
 
-def _stages(settings: Settings, name: str, is_async: bool) -> list[Stage]:
+def _stages(settings: Settings, name: str, is_async: bool, ledger: Any = None) -> list[Stage]:
     """The stages the settings compile to, in DESIGN §1's order."""
     stages: list[Stage] = []
     build = Build(name, settings.version, is_async, settings)
@@ -116,7 +116,14 @@ def _stages(settings: Settings, name: str, is_async: bool) -> list[Stage]:
     if settings.cost is not None or settings.ledger is not None or settings.fallback:
         from prodwrap.cost._stage import compile_cost
 
-        compile_cost(settings, build, stages)  # (with model fallbacks: they may charge themselves)
+        compile_cost(settings, build, stages, ledger)  # (with model fallbacks: they may charge themselves)
+        if settings.canary is not None:  # the variants' costs are the ledger's, by served_by
+            from prodwrap.cost._stage import meter_of
+
+            charger = meter_of(stages)
+            core = next((getattr(s, "core", None) for s in stages if s.section == "canary"), None)
+            if charger is not None and core is not None and charger.model is not None:
+                core.bind_ledger(charger.ledger)
     if settings.shadow:
         from prodwrap.rollout._shadow_stage import compile_shadows
 
@@ -145,8 +152,14 @@ def _stages(settings: Settings, name: str, is_async: bool) -> list[Stage]:
     return stages
 
 
-def compile_engine(fn: Callable[..., Any], settings: Settings, stats: Any = None) -> Engine:
-    """The engine a model runs: every option compiled once, here, into its stage."""
+def compile_engine(fn: Callable[..., Any], settings: Settings, stats: Any = None, ledger: Any = None) -> Engine:
+    """The engine a model runs: every option compiled once, here, into its stage.
+
+    Args:
+        stats: the ``StatsRecorder`` to count in (a swapped engine keeps its model's counts).
+        ledger: the ledger ``cost=`` records in when ``ledger=`` shares none (a swapped engine
+            keeps its model's own ledger).
+    """
     name = settings.name
     if settings.on_invalid not in ("raise", "fallback"):
         raise ConfigurationError(f'on_invalid must be "raise" or "fallback", got {settings.on_invalid!r}')
@@ -172,7 +185,7 @@ def compile_engine(fn: Callable[..., Any], settings: Settings, stats: Any = None
         retry=Retry.coerce(settings.retry),
         fallbacks=_compile_fallbacks(settings.fallback, validate_output, is_async),
         on_invalid=settings.on_invalid,
-        stages=_stages(settings, name, is_async),
+        stages=_stages(settings, name, is_async, ledger),
         stats=stats,
         batch=settings.batch,
     )

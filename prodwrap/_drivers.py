@@ -14,7 +14,7 @@ from __future__ import annotations
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
-from prodwrap import _clock
+from prodwrap import _clock, _ending
 from prodwrap._context import DEADLINE, LIVE, Binding, outer_deadline
 from prodwrap._ending import admitted, aio, broken, end, finish_fast, handover, interrupted, limit_of, served, within
 from prodwrap._engine import ASYNC, CALL, MODEL, RACE, SLEEP, SYNC, Act, Engine
@@ -70,8 +70,9 @@ def predict_sync(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: dict[str
             except Exception:
                 said = False
         if said is not True:
-            if said is False:
-                return _run_sync(engine, CallRecord(start, w), value, args, kwargs, validated=True)
+            rec = _ending.walked(start, said, w)  # None: served at once (a cache hit)
+            if rec is not None:  # the walk takes it (after a Route, its attempts go there)
+                return _run_sync(engine, rec, value, args, kwargs, validated=True)
             return served(engine, start, value, said, w)
     fn = fast.fn
     began = late = None
@@ -238,8 +239,9 @@ async def predict_async(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: d
             except Exception:
                 said = False
         if said is not True:
-            if said is False:
-                return await _run_async(engine, CallRecord(start, w), value, args, kwargs, validated=True)
+            rec = _ending.walked(start, said, w)  # None: served at once (a cache hit)
+            if rec is not None:  # the walk takes it (after a Route, its attempts go there)
+                return await _run_async(engine, rec, value, args, kwargs, validated=True)
             return served(engine, start, value, said, w)
     fn = fast.fn
     began = None

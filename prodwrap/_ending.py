@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from prodwrap import _clock
 from prodwrap._record import CallRecord
-from prodwrap._stage import Serve
+from prodwrap._stage import Route, Serve
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator
@@ -23,8 +23,9 @@ _clocks = _clock.current
 def admitted(fast: FastPath, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Whether every ``fast_admit`` hook lets the call stay on the success path: True; False
     sends it to the walk (so does a hook that raises: the walk asks the stage again); a
-    :class:`Serve` serves it at once (a cache hit). When one does not say True, those that did
-    give back what they took (``fast_undo``)."""
+    :class:`Serve` serves it at once (a cache hit); a :class:`Route` sends it to the walk with
+    its attempts going to the route's target (a canary's choice). When one does not say True,
+    those that did give back what they took (``fast_undo``)."""
     passed = 0
     admit: Any
     said: Any = False
@@ -39,7 +40,7 @@ def admitted(fast: FastPath, value: Any, args: tuple[Any, ...], kwargs: dict[str
     except Exception:
         said = False
     run_hooks(fast.undo[:passed], fast)
-    return said if said.__class__ is Serve else False
+    return said if said.__class__ is Serve or said.__class__ is Route else False
 
 
 def run_hooks(hooks: tuple[Callable[[], object] | None, ...], fast: FastPath) -> None:
@@ -73,6 +74,19 @@ def served(engine: Engine, start: float, value: Any, decision: Serve, watch: Any
     rec.ok, rec.result = True, decision.value
     engine.finisher.finish(rec, None, decision.value, start)
     return decision.value
+
+
+def walked(start: float, decision: Any, watch: Any = None) -> CallRecord | None:
+    """The record of a call the ``fast_admit`` hooks did not keep on the success path (False,
+    or a :class:`Route`: the walk sends its attempts to the route's target, ``rec.routed``,
+    chosen once); None for a :class:`Serve` (see :func:`served`)."""
+    if decision is False:
+        return CallRecord(start, watch)
+    if decision.__class__ is Route:
+        rec = CallRecord(start, watch)
+        rec.routed = decision.target
+        return rec
+    return None
 
 
 def handover(

@@ -242,8 +242,13 @@ class Engine:
             began: with ``failure``, the clock's reading when that attempt began.
             validated: ``x`` is already validated (the success path handed the call over
                 before any attempt: a ``fast_admit`` hook said no).
+
+        Where the call's attempts go is the primary, unless an admission stage routes the call,
+        or the success path's ``fast_admit`` chose already (a :class:`Route`: ``rec.routed`` is
+        set when the walk begins).
         """
-        rec.target = rec.routed = self.primary
+        routed = getattr(rec, "routed", None)  # (unset: a record starts without it)
+        rec.target = rec.routed = self.primary if routed is None else routed
         step: Step | None = None
         rec.input = x
         rec.started_at = now if began is None else began

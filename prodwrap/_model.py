@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, Unpack, overload
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, Literal, ParamSpec, TypeVar, Unpack, overload
 
 from prodwrap import _report
 from prodwrap._compile import batch_of, compile_engine, input_name
@@ -18,6 +18,8 @@ from prodwrap.errors import ConfigurationError, InputValidationError
 if TYPE_CHECKING:
     from prodwrap.cost import Ledger
     from prodwrap.policies.circuit import Circuit
+    from prodwrap.rollout._versions import VersionEvent
+    from prodwrap.rollout.canary import CanaryHandle
 
 In = TypeVar("In")  # what the model accepts as its input
 X = TypeVar("X")  # the predict's own input type
@@ -105,6 +107,9 @@ class ProductionModel(Generic[In, P, R]):
         self.__wrapped__ = predict
         self.__name__ = name
         self.__doc__ = getattr(predict, "__doc__", None)
+        from prodwrap.rollout._versions import Rollouts  # (it compiles engines: imported here)
+
+        self._rollouts = Rollouts(self)
 
     @property
     def name(self) -> str:
@@ -279,6 +284,61 @@ class ProductionModel(Generic[In, P, R]):
             if stage.section == "shadow":
                 return stage.report(name, wait)  # type: ignore[attr-defined]
         raise ConfigurationError(f"{self.name}: shadow_report needs shadow=pw.Shadow(candidate)")
+
+    @property
+    def canary(self) -> CanaryHandle | None:
+        """The running canary (``.state``, ``.fraction``, ``.listeners``, ``.halt()``), or None
+        when no candidate is staged as one."""
+        for stage in self._engine.stages:
+            handle = getattr(stage, "handle", None)
+            if handle is not None and stage.section == "canary":
+                return handle  # type: ignore[no-any-return]
+        return None
+
+    # -- versions --------------------------------------------------------------------------------
+
+    def stage(
+        self,
+        candidate: Any,
+        *,
+        version: str | None = None,
+        mode: Literal["shadow", "canary"] = "shadow",
+        by: str | None = None,
+        reason: str | None = None,
+        **opts: Any,
+    ) -> None:
+        """Put ``candidate`` on trial beside the primary: as a ``pw.Shadow`` (``mode="shadow"``,
+        compared, never served) or a ``pw.Canary`` (``mode="canary"``: ``fraction=`` and the
+        canary's other options in ``opts``). A candidate staged already is replaced.
+
+        Raises:
+            ConfigurationError: an unknown mode, or options the policy refuses.
+        """
+        self._rollouts.stage(candidate, version, mode, by, reason, opts)
+
+    def promote(self, *, by: str | None = None, reason: str | None = None) -> None:
+        """Make the staged candidate the primary (its version the model's); the one it replaces
+        is kept for :meth:`rollback`.
+
+        Raises:
+            ConfigurationError: nothing is staged, or the guard rolled the candidate back.
+        """
+        self._rollouts.promote(by, reason)
+
+    def rollback(self, *, by: str | None = None, reason: str | None = None) -> None:
+        """Remove the staged candidate; with none staged, restore the primary the last
+        :meth:`promote` replaced.
+
+        Raises:
+            ConfigurationError: nothing to roll back.
+        """
+        self._rollouts.rollback(by, reason)
+
+    @property
+    def versions(self) -> tuple[VersionEvent, ...]:
+        """The history: deployed, staged, promoted, rolled back (who, when, why), oldest first."""
+        with self._rollouts.lock:
+            return tuple(self._rollouts.history)
 
     def feedback(self, prediction_id: str, actual: Any) -> bool:
         """Ground truth for an earlier prediction (by ``Prediction.id``), for performance monitoring.

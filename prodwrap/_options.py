@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from prodwrap.policies.retry import Retry
     from prodwrap.policies.timeout import Timeout
     from prodwrap.policies.validation import Check
+    from prodwrap.rollout.canary import Canary
     from prodwrap.rollout.escalate import Escalate
     from prodwrap.rollout.shadow import Shadow
 
@@ -126,6 +127,7 @@ class CommonOptions(TypedDict, total=False):
         "Budget | Sequence[Budget] | None",
         Option(default=(), merge="extend", describe=lambda v: [_described(b) for b in v], sequence=True),
     ]
+    canary: Annotated["Canary | None", Option(describe=_described)]
     drift: Annotated["DriftMonitor | None", Option(describe=_described)]
     shadow: Annotated[
         "Shadow | Sequence[Shadow] | None",

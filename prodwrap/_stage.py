@@ -146,11 +146,13 @@ class Stage:
 
     # -- success-path hooks (None: nothing to do there) -----------------------------------------
 
-    fast_admit: Callable[[Any, tuple[Any, ...], dict[str, Any]], bool | Serve] | None = None
-    """``(value, args, kwargs) -> bool | Serve``: True lets the call stay on the success path;
-    False sends it to the general path before anything is called; a :class:`Serve` serves it
-    at once (an admission stage's hit). ``args``, ``kwargs``: what is passed through to the
-    predict.
+    fast_admit: Callable[[Any, tuple[Any, ...], dict[str, Any]], bool | Serve | Route] | None = None
+    """``(value, args, kwargs) -> bool | Serve | Route``: True lets the call stay on the success
+    path; False sends it to the general path before anything is called; a :class:`Serve` serves
+    it at once (an admission stage's hit); a :class:`Route` sends it to the general path with
+    its attempts going to the route's target (a canary's choice, made once: on the walk
+    ``call.routed`` is that target when the stage's ``admit`` is asked). ``args``, ``kwargs``:
+    what is passed through to the predict.
     An attempt stage's is the success path's ``before_attempt`` for the first attempt: True
     lets it through (a permit taken, if the stage takes one)."""
 

@@ -288,7 +288,8 @@ def test_an_observer_error_meant_for_the_caller_is_raised_after_every_observer()
     from prodwrap._stage import Observers
 
     engine = Engine(fn=lambda x: x, name="m", stages=[Strict(), Observers((kept.append,))])
-    from prodwrap._drivers import detailed_sync, predict_sync
+    from prodwrap._detailed import detailed_sync
+    from prodwrap._drivers import predict_sync
 
     with pytest.raises(pw.ShadowMismatchError):
         predict_sync(engine, 1, (), {})

@@ -1,25 +1,30 @@
-"""Deterministic sticky keys, shared by shadow sampling and canary routing (DESIGN §3).
+"""Sticky split keys, shared by canary routing and shadow sampling (DESIGN §3).
 
-``key`` names a tag of ``pw.context(...)`` when one is set, else a field of the validated
-input (an attribute, or a mapping's item); or it is a function of the validated input. The
-key's value is hashed (BLAKE2b of its ``str()``, with an optional salt) to a point in
-``[0, 1)``: the same value always lands on the same point, in every process and on every
-host, so "the same customer always gets the same variant" and a ``sample=0.1`` keyed by
-customer always shadows the same tenth of the customers.
+A key names a ``pw.context(...)`` tag when one of that name is set, else a field of the
+validated input (an attribute of a pydantic model, dataclass or object; a key of a mapping);
+a shadow's key may also be a function of the input. The bucket is a number in [0, 1) from a
+BLAKE2b digest of the key's canonical form (``prodwrap.policies._canonical``, the cache's),
+never Python's ``hash()``, which is salted per process for strings: the same customer lands
+in the same bucket in every process, on every host and after every restart, so a call goes
+to the candidate when its bucket is below the candidate's fraction, and a larger fraction
+keeps every key a smaller one had.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Mapping
+from hashlib import blake2b
 from typing import Any
 
 from prodwrap._context import TAGS
-from prodwrap.errors import ConfigurationError
+from prodwrap.errors import ConfigurationError, UnkeyableError
+from prodwrap.policies._canonical import canonical_form
 
 Key = str | Callable[[Any], Any]
-MISSING: Any = type("NoKey", (), {"__repr__": lambda self: "<no key>"})()  # the call has no key value
-_SCALE = float(1 << 64)
+NO_KEY: Any = type("NoKey", (), {"__repr__": lambda self: "<no key>"})()  # the call carries no key
+MISSING = NO_KEY
+
+_SCALE = 2.0**-64
 
 
 def check_key(key: object, owner: str) -> None:
@@ -32,21 +37,50 @@ def check_key(key: object, owner: str) -> None:
         )
 
 
+def key_reader(name: str) -> Callable[[Any], Any]:
+    """``read(value) -> key``: the tag ``name`` if it is set, else the field ``name`` of the
+    validated input, else :data:`NO_KEY`."""
+    tags = TAGS.get
+
+    def read(value: Any) -> Any:
+        found = tags().get(name, NO_KEY)
+        if found is not NO_KEY:
+            return found
+        if isinstance(value, Mapping):
+            return value.get(name, NO_KEY)
+        return getattr(value, name, NO_KEY)
+
+    return read
+
+
 def key_value(key: Key, value: Any) -> Any:
-    """The key's value for a call whose validated input is ``value``: the ``pw.context`` tag
-    named ``key`` if set, else the input's field of that name; ``MISSING`` when neither has it.
-    A callable ``key`` is called with the input (what it raises propagates)."""
+    """The key's value for a call whose validated input is ``value`` (a callable ``key`` is
+    called with the input: what it raises propagates); :data:`MISSING` when there is none."""
     if not isinstance(key, str):
         return key(value)
-    tags = TAGS.get()
-    if key in tags:
-        return tags[key]
-    if isinstance(value, Mapping):
-        return value.get(key, MISSING)
-    return getattr(value, key, MISSING)
+    return key_reader(key)(value)
+
+
+def bucket(salt: str, key: Any) -> float:
+    """Where ``key`` falls in [0, 1), the same in every process (``salt``: what splits, so two
+    models split their customers independently).
+
+    Raises:
+        prodwrap.errors.UnkeyableError: the key has no canonical form (a plain object).
+    """
+    kind = type(key)
+    if kind is str:  # the commonest keys, written here as canonical_form writes them
+        text = f"s{len(salt)}:{salt}s{len(key)}:{key}"
+    elif kind is int:
+        text = f"s{len(salt)}:{salt}i{key:x};"
+    else:
+        text = canonical_form(salt, key)
+    return int.from_bytes(blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big") * _SCALE
 
 
 def point(keyed: Any, salt: str = "") -> float:
-    """Where a key's value lands in ``[0, 1)``: the same value, the same point, everywhere."""
-    data = f"{salt}\x00{keyed}".encode("utf-8", "surrogatepass")
-    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big") / _SCALE
+    """:func:`bucket` for a shadow's sample; a key with no canonical form by its ``str()``."""
+    try:
+        return bucket(salt, keyed)
+    except UnkeyableError:
+        return bucket(salt, str(keyed))

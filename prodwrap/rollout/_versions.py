@@ -1,0 +1,204 @@
+"""Versions: staging a candidate, promoting it, rolling back, and the history as data.
+
+A model holds one immutable engine. ``stage``, ``promote`` and ``rollback`` compile a new engine
+from new settings (the same ``StatsRecorder`` and, by default, the same ledger: the model's
+counts and costs go on) and swap it in with one assignment, under a lock that orders the swaps
+(it is not on the call path): a call in flight ends on the engine it began with, and calls that
+start after the swap run on the new one. A rollout stage the new engine no longer has (the
+canary, a shadow) is closed once the swap is done; every other stage of the old engine is left
+to its calls, since the new engine's stages wrap the same monitors, logs and stores.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+
+from prodwrap import _clock
+from prodwrap._compile import compile_engine, input_name
+from prodwrap.errors import ConfigurationError
+from prodwrap.rollout._guard import ROLLED_BACK
+
+if TYPE_CHECKING:
+    from prodwrap._model import ProductionModel
+    from prodwrap._options import Settings
+    from prodwrap.rollout.canary import CanaryEvent
+
+ROLLOUT_SECTIONS = ("canary", "shadow")
+
+
+@dataclass(frozen=True, slots=True)
+class VersionEvent:
+    """One entry of ``model.versions``.
+
+    Attributes:
+        version: the version the event is about (None when none was given).
+        event: ``"deployed"`` (the model was built), ``"staged"``, ``"promoted"`` or
+            ``"rolled_back"`` (by hand, or by the canary's guard: ``by="guard"``).
+        role: what that version is, or was until the event: ``"primary"`` or ``"candidate"``.
+        mode: ``"canary"`` or ``"shadow"`` for a candidate (None for a primary).
+        by: who did it (the ``by=`` argument; ``"guard"`` for an automatic rollback).
+        at: wall time, epoch seconds (prodwrap's clock).
+        reason: why (the ``reason=`` argument, or the guard's).
+    """
+
+    version: str | None
+    event: str
+    role: str
+    mode: str | None
+    by: str | None
+    at: float
+    reason: str | None
+
+
+class _Staged(NamedTuple):
+    """The candidate on trial: how it runs, under which option, as which policy."""
+
+    mode: str
+    version: str | None
+    candidate: Any
+    policy: Any
+
+
+class Rollouts:
+    """A model's versions: what is staged, the primaries before this one, the history."""
+
+    def __init__(self, model: ProductionModel[Any, Any, Any]) -> None:
+        self.model = model
+        self.lock = threading.Lock()
+        self.previous: list[tuple[Any, Settings]] = []  # the primaries promote() replaced
+        settings = model._settings
+        now = _clock.current.clock.time()
+        self.history = [VersionEvent(settings.version, "deployed", "primary", None, None, now, None)]
+        self.staged: _Staged | None = None
+        if settings.canary is not None:  # built with canary=: it is the staged candidate
+            canary = settings.canary
+            self.staged = _Staged("canary", _version_of(canary.candidate), canary.candidate, canary)
+            self.history.append(VersionEvent(self.staged.version, "staged", "candidate", "canary", None, now, None))
+            self._watch()
+
+    # -- the operations --------------------------------------------------------------------------
+
+    def stage(
+        self,
+        candidate: Any,
+        version: str | None,
+        mode: Literal["shadow", "canary"],
+        by: str | None,
+        reason: str | None,
+        opts: dict[str, Any],
+    ) -> None:
+        if mode == "canary":
+            from prodwrap.rollout.canary import Canary
+
+            if "fraction" not in opts:
+                raise ConfigurationError('stage(mode="canary") needs fraction= (the share of calls it serves)')
+            policy: Any = Canary(candidate, **opts)
+        elif mode == "shadow":
+            from prodwrap.rollout.shadow import Shadow  # type: ignore[import-not-found,unused-ignore]
+
+            policy = Shadow(candidate, **opts)
+        else:
+            raise ConfigurationError(f'stage(mode=) is "shadow" or "canary", got {mode!r}')
+        with self.lock:
+            model = self.model
+            settings = self._unstaged(model._settings)
+            current = getattr(settings, mode)
+            value = (*current, policy) if isinstance(current, tuple) else policy
+            self._swap(model._fn, settings.replaced({mode: value}))
+            self.staged = _Staged(mode, version if version is not None else _version_of(candidate), candidate, policy)
+            self._record(self.staged.version, "staged", "candidate", mode, by, reason)
+            if mode == "canary":
+                self._watch()
+
+    def promote(self, by: str | None, reason: str | None) -> None:
+        with self.lock:
+            model, staged = self.model, self.staged
+            if staged is None:
+                raise ConfigurationError(f"{model.name}: no candidate is staged: stage(candidate, ...) first")
+            handle = model.canary
+            if handle is not None and handle.state == ROLLED_BACK:
+                raise ConfigurationError(
+                    f"{model.name}: the guard rolled the candidate back ({handle.stats().reason}): "
+                    "rollback() removes it, stage() tries again"
+                )
+            fn = getattr(staged.candidate, "_fn", staged.candidate)  # a model's own predict
+            settings = self._unstaged(model._settings)
+            self._swap(fn, settings.replaced({"version": staged.version}), keep=(model._fn, settings))
+            if handle is not None:
+                handle._core.halt("promoted", state="promoted")  # (its listeners hear it)
+            self.staged = None
+            self._record(staged.version, "promoted", "primary", None, by, reason)
+
+    def rollback(self, by: str | None, reason: str | None) -> None:
+        with self.lock:
+            model, staged = self.model, self.staged
+            if staged is not None:  # the candidate leaves; the primary stays
+                self._swap(model._fn, self._unstaged(model._settings))
+                self.staged = None
+                self._record(staged.version, "rolled_back", "candidate", staged.mode, by, reason)
+            elif self.previous:  # the promoted primary leaves; the one before it is back
+                gone = model.version
+                fn, settings = self.previous.pop()
+                self._swap(fn, settings)
+                self._record(gone, "rolled_back", "primary", None, by, reason)
+            else:
+                raise ConfigurationError(f"{model.name}: nothing to roll back (no candidate staged, nothing promoted)")
+
+    # -- helpers -----------------------------------------------------------------------------------
+
+    def _unstaged(self, settings: Settings) -> Settings:
+        """``settings`` without the staged candidate's policy."""
+        staged = self.staged
+        if staged is None:
+            return settings
+        current = getattr(settings, staged.mode)
+        if isinstance(current, tuple):
+            return settings.replaced({staged.mode: tuple(p for p in current if p is not staged.policy)})
+        return settings.replaced({staged.mode: None})
+
+    def _swap(self, fn: Any, settings: Settings, keep: tuple[Any, Settings] | None = None) -> None:
+        """Compile, then swap in one assignment; close the rollout stages the new engine dropped.
+        (A compile that fails leaves everything as it was.)"""
+        model = self.model
+        old = model._engine
+        engine = compile_engine(fn, settings, stats=old.stats, ledger=model.ledger)
+        if keep is not None:
+            self.previous.append(keep)
+        model._fn, model._settings, model._input_name = fn, settings, input_name(fn)
+        model.__wrapped__ = fn
+        model._swap(engine)
+        for stage in old.stages:
+            if stage.section in ROLLOUT_SECTIONS and all(type(s) is not type(stage) for s in engine.stages):
+                try:
+                    stage.close()
+                except Exception as exc:  # (a rollout stage's own fault: never the caller's)
+                    engine.finisher.failed(stage, exc)
+
+    def _record(self, version: str | None, event: str, role: str, mode: str | None, by: Any, reason: Any) -> None:
+        self.history.append(VersionEvent(version, event, role, mode, by, _clock.current.clock.time(), reason))
+
+    def _watch(self) -> None:
+        """An automatic rollback goes into the history too (the guard's listener)."""
+        handle = self.model.canary
+        staged = self.staged
+        if handle is None or staged is None:
+            return
+
+        def rolled_back(event: CanaryEvent) -> None:
+            if event.event == "rolled_back":
+                with self.lock:  # (the swaps' lock: a guard's breach never runs under it)
+                    self.history.append(
+                        VersionEvent(
+                            staged.version, "rolled_back", "candidate", "canary", "guard", event.at, event.reason
+                        )
+                    )
+
+        handle.listeners.append(rolled_back)
+
+
+def _version_of(candidate: Any) -> str | None:
+    from prodwrap._model import ProductionModel
+
+    return candidate.version if isinstance(candidate, ProductionModel) else None
