@@ -299,14 +299,17 @@ class DriftMonitor:
 
     def _export(self, result: DriftResult) -> None:
         try:
-            if self._gauge is None:
-                from opentelemetry import metrics
+            from prodwrap.telemetry._providers import meter_provider  # (the OTel API, loaded by then)
 
-                provider = self.meter_provider or metrics.get_meter_provider()
-                self._gauge = provider.get_meter("prodwrap").create_gauge(
+            provider = meter_provider(self.meter_provider)  # its own, a test scope's, the global
+            if provider is None:
+                return
+            if self._gauge is None or self._gauge[0] is not provider:
+                gauge = provider.get_meter("prodwrap").create_gauge(
                     "prodwrap.drift.score", description="drift statistic of the latest check", unit="1"
                 )
-            self._gauge.set(result.statistic, {"feature": str(result.feature), "detector": result.detector})
+                self._gauge = (provider, gauge)
+            self._gauge[1].set(result.statistic, {"feature": str(result.feature), "detector": result.detector})
         except Exception as exc:
             self._fault(("metric",), "exporting the drift metric failed", exc)
 

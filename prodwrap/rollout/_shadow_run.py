@@ -91,9 +91,12 @@ class Job:
 
 
 def candidate_span(experiment: Experiment, job: Job) -> contextlib.AbstractContextManager[Any]:
-    """Where a candidate run is traced: a span linked to the primary's (``job.trace``). No
-    span yet: the telemetry part wraps this function."""
-    return contextlib.nullcontext()
+    """Where a candidate run is traced: a span linked to the primary's (``job.trace``), made
+    by the model's telemetry (``prodwrap.telemetry._rollouts``) when it has any."""
+    telemetry = experiment.telemetry
+    if telemetry is None:
+        return contextlib.nullcontext()
+    return telemetry.candidate_span(experiment.name, job.trace)  # type: ignore[no-any-return]
 
 
 class Experiment:
@@ -103,6 +106,7 @@ class Experiment:
         from prodwrap._model import ProductionModel  # (the model module imports the compiler)
 
         self.policy = policy
+        self.telemetry: Any = None  # the model's rollout telemetry (set when it has telemetry)
         self.name = policy.label
         self.model = build.name
         self.version = build.version
@@ -304,6 +308,8 @@ class Experiment:
         job.error = error
         timed_out = isinstance(error, PredictionTimeout)
         self.tally.ran(agreed, ignored, error is not None, timed_out, job.primary_latency, seconds)
+        if self.telemetry is not None:
+            self.telemetry.compared(self.name, agreed, ignored, error is not None)
         mismatch = error is None and not agreed and not ignored
         comparison = None
         if mismatch or SCOPE.on or STRICT.on:

@@ -122,6 +122,7 @@ class EscalationStage(Stage):
     def __init__(self, policy: Escalate, build: Build) -> None:
         self.policy = policy
         self.model = build.name
+        self.telemetry: Any = None  # the model's rollout telemetry (set when it has telemetry)
         self.version = build.version
         self.worker = BoundedWorker(f"prodwrap-escalation-{build.name}", 1, policy.max_pending)
         self.seen = itertools.count()  # calls considered (lock-free)
@@ -160,6 +161,8 @@ class EscalationStage(Stage):
         next(self.matched)
         label = self._reason(call.value)
         next(self.reasons.get(label) or self.reasons.new(label))
+        if self.telemetry is not None:
+            self.telemetry.escalated(label)
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "%s: escalated %s (%s)", self.model, prediction.id, label, extra={"model": self.model, "reason": label}

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from prodwrap.errors import ConfigurationError
 from prodwrap.policies.fallback import Constant, fallback_names
+from prodwrap.telemetry._rollouts import RolloutTelemetry
 from prodwrap.telemetry._stage import TelemetryStage
 
 if TYPE_CHECKING:
@@ -36,8 +37,15 @@ def compile_telemetry(build: Build, stages: Sequence[Stage]) -> TelemetryStage:
         found_in, found_out = _sensitive(settings.input), _sensitive(settings.output)
         redactor = Redactor(found_in.names | found_out.names, os.urandom(16), found_in.everywhere, found_out.everywhere)
     stage = TelemetryStage(build, constants, redactor)
+    rollouts = RolloutTelemetry(stage)
     for other in stages:
         listeners = getattr(other, "listeners", None)
         if other.section == "circuit" and isinstance(listeners, list):
             listeners.append(stage.transition)
+        elif other.section == "canary" and isinstance(listeners, list):
+            listeners.append(rollouts.canary_event)
+        for experiment in getattr(other, "experiments", ()):  # a shadow's
+            experiment.telemetry = rollouts
+        if other.section == "escalation":
+            other.telemetry = rollouts  # type: ignore[attr-defined]
     return stage

@@ -38,6 +38,7 @@ class Instruments:
         "cost",
         "duration",
         "genai_duration",
+        "meter",
         "predictions",
         "tokens",
     )
@@ -45,7 +46,7 @@ class Instruments:
     def __init__(self, provider: Any, base: dict[str, Any]) -> None:
         from prodwrap import __version__
 
-        meter = provider.get_meter("prodwrap", __version__)
+        meter = self.meter = provider.get_meter("prodwrap", __version__)
         self.base = base
         self.predictions = meter.create_counter("prodwrap.predictions", unit="{prediction}", description="predictions")
         self.duration = histogram(
