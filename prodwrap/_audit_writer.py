@@ -81,6 +81,8 @@ class Writer:
         max_wait: seconds a caller waits for room in a full queue before the line is lost.
         name: how logs name the log.
         started: called once, when the thread starts (the atexit registration).
+        wrote: ``wrote(item, line)`` once the sink took a line (never raises): hands it to
+            the test captures that were in force when it was queued.
     """
 
     def __init__(
@@ -91,6 +93,7 @@ class Writer:
         max_wait: float,
         name: str,
         started: Callable[[], object],
+        wrote: Callable[[Any, dict[str, Any]], None] | None = None,
     ) -> None:
         self.sink = sink
         self.build = build
@@ -98,6 +101,7 @@ class Writer:
         self.max_wait = max_wait
         self.name = name
         self.started = started
+        self.wrote = wrote
         self.queue: deque[Any] = deque()
         self.wake = threading.Event()
         self.room = threading.Event()
@@ -214,6 +218,8 @@ class Writer:
             return
         next(self.written)
         self.unflushed = True
+        if self.wrote is not None:
+            self.wrote(item, line)
 
     def _flush(self) -> None:
         self.unflushed = False

@@ -58,7 +58,13 @@ _lock = threading.Lock()
 
 def emit(kind: str, item: Any) -> None:
     """Hand ``item`` to every capture in force (never raises)."""
-    for capture in SCOPE.captures:
+    deliver(SCOPE.captures, kind, item)
+
+
+def deliver(captures: tuple[Capture, ...], kind: str, item: Any) -> None:
+    """Hand ``item`` to ``captures`` (never raises): those in force when an item was made,
+    for a producer that hands it over later, on another thread (the audit writer)."""
+    for capture in captures:
         try:
             capture.add(kind, item)
         except Exception as exc:

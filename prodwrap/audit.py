@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from prodwrap import _clock
 from prodwrap._audit_lines import Redactor
 from prodwrap._audit_writer import FileSink, Writer
+from prodwrap._scope import SCOPE, deliver
 from prodwrap._stage import Build, Seam, Stage
 from prodwrap._stats import counted
 from prodwrap.errors import ConfigurationError
@@ -135,7 +136,7 @@ class AuditLog:
         self._threshold = None if sample == 1 else int(sample * _SPACE)
         self._skipped = itertools.count()
         self._registered = False
-        self._writer = Writer(target, _build, max_queue, self.max_wait, self.sink_name, self._started)
+        self._writer = Writer(target, _build, max_queue, self.max_wait, self.sink_name, self._started, _wrote)
 
     # -- the pipeline -----------------------------------------------------------------------
 
@@ -220,11 +221,19 @@ class AuditLog:
 
 def _build(item: tuple[Any, ...]) -> dict[str, Any]:
     """A queued item's line (on the writer's thread)."""
-    redactor, prediction, value, valid, reasons, epoch, nested = item
+    redactor, prediction, value, valid, reasons, epoch, nested, _ = item
     line: dict[str, Any] = redactor.line(prediction, value, valid, reasons, epoch)
     if nested:  # a fallback of another model: its cost is in that model's line too
         line["nested"] = True
     return line
+
+
+def _wrote(item: tuple[Any, ...], line: dict[str, Any]) -> None:
+    """A line was written: the test captures in force when its call ended receive it
+    (``prodwrap.testing.capture()``; those of a later scope never see it)."""
+    captures = item[-1]
+    if captures:
+        deliver(captures, "audit", line)
 
 
 def _nested() -> bool:
@@ -257,7 +266,16 @@ class AuditStage(Stage):
             next(self.log._skipped)
             return
         self.put(
-            (self.redactor, prediction, call.input, call.valid_input, call.reasons, self.clocks.clock.time(), _nested())
+            (
+                self.redactor,
+                prediction,
+                call.input,
+                call.valid_input,
+                call.reasons,
+                self.clocks.clock.time(),
+                _nested(),
+                SCOPE.captures,  # (an empty tuple outside a test's capture)
+            )
         )
 
     def stats(self) -> AuditStats:

@@ -54,3 +54,51 @@ def test_quickstart_runs_and_prints_its_deterministic_summary(tmp_path: Path) ->
     assert summary == EXPECTED_SUMMARY
     assert "\nmodel.report():\n" in result.stdout
     assert list(tmp_path.iterdir()) == []  # the quickstart writes no files
+
+
+# examples/test_credit_model.py: the "Testing models" example module (issue 14, item 9).
+
+BROKEN_RULE = ("young = 0.1 if a.age < 25 else 0.0", "young = 0.1 if a.age > 25 else 0.0")
+
+
+def _run_credit_example(tmp_path: Path, broken: bool) -> subprocess.CompletedProcess[str]:
+    from importlib.metadata import entry_points
+
+    source = (ROOT / "examples" / "test_credit_model.py").read_text(encoding="utf-8")
+    if broken:
+        assert BROKEN_RULE[0] in source
+        source = source.replace(*BROKEN_RULE)
+    (tmp_path / "test_credit_model.py").write_text(source, encoding="utf-8")
+    (tmp_path / "credit_golden.jsonl").write_bytes((ROOT / "examples" / "credit_golden.jsonl").read_bytes())
+    installed = any(ep.value == "prodwrap.testing._plugin" for ep in entry_points(group="pytest11"))
+    plugin = [] if installed else ["-p", "prodwrap.testing._plugin"]
+    # hypothesis keeps its character tables where the suite's runs keep them (built once)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HYPOTHESIS_STORAGE_DIRECTORY": str(ROOT / ".hypothesis")}
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:asyncio", "-W", "error"]
+    return subprocess.run(
+        [*command, *plugin, "test_credit_model.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_the_credit_model_example_passes_under_pytest(tmp_path: Path) -> None:
+    result = _run_credit_example(tmp_path, broken=False)
+    assert result.returncode == 0 and "9 passed" in result.stdout, result.stdout + result.stderr
+
+
+def test_a_broken_credit_model_fails_with_a_message_naming_the_failing_case(tmp_path: Path) -> None:
+    result = _run_credit_example(tmp_path, broken=True)
+    out = result.stdout
+    assert result.returncode == 1, out + result.stderr
+    assert "FAILED test_credit_model.py::test_known_cases" in out
+    assert "expect_cases(credit-risk): 3 of 4 cases failed (min_pass_rate=1)" in out
+    row = next(line for line in out.splitlines() if "'age': 22" in line and "pass rate" not in line)
+    assert "{'age': 22, 'income': 30000, 'debt': 15000, 'region': 'south'}" in row
+    assert "Score(probability=0.45)" in row and "Score(probability=0.35)" in row and "0/1 = 0%" in row
+    assert "lambda s: s.probability == 0.05" in out  # a predicate shown as its source
+    assert "FAILED test_credit_model.py::test_outputs_match_the_golden_file" in out

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from prodwrap._scope import SCOPE, emit
 from prodwrap.drift import _persist
 from prodwrap.drift._base import DriftResult, StreamDetector, default_detector, detector
 from prodwrap.drift._checker import Checker
@@ -286,6 +287,8 @@ class DriftMonitor:
             self._alert_count += 1
             self.alerts.append(result)
         log_alert(result)
+        if SCOPE.on:  # a test's capture() is in force
+            emit("drift", result)
         if self.on_drift is not None:
             try:
                 self.on_drift(result)

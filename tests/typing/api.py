@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
 from typing import Any, assert_type
 
 from pydantic import BaseModel
 
 import prodwrap as pw
+from prodwrap import testing
 
 
 def score(x: int, scale: float = 1.0) -> float:
@@ -146,3 +148,24 @@ def telemetry_setup() -> None:  # a function: module level would install provide
     with pw.telemetry.configure(otlp_endpoint="http://localhost:4318", tracing=False) as same:
         assert_type(same, pw.telemetry.Telemetry)
     pw.telemetry.configure(console="raw", export_interval=5.0, service_name="svc").shutdown()
+
+
+# prodwrap.testing: chaos keeps the wrapped function's parameters and sync/async nature.
+
+
+def _plain(x: int, scale: float = 1.0) -> float:
+    return x * scale
+
+
+async def _coro(x: int) -> str:
+    return str(x)
+
+
+_chaotic = testing.chaos(_plain, error_rate=0.1, seed=1)
+assert_type(_chaotic(1, 2.0), float)
+assert_type(_chaotic(1, scale=2.0), float)
+_achaotic: testing.AsyncChaos[[int], str] = testing.chaos(_coro)
+_pending = assert_type(_achaotic(1), Coroutine[Any, Any, str])
+assert_type(testing.expect_cases(_plain, [(1, 1.0)]), testing.Expectation)
+with testing.capture() as _cap:
+    assert_type(_cap, testing.Captured)

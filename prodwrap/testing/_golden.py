@@ -1,0 +1,153 @@
+"""``expect_golden``: outputs compared with a JSON-lines golden file, or recorded into it.
+
+One line per input: ``{"key": ..., "input": ..., "output": ...}`` (``"error"`` instead of
+``"output"`` when the call raised: the exception's type name). The key is the canonical key
+(``prodwrap.policies._canonical``) of the input's JSON form, validated first when the model
+has ``input=``, so a dict and the schema's instance are the same case and a file reads back
+the same keys it was written with. Golden files hold test inputs as given (they are test
+data: keep secrets out of them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from prodwrap._audit_lines import Redactor
+from prodwrap.errors import ConfigurationError
+from prodwrap.policies._canonical import canonical_key
+from prodwrap.testing._calls import Shower, _is_model, call_all, close, model_name
+from prodwrap.testing._expect import CaseResult, Expectation, ExpectationFailed, _settle
+
+ENV = "PRODWRAP_UPDATE_GOLDEN"
+UPDATE = [False]  # switched on by the pytest plugin's --prodwrap-update-golden
+_JSON = Redactor(frozenset(), b"golden")  # JSON-able forms, nothing hashed (no names)
+HOW_TO_UPDATE = f"update=True, pytest --prodwrap-update-golden, or {ENV}=1"
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as JSON-able data (pydantic models and dataclasses as dicts, numpy as lists,
+    ``Decimal`` as text), as audit lines and cassettes write it."""
+    return _JSON.jsonable(value)
+
+
+def updating(update: bool | None) -> bool:
+    """Whether golden files are rewritten: ``update`` if given, else the pytest option or
+    the environment variable ``PRODWRAP_UPDATE_GOLDEN`` (``1``, ``true`` or ``yes``)."""
+    if update is not None:
+        return bool(update)
+    return UPDATE[0] or os.environ.get(ENV, "").strip().lower() in {"1", "true", "yes"}
+
+
+def input_key(model: Any, x: Any) -> str:
+    """The golden key of ``x``: the canonical key of its (validated) JSON form."""
+    value = x
+    if _is_model(model) and model._engine.validate_input is not None:
+        try:
+            value = model._engine.validate_input(x)
+        except Exception:  # an input the model refuses is a case too: keyed as given
+            value = x
+    return canonical_key(jsonable(value))
+
+
+def _line(key: str, x: Any, output: Any, error: BaseException | None) -> dict[str, Any]:
+    line: dict[str, Any] = {"key": key, "input": jsonable(x)}
+    if error is None:
+        line["output"] = jsonable(output)
+    else:
+        line["error"] = type(error).__name__
+    return line
+
+
+def _read(path: Path) -> list[dict[str, Any]]:
+    lines = []
+    for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not text.strip():
+            continue
+        try:
+            line = json.loads(text)
+        except ValueError as exc:
+            raise ConfigurationError(f"golden file {path}: line {number} is not JSON: {exc}") from None
+        if not isinstance(line, dict) or "key" not in line or "input" not in line:
+            raise ConfigurationError(f"golden file {path}: line {number} has no key and input")
+        lines.append(line)
+    return lines
+
+
+def expect_golden(
+    model: Callable[..., Any],
+    path: str | os.PathLike[str],
+    tol: float = 0,
+    update: bool | None = None,
+    *,
+    inputs: Iterable[Any] | None = None,
+) -> Expectation:
+    """Compare the model's outputs with those recorded in the golden file at ``path``.
+
+    Args:
+        model: a ``ProductionModel`` or any callable (async ones are awaited).
+        path: the JSON-lines golden file.
+        tol: absolute tolerance for numbers, at any depth of the output.
+        update: True rewrites the file with the current outputs (and passes); None (the
+            default) updates when pytest runs with ``--prodwrap-update-golden`` or the
+            environment has ``PRODWRAP_UPDATE_GOLDEN=1``; False never updates.
+        inputs: the inputs to check (None: those the file holds). An input the file has no
+            line for fails until the file is updated.
+
+    Raises:
+        ExpectationFailed: outputs that differ from the golden ones, inputs without a golden
+            line, or a missing file (the message says how to create it).
+    """
+    file = Path(path)
+    name = model_name(model)
+    rewrite = updating(update)
+    golden = _read(file) if file.exists() else None
+    if inputs is not None:
+        xs = list(inputs)
+    elif golden is not None:
+        xs = [line["input"] for line in golden]
+    elif rewrite:
+        raise ConfigurationError(f"expect_golden: {file} does not exist yet: pass inputs= to record it")
+    else:
+        xs = []
+    shower = Shower(model)
+    if golden is None and not rewrite:
+        result = Expectation("expect_golden", name, (CaseResult(0, file.name, "a golden file", (), 0, 1, False, 0.0),))
+        message = f"expect_golden({name}): golden file {file} does not exist; create it with {HOW_TO_UPDATE}"
+        raise ExpectationFailed(result, message)
+    keys = [input_key(model, x) for x in xs]
+    runs = call_all(model, xs)
+    if rewrite:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        with file.open("w", encoding="utf-8") as out:
+            for key, x, run in zip(keys, xs, runs, strict=True):
+                out.write(json.dumps(_line(key, x, run.output, run.error), sort_keys=True, ensure_ascii=False) + "\n")
+        cases = tuple(
+            CaseResult(i, x, None, (run.output,), 1, 1, True, 0.0)
+            for i, (x, run) in enumerate(zip(xs, runs, strict=True))
+        )
+        return Expectation("expect_golden", name, cases, notes=(f"updated {file} ({len(xs)} cases)",))
+    by_key = {line["key"]: line for line in golden or ()}
+    results = []
+    for i, (key, x, run) in enumerate(zip(keys, xs, runs, strict=True)):
+        line = by_key.get(key)
+        got: Any = run.output if run.error is None else run.error
+        if line is None:
+            results.append(
+                CaseResult(i, x, None, (got,), 0, 1, False, 0.0, f"no golden line: record it with {HOW_TO_UPDATE}")
+            )
+            continue
+        if "error" in line:
+            expected: Any = f"raises {line['error']}"
+            ok = run.error is not None and type(run.error).__name__ == line["error"]
+        else:
+            expected = line.get("output")
+            ok = run.error is None and close(jsonable(run.output), expected, tol)
+        results.append(CaseResult(i, x, expected, (got,), int(ok), 1, ok, 0.0, got=got))
+    unused = len(set(by_key) - set(keys))
+    notes = (f"{unused} golden line(s) not checked by these inputs",) if unused else ()
+    labels = ("input", "golden", "got")
+    return _settle(Expectation("expect_golden", name, tuple(results), labels=labels, notes=notes), shower)

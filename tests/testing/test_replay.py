@@ -1,0 +1,224 @@
+"""``replay``: record and replay cassettes of predict calls (issue 14, item 6)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+
+import pydantic
+import pytest
+
+import prodwrap as pw
+from prodwrap.testing import CassetteMiss, no_sleep, replay
+
+
+class Prompt(pydantic.BaseModel):
+    text: str
+    user: Annotated[str, pw.Sensitive]
+
+
+class Answer(pydantic.BaseModel):
+    text: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+class FakeLLM:
+    """A stand-in for a remote model: counts its calls, answers differently each time."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, prompt: Prompt, temperature: float = 0.0) -> Answer:
+        self.calls += 1
+        return Answer(text=f"{prompt.text.upper()} #{self.calls} t={temperature}", input_tokens=10, output_tokens=5)
+
+
+def lines(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_record_then_replay_offline_with_the_same_outputs(tmp_path: Path) -> None:
+    llm = FakeLLM()
+    model = pw.ProductionModel(llm, input=Prompt, output=Answer, name="llm")
+    path = tmp_path / "cassettes" / "llm.jsonl"
+    with replay(path, model, mode="record") as cassette:
+        first = model({"text": "hi", "user": "alice@example.com"})
+        second = model({"text": "bye", "user": "bob"}, 0.7)
+    assert cassette.recorded == 2 and llm.calls == 2
+    with replay(path, model, mode="replay") as cassette:
+        assert model._engine.fast is not None  # replayed calls keep the compiled success path
+        assert model({"text": "hi", "user": "alice@example.com"}) == first
+        assert model(Prompt(text="bye", user="bob"), 0.7) == second  # an instance: the same key
+    assert llm.calls == 2 and cassette.hits == 2  # nothing was called
+    assert isinstance(first, Answer)
+    assert model._engine.primary.fn is llm  # the original engine is back
+
+
+def test_a_miss_in_replay_mode_fails_naming_the_input_with_secrets_masked(tmp_path: Path) -> None:
+    model = pw.ProductionModel(FakeLLM(), input=Prompt, name="llm")
+    path = tmp_path / "llm.jsonl"
+    with replay(path, model, mode="record"):
+        model({"text": "hi", "user": "alice"})
+    with pytest.raises(CassetteMiss) as info, replay(path, model, mode="replay"):
+        model({"text": "unseen", "user": "carol-secret"})
+    message = str(info.value)
+    assert "llm has no recorded call" in message and "'text': 'unseen'" in message and str(path) in message
+    assert "carol-secret" not in message and "'user': '***'" in message
+    with pytest.raises(CassetteMiss), replay(path, model, mode="replay"):
+        model({"text": "hi", "user": "alice"}, 0.5)  # other pass-through arguments: another call
+
+
+def test_a_miss_a_fallback_swallowed_still_fails_the_block(tmp_path: Path) -> None:
+    model = pw.ProductionModel(FakeLLM(), input=Prompt, name="llm", fallback=pw.Constant(Answer(text="sorry")))
+    path = tmp_path / "llm.jsonl"
+    with replay(path, model, mode="record"):
+        model({"text": "hi", "user": "a"})
+    with pytest.raises(CassetteMiss, match="'text': 'new'"), replay(path, model, mode="replay"):
+        assert model({"text": "new", "user": "a"}).text == "sorry"
+
+
+def test_replay_without_a_cassette_fails_at_once(tmp_path: Path) -> None:
+    model = pw.ProductionModel(FakeLLM(), input=Prompt, name="llm")
+    with pytest.raises(CassetteMiss, match="no cassette"), replay(tmp_path / "none.jsonl", model, mode="replay"):
+        pass
+
+
+def test_auto_replays_what_it_has_and_records_the_rest(tmp_path: Path) -> None:
+    llm = FakeLLM()
+    model = pw.ProductionModel(llm, input=Prompt, name="llm")
+    path = tmp_path / "llm.jsonl"
+    with replay(path, model) as cassette:
+        a = model({"text": "a", "user": "u"})
+    assert cassette.recorded == 1 and llm.calls == 1
+    with replay(path, model) as cassette:
+        assert model({"text": "a", "user": "u"}) == a
+        model({"text": "b", "user": "u"})
+    assert (cassette.hits, cassette.recorded, llm.calls) == (1, 1, 2)
+    assert [line["input"]["text"] for line in lines(path)] == ["a", "b"]  # appended
+
+
+def test_repeated_calls_replay_in_order_then_the_last_repeats(tmp_path: Path) -> None:
+    model = pw.ProductionModel(FakeLLM(), input=Prompt, output=Answer, name="llm")
+    path = tmp_path / "llm.jsonl"
+    with replay(path, model, mode="record"):
+        recorded = [model({"text": "same", "user": "u"}).text for _ in range(3)]
+    assert recorded == ["SAME #1 t=0.0", "SAME #2 t=0.0", "SAME #3 t=0.0"]
+    with replay(path, model, mode="replay"):
+        replayed = [model({"text": "same", "user": "u"}).text for _ in range(4)]
+    assert replayed == [*recorded, recorded[-1]]
+
+
+def test_sensitive_fields_are_redacted_in_the_cassette(tmp_path: Path) -> None:
+    model = pw.ProductionModel(FakeLLM(), input=Prompt, name="llm")
+    path = tmp_path / "llm.jsonl"
+    with replay(path, model, mode="record", redact=["text"]):
+        model({"text": "my card is 4111", "user": "alice@example.com"})
+    assert "alice@example.com" not in path.read_text(encoding="utf-8")
+    (line,) = lines(path)
+    assert line["input"]["user"].startswith("redacted:") and line["input"]["text"].startswith("redacted:")
+    assert line["output"]["text"] == "MY CARD IS 4111 #1 t=0.0"  # outputs are what is replayed: kept whole
+    with replay(path, model, mode="replay"):  # the key is of the whole input, not of what was written
+        assert model({"text": "my card is 4111", "user": "alice@example.com"}).model_dump() == line["output"]
+
+
+def test_recorded_errors_are_raised_again_so_retries_and_fallbacks_replay_too(tmp_path: Path) -> None:
+    outcomes = iter([ConnectionError("reset"), "ok"])
+
+    def flaky(x: int) -> str:
+        out = next(outcomes)
+        if isinstance(out, Exception):
+            raise out
+        return out
+
+    model = pw.ProductionModel(flaky, name="flaky", retry=pw.Retry(attempts=3))
+    path = tmp_path / "flaky.jsonl"
+    with no_sleep(), replay(path, model, mode="record"):
+        assert model.predict_detailed(1).attempts == 2
+    assert [line.get("error", {}).get("type") for line in lines(path)] == ["builtins:ConnectionError", None]
+    with no_sleep(), replay(path, model, mode="replay"):
+        prediction = model.predict_detailed(1)
+    assert prediction.value == "ok" and prediction.attempts == 2
+    assert [type(e).__name__ for e in prediction.errors] == ["ConnectionError"]
+
+
+def test_cost_stats_and_observers_run_around_replayed_calls(tmp_path: Path) -> None:
+    seen: list[pw.Prediction] = []
+    model = pw.ProductionModel(
+        FakeLLM(),
+        input=Prompt,
+        output=Answer,
+        name="llm",
+        cost=pw.PerCall("0.01"),
+        observers=[seen.append],
+    )
+    path = tmp_path / "llm.jsonl"
+    with replay(path, model, mode="record"):
+        model({"text": "a", "user": "u"})
+    with replay(path, model, mode="replay"):
+        model({"text": "a", "user": "u"})
+    assert model.stats().calls == 2 and model.stats().cost == Decimal("0.02")
+    assert len(seen) == 2 and seen[0].value == seen[1].value
+
+
+def test_without_an_output_spec_the_return_annotation_rebuilds_the_output(tmp_path: Path) -> None:
+    def answer(prompt: Prompt) -> Answer:
+        return Answer(text=prompt.text)
+
+    model = pw.ProductionModel(answer, input=Prompt, name="llm")
+    path = tmp_path / "llm.jsonl"
+    with replay(path, model, mode="record"):
+        model({"text": "a", "user": "u"})
+    with replay(path, model, mode="replay"):
+        assert model({"text": "a", "user": "u"}) == Answer(text="a")
+
+
+def test_async_models_record_and_replay(tmp_path: Path) -> None:
+    calls = []
+
+    async def aanswer(prompt: Prompt) -> Answer:
+        calls.append(prompt.text)
+        return Answer(text=prompt.text * 2)
+
+    model = pw.ProductionModel(aanswer, input=Prompt, output=Answer, name="allm")
+    path = tmp_path / "allm.jsonl"
+    with replay(path, model, mode="record"):
+        assert asyncio.run(model({"text": "a", "user": "u"})).text == "aa"
+    with replay(path, model, mode="replay"):
+        assert asyncio.run(model({"text": "a", "user": "u"})).text == "aa"
+    assert calls == ["a"]
+
+
+def test_several_models_share_one_cassette(tmp_path: Path) -> None:
+    one = pw.ProductionModel(lambda x: x + 1, name="one")
+    two = pw.ProductionModel(lambda x: x + 2, name="two")
+    path = tmp_path / "both.jsonl"
+    with replay(path, one, two, mode="record"):
+        assert (one(1), two(1)) == (2, 3)
+    with replay(path, one, two, mode="replay") as cassette:
+        assert (one(1), two(1)) == (2, 3)
+    assert len(cassette) == 2 and cassette.hits == 2
+
+
+def test_the_block_restores_the_engine_even_when_it_fails(tmp_path: Path) -> None:
+    model = pw.ProductionModel(lambda x: x, name="m")
+    engine = model._engine
+    with pytest.raises(KeyError), replay(tmp_path / "m.jsonl", model, mode="record"):
+        raise KeyError("boom")
+    assert model._engine is engine
+
+
+def test_nonsense_is_refused(tmp_path: Path) -> None:
+    model = pw.ProductionModel(lambda x: x, name="m")
+    with pytest.raises(pw.ConfigurationError, match="mode"), replay(tmp_path / "c", model, mode="both"):  # type: ignore[arg-type]
+        pass
+    with pytest.raises(pw.ConfigurationError), replay(tmp_path / "c", lambda x: x):
+        pass
+    with pytest.raises(pw.ConfigurationError), replay(tmp_path / "c"):
+        pass
+    (tmp_path / "bad.jsonl").write_text("not json\n")
+    with pytest.raises(pw.ConfigurationError, match="line 1"), replay(tmp_path / "bad.jsonl", model):
+        pass
