@@ -75,21 +75,6 @@ from prodwrap.policies import (
     Timeout,
     backoff,
 )
-from prodwrap.rollout import (
-    Canary,
-    CanaryEvent,
-    CanaryHandle,
-    CanaryStats,
-    Comparison,
-    Escalate,
-    EscalationStats,
-    Guard,
-    Shadow,
-    ShadowReport,
-    VariantStats,
-    VersionEvent,
-)
-from prodwrap.rollout import compare as compare
 
 __version__ = "0.1.0"
 
@@ -98,6 +83,21 @@ if TYPE_CHECKING:
     from prodwrap import telemetry as telemetry
     from prodwrap.audit import AuditLog, AuditStats
     from prodwrap.drift import DriftMonitor
+    from prodwrap.rollout import (
+        Canary,
+        CanaryEvent,
+        CanaryHandle,
+        CanaryStats,
+        Comparison,
+        Escalate,
+        EscalationStats,
+        Guard,
+        Shadow,
+        ShadowReport,
+        VariantStats,
+        VersionEvent,
+    )
+    from prodwrap.rollout import compare as compare
 
 _LAZY = {  # loaded on first use: drift is numpy-heavy, audit only for who writes one, telemetry for who sets it up
     "drift": "prodwrap.drift",
@@ -105,9 +105,22 @@ _LAZY = {  # loaded on first use: drift is numpy-heavy, audit only for who write
     "DriftMonitor": "prodwrap.drift",
     "AuditLog": "prodwrap.audit",
     "AuditStats": "prodwrap.audit",
+    "compare": "prodwrap.rollout.compare",
+    "Canary": "prodwrap.rollout",
+    "CanaryEvent": "prodwrap.rollout",
+    "CanaryHandle": "prodwrap.rollout",
+    "CanaryStats": "prodwrap.rollout",
+    "Comparison": "prodwrap.rollout",
+    "Escalate": "prodwrap.rollout",
+    "EscalationStats": "prodwrap.rollout",
+    "Guard": "prodwrap.rollout",
+    "Shadow": "prodwrap.rollout",
+    "ShadowReport": "prodwrap.rollout",
+    "VariantStats": "prodwrap.rollout",
+    "VersionEvent": "prodwrap.rollout",
 }
 
-_MODULES = {"drift", "telemetry"}  # names in _LAZY that are modules themselves
+_MODULES = {"compare", "drift", "telemetry"}  # names in _LAZY that are modules themselves
 
 
 def __getattr__(name: str) -> Any:

@@ -33,7 +33,7 @@ def attempt(
     else:  # fallbacks run under the caller's deadline only
         rec.seconds, rec.limit = None, outer
     refused: Exception | None = None
-    stages = engine.attempt_stages
+    stages = engine.attempt_stages if rec.watch is not None else engine.unwatched
     i = 0
     if engine.race is not None:
         rec.raced, rec.won = 1, 0  # (a refused attempt is no race)
@@ -93,7 +93,7 @@ def attempt(
                 rec.result = engine.checked_output(rec, rec.result)
             except Exception as exc:  # a bad output is a failed attempt
                 rec.ok, rec.result = False, exc
-        for stage in engine.attempt_stages:
+        for stage in stages:
             stage.after_attempt(rec, target, None if rec.ok else rec.result, now - before)
     return now
 

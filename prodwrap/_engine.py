@@ -82,6 +82,7 @@ class Engine:
         "sync_fast",
         "timed",
         "total_timeout",
+        "unwatched",
         "validate_fast",
         "validate_input",
         "validate_output",
@@ -134,6 +135,9 @@ class Engine:
         if len(watching) > 1:
             raise ValueError("a model has at most one stage with a watch (telemetry)")
         self.watch = watching[0] if watching else None  # asked first on every call
+        # A call no watch took asks the attempt seam without the watching stage (its hooks
+        # act on watched calls only).
+        self.unwatched = tuple(s for s in self.attempt_stages if s.watch is None)
         self.finisher = Finisher(self, [s for s in self.stages if s.seam is Seam.OBSERVER])
         self.spend = next((s.spend for s in self.stages if s.spend is not None), None)  # a retry budget
         hedge = next((s for s in self.attempt_stages if s.race is not None), None)
@@ -247,7 +251,7 @@ class Engine:
         or the success path's ``fast_admit`` chose already (a :class:`Route`: ``rec.routed`` is
         set when the walk begins).
         """
-        routed = getattr(rec, "routed", None)  # (unset: a record starts without it)
+        routed = rec.routed
         rec.target = rec.routed = self.primary if routed is None else routed
         step: Step | None = None
         rec.input = x
@@ -256,7 +260,7 @@ class Engine:
             rec.attempts = 1
             if self.timed or outer is not None:
                 self.begin(rec, rec.started_at, outer)
-            for stage in self.attempt_stages:
+            for stage in self.attempt_stages if rec.watch is not None else self.unwatched:
                 stage.after_attempt(rec, self.primary, failure, 0.0 if began is None else now - began)
             step = self.on_failure(rec, failure, now)
         else:

@@ -85,6 +85,7 @@ class CallRecord:
     def __init__(self, start: float, watch: Any = None) -> None:
         self.start = start  # perf_counter() at entry, for latency
         self.watch = watch  # what a stage's ``watch`` opened for the call (its span), or None
+        self.routed: Any = None  # where the primary's attempts go (None: the primary; set by the walk)
         self.attempts = 0  # attempts of the primary (not fallbacks)
         self.phase = -1  # -1: primary; i >= 0: fallback i is being tried
         self.errors: list[Exception] | None = None
@@ -118,7 +119,6 @@ class CallRecord:
     extra: int  # how many more attempts a RACE may start
     raced: int  # how many attempts the last RACE started
     won: int  # which of them won (0: the first; -1: none)
-    routed: Any  # the target attempts of the primary go to (the primary, or where admission routed)
     seconds: float | None
     limit: float | None
     wait: float

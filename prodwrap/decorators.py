@@ -24,7 +24,6 @@ from prodwrap.policies.retry import Retry, RetryOn, StopStrategy, WaitStrategy
 from prodwrap.policies.retry_budget import RetryBudget
 from prodwrap.policies.timeout import Timeout
 from prodwrap.policies.validation import Check
-from prodwrap.rollout.shadow import Shadow
 
 if TYPE_CHECKING:
     import tenacity
@@ -375,6 +374,8 @@ def shadowed(
 ) -> Decorator:
     """Shadow the function with ``candidate``: ``@pw.shadowed(new_predict, sample=0.1)`` (what
     ``pw.Shadow`` takes); stacked ``@pw.shadowed`` decorators add candidates."""
+    from prodwrap.rollout.shadow import Shadow  # (rollouts load when used)
+
     if isinstance(candidate, Shadow):
         raise ConfigurationError("@pw.shadowed takes the candidate and Shadow's options; for a pw.Shadow use shadow=")
     policy = Shadow(
