@@ -8,7 +8,8 @@ problem), output validation (``output=`` and ``check=``: a NaN probability never
 rule-based baseline, then a constant).
 
 It makes 3000 calls from 16 threads with ``pw.context`` tags, a third via ``predict_detailed``,
-and prints ``model.stats()`` and ``model.report()``. Run: ``.venv/bin/python examples/quickstart.py``.
+and prints ``model.stats()`` and ``model.report()``. Run: ``.venv/bin/python examples/quickstart.py``
+(add ``--telemetry`` for OpenTelemetry metrics on the console: ``pw.telemetry.configure``).
 
 Everything but the times repeats from run to run: each attempt's fault is drawn from an RNG
 seeded by the applicant and the attempt's number for that applicant (every applicant is
@@ -17,6 +18,7 @@ far beyond the timeout, and a healthy attempt takes about 1 ms, far within it (a
 stalls a thread for 250 ms would still change the counts).
 """
 
+import argparse
 import math
 import random
 import threading
@@ -131,6 +133,11 @@ def call(i: int, kind: str, x: Any) -> tuple[str, str, pw.Prediction | None, Exc
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description="prodwrap's quickstart")
+    parser.add_argument("--telemetry", action="store_true", help="print OpenTelemetry metrics on the console")
+    args = parser.parse_args()
+    # Off by default: with the flag off this installs nothing, and the models create no spans.
+    telemetry = pw.telemetry.configure(console=args.telemetry, tracing=False, service_name="quickstart")
     rng = random.Random(SEED)
     inputs = [make_input(i, rng) for i in range(N_CALLS)]
     start = time.perf_counter()
@@ -168,6 +175,7 @@ def main() -> None:
     print(f"  e.g. {dict(fb.tags)}: {errors} -> {fb.served_by} {fb.value.probability:.3f}")
     print("\nmodel.report():\n" + model.report())
     print("\nmodel.describe()['stages']:", model.describe()["stages"])
+    telemetry.shutdown()  # (with --telemetry: the metrics summary)
 
 
 if __name__ == "__main__":

@@ -56,6 +56,22 @@ def test_quickstart_runs_and_prints_its_deterministic_summary(tmp_path: Path) ->
     assert list(tmp_path.iterdir()) == []  # the quickstart writes no files
 
 
+def test_quickstart_with_telemetry_prints_the_metrics_summary(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-W", "error", str(ROOT / "examples" / "quickstart.py"), "--telemetry"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    tail = result.stdout[result.stdout.index("model.describe()") :]
+    assert "prodwrap.predictions" in tail and "prodwrap.prediction.duration" in tail, tail
+
+
 # examples/test_credit_model.py: the "Testing models" example module (issue 14, item 9).
 
 BROKEN_RULE = ("young = 0.1 if a.age < 25 else 0.0", "young = 0.1 if a.age > 25 else 0.0")
