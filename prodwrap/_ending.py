@@ -123,7 +123,7 @@ def finish_fast(
                 attempted(took)
             except Exception as exc:  # a stage's fault never costs the caller its output
                 fast.finisher.failed(attempted, exc)
-    if fast.record or (watch is not None and watch.record):
+    if fast.record or (watch is not None and (watch.record or fast.finisher.recorders)):
         rec = CallRecord(start, watch)
         rec.attempts, rec.input, rec.target = 1, value, fast.primary
         rec.args, rec.kwargs = args, kwargs

@@ -324,6 +324,8 @@ class Engine:
                 rec.target = rec.routed
             elif step is GIVE_UP:
                 rec.ok = False
+                if rec.routed is not self.primary and rec.routed is not None:
+                    rec.served_by = rec.routed.name  # (the routed target failed: a canary's candidate)
                 return
             step = None
 

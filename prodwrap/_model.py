@@ -110,6 +110,7 @@ class ProductionModel(Generic[In, P, R]):
         from prodwrap.rollout._versions import Rollouts  # (it compiles engines: imported here)
 
         self._rollouts = Rollouts(self)
+        self._closed = False
 
     @property
     def name(self) -> str:
@@ -370,6 +371,7 @@ class ProductionModel(Generic[In, P, R]):
     def close(self) -> None:
         """Stop what the model owns (the drift monitor's thread, ...); idempotent. The model
         still predicts afterwards, without what was closed."""
+        self._closed = True
         for stage in self._engine.stages:
             stage.close()
 

@@ -4,11 +4,9 @@
 thread: it hands a :class:`Job` (the validated input, the primary's output and latency, the
 pass-through arguments, a copy of the caller's context) to the bounded worker (a sync
 candidate) or starts a task on the caller's event loop (an async candidate), and returns.
-Full: skipped and counted. The run itself is :meth:`Experiment.run` / :meth:`Experiment.arun`,
-each entering :func:`candidate_span` once around the candidate: the one place a span linked
-to the primary's (``job.trace``, the primary's OpenTelemetry context captured at dispatch
-when OpenTelemetry is loaded) is opened. Under ``strict_shadows()`` the run happens inline,
-and a mismatch or a candidate error raises ``ShadowMismatchError`` in the caller.
+Full: skipped and counted. The run (:meth:`Experiment.run` / :meth:`Experiment.arun`) is in a
+span linked to the primary's (:func:`candidate_span`). Under ``strict_shadows()`` it happens
+inline, and a mismatch or a candidate error raises ``ShadowMismatchError`` in the caller.
 """
 
 from __future__ import annotations
@@ -42,6 +40,7 @@ if TYPE_CHECKING:
 log = logger("shadow")
 _faults = Throttle(log)
 _clocks = _clock.current
+IN_SHADOW: contextvars.ContextVar[bool] = contextvars.ContextVar("prodwrap_in_shadow", default=False)
 _SHOWN = 200  # characters of a value shown in a strict-mode message
 
 
@@ -175,6 +174,9 @@ class Experiment:
         self, value: Any, primary: Any, args: tuple[Any, ...], kwargs: dict[str, Any], latency: float | None
     ) -> None:
         """Hand the candidate this call (never blocks; never raises but under strict_shadows)."""
+        if IN_SHADOW.get():  # a call made by a candidate's run: never shadowed again (no loops)
+            next(self.skipped)
+            return
         if STRICT.on:
             self.strict(Job(value, primary, args, kwargs, latency))
             return
@@ -232,7 +234,8 @@ class Experiment:
 
     def run(self, job: Job) -> Comparison | None:
         """Run a sync candidate on ``job`` and judge it (in a copy of the caller's context)."""
-        with candidate_span(self, job):
+        with candidate_span(self, job) as span:
+            IN_SHADOW.set(True)  # (in the job's copy of the context: the caller's is untouched)
             DEADLINE.set(None)  # the caller's deadline is not the candidate's
             clock = _clocks.clock
             began = clock.monotonic()
@@ -250,13 +253,16 @@ class Experiment:
             seconds = clock.monotonic() - began
             if error is None and timeout is not None and seconds > timeout:
                 out, error = None, self._timed_out(seconds)
+            if span is not None and error is not None:
+                self.telemetry.run_failed(span, error)
             return self.judge(job, out, error, seconds)
 
     async def arun(self, job: Job) -> Comparison | None:
         """Await an async candidate on ``job`` and judge it (the task's context is the caller's copy)."""
         import asyncio
 
-        with candidate_span(self, job):
+        with candidate_span(self, job) as span:
+            IN_SHADOW.set(True)
             DEADLINE.set(None)
             clock = _clocks.clock
             began = clock.monotonic()
@@ -284,6 +290,8 @@ class Experiment:
             seconds = clock.monotonic() - began
             if error is None and timeout is not None and seconds > timeout:
                 out, error = None, self._timed_out(seconds)
+            if span is not None and error is not None:
+                self.telemetry.run_failed(span, error)
             return self.judge(job, out, error, seconds)
 
     def _timed_out(self, seconds: float) -> PredictionTimeout:

@@ -89,6 +89,10 @@ class Rollouts:
         reason: str | None,
         opts: dict[str, Any],
     ) -> None:
+        if candidate is self.model or getattr(candidate, "_fn", None) is self.model._fn:
+            raise ConfigurationError(f"{self.model.name}: a model cannot be staged as its own candidate")
+        if self.model._closed:
+            raise ConfigurationError(f"{self.model.name}: the model is closed; stage() would start new workers")
         if mode == "canary":
             from prodwrap.rollout.canary import Canary
 

@@ -29,14 +29,16 @@ def compile_telemetry(build: Build, stages: Sequence[Stage]) -> TelemetryStage:
     constants = frozenset(
         name for fb, name in zip(fallbacks, fallback_names(fallbacks), strict=True) if isinstance(fb, Constant)
     )
+    from prodwrap.policies.validation import _sensitive
+
+    found_in = _sensitive(settings.input)
     redactor = None
     if settings.capture_content:
         from prodwrap._audit_lines import Redactor
-        from prodwrap.policies.validation import _sensitive
 
-        found_in, found_out = _sensitive(settings.input), _sensitive(settings.output)
+        found_out = _sensitive(settings.output)
         redactor = Redactor(found_in.names | found_out.names, os.urandom(16), found_in.everywhere, found_out.everywhere)
-    stage = TelemetryStage(build, constants, redactor)
+    stage = TelemetryStage(build, constants, redactor, found_in if found_in else None)
     rollouts = RolloutTelemetry(stage)
     for other in stages:
         listeners = getattr(other, "listeners", None)

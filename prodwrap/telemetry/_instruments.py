@@ -39,6 +39,7 @@ class Instruments:
         "duration",
         "genai_duration",
         "meter",
+        "more",
         "predictions",
         "tokens",
     )
@@ -64,6 +65,7 @@ class Instruments:
         )
         create_gauge = getattr(meter, "create_gauge", None)
         self.circuit = None if create_gauge is None else create_gauge("prodwrap.circuit.state", unit="1")
+        self.more: dict[str, Any] = {}  # the rollout stages' counters, by name
         self._by: dict[tuple[str, str], dict[str, Any]] = {}
         self._reasons: dict[str, dict[str, Any]] = {}
 

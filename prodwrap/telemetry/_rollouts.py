@@ -12,50 +12,73 @@ import contextlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry import context as _context
 from opentelemetry import trace as _trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Link
+from opentelemetry.trace import Link, Status, StatusCode
+
+from prodwrap.telemetry._watch import detach
 
 if TYPE_CHECKING:
     from prodwrap.telemetry._stage import TelemetryStage
+
+MAX_REASONS = 32  # distinct escalation reasons on prodwrap.escalations; the rest are "other"
 
 
 class RolloutTelemetry:
     """What a model's rollout stages emit, through its telemetry stage's providers."""
 
-    __slots__ = ("_counters", "stage")
+    __slots__ = ("reasons", "stage")
 
     def __init__(self, stage: TelemetryStage) -> None:
         self.stage = stage
-        self._counters: dict[tuple[int, str], Any] = {}
+        self.reasons: set[str] = set()  # escalation reasons on the metric (at most MAX_REASONS)
 
     @contextlib.contextmanager
-    def candidate_span(self, candidate: str, primary: Any) -> Iterator[None]:
+    def candidate_span(self, candidate: str, primary: Any) -> Iterator[Any]:
         """A shadow candidate's run: a root span linked to the primary's span (``primary``:
-        the OTel context captured when the primary's call dispatched the run)."""
-        tracer = None
+        the OTel context captured when the primary's call dispatched the run). What the SDK
+        raises (a span processor's fault) costs the run its span, never its comparison."""
+        span = token = None
         try:
             tracer = self.stage.tracer()
+            if tracer is not None:
+                linked = _trace.get_current_span(primary).get_span_context() if primary is not None else None
+                links = [Link(linked)] if linked is not None and linked.is_valid else []
+                attrs = {**self.stage.base, "prodwrap.shadow.candidate": candidate}
+                span = tracer.start_span(f"shadow {candidate}", context=Context(), links=links, attributes=attrs)
+                token = _context.attach(_trace.set_span_in_context(span))
         except Exception as exc:
             self.stage.failed(exc)
-        if tracer is None:
-            yield
-            return
-        linked = _trace.get_current_span(primary).get_span_context() if primary is not None else None
-        links = [Link(linked)] if linked is not None and linked.is_valid else []
-        attrs = {**self.stage.base, "prodwrap.shadow.candidate": candidate}
-        with tracer.start_as_current_span(f"shadow {candidate}", context=Context(), links=links, attributes=attrs):
-            yield
+        try:
+            yield span
+        finally:
+            if token is not None:
+                detach(token)
+            if span is not None:
+                try:
+                    span.end()
+                except Exception as exc:
+                    self.stage.failed(exc)
+
+    def run_failed(self, span: Any, error: BaseException) -> None:
+        """A shadow candidate's run failed (raised, timed out): its span says so."""
+        try:
+            span.record_exception(error)
+            span.set_attribute("error.type", type(error).__name__)
+            span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+        except Exception as exc:
+            self.stage.failed(exc)
 
     def _counter(self, name: str, unit: str, description: str) -> Any:
-        provider_meter = self.stage.instruments()
-        if provider_meter is None:
+        instruments = self.stage.instruments()
+        if instruments is None:
             return None
-        key = (id(provider_meter), name)
-        counter = self._counters.get(key)
+        counter = instruments.more.get(name)  # (kept with the provider's instruments)
         if counter is None:
-            meter = provider_meter.meter
-            counter = self._counters[key] = meter.create_counter(name, unit=unit, description=description)
+            counter = instruments.more[name] = instruments.meter.create_counter(
+                name, unit=unit, description=description
+            )
         return counter
 
     def compared(self, candidate: str, agreed: bool, ignored: bool, error: bool) -> None:
@@ -75,6 +98,11 @@ class RolloutTelemetry:
         try:
             counter = self._counter("prodwrap.escalations", "{prediction}", "predictions escalated to people")
             if counter is not None:
+                if reason not in self.reasons:  # a metric's attributes stay low-cardinality
+                    if len(self.reasons) >= MAX_REASONS:
+                        reason = "other"
+                    else:
+                        self.reasons.add(reason)
                 counter.add(1, {**self.stage.base, "prodwrap.escalation.reason": reason})
         except Exception as exc:
             self.stage.failed(exc)

@@ -1,7 +1,7 @@
 """The telemetry stage: what every model compiles unless ``telemetry=False``.
 
 Its ``watch`` hook is asked first on every call. With no provider installed it returns None
-after two attribute reads (``prodwrap.telemetry._providers.installed``): no span object, no
+after three attribute reads (``prodwrap.telemetry._providers.installed``): no span object, no
 metric, nothing allocated. Otherwise it makes the call's :class:`~prodwrap.telemetry._watch.Watch`.
 On the attempt seam (innermost, after the cost stage, so an attempt's charge is known when
 its span ends) it opens a child span per attempt when ``retry=`` or ``hedge=`` is configured,
@@ -11,6 +11,7 @@ and per fallback tried; on calls it did not watch its hooks return at once.
 from __future__ import annotations
 
 import json
+import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +45,9 @@ class TelemetryStage(Stage):
     name = "telemetry"
     seam = Seam.ATTEMPT
 
-    def __init__(self, build: Build, fallback_constants: frozenset[str], redactor: Any = None) -> None:
+    def __init__(
+        self, build: Build, fallback_constants: frozenset[str], redactor: Any = None, sensitive: Any = None
+    ) -> None:
         settings = build.settings
         self.model = build.name
         self.version = build.version
@@ -60,6 +63,7 @@ class TelemetryStage(Stage):
         self.cached = settings.cache is not None
         self.constants = fallback_constants
         self.redactor = redactor  # capture_content=True: inputs and outputs on spans, redacted
+        self.sensitive = sensitive  # the input's sensitive fields: masked in recorded exceptions
         self._tracer: tuple[Any, Any] = (None, None)  # (provider, tracer) last used
         self._meters: dict[int, tuple[Any, Instruments]] = {}
         self.faults = 0
@@ -124,6 +128,35 @@ class TelemetryStage(Stage):
             self._meters[id(provider)] = held
         return held[1]
 
+    def record_exception(self, span: Any, exc: BaseException, call: CallRecord | None) -> None:
+        """``span.record_exception``, with the values of the input's sensitive fields masked in
+        the message and the stack trace (a predict may put one in the text of its error)."""
+        sensitive = self.sensitive
+        if not sensitive or call is None or not isinstance(exc, Exception):
+            if isinstance(exc, Exception):
+                span.record_exception(exc)
+            return
+        from prodwrap.policies._redact import _masked, _values_under
+
+        value = call.input
+        if sensitive.everywhere:
+            revealed = getattr(value, "get_secret_value", None)
+            secrets = {str(revealed() if callable(revealed) else value)}
+        else:
+            secrets = _values_under(value, sensitive.names)
+        if not secrets:
+            span.record_exception(exc)
+            return
+        ordered = sorted(secrets, key=len, reverse=True)
+        trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        span.record_exception(
+            exc,
+            attributes={
+                "exception.message": _masked(str(exc), ordered),
+                "exception.stacktrace": _masked(trace, ordered),
+            },
+        )
+
     def failed(self, exc: Exception) -> None:
         self.faults += 1
         _faults.warning(
@@ -149,8 +182,7 @@ class TelemetryStage(Stage):
                     w.span.add_event("prodwrap.hedge", {"prodwrap.attempt": n})
             else:
                 return
-            tracer = self._tracer[1]
-            span = tracer.start_span(name, context=w.ctx, kind=self.kind, attributes=attrs)
+            span = w.tracer.start_span(name, context=w.ctx, kind=self.kind, attributes=attrs)
             if w.tries:  # a hedge's extra attempt: it, not the one before, is current now
                 detach(w.tries[-1][1])
             bill = call.bill
@@ -182,7 +214,7 @@ class TelemetryStage(Stage):
                     failure = error if not raced else None
                     attrs["error.type"] = type(failure).__name__ if failure is not None else "lost_race"
                     if failure is not None:
-                        span.record_exception(failure)
+                        self.record_exception(span, failure, call)
                     span.set_status(Status(_ERROR, attrs["error.type"]))
                 span.set_attributes(attrs)
                 span.end()
@@ -215,10 +247,9 @@ class TelemetryStage(Stage):
 
     def describe_call(self, rec: CallRecord, attrs: dict[str, Any], walked: bool) -> None:
         """Add what the record knows to the call's span attributes (GenAI usage, content)."""
-        tracer = self._tracer[1]
-        if rec.outcome == "fallback" and rec.served_by in self.constants and tracer is not None:
-            w: Watch = rec.watch
-            span = tracer.start_span(
+        w: Watch = rec.watch
+        if rec.outcome == "fallback" and rec.served_by in self.constants and w.tracer is not None:
+            span = w.tracer.start_span(
                 f"fallback {rec.served_by}", context=w.ctx, attributes={"prodwrap.fallback": rec.served_by}
             )
             span.end()
@@ -281,8 +312,14 @@ class TelemetryStage(Stage):
             instruments.circuit.set(STATES.get(change.to_state, -1), instruments.base)
 
 
+MAX_CONTENT = 4096  # characters of an input or output put on a span (capture_content=True)
+
+
 def _text(value: Any) -> str:
     try:
-        return json.dumps(value, ensure_ascii=False, default=str)
+        text = json.dumps(value, ensure_ascii=False, default=str)
     except (TypeError, ValueError):
-        return str(value)
+        text = str(value)
+    if len(text) > MAX_CONTENT:
+        text = f"{text[:MAX_CONTENT]}... ({len(text)} characters)"
+    return text

@@ -46,10 +46,23 @@ def detach(token: Any) -> None:
 class Watch:
     """The telemetry of one call (see the module docstring)."""
 
-    __slots__ = ("ctx", "instruments", "rec", "record", "span", "stage", "started", "token", "tries", "walk")
+    __slots__ = (
+        "ctx",
+        "instruments",
+        "rec",
+        "record",
+        "span",
+        "stage",
+        "started",
+        "token",
+        "tracer",
+        "tries",
+        "walk",
+    )
 
     def __init__(self, stage: TelemetryStage, tracer: Any, instruments: Instruments | None) -> None:
         self.stage = stage
+        self.tracer = tracer  # this call's (a shared cache would be another thread's)
         self.instruments = instruments
         self.rec: CallRecord | None = None
         self.span: Any = None
@@ -90,25 +103,33 @@ class Watch:
             emit("prediction", rec.public(self.stage.model, self.stage.version))
 
     def exit(self, error: BaseException | None) -> None:
-        """The call is over (``error``: what it raised to its caller, or None)."""
-        try:
-            self._close(error)
-        except Exception as exc:  # the SDK contains its processors' faults; anything else is ours
-            self.stage.failed(exc)
-
-    def _close(self, error: BaseException | None) -> None:
-        stage = self.stage
+        """The call is over (``error``: what it raised to its caller, or None). The span and
+        the metrics fail apart: a span processor that raises costs the call its span only."""
         if self.token is not None:
             detach(self.token)
             self.token = None
-        for attempt in self.tries:  # (a call that ended mid-attempt)
-            attempt[0].end()
-        self.tries.clear()
+        try:
+            for attempt in self.tries:  # (a call that ended mid-attempt)
+                attempt[0].end()
+            self.tries.clear()
+            self._span(error)
+        except Exception as exc:
+            self.stage.failed(exc)
+        try:
+            self._metrics(error)
+        except Exception as exc:
+            self.stage.failed(exc)
+
+    def _outcome(self, error: BaseException | None) -> tuple[str, str, int, float]:
         rec = self.rec
         if rec is None:  # the success path, without a record: served at once by the primary
-            outcome, served_by, attempts, latency = ("error" if error else "ok"), "primary", 1, 0.0
-        else:
-            outcome, served_by, attempts, latency = rec.outcome, rec.served_by, rec.attempts, rec.latency
+            return "ok", "primary", 1, perf_counter() - self.started
+        return rec.outcome, rec.served_by, rec.attempts, rec.latency
+
+    def _span(self, error: BaseException | None) -> None:
+        stage = self.stage
+        rec = self.rec
+        outcome, served_by, attempts, _ = self._outcome(error)
         bill = None if rec is None else rec.bill
         units = 0 if bill is None else bill.units
         span = self.span
@@ -123,7 +144,13 @@ class Watch:
                 attrs["prodwrap.cache.hit"] = outcome == "cached"
             if stage.priced or bill is not None:
                 attrs["prodwrap.cost.usd"] = units / UNIT
-            final = error if error is not None else (None if rec is None or rec.ok else rec.result)
+            # The call's own failure; an error raised once it was final (a strict shadow's) is an
+            # event on a call that succeeded, on every path alike.
+            final: BaseException | None = None
+            if rec is not None and outcome == "error":
+                final = error if error is not None else (rec.errors[-1] if rec.errors else None)
+            elif error is not None:
+                stage.record_exception(span, error, rec)
             if outcome == "error" and final is not None:
                 attrs["error.type"] = type(final).__name__
             tags = TAGS.get()
@@ -136,14 +163,17 @@ class Watch:
             if rec is not None:
                 self._events(span, rec, final)
             if outcome == "error" and final is not None:
-                if isinstance(final, Exception):
-                    span.record_exception(final)
+                stage.record_exception(span, final, rec)
                 span.set_status(Status(_ERROR, type(final).__name__))
             span.end()
+
+    def _metrics(self, error: BaseException | None) -> None:
         instruments = self.instruments
         if instruments is not None:
-            if rec is None:
-                latency = perf_counter() - self.started
+            rec = self.rec
+            bill = None if rec is None else rec.bill
+            units = 0 if bill is None else bill.units
+            outcome, served_by, _, latency = self._outcome(error)
             labels = instruments.by(outcome, served_by)
             instruments.predictions.add(1, labels)
             instruments.duration.record(latency, labels)
@@ -153,7 +183,7 @@ class Watch:
             if units:
                 instruments.cost.add(units / UNIT, labels)
             if bill is not None and rec is not None:
-                stage.genai_metrics(instruments, rec, latency)
+                self.stage.genai_metrics(instruments, rec, latency)
 
     def _events(self, span: Any, rec: CallRecord, final: BaseException | None) -> None:
         """The events of the call: the primary's failures (when its attempts have no spans of
@@ -161,7 +191,7 @@ class Watch:
         if not self.walk and rec.errors:
             for exc in rec.errors[: rec.attempts]:
                 if exc is not final:
-                    span.record_exception(exc)
+                    self.stage.record_exception(span, exc, rec)
         if rec.refused is not None:
             span.add_event("prodwrap.refused", {"prodwrap.refusal.reason": rec.refused})
         for alert in rec.drift:
