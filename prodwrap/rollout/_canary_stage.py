@@ -368,6 +368,11 @@ def compile_canary(policy: Canary, build: Build) -> tuple[CanaryRouter, CanaryMe
     candidate = policy.candidate
     name = candidate_name(candidate)
     if isinstance(candidate, ProductionModel):
+        if candidate._settings.fallback:
+            raise ConfigurationError(
+                f"canary candidate {name!r} has fallback= of its own: its failures would reach the guard as "
+                "successes; give the host model the fallbacks"
+            )
         if candidate.is_async and not build.is_async:
             raise ConfigurationError(f"canary candidate {name!r} is an async model; a sync model cannot await it")
         target = Target(candidate, Kind.MODEL, "candidate", True)

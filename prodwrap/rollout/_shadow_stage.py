@@ -112,6 +112,11 @@ class ShadowStage(Stage):
 
     def report(self, name: str | None = None, wait: float | None = 0.0) -> Any:
         """One shadow's report (``name``), or with several shadows a dict by name."""
+        if wait is not None:
+            if isinstance(wait, bool) or not isinstance(wait, int | float) or not wait >= 0:
+                raise ConfigurationError(f"shadow_report(wait=) takes None or seconds >= 0, got {wait!r}")
+            if wait == float("inf"):
+                wait = None
         if name is not None:
             experiment = self.by_name.get(name)
             if experiment is None:

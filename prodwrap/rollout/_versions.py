@@ -4,9 +4,10 @@ A model holds one immutable engine. ``stage``, ``promote`` and ``rollback`` comp
 from new settings (the same ``StatsRecorder`` and, by default, the same ledger: the model's
 counts and costs go on) and swap it in with one assignment, under a lock that orders the swaps
 (it is not on the call path): a call in flight ends on the engine it began with, and calls that
-start after the swap run on the new one. A rollout stage the new engine no longer has (the
-canary, a shadow) is closed once the swap is done; every other stage of the old engine is left
-to its calls, since the new engine's stages wrap the same monitors, logs and stores.
+start after the swap run on the new one. The old engine's rollout stages (canary, shadows,
+escalation: the new engine compiled its own) are closed once the swap is done, so no worker
+thread is left behind; every other stage of the old engine is left to its calls, since the new
+engine's stages wrap the same monitors, logs and stores.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from prodwrap._options import Settings
     from prodwrap.rollout.canary import CanaryEvent
 
-ROLLOUT_SECTIONS = ("canary", "shadow")
+ROLLOUT_SECTIONS = ("canary", "shadow", "escalation")  # stages a swap compiles afresh: the old ones close
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +175,7 @@ class Rollouts:
         model.__wrapped__ = fn
         model._swap(engine)
         for stage in old.stages:
-            if stage.section in ROLLOUT_SECTIONS and all(type(s) is not type(stage) for s in engine.stages):
+            if stage.section in ROLLOUT_SECTIONS:  # (the new engine compiled its own: no thread is left behind)
                 try:
                     stage.close()
                 except Exception as exc:  # (a rollout stage's own fault: never the caller's)

@@ -28,6 +28,7 @@ import atexit
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -305,13 +306,14 @@ class Telemetry:
                 return
             self._closed = True
         atexit.unregister(self.shutdown)
+        deadline = time.monotonic() + max(0.0, timeout)  # one budget for every step
         if self._server is not None:
-            self._step("the /metrics server", self._stop_server, timeout)
+            self._step("the /metrics server", self._stop_server, deadline)
         tracer_provider, meter_provider = self.tracer_provider, self.meter_provider
         if tracer_provider is not None:
-            self._step("the tracer provider", lambda _: tracer_provider.shutdown(), timeout)
+            self._step("the tracer provider", lambda _: tracer_provider.shutdown(), deadline)
         if meter_provider is not None:
-            self._step("the meter provider", lambda t: meter_provider.shutdown(int(t * 1000)), timeout)
+            self._step("the meter provider", lambda t: meter_provider.shutdown(int(t * 1000)), deadline)
 
     close = shutdown
 
@@ -321,12 +323,26 @@ class Telemetry:
         if self._server_thread is not None:
             self._server_thread.join(timeout)
 
-    def _step(self, what: str, step: Callable[[float], object], timeout: float) -> None:
-        try:
-            step(timeout)
-        except Exception as exc:
+    def _step(self, what: str, step: Callable[[float], object], deadline: float) -> None:
+        """Run one step of the shutdown on a daemon thread, waiting for it no later than
+        ``deadline`` (an exporter stuck on a hung receiver is left to its thread)."""
+        left = max(0.0, deadline - time.monotonic())
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                step(left)
+            except Exception as exc:
+                failure.append(exc)
+
+        worker = threading.Thread(target=run, name=f"prodwrap-shutdown-{what}", daemon=True)
+        worker.start()
+        worker.join(left)
+        if worker.is_alive():
+            failure.append(TimeoutError(f"still running after the shutdown's {left:.3g} s"))
+        if failure:
             self.errors += 1
-            _faults.warning(f"shutdown:{what}", "shutting down %s failed: %r", what, exc)
+            _faults.warning(f"shutdown:{what}", "shutting down %s failed: %r", what, failure[0])
 
     def describe(self) -> dict[str, Any]:
         """The set-up, JSON-able."""

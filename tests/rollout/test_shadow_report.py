@@ -105,3 +105,12 @@ def test_stats_shadow_is_the_report() -> None:
     model.shadow_report(wait=WAIT)
     assert isinstance(model.stats().shadow, pw.ShadowReport) and model.stats().shadow.n == 1
     model.close()
+
+
+@pytest.mark.parametrize("wait", [-1, float("nan"), "1", True])
+def test_shadow_report_refuses_a_nonsense_wait(wait: object) -> None:
+    model = pw.ProductionModel(lambda x: x, name="m", shadow=pw.Shadow(lambda x: x))
+    with pytest.raises(pw.ConfigurationError, match="wait"):
+        model.shadow_report(wait=wait)  # type: ignore[arg-type]
+    assert model.shadow_report(wait=float("inf")).n == 0
+    model.close()

@@ -235,3 +235,29 @@ def test_two_concurrent_promotes_promote_once() -> None:
     assert [v.event for v in model.versions] == ["deployed", "staged", "promoted"]
     model.rollback()
     assert model.version == "1"
+
+
+def test_restaging_a_shadow_leaves_no_worker_thread_behind() -> None:
+    import threading as _threading
+
+    def shadow_threads() -> int:
+        return sum(1 for t in _threading.enumerate() if "shadow" in t.name)
+
+    model = pw.ProductionModel(lambda x: x, name="restaged")
+    before = shadow_threads()
+    for i in range(4):
+        model.stage(lambda x, i=i: x + i, version=f"c{i}", mode="shadow")
+        model(1)
+        model.shadow_report(wait=None)
+    model.close()
+    deadline = 50
+    while shadow_threads() > before and deadline:  # (a worker ends after its current job)
+        _threading.Event().wait(0.1)
+        deadline -= 1
+    assert shadow_threads() == before
+
+
+def test_a_canary_candidate_model_with_its_own_fallback_is_refused() -> None:
+    candidate = pw.ProductionModel(lambda x: x, name="next", fallback=pw.Constant(0))
+    with pytest.raises(pw.ConfigurationError, match="fallback"):
+        pw.ProductionModel(lambda x: x, name="m", canary=pw.Canary(candidate, 0.5))

@@ -1,0 +1,212 @@
+"""Telemetry's faults and edges: raising processors, scopes, secrets, strict shadows, canaries."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pydantic
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+
+import prodwrap as pw
+from prodwrap import _scope
+from prodwrap.testing import strict_shadows
+
+
+class _Raises:
+    def __init__(self, on_start: bool, on_end: bool) -> None:
+        self.on_start_raises, self.on_end_raises = on_start, on_end
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        if self.on_start_raises:
+            raise RuntimeError("processor down")
+
+    def on_end(self, span: Any) -> None:
+        if self.on_end_raises:
+            raise RuntimeError("processor down")
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+def _raising_provider(on_start: bool, on_end: bool) -> TracerProvider:
+    provider = TracerProvider()
+    provider.add_span_processor(_Raises(on_start, on_end))  # type: ignore[arg-type]
+    return provider
+
+
+@pytest.mark.parametrize(("on_start", "on_end"), [(True, False), (False, True)])
+def test_strict_shadows_raise_the_mismatch_under_a_raising_processor(on_start: bool, on_end: bool) -> None:
+    model = pw.ProductionModel(
+        lambda x: x,
+        name="m",
+        shadow=pw.Shadow(lambda x: -x, name="next"),
+        tracer_provider=_raising_provider(on_start, on_end),
+    )
+    with strict_shadows(), pytest.raises(pw.ShadowMismatchError):
+        model(3)
+
+
+def test_a_processor_raising_on_start_loses_no_shadow_comparison() -> None:
+    done = threading.Semaphore(0)
+
+    def candidate(x: int) -> int:
+        done.release()
+        return x
+
+    model = pw.ProductionModel(
+        lambda x: x, name="m", shadow=pw.Shadow(candidate), tracer_provider=_raising_provider(True, False)
+    )
+    for i in range(5):
+        model(i)
+    for _ in range(5):
+        assert done.acquire(timeout=10)
+    assert model.shadow_report(wait=None).n == 5
+    model.close()
+
+
+def test_a_processor_raising_on_end_costs_the_call_its_span_only(metrics: Any) -> None:
+    model = pw.ProductionModel(
+        lambda x: x, name="m", tracer_provider=_raising_provider(False, True), meter_provider=metrics.provider
+    )
+    for i in range(3):
+        model(i)
+    assert metrics.points("prodwrap.predictions")[0].value == 3
+
+
+def test_each_scope_gets_its_own_rollout_counts(metrics: Any) -> None:
+    model = pw.ProductionModel(lambda x: x, name="m", escalate=pw.Escalate(when=lambda out: True, to=lambda p: None))
+    for _ in range(40):  # more scopes than the stage keeps instruments for
+        scope = type(metrics)()
+        with _scope.scoped(meter_provider=scope.provider):
+            model(1)
+        assert [p.value for p in scope.points("prodwrap.escalations")] == [1]
+        scope.provider.shutdown()
+    model.close()
+
+
+def test_attempt_spans_go_to_the_provider_of_their_call(traces: Any) -> None:
+    other = type(traces)()
+    gate, resumed = threading.Event(), threading.Event()
+    calls = 0
+
+    def flaky(x: int) -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            gate.set()
+            assert resumed.wait(10)  # another scope's call runs meanwhile
+            raise ConnectionError("once")
+        return x
+
+    model = pw.ProductionModel(flaky, name="m", retry=2)
+
+    def first() -> None:
+        with _scope.scoped(tracer_provider=traces.provider):
+            model(1)
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert gate.wait(10)
+    with _scope.scoped(tracer_provider=other.provider):
+        pw.ProductionModel(lambda x: x, name="m", retry=2)(2)
+    resumed.set()
+    thread.join(10)
+    assert sorted(s.name for s in traces.spans()) == ["attempt m", "attempt m", "predict m"]
+
+
+def test_an_escalated_traced_call_keeps_its_trace_id(traces: Any) -> None:
+    seen: list[pw.Prediction] = []
+    arrived = threading.Event()
+
+    def review(p: pw.Prediction) -> None:
+        seen.append(p)
+        arrived.set()
+
+    model = pw.ProductionModel(
+        lambda x: x, name="m", escalate=pw.Escalate(when=lambda out: True, to=review), tracer_provider=traces.provider
+    )
+    model(1)
+    assert arrived.wait(10)
+    assert seen[0].trace_id == f"{traces.one('predict m').context.trace_id:032x}"
+    model.close()
+
+
+@pytest.mark.parametrize("options", [{}, {"retry": 2}, {"cost": pw.PerCall("0.01")}])
+def test_a_strict_mismatch_is_told_the_same_on_every_path(traces: Any, options: dict[str, Any]) -> None:
+    model = pw.ProductionModel(
+        lambda x: x, name="m", shadow=pw.Shadow(lambda x: -x), tracer_provider=traces.provider, **options
+    )
+    with strict_shadows(), pytest.raises(pw.ShadowMismatchError):
+        model(3)
+    span = traces.one("predict m")
+    assert span.attributes["prodwrap.outcome"] == "ok"
+    assert "prodwrap.errors.ShadowMismatchError" in [e.attributes["exception.type"] for e in span.events]
+
+
+def test_a_failed_call_routed_to_the_candidate_is_served_by_the_candidate(traces: Any) -> None:
+    def candidate(x: int) -> int:
+        raise ValueError("broken candidate")
+
+    model = pw.ProductionModel(lambda x: x, name="m", canary=pw.Canary(candidate, 1.0), tracer_provider=traces.provider)
+    with pytest.raises(ValueError):
+        model(1)
+    assert traces.one("predict m").attributes["prodwrap.served_by"] == "candidate"
+
+
+def test_sensitive_values_are_masked_in_recorded_exceptions(traces: Any) -> None:
+    class A(pydantic.BaseModel):
+        name: str
+        ssn: pydantic.SecretStr
+
+    def lookup(a: A) -> float:
+        raise ValueError(f"lookup failed for ssn={a.ssn.get_secret_value()}")
+
+    model = pw.ProductionModel(lookup, name="m", input=A, fallback=pw.Constant(0.0), tracer_provider=traces.provider)
+    model({"name": "Ada", "ssn": "123-45-6789"})
+    (event,) = [e for e in traces.one("predict m").events if e.name == "exception"]
+    assert "123-45-6789" not in event.attributes["exception.message"]
+    assert "123-45-6789" not in event.attributes["exception.stacktrace"]
+    assert "lookup failed for ssn=" in event.attributes["exception.message"]
+
+
+def test_content_on_spans_is_capped(traces: Any) -> None:
+    model = pw.ProductionModel(len, name="m", capture_content=True, tracer_provider=traces.provider)
+    model("x" * 1_000_000)
+    text = traces.one("predict m").attributes["prodwrap.input"]
+    assert len(text) < 5000 and text.endswith("(1000002 characters)")
+
+
+def test_shadow_runs_are_never_shadowed_again() -> None:
+    a = pw.ProductionModel(lambda x: x, name="a")
+    b = pw.ProductionModel(lambda x: x, name="b")
+    a.stage(b, mode="shadow")
+    b.stage(a, mode="shadow")
+    a(1)
+    report = a.shadow_report(wait=None)
+    assert report.n == 1
+    assert b.shadow_report(wait=None).n == 0  # the candidate's own shadow skipped the nested call
+    a.close()
+    b.close()
+    with pytest.raises(pw.ConfigurationError, match="its own candidate"):
+        a.stage(a, mode="shadow")
+    with pytest.raises(pw.ConfigurationError, match="closed"):
+        a.stage(lambda x: x, mode="shadow")
+
+
+def test_a_failed_shadow_run_has_an_error_span(traces: Any) -> None:
+    def candidate(x: int) -> int:
+        raise KeyError("bad")
+
+    model = pw.ProductionModel(
+        lambda x: x, name="m", shadow=pw.Shadow(candidate, name="c"), tracer_provider=traces.provider
+    )
+    model(1)
+    model.shadow_report(wait=None)
+    model.close()
+    span = traces.one("shadow c")
+    assert span.attributes["error.type"] == "KeyError" and span.status.status_code.name == "ERROR"
