@@ -92,10 +92,9 @@ class Job:
 def candidate_span(experiment: Experiment, job: Job) -> contextlib.AbstractContextManager[Any]:
     """Where a candidate run is traced: a span linked to the primary's (``job.trace``), made
     by the model's telemetry (``prodwrap.telemetry._rollouts``) when it has any."""
-    telemetry = experiment.telemetry
-    if telemetry is None:
+    if experiment.telemetry is None:
         return contextlib.nullcontext()
-    return telemetry.candidate_span(experiment.name, job.trace)  # type: ignore[no-any-return]
+    return experiment.telemetry.candidate_span(experiment.name, job.trace)  # type: ignore[no-any-return]
 
 
 class Experiment:
@@ -253,7 +252,7 @@ class Experiment:
             seconds = clock.monotonic() - began
             if error is None and timeout is not None and seconds > timeout:
                 out, error = None, self._timed_out(seconds)
-            if span is not None and error is not None:
+            if span is not None and error is not None:  # (its span says so)
                 self.telemetry.run_failed(span, error)
             return self.judge(job, out, error, seconds)
 
@@ -290,7 +289,7 @@ class Experiment:
             seconds = clock.monotonic() - began
             if error is None and timeout is not None and seconds > timeout:
                 out, error = None, self._timed_out(seconds)
-            if span is not None and error is not None:
+            if span is not None and error is not None:  # (its span says so)
                 self.telemetry.run_failed(span, error)
             return self.judge(job, out, error, seconds)
 
