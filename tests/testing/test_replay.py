@@ -38,7 +38,8 @@ class FakeLLM:
 
 
 def lines(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    """The recorded calls (the header line, with the salt, left out)."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()][1:]
 
 
 def test_record_then_replay_offline_with_the_same_outputs(tmp_path: Path) -> None:
@@ -221,4 +222,37 @@ def test_nonsense_is_refused(tmp_path: Path) -> None:
         pass
     (tmp_path / "bad.jsonl").write_text("not json\n")
     with pytest.raises(pw.ConfigurationError, match="line 1"), replay(tmp_path / "bad.jsonl", model):
+        pass
+
+
+def test_the_key_is_salted_per_cassette_so_the_file_gives_no_secret_away(tmp_path: Path) -> None:
+    from prodwrap.policies._canonical import canonical_key
+
+    model = pw.ProductionModel(FakeLLM(), input=Prompt, name="llm")
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    for path in (a, b):
+        with replay(path, model, mode="record"):
+            model({"text": "hi", "user": "4711"})
+    header = json.loads(a.read_text(encoding="utf-8").splitlines()[0])
+    assert header["prodwrap_cassette"] == 1 and len(bytes.fromhex(header["salt"])) == 16
+    (line,) = lines(a)
+    plain = canonical_key(Prompt(text="hi", user="4711"), "llm", (), {})
+    assert line["key"] != plain and line["key"] != lines(b)[0]["key"]  # guesses cannot be tested
+    with replay(a, model, mode="replay") as cassette:  # the salt is read back
+        model({"text": "hi", "user": "4711"})
+    with replay(a, model, mode="auto") as cassette:
+        model({"text": "hi", "user": "4711"})
+        model({"text": "new", "user": "1"})
+    assert (cassette.hits, cassette.recorded) == (1, 1) and len(lines(a)) == 2
+
+
+def test_an_old_cassette_without_a_header_replays_but_auto_refuses_it(tmp_path: Path) -> None:
+    from prodwrap.policies._canonical import canonical_key
+
+    model = pw.ProductionModel(lambda x: x * 2, name="m")
+    old = tmp_path / "old.jsonl"
+    old.write_text(json.dumps({"model": "m", "key": canonical_key(3, "m", (), {}), "input": 3, "output": 6}) + "\n")
+    with replay(old, model, mode="replay"):
+        assert model(3) == 6
+    with pytest.raises(pw.ConfigurationError, match="no salt header"), replay(old, model, mode="auto"):
         pass
