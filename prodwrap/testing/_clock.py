@@ -7,7 +7,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from prodwrap._clock import use_clock
+from prodwrap._clock import Clock, current
+
+_lock = threading.Lock()
+_blocks: list[tuple[FakeClock]] = []  # the no_sleep() blocks in force, innermost last
+_base: list[Clock] = []  # the clock in force before the first of them
 
 
 class FakeClock:
@@ -58,7 +62,25 @@ class FakeClock:
 
 @contextmanager
 def no_sleep(clock: FakeClock | None = None) -> Iterator[FakeClock]:
-    """Use a :class:`FakeClock` for every model until the block ends."""
+    """Use a :class:`FakeClock` for every model until the block ends.
+
+    Blocks nest, and may end out of order (two asyncio tasks or threads): each end removes
+    its own clock, wherever it is, and the innermost clock still in force (or, once none
+    is, the clock before the first block) is the clock again.
+    """
     fake = clock if clock is not None else FakeClock()
-    with use_clock(fake):
+    block = (fake,)
+    with _lock:
+        if not _blocks:
+            _base[:] = [current.clock]
+        _blocks.append(block)
+        current.clock = fake
+    try:
         yield fake
+    finally:
+        with _lock:
+            for i in range(len(_blocks) - 1, -1, -1):
+                if _blocks[i] is block:
+                    del _blocks[i]
+                    break
+            current.clock = _blocks[-1][0] if _blocks else _base[0]

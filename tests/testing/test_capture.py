@@ -225,3 +225,22 @@ def test_the_fixture_gives_a_capture_in_force(prodwrap_capture: Captured) -> Non
     assert prodwrap_capture in SCOPE.captures
     emit("escalation", "p")
     assert prodwrap_capture.escalations == ["p"]  # type: ignore[comparison-overlap]
+
+
+def test_captures_ending_out_of_order_leave_none_in_force() -> None:
+    import asyncio
+
+    seen: dict[str, Captured] = {}
+
+    async def block(name: str, hold: float) -> None:
+        with capture() as cap:
+            seen[name] = cap
+            await asyncio.sleep(hold)
+
+    async def both() -> None:
+        await asyncio.gather(block("a", 0.01), block("b", 0.05))  # a enters, b enters, a exits, b exits
+
+    asyncio.run(both())
+    assert not SCOPE.on and SCOPE.captures == () and SCOPE.tracer_provider is None
+    pw.ProductionModel(lambda x: x, name="later")(1)
+    assert seen["a"].predictions == [] and seen["b"].predictions == [] and seen["b"].spans() == []

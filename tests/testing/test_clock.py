@@ -48,3 +48,25 @@ def test_no_sleep_makes_the_fake_wall_time_the_current_one() -> None:
         clock.advance(60.0)
         assert _clock.current.clock.time() == 60.0
     assert abs(_clock.current.clock.time() - time.time()) < 60
+
+
+def test_no_sleep_blocks_ending_out_of_order_leave_no_dead_clock_installed() -> None:
+    import asyncio
+
+    from prodwrap._clock import SystemClock, current
+
+    seen: dict[str, FakeClock] = {}
+
+    async def block(name: str, hold: float) -> None:
+        with no_sleep() as clock:
+            seen[name] = clock
+            await asyncio.sleep(hold)
+            if name == "b":  # a ended first: b's clock is still the one in force
+                assert current.clock is clock
+
+    async def both() -> None:
+        await asyncio.gather(block("a", 0.01), block("b", 0.05))  # a enters, b enters, a exits, b exits
+
+    before = current.clock
+    asyncio.run(both())
+    assert current.clock is before and isinstance(before, SystemClock)
