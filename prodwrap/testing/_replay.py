@@ -11,7 +11,8 @@ the validated input and the pass-through arguments (of their JSON form, secrets 
 the input holds what has no canonical form, such as a ``SecretStr``), hashed again with the
 cassette's random salt (BLAKE2b keyed), so the key reveals nothing of a sensitive field. Calls
 with one key are replayed in the order they were recorded; once they are used up the last one
-repeats. A recorded exception is raised again (its class called with its message). The
+repeats. A recorded exception is raised again (its class called with its message, the
+call's sensitive values masked in it). The
 cassette is a JSON-lines file: a header line ``{"prodwrap_cassette": 1, "salt": ...}``, then
 one call per line; the input and arguments are written with their sensitive fields hashed (the
 specs' sensitive fields and ``redact=``), the output as JSON (replayed through the model's
@@ -21,7 +22,6 @@ specs' sensitive fields and ``redact=``), the output as JSON (replayed through t
 from __future__ import annotations
 
 import hashlib
-import importlib
 import inspect
 import json
 import os
@@ -37,6 +37,7 @@ from prodwrap.errors import ConfigurationError, UnkeyableError
 from prodwrap.policies._canonical import canonical_key
 from prodwrap.policies.timeout import Timeout
 from prodwrap.testing._calls import Shower, _is_model
+from prodwrap.testing._recorded import error_line, raised, sensitive_values
 
 HEADER = "prodwrap_cassette"  # the first line's mark: {"prodwrap_cassette": 1, "salt": hex}
 Mode = Literal["record", "replay", "auto"]
@@ -149,27 +150,6 @@ class Cassette:
         return f"<Cassette {str(self.path)!r} mode={self.mode} hits={self.hits} recorded={self.recorded}>"
 
 
-def _error_line(exc: BaseException) -> dict[str, str]:
-    cls = type(exc)
-    return {"type": f"{cls.__module__}:{cls.__qualname__}", "message": str(exc)}
-
-
-def _raised(error: dict[str, str]) -> Exception:
-    """The recorded exception again: its class called with its message (a ``RuntimeError``
-    naming it when the class cannot be found or built)."""
-    module, _, name = str(error.get("type", "")).partition(":")
-    message = str(error.get("message", ""))
-    try:
-        cls: Any = importlib.import_module(module)
-        for part in name.split("."):
-            cls = getattr(cls, part)
-        if isinstance(cls, type) and issubclass(cls, Exception):
-            return cls(message)
-    except Exception:
-        pass
-    return RuntimeError(f"{name or 'error'}: {message} (replayed)")
-
-
 def _decoder(model: Any, fn: Callable[..., Any]) -> Callable[[Any], Any]:
     """How a recorded output becomes a value again: the model's output validation does it
     when it has ``output=``; else the predict's return annotation, if any; else plain JSON."""
@@ -224,7 +204,7 @@ class _Recorder:
             line = self.cassette.take(self.name, key)
             if line is not None:
                 if "error" in line:
-                    raise _raised(line["error"])
+                    raise raised(line["error"])
                 return True, self.decode(line.get("output"))
             if self.cassette.mode == "replay":
                 shown = self.shower(value, 200)
@@ -243,7 +223,7 @@ class _Recorder:
         if error is None:
             line["output"] = self.output.jsonable(out)
         else:
-            line["error"] = _error_line(error)
+            line["error"] = error_line(error, sensitive_values(self.redactor, value, args, kwargs))
         self.cassette.record(line)
 
     def sync(self) -> Callable[..., Any]:

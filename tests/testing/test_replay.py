@@ -256,3 +256,22 @@ def test_an_old_cassette_without_a_header_replays_but_auto_refuses_it(tmp_path: 
         assert model(3) == 6
     with pytest.raises(pw.ConfigurationError, match="no salt header"), replay(old, model, mode="auto"):
         pass
+
+
+def test_a_recorded_error_message_has_the_inputs_secrets_masked(tmp_path: Path) -> None:
+    class Req(pydantic.BaseModel):
+        prompt: str
+        api_key: pydantic.SecretStr
+        user: Annotated[str, pw.Sensitive]
+
+    def llm(r: Req) -> str:  # as SDKs often echo the request
+        raise PermissionError(f"invalid key {r.api_key.get_secret_value()!r} for {r.user}, prompt {r.prompt}")
+
+    model = pw.ProductionModel(llm, name="llm", input=Req, fallback=pw.Constant("x"))
+    path = tmp_path / "c.jsonl"
+    with replay(path, model, mode="record"):
+        model({"prompt": "hi there", "api_key": "sk-live-abcdef", "user": "alice@example.com"})
+    text = path.read_text(encoding="utf-8")
+    assert "sk-live-abcdef" not in text and "alice@example.com" not in text
+    (line,) = lines(path)
+    assert line["error"]["message"] == "invalid key '**********' for **********, prompt hi there"
