@@ -12,7 +12,7 @@ the input holds what has no canonical form, such as a ``SecretStr``), hashed aga
 cassette's random salt (BLAKE2b keyed), so the key reveals nothing of a sensitive field. Calls
 with one key are replayed in the order they were recorded; once they are used up the last one
 repeats. A recorded exception is raised again (its class called with its message, the
-call's sensitive values masked in it). The
+call's sensitive values masked in it, and its retry-relevant attributes set again). The
 cassette is a JSON-lines file: a header line ``{"prodwrap_cassette": 1, "salt": ...}``, then
 one call per line; the input and arguments are written with their sensitive fields hashed (the
 specs' sensitive fields and ``redact=``), the output as JSON (replayed through the model's

@@ -275,3 +275,46 @@ def test_a_recorded_error_message_has_the_inputs_secrets_masked(tmp_path: Path) 
     assert "sk-live-abcdef" not in text and "alice@example.com" not in text
     (line,) = lines(path)
     assert line["error"]["message"] == "invalid key '**********' for **********, prompt hi there"
+
+
+class APIStatusError(Exception):  # shaped like openai's / httpx's errors
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class Response:
+    status_code = 429
+
+
+class WithResponse(Exception):
+    def __init__(self, message: str, *, response: Any) -> None:  # cls(message) cannot rebuild it
+        super().__init__(message)
+        self.response = response
+        self.retry_after = 0.5
+
+
+@pytest.mark.parametrize(
+    "error", [APIStatusError("Service Unavailable", status_code=503), WithResponse("slow down", response=Response())]
+)
+def test_replayed_errors_keep_the_attributes_retries_read(tmp_path: Path, error: Exception) -> None:
+    state = {"n": 0}
+
+    def llm(prompt: str) -> str:
+        state["n"] += 1
+        if state["n"] == 1:
+            raise error
+        return prompt.upper()
+
+    model = pw.ProductionModel(llm, name="llm", retry=3, fallback=pw.Constant("FALLBACK"))
+    path = tmp_path / "c.jsonl"
+    with no_sleep(), replay(path, model, mode="record"):
+        assert model.predict_detailed("hi").attempts == 2
+    with no_sleep(), replay(path, model, mode="replay"):
+        p = model.predict_detailed("hi")
+    assert (p.value, p.outcome, p.attempts) == ("HI", "ok", 2)
+    (replayed,) = p.errors
+    if isinstance(error, APIStatusError):
+        assert type(replayed) is APIStatusError and replayed.status_code == 503
+    else:
+        assert getattr(replayed, "retry_after", None) == 0.5 and replayed.response.status_code == 429  # type: ignore[attr-defined]
