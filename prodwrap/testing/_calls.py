@@ -102,7 +102,12 @@ def _number(value: Any) -> bool:
         return False
     if isinstance(value, int | float | Decimal):
         return True
-    return type(value).__module__ == "numpy" and hasattr(value, "dtype") and value.dtype.kind in "iuf"
+    return (  # a numpy scalar (an array, even of one element, is compared element-wise)
+        type(value).__module__ == "numpy"
+        and hasattr(value, "dtype")
+        and value.dtype.kind in "iuf"
+        and getattr(value, "ndim", 0) == 0
+    )
 
 
 def plain(value: Any) -> Any:
