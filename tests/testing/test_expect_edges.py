@@ -3,7 +3,11 @@ impossible gates and empty checks (the testing toolkit's attack review)."""
 
 from __future__ import annotations
 
+import json
+from typing import Annotated, Any
+
 import numpy as np
+import pydantic
 import pytest
 
 import prodwrap as pw
@@ -23,3 +27,32 @@ def test_array_outputs_compare_element_wise_with_shape_and_nan() -> None:
     assert close(np.array([1.0, np.nan]), np.array([1.0, np.nan]))
     assert not close(np.array([1.0, 2.0]), np.array([[1.0, 2.0]]))  # another shape
     assert not close(np.array([3.0]), 3.0) and close(np.float64(3.0), 3.0)
+
+
+class Secret(pydantic.BaseModel):
+    user: str
+    token: pydantic.SecretStr
+    ssn: Annotated[str, pw.Sensitive]
+
+
+RAW = {"user": "u", "token": "hunter2", "ssn": "123-45-6789"}
+
+
+def _table(model: Any, x: Any) -> str:
+    with pytest.raises(ExpectationFailed) as info:
+        expect_cases(model, [(x, 1)])
+    return str(info.value)
+
+
+def test_failure_tables_mask_json_text_inputs_and_annotated_plain_callables() -> None:
+    model = pw.ProductionModel(lambda i: 0, input=Secret, name="sec")
+    for x in (RAW, json.dumps(RAW), json.dumps(RAW).encode()):
+        table = _table(model, x)
+        assert "hunter2" not in table and "123-45" not in table and "'user': 'u'" in table
+
+    def plain(i: Secret) -> int:
+        return 0
+
+    table = _table(plain, Secret(**RAW))  # type: ignore[arg-type]
+    assert "123-45" not in table and "'ssn': '***'" in table
+    assert "'u'" in _table(lambda i: 0, "u")  # nothing to mask: shown as given
