@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 
 from prodwrap._clock import Clock, current
 
@@ -43,10 +46,14 @@ class FakeClock:
         return self._wall + (self._now - self._start)
 
     def advance(self, seconds: float) -> None:
+        """Move the clock ``seconds`` forward (finite and >= 0: a clock never goes back)."""
+        seconds = _forward("advance", seconds)
         with self._lock:
             self._now += seconds
 
     def sleep(self, seconds: float) -> None:
+        """Sleep ``seconds`` (finite and >= 0): recorded, and the clock moves that far."""
+        seconds = _forward("sleep", seconds)
         with self._lock:
             self.sleeps.append(seconds)
             self._now += seconds
@@ -58,6 +65,14 @@ class FakeClock:
     def slept(self) -> float:
         """Total seconds slept."""
         return sum(self.sleeps)
+
+
+def _forward(what: str, seconds: float) -> float:
+    number = isinstance(seconds, numbers.Real | Decimal) and not isinstance(seconds, bool)
+    value = float(seconds) if number else math.nan
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"FakeClock.{what}() takes finite seconds >= 0, got {seconds!r}")
+    return value
 
 
 @contextmanager

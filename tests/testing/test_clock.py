@@ -4,7 +4,11 @@ moves its wall time with its monotonic reading (DESIGN §3, Testing)."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
+from typing import Any
+
+import pytest
 
 from prodwrap import _clock
 from prodwrap._clock import SystemClock
@@ -70,3 +74,15 @@ def test_no_sleep_blocks_ending_out_of_order_leave_no_dead_clock_installed() -> 
     before = current.clock
     asyncio.run(both())
     assert current.clock is before and isinstance(before, SystemClock)
+
+
+@pytest.mark.parametrize("seconds", [-1, -0.001, float("nan"), float("inf"), float("-inf"), True, "1"])
+def test_a_fake_clock_refuses_to_go_back_or_to_nan(seconds: Any) -> None:
+    clock = FakeClock()
+    for move in (clock.advance, clock.sleep):
+        with pytest.raises(ValueError, match=r"finite seconds >= 0, got " + re.escape(repr(seconds))):
+            move(seconds)
+    assert clock.monotonic() == 1000.0 and clock.sleeps == []
+    clock.advance(0)
+    clock.sleep(1.5)
+    assert clock.monotonic() == 1001.5 and clock.sleeps == [1.5]
