@@ -192,12 +192,20 @@ def expect_cases(
     Raises:
         ExpectationFailed: some case failed; the message is a table of the failing cases
             with their pass rate, pass^k and Wilson lower bound.
-        ConfigurationError: a bar outside [0, 1], a confidence outside (0, 1), repeat < 1.
+        ConfigurationError: a bar outside [0, 1], a confidence outside (0, 1), repeat < 1,
+            or ``confidence`` with ``min_pass_rate=1`` (the Wilson bound never reaches 1).
     """
     bar = _fraction("min_pass_rate", min_pass_rate)
     level = None if confidence is None else _fraction("confidence", confidence, low_open=True)
     if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
         raise ConfigurationError(f"repeat must be an int >= 1, got {repeat!r}")
+    if level is not None and bar >= 1.0:
+        best = wilson_lower(repeat, repeat, level)
+        raise ConfigurationError(
+            f"expect_cases: confidence={level:g} with min_pass_rate=1 can never pass: the Wilson lower bound"
+            f" never reaches 1 ({repeat} of {repeat} runs gives {best:.3f}); pass a min_pass_rate below 1"
+            " (e.g. min_pass_rate=0.9), or drop confidence="
+        )
     pairs = [tuple(case) for case in cases]
     for i, pair in enumerate(pairs):
         if len(pair) != 2:

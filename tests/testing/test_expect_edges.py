@@ -56,3 +56,11 @@ def test_failure_tables_mask_json_text_inputs_and_annotated_plain_callables() ->
     table = _table(plain, Secret(**RAW))  # type: ignore[arg-type]
     assert "123-45" not in table and "'ssn': '***'" in table
     assert "'u'" in _table(lambda i: 0, "u")  # nothing to mask: shown as given
+
+
+def test_confidence_with_a_bar_of_one_is_refused_as_it_can_never_pass() -> None:
+    with pytest.raises(
+        pw.ConfigurationError, match=r"never reaches 1 \(1000 of 1000 runs gives 0\.99.*min_pass_rate below 1"
+    ):
+        expect_cases(lambda x: x, [(1, 1)], repeat=1000, confidence=0.95)
+    assert expect_cases(lambda x: x, [(1, 1)], repeat=100, confidence=0.95, min_pass_rate=0.9).passed
