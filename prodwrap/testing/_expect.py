@@ -211,18 +211,27 @@ def expect_cases(
         if len(pair) != 2:
             raise ConfigurationError(f"expect_cases takes (input, expected) pairs; case {i} is {pair!r}")
     runs = call_all(model, [x for x, _ in pairs for _ in range(repeat)])
+    shower = Shower(model)
     results = []
     for i, (x, expected) in enumerate(pairs):
         mine = runs[i * repeat : (i + 1) * repeat]
-        outcomes = [r.error is None and _matches(expected, r.output, compare) for r in mine]
+        outcomes, raised = [], ""
+        for r in mine:
+            try:
+                outcomes.append(r.error is None and _matches(expected, r.output, compare))
+            except Exception as exc:  # a raising predicate fails its case, not the whole check
+                outcomes.append(False)
+                what = "compare" if compare is not None else "predicate"
+                raised = raised or f"{what} raised {type(exc).__name__}: {exc}".split("\n", 1)[0]
         passes = sum(outcomes)
         lower = wilson_lower(passes, repeat, SHOWN_CONFIDENCE if level is None else level)
         ok = passes / repeat >= bar and (level is None or lower >= bar)
         outputs = [r.output if r.error is None else r.error for r in mine]
         got = next((o for o, good in zip(outputs, outcomes, strict=True) if not good), outputs[0])
-        results.append(CaseResult(i, x, expected, tuple(outputs), passes, repeat, ok, lower, got=got))
+        detail = f"{shower(got, 40)} ({raised})" if raised else ""
+        results.append(CaseResult(i, x, expected, tuple(outputs), passes, repeat, ok, lower, detail, got=got))
     result = Expectation("expect_cases", model_name(model), tuple(results), bar, level, repeat=repeat)
-    return _settle(result, Shower(model))
+    return _settle(result, shower)
 
 
 def _pairs(model: Callable[..., Any], inputs: Sequence[Any], perturb: Callable[[Any], Any]) -> list[Any]:

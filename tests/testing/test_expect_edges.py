@@ -64,3 +64,15 @@ def test_confidence_with_a_bar_of_one_is_refused_as_it_can_never_pass() -> None:
     ):
         expect_cases(lambda x: x, [(1, 1)], repeat=1000, confidence=0.95)
     assert expect_cases(lambda x: x, [(1, 1)], repeat=100, confidence=0.95, min_pass_rate=0.9).passed
+
+
+def test_a_raising_predicate_or_compare_fails_its_case_not_the_whole_check() -> None:
+    cases = [(1, 1), (2, lambda out: out["probability"] > 0.5), (3, 4)]
+    with pytest.raises(ExpectationFailed) as info:
+        expect_cases(lambda x: x, cases)
+    result = info.value.result
+    assert [c.passed for c in result.cases] == [True, False, False]
+    assert "predicate raised TypeError: 'int' object is not subscriptable" in str(info.value)
+    with pytest.raises(ExpectationFailed) as info:
+        expect_cases(lambda x: x, [(1, 1), (2, 3)], compare=lambda got, want: abs(got - want["v"]) < 1)
+    assert len(info.value.result.failures) == 2 and "compare raised TypeError" in str(info.value)
