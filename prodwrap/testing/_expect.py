@@ -143,6 +143,14 @@ class ExpectationFailed(AssertionError):
         self.result = result
 
 
+def nothing_checked(check: str, model: Any, what: str) -> None:
+    """Fail a check that was given no cases (an empty list, an emptied golden file): a check
+    of nothing must not pass."""
+    name = model_name(model)
+    result = Expectation(check, name, (CaseResult(0, "(none)", what, (), 0, 1, False, 0.0, "nothing checked"),))
+    raise ExpectationFailed(result, f"{check}({name}): no cases to check: {what}")
+
+
 def _settle(result: Expectation, shower: Shower) -> Expectation:
     if not result.passed:
         raise ExpectationFailed(result, result.table(shower))
@@ -190,8 +198,8 @@ def expect_cases(
         The :class:`Expectation` (per case: outputs, pass rate, pass^k, Wilson bound).
 
     Raises:
-        ExpectationFailed: some case failed; the message is a table of the failing cases
-            with their pass rate, pass^k and Wilson lower bound.
+        ExpectationFailed: some case failed (or there were no cases); the message is a table
+            of the failing cases with their pass rate, pass^k and Wilson lower bound.
         ConfigurationError: a bar outside [0, 1], a confidence outside (0, 1), repeat < 1,
             or ``confidence`` with ``min_pass_rate=1`` (the Wilson bound never reaches 1).
     """
@@ -210,6 +218,8 @@ def expect_cases(
     for i, pair in enumerate(pairs):
         if len(pair) != 2:
             raise ConfigurationError(f"expect_cases takes (input, expected) pairs; case {i} is {pair!r}")
+    if not pairs:
+        nothing_checked("expect_cases", model, "cases is empty")
     runs = call_all(model, [x for x, _ in pairs for _ in range(repeat)])
     shower = Shower(model)
     results = []
@@ -251,9 +261,12 @@ def expect_invariant(
     is applied to the input: a typo, a renamed city, an irrelevant field.
 
     Raises:
-        ExpectationFailed: for the inputs whose output changed (or whose call raised).
+        ExpectationFailed: for the inputs whose output changed (or whose call raised), or
+            no inputs at all.
     """
     xs = list(inputs)
+    if not xs:
+        nothing_checked("expect_invariant", model, "inputs is empty")
     shower = Shower(model)
     results = []
     for i, (x, px, before, after) in enumerate(_pairs(model, xs, perturb)):
@@ -291,13 +304,15 @@ def expect_directional(
         strict: the score must move the right way (a score that stays fails).
 
     Raises:
-        ExpectationFailed: for the inputs whose score moved the wrong way.
+        ExpectationFailed: for the inputs whose score moved the wrong way, or no inputs.
     """
     if direction not in ("increase", "decrease"):
         raise ConfigurationError(f'direction must be "increase" or "decrease", got {direction!r}')
     score = _scorer(key)
     sign = 1.0 if direction == "increase" else -1.0
     xs = list(inputs)
+    if not xs:
+        nothing_checked("expect_directional", model, "inputs is empty")
     shower = Shower(model)
     results = []
     for i, (x, px, before, after) in enumerate(_pairs(model, xs, perturb)):

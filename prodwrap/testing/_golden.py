@@ -25,7 +25,7 @@ from prodwrap._audit_lines import Redactor
 from prodwrap.errors import ConfigurationError
 from prodwrap.policies._canonical import canonical_key
 from prodwrap.testing._calls import Shower, _is_model, call_all, close, model_name
-from prodwrap.testing._expect import CaseResult, Expectation, ExpectationFailed, _settle
+from prodwrap.testing._expect import CaseResult, Expectation, ExpectationFailed, _settle, nothing_checked
 
 ENV = "PRODWRAP_UPDATE_GOLDEN"
 UPDATE = [False]  # switched on by the pytest plugin's --prodwrap-update-golden
@@ -118,7 +118,8 @@ def expect_golden(
 
     Raises:
         ExpectationFailed: outputs that differ from the golden ones, inputs without a golden
-            line, or a missing file (the message says how to create it).
+            line, a missing file (the message says how to create it), or nothing to check (an
+            empty file, or ``inputs=[]``).
     """
     file = Path(path)
     name = model_name(model)
@@ -139,6 +140,10 @@ def expect_golden(
         result = Expectation("expect_golden", name, (CaseResult(0, file.name, "a golden file", (), 0, 1, False, 0.0),))
         message = f"expect_golden({name}): golden file {file} does not exist; create it with {HOW_TO_UPDATE}"
         raise ExpectationFailed(result, message)
+    if not xs and not rewrite:
+        nothing_checked(
+            "expect_golden", model, f"golden file {file} has no lines" if inputs is None else "inputs is empty"
+        )
     keys = [input_key(model, x, salt) for x in xs]
     runs = call_all(model, xs)
     if rewrite:

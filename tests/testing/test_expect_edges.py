@@ -4,6 +4,8 @@ impossible gates and empty checks (the testing toolkit's attack review)."""
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
@@ -11,7 +13,7 @@ import pydantic
 import pytest
 
 import prodwrap as pw
-from prodwrap.testing import ExpectationFailed, expect_cases, expect_invariant
+from prodwrap.testing import ExpectationFailed, expect_cases, expect_directional, expect_golden, expect_invariant
 from prodwrap.testing._calls import close
 
 ROWS = pw.ProductionModel(lambda a: a.sum(axis=1), input=pw.ArraySpec(shape=(None, 2), dtype="float64"), name="rows")
@@ -76,3 +78,20 @@ def test_a_raising_predicate_or_compare_fails_its_case_not_the_whole_check() -> 
     with pytest.raises(ExpectationFailed) as info:
         expect_cases(lambda x: x, [(1, 1), (2, 3)], compare=lambda got, want: abs(got - want["v"]) < 1)
     assert len(info.value.result.failures) == 2 and "compare raised TypeError" in str(info.value)
+
+
+def test_checks_of_nothing_fail(tmp_path: Path) -> None:
+    with pytest.raises(ExpectationFailed, match=r"expect_cases\(<lambda>\): no cases to check: cases is empty"):
+        expect_cases(lambda x: x, [])
+    with pytest.raises(ExpectationFailed, match="no cases to check: inputs is empty"):
+        expect_invariant(lambda x: x, [], lambda x: x)
+    with pytest.raises(ExpectationFailed, match="no cases to check: inputs is empty"):
+        expect_directional(lambda x: x, [], lambda x: x)
+    empty = tmp_path / "g.jsonl"
+    empty.write_text("")
+    with pytest.raises(ExpectationFailed, match=f"golden file {re.escape(str(empty))} has no lines") as info:
+        expect_golden(lambda x: x, empty)
+    assert not info.value.result.passed
+    expect_golden(lambda x: x, empty, update=True, inputs=[1])
+    with pytest.raises(ExpectationFailed, match="inputs is empty"):
+        expect_golden(lambda x: x, empty, inputs=[])
