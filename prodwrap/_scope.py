@@ -17,8 +17,9 @@ kind           item                                                emitted by
 
 ``SCOPE.on`` is False outside any scope, so a producer pays one attribute read:
 ``if SCOPE.on: emit("drift", result)``. Scopes nest; the innermost providers win, and every
-capture in force receives every item. A capture that raises is counted and logged, never
-passed on.
+capture in force receives every item. Scopes may also end out of order (two asyncio tasks or
+threads): each end removes its own entry, wherever it is, so none outlives its block.
+A capture that raises is counted and logged, never passed on.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class Scope:
 
 SCOPE = Scope()
 _lock = threading.Lock()
+_entries: list[tuple[Capture | None, Any, Any]] = []  # every scope in force, innermost last
 
 
 def emit(kind: str, item: Any) -> None:
@@ -77,18 +79,24 @@ def scoped(
     capture: Capture | None = None, *, tracer_provider: Any = None, meter_provider: Any = None
 ) -> Iterator[Scope]:
     """Install ``capture`` and the providers given until the block ends (process-wide)."""
+    entry = (capture, tracer_provider, meter_provider)
     with _lock:
-        saved = (SCOPE.captures, SCOPE.tracer_provider, SCOPE.meter_provider)
-        if capture is not None:
-            SCOPE.captures = (*SCOPE.captures, capture)
-        if tracer_provider is not None:
-            SCOPE.tracer_provider = tracer_provider
-        if meter_provider is not None:
-            SCOPE.meter_provider = meter_provider
-        SCOPE.on = True
+        _entries.append(entry)
+        _settle()
     try:
         yield SCOPE
     finally:
         with _lock:
-            SCOPE.captures, SCOPE.tracer_provider, SCOPE.meter_provider = saved
-            SCOPE.on = bool(SCOPE.captures) or SCOPE.tracer_provider is not None or SCOPE.meter_provider is not None
+            for i in range(len(_entries) - 1, -1, -1):
+                if _entries[i] is entry:  # its own entry, wherever it is (never a stale "previous")
+                    del _entries[i]
+                    break
+            _settle()
+
+
+def _settle() -> None:
+    """``SCOPE`` from the entries in force (under ``_lock``)."""
+    SCOPE.captures = tuple(capture for capture, _, _ in _entries if capture is not None)
+    SCOPE.tracer_provider = next((t for _, t, _ in reversed(_entries) if t is not None), None)
+    SCOPE.meter_provider = next((m for _, _, m in reversed(_entries) if m is not None), None)
+    SCOPE.on = bool(_entries)

@@ -7,6 +7,7 @@ import ast
 import asyncio
 import dataclasses
 import inspect
+import json
 import math
 import textwrap
 import threading
@@ -102,7 +103,12 @@ def _number(value: Any) -> bool:
         return False
     if isinstance(value, int | float | Decimal):
         return True
-    return type(value).__module__ == "numpy" and hasattr(value, "dtype") and value.dtype.kind in "iuf"
+    return (  # a numpy scalar (an array, even of one element, is compared element-wise)
+        type(value).__module__ == "numpy"
+        and hasattr(value, "dtype")
+        and value.dtype.kind in "iuf"
+        and getattr(value, "ndim", 0) == 0
+    )
 
 
 def plain(value: Any) -> Any:
@@ -158,19 +164,44 @@ class _Masker(Redactor):
         return "***"
 
 
+def _specs(model: Any) -> tuple[Any, Any]:
+    """The input and output specs of a model: its ``input=``/``output=``, or a plain
+    callable's first-parameter and return annotations (None where there is none)."""
+    if _is_model(model):
+        return model._settings.input, model._settings.output
+    try:
+        signature = inspect.signature(model, eval_str=True)
+    except Exception:  # no signature, or annotations that do not resolve
+        return None, None
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    first = next((p.annotation for p in signature.parameters.values() if p.kind in kinds), inspect.Parameter.empty)
+    empty = (inspect.Parameter.empty, inspect.Signature.empty, Any)
+    return (None if first in empty else first), (
+        None if signature.return_annotation in empty else signature.return_annotation
+    )
+
+
+def _sensitive_of(spec: Any) -> Any:
+    from prodwrap.policies._redact import Sensitive
+    from prodwrap.policies.validation import _sensitive
+
+    try:
+        return _sensitive(spec)
+    except Exception:  # an annotation pydantic cannot read: nothing known to be sensitive
+        return Sensitive()
+
+
 class Shower:
     """Short text of inputs and outputs for tables, with the model's sensitive fields (and
-    any ``SecretStr``) masked."""
+    any ``SecretStr``) masked: those of its specs, or of a plain callable's annotations; JSON
+    text is parsed first, so its sensitive fields are masked too."""
 
     def __init__(self, model: Any, redact: Sequence[str] = ()) -> None:
         names: frozenset[str] = frozenset(redact)
-        secret_in = secret_out = False
-        if _is_model(model):
-            from prodwrap.policies.validation import _sensitive
-
-            found_in, found_out = _sensitive(model._settings.input), _sensitive(model._settings.output)
-            names |= found_in.names | found_out.names
-            secret_in, secret_out = found_in.everywhere, found_out.everywhere
+        spec_in, spec_out = _specs(model)
+        found_in, found_out = _sensitive_of(spec_in), _sensitive_of(spec_out)
+        names |= found_in.names | found_out.names
+        secret_in, secret_out = found_in.everywhere, found_out.everywhere
         self.masker = _Masker(names, b"-", secret_in, secret_out) if names or secret_in or secret_out else None
 
     def __call__(self, value: Any, width: int = _WIDTH) -> str:
@@ -179,11 +210,23 @@ class Shower:
         if isinstance(value, BaseException):
             text = f"{type(value).__name__}: {value}".split("\n", 1)[0]
         elif self.masker is not None:
-            text = repr(self.masker.jsonable(value))
+            text = repr(self.masker.jsonable(_parsed(value)))
         else:
             text = repr(value)
         text = " ".join(text.split())
         return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _parsed(value: Any) -> Any:
+    """JSON text (a model's input may be) as the object or array it holds; else ``value``."""
+    if isinstance(value, str | bytes | bytearray) and value.lstrip()[:1] in ("{", "[", b"{", b"["):
+        try:
+            parsed = json.loads(value)
+        except (ValueError, RecursionError):
+            return value
+        if isinstance(parsed, dict | list):
+            return parsed
+    return value
 
 
 def _callable_text(fn: Any, width: int) -> str:

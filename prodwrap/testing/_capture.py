@@ -78,6 +78,26 @@ class Captured:
         self._spans: Any = None  # the InMemorySpanExporter, once entered
         self._reader: Any = None  # the InMemoryMetricReader, while the block runs
         self._final: dict[str, list[Point]] | None = None  # the metrics at the block's end
+        self._meters: Any = None  # its own MeterProvider, while the block runs
+        self._instruments: dict[Any, Any] = {}  # fan-out instrument -> this capture's
+
+    # -- what the fan-out providers hand it (prodwrap.testing._fanout) ------------------------
+
+    def span_ended(self, span: Any) -> None:
+        if self._spans is not None:
+            self._spans.export((span,))
+
+    def instrument(self, fanned: Any) -> Any:
+        """This capture's instrument for a fan-out one (made on first record)."""
+        real = self._instruments.get(fanned)
+        if real is None:
+            from prodwrap.testing._fanout import make_instrument
+
+            with self._lock:
+                real = self._instruments.get(fanned)
+                if real is None:
+                    real = self._instruments[fanned] = make_instrument(self._meters, fanned)
+        return real
 
     # -- what prodwrap hands it ---------------------------------------------------------------
 
@@ -184,27 +204,24 @@ def capture() -> Iterator[Captured]:
 
     In-memory OpenTelemetry SDK providers are installed for the block only (the models'
     own ``tracer_provider=``/``meter_provider=`` still win); captures nest, and each one in
-    force receives everything. Process-wide, like ``no_sleep()``: calls on other threads
-    are captured too.
+    force receives everything, spans and metrics included (``prodwrap.testing._fanout``).
+    Process-wide, like ``no_sleep()``: calls on other threads are captured too.
     """
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+    from prodwrap.testing._fanout import providers
+
     captured = Captured()
-    exporter = InMemorySpanExporter()
-    tracer_provider = TracerProvider(shutdown_on_exit=False)
-    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
     reader = InMemoryMetricReader()
     meter_provider = MeterProvider(metric_readers=[reader], shutdown_on_exit=False)
-    captured._spans, captured._reader = exporter, reader
+    captured._spans, captured._reader, captured._meters = InMemorySpanExporter(), reader, meter_provider
+    tracer_provider, meters = providers()  # shared: each capture in force gets every item
     try:
-        with scoped(captured, tracer_provider=tracer_provider, meter_provider=meter_provider):
+        with scoped(captured, tracer_provider=tracer_provider, meter_provider=meters):
             yield captured
     finally:
         captured._final = _points(reader.get_metrics_data())
         captured._reader = None
         meter_provider.shutdown()
-        tracer_provider.shutdown()  # (the exporter keeps the finished spans readable)

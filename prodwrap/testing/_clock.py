@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 
-from prodwrap._clock import use_clock
+from prodwrap._clock import Clock, current
+
+_lock = threading.Lock()
+_blocks: list[tuple[FakeClock]] = []  # the no_sleep() blocks in force, innermost last
+_base: list[Clock] = []  # the clock in force before the first of them
 
 
 class FakeClock:
@@ -39,10 +46,14 @@ class FakeClock:
         return self._wall + (self._now - self._start)
 
     def advance(self, seconds: float) -> None:
+        """Move the clock ``seconds`` forward (finite and >= 0: a clock never goes back)."""
+        seconds = _forward("advance", seconds)
         with self._lock:
             self._now += seconds
 
     def sleep(self, seconds: float) -> None:
+        """Sleep ``seconds`` (finite and >= 0): recorded, and the clock moves that far."""
+        seconds = _forward("sleep", seconds)
         with self._lock:
             self.sleeps.append(seconds)
             self._now += seconds
@@ -56,9 +67,35 @@ class FakeClock:
         return sum(self.sleeps)
 
 
+def _forward(what: str, seconds: float) -> float:
+    number = isinstance(seconds, numbers.Real | Decimal) and not isinstance(seconds, bool)
+    value = float(seconds) if number else math.nan
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"FakeClock.{what}() takes finite seconds >= 0, got {seconds!r}")
+    return value
+
+
 @contextmanager
 def no_sleep(clock: FakeClock | None = None) -> Iterator[FakeClock]:
-    """Use a :class:`FakeClock` for every model until the block ends."""
+    """Use a :class:`FakeClock` for every model until the block ends.
+
+    Blocks nest, and may end out of order (two asyncio tasks or threads): each end removes
+    its own clock, wherever it is, and the innermost clock still in force (or, once none
+    is, the clock before the first block) is the clock again.
+    """
     fake = clock if clock is not None else FakeClock()
-    with use_clock(fake):
+    block = (fake,)
+    with _lock:
+        if not _blocks:
+            _base[:] = [current.clock]
+        _blocks.append(block)
+        current.clock = fake
+    try:
         yield fake
+    finally:
+        with _lock:
+            for i in range(len(_blocks) - 1, -1, -1):
+                if _blocks[i] is block:
+                    del _blocks[i]
+                    break
+            current.clock = _blocks[-1][0] if _blocks else _base[0]

@@ -143,6 +143,14 @@ class ExpectationFailed(AssertionError):
         self.result = result
 
 
+def nothing_checked(check: str, model: Any, what: str) -> None:
+    """Fail a check that was given no cases (an empty list, an emptied golden file): a check
+    of nothing must not pass."""
+    name = model_name(model)
+    result = Expectation(check, name, (CaseResult(0, "(none)", what, (), 0, 1, False, 0.0, "nothing checked"),))
+    raise ExpectationFailed(result, f"{check}({name}): no cases to check: {what}")
+
+
 def _settle(result: Expectation, shower: Shower) -> Expectation:
     if not result.passed:
         raise ExpectationFailed(result, result.table(shower))
@@ -190,31 +198,50 @@ def expect_cases(
         The :class:`Expectation` (per case: outputs, pass rate, pass^k, Wilson bound).
 
     Raises:
-        ExpectationFailed: some case failed; the message is a table of the failing cases
-            with their pass rate, pass^k and Wilson lower bound.
-        ConfigurationError: a bar outside [0, 1], a confidence outside (0, 1), repeat < 1.
+        ExpectationFailed: some case failed (or there were no cases); the message is a table
+            of the failing cases with their pass rate, pass^k and Wilson lower bound.
+        ConfigurationError: a bar outside [0, 1], a confidence outside (0, 1), repeat < 1,
+            or ``confidence`` with ``min_pass_rate=1`` (the Wilson bound never reaches 1).
     """
     bar = _fraction("min_pass_rate", min_pass_rate)
     level = None if confidence is None else _fraction("confidence", confidence, low_open=True)
     if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
         raise ConfigurationError(f"repeat must be an int >= 1, got {repeat!r}")
+    if level is not None and bar >= 1.0:
+        best = wilson_lower(repeat, repeat, level)
+        raise ConfigurationError(
+            f"expect_cases: confidence={level:g} with min_pass_rate=1 can never pass: the Wilson lower bound"
+            f" never reaches 1 ({repeat} of {repeat} runs gives {best:.3f}); pass a min_pass_rate below 1"
+            " (e.g. min_pass_rate=0.9), or drop confidence="
+        )
     pairs = [tuple(case) for case in cases]
     for i, pair in enumerate(pairs):
         if len(pair) != 2:
             raise ConfigurationError(f"expect_cases takes (input, expected) pairs; case {i} is {pair!r}")
+    if not pairs:
+        nothing_checked("expect_cases", model, "cases is empty")
     runs = call_all(model, [x for x, _ in pairs for _ in range(repeat)])
+    shower = Shower(model)
     results = []
     for i, (x, expected) in enumerate(pairs):
         mine = runs[i * repeat : (i + 1) * repeat]
-        outcomes = [r.error is None and _matches(expected, r.output, compare) for r in mine]
+        outcomes, raised = [], ""
+        for r in mine:
+            try:
+                outcomes.append(r.error is None and _matches(expected, r.output, compare))
+            except Exception as exc:  # a raising predicate fails its case, not the whole check
+                outcomes.append(False)
+                what = "compare" if compare is not None else "predicate"
+                raised = raised or f"{what} raised {type(exc).__name__}: {exc}".split("\n", 1)[0]
         passes = sum(outcomes)
         lower = wilson_lower(passes, repeat, SHOWN_CONFIDENCE if level is None else level)
         ok = passes / repeat >= bar and (level is None or lower >= bar)
         outputs = [r.output if r.error is None else r.error for r in mine]
         got = next((o for o, good in zip(outputs, outcomes, strict=True) if not good), outputs[0])
-        results.append(CaseResult(i, x, expected, tuple(outputs), passes, repeat, ok, lower, got=got))
+        detail = f"{shower(got, 40)} ({raised})" if raised else ""
+        results.append(CaseResult(i, x, expected, tuple(outputs), passes, repeat, ok, lower, detail, got=got))
     result = Expectation("expect_cases", model_name(model), tuple(results), bar, level, repeat=repeat)
-    return _settle(result, Shower(model))
+    return _settle(result, shower)
 
 
 def _pairs(model: Callable[..., Any], inputs: Sequence[Any], perturb: Callable[[Any], Any]) -> list[Any]:
@@ -234,9 +261,12 @@ def expect_invariant(
     is applied to the input: a typo, a renamed city, an irrelevant field.
 
     Raises:
-        ExpectationFailed: for the inputs whose output changed (or whose call raised).
+        ExpectationFailed: for the inputs whose output changed (or whose call raised), or
+            no inputs at all.
     """
     xs = list(inputs)
+    if not xs:
+        nothing_checked("expect_invariant", model, "inputs is empty")
     shower = Shower(model)
     results = []
     for i, (x, px, before, after) in enumerate(_pairs(model, xs, perturb)):
@@ -274,13 +304,15 @@ def expect_directional(
         strict: the score must move the right way (a score that stays fails).
 
     Raises:
-        ExpectationFailed: for the inputs whose score moved the wrong way.
+        ExpectationFailed: for the inputs whose score moved the wrong way, or no inputs.
     """
     if direction not in ("increase", "decrease"):
         raise ConfigurationError(f'direction must be "increase" or "decrease", got {direction!r}')
     score = _scorer(key)
     sign = 1.0 if direction == "increase" else -1.0
     xs = list(inputs)
+    if not xs:
+        nothing_checked("expect_directional", model, "inputs is empty")
     shower = Shower(model)
     results = []
     for i, (x, px, before, after) in enumerate(_pairs(model, xs, perturb)):

@@ -1,15 +1,20 @@
 """``expect_golden``: outputs compared with a JSON-lines golden file, or recorded into it.
 
-One line per input: ``{"key": ..., "input": ..., "output": ...}`` (``"error"`` instead of
-``"output"`` when the call raised: the exception's type name). The key is the canonical key
-(``prodwrap.policies._canonical``) of the input's JSON form, validated first when the model
-has ``input=``, so a dict and the schema's instance are the same case and a file reads back
-the same keys it was written with. Golden files hold test inputs as given (they are test
-data: keep secrets out of them).
+A header line ``{"prodwrap_golden": 1, "salt": ...}``, then one line per input:
+``{"key": ..., "input": ..., "output": ...}`` (``"error"`` instead of ``"output"`` when the
+call raised: the exception's type name). The key is the canonical key
+(``prodwrap.policies._canonical``) of the input's JSON form (its secrets, such as a
+``SecretStr``, hashed with the file's random salt), validated first when the model has
+``input=``, hashed again with the salt (BLAKE2b keyed), so a dict and the schema's instance
+are the same case, a file reads back the same keys it was written with, and a key gives
+nothing away. An update keeps the file's salt. Golden files hold other test inputs as given
+(they are test data: keep secrets out of them). A file without a header (an older prodwrap's)
+is read with its plain keys.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Callable, Iterable
@@ -20,11 +25,12 @@ from prodwrap._audit_lines import Redactor
 from prodwrap.errors import ConfigurationError
 from prodwrap.policies._canonical import canonical_key
 from prodwrap.testing._calls import Shower, _is_model, call_all, close, model_name
-from prodwrap.testing._expect import CaseResult, Expectation, ExpectationFailed, _settle
+from prodwrap.testing._expect import CaseResult, Expectation, ExpectationFailed, _settle, nothing_checked
 
 ENV = "PRODWRAP_UPDATE_GOLDEN"
 UPDATE = [False]  # switched on by the pytest plugin's --prodwrap-update-golden
 _JSON = Redactor(frozenset(), b"golden")  # JSON-able forms, nothing hashed (no names)
+HEADER = "prodwrap_golden"
 HOW_TO_UPDATE = f"update=True, pytest --prodwrap-update-golden, or {ENV}=1"
 
 
@@ -42,19 +48,27 @@ def updating(update: bool | None) -> bool:
     return UPDATE[0] or os.environ.get(ENV, "").strip().lower() in {"1", "true", "yes"}
 
 
-def input_key(model: Any, x: Any) -> str:
-    """The golden key of ``x``: the canonical key of its (validated) JSON form."""
+def _form(salt: bytes | None) -> Redactor:
+    return _JSON if salt is None else Redactor(frozenset(), salt)
+
+
+def input_key(model: Any, x: Any, salt: bytes | None = None) -> str:
+    """The golden key of ``x``: the canonical key of its (validated) JSON form, secrets hashed
+    with ``salt``, hashed again with it (None: an old file's plain key)."""
     value = x
     if _is_model(model) and model._engine.validate_input is not None:
         try:
             value = model._engine.validate_input(x)
         except Exception:  # an input the model refuses is a case too: keyed as given
             value = x
-    return canonical_key(jsonable(value))
+    key = canonical_key(_form(salt).jsonable(value))
+    if salt is None:
+        return key
+    return hashlib.blake2b(key.encode("ascii"), key=salt, digest_size=16).hexdigest()
 
 
-def _line(key: str, x: Any, output: Any, error: BaseException | None) -> dict[str, Any]:
-    line: dict[str, Any] = {"key": key, "input": jsonable(x)}
+def _line(key: str, x: Any, output: Any, error: BaseException | None, salt: bytes) -> dict[str, Any]:
+    line: dict[str, Any] = {"key": key, "input": _form(salt).jsonable(x)}
     if error is None:
         line["output"] = jsonable(output)
     else:
@@ -62,19 +76,24 @@ def _line(key: str, x: Any, output: Any, error: BaseException | None) -> dict[st
     return line
 
 
-def _read(path: Path) -> list[dict[str, Any]]:
-    lines = []
+def _read(path: Path) -> tuple[bytes | None, list[dict[str, Any]]]:
+    """The file's salt (None: no header) and its lines."""
+    lines: list[dict[str, Any]] = []
+    salt: bytes | None = None
     for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not text.strip():
             continue
         try:
             line = json.loads(text)
-        except ValueError as exc:
+            if not lines and salt is None and isinstance(line, dict) and HEADER in line:
+                salt = bytes.fromhex(line["salt"])
+                continue
+        except (ValueError, KeyError, TypeError) as exc:
             raise ConfigurationError(f"golden file {path}: line {number} is not JSON: {exc}") from None
         if not isinstance(line, dict) or "key" not in line or "input" not in line:
             raise ConfigurationError(f"golden file {path}: line {number} has no key and input")
         lines.append(line)
-    return lines
+    return salt, lines
 
 
 def expect_golden(
@@ -99,12 +118,15 @@ def expect_golden(
 
     Raises:
         ExpectationFailed: outputs that differ from the golden ones, inputs without a golden
-            line, or a missing file (the message says how to create it).
+            line, a missing file (the message says how to create it), or nothing to check (an
+            empty file, or ``inputs=[]``).
     """
     file = Path(path)
     name = model_name(model)
     rewrite = updating(update)
-    golden = _read(file) if file.exists() else None
+    salt, golden = _read(file) if file.exists() else (None, None)
+    if rewrite and salt is None:
+        salt = os.urandom(16)
     if inputs is not None:
         xs = list(inputs)
     elif golden is not None:
@@ -118,13 +140,20 @@ def expect_golden(
         result = Expectation("expect_golden", name, (CaseResult(0, file.name, "a golden file", (), 0, 1, False, 0.0),))
         message = f"expect_golden({name}): golden file {file} does not exist; create it with {HOW_TO_UPDATE}"
         raise ExpectationFailed(result, message)
-    keys = [input_key(model, x) for x in xs]
+    if not xs and not rewrite:
+        nothing_checked(
+            "expect_golden", model, f"golden file {file} has no lines" if inputs is None else "inputs is empty"
+        )
+    keys = [input_key(model, x, salt) for x in xs]
     runs = call_all(model, xs)
     if rewrite:
+        assert salt is not None
         file.parent.mkdir(parents=True, exist_ok=True)
         with file.open("w", encoding="utf-8") as out:
+            out.write(json.dumps({HEADER: 1, "salt": salt.hex()}) + "\n")
             for key, x, run in zip(keys, xs, runs, strict=True):
-                out.write(json.dumps(_line(key, x, run.output, run.error), sort_keys=True, ensure_ascii=False) + "\n")
+                line = _line(key, x, run.output, run.error, salt)
+                out.write(json.dumps(line, sort_keys=True, ensure_ascii=False) + "\n")
         cases = tuple(
             CaseResult(i, x, None, (run.output,), 1, 1, True, 0.0)
             for i, (x, run) in enumerate(zip(xs, runs, strict=True))
@@ -133,18 +162,18 @@ def expect_golden(
     by_key = {line["key"]: line for line in golden or ()}
     results = []
     for i, (key, x, run) in enumerate(zip(keys, xs, runs, strict=True)):
-        line = by_key.get(key)
+        found = by_key.get(key)
         got: Any = run.output if run.error is None else run.error
-        if line is None:
+        if found is None:
             results.append(
                 CaseResult(i, x, None, (got,), 0, 1, False, 0.0, f"no golden line: record it with {HOW_TO_UPDATE}")
             )
             continue
-        if "error" in line:
-            expected: Any = f"raises {line['error']}"
-            ok = run.error is not None and type(run.error).__name__ == line["error"]
+        if "error" in found:
+            expected: Any = f"raises {found['error']}"
+            ok = run.error is not None and type(run.error).__name__ == found["error"]
         else:
-            expected = line.get("output")
+            expected = found.get("output")
             ok = run.error is None and close(jsonable(run.output), expected, tol)
         results.append(CaseResult(i, x, expected, (got,), int(ok), 1, ok, 0.0, got=got))
     unused = len(set(by_key) - set(keys))

@@ -8,17 +8,20 @@ observers run around replayed calls as around live ones.
 
 A call is keyed by the canonical key (``prodwrap.policies._canonical``) of the model's name,
 the validated input and the pass-through arguments (of their JSON form, secrets revealed, when
-the input holds what has no canonical form, such as a ``SecretStr``). Calls with one key are replayed in the
-order they were recorded; once they are used up the last one repeats. A recorded exception
-is raised again (its class called with its message). The cassette is a JSON-lines file, one
-call per line; the input and arguments are written with their sensitive fields hashed (the
+the input holds what has no canonical form, such as a ``SecretStr``), hashed again with the
+cassette's random salt (BLAKE2b keyed), so the key reveals nothing of a sensitive field. Calls
+with one key are replayed in the order they were recorded; once they are used up the last one
+repeats. A recorded exception is raised again (its class called with its message, the
+call's sensitive values masked in it, and its retry-relevant attributes set again). The
+cassette is a JSON-lines file: a header line ``{"prodwrap_cassette": 1, "salt": ...}``, then
+one call per line; the input and arguments are written with their sensitive fields hashed (the
 specs' sensitive fields and ``redact=``), the output as JSON (replayed through the model's
 ``output=`` validation, or the predict's return annotation, when there is one).
 """
 
 from __future__ import annotations
 
-import importlib
+import hashlib
 import inspect
 import json
 import os
@@ -34,7 +37,9 @@ from prodwrap.errors import ConfigurationError, UnkeyableError
 from prodwrap.policies._canonical import canonical_key
 from prodwrap.policies.timeout import Timeout
 from prodwrap.testing._calls import Shower, _is_model
+from prodwrap.testing._recorded import error_line, raised, sensitive_values
 
+HEADER = "prodwrap_cassette"  # the first line's mark: {"prodwrap_cassette": 1, "salt": hex}
 Mode = Literal["record", "replay", "auto"]
 _MODES = ("record", "replay", "auto")
 
@@ -63,15 +68,43 @@ class Cassette:
         self._played: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
         self._out: IO[str] | None = None
+        self.salt: bytes | None = None  # the key of the calls' keys (None: an old cassette's plain keys)
+        self._header = True  # the file still needs its header line
         if mode != "record" and path.exists():
-            for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-                if text.strip():
-                    try:
-                        line = json.loads(text)
-                        where = (line["model"], line["key"])
-                    except (ValueError, KeyError, TypeError):
-                        raise ConfigurationError(f"cassette {path}: line {number} is not a recorded call") from None
-                    self._calls.setdefault(where, []).append(line)
+            self._load(path)
+        if self._header:
+            self.salt = os.urandom(16)
+
+    def _load(self, path: Path) -> None:
+        first = True
+        for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not text.strip():
+                continue
+            try:
+                line = json.loads(text)
+                if first and isinstance(line, dict) and HEADER in line:
+                    self.salt, self._header = bytes.fromhex(line["salt"]), False
+                    first = False
+                    continue
+                where = (line["model"], line["key"])
+            except (ValueError, KeyError, TypeError):
+                raise ConfigurationError(f"cassette {path}: line {number} is not a recorded call") from None
+            if first:  # recorded calls and no header: an old cassette, keyed without a salt
+                if self.mode == "auto":
+                    raise ConfigurationError(
+                        f"cassette {path} has no salt header (recorded by an older prodwrap, its keys reveal"
+                        " sensitive inputs): re-record it with mode='record'"
+                    )
+                self._header = False
+            first = False
+            self._calls.setdefault(where, []).append(line)
+
+    def keyed(self, key: str) -> str:
+        """A call's key in this cassette: its canonical key hashed with the cassette's salt
+        (BLAKE2b keyed), so the file reveals nothing of the sensitive fields it hashed."""
+        if self.salt is None:
+            return key
+        return hashlib.blake2b(key.encode("ascii"), key=self.salt, digest_size=16).hexdigest()
 
     def __len__(self) -> int:
         return sum(len(calls) for calls in self._calls.values())
@@ -93,6 +126,9 @@ class Cassette:
             if self._out is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._out = self.path.open("w" if self.mode == "record" else "a", encoding="utf-8")
+                if self._header and self.salt is not None:
+                    self._out.write(json.dumps({HEADER: 1, "salt": self.salt.hex()}) + "\n")
+                    self._header = False
             self._out.write(text)
             self._out.flush()
             self.recorded += 1
@@ -112,27 +148,6 @@ class Cassette:
 
     def __repr__(self) -> str:
         return f"<Cassette {str(self.path)!r} mode={self.mode} hits={self.hits} recorded={self.recorded}>"
-
-
-def _error_line(exc: BaseException) -> dict[str, str]:
-    cls = type(exc)
-    return {"type": f"{cls.__module__}:{cls.__qualname__}", "message": str(exc)}
-
-
-def _raised(error: dict[str, str]) -> Exception:
-    """The recorded exception again: its class called with its message (a ``RuntimeError``
-    naming it when the class cannot be found or built)."""
-    module, _, name = str(error.get("type", "")).partition(":")
-    message = str(error.get("message", ""))
-    try:
-        cls: Any = importlib.import_module(module)
-        for part in name.split("."):
-            cls = getattr(cls, part)
-        if isinstance(cls, type) and issubclass(cls, Exception):
-            return cls(message)
-    except Exception:
-        pass
-    return RuntimeError(f"{name or 'error'}: {message} (replayed)")
 
 
 def _decoder(model: Any, fn: Callable[..., Any]) -> Callable[[Any], Any]:
@@ -173,10 +188,11 @@ class _Recorder:
 
     def key(self, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
         try:
-            return canonical_key(value, self.name, args, kwargs)
+            key = canonical_key(value, self.name, args, kwargs)
         except UnkeyableError:  # a SecretStr, say: its JSON form, the secret revealed
             plain = self.output.jsonable
-            return canonical_key("json", plain(value, reveal=True), self.name, plain([args, kwargs], reveal=True))
+            key = canonical_key("json", plain(value, reveal=True), self.name, plain([args, kwargs], reveal=True))
+        return self.cassette.keyed(key)  # salted: the file alone cannot test guesses
 
     def replayed(self, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[bool, Any]:
         """(True, output) for a recorded call; (False, key) when it must be made."""
@@ -188,7 +204,7 @@ class _Recorder:
             line = self.cassette.take(self.name, key)
             if line is not None:
                 if "error" in line:
-                    raise _raised(line["error"])
+                    raise raised(line["error"])
                 return True, self.decode(line.get("output"))
             if self.cassette.mode == "replay":
                 shown = self.shower(value, 200)
@@ -207,7 +223,7 @@ class _Recorder:
         if error is None:
             line["output"] = self.output.jsonable(out)
         else:
-            line["error"] = _error_line(error)
+            line["error"] = error_line(error, sensitive_values(self.redactor, value, args, kwargs))
         self.cassette.record(line)
 
     def sync(self) -> Callable[..., Any]:

@@ -32,6 +32,7 @@ from prodwrap.policies.validation import ArraySpec, compile_spec
 __all__ = ["invalid_inputs", "valid_inputs"]
 
 _MAX_ITEMS = 5  # items in a generated list or dict
+_MAX_DEPTH = 6  # containers and records nested in a generated value (a recursive model ends)
 HUGE = 1 << 20  # characters (or items) of a huge payload
 _ODD: tuple[Any, ...] = (None, 0, -1, 3.5, True, "", "not json", "{", "[1, 2", [], [1, "a"], {}, b"\xff\xfe", 1j)
 
@@ -126,11 +127,17 @@ def _fields(tp: Any) -> tuple[dict[str, Any], set[str]] | None:
     return None
 
 
-def for_type(tp: Any, metadata: Sequence[Any] = ()) -> st.SearchStrategy[Any]:
-    """Values a field of type ``tp`` accepts, in the form a caller sends them."""
+def for_type(tp: Any, metadata: Sequence[Any] = (), depth: int = 0) -> st.SearchStrategy[Any]:
+    """Values a field of type ``tp`` accepts, in the form a caller sends them.
+
+    Nesting is bounded: ``_MAX_DEPTH`` containers and records deep, lists, sets and dicts are
+    drawn empty (and records not at all), so a self-referencing model (a tree) gets finite
+    values instead of an endless strategy.
+    """
     origin, args = get_origin(tp), get_args(tp)
     if origin is typing.Annotated:
-        return for_type(args[0], [*metadata, *tp.__metadata__])
+        return for_type(args[0], [*metadata, *tp.__metadata__], depth)
+    deeper = depth + 1
     b = _bounds(metadata)
     if tp in (int, float, Decimal):
         return _number(tp, b)
@@ -149,23 +156,28 @@ def for_type(tp: Any, metadata: Sequence[Any] = ()) -> st.SearchStrategy[Any]:
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return st.sampled_from([member.value for member in tp])
     if origin is Union or origin is types.UnionType:
-        return st.one_of(*(for_type(a) for a in args))
-    size = {"min_size": b.get("min_length", 0), "max_size": b.get("max_length", _MAX_ITEMS)}
+        return st.one_of(*(for_type(a, (), depth) for a in args))
+    deep = depth >= _MAX_DEPTH  # past it: empty containers, no records
+    size = {"min_size": b.get("min_length", 0), "max_size": 0 if deep else b.get("max_length", _MAX_ITEMS)}
+    if deep and size["min_size"] > 0:
+        return st.nothing()
     if origin in (list, set, frozenset, Sequence) or tp in (list, set, frozenset):
-        return st.lists(for_type(args[0] if args else Any), **size)
+        return st.just([]) if deep else st.lists(for_type(args[0] if args else Any, (), deeper), **size)
     if origin is tuple:
         if len(args) == 2 and args[1] is Ellipsis:
-            return st.lists(for_type(args[0]), **size).map(tuple)
-        return st.tuples(*(for_type(a) for a in args))
+            return st.just(()) if deep else st.lists(for_type(args[0], (), deeper), **size).map(tuple)
+        return st.nothing() if deep else st.tuples(*(for_type(a, (), deeper) for a in args))
     if origin in (dict, Mapping) or tp is dict:
         key, value = args if args else (str, Any)
-        return st.dictionaries(for_type(key), for_type(value), max_size=size["max_size"])
+        return st.just({}) if deep else st.dictionaries(for_type(key, (), deeper), for_type(value, (), deeper), **size)
     record = _fields(tp)
     if record is not None:
+        if depth > _MAX_DEPTH:
+            return st.nothing()
         fields, required = record
         return st.fixed_dictionaries(
-            {k: for_type(v) for k, v in fields.items() if k in required},
-            optional={k: for_type(v) for k, v in fields.items() if k not in required},
+            {k: for_type(v, (), deeper) for k, v in fields.items() if k in required},
+            optional={k: for_type(v, (), deeper) for k, v in fields.items() if k not in required},
         )
     return st.from_type(tp)
 

@@ -79,14 +79,30 @@ def test_the_scope_is_installed_only_for_the_block_and_captures_nest() -> None:
         provider = SCOPE.tracer_provider
         assert SCOPE.on and type(provider).__name__ == "TracerProvider"
         with capture() as inner:
-            assert SCOPE.tracer_provider is not provider  # the innermost providers win
+            assert SCOPE.tracer_provider is provider  # one provider, fanned out to each capture
             emit("drift", 1)
         assert SCOPE.tracer_provider is provider
         emit("drift", 2)
     assert not SCOPE.on and SCOPE.tracer_provider is None and SCOPE.captures == ()
     assert outer.drift_alerts == [1, 2] and inner.drift_alerts == [1]
+    assert inner is not outer
     emit("drift", 3)  # outside every scope: nobody receives it
     assert outer.drift_alerts == [1, 2]
+
+
+def test_nested_captures_each_get_every_span_and_metric_while_in_force() -> None:
+    model = pw.ProductionModel(lambda x: 2 * x, name="doubler")
+    with capture() as outer:
+        model(0)
+        with capture() as inner:
+            model(1)
+            model(2)
+        model(3)
+    assert len(inner.spans("predict doubler")) == 2 and len(outer.spans("predict doubler")) == 4
+    assert [p.value for p in inner.metrics()["prodwrap.predictions"]] == [2]
+    assert [p.value for p in outer.metrics()["prodwrap.predictions"]] == [4]
+    (histogram,) = outer.metrics()["prodwrap.prediction.duration"]
+    assert histogram.value.count == 4
 
 
 def test_spans_from_the_scoped_tracer_provider_filtered_by_name() -> None:
@@ -209,3 +225,22 @@ def test_the_fixture_gives_a_capture_in_force(prodwrap_capture: Captured) -> Non
     assert prodwrap_capture in SCOPE.captures
     emit("escalation", "p")
     assert prodwrap_capture.escalations == ["p"]  # type: ignore[comparison-overlap]
+
+
+def test_captures_ending_out_of_order_leave_none_in_force() -> None:
+    import asyncio
+
+    seen: dict[str, Captured] = {}
+
+    async def block(name: str, hold: float) -> None:
+        with capture() as cap:
+            seen[name] = cap
+            await asyncio.sleep(hold)
+
+    async def both() -> None:
+        await asyncio.gather(block("a", 0.01), block("b", 0.05))  # a enters, b enters, a exits, b exits
+
+    asyncio.run(both())
+    assert not SCOPE.on and SCOPE.captures == () and SCOPE.tracer_provider is None
+    pw.ProductionModel(lambda x: x, name="later")(1)
+    assert seen["a"].predictions == [] and seen["b"].predictions == [] and seen["b"].spans() == []

@@ -4,7 +4,11 @@ moves its wall time with its monotonic reading (DESIGN §3, Testing)."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
+from typing import Any
+
+import pytest
 
 from prodwrap import _clock
 from prodwrap._clock import SystemClock
@@ -48,3 +52,37 @@ def test_no_sleep_makes_the_fake_wall_time_the_current_one() -> None:
         clock.advance(60.0)
         assert _clock.current.clock.time() == 60.0
     assert abs(_clock.current.clock.time() - time.time()) < 60
+
+
+def test_no_sleep_blocks_ending_out_of_order_leave_no_dead_clock_installed() -> None:
+    import asyncio
+
+    from prodwrap._clock import SystemClock, current
+
+    seen: dict[str, FakeClock] = {}
+
+    async def block(name: str, hold: float) -> None:
+        with no_sleep() as clock:
+            seen[name] = clock
+            await asyncio.sleep(hold)
+            if name == "b":  # a ended first: b's clock is still the one in force
+                assert current.clock is clock
+
+    async def both() -> None:
+        await asyncio.gather(block("a", 0.01), block("b", 0.05))  # a enters, b enters, a exits, b exits
+
+    before = current.clock
+    asyncio.run(both())
+    assert current.clock is before and isinstance(before, SystemClock)
+
+
+@pytest.mark.parametrize("seconds", [-1, -0.001, float("nan"), float("inf"), float("-inf"), True, "1"])
+def test_a_fake_clock_refuses_to_go_back_or_to_nan(seconds: Any) -> None:
+    clock = FakeClock()
+    for move in (clock.advance, clock.sleep):
+        with pytest.raises(ValueError, match=r"finite seconds >= 0, got " + re.escape(repr(seconds))):
+            move(seconds)
+    assert clock.monotonic() == 1000.0 and clock.sleeps == []
+    clock.advance(0)
+    clock.sleep(1.5)
+    assert clock.monotonic() == 1001.5 and clock.sleeps == [1.5]

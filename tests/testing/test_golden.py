@@ -51,10 +51,11 @@ def test_update_records_then_the_file_is_checked_from_its_own_inputs(tmp_path: P
     path = tmp_path / "sub" / "golden.jsonl"
     result = expect_golden(MODEL, path, update=True, inputs=INPUTS)
     assert result.passed and "updated" in result.notes[0]
-    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    header, *lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     assert [line["output"] for line in lines] == [{"probability": 0.1}, {"probability": 0.8}]
     assert lines[0]["input"] == {"age": 30, "income": 90_000}
-    assert lines[0]["key"] == input_key(MODEL, Applicant(age=30, income=90_000.0))  # dict or instance: one key
+    salt = bytes.fromhex(header["salt"])
+    assert lines[0]["key"] == input_key(MODEL, Applicant(age=30, income=90_000.0), salt)  # dict or instance: one key
     assert expect_golden(MODEL, path).passed  # the inputs the file holds
     assert expect_golden(MODEL, path, inputs=[Applicant(age=50, income=20_000)]).passed
 
@@ -81,7 +82,7 @@ def test_an_input_the_file_does_not_have_fails_until_updated(tmp_path: Path) -> 
     result = expect_golden(MODEL, path, inputs=INPUTS[:1] + INPUTS[:1])
     assert result.passed
     result = expect_golden(MODEL, path, inputs=INPUTS[1:], update=True)
-    assert expect_golden(MODEL, path).passed and len(path.read_text().splitlines()) == 1
+    assert expect_golden(MODEL, path).passed and len(path.read_text().splitlines()) == 2
 
 
 def test_unchecked_lines_are_noted_not_failed(tmp_path: Path) -> None:
@@ -95,7 +96,7 @@ def test_errors_are_golden_too(tmp_path: Path) -> None:
     path = tmp_path / "golden.jsonl"
     bad = [{"age": "forty", "income": 1}]
     expect_golden(MODEL, path, update=True, inputs=bad)
-    assert json.loads(path.read_text())["error"] == "InputValidationError"
+    assert json.loads(path.read_text().splitlines()[1])["error"] == "InputValidationError"
     expect_golden(MODEL, path)
     lenient = pw.ProductionModel(lambda a: Score(probability=0.0), name="credit-risk")
     with pytest.raises(ExpectationFailed, match="raises InputValidationError"):
@@ -113,7 +114,7 @@ def test_the_switch_updates_without_update_true(tmp_path: Path, monkeypatch: pyt
     assert path.exists()
     other = pw.ProductionModel(lambda a: Score(probability=0.5), input=Applicant, name="credit-risk")
     expect_golden(other, path)  # rewritten again, not compared
-    assert json.loads(path.read_text().splitlines()[0])["output"] == {"probability": 0.5}
+    assert json.loads(path.read_text().splitlines()[1])["output"] == {"probability": 0.5}
     with pytest.raises(ExpectationFailed):
         expect_golden(MODEL, path, update=False)  # False wins over the switch
 
@@ -136,3 +137,33 @@ def test_a_corrupt_file_is_a_configuration_error(tmp_path: Path) -> None:
     path.write_text("{not json\n")
     with pytest.raises(pw.ConfigurationError, match="line 1"):
         expect_golden(MODEL, path)
+
+
+def test_golden_keys_are_salted_so_a_secret_input_cannot_be_guessed_from_the_file(tmp_path: Path) -> None:
+    from prodwrap.policies._canonical import canonical_key
+    from prodwrap.testing._golden import jsonable
+
+    class In(pydantic.BaseModel):
+        user: str
+        pin: pydantic.SecretStr
+
+    model = pw.ProductionModel(lambda i: len(i.user), input=In, name="g")
+    path = tmp_path / "g.jsonl"
+    x = In(user="ann", pin=pydantic.SecretStr("4711"))
+    expect_golden(model, path, update=True, inputs=[x])
+    header, line = [json.loads(text) for text in path.read_text().splitlines()]
+    assert line["key"] != canonical_key(jsonable(x))  # the unsalted key of old files
+    assert line["input"]["pin"] != jsonable(x)["pin"]  # the secret's hash is salted too
+    assert expect_golden(model, path, inputs=[x]).passed
+    expect_golden(model, path, update=True, inputs=[x])  # an update keeps the salt: same file
+    assert json.loads(path.read_text().splitlines()[0]) == header
+
+
+def test_an_old_golden_file_without_a_header_is_read_with_its_plain_keys(tmp_path: Path) -> None:
+    from prodwrap.policies._canonical import canonical_key
+
+    path = tmp_path / "old.jsonl"
+    x = {"age": 30, "income": 90_000.0}
+    line = {"key": canonical_key(x), "input": x, "output": {"probability": 0.1}}
+    path.write_text(json.dumps(line) + "\n")
+    assert expect_golden(MODEL, path).passed

@@ -38,7 +38,8 @@ class FakeLLM:
 
 
 def lines(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    """The recorded calls (the header line, with the salt, left out)."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()][1:]
 
 
 def test_record_then_replay_offline_with_the_same_outputs(tmp_path: Path) -> None:
@@ -222,3 +223,98 @@ def test_nonsense_is_refused(tmp_path: Path) -> None:
     (tmp_path / "bad.jsonl").write_text("not json\n")
     with pytest.raises(pw.ConfigurationError, match="line 1"), replay(tmp_path / "bad.jsonl", model):
         pass
+
+
+def test_the_key_is_salted_per_cassette_so_the_file_gives_no_secret_away(tmp_path: Path) -> None:
+    from prodwrap.policies._canonical import canonical_key
+
+    model = pw.ProductionModel(FakeLLM(), input=Prompt, name="llm")
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    for path in (a, b):
+        with replay(path, model, mode="record"):
+            model({"text": "hi", "user": "4711"})
+    header = json.loads(a.read_text(encoding="utf-8").splitlines()[0])
+    assert header["prodwrap_cassette"] == 1 and len(bytes.fromhex(header["salt"])) == 16
+    (line,) = lines(a)
+    plain = canonical_key(Prompt(text="hi", user="4711"), "llm", (), {})
+    assert line["key"] != plain and line["key"] != lines(b)[0]["key"]  # guesses cannot be tested
+    with replay(a, model, mode="replay") as cassette:  # the salt is read back
+        model({"text": "hi", "user": "4711"})
+    with replay(a, model, mode="auto") as cassette:
+        model({"text": "hi", "user": "4711"})
+        model({"text": "new", "user": "1"})
+    assert (cassette.hits, cassette.recorded) == (1, 1) and len(lines(a)) == 2
+
+
+def test_an_old_cassette_without_a_header_replays_but_auto_refuses_it(tmp_path: Path) -> None:
+    from prodwrap.policies._canonical import canonical_key
+
+    model = pw.ProductionModel(lambda x: x * 2, name="m")
+    old = tmp_path / "old.jsonl"
+    old.write_text(json.dumps({"model": "m", "key": canonical_key(3, "m", (), {}), "input": 3, "output": 6}) + "\n")
+    with replay(old, model, mode="replay"):
+        assert model(3) == 6
+    with pytest.raises(pw.ConfigurationError, match="no salt header"), replay(old, model, mode="auto"):
+        pass
+
+
+def test_a_recorded_error_message_has_the_inputs_secrets_masked(tmp_path: Path) -> None:
+    class Req(pydantic.BaseModel):
+        prompt: str
+        api_key: pydantic.SecretStr
+        user: Annotated[str, pw.Sensitive]
+
+    def llm(r: Req) -> str:  # as SDKs often echo the request
+        raise PermissionError(f"invalid key {r.api_key.get_secret_value()!r} for {r.user}, prompt {r.prompt}")
+
+    model = pw.ProductionModel(llm, name="llm", input=Req, fallback=pw.Constant("x"))
+    path = tmp_path / "c.jsonl"
+    with replay(path, model, mode="record"):
+        model({"prompt": "hi there", "api_key": "sk-live-abcdef", "user": "alice@example.com"})
+    text = path.read_text(encoding="utf-8")
+    assert "sk-live-abcdef" not in text and "alice@example.com" not in text
+    (line,) = lines(path)
+    assert line["error"]["message"] == "invalid key '**********' for **********, prompt hi there"
+
+
+class APIStatusError(Exception):  # shaped like openai's / httpx's errors
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class Response:
+    status_code = 429
+
+
+class WithResponse(Exception):
+    def __init__(self, message: str, *, response: Any) -> None:  # cls(message) cannot rebuild it
+        super().__init__(message)
+        self.response = response
+        self.retry_after = 0.5
+
+
+@pytest.mark.parametrize(
+    "error", [APIStatusError("Service Unavailable", status_code=503), WithResponse("slow down", response=Response())]
+)
+def test_replayed_errors_keep_the_attributes_retries_read(tmp_path: Path, error: Exception) -> None:
+    state = {"n": 0}
+
+    def llm(prompt: str) -> str:
+        state["n"] += 1
+        if state["n"] == 1:
+            raise error
+        return prompt.upper()
+
+    model = pw.ProductionModel(llm, name="llm", retry=3, fallback=pw.Constant("FALLBACK"))
+    path = tmp_path / "c.jsonl"
+    with no_sleep(), replay(path, model, mode="record"):
+        assert model.predict_detailed("hi").attempts == 2
+    with no_sleep(), replay(path, model, mode="replay"):
+        p = model.predict_detailed("hi")
+    assert (p.value, p.outcome, p.attempts) == ("HI", "ok", 2)
+    (replayed,) = p.errors
+    if isinstance(error, APIStatusError):
+        assert type(replayed) is APIStatusError and replayed.status_code == 503
+    else:
+        assert getattr(replayed, "retry_after", None) == 0.5 and replayed.response.status_code == 429  # type: ignore[attr-defined]

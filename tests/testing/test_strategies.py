@@ -212,3 +212,28 @@ def test_hypothesis_is_imported_only_when_used() -> None:
         "import prodwrap.testing.strategies; assert 'hypothesis' in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+class Tree(pydantic.BaseModel):
+    value: int
+    children: list[Tree] = []
+
+
+def _depth(tree: dict[str, Any]) -> int:
+    return 1 + max((_depth(child) for child in tree.get("children", [])), default=0)
+
+
+def test_a_self_referencing_model_gets_finite_inputs_and_fuzzes() -> None:
+    Tree.model_rebuild()
+    model = pw.ProductionModel(lambda t: t.value, input=Tree, name="tree")
+    trees: list[dict[str, Any]] = []
+
+    @settings(max_examples=50, database=None, deadline=None)
+    @given(valid_inputs(model))
+    def draw(x: dict[str, Any]) -> None:
+        trees.append(x)
+
+    draw()
+    assert trees and max(_depth(t) for t in trees) <= 6
+    result = fuzz(model, n=50, seed=1)
+    assert result.inputs == 50 and result.refused == 50
