@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 from prodwrap._context import context, deadline
 from prodwrap._model import ProductionModel
 from prodwrap._record import Outcome, Prediction, Stats
-from prodwrap._traced import traced
 from prodwrap.cost import (
     Attempt,
     Budget,
@@ -81,6 +80,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from prodwrap import drift as drift
     from prodwrap import telemetry as telemetry
+    from prodwrap._traced import traced
     from prodwrap.audit import AuditLog, AuditStats
     from prodwrap.drift import DriftMonitor
     from prodwrap.rollout import (
@@ -106,6 +106,7 @@ _LAZY = {  # loaded on first use: drift is numpy-heavy, audit only for who write
     "AuditLog": "prodwrap.audit",
     "AuditStats": "prodwrap.audit",
     "compare": "prodwrap.rollout.compare",
+    "traced": "prodwrap._traced",
     "Canary": "prodwrap.rollout",
     "CanaryEvent": "prodwrap.rollout",
     "CanaryHandle": "prodwrap.rollout",

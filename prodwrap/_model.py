@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any, Concatenate, Generic, Literal, ParamSpec,
 
 from prodwrap import _report
 from prodwrap._compile import batch_of, compile_engine, input_name
-from prodwrap._detailed import detailed_async, detailed_sync
 from prodwrap._drivers import predict_async, predict_sync
 from prodwrap._engine import Engine
 from prodwrap._options import CommonOptions, Options, Settings
@@ -150,6 +149,8 @@ class ProductionModel(Generic[In, P, R]):
     def _predict_detailed(self, x: Any = _NO_INPUT, /, *args: Any, **kwargs: Any) -> Any:
         if x is _NO_INPUT:
             x = self._keyword_input(kwargs)
+        from prodwrap._detailed import detailed_sync  # (loaded with the first detailed call)
+
         return detailed_sync(self._engine, x, args, kwargs)
 
     def _apredict(self, x: Any = _NO_INPUT, /, *args: Any, **kwargs: Any) -> Any:
@@ -160,6 +161,8 @@ class ProductionModel(Generic[In, P, R]):
     def _apredict_detailed(self, x: Any = _NO_INPUT, /, *args: Any, **kwargs: Any) -> Any:
         if x is _NO_INPUT:
             x = self._keyword_input(kwargs)
+        from prodwrap._detailed import detailed_async
+
         return detailed_async(self._engine, x, args, kwargs)
 
     if TYPE_CHECKING:
