@@ -33,11 +33,11 @@ EXPECTED_SUMMARY = [
 ]
 
 
-def test_quickstart_runs_and_prints_its_deterministic_summary(tmp_path: Path) -> None:
+def _quickstart(tmp_path: Path, *flags: str) -> subprocess.CompletedProcess[str]:
     # The worktree's prodwrap, whichever checkout the interpreter has installed; warnings are errors.
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
-        [sys.executable, "-W", "error", str(ROOT / "examples" / "quickstart.py")],
+        [sys.executable, "-W", "error", str(ROOT / "examples" / "quickstart.py"), *flags],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -46,6 +46,11 @@ def test_quickstart_runs_and_prints_its_deterministic_summary(tmp_path: Path) ->
         check=False,
     )
     assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_quickstart_runs_and_prints_its_deterministic_summary(tmp_path: Path) -> None:
+    result = _quickstart(tmp_path)
     assert result.stderr == ""
     lines = result.stdout.splitlines()
     assert re.fullmatch(r"3000 calls from 16 threads in \d+\.\d\d s", lines[0]), lines[0]
@@ -57,17 +62,7 @@ def test_quickstart_runs_and_prints_its_deterministic_summary(tmp_path: Path) ->
 
 
 def test_quickstart_with_telemetry_prints_the_metrics_summary(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    result = subprocess.run(
-        [sys.executable, "-W", "error", str(ROOT / "examples" / "quickstart.py"), "--telemetry"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    result = _quickstart(tmp_path, "--telemetry")
     tail = result.stdout[result.stdout.index("model.describe()") :]
     assert "prodwrap.predictions" in tail and "prodwrap.prediction.duration" in tail, tail
 
