@@ -37,7 +37,7 @@ def predict_sync(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: dict[str
     The success path validates, calls (inline, or on a worker under the model's timeout),
     validates the output and finishes: no record unless an observer reads one, no
     exception, no lock. The first failure hands over to the walk, which goes on from there.
-    ``w``: the call's telemetry handle (see :func:`watched_sync`).
+    ``w``: the handle a stage's ``watch`` opened for the call (see :func:`watched_sync`).
     """
     start = perf_counter()
     fast = engine.sync_fast
@@ -46,12 +46,12 @@ def predict_sync(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: dict[str
             return predict_async(engine, x, args, kwargs)
         if w is None and engine.watch is not None:
             w = engine.watch()
-            if w is not None:  # a provider is installed: the call is traced
+            if w is not None:  # the engine's watch took the call
                 return watched_sync(engine, w, x, args, kwargs)
         return _run_sync(engine, CallRecord(start, w), x, args, kwargs)
     if w is None and fast.watch is not None:
         w = fast.watch()
-        if w is not None:  # a provider is installed: the call is traced
+        if w is not None:  # the engine's watch took the call
             return watched_sync(engine, w, x, args, kwargs)
     value = x
     if fast.validate is not None:
@@ -71,7 +71,7 @@ def predict_sync(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: dict[str
             except Exception:
                 said = False
         if said is not True:
-            rec = _ending.walked(start, said, w)  # None: served at once (a cache hit)
+            rec = _ending.walked(start, said, w)  # None: an admission hook served it
             if rec is not None:  # the walk takes it (after a Route, its attempts go there)
                 return _run_sync(engine, rec, value, args, kwargs, validated=True)
             return served(engine, start, value, said, w)
@@ -117,7 +117,7 @@ def predict_sync(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: dict[str
 
 
 def watched_sync(engine: Engine, w: Any, x: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """A traced call: the handle's span is current while the call runs as any other."""
+    """A watched call: the handle enters first, exits last; the call runs as any other."""
     w.enter()
     try:
         out = predict_sync(engine, x, args, kwargs, w)
@@ -216,12 +216,12 @@ async def predict_async(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: d
     if fast is None or (LIVE and outer_deadline() is not None) or (w is not None and w.walk):
         if w is None and engine.watch is not None:
             w = engine.watch()
-            if w is not None:  # a provider is installed: the call is traced
+            if w is not None:  # the engine's watch took the call
                 return await watched_async(engine, w, x, args, kwargs)
         return await _run_async(engine, CallRecord(start, w), x, args, kwargs)
     if w is None and fast.watch is not None:
         w = fast.watch()
-        if w is not None:  # a provider is installed: the call is traced
+        if w is not None:  # the engine's watch took the call
             return await watched_async(engine, w, x, args, kwargs)
     value = x
     if fast.validate is not None:
@@ -241,7 +241,7 @@ async def predict_async(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: d
             except Exception:
                 said = False
         if said is not True:
-            rec = _ending.walked(start, said, w)  # None: served at once (a cache hit)
+            rec = _ending.walked(start, said, w)  # None: an admission hook served it
             if rec is not None:  # the walk takes it (after a Route, its attempts go there)
                 return await _run_async(engine, rec, value, args, kwargs, validated=True)
             return served(engine, start, value, said, w)

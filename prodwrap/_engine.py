@@ -324,7 +324,7 @@ class Engine:
                 rec.target = rec.routed
             elif step is GIVE_UP:
                 rec.ok = False
-                if rec.routed is not self.primary and rec.routed is not None:
+                if rec.routed is not self.primary:
                     rec.served_by = rec.routed.name  # (the routed target failed: a canary's candidate)
                 return
             step = None

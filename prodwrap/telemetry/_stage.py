@@ -245,7 +245,7 @@ class TelemetryStage(Stage):
 
     # -- what the call's span and metrics say -------------------------------------------------
 
-    def describe_call(self, rec: CallRecord, attrs: dict[str, Any], walked: bool) -> None:
+    def describe_call(self, rec: CallRecord, attrs: dict[str, Any]) -> None:
         """Add what the record knows to the call's span attributes (GenAI usage, content)."""
         w: Watch = rec.watch
         if rec.outcome == "fallback" and rec.served_by in self.constants and w.tracer is not None:

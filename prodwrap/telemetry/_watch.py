@@ -158,7 +158,7 @@ class Watch:
                 for key, value in tags.items():
                     attrs[f"prodwrap.tag.{key}"] = value if isinstance(value, str | bool | int | float) else str(value)
             if rec is not None:
-                stage.describe_call(rec, attrs, self.walk)
+                stage.describe_call(rec, attrs)
             span.set_attributes(attrs)
             if rec is not None:
                 self._events(span, rec, final)
