@@ -14,9 +14,9 @@ from typing import Any
 
 from prodwrap import _clock
 
-_EMPTY: Mapping[str, Any] = MappingProxyType({})
+NO_TAGS: Mapping[str, Any] = MappingProxyType({})  # the tags outside every pw.context (one object)
 
-TAGS: ContextVar[Mapping[str, Any]] = ContextVar("prodwrap_tags", default=_EMPTY)
+TAGS: ContextVar[Mapping[str, Any]] = ContextVar("prodwrap_tags", default=NO_TAGS)
 
 
 class Binding:

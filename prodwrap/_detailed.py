@@ -6,7 +6,7 @@ from __future__ import annotations
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
-from prodwrap._drivers import _run_async, _run_sync
+from prodwrap._drivers import walk_async, walk_sync
 from prodwrap._record import CallRecord
 
 if TYPE_CHECKING:
@@ -22,11 +22,11 @@ def detailed_sync(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: dict[st
     rec = CallRecord(perf_counter(), w)
     rec.detailed = True
     if w is None:
-        _run_sync(engine, rec, x, args, kwargs)
+        walk_sync(engine, rec, x, args, kwargs)
         return rec.built
     w.enter()
     try:
-        _run_sync(engine, rec, x, args, kwargs)
+        walk_sync(engine, rec, x, args, kwargs)
     except BaseException as exc:
         w.exit(exc)
         raise
@@ -39,11 +39,11 @@ async def detailed_async(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: 
     rec = CallRecord(perf_counter(), w)
     rec.detailed = True
     if w is None:
-        await _run_async(engine, rec, x, args, kwargs)
+        await walk_async(engine, rec, x, args, kwargs)
         return rec.built  # type: ignore[return-value]
     w.enter()
     try:
-        await _run_async(engine, rec, x, args, kwargs)
+        await walk_async(engine, rec, x, args, kwargs)
     except BaseException as exc:
         w.exit(exc)
         raise

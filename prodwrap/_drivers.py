@@ -1,7 +1,8 @@
 """The two drivers: the only code that calls, blocks, sleeps or awaits.
 
-They take an engine (never the model), run its compiled success path (``engine.sync_fast``
-or ``engine.async_fast``) when no caller's deadline applies, and otherwise carry out the
+They take an engine (never the model), run its compiled success path (``engine.run_sync``
+or ``engine.run_async``: the success-path hooks compiled into one function by
+``prodwrap._compiled``) when no caller's deadline applies, and otherwise carry out the
 engine's walk: each ``CALL`` and ``SLEEP`` it yields, until the call is decided. The sync and
 the async driver differ only in how an attempt is invoked (inline or on a worker thread under
 a deadline, versus awaited under ``asyncio.timeout``) and how they sleep. Every call ends at
@@ -10,12 +11,11 @@ the one finish point. They name no capability: stages plug in through the engine
 
 from __future__ import annotations
 
-from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
-from prodwrap import _clock, _ending
-from prodwrap._context import DEADLINE, LIVE, Binding, outer_deadline
-from prodwrap._ending import admitted, aio, broken, end, finish_fast, handover, interrupted, limit_of, served, within
+from prodwrap import _clock
+from prodwrap._context import DEADLINE, Binding, outer_deadline
+from prodwrap._ending import aio, broken, end, limit_of, within
 from prodwrap._engine import ASYNC, CALL, MODEL, RACE, SLEEP, SYNC, Act, Engine
 from prodwrap._race import race_async, race_sync
 from prodwrap._record import CallRecord
@@ -32,88 +32,26 @@ _clocks = _clock.current
 
 
 def predict_sync(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: dict[str, Any], w: Any = None) -> Any:
-    """One call, sync: the compiled success path inline, else the general walk.
-
-    The success path validates, calls (inline, or on a worker under the model's timeout),
-    validates the output and finishes: no record unless an observer reads one, no
-    exception, no lock. The first failure hands over to the walk, which goes on from there.
+    """One call, sync: the engine's compiled success path (``engine.run_sync``, built by
+    ``prodwrap._compiled`` from the success-path hooks), which validates, calls (inline, or
+    on a worker under the model's timeout), validates the output and finishes: no record
+    unless an observer reads one, no exception, no lock. The first failure hands over to the
+    walk (:func:`drive_sync`), which goes on from there; a call with a caller's deadline, or
+    on an engine without a success path, goes to :func:`general_sync`.
     ``w``: the handle a stage's ``watch`` opened for the call (see :func:`watched_sync`).
     """
-    start = perf_counter()
-    fast = engine.sync_fast
-    if fast is None or (LIVE and outer_deadline() is not None) or (w is not None and w.walk):
-        if engine.is_async:
-            return predict_async(engine, x, args, kwargs)
-        if w is None and engine.watch is not None:
-            w = engine.watch()
-            if w is not None:  # the engine's watch took the call
-                return watched_sync(engine, w, x, args, kwargs)
-        return _run_sync(engine, CallRecord(start, w), x, args, kwargs)
-    if w is None and fast.watch is not None:
-        w = fast.watch()
+    return engine.run_sync(x, args, kwargs, w)
+
+
+def general_sync(engine: Engine, start: float, x: Any, args: tuple[Any, ...], kwargs: dict[str, Any], w: Any) -> Any:
+    """A call the success path does not take: the walk, from the input on."""
+    if engine.is_async:
+        return predict_async(engine, x, args, kwargs)
+    if w is None and engine.watch is not None:
+        w = engine.watch()
         if w is not None:  # the engine's watch took the call
             return watched_sync(engine, w, x, args, kwargs)
-    value = x
-    if fast.validate is not None:
-        try:
-            value = fast.validate(x)
-        except Exception:
-            value = _REFUSED
-        if value is _REFUSED:  # outside the except block: nothing chains onto what follows
-            return _run_sync(engine, CallRecord(start, w), x, args, kwargs)
-    if fast.admit:
-        one = fast.admit_one
-        if one is None:
-            said = admitted(fast, value, args, kwargs)
-        else:  # one hook alone: called here, no loop (one that raises sends the call to the walk)
-            try:
-                said = one(value, args, kwargs)
-            except Exception:
-                said = False
-        if said is not True:
-            rec = _ending.walked(start, said, w)  # None: an admission hook served it
-            if rec is not None:  # the walk takes it (after a Route, its attempts go there)
-                return _run_sync(engine, rec, value, args, kwargs, validated=True)
-            return served(engine, start, value, said, w)
-    fn = fast.fn
-    began = late = None
-    failure: Exception | None = None
-    try:
-        if fast.seconds is None:
-            if fast.attempted:
-                began = _clocks.clock.monotonic()
-            out = fn(value, *args, **kwargs) if args or kwargs else fn(value)
-        else:  # the first attempt on a worker, until the nearer of the two timeouts
-            began = _clocks.clock.monotonic()
-            done, out = POOL.run(fast.seconds, None, fn, (value, *args), kwargs, engine.stats.late_error)
-            if not done:
-                engine.stats.abandoned()
-                failure = engine.timeout_error(None, fast.seconds)
-                late = out  # the job, running on until its predict returns
-        if fast.validate_output is not None and failure is None:
-            out = fast.validate_output(out)
-    except Exception as exc:
-        failure = exc
-    except BaseException as exc:  # interrupted (KeyboardInterrupt): the stages give back what they took
-        interrupted(engine, fast, start, value, exc, w)
-        raise
-    if failure is not None:
-        return _drive_sync(engine, *handover(engine, start, value, failure, began, late, w), args, kwargs)
-    if w is not None:
-        finish_fast(fast, start, value, out, began, args, kwargs, w)
-    elif fast.hooked:
-        if fast.only_done:  # a permit to give back, no clock, no record: here, no call between
-            for hook in fast.done:
-                try:
-                    hook()
-                except Exception as exc:
-                    fast.finisher.failed(hook, exc)
-            fast.finish(None, value, out, start)
-        else:
-            finish_fast(fast, start, value, out, began, args, kwargs)
-    else:
-        fast.finish(None, value, out, start)
-    return out
+    return walk_sync(engine, CallRecord(start, w), x, args, kwargs)
 
 
 def watched_sync(engine: Engine, w: Any, x: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -140,14 +78,14 @@ async def watched_async(engine: Engine, w: Any, x: Any, args: tuple[Any, ...], k
     return out
 
 
-def _run_sync(
+def walk_sync(
     engine: Engine, rec: CallRecord, x: Any, args: tuple[Any, ...], kwargs: dict[str, Any], validated: bool = False
 ) -> Any:
     steps = engine.walk(rec, x, outer_deadline(), None, _clocks.clock.monotonic(), validated=validated)
-    return _drive_sync(engine, rec, steps, args, kwargs)
+    return drive_sync(engine, rec, steps, args, kwargs)
 
 
-def _drive_sync(
+def drive_sync(
     engine: Engine,
     rec: CallRecord,
     steps: Generator[Act, None, None],
@@ -208,108 +146,38 @@ def _call_sync(engine: Engine, rec: CallRecord, args: tuple[Any, ...], kwargs: d
 # -- async ---------------------------------------------------------------------------------
 
 
-async def predict_async(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: dict[str, Any], w: Any = None) -> Any:
-    """:func:`predict_sync`'s success path, awaited (an async predict; a sync one runs on a
-    worker thread through the general walk)."""
-    start = perf_counter()
-    fast = engine.async_fast
-    if fast is None or (LIVE and outer_deadline() is not None) or (w is not None and w.walk):
-        if w is None and engine.watch is not None:
-            w = engine.watch()
-            if w is not None:  # the engine's watch took the call
-                return await watched_async(engine, w, x, args, kwargs)
-        return await _run_async(engine, CallRecord(start, w), x, args, kwargs)
-    if w is None and fast.watch is not None:
-        w = fast.watch()
+def predict_async(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: dict[str, Any], w: Any = None) -> Any:
+    """:func:`predict_sync`, awaited: the coroutine of ``engine.run_async`` (an async
+    predict's success path; a sync predict runs on a worker thread through the walk)."""
+    return engine.run_async(x, args, kwargs, w)
+
+
+async def general_async(
+    engine: Engine, start: float, x: Any, args: tuple[Any, ...], kwargs: dict[str, Any], w: Any
+) -> Any:
+    """:func:`general_sync`, awaited."""
+    if w is None and engine.watch is not None:
+        w = engine.watch()
         if w is not None:  # the engine's watch took the call
             return await watched_async(engine, w, x, args, kwargs)
-    value = x
-    if fast.validate is not None:
-        try:
-            value = fast.validate(x)
-        except Exception:
-            value = _REFUSED
-        if value is _REFUSED:
-            return await _run_async(engine, CallRecord(start, w), x, args, kwargs)
-    if fast.admit:
-        one = fast.admit_one
-        if one is None:
-            said = admitted(fast, value, args, kwargs)
-        else:  # one hook alone: called here, no loop (one that raises sends the call to the walk)
-            try:
-                said = one(value, args, kwargs)
-            except Exception:
-                said = False
-        if said is not True:
-            rec = _ending.walked(start, said, w)  # None: an admission hook served it
-            if rec is not None:  # the walk takes it (after a Route, its attempts go there)
-                return await _run_async(engine, rec, value, args, kwargs, validated=True)
-            return served(engine, start, value, said, w)
-    fn = fast.fn
-    began = None
-    failure: Exception | None = None
-    try:
-        if fast.attempted or fast.seconds is not None:
-            began = _clocks.clock.monotonic()
-        if fast.seconds is None:
-            out = await (fn(value, *args, **kwargs) if args or kwargs else fn(value))
-        else:  # _timed, inlined: an extra coroutine here adds a tenth to a timed call
-            seconds = fast.seconds
-            binding = Binding(began + seconds)  # type: ignore[operator]
-            token = DEADLINE.set(binding)
-            limit = aio().timeout(seconds)
-            try:
-                async with limit:
-                    out = await (fn(value, *args, **kwargs) if args or kwargs else fn(value))
-            except TimeoutError:
-                if not limit.expired():
-                    raise  # the predict's own TimeoutError
-                engine.stats.abandoned()
-                failure = engine.timeout_error(None, seconds)
-            finally:
-                DEADLINE.reset(token)
-                binding.end()
-        if fast.validate_output is not None and failure is None:
-            out = fast.validate_output(out)
-    except Exception as exc:
-        failure = exc
-    except BaseException as exc:  # cancelled or interrupted: the stages give back what they took
-        interrupted(engine, fast, start, value, exc, w)
-        raise
-    if failure is not None:
-        return await _drive_async(engine, *handover(engine, start, value, failure, began, None, w), args, kwargs)
-    if w is not None:
-        finish_fast(fast, start, value, out, began, args, kwargs, w)
-    elif fast.hooked:
-        if fast.only_done:  # a permit to give back, no clock, no record: here, no call between
-            for hook in fast.done:
-                try:
-                    hook()
-                except Exception as exc:
-                    fast.finisher.failed(hook, exc)
-            fast.finish(None, value, out, start)
-        else:
-            finish_fast(fast, start, value, out, began, args, kwargs)
-    else:
-        fast.finish(None, value, out, start)
-    return out
+    return await walk_async(engine, CallRecord(start, w), x, args, kwargs)
 
 
-async def _run_async(
+async def walk_async(
     engine: Engine, rec: CallRecord, x: Any, args: tuple[Any, ...], kwargs: dict[str, Any], validated: bool = False
 ) -> Any:
     steps = engine.walk(rec, x, outer_deadline(), None, _clocks.clock.monotonic(), validated=validated)
-    return await _drive_async(engine, rec, steps, args, kwargs)
+    return await drive_async(engine, rec, steps, args, kwargs)
 
 
-async def _drive_async(
+async def drive_async(
     engine: Engine,
     rec: CallRecord,
     steps: Generator[Act, None, None],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
 ) -> Any:
-    """The same walk as :func:`_drive_sync`, awaiting attempts instead of blocking."""
+    """The same walk as :func:`drive_sync`, awaiting attempts instead of blocking."""
     clock = _clocks.clock
     rec.args, rec.kwargs = args, kwargs
     try:
@@ -380,7 +248,7 @@ async def _call_async(
 async def _timed(fn: Any, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any], seconds: float, at: float) -> Any:
     """Await ``fn(value, ...)`` under ``asyncio.timeout(seconds)``, its deadline bound while it
     runs; ``_TIMED_OUT`` when the timeout cancelled it (the predict's own TimeoutError passes).
-    :func:`predict_async` inlines the same steps on the success path."""
+    The compiled success path (``prodwrap._compiled``) inlines the same steps."""
     binding = Binding(at)
     token = DEADLINE.set(binding)
     limit = aio().timeout(seconds)
@@ -396,5 +264,4 @@ async def _timed(fn: Any, value: Any, args: tuple[Any, ...], kwargs: dict[str, A
         binding.end()
 
 
-_REFUSED: Any = object()  # the fast validator refused the input
 _TIMED_OUT: Any = object()  # the attempt ran out of time

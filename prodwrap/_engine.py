@@ -76,6 +76,8 @@ class Engine:
         "race",
         "race_extra",
         "retry",
+        "run_async",
+        "run_sync",
         "spend",
         "stages",
         "stats",
@@ -152,6 +154,11 @@ class Engine:
         # an async predict's the async driver's (apredict of a sync predict takes the walk).
         self.sync_fast = None if self.is_async else self.fast
         self.async_fast = self.fast if self.is_async else None
+        from prodwrap._compiled import compile_runner  # (it imports the drivers, which import this)
+
+        # What a call runs: the success path compiled into one function per driver.
+        self.run_sync = compile_runner(self, is_async=False)
+        self.run_async = compile_runner(self, is_async=True)
 
     # -- deadlines -------------------------------------------------------------------------
 

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any, Concatenate, Generic, Literal, ParamSpec,
 
 from prodwrap import _report
 from prodwrap._compile import batch_of, compile_engine, input_name
-from prodwrap._drivers import predict_async, predict_sync
 from prodwrap._engine import Engine
 from prodwrap._options import CommonOptions, Options, Settings
 from prodwrap._record import Prediction, Stats
@@ -144,7 +143,7 @@ class ProductionModel(Generic[In, P, R]):
     def _predict(self, x: Any = _NO_INPUT, /, *args: Any, **kwargs: Any) -> Any:
         if x is _NO_INPUT:
             x = self._keyword_input(kwargs)
-        return predict_sync(self._engine, x, args, kwargs)
+        return self._engine.run_sync(x, args, kwargs)
 
     def _predict_detailed(self, x: Any = _NO_INPUT, /, *args: Any, **kwargs: Any) -> Any:
         if x is _NO_INPUT:
@@ -156,7 +155,7 @@ class ProductionModel(Generic[In, P, R]):
     def _apredict(self, x: Any = _NO_INPUT, /, *args: Any, **kwargs: Any) -> Any:
         if x is _NO_INPUT:
             x = self._keyword_input(kwargs)
-        return predict_async(self._engine, x, args, kwargs)
+        return self._engine.run_async(x, args, kwargs)
 
     def _apredict_detailed(self, x: Any = _NO_INPUT, /, *args: Any, **kwargs: Any) -> Any:
         if x is _NO_INPUT:

@@ -208,7 +208,9 @@ class Stage:
     ``walk`` is True takes the call to the walk (its attempt hooks open a span per attempt),
     else the success path keeps it (with a record). A stage with a ``watch`` acts in its other
     hooks only on calls its ``watch`` took, so the success path needs none of them. One stage
-    of a model may have one."""
+    of a model may have one. The function may carry ``when``: pairs of (object, attribute
+    name), one of which is truthy whenever it may take a call; the compiled success path
+    then reads those attributes inline and calls the watch only when one is set."""
 
     spend: Callable[[float], bool] | None = None
     """A retry budget's ``(now) -> bool``: may one more retry (or hedge) be spent now? The

@@ -33,8 +33,8 @@ BATCH = 1024  # calls folded into the totals at a time
 RESERVED = ("model", "version", "outcome", "served_by")  # the dimensions that are not tags
 OTHER = "<other>"  # a tag's values beyond max_values are counted under this one
 _popleft = deque.popleft
-_alike = itemgetter(0, 1, 2, 3, 4)  # an entry but for its amount
-_amount = itemgetter(5)
+_alike = itemgetter(0)  # an entry's kind: all of it but its amount
+_amount = itemgetter(1)
 
 
 class Meter:
@@ -53,9 +53,11 @@ class Meter:
         self.faults = itertools.count()  # faults of the cost model (counted lock-free)
 
 
-# (meter, tags, outcome, charges or None for one charge of the meter's primary, 1 if
-# unpriced, pico-dollars)
-Entry = tuple[Meter, Mapping[str, Any], str, "tuple[Line, ...] | None", int, int]
+# A call's kind: (meter, tags, outcome, charges or None for one charge of the meter's
+# primary, 1 if unpriced). The success path appends the same kind object call after call
+# (prebuilt for calls without tags), so the fold groups runs of them by identity.
+Kind = tuple[Meter, Mapping[str, Any], str, "tuple[Line, ...] | None", int]
+Entry = tuple[Kind, int]  # (kind, pico-dollars)
 
 
 NESTED = "nested"  # the outcome of an entry that counts only in its model's own meter
@@ -128,8 +130,8 @@ class Ledger:
         n = len(pending)
         if not n and not self._owed:
             return
-        # Taken and grouped in C: runs of calls alike but for their amount (one model, one
-        # context, the success path's one charge) cost the fold a few tens of nanoseconds each.
+        # Taken and grouped in C: runs of calls of one kind (one model, one context, the
+        # success path's one charge: one kind object) cost the fold a few tens of nanoseconds each.
         batch = list(map(_popleft, repeat(pending, n)))
         sums: dict[tuple[str, Any], int] = {}
         total = calls = unpriced = 0

@@ -26,7 +26,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from prodwrap import _clock
-from prodwrap._context import TAGS
+from prodwrap._context import NO_TAGS, TAGS
 from prodwrap._log import Throttle, logger
 from prodwrap._stage import Seam, Stage
 from prodwrap._target import MODEL
@@ -246,10 +246,10 @@ class CostObserver(Stage):
         lines = tuple(bill.lines)
         sink = COLLECT.get()
         if sink is not None and sink.ledger is charger.ledger:  # the caller records it all, as its own
-            charger.record((charger.meter, TAGS.get(), NESTED, lines, int(bill.unpriced), bill.units))
+            charger.record(((charger.meter, TAGS.get(), NESTED, lines, int(bill.unpriced)), bill.units))
             sink.extend(line if line.ledger is not charger.ledger else line._replace(ledger=None) for line in lines)
             return
-        charger.record((charger.meter, TAGS.get(), call.outcome, lines, int(bill.unpriced), bill.units))
+        charger.record(((charger.meter, TAGS.get(), call.outcome, lines, int(bill.unpriced)), bill.units))
         if sink is not None:
             sink.extend(line if line.ledger is not None else line._replace(ledger=charger.ledger) for line in lines)
 
@@ -261,23 +261,28 @@ class CostObserver(Stage):
 
 def _fixed_hook(charger: Charger, amount: int) -> Callable[[Any, Any], None]:
     """The success path's charge when every attempt costs ``amount`` (``PerCall``): one
-    tuple appended to the ledger's pending calls, everything else bound beforehand."""
+    entry appended to the ledger's pending calls, the same prebuilt one for every call
+    without tags outside a calling model (no allocation), everything else bound beforehand."""
     meter, ledger, handoff = charger.meter, charger.ledger, charger.handoff
     pending = ledger.pending
     append, tags, collecting, get_ident = pending.append, TAGS.get, COLLECT.get, threading.get_ident
     line = Line(charger.name, charger.version, "primary", 1, amount, None, False, ledger)
     shared_line = line._replace(ledger=None)
+    plain = ((meter, NO_TAGS, "ok", None, 0), amount)
 
     def charge(value: Any, out: Any) -> None:
         sink = collecting()
-        shared = sink is not None and sink.ledger is ledger  # a fallback of a model sharing the ledger
-        append((meter, tags(), NESTED if shared else "ok", None, 0, amount))
+        if sink is None:
+            called = tags()
+            append(plain if called is NO_TAGS else ((meter, called, "ok", None, 0), amount))
+        else:
+            shared = sink.ledger is ledger  # a fallback of a model sharing the ledger
+            append(((meter, tags(), NESTED if shared else "ok", None, 0), amount))
+            sink.append(shared_line if shared else line)
         if len(pending) >= BATCH:
             ledger.fold_soon()
         if handoff is not None:
             handoff[get_ident()] = amount
-        if sink is not None:
-            sink.append(shared_line if shared else line)
 
     return charge
 
@@ -290,6 +295,8 @@ def _priced_hook(charger: Charger) -> Callable[[Any, Any], None]:
     stash = charger.stash if model is not None and model.needs_seconds else None
     charge = model.charge if model is not None else None
     name, version = charger.name, charger.version
+    lines = None if charge is not None else ()
+    kinds = ((meter, NO_TAGS, "ok", lines, 0), (meter, NO_TAGS, "ok", lines, 1))  # by missing
 
     def priced(value: Any, out: Any) -> None:
         seconds = 0.0 if stash is None else stash.pop(get_ident(), 0.0)
@@ -304,7 +311,11 @@ def _priced_hook(charger: Charger) -> Callable[[Any, Any], None]:
                 charger.unpriced()
         sink = collecting()
         shared = sink is not None and sink.ledger is ledger  # a fallback of a model sharing the ledger
-        append((meter, tags(), NESTED if shared else "ok", None if charge is not None else (), int(missing), amount))
+        called = tags()
+        if sink is None and called is NO_TAGS:
+            append((kinds[missing], amount))
+        else:
+            append(((meter, called, NESTED if shared else "ok", lines, int(missing)), amount))
         if len(pending) >= BATCH:
             ledger.fold_soon()
         if handoff is not None:

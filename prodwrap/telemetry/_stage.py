@@ -88,6 +88,8 @@ class TelemetryStage(Stage):
                 return open_()
             return None
 
+        # The compiled success path reads these itself and calls the watch only when one is set.
+        watch.when = ((scope, "on"), (tracing, "_TRACER_PROVIDER"), (metering, "_METER_PROVIDER"))  # type: ignore[attr-defined]
         return watch
 
     # -- providers ---------------------------------------------------------------------------

@@ -1,0 +1,247 @@
+"""The success path, compiled: one function per engine and driver, from one template.
+
+:class:`~prodwrap._fastpath.FastPath` collects the stages' success-path hooks; this module
+turns it into the function a call runs (``engine.run_sync``, ``engine.run_async``): the
+template below with every branch the engine's configuration decides at construction folded
+away (no validator: no validation line; no hook: no loop; one observer hook: one guarded
+call, inline), and the finish point's success-path work (one latency sample, the observers'
+``fast_observe`` hooks) written out in the same frame. A call that leaves the success path
+goes to the drivers' general functions, as before: the compiled function is one frame
+instead of four, and its lines are the drivers' own success path, nothing else.
+
+The sync and the async function come from the same lines and differ only where the drivers
+do: how the predict is called (inline or on a worker under a timeout, versus awaited under
+``asyncio.timeout``). Stages are read through the same tuples the drivers use; the template
+names no capability.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from time import perf_counter
+from typing import TYPE_CHECKING, Any
+
+from prodwrap import _clock, _drivers, _ending
+from prodwrap._context import DEADLINE, LIVE, Binding, outer_deadline
+from prodwrap._finish import Finisher
+from prodwrap._record import CallRecord
+from prodwrap._stats import MASK
+from prodwrap._workers import POOL
+
+if TYPE_CHECKING:
+    from prodwrap._engine import Engine
+
+Runner = Callable[..., Any]  # (x, args, kwargs, w=None) -> output (a coroutine when async)
+
+# One line per statement; "#?FLAG " keeps a line only when FLAG is set ("#?!FLAG ": unset).
+# {A} is "async " or "", {W} "await " or "".
+_TEMPLATE = """\
+{A}def run(x, args, kwargs, w=None):
+    start = perf_counter()
+#?!WATCH     if LIVE and outer_deadline() is not None:
+#?WATCH     if (LIVE and outer_deadline() is not None) or (w is not None and w.walk):
+        return {W}general(engine, start, x, args, kwargs, w)
+#?WATCH     if w is None{GUARD}:
+#?WATCH         w = watch()
+#?WATCH         if w is not None:  # the engine's watch took the call
+#?WATCH             return {W}watched(engine, w, x, args, kwargs)
+#?VALIDATE     try:
+#?VALIDATE         value = validate(x)
+#?VALIDATE     except Exception:
+#?VALIDATE         value = REFUSED
+#?VALIDATE     if value is REFUSED:  # outside the except block: nothing chains onto what follows
+#?VALIDATE         return {W}run_walk(engine, CallRecord(start, w), x, args, kwargs)
+#?!VALIDATE     value = x
+#?ADMIT_ONE     try:  # one admission hook alone: called here (one that raises sends the call to the walk)
+#?ADMIT_ONE         said = admit_one(value, args, kwargs)
+#?ADMIT_ONE     except Exception:
+#?ADMIT_ONE         said = False
+#?ADMIT_MANY     said = admitted(fast, value, args, kwargs)
+#?ADMIT     if said is not True:
+#?ADMIT         rec = walked(start, said, w)  # None: an admission hook served it
+#?ADMIT         if rec is not None:  # the walk takes it (after a Route, its attempts go there)
+#?ADMIT             return {W}run_walk(engine, rec, value, args, kwargs, validated=True)
+#?ADMIT         return served(engine, start, value, said, w)
+#?CLOCK     began = clocks.clock.monotonic()
+#?!CLOCK     began = None
+    late = failure = None
+    try:
+#?!TIMED         out = {W}(fn(value, *args, **kwargs) if args or kwargs else fn(value))
+#?TIMED_SYNC         done, out = POOL.run(SECONDS, None, fn, (value, *args), kwargs, late_error)
+#?TIMED_SYNC         if not done:  # the first attempt on a worker, until the nearer of the two timeouts
+#?TIMED_SYNC             abandoned()
+#?TIMED_SYNC             failure = timeout_error(None, SECONDS)
+#?TIMED_SYNC             late = out  # the job, running on until its predict returns
+#?TIMED_ASYNC         binding = Binding(began + SECONDS)
+#?TIMED_ASYNC         token = DEADLINE.set(binding)
+#?TIMED_ASYNC         limit = asyncio.timeout(SECONDS)
+#?TIMED_ASYNC         try:
+#?TIMED_ASYNC             async with limit:
+#?TIMED_ASYNC                 out = await (fn(value, *args, **kwargs) if args or kwargs else fn(value))
+#?TIMED_ASYNC         except TimeoutError:
+#?TIMED_ASYNC             if not limit.expired():
+#?TIMED_ASYNC                 raise  # the predict's own TimeoutError
+#?TIMED_ASYNC             abandoned()
+#?TIMED_ASYNC             failure = timeout_error(None, SECONDS)
+#?TIMED_ASYNC         finally:
+#?TIMED_ASYNC             DEADLINE.reset(token)
+#?TIMED_ASYNC             binding.end()
+#?OUTPUT_TIMED         if failure is None:
+#?OUTPUT_TIMED             out = validate_output(out)
+#?OUTPUT_UNTIMED         out = validate_output(out)
+    except Exception as exc:
+        failure = exc
+    except BaseException as exc:  # cancelled or interrupted: the stages give back what they took
+        interrupted(engine, fast, start, value, exc, w)
+        raise
+    if failure is not None:
+        return {W}drive(engine, *handover(engine, start, value, failure, began, late, w), args, kwargs)
+#?WATCH     if w is not None:
+#?WATCH         finish_fast(fast, start, value, out, began, args, kwargs, w)
+#?WATCH         return out
+#?HOOKED     finish_fast(fast, start, value, out, began, args, kwargs)
+{DONE}{FINISH}    return out
+"""
+
+
+def _lines(flags: dict[str, bool]) -> str:
+    kept = []
+    for line in _TEMPLATE.splitlines(keepends=True):
+        if not line.startswith("#?"):
+            kept.append(line)
+            continue
+        flag, _, code = line[2:].partition(" ")
+        if (not flags[flag[1:]]) if flag.startswith("!") else flags[flag]:
+            kept.append(code)
+    return "".join(kept)
+
+
+def _hooks(names: list[str], call: str, fault: str) -> str:
+    """Each hook called in turn, guarded on its own: a hook's fault never costs the caller
+    its output (``fault``: what is done with it)."""
+    return "".join(
+        f"    try:\n        {name}{call}\n    except Exception as exc:\n        {fault.format(name=name)}\n"
+        for name in names
+    )
+
+
+def _finish(finisher: Finisher, ns: dict[str, Any]) -> str:
+    """The finish point's success-path work, inline (``Finisher._finish`` with no record):
+    one latency sample, then each ``fast_observe`` hook; or a call of ``finish`` when the
+    observers ask call by call for a record (``_finish_asking``)."""
+    if finisher.finish != finisher._finish:
+        return "    finish(None, value, out, start)\n"
+    ns["ring"], ns["seq"], ns["MASK"] = finisher.ring, finisher.seq, MASK
+    text = "    ring[next(seq) & MASK] = perf_counter() - start  # a call the primary served at once\n"
+    if finisher.fast_observe:
+        names = [f"observe{i}" for i in range(len(finisher.fast_observe))]
+        ns.update(zip(names, finisher.fast_observe, strict=True))
+        ns["failed"] = finisher.failed
+        # (``raised``: an error meant for the caller, raised once every hook has run)
+        text += "    raised = None\n" + _hooks(names, "(value, out)", "raised = failed({name}, exc) or raised")
+        text += "    if raised is not None:\n        raise raised\n"
+    return text
+
+
+def _done(fast: Any, ns: dict[str, Any]) -> str:
+    """A permit to give back and nothing else (``only_done``): each ``fast_done`` hook, inline."""
+    if not fast.only_done:
+        return ""
+    names = [f"done{i}" for i in range(len(fast.done))]
+    ns.update(zip(names, fast.done, strict=True))
+    ns["failed_hook"] = fast.finisher.failed
+    return _hooks(names, "()", "failed_hook({name}, exc)")
+
+
+def _guard(watch: Any, ns: dict[str, Any]) -> str:
+    """The watch's ``when`` (objects and attribute names, one of which is set whenever the
+    watch may take a call) read inline: the watch is called only then."""
+    when = getattr(watch, "when", None)
+    if not when:
+        return ""
+    terms = []
+    for i, (holder, attribute) in enumerate(when):
+        if not isinstance(attribute, str) or not attribute.isidentifier():
+            raise ValueError(f"a watch's when names attributes, got {attribute!r}")
+        ns[f"holder{i}"] = holder
+        terms.append(f"holder{i}.{attribute}")
+    return f" and ({' or '.join(terms)})"
+
+
+def compile_runner(engine: Engine, is_async: bool) -> Runner:
+    """The function a call of ``engine`` runs: the compiled success path when the engine has
+    one for this driver, else the general path straight away."""
+    fast = engine.async_fast if is_async else engine.sync_fast
+    general = _drivers.general_async if is_async else _drivers.general_sync
+    if fast is None:
+
+        def run(x: Any, args: tuple[Any, ...], kwargs: dict[str, Any], w: Any = None) -> Any:
+            return general(engine, perf_counter(), x, args, kwargs, w)
+
+        return run
+    ns: dict[str, Any] = {
+        "engine": engine,
+        "fast": fast,
+        "perf_counter": perf_counter,
+        "LIVE": LIVE,
+        "outer_deadline": outer_deadline,
+        "general": general,
+        "watch": fast.watch,
+        "watched": _drivers.watched_async if is_async else _drivers.watched_sync,
+        "validate": fast.validate,
+        "REFUSED": _REFUSED,
+        "CallRecord": CallRecord,
+        "run_walk": _drivers.walk_async if is_async else _drivers.walk_sync,
+        "drive": _drivers.drive_async if is_async else _drivers.drive_sync,
+        "admit_one": fast.admit_one,
+        "admitted": _ending.admitted,
+        "walked": _ending.walked,
+        "served": _ending.served,
+        "clocks": _clock.current,
+        "fn": fast.fn,
+        "POOL": POOL,
+        "SECONDS": fast.seconds,
+        "late_error": engine.stats.late_error,
+        "abandoned": engine.stats.abandoned,
+        "timeout_error": engine.timeout_error,
+        "Binding": Binding,
+        "DEADLINE": DEADLINE,
+        "validate_output": fast.validate_output,
+        "interrupted": _ending.interrupted,
+        "handover": _ending.handover,
+        "finish_fast": _ending.finish_fast,
+        "finish": fast.finish,
+    }
+    timed = fast.seconds is not None
+    if timed and is_async:
+        ns["asyncio"] = _ending.aio()
+    flags = {
+        "WATCH": fast.watch is not None,
+        "VALIDATE": fast.validate is not None,
+        "ADMIT": bool(fast.admit),
+        "ADMIT_ONE": fast.admit_one is not None,
+        "ADMIT_MANY": bool(fast.admit) and fast.admit_one is None,
+        "CLOCK": bool(fast.attempted) or timed,
+        "TIMED": timed,
+        "TIMED_SYNC": timed and not is_async,
+        "TIMED_ASYNC": timed and is_async,
+        "OUTPUT_TIMED": fast.validate_output is not None and timed,
+        "OUTPUT_UNTIMED": fast.validate_output is not None and not timed,
+        "HOOKED": fast.hooked and not fast.only_done,
+    }
+    ending = not flags["HOOKED"]
+    source = _lines(flags).format(
+        A="async " if is_async else "",
+        W="await " if is_async else "",
+        GUARD=_guard(fast.watch, ns) if fast.watch is not None else "",
+        DONE=_done(fast, ns) if ending else "",
+        FINISH=_finish(fast.finisher, ns) if ending else "",
+    )
+    code = compile(source, f"<prodwrap success path of {engine.name!r}>", "exec")
+    exec(code, ns)  # the template's own lines, with the engine's parts bound by name
+    runner: Runner = ns["run"]
+    runner.__source__ = source  # type: ignore[attr-defined]  # (shown by tests and when debugging)
+    return runner
+
+
+_REFUSED: Any = object()  # the fast validator refused the input
