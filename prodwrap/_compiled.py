@@ -72,9 +72,11 @@ _TEMPLATE = """\
 #?TIMED_SYNC             abandoned()
 #?TIMED_SYNC             failure = timeout_error(None, SECONDS)
 #?TIMED_SYNC             late = out  # the job, running on until its predict returns
-#?TIMED_ASYNC         binding = Binding(began + SECONDS)
-#?TIMED_ASYNC         token = DEADLINE.set(binding)
-#?TIMED_ASYNC         limit = asyncio.timeout(SECONDS)
+#?TIMED_ASYNC         binding = Binding()  # bind(began + SECONDS), without its frame
+#?TIMED_ASYNC         binding.at = began + SECONDS
+#?TIMED_ASYNC         live_add(binding)
+#?TIMED_ASYNC         token = deadline_set(binding)
+#?TIMED_ASYNC         limit = timeout(SECONDS)
 #?TIMED_ASYNC         try:
 #?TIMED_ASYNC             async with limit:
 #?TIMED_ASYNC                 out = await (fn(value, *args, **kwargs) if args or kwargs else fn(value))
@@ -84,8 +86,8 @@ _TEMPLATE = """\
 #?TIMED_ASYNC             abandoned()
 #?TIMED_ASYNC             failure = timeout_error(None, SECONDS)
 #?TIMED_ASYNC         finally:
-#?TIMED_ASYNC             DEADLINE.reset(token)
-#?TIMED_ASYNC             binding.end()
+#?TIMED_ASYNC             deadline_reset(token)
+#?TIMED_ASYNC             live_discard(binding)  # binding.end()
 #?OUTPUT_TIMED         if failure is None:
 #?OUTPUT_TIMED             out = validate_output(out)
 #?OUTPUT_UNTIMED         out = validate_output(out)
@@ -205,7 +207,10 @@ def compile_runner(engine: Engine, is_async: bool) -> Runner:
         "abandoned": engine.stats.abandoned,
         "timeout_error": engine.timeout_error,
         "Binding": Binding,
-        "DEADLINE": DEADLINE,
+        "live_add": LIVE.add,
+        "live_discard": LIVE.discard,
+        "deadline_set": DEADLINE.set,
+        "deadline_reset": DEADLINE.reset,
         "validate_output": fast.validate_output,
         "interrupted": _ending.interrupted,
         "handover": _ending.handover,
@@ -214,7 +219,7 @@ def compile_runner(engine: Engine, is_async: bool) -> Runner:
     }
     timed = fast.seconds is not None
     if timed and is_async:
-        ns["asyncio"] = _ending.aio()
+        ns["timeout"] = _ending.aio().timeout
     flags = {
         "WATCH": fast.watch is not None,
         "VALIDATE": fast.validate is not None,

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from prodwrap import _clock
-from prodwrap._context import DEADLINE, Binding, outer_deadline
+from prodwrap._context import DEADLINE, bind, outer_deadline
 from prodwrap._ending import aio, broken, end, limit_of, within
 from prodwrap._engine import ASYNC, CALL, MODEL, RACE, SLEEP, SYNC, Act, Engine
 from prodwrap._race import race_async, race_sync
@@ -249,7 +249,7 @@ async def _timed(fn: Any, value: Any, args: tuple[Any, ...], kwargs: dict[str, A
     """Await ``fn(value, ...)`` under ``asyncio.timeout(seconds)``, its deadline bound while it
     runs; ``_TIMED_OUT`` when the timeout cancelled it (the predict's own TimeoutError passes).
     The compiled success path (``prodwrap._compiled``) inlines the same steps."""
-    binding = Binding(at)
+    binding = bind(at)
     token = DEADLINE.set(binding)
     limit = aio().timeout(seconds)
     try:

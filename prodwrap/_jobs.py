@@ -21,7 +21,7 @@ from time import monotonic as _monotonic
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from prodwrap import _clock
-from prodwrap._context import DEADLINE, Binding
+from prodwrap._context import DEADLINE, bind
 from prodwrap._log import Throttle, logger
 
 if TYPE_CHECKING:
@@ -109,9 +109,9 @@ class Job:
         binding = None
         if seconds is not None:
             at = (started if mono is _monotonic else mono()) + seconds
-            binding = Binding(at if deadline is None or at < deadline else deadline)
+            binding = bind(at if deadline is None or at < deadline else deadline)
         elif deadline is not None:
-            binding = Binding(deadline)
+            binding = bind(deadline)
         ctx = self.ctx
         if binding is not None:
             ctx.run(DEADLINE.set, binding)

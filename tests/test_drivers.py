@@ -142,6 +142,37 @@ async def test_deadline_inside_async_predict() -> None:
     assert left is not None and 1.5 < left <= 2.0
 
 
+async def test_an_async_attempts_deadline_binds_only_while_it_runs() -> None:
+    from prodwrap._context import LIVE
+
+    started = asyncio.Event()
+    release = asyncio.Event()
+    seen: list[float | None] = []
+
+    async def outlives() -> None:  # a task the attempt starts: it inherits the attempt's context
+        started.set()
+        await release.wait()
+        seen.append(pw.deadline())
+
+    tasks: list[asyncio.Task[None]] = []
+
+    async def predict(x: int) -> int:
+        seen.append(pw.deadline())
+        tasks.append(asyncio.ensure_future(outlives()))
+        await started.wait()
+        return x
+
+    model = pw.ProductionModel(predict, timeout=5.0)
+    assert model._engine.run_async.__source__.count("live_add(binding)") == 1  # (the success path's)
+    before = set(LIVE)
+    assert await model(1) == 1
+    assert set(LIVE) == before  # the binding ended with the attempt
+    release.set()
+    await tasks[0]
+    assert seen[0] is not None and 4.0 < seen[0] <= 5.0
+    assert seen[1] is None  # the task outlived the attempt: its deadline binds nothing any more
+
+
 def test_nested_model_clamps_to_callers_deadline(gate: threading.Event) -> None:
     inner_seen = []
 

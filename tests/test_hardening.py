@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import prodwrap as pw
-from prodwrap._context import Binding, within_deadline
+from prodwrap._context import LIVE, bind, within_deadline
 
 
 def test_the_input_may_be_passed_by_keyword_under_the_predicts_first_parameter() -> None:
@@ -103,9 +103,11 @@ def test_predict_and_predict_detailed_read_the_callers_deadline_alike() -> None:
     with within_deadline(time.monotonic() + 30):
         a, b = model(1), model.predict_detailed(1).value
     assert a is not None and b is not None and 29 < a <= 30 and 29 < b <= 30
-    binding = Binding(time.monotonic() + 30)
+    binding = bind(time.monotonic() + 30)
+    assert binding in LIVE
     binding.end()
     binding.end()  # idempotent
+    assert binding not in LIVE
 
 
 def test_import_prodwrap_loads_no_numpy_asyncio_otel_sdk_or_drift() -> None:
