@@ -17,6 +17,9 @@ names no capability.
 
 from __future__ import annotations
 
+import itertools
+import keyword
+import linecache
 from collections.abc import Callable
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
@@ -136,13 +139,31 @@ def _finish(finisher: Finisher, ns: dict[str, Any]) -> str:
     ns["ring"], ns["seq"], ns["MASK"] = finisher.ring, finisher.seq, MASK
     text = "    ring[next(seq) & MASK] = perf_counter() - start  # a call the primary served at once\n"
     if finisher.fast_observe:
-        names = [f"observe{i}" for i in range(len(finisher.fast_observe))]
-        ns.update(zip(names, finisher.fast_observe, strict=True))
         ns["failed"] = finisher.failed
-        # (``raised``: an error meant for the caller, raised once every hook has run)
-        text += "    raised = None\n" + _hooks(names, "(value, out)", "raised = failed({name}, exc) or raised")
+        text += "    raised = None\n"  # an error meant for the caller, raised once every hook has run
+        for i, hook in enumerate(finisher.fast_observe):
+            name = f"observe{i}"
+            ns[name] = hook
+            call = _hooks([name], "(value, out)", "raised = failed({name}, exc) or raised")
+            text += _plain(hook, i, ns, call)
         text += "    if raised is not None:\n        raise raised\n"
     return text
+
+
+def _plain(hook: Any, i: int, ns: dict[str, Any], call: str) -> str:
+    """A hook's call, preceded by its ``plain`` case when it has one: while each context
+    variable holds its value (by identity), its zero-argument ``bump`` is all the hook does."""
+    plain = getattr(hook, "plain", None)
+    if plain is None:
+        return call
+    guards, bump = plain
+    tests = []
+    for j, (var, value) in enumerate(guards):
+        ns[f"get{i}_{j}"], ns[f"is{i}_{j}"] = var.get, value
+        tests.append(f"get{i}_{j}() is is{i}_{j}")
+    ns[f"bump{i}"] = bump
+    indented = "".join("    " + line + "\n" for line in call.splitlines())
+    return f"    if {' and '.join(tests)}:\n        bump{i}()\n    else:\n{indented}"
 
 
 def _done(fast: Any, ns: dict[str, Any]) -> str:
@@ -163,7 +184,7 @@ def _guard(watch: Any, ns: dict[str, Any]) -> str:
         return ""
     terms = []
     for i, (holder, attribute) in enumerate(when):
-        if not isinstance(attribute, str) or not attribute.isidentifier():
+        if not isinstance(attribute, str) or not attribute.isidentifier() or keyword.iskeyword(attribute):
             raise ValueError(f"a watch's when names attributes, got {attribute!r}")
         ns[f"holder{i}"] = holder
         terms.append(f"holder{i}.{attribute}")
@@ -174,11 +195,11 @@ def compile_runner(engine: Engine, is_async: bool) -> Runner:
     """The function a call of ``engine`` runs: the compiled success path when the engine has
     one for this driver, else the general path straight away."""
     fast = engine.async_fast if is_async else engine.sync_fast
-    general = _drivers.general_async if is_async else _drivers.general_sync
-    if fast is None:
+    general: Any = _drivers.general_async if is_async else _drivers.general_sync
+    if fast is None:  # (the async general path reads its start when the coroutine starts)
 
         def run(x: Any, args: tuple[Any, ...], kwargs: dict[str, Any], w: Any = None) -> Any:
-            return general(engine, perf_counter(), x, args, kwargs, w)
+            return general(engine, None if is_async else perf_counter(), x, args, kwargs, w)
 
         return run
     ns: dict[str, Any] = {
@@ -219,7 +240,9 @@ def compile_runner(engine: Engine, is_async: bool) -> Runner:
     }
     timed = fast.seconds is not None
     if timed and is_async:
-        ns["timeout"] = _ending.aio().timeout
+        import asyncio  # (an async model with a timeout: ``import prodwrap`` alone loads no asyncio)
+
+        ns["timeout"] = asyncio.timeout
     flags = {
         "WATCH": fast.watch is not None,
         "VALIDATE": fast.validate is not None,
@@ -242,7 +265,10 @@ def compile_runner(engine: Engine, is_async: bool) -> Runner:
         DONE=_done(fast, ns) if ending else "",
         FINISH=_finish(fast.finisher, ns) if ending else "",
     )
-    code = compile(source, f"<prodwrap success path of {engine.name!r}>", "exec")
+    filename = f"<prodwrap success path of {engine.name!r}, {next(_engines)}>"
+    # Tracebacks and inspect show the compiled lines (as attrs does for the methods it writes).
+    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+    code = compile(source, filename, "exec")
     exec(code, ns)  # the template's own lines, with the engine's parts bound by name
     runner: Runner = ns["run"]
     runner.__source__ = source  # type: ignore[attr-defined]  # (shown by tests and when debugging)
@@ -250,3 +276,4 @@ def compile_runner(engine: Engine, is_async: bool) -> Runner:
 
 
 _REFUSED: Any = object()  # the fast validator refused the input
+_engines = itertools.count(1)  # (each compiled function's file name is its own)

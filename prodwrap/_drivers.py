@@ -11,6 +11,7 @@ the one finish point. They name no capability: stages plug in through the engine
 
 from __future__ import annotations
 
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from prodwrap import _clock
@@ -153,9 +154,11 @@ def predict_async(engine: Engine, x: Any, args: tuple[Any, ...], kwargs: dict[st
 
 
 async def general_async(
-    engine: Engine, start: float, x: Any, args: tuple[Any, ...], kwargs: dict[str, Any], w: Any
+    engine: Engine, start: float | None, x: Any, args: tuple[Any, ...], kwargs: dict[str, Any], w: Any
 ) -> Any:
-    """:func:`general_sync`, awaited."""
+    """:func:`general_sync`, awaited (``start`` None: the call starts now, as it is awaited)."""
+    if start is None:
+        start = perf_counter()
     if w is None and engine.watch is not None:
         w = engine.watch()
         if w is not None:  # the engine's watch took the call

@@ -184,7 +184,11 @@ class Stage:
     ``fast_attempt`` that hands that observer the duration)."""
 
     fast_observe: Callable[[Any, Any], object] | None = None
-    """``(value, output)``: a call the primary served on the success path."""
+    """``(value, output)``: a call the primary served on the success path. The function may
+    carry ``plain``: ``(guards, bump)``, where ``guards`` are pairs of (``ContextVar``, value):
+    while each variable holds its value (by identity), calling ``bump()`` (no argument, must
+    not raise: an ``itertools.count``'s ``__next__``) is all the hook would do, and the
+    compiled success path calls it in place of the hook (the cost of a ``PerCall`` price)."""
 
     fast_record: Callable[[Any, Any], bool] | None = None
     """An observer's ``(value, output) -> bool`` on the success path when no record is made

@@ -4,6 +4,9 @@ with the branches the configuration decides folded away and the finish inline.""
 from __future__ import annotations
 
 import asyncio
+import inspect
+import subprocess
+import sys
 from decimal import Decimal
 from typing import Any
 
@@ -162,3 +165,53 @@ def test_a_sync_engine_awaited_goes_through_the_walk_on_a_worker() -> None:
     engine = Engine(fn=lambda x: x + 1, name="m")
     assert not hasattr(engine.run_async, "__source__")  # (no async success path for a sync predict)
     assert asyncio.run(engine.run_async(1, (), {})) == 2
+
+
+def test_an_async_model_with_a_timeout_is_built_before_asyncio_is_imported() -> None:
+    code = (
+        "import sys\n"
+        "import prodwrap as pw\n"
+        "assert 'asyncio' not in sys.modules\n"
+        "@pw.production(timeout=2.0)\n"
+        "async def classify(text: str) -> str:\n"
+        "    return 'ok'\n"
+        "import asyncio\n"
+        "print(asyncio.run(classify('hi')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+
+
+async def test_an_awaited_call_without_a_success_path_counts_from_when_it_is_awaited() -> None:
+    def sync_predict(x: int) -> int:
+        return x
+
+    async def batched(xs: list[int]) -> list[int]:
+        return xs
+
+    through_worker = pw.ProductionModel(sync_predict, name="s")
+    batch = pw.ProductionModel(batched, name="b", batch=True)
+    pending = [through_worker.apredict(1), batch.apredict([1])]
+    await asyncio.sleep(0.3)  # made, not yet awaited: not part of the calls' latency
+    assert [await c for c in pending] == [1, [1]]
+    for model in (through_worker, batch):
+        latency = model.stats().latency_p50
+        assert latency is not None and latency < 0.3
+
+
+def test_tracebacks_show_the_compiled_lines() -> None:
+    def broken_check(value: Any, out: Any) -> None:
+        raise pw.ShadowMismatchError("for the caller")
+
+    engine = Engine(fn=lambda x: x, name="m", stages=[_observer(broken_check)])
+    with pytest.raises(pw.ShadowMismatchError) as caught:
+        engine.run_sync(1, (), {})
+    lines = [entry.statement for entry in caught.traceback if "success path" in str(entry.path)]
+    assert any("raise raised" in str(line) for line in lines)
+    assert "def run(" in inspect.getsource(engine.run_sync)
+
+
+def test_a_watch_whose_when_names_a_keyword_is_refused() -> None:
+    with pytest.raises(ValueError, match="names attributes"):
+        Engine(fn=lambda x: x, name="m", stages=[_watching(_Switch(), [], attribute="class")])

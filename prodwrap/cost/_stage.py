@@ -260,20 +260,26 @@ class CostObserver(Stage):
 
 
 def _fixed_hook(charger: Charger, amount: int) -> Callable[[Any, Any], None]:
-    """The success path's charge when every attempt costs ``amount`` (``PerCall``): one
-    entry appended to the ledger's pending calls, the same prebuilt one for every call
-    without tags outside a calling model (no allocation), everything else bound beforehand."""
+    """The success path's charge when every attempt costs ``amount`` (``PerCall``). A call
+    without tags outside a calling model is counted by the ledger (one C-level ``next()``;
+    the hook's ``plain`` lets the compiled success path do it without calling the hook) when
+    nobody else reads the ledger; otherwise one entry is appended to its pending calls, the
+    same prebuilt one for every call without tags (no allocation)."""
     meter, ledger, handoff = charger.meter, charger.ledger, charger.handoff
     pending = ledger.pending
     append, tags, collecting, get_ident = pending.append, TAGS.get, COLLECT.get, threading.get_ident
     line = Line(charger.name, charger.version, "primary", 1, amount, None, False, ledger)
     shared_line = line._replace(ledger=None)
     plain = ((meter, NO_TAGS, "ok", None, 0), amount)
+    bump = ledger.counter(meter, amount) if handoff is None else None  # (the cache reads each call's cost)
 
     def charge(value: Any, out: Any) -> None:
         sink = collecting()
         if sink is None:
             called = tags()
+            if called is NO_TAGS and bump is not None:
+                bump()
+                return
             append(plain if called is NO_TAGS else ((meter, called, "ok", None, 0), amount))
         else:
             shared = sink.ledger is ledger  # a fallback of a model sharing the ledger
@@ -284,6 +290,8 @@ def _fixed_hook(charger: Charger, amount: int) -> Callable[[Any, Any], None]:
         if handoff is not None:
             handoff[get_ident()] = amount
 
+    if bump is not None:  # (see prodwrap._stage.Stage.fast_observe)
+        charge.plain = (((COLLECT, None), (TAGS, NO_TAGS)), bump)  # type: ignore[attr-defined]
     return charge
 
 

@@ -113,6 +113,62 @@ def test_concurrent_threads_lose_no_charge() -> None:
     assert models[0].stats().cost == models[1].stats().cost == Decimal("2.00")
 
 
+def test_untagged_calls_are_counted_exactly_under_threads_and_mix_with_tagged_ones() -> None:
+    ledger = pw.Ledger()
+    model = pw.ProductionModel(lambda x: x, name="m", cost=pw.PerCall("0.0001"), ledger=ledger)
+    assert "bump0()" in model._engine.run_sync.__source__  # counted, not recorded
+    threads, per_thread = 8, 5000
+    start = threading.Barrier(threads)
+
+    def work(i: int) -> None:
+        start.wait()
+        for n in range(per_thread):
+            if i == 0 and n % 10 == 0:
+                with pw.context(customer="acme"):
+                    model(1)  # tagged: recorded as an entry
+            else:
+                model(1)
+            if i == 1 and n % 1000 == 0:
+                ledger.total()  # reads (folds) while others count
+
+    pool = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    calls = threads * per_thread
+    assert ledger.calls() == model.stats().calls == calls
+    assert ledger.total() == model.stats().cost == Decimal("0.0001") * calls
+    assert ledger.total(by="customer") == {None: Decimal("3.95"), "acme": Decimal("0.05")}
+    assert ledger.total(by="outcome") == {"ok": Decimal("4.0000")}
+    assert ledger.cost_per_request() == Decimal("0.0001") and ledger.percentile(0.5) == Decimal("0.0001")
+
+
+def test_plain_calls_are_counted_only_when_nobody_else_reads_the_ledger() -> None:
+    private = pw.Ledger()
+    counted = pw.ProductionModel(lambda x: x, name="a", cost=pw.PerCall("0.5"), ledger=private)
+    counted(1)
+    assert not private.pending and private.calls() == 1  # counted, folded at the read
+    shared = pw.Ledger(MemoryStore())  # another ledger may read the same store: entries, in batches
+    recorded = pw.ProductionModel(lambda x: x, name="b", cost=pw.PerCall("0.5"), ledger=shared)
+    assert "bump0()" not in recorded._engine.run_sync.__source__
+    recorded(1)
+    assert len(shared.pending) == 1 and shared.total() == Decimal("0.5")
+
+
+def test_the_percentile_window_takes_the_latest_of_many_counted_calls() -> None:
+    ledger = pw.Ledger(window=4)
+    cheap = pw.ProductionModel(lambda x: x, name="cheap", cost=pw.PerCall("0.01"), ledger=ledger)
+    dear = pw.ProductionModel(lambda x: x, name="dear", cost=pw.PerCall("1"), ledger=ledger)
+    for _ in range(100):
+        dear(1)
+    ledger.drain()
+    for _ in range(10_000):
+        cheap(1)
+    assert ledger.percentile(1.0) == Decimal("0.01")  # the window holds 4 of the cheap calls
+    assert ledger.total() == Decimal("200")
+
+
 class FailingStore(MemoryStore):
     def __init__(self) -> None:
         super().__init__()
