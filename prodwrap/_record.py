@@ -126,6 +126,14 @@ class CallRecord:
     ok: bool
     result: Any
 
+    def version_of(self, default: str | None) -> str | None:
+        """The call's version: its routed target's own (a canary's candidate), else ``default``
+        (the model's)."""
+        routed = self.routed
+        if routed is None or routed.version is None:
+            return default
+        return str(routed.version)
+
     def fail(self, exc: Exception, reason: str) -> None:
         if self.errors is None:
             self.errors = [exc]
@@ -135,9 +143,11 @@ class CallRecord:
             self.reasons.append(reason)  # type: ignore[union-attr]
 
     def public(self, model: str, version: str | None) -> Prediction:
-        """The call's ``Prediction``: built on first use, the same object afterwards."""
+        """The call's ``Prediction``: built on first use, the same object afterwards (a call
+        routed to a target with a version of its own, a canary's candidate, carries that one)."""
         if self.built is not None:
             return self.built
+        version = self.version_of(version)
         bill = self.bill
         cost, charges = (_ZERO, ()) if bill is None else bill.settle()
         prediction: Any = _Filling(

@@ -37,13 +37,16 @@ SYNC, ASYNC, MODEL, CONSTANT = Kind.SYNC, Kind.ASYNC, Kind.MODEL, Kind.CONSTANT
 class Target:
     """The primary or one fallback, compiled: how to invoke it and what it is called."""
 
-    __slots__ = ("fn", "kind", "name", "validated")
+    __slots__ = ("fn", "kind", "name", "validated", "version")
 
-    def __init__(self, fn: Any, kind: Kind, name: str, validated: bool) -> None:
+    def __init__(self, fn: Any, kind: Kind, name: str, validated: bool, version: str | None = None) -> None:
         self.fn = fn
         self.kind = kind
         self.name = name
         self.validated = validated  # whether the model's output validation applies
+        # A routed target's own version (a canary's candidate): the calls routed to it are
+        # charged, traced and reported under it. None: the model's version.
+        self.version = version
 
 
 def is_async_callable(fn: object) -> bool:

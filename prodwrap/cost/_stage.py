@@ -145,6 +145,7 @@ class ChargeStage(Stage):
         bill = call.bill
         if bill is None:
             bill = call.bill = Bill()
+        version = charger.version if target.version is None else target.version  # (a canary's candidate)
         n = call.raced if charger.hedged else 1  # every attempt a hedge started is charged
         first = call.attempts - n + 1
         for i in range(n):
@@ -154,9 +155,7 @@ class ChargeStage(Stage):
             amount, tokens, missing = charger.price(call.input, output, failed, seconds)
             if missing:
                 charger.unpriced()
-            bill.lines.append(
-                Line(charger.name, charger.version, target.name, first + i, amount, tokens, missing, None)
-            )
+            bill.lines.append(Line(charger.name, version, target.name, first + i, amount, tokens, missing, None))
 
     def undo_attempt(self, call: CallRecord, target: Target) -> None:
         """The call ended while this attempt ran (cancelled, interrupted): it consumed compute

@@ -375,11 +375,11 @@ def compile_canary(policy: Canary, build: Build) -> tuple[CanaryRouter, CanaryMe
             )
         if candidate.is_async and not build.is_async:
             raise ConfigurationError(f"canary candidate {name!r} is an async model; a sync model cannot await it")
-        target = Target(candidate, Kind.MODEL, "candidate", True)
+        target = Target(candidate, Kind.MODEL, "candidate", True, policy.version or candidate.version)
     else:
         is_async = is_async_callable(candidate)
         if is_async and not build.is_async:
             raise ConfigurationError(f"canary candidate {name!r} is async; a sync model cannot await it")
-        target = Target(candidate, Kind.ASYNC if is_async else Kind.SYNC, "candidate", True)
+        target = Target(candidate, Kind.ASYNC if is_async else Kind.SYNC, "candidate", True, policy.version)
     core = CanaryCore(policy, build, target)
     return CanaryRouter(core), CanaryMeter(core)

@@ -99,6 +99,8 @@ class Rollouts:
 
             if "fraction" not in opts:
                 raise ConfigurationError('stage(mode="canary") needs fraction= (the share of calls it serves)')
+            if version is not None:  # the candidate's calls are charged and traced under it
+                opts = {**opts, "version": version}
             policy: Any = Canary(candidate, **opts)
         elif mode == "shadow":
             from prodwrap.rollout.shadow import Shadow  # type: ignore[import-not-found,unused-ignore]

@@ -63,6 +63,11 @@ class Canary:
         store: where the canary's state (state, step, fraction, reason) is kept, keyed
             ``"<model>:canary:<candidate>"``: a shared store rolls every replica back at once.
             Default: a ``MemoryStore`` per model. The counts stay in the process.
+        version: the candidate's version: the calls routed to it are charged, traced and
+            reported (``Prediction.version``, audit lines) under it. Default: a
+            ``ProductionModel`` candidate's own version (``model.stage(..., version=)`` gives
+            one); None leaves them under the model's version (``served_by`` still tells them
+            apart).
 
     Raises:
         ConfigurationError: a fraction outside (0, 1], steps that do not increase below
@@ -77,6 +82,7 @@ class Canary:
     guard: Guard | None = None
     steps: Sequence[float] | None = None
     store: StateStore | None = field(default=None, compare=False, repr=False)
+    version: str | None = None
 
     def __post_init__(self) -> None:
         if not callable(self.candidate):
@@ -108,6 +114,8 @@ class Canary:
             object.__setattr__(self, "steps", steps)
         if self.store is not None and not isinstance(self.store, StateStore):
             raise ConfigurationError(f"Canary.store must be a StateStore (get, swap, ...), got {self.store!r}")
+        if self.version is not None and not isinstance(self.version, str):
+            raise ConfigurationError(f"Canary.version must be a str, got {self.version!r}")
 
     @property
     def ramp(self) -> tuple[float, ...]:
@@ -128,6 +136,7 @@ class Canary:
             "guard": None if self.guard is None else self.guard.describe(),
             "steps": None if self.steps is None else list(self.steps),
             "store": None if self.store is None else type(self.store).__name__,
+            "version": self.version,
         }
 
 

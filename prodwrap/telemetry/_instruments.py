@@ -66,14 +66,18 @@ class Instruments:
         create_gauge = getattr(meter, "create_gauge", None)
         self.circuit = None if create_gauge is None else create_gauge("prodwrap.circuit.state", unit="1")
         self.more: dict[str, Any] = {}  # the rollout stages' counters, by name
-        self._by: dict[tuple[str, str], dict[str, Any]] = {}
+        self._by: dict[tuple[str, str, str | None], dict[str, Any]] = {}
         self._reasons: dict[str, dict[str, Any]] = {}
 
-    def by(self, outcome: str, served_by: str) -> dict[str, Any]:
-        key = (outcome, served_by)
+    def by(self, outcome: str, served_by: str, version: str | None = None) -> dict[str, Any]:
+        """The labels of a call (``version``: a routed call's own, a canary candidate's)."""
+        key = (outcome, served_by, version)
         attrs = self._by.get(key)
         if attrs is None:
-            attrs = self._by[key] = {**self.base, "prodwrap.outcome": outcome, "prodwrap.served_by": served_by}
+            attrs = {**self.base, "prodwrap.outcome": outcome, "prodwrap.served_by": served_by}
+            if version is not None:
+                attrs["prodwrap.model.version"] = version
+            self._by[key] = attrs
         return attrs
 
     def reason(self, reason: str) -> dict[str, Any]:

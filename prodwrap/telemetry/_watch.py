@@ -100,7 +100,7 @@ class Watch:
         captures of a test scope)."""
         self.rec = rec
         if SCOPE.captures:
-            emit("prediction", rec.public(self.stage.model, self.stage.version))
+            emit("prediction", rec.public(self.stage.model, self.stage.version))  # (a routed call's own version)
 
     def exit(self, error: BaseException | None) -> None:
         """The call is over (``error``: what it raised to its caller, or None). The span and
@@ -140,6 +140,9 @@ class Watch:
                 "prodwrap.served_by": served_by,
                 "prodwrap.attempts": attempts,
             }
+            routed = None if rec is None else rec.version_of(None)
+            if routed is not None:  # a canary's candidate: its calls are traced under its version
+                attrs["prodwrap.model.version"] = routed
             if stage.cached:
                 attrs["prodwrap.cache.hit"] = outcome == "cached"
             if stage.priced or bill is not None:
@@ -174,7 +177,7 @@ class Watch:
             bill = None if rec is None else rec.bill
             units = 0 if bill is None else bill.units
             outcome, served_by, _, latency = self._outcome(error)
-            labels = instruments.by(outcome, served_by)
+            labels = instruments.by(outcome, served_by, None if rec is None else rec.version_of(None))
             instruments.predictions.add(1, labels)
             instruments.duration.record(latency, labels)
             if rec is not None and rec.reasons:

@@ -165,6 +165,53 @@ def test_per_variant_errors_latency_and_cost(clock: FakeClock) -> None:
     assert stats.primary.cost == Decimal("0.15")
 
 
+def test_the_candidates_calls_are_charged_traced_and_reported_under_its_version() -> None:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    spans, reader = InMemorySpanExporter(), InMemoryMetricReader()
+    tracing = TracerProvider()
+    tracing.add_span_processor(SimpleSpanProcessor(spans))
+    ledger = pw.Ledger()
+    model = pw.ProductionModel(
+        lambda x: "p",
+        name="v",
+        version="1.0",
+        cost=pw.PerCall("0.01"),
+        ledger=ledger,
+        tracer_provider=tracing,
+        meter_provider=MeterProvider(metric_readers=[reader]),
+    )
+    model.stage(lambda x: "c", version="2.0", mode="canary", fraction=0.5, key="customer")
+    ins = [i for i in range(1000) if bucket("v", i) < 0.5][:30]
+    outs = [i for i in range(1000) if bucket("v", i) >= 0.5][:20]
+    versions = {model.predict_detailed({"customer": c}).version for c in ins}
+    assert versions == {"2.0"}
+    assert {model.predict_detailed({"customer": c}).version for c in outs} == {"1.0"}
+    assert ledger.total(by="version") == {"2.0": Decimal("0.30"), "1.0": Decimal("0.20")}
+    traced = [dict(span.attributes or {}) for span in spans.get_finished_spans() if span.name == "predict v"]
+    assert sorted(a["prodwrap.model.version"] for a in traced) == ["1.0"] * 20 + ["2.0"] * 30
+    counted: dict[str, int] = {}
+    for metric in reader.get_metrics_data().resource_metrics[0].scope_metrics[0].metrics:
+        if metric.name == "prodwrap.predictions":
+            for point in metric.data.data_points:
+                version = str(point.attributes["prodwrap.model.version"])
+                counted[version] = counted.get(version, 0) + int(point.value)
+    assert counted == {"1.0": 20, "2.0": 30}
+
+
+def test_a_candidate_model_brings_its_version_and_a_bare_callable_none() -> None:
+    candidate = pw.ProductionModel(lambda x: "c", name="next", version="3.1")
+    model = pw.ProductionModel(lambda x: "p", name="w", version="3.0", canary=pw.Canary(candidate, 1.0))
+    assert model.predict_detailed(1).version == "3.1"
+    bare = pw.ProductionModel(lambda x: "p", name="w2", version="3.0", canary=pw.Canary(lambda x: "c", 1.0))
+    prediction = bare.predict_detailed(1)
+    assert (prediction.served_by, prediction.version) == ("candidate", "3.0")  # no version of its own
+
+
 # -- the guard ------------------------------------------------------------------------------------
 
 
@@ -379,6 +426,7 @@ def test_an_unkeyable_key_is_a_counted_fault() -> None:
         ({"fraction": 0.5, "steps": "0.1", "guard": pw.Guard(0.05)}, "list of fractions"),
         ({"fraction": 0.5, "guard": pw.Guard(0.05, max_mismatch_rate=0.1)}, "max_mismatch_rate needs shadow"),
         ({"fraction": 0.5, "store": {}}, "Canary.store"),
+        ({"fraction": 0.5, "version": 2}, "Canary.version"),
     ],
 )
 def test_nonsense_settings_are_refused(options: dict[str, Any], message: str) -> None:
@@ -402,6 +450,7 @@ def test_a_candidate_must_be_callable_and_the_canary_is_described() -> None:
         "guard": None,
         "steps": None,
         "store": None,
+        "version": None,
     }
     assert "canary" in info["stages"]
 
