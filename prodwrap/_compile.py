@@ -14,6 +14,7 @@ from prodwrap._copies import server
 from prodwrap._engine import Engine
 from prodwrap._options import Settings
 from prodwrap._stage import Build, Compiles, Observers, Stage
+from prodwrap._stats import StatsRecorder
 from prodwrap._target import Kind, Target, is_async_callable
 from prodwrap.errors import ConfigurationError, InputValidationError, OutputValidationError
 from prodwrap.policies.fallback import Constant, fallback_names
@@ -89,7 +90,7 @@ def input_name(fn: Callable[..., Any]) -> str | None:
 ORDER = ("cache", "budget", "canary", "bulkhead", "circuit", "hedge", "rate_limit")
 
 
-def _stages(settings: Settings, name: str, is_async: bool, ledger: Any = None) -> list[Stage]:
+def _stages(settings: Settings, name: str, is_async: bool, ledger: Any = None, stats: Any = None) -> list[Stage]:
     """The stages the settings compile to, in DESIGN §1's order."""
     stages: list[Stage] = []
     build = Build(name, settings.version, is_async, settings)
@@ -148,7 +149,7 @@ def _stages(settings: Settings, name: str, is_async: bool, ledger: Any = None) -
     if settings.telemetry:
         from prodwrap.telemetry._compile import compile_telemetry  # the OTel API loads with the first model
 
-        stages.append(compile_telemetry(build, stages))
+        stages.append(compile_telemetry(build, stages, stats))
     return stages
 
 
@@ -173,6 +174,7 @@ def compile_engine(fn: Callable[..., Any], settings: Settings, stats: Any = None
         validate_fast = validate_input
         validate_output = None if validate_output is None else batch_of(validate_output, OutputValidationError, name)
     is_async = is_async_callable(fn)
+    stats = StatsRecorder() if stats is None else stats
     return Engine(
         fn=fn,
         name=name,
@@ -185,7 +187,7 @@ def compile_engine(fn: Callable[..., Any], settings: Settings, stats: Any = None
         retry=Retry.coerce(settings.retry),
         fallbacks=_compile_fallbacks(settings.fallback, validate_output, is_async),
         on_invalid=settings.on_invalid,
-        stages=_stages(settings, name, is_async, ledger),
+        stages=_stages(settings, name, is_async, ledger, stats),
         stats=stats,
         batch=settings.batch,
     )

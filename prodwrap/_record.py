@@ -309,7 +309,9 @@ class Stats:
     attempts by reason (a call retried twice adds two). ``abandoned`` counts attempts the
     caller gave up on at their deadline (their threads run on until the predict returns);
     ``late_errors`` those of them that later raised. ``observer_errors`` counts observers that
-    raised (never passed on to the caller). Sections of capabilities that are not configured are None.
+    raised (never passed on to the caller); ``telemetry_errors`` the times telemetry raised
+    (a span processor, a provider, an exporter called inline: the call went on without it).
+    Sections of capabilities that are not configured are None.
     """
 
     calls: int
@@ -322,6 +324,7 @@ class Stats:
     abandoned: int
     observer_errors: int = 0
     late_errors: int = 0
+    telemetry_errors: int = 0
     cost: Decimal = _ZERO
     unpriced: int = 0
     circuit: Any = None

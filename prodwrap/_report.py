@@ -111,6 +111,8 @@ def _rows(info: dict[str, Any], stats: Stats) -> list[tuple[str, str]]:
         )
     if stats.observer_errors:
         rows.append(("observer errors", f"{stats.observer_errors}  (observers that raised; logged, never raised)"))
+    if stats.telemetry_errors:
+        rows.append(("telemetry errors", f"{stats.telemetry_errors}  (telemetry that raised; logged, never raised)"))
     if stats.late_errors:
         rows.append(("late errors", f"{stats.late_errors}  (abandoned attempts that raised after their deadline)"))
     drift = stats.drift

@@ -84,6 +84,7 @@ class StatsRecorder:
         "_lock",
         "_observer_errors",
         "_reads",
+        "_telemetry_errors",
         "ring",
         "seq",
     )
@@ -97,6 +98,7 @@ class StatsRecorder:
         self._abandoned = itertools.count()
         self._late = itertools.count()
         self._observer_errors = itertools.count()
+        self._telemetry_errors = itertools.count()
         self.ring: list[float] = [float("nan")] * RING
 
     def record(self, rec: CallRecord) -> None:
@@ -127,12 +129,17 @@ class StatsRecorder:
     def observer_failed(self) -> None:
         next(self._observer_errors)
 
+    def telemetry_failed(self) -> None:
+        """Telemetry raised (a span processor, an exporter, a provider): the call went on."""
+        next(self._telemetry_errors)
+
     def snapshot(self) -> Stats:
         with self._lock:
             ends = self._ends.read()  # the tallies before the sequence (module docstring)
             failures = self._failures.read()
             abandoned, late = counted(self._abandoned), counted(self._late)
             observer_errors = counted(self._observer_errors)
+            telemetry_errors = counted(self._telemetry_errors)
             taken = next(self.seq)
             self.ring[taken & MASK] = float("nan")  # this slot gets no sample: keep no stale one
             calls = taken - self._reads
@@ -160,5 +167,6 @@ class StatsRecorder:
             latency_p99=p99,
             abandoned=abandoned,
             observer_errors=observer_errors,
+            telemetry_errors=telemetry_errors,
             late_errors=late,
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prodwrap.errors import ConfigurationError
 from prodwrap.policies.fallback import Constant, fallback_names
@@ -15,8 +15,9 @@ if TYPE_CHECKING:
     from prodwrap._stage import Build, Stage
 
 
-def compile_telemetry(build: Build, stages: Sequence[Stage]) -> TelemetryStage:
-    """The model's telemetry stage, hooked to the transitions of its circuit breaker."""
+def compile_telemetry(build: Build, stages: Sequence[Stage], stats: Any = None) -> TelemetryStage:
+    """The model's telemetry stage, hooked to the transitions of its circuit breaker
+    (``stats``: the model's ``StatsRecorder``, which counts telemetry's faults)."""
     settings = build.settings
     for key in ("remote", "capture_content", "telemetry"):
         if not isinstance(getattr(settings, key), bool):
@@ -39,6 +40,8 @@ def compile_telemetry(build: Build, stages: Sequence[Stage]) -> TelemetryStage:
         found_out = _sensitive(settings.output)
         redactor = Redactor(found_in.names | found_out.names, os.urandom(16), found_in.everywhere, found_out.everywhere)
     stage = TelemetryStage(build, constants, redactor, found_in if found_in else None)
+    if stats is not None:
+        stage.counted = stats.telemetry_failed
     rollouts = RolloutTelemetry(stage)
     for other in stages:
         listeners = getattr(other, "listeners", None)

@@ -67,6 +67,7 @@ class TelemetryStage(Stage):
         self._tracer: tuple[Any, Any] = (None, None)  # (provider, tracer) last used
         self._meters: dict[int, tuple[Any, Instruments]] = {}
         self.faults = 0
+        self.counted: Any = None  # the model's StatsRecorder.telemetry_failed (set when compiled)
         self.watch = self._watcher()
 
     def _watcher(self) -> Callable[[], Watch | None]:
@@ -160,7 +161,10 @@ class TelemetryStage(Stage):
         )
 
     def failed(self, exc: Exception) -> None:
+        """Telemetry raised: counted (``stats().telemetry_errors``), logged once per burst."""
         self.faults += 1
+        if self.counted is not None:
+            self.counted()
         _faults.warning(
             f"{self.model}:telemetry", "%s: telemetry failed: %s: %s", self.model, type(exc).__name__, exc, exc_info=exc
         )

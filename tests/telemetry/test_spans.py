@@ -331,7 +331,15 @@ def test_a_raising_span_processor_never_breaks_a_prediction(caplog: pytest.LogCa
     provider.add_span_processor(_Raising())  # type: ignore[arg-type]
     model = pw.ProductionModel(double, name="m", retry=2, tracer_provider=provider)
     assert [model(i) for i in range(2000)] == [2 * i for i in range(2000)]
-    assert model.stats().calls == 2000
+    stats = model.stats()
+    assert stats.calls == 2000 and stats.outcomes == {"ok": 2000}
+    assert stats.telemetry_errors >= 2000  # every call's span failed, and each failure is counted
+    assert "telemetry errors" in model.report()
+    model.stage(double, version="2", mode="shadow")  # a new pipeline: the count goes on
+    assert model.stats().telemetry_errors >= stats.telemetry_errors
+    plain = pw.ProductionModel(double, name="n")
+    plain(1)
+    assert plain.stats().telemetry_errors == 0
 
 
 class _Hanging(SpanExporter):
