@@ -93,7 +93,8 @@ class ShadowReport:
         skipped: sampled calls not run because ``max_pending`` runs were pending (or after close).
         dropped: runs queued but never started when the model was closed.
         pending: runs queued or running now.
-        not_served: sampled calls the primary did not serve (fallback, cache, error): not compared.
+        not_served: sampled calls the primary did not serve (fallback, cache, canary candidate,
+            error): not compared.
         faults: ``compare``/``ignore``/``enabled``/``on_mismatch``/``key`` raising (counted, logged).
         primary_latency_p50, primary_latency_p95: the primary's seconds on the calls shadowed.
         candidate_latency_p50, candidate_latency_p95: the candidate's seconds, every run.

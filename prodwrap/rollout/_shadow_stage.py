@@ -99,12 +99,12 @@ class ShadowStage(Stage):
         if note is not None and note.stage is self and note.value is call.input:
             _PENDING.set(note.covered)
             chosen = note.chosen
+        if chosen is None and call.valid_input:  # a call the success path's hook never saw
+            chosen = [e for e in self.experiments if e.sampled(call.input)]
         if call.outcome != "ok" or call.served_by != "primary" or not call.valid_input:
-            for experiment in chosen or ():
+            for experiment in chosen or ():  # (a canary's candidate served it, a fallback, the cache)
                 experiment.tally.count("not_served")
             return
-        if chosen is None:
-            chosen = [e for e in self.experiments if e.sampled(call.input)]
         for experiment in chosen:
             experiment.dispatch(call.input, call.value, call.args, call.kwargs, call.latency)
 

@@ -222,9 +222,23 @@ def test_only_calls_the_primary_served_are_compared() -> None:
     cached = pw.ProductionModel(flaky, cache=pw.Cache(10), shadow=pw.Shadow(lambda x: seen.append(x) or x))
     cached(7)
     cached(7)  # a cache hit: not compared
-    assert cached.shadow_report(wait=WAIT).n == 1
+    report = cached.shadow_report(wait=WAIT)
+    assert (report.n, report.not_served) == (1, 1)
     model.close()
     cached.close()
+
+
+def test_calls_a_canary_candidate_served_are_not_served_by_the_primary() -> None:
+    compared: list[int] = []
+    model = pw.ProductionModel(
+        lambda x: x,
+        shadow=pw.Shadow(lambda x: compared.append(x) or x),
+        canary=pw.Canary(lambda x: -x, 1.0),  # every call routed to the candidate
+    )
+    assert [model(i) for i in range(1, 6)] == [-1, -2, -3, -4, -5]
+    report = model.shadow_report(wait=WAIT)
+    assert compared == [] and (report.n, report.not_served) == (0, 5)
+    model.close()
 
 
 def test_a_call_retried_then_served_by_the_primary_is_compared(clock: Any) -> None:
