@@ -368,7 +368,7 @@ class Experiment:
     def report(self) -> Any:
         worker = self.worker
         pending = worker.pending if worker is not None else len(self.tasks)
-        dropped = (worker.dropped if worker is not None else 0) + counted(self.tally.dropped)
+        dropped = counted(self.tally.dropped)  # (what close() took from a sync worker's queue included)
         primary_cost, candidate_cost = self.costs()
         return self.tally.report(self.name, pending, dropped, primary_cost, candidate_cost)
 
@@ -379,8 +379,8 @@ class Experiment:
 
     def close(self) -> None:
         self.closed = True
-        if self.worker is not None:
-            self.worker.close()
+        for _ in range(0 if self.worker is None else self.worker.close()):  # the queued runs it drops
+            next(self.tally.dropped)
         for task in list(self.tasks):
             with contextlib.suppress(RuntimeError):  # its loop is closed: nothing runs there
                 task.get_loop().call_soon_threadsafe(task.cancel)

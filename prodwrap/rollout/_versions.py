@@ -171,6 +171,7 @@ class Rollouts:
         model = self.model
         old = model._engine
         engine = compile_engine(fn, settings, stats=old.stats, ledger=model.ledger)
+        _carry_reports(old, engine)
         if keep is not None:
             self.previous.append(keep)
         model._fn, model._settings, model._input_name = fn, settings, input_name(fn)
@@ -203,6 +204,19 @@ class Rollouts:
                     )
 
         handle.listeners.append(rolled_back)
+
+
+def _carry_reports(old: Any, engine: Any) -> None:
+    """A shadow the swap keeps (the same ``pw.Shadow``, a constructor's, say) keeps its report:
+    the new pipeline's experiment counts on in the old one's tally (the old one's runs still
+    in flight report there too)."""
+    before = {id(e.policy): e for stage in old.stages for e in getattr(stage, "experiments", ())}
+    for stage in engine.stages:
+        for experiment in getattr(stage, "experiments", ()):
+            prior = before.get(id(experiment.policy))
+            if prior is not None and prior.policy is experiment.policy:
+                experiment.tally = prior.tally
+                experiment.skipped = prior.tally.skipped
 
 
 def _version_of(candidate: Any) -> str | None:

@@ -133,6 +133,21 @@ def test_shadow_mode_stages_a_shadow() -> None:
     assert model(1) == "c" and model.version == "2"
 
 
+def test_a_constructor_shadow_keeps_its_report_across_stage_and_rollback() -> None:
+    model = pw.ProductionModel(lambda x: x, name="m", shadow=pw.Shadow(lambda x: x if x < 3 else -1, name="next"))
+    for i in range(5):
+        model(i)
+    before = model.shadow_report(wait=10.0)
+    assert (before.n, before.agreements) == (5, 3)
+    model.stage(lambda x: x, version="2", mode="canary", fraction=0.5)  # a new pipeline
+    assert model.shadow_report(wait=10.0).n == 5  # the same shadow: its report goes on
+    model.rollback()
+    model(1)  # served by the primary: compared
+    after = model.shadow_report(wait=10.0)
+    assert (after.n, after.agreements) == (6, 4)
+    model.close()
+
+
 def test_a_call_in_flight_ends_on_the_engine_it_began_with() -> None:
     entered, release = threading.Event(), threading.Event()
 
