@@ -105,7 +105,7 @@ class ShadowStage(Stage):
             for experiment in chosen or ():  # (a canary's candidate served it, a fallback, the cache)
                 experiment.tally.count("not_served")
             return
-        for experiment in chosen:
+        for experiment in chosen or ():
             experiment.dispatch(call.input, call.value, call.args, call.kwargs, call.latency)
 
     # -- reading ----------------------------------------------------------------------------
