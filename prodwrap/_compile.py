@@ -117,7 +117,7 @@ def _stages(settings: Settings, name: str, is_async: bool, ledger: Any = None, s
     if settings.cost is not None or settings.ledger is not None or settings.fallback:
         from prodwrap.cost._stage import compile_cost
 
-        compile_cost(settings, build, stages, ledger)  # (with model fallbacks: they may charge themselves)
+        compile_cost(settings, build, stages, ledger, stats)  # (model fallbacks may charge themselves)
         if settings.canary is not None:  # the variants' costs are the ledger's, by served_by
             from prodwrap.cost._stage import meter_of
 

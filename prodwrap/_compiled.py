@@ -20,6 +20,7 @@ from __future__ import annotations
 import itertools
 import keyword
 import linecache
+import weakref
 from collections.abc import Callable
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
@@ -137,7 +138,15 @@ def _finish(finisher: Finisher, ns: dict[str, Any]) -> str:
     if finisher.finish != finisher._finish:
         return "    finish(None, value, out, start)\n"
     ns["ring"], ns["seq"], ns["MASK"] = finisher.ring, finisher.seq, MASK
-    text = "    ring[next(seq) & MASK] = perf_counter() - start  # a call the primary served at once\n"
+    ticks = [plain[2] for plain in (getattr(h, "plain", None) for h in finisher.fast_observe) if plain]
+    if not ticks:
+        text = "    ring[next(seq) & MASK] = perf_counter() - start  # a call the primary served at once\n"
+    else:  # the hooks' catch-up, once every 1024 calls (the sequence number's low bits)
+        text = "    n = next(seq)\n    ring[n & MASK] = perf_counter() - start  # a call the primary served at once\n"
+        text += "    if not n & 1023:\n"
+        for i, tick in enumerate(ticks):
+            ns[f"tick{i}"] = tick
+            text += f"        tick{i}()\n"
     if finisher.fast_observe:
         ns["failed"] = finisher.failed
         text += "    raised = None\n"  # an error meant for the caller, raised once every hook has run
@@ -152,11 +161,12 @@ def _finish(finisher: Finisher, ns: dict[str, Any]) -> str:
 
 def _plain(hook: Any, i: int, ns: dict[str, Any], call: str) -> str:
     """A hook's call, preceded by its ``plain`` case when it has one: while each context
-    variable holds its value (by identity), its zero-argument ``bump`` is all the hook does."""
+    variable holds its value (by identity), its zero-argument ``bump`` is all the hook does
+    (its ``tick`` runs with the latency sample, see :func:`_finish`)."""
     plain = getattr(hook, "plain", None)
     if plain is None:
         return call
-    guards, bump = plain
+    guards, bump, _ = plain
     tests = []
     for j, (var, value) in enumerate(guards):
         ns[f"get{i}_{j}"], ns[f"is{i}_{j}"] = var.get, value
@@ -265,13 +275,17 @@ def compile_runner(engine: Engine, is_async: bool) -> Runner:
         DONE=_done(fast, ns) if ending else "",
         FINISH=_finish(fast.finisher, ns) if ending else "",
     )
-    filename = f"<prodwrap success path of {engine.name!r}, {next(_engines)}>"
-    # Tracebacks and inspect show the compiled lines (as attrs does for the methods it writes).
+    shown = repr(engine.name)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    filename = f"<prodwrap success path of {shown}, {next(_engines)}>"
+    # Tracebacks and inspect show the compiled lines (as attrs does for the methods it writes),
+    # for as long as the function lives: its lines go with it.
     linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
     code = compile(source, filename, "exec")
     exec(code, ns)  # the template's own lines, with the engine's parts bound by name
     runner: Runner = ns["run"]
     runner.__source__ = source  # type: ignore[attr-defined]  # (shown by tests and when debugging)
+    weakref.finalize(runner, linecache.cache.pop, filename, None)
     return runner
 
 

@@ -185,10 +185,13 @@ class Stage:
 
     fast_observe: Callable[[Any, Any], object] | None = None
     """``(value, output)``: a call the primary served on the success path. The function may
-    carry ``plain``: ``(guards, bump)``, where ``guards`` are pairs of (``ContextVar``, value):
-    while each variable holds its value (by identity), calling ``bump()`` (no argument, must
-    not raise: an ``itertools.count``'s ``__next__``) is all the hook would do, and the
-    compiled success path calls it in place of the hook (the cost of a ``PerCall`` price)."""
+    carry ``plain``: ``(guards, bump, tick)``, where ``guards`` are pairs of (``ContextVar``,
+    value): while each variable holds its value (by identity), calling ``bump()`` (no
+    argument, never raises: a C-level callable such as a ``functools.partial`` of
+    ``deque.append``) is all the hook would do but what ``tick()`` catches up on, and the
+    compiled success path calls it in place of the hook; it calls ``tick()`` (never raises)
+    once every 1024 success-path calls (the cost of a ``PerCall`` price: an entry appended,
+    the ledger folded in batches)."""
 
     fast_record: Callable[[Any, Any], bool] | None = None
     """An observer's ``(value, output) -> bool`` on the success path when no record is made

@@ -85,6 +85,7 @@ class StatsRecorder:
         "_observer_errors",
         "_reads",
         "_telemetry_errors",
+        "meters",
         "ring",
         "seq",
     )
@@ -99,6 +100,7 @@ class StatsRecorder:
         self._late = itertools.count()
         self._observer_errors = itertools.count()
         self._telemetry_errors = itertools.count()
+        self.meters: list[Any] = []  # the cost meters of the model's pipelines (prodwrap.cost), oldest first
         self.ring: list[float] = [float("nan")] * RING
 
     def record(self, rec: CallRecord) -> None:

@@ -215,3 +215,15 @@ def test_tracebacks_show_the_compiled_lines() -> None:
 def test_a_watch_whose_when_names_a_keyword_is_refused() -> None:
     with pytest.raises(ValueError, match="names attributes"):
         Engine(fn=lambda x: x, name="m", stages=[_watching(_Switch(), [], attribute="class")])
+
+
+def test_the_compiled_lines_go_with_the_engine() -> None:
+    import gc
+    import linecache
+
+    model = pw.ProductionModel(lambda x: x, name="n" * 500, telemetry=False)
+    filename = model._engine.run_sync.__code__.co_filename
+    assert filename in linecache.cache and len(filename) < 120  # (a long name is cut in the file name)
+    del model
+    gc.collect()
+    assert filename not in linecache.cache

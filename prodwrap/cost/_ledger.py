@@ -13,15 +13,13 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import deque
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Hashable, Mapping
 from decimal import Decimal
 from itertools import groupby, repeat
-from operator import itemgetter
+from operator import countOf, itemgetter
 from typing import TYPE_CHECKING, Any
 
-from prodwrap._context import NO_TAGS
 from prodwrap._log import Throttle, logger
-from prodwrap._stats import counted
 from prodwrap.cost._money import money
 from prodwrap.errors import ConfigurationError
 from prodwrap.state import MemoryStore, StateStore
@@ -43,18 +41,7 @@ class Meter:
     """One model's side of a ledger: what its calls cost (``stats().cost``, ``unpriced``),
     every charge of the call included, fallbacks' too."""
 
-    __slots__ = (
-        "calls",
-        "faults",
-        "ledger",
-        "model",
-        "plain",
-        "plain_amount",
-        "plain_seen",
-        "units",
-        "unpriced",
-        "version",
-    )
+    __slots__ = ("calls", "faults", "ledger", "model", "units", "unpriced", "version")
 
     def __init__(self, model: str, version: str | None, ledger: Ledger) -> None:
         self.model = model
@@ -64,11 +51,6 @@ class Meter:
         self.calls = 0
         self.unpriced = 0
         self.faults = itertools.count()  # faults of the cost model (counted lock-free)
-        # Success-path calls charged a fixed amount, without tags, outside a calling model:
-        # counted here (one C-level next()), folded as a run of calls of one kind.
-        self.plain: itertools.count[int] | None = None
-        self.plain_amount = 0
-        self.plain_seen = 0  # how many of them are folded already
 
 
 # A call's kind: (meter, tags, outcome, charges or None for one charge of the meter's
@@ -117,10 +99,6 @@ class Ledger:
         self._owed: dict[str, int] = {}  # sums a failing store has not taken yet
         self._unindexed: dict[tuple[str, str], Any] = {}  # (dim, repr) -> a value not yet in the store's index
         self.faults = 0
-        # Counting plain calls instead of recording them is offered only while nobody else
-        # reads this ledger's totals: a private store, folded before each of its reads.
-        self.private = store is None
-        self._counted: list[Meter] = []  # the meters that count plain calls (one per engine)
 
     # -- recording ---------------------------------------------------------------------
 
@@ -131,22 +109,6 @@ class Ledger:
         pending.append(entry)
         if len(pending) >= BATCH:
             self.fold_soon()
-
-    def counter(self, meter: Meter, amount: int) -> Any:
-        """A zero-argument callable counting one call of ``meter`` charged ``amount`` (pico-
-        dollars) without tags outside a calling model (the kind the success path charges
-        most): ``next`` on an ``itertools.count``, atomic under the GIL, no allocation. None
-        when the ledger's totals are read elsewhere too (a store given to it): those calls
-        are recorded, and folded every ``BATCH`` calls, as every other."""
-        if not self.private:
-            return None
-        with self._lock:
-            if meter.plain is None:
-                meter.plain, meter.plain_amount = itertools.count(), amount
-                self._counted.append(meter)
-            elif meter.plain_amount != amount:
-                return None
-        return meter.plain.__next__
 
     def fold_soon(self) -> None:
         """Fold what is pending now, unless another thread is doing it (never raises)."""
@@ -163,37 +125,26 @@ class Ledger:
         with self._lock:
             self._fold()
 
-    def _plain_runs(self) -> list[tuple[Kind, int, int, Iterable[int]]]:
-        """The plain calls counted since the last fold, one run per meter (see :meth:`_fold`)."""
-        runs: list[tuple[Kind, int, int, Iterable[int]]] = []
-        window = self._recent.maxlen or 0
-        for meter in self._counted:
-            n = counted(meter.plain) - meter.plain_seen  # type: ignore[arg-type]
-            if n:
-                meter.plain_seen += n
-                each = meter.plain_amount
-                runs.append(((meter, NO_TAGS, "ok", None, 0), each * n, n, repeat(each, min(n, window))))
-        return runs
-
     def _fold(self) -> None:
         pending = self.pending
         n = len(pending)
-        # Runs of calls of one kind: (kind, pico-dollars, calls, each call's amount).
-        runs = self._plain_runs() if self._counted else []
-        if not n and not self._owed and not runs:
+        if not n and not self._owed:
             return
         # Taken and grouped in C: runs of calls of one kind (one model, one context, the
         # success path's one charge: one kind object) cost the fold a few tens of nanoseconds each.
         batch = list(map(_popleft, repeat(pending, n)))
-        for kind, run in groupby(batch, _alike):
-            taken: list[int] = list(map(_amount, run))
-            runs.append((kind, sum(taken), len(taken), taken))
+        if batch and countOf(batch, batch[0]) == n:  # one entry over and over: the success path's
+            kind, each = batch[0]
+            runs: Any = ((kind, [each] * n),)
+        else:
+            runs = ((kind, list(map(_amount, run))) for kind, run in groupby(batch, _alike))
         sums: dict[tuple[str, Any], int] = {}
         total = calls = unpriced = 0
         recent = self._recent
         key: tuple[str, Any]
-        for (meter, tags, outcome, lines, missing), units, count, amounts in runs:
-            spent = units
+        for (meter, tags, outcome, lines, missing), amounts in runs:
+            count = len(amounts)
+            spent = sum(amounts)
             meter.units += spent
             meter.calls += count
             meter.unpriced += missing * count

@@ -19,6 +19,7 @@ The success-path charge is one integer addition and one ``deque.append``: no loc
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -79,6 +80,15 @@ class Charger:
         self.hedged = getattr(build.settings, "hedge", None) is not None
         self.stash: dict[int, float] = {}  # thread -> the success path's attempt duration
         self.handoff: dict[int, int] | None = None  # thread -> its success-path cost, for the cache
+        self.history: list[Meter] = [self.meter]  # the model's meters, this one last (see compile_cost)
+
+    def meters(self) -> list[Meter]:
+        """The meters of every pipeline the model has run (``stage``/``promote``/``rollback``
+        compile new ones), each ledger folded first: what ``stats()`` adds up."""
+        meters = list(self.history)
+        for ledger in {id(m.ledger): m.ledger for m in meters}.values():
+            ledger.drain()
+        return meters
 
     def price(self, value: Any, out: Any, error: BaseException | None, seconds: float) -> Charged:
         """One attempt's charge (a cost model that raises: unpriced, counted, logged)."""
@@ -178,9 +188,7 @@ class ChargeStage(Stage):
         bill.lines.extend(line._replace(served_by=target.name) for line in collected)
 
     def stats(self) -> int:
-        meter = self.charger.meter
-        meter.ledger.drain()
-        return meter.unpriced
+        return sum(meter.unpriced for meter in self.charger.meters())
 
 
 class CollectingStage(ChargeStage):
@@ -253,32 +261,26 @@ class CostObserver(Stage):
             sink.extend(line if line.ledger is not None else line._replace(ledger=charger.ledger) for line in lines)
 
     def stats(self) -> Decimal:
-        meter = self.charger.meter
-        meter.ledger.drain()
-        return money(meter.units)
+        return money(sum(meter.units for meter in self.charger.meters()))
 
 
 def _fixed_hook(charger: Charger, amount: int) -> Callable[[Any, Any], None]:
-    """The success path's charge when every attempt costs ``amount`` (``PerCall``). A call
-    without tags outside a calling model is counted by the ledger (one C-level ``next()``;
-    the hook's ``plain`` lets the compiled success path do it without calling the hook) when
-    nobody else reads the ledger; otherwise one entry is appended to its pending calls, the
-    same prebuilt one for every call without tags (no allocation)."""
+    """The success path's charge when every attempt costs ``amount`` (``PerCall``): one entry
+    appended to the ledger's pending calls, the same prebuilt one for every call without tags
+    outside a calling model (no allocation). For those the hook's ``plain`` lets the compiled
+    success path append it without calling the hook, and fold the pending calls every 1024
+    calls (its ``tick``)."""
     meter, ledger, handoff = charger.meter, charger.ledger, charger.handoff
     pending = ledger.pending
     append, tags, collecting, get_ident = pending.append, TAGS.get, COLLECT.get, threading.get_ident
     line = Line(charger.name, charger.version, "primary", 1, amount, None, False, ledger)
     shared_line = line._replace(ledger=None)
     plain = ((meter, NO_TAGS, "ok", None, 0), amount)
-    bump = ledger.counter(meter, amount) if handoff is None else None  # (the cache reads each call's cost)
 
     def charge(value: Any, out: Any) -> None:
         sink = collecting()
         if sink is None:
             called = tags()
-            if called is NO_TAGS and bump is not None:
-                bump()
-                return
             append(plain if called is NO_TAGS else ((meter, called, "ok", None, 0), amount))
         else:
             shared = sink.ledger is ledger  # a fallback of a model sharing the ledger
@@ -289,8 +291,9 @@ def _fixed_hook(charger: Charger, amount: int) -> Callable[[Any, Any], None]:
         if handoff is not None:
             handoff[get_ident()] = amount
 
-    if bump is not None:  # (see prodwrap._stage.Stage.fast_observe)
-        charge.plain = (((COLLECT, None), (TAGS, NO_TAGS)), bump)  # type: ignore[attr-defined]
+    if handoff is None:  # (see prodwrap._stage.Stage.fast_observe; the cache reads each call's cost)
+        bump = functools.partial(append, plain)  # C-level: no frame, no allocation
+        charge.plain = (((COLLECT, None), (TAGS, NO_TAGS)), bump, ledger.fold_soon)  # type: ignore[attr-defined]
     return charge
 
 
@@ -333,7 +336,9 @@ def _priced_hook(charger: Charger) -> Callable[[Any, Any], None]:
     return priced
 
 
-def compile_cost(settings: Any, build: Build, stages: list[Stage], own_ledger: Ledger | None = None) -> None:
+def compile_cost(
+    settings: Any, build: Build, stages: list[Stage], own_ledger: Ledger | None = None, stats: Any = None
+) -> None:
     """Add the cost stages to ``stages`` for ``cost=``/``ledger=`` (or fallbacks that charge
     themselves): the observer first among the observers (the cache reads what a call cost),
     the charge innermost on the attempt seam."""
@@ -349,6 +354,9 @@ def compile_cost(settings: Any, build: Build, stages: list[Stage], own_ledger: L
         raise ConfigurationError(f"ledger= takes a pw.Ledger, got {ledger!r}")
     model = None if settings.cost is None else cost_model(settings.cost)
     charger = Charger(model, build, ledger or own_ledger or Ledger(name=f"{build.name}:ledger"))
+    if stats is not None:  # the model's meters, one per pipeline it has run: stats().cost goes on across swaps
+        charger.history = stats.meters
+        stats.meters.append(charger.meter)
     for stage in stages:
         core = getattr(stage, "core", None)
         # the cache (its hits save what a fill cost) and the budgets (they settle to what a call cost)

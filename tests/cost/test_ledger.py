@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from decimal import Decimal
 from typing import Any
@@ -116,7 +117,7 @@ def test_concurrent_threads_lose_no_charge() -> None:
 def test_untagged_calls_are_counted_exactly_under_threads_and_mix_with_tagged_ones() -> None:
     ledger = pw.Ledger()
     model = pw.ProductionModel(lambda x: x, name="m", cost=pw.PerCall("0.0001"), ledger=ledger)
-    assert "bump0()" in model._engine.run_sync.__source__  # counted, not recorded
+    assert "bump0()" in model._engine.run_sync.__source__  # the prebuilt entry, appended inline
     threads, per_thread = 8, 5000
     start = threading.Barrier(threads)
 
@@ -125,11 +126,11 @@ def test_untagged_calls_are_counted_exactly_under_threads_and_mix_with_tagged_on
         for n in range(per_thread):
             if i == 0 and n % 10 == 0:
                 with pw.context(customer="acme"):
-                    model(1)  # tagged: recorded as an entry
+                    model(1)  # tagged: an entry of its own
             else:
                 model(1)
             if i == 1 and n % 1000 == 0:
-                ledger.total()  # reads (folds) while others count
+                ledger.total()  # reads (folds) while others append
 
     pool = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
     for t in pool:
@@ -144,19 +145,37 @@ def test_untagged_calls_are_counted_exactly_under_threads_and_mix_with_tagged_on
     assert ledger.cost_per_request() == Decimal("0.0001") and ledger.percentile(0.5) == Decimal("0.0001")
 
 
-def test_plain_calls_are_counted_only_when_nobody_else_reads_the_ledger() -> None:
-    private = pw.Ledger()
-    counted = pw.ProductionModel(lambda x: x, name="a", cost=pw.PerCall("0.5"), ledger=private)
-    counted(1)
-    assert not private.pending and private.calls() == 1  # counted, folded at the read
-    shared = pw.Ledger(MemoryStore())  # another ledger may read the same store: entries, in batches
-    recorded = pw.ProductionModel(lambda x: x, name="b", cost=pw.PerCall("0.5"), ledger=shared)
-    assert "bump0()" not in recorded._engine.run_sync.__source__
-    recorded(1)
-    assert len(shared.pending) == 1 and shared.total() == Decimal("0.5")
+def test_a_second_ledger_on_the_store_sees_the_calls_within_a_batch() -> None:
+    first = pw.Ledger()
+    model = pw.ProductionModel(lambda x: x, name="m", cost=pw.PerCall("0.01"), ledger=first)
+    second = pw.Ledger(first.store)  # reads the same totals (the same name)
+    for i in range(100_000):
+        model(i)
+    assert second.calls() > 100_000 - 1024  # the success path folds every 1024 calls
+    assert first.calls() == second.calls() == 100_000  # (first's read folded the rest)
 
 
-def test_the_percentile_window_takes_the_latest_of_many_counted_calls() -> None:
+def test_the_percentile_window_is_the_latest_calls_in_order() -> None:
+    fails = itertools.count()
+    flaky = [True]
+
+    def predict(x: int) -> int:
+        if flaky[0] and next(fails) % 2 == 0:
+            raise ConnectionError
+        return x
+
+    retried = pw.Retry(attempts=2, on=ConnectionError, wait=pw.backoff(initial=0.0))
+    model = pw.ProductionModel(predict, cost=pw.PerCall("0.01"), retry=retried)
+    for _ in range(500):
+        model(0)  # the older calls: retried, 0.02 each (recorded on the walk)
+    flaky[0] = False
+    for _ in range(10_000):
+        model(1)  # the latest: 0.01 each (the success path)
+    assert model.ledger.percentile(0.95) == Decimal("0.01")
+    assert model.ledger.total() == Decimal("110.00")
+
+
+def test_the_percentile_window_takes_the_latest_of_many_success_path_calls() -> None:
     ledger = pw.Ledger(window=4)
     cheap = pw.ProductionModel(lambda x: x, name="cheap", cost=pw.PerCall("0.01"), ledger=ledger)
     dear = pw.ProductionModel(lambda x: x, name="dear", cost=pw.PerCall("1"), ledger=ledger)

@@ -148,6 +148,23 @@ def test_a_constructor_shadow_keeps_its_report_across_stage_and_rollback() -> No
     model.close()
 
 
+def test_the_models_cost_goes_on_across_stage_promote_and_rollback() -> None:
+    model = pw.ProductionModel(lambda x: x, name="m", version="1", cost=pw.PerCall("0.01"))
+    steps = (
+        lambda: model.stage(lambda x: -x, version="2", mode="canary", fraction=0.5),
+        model.promote,
+        model.rollback,
+    )
+    for step in (lambda: None, *steps):
+        step()
+        for i in range(10):
+            model(i)
+    stats = model.stats()
+    assert stats.calls == 40
+    assert stats.cost == model.ledger.total() == Decimal("0.40")
+    assert stats.unpriced == 0
+
+
 def test_a_call_in_flight_ends_on_the_engine_it_began_with() -> None:
     entered, release = threading.Event(), threading.Event()
 
