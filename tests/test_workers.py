@@ -392,9 +392,9 @@ async def test_a_burst_times_out_from_each_start_and_keeps_the_loop_responsive(
 ) -> None:
     """Real time: 300 sync attempts at once, each limited to 0.1 s, on a fresh pool, so every
     worker is started during the burst. No worker is started on the loop's thread (only the
-    starter, once). Each attempt times out no earlier than 0.1 s after it started (less the
-    few ms between the pool's start mark and ``fn``'s first line) and within 0.4 s of slack;
-    the loop is never held up for 0.25 s (a loaded 2-core machine: both bounds generous)."""
+    starter, once). Each attempt times out no earlier than 0.1 s after it started (the pool's
+    start mark) and within 0.4 s of slack; the loop is never held up for 0.25 s (a loaded
+    2-core machine: both bounds generous)."""
     pool = Probe()
     loop = asyncio.get_running_loop()
     starts: dict[int, float] = {}
@@ -418,8 +418,12 @@ async def test_a_burst_times_out_from_each_start_and_keeps_the_loop_responsive(
             await asyncio.sleep(0.005)
             lags.append(loop.time() - before - 0.005)
 
+    jobs: dict[int, Job] = {}
+
     async def one(i: int) -> float:
-        assert gave_up(await pool.arun(0.1, None, fn, (i,), {}))
+        outcome = await pool.arun(0.1, None, fn, (i,), {})
+        assert gave_up(outcome)
+        jobs[i] = outcome[1]  # type: ignore[assignment]
         return time.monotonic()
 
     loop_thread = threading.get_ident()
@@ -430,8 +434,11 @@ async def test_a_burst_times_out_from_each_start_and_keeps_the_loop_responsive(
     await watcher
     assert started_on_loop == ["prodwrap-starter"]
     assert sorted(starts) == list(range(300))
-    after_start = [end - starts[i] for i, end in enumerate(ends)]
-    assert min(after_start) >= 0.09
+    # From the pool's own start mark (a worker thread may be preempted for a while between it
+    # and fn's first line when 300 start at once on 2 cores: fn's clock would read late).
+    after_start = [end - jobs[i].started for i, end in enumerate(ends)]  # type: ignore[operator]
+    assert all(jobs[i].started <= starts[i] for i in range(300))  # type: ignore[operator]
+    assert min(after_start) >= 0.1 - 1e-6
     assert max(after_start) < 0.5
     assert max(lags) < 0.25
 
