@@ -9,6 +9,7 @@ spans and metrics land here too. The SDK is imported when ``capture()`` is enter
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -80,6 +81,7 @@ class Captured:
         self._final: dict[str, list[Point]] | None = None  # the metrics at the block's end
         self._meters: Any = None  # its own MeterProvider, while the block runs
         self._instruments: dict[Any, Any] = {}  # fan-out instrument -> this capture's
+        self._nested: set[int] = set()  # ids of the predictions of fallback models (in their callers' cost)
 
     # -- what the fan-out providers hand it (prodwrap.testing._fanout) ------------------------
 
@@ -102,12 +104,16 @@ class Captured:
     # -- what prodwrap hands it ---------------------------------------------------------------
 
     def add(self, kind: str, item: Any) -> None:
-        """Keep ``item`` under ``kind`` (called by ``prodwrap._scope.emit``)."""
+        """Keep ``item`` under ``kind`` (called by ``prodwrap._scope.emit``, on the thread that
+        finished the call)."""
+        nested = kind == "prediction" and _in_a_callers_bill()
         with self._lock:
             target = self._lists.get(kind)
             if target is None:
                 target = self.other.setdefault(kind, [])
             target.append(item)
+            if nested:
+                self._nested.add(id(item))
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -128,9 +134,13 @@ class Captured:
         """The sum of the captured predictions' ``cost`` (USD), of every model or of one.
 
         A model called as another model's fallback ends its own prediction too, and its cost
-        is also in its caller's: name a model to count each call once.
+        is also in its caller's: the total of every model counts it once (in its caller's),
+        the total of that model alone counts its own calls.
         """
-        return sum((p.cost for p in self._predictions(model)), _ZERO)
+        if model is not None:
+            return sum((p.cost for p in self._predictions(model)), _ZERO)
+        with self._lock:
+            return sum((p.cost for p in self.predictions if id(p) not in self._nested), _ZERO)
 
     def charges(self, model: str | None = None) -> list[Charge]:
         """Every ``pw.Charge`` of the captured predictions, in order."""
@@ -225,3 +235,10 @@ def capture() -> Iterator[Captured]:
         captured._final = _points(reader.get_metrics_data())
         captured._reader = None
         meter_provider.shutdown()
+
+
+def _in_a_callers_bill() -> bool:
+    """Whether the call finishing here is a fallback model's whose charges its calling model
+    collects (its cost is in the caller's prediction too)."""
+    charges = sys.modules.get("prodwrap.cost._stage")  # (not loaded: no model has a cost)
+    return charges is not None and charges.COLLECT.get() is not None

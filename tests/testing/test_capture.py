@@ -45,6 +45,18 @@ def test_predictions_outcomes_served_by_and_cost() -> None:
     assert isinstance(cap.total_cost(), Decimal)
 
 
+def test_the_total_counts_a_fallback_models_cost_once() -> None:
+    backup = pw.ProductionModel(double, name="backup", cost=pw.PerCall("0.10"))
+    model = pw.ProductionModel(boom, name="front", cost=pw.PerCall("0.25"), fallback=backup)
+    with capture() as cap:
+        assert model(1.0) == 2.0  # front's failed attempt (0.25), then backup's call (0.10)
+        assert backup(2.0) == 4.0  # backup on its own (0.10)
+    assert [p.model for p in cap.predictions] == ["backup", "front", "backup"]
+    assert cap.total_cost("front") == Decimal("0.35")  # its own and its fallback's
+    assert cap.total_cost("backup") == Decimal("0.20")  # both of its calls
+    assert cap.total_cost() == Decimal("0.45")  # each call once: 0.35 + 0.10
+
+
 def test_real_models_emit_predictions_spans_and_metrics_into_the_capture() -> None:
     model = pw.ProductionModel(double, name="doubler")
     with capture() as cap:
