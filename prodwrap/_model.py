@@ -67,6 +67,8 @@ class ProductionModel(Generic[In, P, R]):
         ConfigurationError: for options that make no sense (checked here, not at call time).
     """
 
+    __prodwrap_model__ = True  # (how is_async_callable knows a model of an async predict)
+
     @overload
     def __init__(
         self: ProductionModel[X, P, R],

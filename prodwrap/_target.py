@@ -51,9 +51,12 @@ class Target:
 
 def is_async_callable(fn: object) -> bool:
     """Whether calling ``fn`` returns a coroutine (coroutine functions, partials of them,
-    instances whose ``__call__`` is a coroutine function)."""
+    instances whose ``__call__`` is a coroutine function, a ``ProductionModel`` of an async
+    predict: calling it returns a coroutine)."""
     while isinstance(fn, functools.partial):
         fn = fn.func
+    if getattr(type(fn), "__prodwrap_model__", False):
+        return bool(getattr(fn, "is_async", False))
     if inspect.iscoroutinefunction(fn):
         return True
     return not inspect.isroutine(fn) and inspect.iscoroutinefunction(type(fn).__call__)

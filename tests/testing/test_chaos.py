@@ -263,3 +263,30 @@ def test_flaky_refuses_the_wrong_kind_of_function() -> None:
         AsyncFlaky(double)
     with pytest.raises(pw.ConfigurationError):
         FlakyFunction(double, fail_times=-1)
+
+
+async def test_chaos_over_an_async_model_is_async_and_injects_when_awaited() -> None:
+    async def predict(x: int) -> int:
+        return x + 1
+
+    model = pw.ProductionModel(predict, name="am")
+    wrapped = chaos(model, error_rate=1.0, errors=[ValueError], seed=1)
+    assert isinstance(wrapped, AsyncChaos)
+    with pytest.raises(ValueError):
+        await wrapped(1)
+    assert wrapped.calls == 1 and wrapped.errors == 1
+    calm = chaos(model, error_rate=0.0, seed=1)
+    assert await calm(1) == 2
+
+
+def test_flaky_wrappers_tell_an_async_model_apart() -> None:
+    async def predict(x: int) -> int:
+        return x + 1
+
+    inner = pw.ProductionModel(predict, name="inner")
+    with pytest.raises(pw.ConfigurationError, match="AsyncFlaky"):
+        FlakyFunction(inner)
+    flaky = AsyncFlaky(inner, fail_times=1)
+    with pytest.raises(ConnectionError):
+        asyncio.run(flaky(1))
+    assert asyncio.run(flaky(1)) == 2
