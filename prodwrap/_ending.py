@@ -61,7 +61,7 @@ def interrupted(engine: Engine, fast: FastPath, start: float, value: Any, exc: B
     ends at the finish point."""
     run_hooks(fast.interrupted, fast)
     rec = CallRecord(start, watch)
-    rec.input, rec.attempts, rec.target = value, 1, fast.primary
+    rec.input, rec.attempts, rec.target, rec.admitted = value, 1, fast.primary, True
     broken(engine, rec, exc)
 
 
@@ -95,7 +95,7 @@ def handover(
     """The first attempt of the success path failed (``late``: the job of an attempt given up
     on at its deadline): the walk goes on from there."""
     rec = CallRecord(start, watch)
-    rec.late = late
+    rec.late, rec.admitted = late, True
     now = _clocks.clock.monotonic()
     if began is None:  # the clock was not read before the attempt: date it by real time
         began = now - (perf_counter() - start)
@@ -125,7 +125,7 @@ def finish_fast(
                 fast.finisher.failed(attempted, exc)
     if fast.record or (watch is not None and (watch.record or fast.finisher.recorders)):
         rec = CallRecord(start, watch)
-        rec.attempts, rec.input, rec.target = 1, value, fast.primary
+        rec.attempts, rec.input, rec.target, rec.admitted = 1, value, fast.primary, True
         rec.args, rec.kwargs = args, kwargs
         rec.ok, rec.result = True, out
         fast.finish(rec, value, out, start)

@@ -101,7 +101,7 @@ class Finisher:
                     marks = {stage: True} if marks is None else {**marks, stage: True}
             if marks is not None:
                 rec = CallRecord(start)
-                rec.attempts, rec.input, rec.target = 1, value, self.primary
+                rec.attempts, rec.input, rec.target, rec.admitted = 1, value, self.primary, True
                 rec.ok, rec.result, rec.state = True, out, marks
         self._finish(rec, value, out, start)
 

@@ -40,6 +40,7 @@ class CallRecord:
     """Everything one call has learned so far. Internal; see :class:`Prediction`."""
 
     __slots__ = (
+        "admitted",
         "args",
         "attempts",
         "began",
@@ -86,6 +87,9 @@ class CallRecord:
         self.start = start  # perf_counter() at entry, for latency
         self.watch = watch  # what a stage's ``watch`` opened for the call (its span), or None
         self.routed: Any = None  # where the primary's attempts go (None: the primary; set by the walk)
+        # Every success-path admission hook let the call through before it left that path (its
+        # first attempt failed): a hook that draws (a shadow's sampling) has drawn already.
+        self.admitted = False
         self.attempts = 0  # attempts of the primary (not fallbacks)
         self.phase = -1  # -1: primary; i >= 0: fallback i is being tried
         self.errors: list[Exception] | None = None

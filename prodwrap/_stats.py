@@ -100,7 +100,7 @@ class StatsRecorder:
         self._late = itertools.count()
         self._observer_errors = itertools.count()
         self._telemetry_errors = itertools.count()
-        self.meters: list[Any] = []  # the cost meters of the model's pipelines (prodwrap.cost), oldest first
+        self.meters: dict[Any, Any] = {}  # the model's cost meters by (ledger, version) (prodwrap.cost)
         self.ring: list[float] = [float("nan")] * RING
 
     def record(self, rec: CallRecord) -> None:

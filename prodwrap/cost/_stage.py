@@ -70,22 +70,22 @@ def charges_cost(model: Any) -> bool:
 class Charger:
     """What both stages share: the cost model, the model's meter, the ledger."""
 
-    def __init__(self, model: Priced | None, build: Build, ledger: Ledger) -> None:
+    def __init__(self, model: Priced | None, build: Build, ledger: Ledger, meter: Meter | None = None) -> None:
         self.model = model
         self.name = build.name
         self.version = build.version
         self.ledger = ledger
         self.record = ledger.record
-        self.meter = Meter(build.name, build.version, ledger)
+        self.meter = Meter(build.name, build.version, ledger) if meter is None else meter
         self.hedged = getattr(build.settings, "hedge", None) is not None
         self.stash: dict[int, float] = {}  # thread -> the success path's attempt duration
         self.handoff: dict[int, int] | None = None  # thread -> its success-path cost, for the cache
-        self.history: list[Meter] = [self.meter]  # the model's meters, this one last (see compile_cost)
+        self.history: Any = [self.meter]  # the model's meters, one per ledger and version (see compile_cost)
 
     def meters(self) -> list[Meter]:
         """The meters of every pipeline the model has run (``stage``/``promote``/``rollback``
         compile new ones), each ledger folded first: what ``stats()`` adds up."""
-        meters = list(self.history)
+        meters = list(self.history if isinstance(self.history, list) else self.history.values())
         for ledger in {id(m.ledger): m.ledger for m in meters}.values():
             ledger.drain()
         return meters
@@ -353,10 +353,15 @@ def compile_cost(
     if ledger is not None and not isinstance(ledger, Ledger):
         raise ConfigurationError(f"ledger= takes a pw.Ledger, got {ledger!r}")
     model = None if settings.cost is None else cost_model(settings.cost)
-    charger = Charger(model, build, ledger or own_ledger or Ledger(name=f"{build.name}:ledger"))
-    if stats is not None:  # the model's meters, one per pipeline it has run: stats().cost goes on across swaps
+    ledger = ledger or own_ledger or Ledger(name=f"{build.name}:ledger")
+    # The model's meters, one per ledger and version, kept by its stats recorder across the
+    # pipelines it runs (stage/promote/rollback compile new ones): stats().cost goes on.
+    key = (id(ledger), build.version)
+    known = None if stats is None else stats.meters.get(key)
+    charger = Charger(model, build, ledger, known)
+    if stats is not None:
+        stats.meters.setdefault(key, charger.meter)
         charger.history = stats.meters
-        stats.meters.append(charger.meter)
     for stage in stages:
         core = getattr(stage, "core", None)
         # the cache (its hits save what a fill cost) and the budgets (they settle to what a call cost)

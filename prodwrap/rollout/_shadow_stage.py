@@ -99,7 +99,7 @@ class ShadowStage(Stage):
         if note is not None and note.stage is self and note.value is call.input:
             _PENDING.set(note.covered)
             chosen = note.chosen
-        if chosen is None and call.valid_input:  # a call the success path's hook never saw
+        if chosen is None and call.valid_input and not call.admitted:  # one the success path's hook never saw
             chosen = [e for e in self.experiments if e.sampled(call.input)]
         if call.outcome != "ok" or call.served_by != "primary" or not call.valid_input:
             for experiment in chosen or ():  # (a canary's candidate served it, a fallback, the cache)

@@ -75,7 +75,8 @@ class Rollouts:
         self.staged: _Staged | None = None
         if settings.canary is not None:  # built with canary=: it is the staged candidate
             canary = settings.canary
-            self.staged = _Staged("canary", _version_of(canary.candidate), canary.candidate, canary)
+            version = canary.version if canary.version is not None else _version_of(canary.candidate)
+            self.staged = _Staged("canary", version, canary.candidate, canary)
             self.history.append(VersionEvent(self.staged.version, "staged", "candidate", "canary", None, now, None))
             self._watch()
 

@@ -173,6 +173,7 @@ class Captured:
             for items in self._lists.values():
                 items.clear()
             self.other.clear()
+            self._nested.clear()  # (ids of predictions no longer held: they may be reused)
         if self._spans is not None:
             self._spans.clear()
 

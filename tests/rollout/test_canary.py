@@ -203,6 +203,14 @@ def test_the_candidates_calls_are_charged_traced_and_reported_under_its_version(
     assert counted == {"1.0": 20, "2.0": 30}
 
 
+def test_a_constructor_canarys_version_is_in_the_history_and_promoted() -> None:
+    model = pw.ProductionModel(lambda x: "p", name="h", version="1", canary=pw.Canary(lambda x: "c", 1.0, version="2"))
+    assert model.predict_detailed(1).version == "2"
+    assert (model.versions[-1].version, model.versions[-1].event) == ("2", "staged")
+    model.promote()
+    assert model.version == "2" and model.versions[-1].version == "2"
+
+
 def test_a_candidate_model_brings_its_version_and_a_bare_callable_none() -> None:
     candidate = pw.ProductionModel(lambda x: "c", name="next", version="3.1")
     model = pw.ProductionModel(lambda x: "p", name="w", version="3.0", canary=pw.Canary(candidate, 1.0))

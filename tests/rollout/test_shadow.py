@@ -228,6 +228,20 @@ def test_only_calls_the_primary_served_are_compared() -> None:
     cached.close()
 
 
+def test_a_call_that_leaves_the_success_path_is_drawn_for_sampling_once() -> None:
+    def down(x: int) -> int:
+        raise ConnectionError
+
+    n, rate = 4000, 0.25
+    model = pw.ProductionModel(down, fallback=pw.Constant(0), shadow=pw.Shadow(lambda x: 0, sample=rate, seed=3))
+    for i in range(n):
+        model(i)
+    report = model.shadow_report(wait=WAIT)
+    sigma = (n * rate * (1 - rate)) ** 0.5
+    assert abs(report.not_served - n * rate) < 4 * sigma  # one draw per call, not two (about 0.44 n)
+    model.close()
+
+
 def test_calls_a_canary_candidate_served_are_not_served_by_the_primary() -> None:
     compared: list[int] = []
     model = pw.ProductionModel(

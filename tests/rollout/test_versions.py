@@ -165,6 +165,16 @@ def test_the_models_cost_goes_on_across_stage_promote_and_rollback() -> None:
     assert stats.unpriced == 0
 
 
+def test_swaps_keep_one_meter_per_version() -> None:
+    model = pw.ProductionModel(lambda x: x, name="m", version="1", cost=pw.PerCall("0.01"))
+    for _ in range(50):
+        model.stage(lambda x: -x, version="2", mode="canary", fraction=0.5)
+        model(1)
+        model.rollback()
+    assert len(model._engine.stats.meters) == 1  # the host's, version "1", all along
+    assert model.stats().cost == Decimal("0.50")
+
+
 def test_a_call_in_flight_ends_on_the_engine_it_began_with() -> None:
     entered, release = threading.Event(), threading.Event()
 

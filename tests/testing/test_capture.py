@@ -57,6 +57,19 @@ def test_the_total_counts_a_fallback_models_cost_once() -> None:
     assert cap.total_cost() == Decimal("0.45")  # each call once: 0.35 + 0.10
 
 
+def test_the_total_after_clear_counts_every_new_call() -> None:
+    backup = pw.ProductionModel(double, name="backup2", cost=pw.PerCall("0.10"))
+    front = pw.ProductionModel(boom, name="front2", cost=pw.PerCall("0.25"), fallback=backup)
+    other = pw.ProductionModel(double, name="other", cost=pw.PerCall("1"))
+    with capture() as cap:
+        for _ in range(20):
+            front(1.0)
+        cap.clear()
+        for _ in range(5):
+            other(1.0)
+    assert cap.total_cost() == Decimal("5")
+
+
 def test_real_models_emit_predictions_spans_and_metrics_into_the_capture() -> None:
     model = pw.ProductionModel(double, name="doubler")
     with capture() as cap:
