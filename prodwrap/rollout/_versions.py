@@ -208,9 +208,10 @@ class Rollouts:
 
 
 def _carry_reports(old: Any, engine: Any) -> None:
-    """A shadow the swap keeps (the same ``pw.Shadow``, a constructor's, say) keeps its report:
-    the new pipeline's experiment counts on in the old one's tally (the old one's runs still
-    in flight report there too)."""
+    """A shadow the swap keeps (the same ``pw.Shadow``, a constructor's, say) keeps its report
+    and its runs: the new pipeline's experiment counts on in the old one's tally and takes
+    over its worker and tasks, so the runs queued or running at the swap go on (the old
+    experiment, closed with the old pipeline, closes the new one's unused worker instead)."""
     before = {id(e.policy): e for stage in old.stages for e in getattr(stage, "experiments", ())}
     for stage in engine.stages:
         for experiment in getattr(stage, "experiments", ()):
@@ -218,6 +219,8 @@ def _carry_reports(old: Any, engine: Any) -> None:
             if prior is not None and prior.policy is experiment.policy:
                 experiment.tally = prior.tally
                 experiment.skipped = prior.tally.skipped
+                experiment.worker, prior.worker = prior.worker, experiment.worker
+                experiment.tasks, prior.tasks = prior.tasks, experiment.tasks
 
 
 def _version_of(candidate: Any) -> str | None:

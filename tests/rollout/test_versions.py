@@ -175,6 +175,24 @@ def test_swaps_keep_one_meter_per_version() -> None:
     assert model.stats().cost == Decimal("0.50")
 
 
+def test_shadow_runs_queued_at_a_swap_go_on_and_nothing_is_dropped() -> None:
+    release = threading.Event()
+
+    def slow(x: int) -> int:
+        assert release.wait(10)
+        return x
+
+    model = pw.ProductionModel(lambda x: x, name="q", shadow=pw.Shadow(slow, name="slow", workers=1, timeout=30))
+    for i in range(5):
+        model(i)  # one run blocked on the event, four queued behind it
+    model.stage(lambda x: x, version="2", mode="canary", fraction=0.5)
+    model.rollback()
+    release.set()
+    report = model.shadow_report(wait=10.0)
+    assert (report.n, report.agreements, report.dropped, report.pending) == (5, 5, 0, 0)
+    model.close()
+
+
 def test_a_call_in_flight_ends_on_the_engine_it_began_with() -> None:
     entered, release = threading.Event(), threading.Event()
 
