@@ -136,7 +136,8 @@ class ShadowStage(Stage):
 
     def close(self) -> None:
         for experiment in self.experiments:
-            experiment.close()
+            if not getattr(experiment, "handed_over", False):  # (a newer pipeline's shares its worker)
+                experiment.close()
 
 
 def compile_shadows(shadows: Sequence[Shadow], build: Build, stages: Sequence[Stage]) -> tuple[ShadowStage, ...]:

@@ -209,9 +209,10 @@ class Rollouts:
 
 def _carry_reports(old: Any, engine: Any) -> None:
     """A shadow the swap keeps (the same ``pw.Shadow``, a constructor's, say) keeps its report
-    and its runs: the new pipeline's experiment counts on in the old one's tally and takes
-    over its worker and tasks, so the runs queued or running at the swap go on (the old
-    experiment, closed with the old pipeline, closes the new one's unused worker instead)."""
+    and its runs: the new pipeline's experiment counts on in the old one's tally and shares
+    its worker and tasks, so the runs queued or running at the swap go on, and so does a
+    call still in flight on the old pipeline (the old experiment is handed over: closing the
+    old pipeline leaves it open; the new one's own worker, unused, is closed here)."""
     before = {id(e.policy): e for stage in old.stages for e in getattr(stage, "experiments", ())}
     for stage in engine.stages:
         for experiment in getattr(stage, "experiments", ()):
@@ -219,8 +220,10 @@ def _carry_reports(old: Any, engine: Any) -> None:
             if prior is not None and prior.policy is experiment.policy:
                 experiment.tally = prior.tally
                 experiment.skipped = prior.tally.skipped
-                experiment.worker, prior.worker = prior.worker, experiment.worker
-                experiment.tasks, prior.tasks = prior.tasks, experiment.tasks
+                unused, experiment.worker, experiment.tasks = experiment.worker, prior.worker, prior.tasks
+                if unused is not None:
+                    unused.close()
+                prior.handed_over = True
 
 
 def _version_of(candidate: Any) -> str | None:

@@ -193,6 +193,33 @@ def test_shadow_runs_queued_at_a_swap_go_on_and_nothing_is_dropped() -> None:
     model.close()
 
 
+def test_a_call_in_flight_across_a_swap_is_compared_by_the_kept_shadow() -> None:
+    gate, entered = threading.Event(), threading.Event()
+
+    def primary(x: int) -> int:
+        if x == 1:
+            entered.set()
+            assert gate.wait(10)
+        return x
+
+    before = set(threading.enumerate())
+    model = pw.ProductionModel(primary, name="f", shadow=pw.Shadow(lambda x: x, name="cand"))
+    caller = threading.Thread(target=model, args=(1,))
+    caller.start()
+    assert entered.wait(10)  # the call began on the first pipeline
+    model.stage(lambda x: x, version="2", mode="canary", fraction=0.5, key="customer")
+    gate.set()
+    caller.join()
+    model(2)
+    report = model.shadow_report(wait=10.0)
+    assert (report.n, report.skipped, report.dropped) == (2, 0, 0)
+    model.close()
+    for thread in set(threading.enumerate()) - before:
+        if thread.name.startswith("prodwrap-shadow"):  # this model's: none is left behind
+            thread.join(10)  # (a worker ends after its current job)
+            assert not thread.is_alive()
+
+
 def test_a_call_in_flight_ends_on_the_engine_it_began_with() -> None:
     entered, release = threading.Event(), threading.Event()
 
