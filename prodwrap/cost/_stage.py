@@ -80,12 +80,13 @@ class Charger:
         self.hedged = getattr(build.settings, "hedge", None) is not None
         self.stash: dict[int, float] = {}  # thread -> the success path's attempt duration
         self.handoff: dict[int, int] | None = None  # thread -> its success-path cost, for the cache
-        self.history: Any = [self.meter]  # the model's meters, one per ledger and version (see compile_cost)
+        # The model's meters by (ledger, version), this one's included (see compile_cost).
+        self.history: dict[tuple[int, str | None], Meter] = {(id(ledger), build.version): self.meter}
 
     def meters(self) -> list[Meter]:
         """The meters of every pipeline the model has run (``stage``/``promote``/``rollback``
         compile new ones), each ledger folded first: what ``stats()`` adds up."""
-        meters = list(self.history if isinstance(self.history, list) else self.history.values())
+        meters = list(self.history.values())
         for ledger in {id(m.ledger): m.ledger for m in meters}.values():
             ledger.drain()
         return meters
