@@ -5,8 +5,8 @@ or ``engine.run_async``: the success-path hooks compiled into one function by
 ``prodwrap._compiled``) when no caller's deadline applies, and otherwise carry out the
 engine's walk: each ``CALL`` and ``SLEEP`` it yields, until the call is decided. The sync and
 the async driver differ only in how an attempt is invoked (inline or on a worker thread under
-a deadline, versus awaited under ``asyncio.timeout``) and how they sleep. Every call ends at
-the one finish point. They name no capability: stages plug in through the engine.
+a deadline, versus awaited under a time limit with ``asyncio.timeout``'s semantics) and how
+they sleep. Every call ends at the one finish point. They name no capability: stages plug in through the engine.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from prodwrap import _clock
 from prodwrap._context import DEADLINE, bind, outer_deadline
 from prodwrap._ending import aio, broken, end, limit_of, within
 from prodwrap._engine import ASYNC, CALL, MODEL, RACE, SLEEP, SYNC, Act, Engine
+from prodwrap._expiry import arm, disarm
 from prodwrap._race import race_async, race_sync
 from prodwrap._record import CallRecord
 from prodwrap._workers import POOL
@@ -249,22 +250,24 @@ async def _call_async(
 
 
 async def _timed(fn: Any, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any], seconds: float, at: float) -> Any:
-    """Await ``fn(value, ...)`` under ``asyncio.timeout(seconds)``, its deadline bound while it
-    runs; ``_TIMED_OUT`` when the timeout cancelled it (the predict's own TimeoutError passes).
-    The compiled success path (``prodwrap._compiled``) inlines the same steps."""
+    """Await ``fn(value, ...)`` under a time limit of ``seconds`` (``prodwrap._expiry``:
+    ``asyncio.timeout``'s semantics), its deadline bound while it runs; ``_TIMED_OUT`` when
+    the limit cancelled it (the predict's own TimeoutError passes). The compiled success path
+    (``prodwrap._compiled``) inlines the same steps."""
+    expiry = arm(seconds)
     binding = bind(at)
     token = DEADLINE.set(binding)
-    limit = aio().timeout(seconds)
     try:
-        async with limit:
-            return await (fn(value, *args, **kwargs) if args or kwargs else fn(value))
-    except TimeoutError:
-        if not limit.expired():
-            raise  # the predict's own TimeoutError
-        return _TIMED_OUT
+        out = await (fn(value, *args, **kwargs) if args or kwargs else fn(value))
+    except BaseException as exc:
+        if disarm(expiry) and isinstance(exc, aio().CancelledError):
+            return _TIMED_OUT
+        raise  # the predict's own error (its own TimeoutError too), or a cancel not ours
     finally:
         DEADLINE.reset(token)
         binding.end()
+    disarm(expiry)
+    return out
 
 
 _TIMED_OUT: Any = object()  # the attempt ran out of time
