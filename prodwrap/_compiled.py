@@ -85,7 +85,7 @@ _TEMPLATE = """\
 #?TIMED_ASYNC         try:
 #?TIMED_ASYNC             out = await (fn(value, *args, **kwargs) if args or kwargs else fn(value))
 #?TIMED_ASYNC         except BaseException as exc:
-#?TIMED_ASYNC             if not disarm(expiry) or not isinstance(exc, CancelledError):
+#?TIMED_ASYNC             if not disarm(expiry) or not isinstance(exc, CANCELS):
 #?TIMED_ASYNC                 raise  # the predict's own error (its own TimeoutError too), or a cancel not ours
 #?TIMED_ASYNC             abandoned()
 #?TIMED_ASYNC             failure = timeout_error(None, SECONDS)
@@ -254,7 +254,7 @@ def compile_runner(engine: Engine, is_async: bool) -> Runner:
     if timed and is_async:
         import asyncio  # (an async model with a timeout: ``import prodwrap`` alone loads no asyncio)
 
-        ns["CancelledError"] = asyncio.CancelledError
+        ns["CANCELS"] = (asyncio.CancelledError, TimeoutError)  # what a fired limit ends an attempt with
         ns["arm"], ns["disarm"] = arm, disarm
     flags = {
         "WATCH": fast.watch is not None,

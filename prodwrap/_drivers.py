@@ -260,7 +260,7 @@ async def _timed(fn: Any, value: Any, args: tuple[Any, ...], kwargs: dict[str, A
     try:
         out = await (fn(value, *args, **kwargs) if args or kwargs else fn(value))
     except BaseException as exc:
-        if disarm(expiry) and isinstance(exc, aio().CancelledError):
+        if disarm(expiry) and isinstance(exc, (aio().CancelledError, TimeoutError)):
             return _TIMED_OUT
         raise  # the predict's own error (its own TimeoutError too), or a cancel not ours
     finally:

@@ -13,7 +13,13 @@ callback is the :class:`Expiry` itself (:func:`arm`), cancelled when the attempt
 - once the timer has fired, the cancel it asked for is taken back (``uncancel()``) however the
   attempt ends: returning (a predict that swallowed the cancel), raising, or cancelled, so an
   enclosing ``asyncio.timeout`` or ``TaskGroup`` counts cancels right;
-- the predict's own ``TimeoutError`` is a failure of the predict, never taken for ours.
+- the predict's own ``TimeoutError`` is a failure of the predict, never taken for ours,
+  unless the limit fired first (a client that turns the cancel into a ``TimeoutError``:
+  ``asyncio.timeout`` then says ``expired()``, and the attempt timed out);
+- a limit already run out when armed cancels before the task's next step (``call_soon``).
+
+A ``CancelledError`` subclass is taken for the timeout's as Python 3.12's ``asyncio.timeout``
+takes it (3.11's passes only the class itself).
 
 Both the compiled success path and the drivers' general path (``_drivers._timed``) use it.
 """
@@ -53,13 +59,17 @@ def arm(seconds: float) -> Expiry:
     expiry = Expiry()
     expiry.task, expiry.cancelling, expiry.fired = task, task.cancelling(), False
     loop = task.get_loop()
-    expiry.handle = loop.call_at(loop.time() + seconds, expiry)
+    when = loop.time() + seconds
+    if when <= loop.time():  # already run out: the cancel lands before the task's next step
+        expiry.handle = loop.call_soon(expiry)
+    else:
+        expiry.handle = loop.call_at(when, expiry)
     return expiry
 
 
 def disarm(expiry: Expiry) -> bool:
     """The attempt is over: its timer is cancelled and, if it fired, the cancel it asked for
     taken back. True when it fired and no other cancel came meanwhile: a ``CancelledError``
-    the attempt ended with is then the timeout's."""
+    (or ``TimeoutError``) the attempt ended with is then the timeout's."""
     expiry.handle.cancel()
     return expiry.fired and expiry.task.uncancel() <= expiry.cancelling

@@ -157,3 +157,33 @@ async def test_arm_and_disarm() -> None:
 def test_arm_outside_a_running_loop() -> None:
     with pytest.raises(RuntimeError):
         arm(1.0)
+
+
+@pytest.mark.parametrize("path", [0, 1], ids=["success path", "general path"])
+async def test_a_timeout_error_after_the_limit_fired_is_the_timeout(
+    armed: list[tuple[Expiry, asyncio.TimerHandle]], path: int
+) -> None:
+    """A client that turns the cancel into a TimeoutError: the attempt timed out (as
+    ``asyncio.timeout(...).expired()`` says)."""
+
+    async def predict(x: int) -> int:
+        armed[-1][0]()
+        try:
+            await asyncio.sleep(0)
+        except asyncio.CancelledError:
+            raise TimeoutError("backend call aborted") from None
+        return x
+
+    model = _models(predict)[path]
+    with pytest.raises(pw.PredictionTimeout):
+        await model(1)
+    assert model.stats().abandoned == 1 and model.stats().failures.get("timeout") == 1
+    task = asyncio.current_task()
+    assert task is not None and task.cancelling() == 0
+
+
+async def test_a_limit_already_run_out_cancels_before_the_next_step() -> None:
+    expiry = arm(0.0)
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.sleep(0)  # (a timer due now would run after this step)
+    assert disarm(expiry)
