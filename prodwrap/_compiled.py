@@ -30,6 +30,7 @@ from prodwrap._context import DEADLINE, LIVE, Binding, outer_deadline
 from prodwrap._expiry import arm, disarm
 from prodwrap._finish import Finisher
 from prodwrap._record import CallRecord
+from prodwrap._stage import Serve
 from prodwrap._stats import MASK
 from prodwrap._workers import POOL
 
@@ -63,10 +64,13 @@ _TEMPLATE = """\
 #?ADMIT_ONE         said = False
 #?ADMIT_MANY     said = admitted(fast, value, args, kwargs)
 #?ADMIT     if said is not True:
-#?ADMIT         rec = walked(start, said, w)  # None: an admission hook served it
-#?ADMIT         if rec is not None:  # the walk takes it (after a Route, its attempts go there)
-#?ADMIT             return {W}run_walk(engine, rec, value, args, kwargs, validated=True)
-#?ADMIT         return served(engine, start, value, said, w)
+#?ADMIT         if said.__class__ is Serve:  # an admission hook served it (a cache hit)
+#?QUIET             if w is None:  # no observer needs its record
+#?QUIET                 served_quietly(value, said, start)
+#?QUIET                 return said[0]
+#?ADMIT             return served(engine, start, value, said, w)
+#?ADMIT         # the walk takes it (after a Route, its attempts go there)
+#?ADMIT         return {W}run_walk(engine, walked(start, said, w), value, args, kwargs, validated=True)
 #?CLOCK     began = clocks.clock.monotonic()
 #?!CLOCK     began = None
     late = failure = None
@@ -231,6 +235,8 @@ def compile_runner(engine: Engine, is_async: bool) -> Runner:
         "admit_one": fast.admit_one,
         "admitted": _ending.admitted,
         "walked": _ending.walked,
+        "Serve": Serve,
+        "served_quietly": engine.finisher.served,
         "served": _ending.served,
         "clocks": _clock.current,
         "fn": fast.fn,
@@ -261,6 +267,7 @@ def compile_runner(engine: Engine, is_async: bool) -> Runner:
         "VALIDATE": fast.validate is not None,
         "ADMIT": bool(fast.admit),
         "ADMIT_ONE": fast.admit_one is not None,
+        "QUIET": bool(fast.admit) and engine.finisher.serves_fast,
         "ADMIT_MANY": bool(fast.admit) and fast.admit_one is None,
         "CLOCK": bool(fast.attempted) or timed,
         "TIMED": timed,

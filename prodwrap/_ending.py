@@ -67,7 +67,11 @@ def interrupted(engine: Engine, fast: FastPath, start: float, value: Any, exc: B
 
 def served(engine: Engine, start: float, value: Any, decision: Serve, watch: Any) -> Any:
     """A ``fast_admit`` hook served the call (a cache hit): it ends at the finish point as the
-    walk's admission would end it."""
+    walk's admission would end it (without a record when no observer needs one)."""
+    finisher = engine.finisher
+    if watch is None and finisher.serves_fast:
+        finisher.served(value, decision, start)
+        return decision.value
     rec = CallRecord(start, watch)
     rec.input = value
     rec.outcome, rec.served_by = decision.outcome, decision.served_by  # type: ignore[assignment]
@@ -76,17 +80,14 @@ def served(engine: Engine, start: float, value: Any, decision: Serve, watch: Any
     return decision.value
 
 
-def walked(start: float, decision: Any, watch: Any = None) -> CallRecord | None:
+def walked(start: float, decision: Any, watch: Any = None) -> CallRecord:
     """The record of a call the ``fast_admit`` hooks did not keep on the success path (False,
     or a :class:`Route`: the walk sends its attempts to the route's target, ``rec.routed``,
-    chosen once); None for a :class:`Serve` (see :func:`served`)."""
-    if decision is False:
-        return CallRecord(start, watch)
+    chosen once); a :class:`Serve` is not walked (see :func:`served`)."""
+    rec = CallRecord(start, watch)
     if decision.__class__ is Route:
-        rec = CallRecord(start, watch)
         rec.routed = decision.target
-        return rec
-    return None
+    return rec
 
 
 def handover(

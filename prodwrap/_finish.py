@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from prodwrap._log import Throttle, logger
 from prodwrap._record import CallRecord
-from prodwrap._stage import Stage, observer_name
+from prodwrap._stage import Serve, Stage, observer_name
 from prodwrap._stats import MASK
 from prodwrap.errors import ShadowMismatchError
 
@@ -43,6 +43,7 @@ class Finisher:
     __slots__ = (
         "fast_observe",
         "fast_only",
+        "fast_served",
         "finish",
         "keepers",
         "model",
@@ -53,6 +54,7 @@ class Finisher:
         "recorders",
         "ring",
         "seq",
+        "serves_fast",
         "stats",
         "version",
     )
@@ -79,6 +81,10 @@ class Finisher:
         self.needs_record = bool(self.keepers) or any(
             s.fast_observe is None and s.fast_record is None for s in overriding
         )
+        # A call an admission stage served on the success path (a cache hit) needs no record
+        # when every observer reading records has a hook for it or ignores such calls.
+        self.fast_served = tuple(s.fast_served for s in observers if s.fast_served is not None)
+        self.serves_fast = not self.keepers and all(s.fast_served is not None or s.ignores_served for s in overriding)
         # Observers that may ask for a record on the success path, call by call.
         self.recorders = tuple((s, s.fast_record) for s in observers if s.fast_record is not None)
         self.primary = engine.primary
@@ -161,6 +167,21 @@ class Finisher:
             else:
                 what = f"refused ({rec.refused})"
             log.info("%s: %s", self.model, what, extra=self._extra(rec))
+        if raised is not None:
+            raise raised
+
+    def served(self, value: Any, decision: Serve, start: float) -> None:
+        """A call an admission stage served on the success path (``serves_fast``: no observer
+        needs its record): counted as :meth:`_finish` counts it, then each ``fast_served``
+        hook (never raises, but for an observer's error meant for the caller)."""
+        self.ring[next(self.seq) & MASK] = perf_counter() - start
+        self.stats.ended(decision[1:])  # (outcome, served_by)
+        raised: Exception | None = None
+        for hook in self.fast_served:
+            try:
+                hook(value, decision)
+            except Exception as exc:
+                raised = self.failed(hook, exc) or raised
         if raised is not None:
             raise raised
 

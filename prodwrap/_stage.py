@@ -193,6 +193,15 @@ class Stage:
     once every 1024 success-path calls (the cost of a ``PerCall`` price: an entry appended,
     the ledger folded in batches)."""
 
+    fast_served: Callable[[Any, Serve], object] | None = None
+    """An observer's ``(value, decision)`` for a call an admission stage's ``fast_admit``
+    served on the success path (a cache hit's :class:`Serve`), when no record is made there:
+    what its ``observe`` does with such a call. An observer that overrides ``observe`` with
+    neither this hook nor ``ignores_served`` has a record made for every call served so."""
+
+    ignores_served: bool = False
+    """True: this observer's ``observe`` does nothing with a call an admission stage served."""
+
     fast_record: Callable[[Any, Any], bool] | None = None
     """An observer's ``(value, output) -> bool`` on the success path when no record is made
     there: True asks for one for this call after all (an escalation's match builds the call's

@@ -112,14 +112,18 @@ class StatsRecorder:
         self.ring[next(self.seq) & MASK] = rec.latency  # first: see the module's docstring
         reasons = rec.reasons
         if rec.outcome != "ok" or rec.served_by != "primary":
-            # one tally for the pair: outcomes and served_by always agree in a snapshot
-            end = (rec.outcome, rec.served_by)
-            tallies = self._ends
-            next(tallies.get(end) or tallies.new(end))
+            self.ended((rec.outcome, rec.served_by))
         if reasons:
             tallies = self._failures
             for reason in reasons:
                 next(tallies.get(reason) or tallies.new(reason))
+
+    def ended(self, end: tuple[Any, ...]) -> None:
+        """A call's (outcome, served_by), other than a primary "ok", tallied once it has its
+        sequence number (one tally for the pair: outcomes and served_by always agree in a
+        snapshot)."""
+        tallies = self._ends
+        next(tallies.get(end) or tallies.new(end))
 
     def abandoned(self) -> None:
         next(self._abandoned)

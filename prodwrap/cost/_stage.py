@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from prodwrap import _clock
 from prodwrap._context import NO_TAGS, TAGS
 from prodwrap._log import Throttle, logger
-from prodwrap._stage import Seam, Stage
+from prodwrap._stage import Seam, Serve, Stage
 from prodwrap._target import MODEL
 from prodwrap.cost._charge import Bill, Line
 from prodwrap.cost._ledger import BATCH, NESTED, Ledger, Meter
@@ -231,6 +231,7 @@ class CostObserver(Stage):
         self.ledger = charger.ledger
         fixed = None if charger.model is None else charger.model.fixed
         self.fast_observe = _priced_hook(charger) if fixed is None else _fixed_hook(charger, fixed)
+        self.fast_served = _served_hook(charger)
 
     def observe(self, call: CallRecord) -> None:
         charger = self.charger
@@ -263,6 +264,23 @@ class CostObserver(Stage):
 
     def stats(self) -> Decimal:
         return money(sum(meter.units for meter in self.charger.meters()))
+
+
+def _served_hook(charger: Charger) -> Callable[[Any, Serve], None]:
+    """A call an admission stage served on the success path (a cache hit): no attempt, no
+    charge; the ledger records the call, as ``observe`` records it from a record."""
+    meter, ledger, tags, collecting = charger.meter, charger.ledger, TAGS.get, COLLECT.get
+    pending = ledger.pending
+    append = pending.append
+
+    def served(value: Any, decision: Serve) -> None:
+        sink = collecting()
+        outcome = NESTED if sink is not None and sink.ledger is ledger else decision.outcome
+        append(((meter, tags(), outcome, (), 0), 0))  # (Ledger.record, inline)
+        if len(pending) >= BATCH:
+            ledger.fold_soon()
+
+    return served
 
 
 def _fixed_hook(charger: Charger, amount: int) -> Callable[[Any, Any], None]:

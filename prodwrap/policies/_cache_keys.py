@@ -16,8 +16,23 @@ from prodwrap.policies._canonical import fields_getter
 
 _SCALARS = frozenset((int, str, bool, type(None)))
 _FLAT = frozenset((int, str, bool, type(None), float))
-_FIELDS: dict[type, Any] = {}  # pydantic model class -> [getter, usual field types] (None: not a model)
 _REMEMBERED = 1024
+
+
+class _Fields:
+    """A pydantic model class's fields: their getter (one C call), and the field types its
+    first instance had (``usual``, None until then) with where its floats are."""
+
+    __slots__ = ("extra", "floats", "get", "usual")
+
+    def __init__(self, get: Any, extra: bool) -> None:
+        self.get = get
+        self.extra = extra  # its instances may have extra fields (``extra="allow"``)
+        self.usual: tuple[type, ...] | None = None
+        self.floats: tuple[int, ...] = ()
+
+
+_FIELDS: dict[type, _Fields | None] = {}  # pydantic model class -> its fields (None: not a model)
 
 
 def flat_key(value: Any) -> tuple[Any, ...] | None:
@@ -32,31 +47,28 @@ def flat_key(value: Any) -> tuple[Any, ...] | None:
         return (cls, value)
     if cls is float:
         return (cls, value) if value and not isnan(value) else None
-    known = _FIELDS.get(cls, _FIELDS)
+    known: Any = _FIELDS.get(cls, _FIELDS)
     if known is _FIELDS:
         known = _learn(cls)
-    if known is None or value.__pydantic_extra__:
+    if known is None or (known.extra and value.__pydantic_extra__):
         return None
-    values = known[0](value)
-    kinds = known[1]
-    if kinds is None:  # the first instance seen fixes the usual field types
-        kinds = tuple([v.__class__ for v in values])
-        if not _FLAT.issuperset(kinds):
-            return _unusual(cls, values)
-        known[1] = kinds
-    for v, usual in zip(values, kinds):  # noqa: B905 (as long as each other: one class's fields)
-        kind = v.__class__
-        if kind is not usual:
-            return _unusual(cls, values)
-        if kind is float and (not v or v != v):  # noqa: PLR0124 (NaN is the only float unequal to itself)
+    values: tuple[Any, ...] = known.get(value)
+    kinds = tuple(map(type, values))
+    if kinds != known.usual:
+        if known.usual is None and _FLAT.issuperset(kinds):  # the first instance fixes the usual types
+            known.usual, known.floats = kinds, tuple(i for i, kind in enumerate(kinds) if kind is float)
+        else:
+            return _unusual(cls, values, kinds)
+    for i in known.floats:
+        v = values[i]
+        if not v or v != v:  # noqa: PLR0124 (NaN is the only float unequal to itself)
             return None
     return (cls, values)  # the usual field types: implied by the class
 
 
-def _unusual(cls: type, values: tuple[Any, ...]) -> tuple[Any, ...] | None:
+def _unusual(cls: type, values: tuple[Any, ...], kinds: tuple[type, ...]) -> tuple[Any, ...] | None:
     """Fields of other types than the class's first instance had: the types go in the key (a
     3-tuple, never equal to a 2-tuple key), or no flat key when one is not a scalar."""
-    kinds = tuple([v.__class__ for v in values])
     if not _FLAT.issuperset(kinds):
         return None
     for v in values:
@@ -65,11 +77,12 @@ def _unusual(cls: type, values: tuple[Any, ...]) -> tuple[Any, ...] | None:
     return (cls, values, kinds)
 
 
-def _learn(cls: type) -> Any:
+def _learn(cls: type) -> _Fields | None:
     pydantic = sys.modules.get("pydantic")
     known = None
-    if pydantic is not None and issubclass(cls, pydantic.BaseModel):  # [its fields' getter, their usual types]
-        known = [fields_getter(tuple(cls.model_fields)), None]  # type: ignore[attr-defined]
+    if pydantic is not None and issubclass(cls, pydantic.BaseModel):
+        extra = cls.model_config.get("extra") not in (None, "ignore", "forbid")  # type: ignore[attr-defined]
+        known = _Fields(fields_getter(tuple(cls.model_fields)), extra)  # type: ignore[attr-defined]
     if len(_FIELDS) < _REMEMBERED:
         _FIELDS[cls] = known
     return known

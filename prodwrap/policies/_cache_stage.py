@@ -98,11 +98,8 @@ class CacheCore:
         self.cache_fallbacks = policy.cache_fallbacks
         self.maxsize = policy.maxsize
         self.lock = threading.Lock()
-        self.cache: LRU | TTL
-        if policy.ttl is None:
-            self.cache = LRU(policy.maxsize)
-        else:
-            self.cache = TTL(policy.maxsize, policy.ttl, timer=now)
+        ttl = policy.ttl
+        self.cache: LRU | TTL = LRU(policy.maxsize) if ttl is None else TTL(policy.maxsize, ttl, timer=now)
         self.flights: dict[Hashable, _Claim] = {}  # key -> the call filling it
         self.pending: dict[int, _Claim] = {}  # id(validated input) -> its success-path claim
         self.carried: dict[int, tuple[Any, Any, Any, Any]] = {}  # thread -> key handed to the walk
@@ -146,16 +143,17 @@ class CacheCore:
     def fast_admit(self, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool | Serve:
         """A hit is served; a miss stays on the success path as the key's claim; a key in
         flight (or none) takes the walk."""
-        key: Any
-        try:
-            key = self.key_of(value, args, kwargs)
-        except Exception as exc:
-            key = _Unkeyed(exc)
-        else:
-            ident = id(value)
+        key: Any = flat_key(value) if self.user_key is None and not args and not kwargs else None
+        if key is None:
+            try:
+                key = self.key_of(value, args, kwargs)
+            except Exception as exc:
+                key = _Unkeyed(exc)
+        if key.__class__ is not _Unkeyed:
             with self.lock:
                 entry = self.cache.get(key)
                 if entry is None:
+                    ident = id(value)
                     if key not in self.flights and ident not in self.pending:
                         claim = _Claim(key, perf_counter())
                         self.flights[key] = claim
@@ -165,8 +163,8 @@ class CacheCore:
                 else:
                     self.hits += 1
                     self.saved, self.saved_cost = self.saved + entry[2], self.saved_cost + entry[3]
-            if entry is not None:  # a hit: served here, on the success path
-                return Serve(self.served(entry), "cached", "cache")
+            if entry is not None:  # a hit: served here, on the success path (a mutable output: a copy)
+                return entry[4] or Serve(copy.deepcopy(entry[0]), "cached", "cache")
         self.carried[threading.get_ident()] = (value, args, kwargs, key)  # admit takes it next
         return False
 
@@ -254,7 +252,7 @@ class CacheCore:
         if entry is None:
             return Wait(flight, math.inf, _UNUSED)  # (the driver cuts it to the call's deadline)
         ticket.served = True
-        return Serve(self.served(entry), "cached", "cache")
+        return self.serve(entry)
 
     def observe(self, call: CallRecord) -> None:
         state = call.state
@@ -285,13 +283,14 @@ class CacheCore:
             return call.served_by == "primary"
         return self.cache_fallbacks and call.outcome == "fallback"
 
-    def entry(self, value: Any, seconds: float, cost: int = 0) -> tuple[Any, bool, float, int] | None:
-        """What the cache holds for an output: a copy of it when it is mutable (None: it
-        cannot be copied; counted and logged, the output is not stored)."""
+    def entry(self, value: Any, seconds: float, cost: int = 0) -> tuple[Any, bool, float, int, Serve | None] | None:
+        """What the cache holds for an output (None: a mutable one that cannot be copied,
+        counted and logged): it or its copy, whether a copy, what the call took and cost,
+        and its hits' decision (an output served as it is: a hit allocates nothing)."""
         if not self.copy or immutable(value):
-            return (value, False, seconds, cost)
+            return (value, False, seconds, cost, Serve(value, "cached", "cache"))
         try:
-            return (copy.deepcopy(value), True, seconds, cost)
+            return (copy.deepcopy(value), True, seconds, cost, None)
         except Exception as exc:
             with self.lock:
                 self.errors += 1
@@ -325,8 +324,8 @@ class CacheCore:
             extra={"model": self.model, "version": self.version},
         )
 
-    def served(self, entry: tuple[Any, bool, float, int]) -> Any:
-        return copy.deepcopy(entry[0]) if entry[1] else entry[0]
+    def serve(self, entry: tuple[Any, bool, float, int, Serve | None]) -> Serve:
+        return entry[4] or Serve(copy.deepcopy(entry[0]), "cached", "cache")  # (a copy each time)
 
     def settle(self, claim: _Claim, out: Any, seconds: float, call: CallRecord | None = None) -> None:
         """The call filling ``claim`` ended (``call``: its record; None on the success path):
@@ -391,6 +390,7 @@ class CacheStore(Stage):
 
     name = "cache"
     seam = Seam.OBSERVER
+    ignores_served = True  # a hit stores nothing
 
     def __init__(self, core: CacheCore) -> None:
         self.core = core

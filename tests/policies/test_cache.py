@@ -588,3 +588,64 @@ def test_flat_keys_tell_apart_what_canonical_keys_tell_apart() -> None:
     assert flat_key(Point(x=0.0)) is None and flat_key(Point(x=float("nan"))) is None  # canonical form decides
     assert flat_key(Point(x=2, label="a")) == flat_key(Point(x=2, label="a"))
     assert flat_key([1, 2]) is None and flat_key(-0.0) is None and flat_key("s") == (str, "s")
+
+
+def test_a_model_with_extra_fields_is_keyed_by_them_too() -> None:
+    from prodwrap.policies._cache_keys import flat_key
+
+    class Open(pydantic.BaseModel):
+        model_config = pydantic.ConfigDict(extra="allow")
+        x: int
+
+    assert flat_key(Open(x=1)) is not None  # no extra field: flat
+    assert flat_key(Open(x=1, y=2)) is None  # extra fields: the canonical form has them
+    model = pw.ProductionModel(lambda o: o.model_dump(), input=Open, cache=pw.Cache(maxsize=8))
+    assert model({"x": 1, "y": 2}) == {"x": 1, "y": 2}
+    assert model({"x": 1, "y": 3}) == {"x": 1, "y": 3}  # not the first call's entry
+    assert model({"x": 1, "y": 3}) == {"x": 1, "y": 3} and model.stats().cache.hits == 1
+
+
+def test_a_hit_without_a_record_counts_as_one_with_a_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A success-path hit makes no record when no observer needs one; its stats, its ledger
+    entry (tags and a calling model's included) and its cache counts are a recorded hit's."""
+    from prodwrap import _record
+
+    made: list[int] = []
+    init = _record.CallRecord.__init__
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> None:
+        made.append(1)
+        init(self, *args, **kwargs)
+
+    def run(observers: list[Any]) -> tuple[Any, ...]:
+        ledger = pw.Ledger()
+        model = pw.ProductionModel(
+            lambda x: x * 2, cost=pw.PerCall("0.01"), ledger=ledger, cache=pw.Cache(maxsize=8), observers=observers
+        )
+        caller = pw.ProductionModel(lambda x: 1 / 0, fallback=model, name="caller", ledger=ledger)
+        model(1)  # the miss that fills the key
+        made.clear()
+        model(1)
+        with pw.context(customer="acme"):
+            model(1)
+        assert caller(1) == 2  # a hit for a calling model (its fallback)
+        hits = len(made)
+        stats = model.stats()
+        return (
+            hits,
+            stats.calls,
+            stats.outcomes,
+            stats.served_by,
+            stats.cost,
+            stats.cache.hits,
+            ledger.calls(),
+            ledger.total(by="outcome"),
+            ledger.total(by="customer"),
+        )
+
+    monkeypatch.setattr(_record.CallRecord, "__init__", counting)
+    quiet, recorded = run([]), run([lambda p: None])
+    assert quiet[0] == 1  # the calling model's own record only
+    assert recorded[0] == 4  # the same with a record for each hit
+    assert quiet[1:] == recorded[1:]
+    assert quiet[2] == {"cached": 3, "ok": 1}
