@@ -85,6 +85,8 @@ def is_transient(exc: BaseException) -> bool:
 def retry_after(exc: BaseException) -> float | None:
     """The seconds an exception asks to wait (``retry_after``, any real number), or None."""
     after = getattr(exc, "retry_after", None)
+    if after is None:  # (most exceptions: no ABC check)
+        return None
     if isinstance(after, numbers.Real) and not isinstance(after, bool):
         return float(after)
     return None
@@ -193,6 +195,8 @@ class Retry:
     max_retry_after: float = 60.0
     budget: RetryBudget | None = None
     _types: tuple[type[BaseException], ...] | None = field(default=None, init=False, repr=False, compare=False)
+    # ``wait.plain`` when it is a Backoff and no stop= needs tenacity's retry state.
+    _plain: Any = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.attempts is None:
@@ -213,6 +217,8 @@ class Retry:
         if _is_types(self.on):
             types = self.on if isinstance(self.on, tuple) else (self.on,)
             object.__setattr__(self, "_types", types)
+        if self.stop is None and isinstance(self.wait, Backoff):
+            object.__setattr__(self, "_plain", self.wait.plain)
         cap = self.max_retry_after
         if isinstance(cap, bool) or not isinstance(cap, int | float) or not 0 <= cap < math.inf:
             raise ConfigurationError(f"Retry.max_retry_after must be finite seconds >= 0, got {cap!r}")
@@ -253,15 +259,20 @@ class Retry:
         if self.attempts is not None and rec.attempts >= self.attempts:
             return None
         try:
-            if not self.retries(exc):
+            types = self._types
+            if types is not None and not isinstance(exc, ProdwrapError):
+                if not isinstance(exc, types):  # (retries(), for the usual case: types, a user's error)
+                    return None
+            elif not self.retries(exc):
                 return None
-            state = None
-            if self.stop is not None or not isinstance(self.wait, Backoff):
+            plain = self._plain
+            if plain is not None:
+                delay = float(plain(rec.attempts))
+            else:
                 state = retry_state(start=rec.started_at, attempt=rec.attempts, exc=exc, now=now, idle_for=rec.slept)
                 if self.stop is not None and self.stop(state):
                     return None
-            wait = self.wait(state) if state is not None else self.wait.plain(rec.attempts)  # type: ignore[attr-defined]
-            delay = float(wait)
+                delay = float(self.wait(state))
         except Exception as fault:  # a bug in the policy's own callables: no retry, said loudly
             _faults.warning(
                 f"{model}:retry",
