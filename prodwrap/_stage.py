@@ -29,7 +29,8 @@ giving the matching success-path hook (``fast_admit`` for ``before_attempt`` too
 ``fast_attempt`` for ``after_attempt`` unless ``success_at_admit`` or ``success_at_finish``), or sets
 ``fast=False``, has every call taken by the walk; an
 observer that overrides ``observe`` without ``fast_observe`` gets a record on the success
-path too.
+path too, and one without ``fast_served`` or ``ignores_served`` on a call an admission
+stage's ``fast_admit`` served (a cache hit).
 """
 
 from __future__ import annotations
