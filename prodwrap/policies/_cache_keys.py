@@ -23,11 +23,10 @@ class _Fields:
     """A pydantic model class's fields: their getter (one C call), and the field types its
     first instance had (``usual``, None until then) with where its floats are."""
 
-    __slots__ = ("extra", "floats", "get", "usual")
+    __slots__ = ("floats", "get", "usual")
 
-    def __init__(self, get: Any, extra: bool) -> None:
+    def __init__(self, get: Any) -> None:
         self.get = get
-        self.extra = extra  # its instances may have extra fields (``extra="allow"``)
         self.usual: tuple[type, ...] | None = None
         self.floats: tuple[int, ...] = ()
 
@@ -50,13 +49,17 @@ def flat_key(value: Any) -> tuple[Any, ...] | None:
     known: Any = _FIELDS.get(cls, _FIELDS)
     if known is _FIELDS:
         known = _learn(cls)
-    if known is None or (known.extra and value.__pydantic_extra__):
+    # (extra fields: any instance may have them, ``model_validate(..., extra="allow")`` whatever
+    # the class says)
+    if known is None or value.__pydantic_extra__:
         return None
     values: tuple[Any, ...] = known.get(value)
     kinds = tuple(map(type, values))
     if kinds != known.usual:
         if known.usual is None and _FLAT.issuperset(kinds):  # the first instance fixes the usual types
-            known.usual, known.floats = kinds, tuple(i for i, kind in enumerate(kinds) if kind is float)
+            # (floats first: a thread that sees the usual types sees where their floats are)
+            known.floats = tuple(i for i, kind in enumerate(kinds) if kind is float)
+            known.usual = kinds
         else:
             return _unusual(cls, values, kinds)
     for i in known.floats:
@@ -81,8 +84,7 @@ def _learn(cls: type) -> _Fields | None:
     pydantic = sys.modules.get("pydantic")
     known = None
     if pydantic is not None and issubclass(cls, pydantic.BaseModel):
-        extra = cls.model_config.get("extra") not in (None, "ignore", "forbid")  # type: ignore[attr-defined]
-        known = _Fields(fields_getter(tuple(cls.model_fields)), extra)  # type: ignore[attr-defined]
+        known = _Fields(fields_getter(tuple(cls.model_fields)))  # type: ignore[attr-defined]
     if len(_FIELDS) < _REMEMBERED:
         _FIELDS[cls] = known
     return known

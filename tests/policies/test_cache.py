@@ -604,6 +604,16 @@ def test_a_model_with_extra_fields_is_keyed_by_them_too() -> None:
     assert model({"x": 1, "y": 3}) == {"x": 1, "y": 3}  # not the first call's entry
     assert model({"x": 1, "y": 3}) == {"x": 1, "y": 3} and model.stats().cache.hits == 1
 
+    class Closed(pydantic.BaseModel):  # extra="ignore", but an instance may have extras all the same
+        x: int
+
+    try:
+        a, b = (Closed.model_validate({"x": 1, "y": y}, extra="allow") for y in (2, 3))  # type: ignore[call-arg]
+    except TypeError:  # (a pydantic without per-call extra=)
+        return
+    keyed = pw.ProductionModel(lambda c: c.model_extra, cache=pw.Cache(maxsize=8))
+    assert (keyed(a), keyed(b)) == ({"y": 2}, {"y": 3}) and keyed.stats().cache.hits == 0
+
 
 def test_a_hit_without_a_record_counts_as_one_with_a_record(monkeypatch: pytest.MonkeyPatch) -> None:
     """A success-path hit makes no record when no observer needs one; its stats, its ledger
