@@ -126,13 +126,7 @@ class Finisher:
         if rec is None:
             self.ring[next(self.seq) & MASK] = latency  # a call the primary served at once
             if self.fast_observe:
-                for hook in self.fast_observe:
-                    try:
-                        hook(value, out)
-                    except Exception as exc:
-                        raised = self.failed(hook, exc) or raised
-                if raised is not None:
-                    raise raised
+                self._each(self.fast_observe, value, out)
             return
         rec.value = out
         rec.latency = latency
@@ -176,10 +170,15 @@ class Finisher:
         hook (never raises, but for an observer's error meant for the caller)."""
         self.ring[next(self.seq) & MASK] = perf_counter() - start
         self.stats.ended(decision[1:])  # (outcome, served_by)
+        self._each(self.fast_served, value, decision)
+
+    def _each(self, hooks: tuple[Callable[..., object], ...], *args: Any) -> None:
+        """Each success-path hook in turn, guarded on its own (an error meant for the caller
+        is raised once all have run)."""
         raised: Exception | None = None
-        for hook in self.fast_served:
+        for hook in hooks:
             try:
-                hook(value, decision)
+                hook(*args)
             except Exception as exc:
                 raised = self.failed(hook, exc) or raised
         if raised is not None:
