@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from prodwrap import _clock, _drivers, _ending
 from prodwrap._context import DEADLINE, LIVE, Binding, outer_deadline
-from prodwrap._expiry import arm, disarm
+from prodwrap._expiry import arm, disarm, timed_out
 from prodwrap._finish import Finisher
 from prodwrap._record import CallRecord
 from prodwrap._stage import Serve
@@ -89,7 +89,7 @@ _TEMPLATE = """\
 #?TIMED_ASYNC         try:
 #?TIMED_ASYNC             out = await (fn(value, *args, **kwargs) if args or kwargs else fn(value))
 #?TIMED_ASYNC         except BaseException as exc:
-#?TIMED_ASYNC             if not disarm(expiry) or not isinstance(exc, CANCELS):
+#?TIMED_ASYNC             if not timed_out(expiry, exc):
 #?TIMED_ASYNC                 raise  # the predict's own error (its own TimeoutError too), or a cancel not ours
 #?TIMED_ASYNC             abandoned()
 #?TIMED_ASYNC             failure = timeout_error(None, SECONDS)
@@ -258,10 +258,7 @@ def compile_runner(engine: Engine, is_async: bool) -> Runner:
     }
     timed = fast.seconds is not None
     if timed and is_async:
-        import asyncio  # (an async model with a timeout: ``import prodwrap`` alone loads no asyncio)
-
-        ns["CANCELS"] = (asyncio.CancelledError, TimeoutError)  # what a fired limit ends an attempt with
-        ns["arm"], ns["disarm"] = arm, disarm
+        ns["arm"], ns["disarm"], ns["timed_out"] = arm, disarm, timed_out
     flags = {
         "WATCH": fast.watch is not None,
         "VALIDATE": fast.validate is not None,

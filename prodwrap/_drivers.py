@@ -6,7 +6,8 @@ or ``engine.run_async``: the success-path hooks compiled into one function by
 engine's walk: each ``CALL`` and ``SLEEP`` it yields, until the call is decided. The sync and
 the async driver differ only in how an attempt is invoked (inline or on a worker thread under
 a deadline, versus awaited under a time limit with ``asyncio.timeout``'s semantics) and how
-they sleep. Every call ends at the one finish point. They name no capability: stages plug in through the engine.
+they sleep. Every call ends at the one finish point. They name no capability: stages plug in
+through the engine.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from prodwrap import _clock
 from prodwrap._context import DEADLINE, bind, outer_deadline
-from prodwrap._ending import aio, broken, end, limit_of, within
+from prodwrap._ending import broken, end, limit_of, within
 from prodwrap._engine import ASYNC, CALL, MODEL, RACE, SLEEP, SYNC, Act, Engine
-from prodwrap._expiry import arm, disarm
+from prodwrap._expiry import arm, disarm, timed_out
 from prodwrap._race import race_async, race_sync
 from prodwrap._record import CallRecord
 from prodwrap._workers import POOL
@@ -260,7 +261,7 @@ async def _timed(fn: Any, value: Any, args: tuple[Any, ...], kwargs: dict[str, A
     try:
         out = await (fn(value, *args, **kwargs) if args or kwargs else fn(value))
     except BaseException as exc:
-        if disarm(expiry) and isinstance(exc, (aio().CancelledError, TimeoutError)):
+        if timed_out(expiry, exc):
             return _TIMED_OUT
         raise  # the predict's own error (its own TimeoutError too), or a cancel not ours
     finally:

@@ -67,11 +67,8 @@ def interrupted(engine: Engine, fast: FastPath, start: float, value: Any, exc: B
 
 def served(engine: Engine, start: float, value: Any, decision: Serve, watch: Any) -> Any:
     """A ``fast_admit`` hook served the call (a cache hit): it ends at the finish point as the
-    walk's admission would end it (without a record when no observer needs one)."""
-    finisher = engine.finisher
-    if watch is None and finisher.serves_fast:
-        finisher.served(value, decision, start)
-        return decision.value
+    walk's admission would end it (the compiled success path finishes a hit no observer needs
+    the record of itself: ``Finisher.served``)."""
     rec = CallRecord(start, watch)
     rec.input = value
     rec.outcome, rec.served_by = decision.outcome, decision.served_by  # type: ignore[assignment]

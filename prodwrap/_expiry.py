@@ -67,6 +67,12 @@ def arm(seconds: float) -> Expiry:
     return expiry
 
 
+def timed_out(expiry: Expiry, exc: BaseException) -> bool:
+    """The attempt ended with ``exc``: :func:`disarm`, and True when ``exc`` is the limit's
+    doing (a ``CancelledError``, or the ``TimeoutError`` a predict turned it into)."""
+    return disarm(expiry) and isinstance(exc, (sys.modules["asyncio"].CancelledError, TimeoutError))
+
+
 def disarm(expiry: Expiry) -> bool:
     """The attempt is over: its timer is cancelled and, if it fired, the cancel it asked for
     taken back. True when it fired and no other cancel came meanwhile: a ``CancelledError``

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
 _faults = Throttle(logger("cache"))
 _SHORT = 256  # canonical forms longer than this are keyed by their digest
+Entry = tuple[Any, bool, float, int, Serve | None]  # (output or its copy, copied?, seconds, cost, decision)
 _MISSING: Any = object()
 _UNUSED = PredictionTimeout("cache: the single flight was not done in time")  # (admission asks again)
 
@@ -283,10 +284,9 @@ class CacheCore:
             return call.served_by == "primary"
         return self.cache_fallbacks and call.outcome == "fallback"
 
-    def entry(self, value: Any, seconds: float, cost: int = 0) -> tuple[Any, bool, float, int, Serve | None] | None:
+    def entry(self, value: Any, seconds: float, cost: int = 0) -> Entry | None:
         """What the cache holds for an output (None: a mutable one that cannot be copied,
-        counted and logged): it or its copy, whether a copy, what the call took and cost,
-        and its hits' decision (an output served as it is: a hit allocates nothing)."""
+        counted and logged); an output served as it is has its hits' decision: none allocates."""
         if not self.copy or immutable(value):
             return (value, False, seconds, cost, Serve(value, "cached", "cache"))
         try:
@@ -324,7 +324,7 @@ class CacheCore:
             extra={"model": self.model, "version": self.version},
         )
 
-    def serve(self, entry: tuple[Any, bool, float, int, Serve | None]) -> Serve:
+    def serve(self, entry: Entry) -> Serve:
         return entry[4] or Serve(copy.deepcopy(entry[0]), "cached", "cache")  # (a copy each time)
 
     def settle(self, claim: _Claim, out: Any, seconds: float, call: CallRecord | None = None) -> None:

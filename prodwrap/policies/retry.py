@@ -259,11 +259,7 @@ class Retry:
         if self.attempts is not None and rec.attempts >= self.attempts:
             return None
         try:
-            types = self._types
-            if types is not None and not isinstance(exc, ProdwrapError):
-                if not isinstance(exc, types):  # (retries(), for the usual case: types, a user's error)
-                    return None
-            elif not self.retries(exc):
+            if not self.retries(exc):
                 return None
             plain = self._plain
             if plain is not None:
