@@ -197,10 +197,24 @@ class Redactor:
             return self.hash_of(value)
         return self.side(value, self.secret_input)
 
+    def sides(self, p: Prediction, value: Any, valid: bool) -> tuple[Any, Any]:
+        """The line's ``input`` and ``output``, JSON-able (new containers: what the caller does
+        with its input or output afterwards cannot reach them)."""
+        given = self.side(value, self.secret_input) if valid else self.raw_input(value)
+        return given, self.side(p.value, self.secret_output) if p.outcome != "error" else None
+
     def line(
-        self, p: Prediction, value: Any, valid: bool, reasons: Iterable[str] | None, epoch: float
+        self,
+        p: Prediction,
+        value: Any,
+        valid: bool,
+        reasons: Iterable[str] | None,
+        epoch: float,
+        sides: tuple[Any, Any] | None = None,
     ) -> dict[str, Any]:
-        """The audit line of one prediction (every value JSON-able)."""
+        """The audit line of one prediction (every value JSON-able; ``sides``: its input and
+        output, when taken already)."""
+        given, out = self.sides(p, value, valid) if sides is None else sides
         charges = getattr(p, "charges", None) or ()
         line: dict[str, Any] = {
             "id": p.id,
@@ -216,8 +230,8 @@ class Redactor:
             "tags": self._mapping(p.tags, False, 1),
             "trace_id": p.trace_id,
             "valid_input": valid,
-            "input": self.side(value, self.secret_input) if valid else self.raw_input(value),
-            "output": self.side(p.value, self.secret_output) if p.outcome != "error" else None,
+            "input": given,
+            "output": out,
             "errors": [type(e).__qualname__ for e in p.errors],
             "reasons": list(reasons or ()),
             "escalated": p.escalated,

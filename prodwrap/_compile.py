@@ -59,7 +59,15 @@ def _compile_fallbacks(
                     value = validate_output(value)
                 except OutputValidationError as exc:
                     raise ConfigurationError(f"fallback {name!r} fails output validation: {exc}") from exc
-            targets.append(Target(server(value), Kind.CONSTANT, name, False))
+            serve = server(value)
+            try:  # (a fresh copy for every call it serves: one that cannot be made fails here, once)
+                serve()
+            except Exception as exc:
+                raise ConfigurationError(
+                    f"fallback {name!r} cannot be served: its value cannot be copied for each call "
+                    f"({type(exc).__name__}: {exc}); give pw.Constant an immutable or copyable value"
+                ) from exc
+            targets.append(Target(serve, Kind.CONSTANT, name, False))
         elif isinstance(fb, ProductionModel):
             if fb.is_async and not model_is_async:
                 raise ConfigurationError(f"fallback {name!r} is an async model; a sync model cannot await it")
@@ -145,6 +153,11 @@ def _stages(settings: Settings, name: str, is_async: bool, ledger: Any = None, s
         for observer in settings.observers:
             if not callable(observer):
                 raise ConfigurationError(f"observers= takes callables (each given every Prediction), got {observer!r}")
+            if is_async_callable(observer):  # (it would make a coroutine no one awaits)
+                raise ConfigurationError(
+                    f"observers= are called inline, as each call ends, and are never awaited: {observer!r} is "
+                    "async; pass a plain function (one that hands slow work to a queue of its own)"
+                )
         stages.append(Observers(tuple(settings.observers)))
     if settings.telemetry:
         from prodwrap.telemetry._compile import compile_telemetry  # the OTel API loads with the first model

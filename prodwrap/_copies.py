@@ -13,14 +13,28 @@ from typing import Any
 
 import pydantic
 
-_IMMUTABLE = (type(None), bool, int, float, complex, str, bytes, Decimal, frozenset)
+_SCALARS = frozenset({type(None), bool, int, float, complex, str, bytes, Decimal})  # exactly these types
+_DEPTH = 32  # deeper than this is taken as mutable: it is copied
 
 
-def immutable(value: Any) -> bool:
-    """Whether ``value`` may be handed out as it is: an immutable scalar, or a frozen pydantic model."""
-    if isinstance(value, _IMMUTABLE):
+def immutable(value: Any, depth: int = 0) -> bool:
+    """Whether ``value`` may be handed out as it is: nothing in it can change. An immutable
+    scalar (of exactly its built-in type: a subclass may carry attributes), or a tuple, a
+    frozenset or a frozen pydantic model (without private attributes) whose every value is
+    immutable in turn; a frozen model holding a list is not."""
+    kind = type(value)
+    if kind in _SCALARS:
         return True
-    return isinstance(value, pydantic.BaseModel) and bool(value.model_config.get("frozen"))
+    if depth >= _DEPTH:
+        return False
+    if kind is tuple or kind is frozenset:
+        return all(immutable(item, depth + 1) for item in value)
+    if not isinstance(value, pydantic.BaseModel) or not value.model_config.get("frozen"):
+        return False
+    if getattr(value, "__pydantic_private__", None):  # (private attributes may be set on a frozen model)
+        return False
+    extra = getattr(value, "__pydantic_extra__", None) or {}
+    return all(immutable(item, depth + 1) for item in (*value.__dict__.values(), *extra.values()))
 
 
 def server(value: Any) -> Callable[[], Any]:

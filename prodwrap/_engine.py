@@ -314,7 +314,11 @@ class Engine:
             if step is None:  # an attempt of rec.target, with the attempt seam around it
                 target = rec.target
                 if target.kind is CONSTANT:
-                    rec.ok, rec.result = True, target.fn()
+                    try:  # a fresh copy of its value (checked against the input, for a batch)
+                        rec.result = self.batch_checked(rec, target.fn())
+                        rec.ok = True
+                    except Exception as exc:  # a failed fallback: the next one is tried
+                        rec.ok, rec.result = False, exc
                 else:
                     now = yield from attempt(self, rec, target, outer, now)
                 if rec.ok:
@@ -347,6 +351,12 @@ class Engine:
 
     def checked_output(self, rec: CallRecord, out: Any) -> Any:
         """The output validated (``output=``, ``check=``; a batch's length matching its input's)."""
+        out = self.batch_checked(rec, out)
+        return out if self.validate_output is None else self.validate_output(out)
+
+    def batch_checked(self, rec: CallRecord, out: Any) -> Any:
+        """``out``, when it is as long as the call's batch of inputs (or the model takes no
+        batch); else an ``OutputValidationError``."""
         if self.batch and rec.valid_input:
             sized = isinstance(out, Sized) and not isinstance(out, str | bytes | Mapping)
             n = len(out) if sized else None  # a list, a numpy array, a Series: anything with a length
@@ -362,4 +372,4 @@ class Engine:
                     ],
                     model=self.name,
                 )
-        return out if self.validate_output is None else self.validate_output(out)
+        return out

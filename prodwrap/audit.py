@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from prodwrap import _clock
 from prodwrap._audit_lines import Redactor
 from prodwrap._audit_writer import FileSink, Writer
+from prodwrap._copies import immutable
 from prodwrap._scope import SCOPE, deliver
 from prodwrap._stage import Build, Seam, Stage
 from prodwrap._stats import counted
@@ -221,8 +222,8 @@ class AuditLog:
 
 def _build(item: tuple[Any, ...]) -> dict[str, Any]:
     """A queued item's line (on the writer's thread)."""
-    redactor, prediction, value, valid, reasons, epoch, nested, _ = item
-    line: dict[str, Any] = redactor.line(prediction, value, valid, reasons, epoch)
+    redactor, prediction, value, valid, reasons, epoch, nested, sides, _ = item
+    line: dict[str, Any] = redactor.line(prediction, value, valid, reasons, epoch, sides)
     if nested:  # a fallback of another model: its cost is in that model's line too
         line["nested"] = True
     return line
@@ -265,15 +266,23 @@ class AuditStage(Stage):
         if self.sampling and not self.log.sampled(prediction.id):
             next(self.log._skipped)
             return
+        value = call.input
+        sides = None
+        if not (immutable(value) and immutable(prediction.value)):
+            try:  # what was asked and answered, as it was: taken now, before the caller goes on
+                sides = self.redactor.sides(prediction, value, call.valid_input)
+            except Exception:  # (taken on the writer's thread instead, where a fault is counted)
+                sides = None
         self.put(
             (
                 self.redactor,
                 prediction,
-                call.input,
+                value,
                 call.valid_input,
                 call.reasons,
                 self.clocks.clock.time(),
                 _nested(),
+                sides,
                 SCOPE.captures,  # (an empty tuple outside a test's capture)
             )
         )

@@ -413,3 +413,33 @@ def test_a_lone_surrogate_is_written_escaped_and_a_baseexception_in_a_sink_loses
     log.close()
     assert len(calls) == 3  # the writer lived on
     assert (log.stats().written, log.stats().failed) == (2, 1)
+
+
+def test_a_line_holds_the_input_and_output_as_they_were_when_the_call_ended() -> None:
+    """The writer is held on the first line, so the second call's line is built after its
+    caller has changed both its input and its output."""
+    hold, lines = threading.Event(), []
+
+    def sink(line: dict[str, Any]) -> None:
+        if not lines:
+            hold.wait(10)
+        lines.append(line)
+
+    class Out(pydantic.BaseModel):
+        score: float
+        labels: list[str]
+
+    log = pw.AuditLog(sink)
+    model = pw.ProductionModel(lambda x: {"score": x["v"], "label": "raw"}, audit=log)
+    typed = pw.ProductionModel(lambda a: Out(score=a.age, labels=["raw"]), input=Applicant, audit=log)
+    model({"v": 0.1})  # (its line holds the writer)
+    given = {"v": 0.42}
+    out = model(given)
+    out["label"], given["v"] = "edited by caller", -1
+    answer = typed(applicant())
+    answer.labels.append("edited by caller")
+    hold.set()
+    assert log.flush(10)
+    assert (lines[1]["input"], lines[1]["output"]) == ({"v": 0.42}, {"score": 0.42, "label": "raw"})
+    assert lines[2]["output"] == {"score": 40.0, "labels": ["raw"]}
+    log.close()

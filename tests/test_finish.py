@@ -297,3 +297,16 @@ def test_an_observer_error_meant_for_the_caller_is_raised_after_every_observer()
         detailed_sync(engine, 2, (), {})
     assert [p.value for p in kept] == [1, 2]  # the observers after it ran
     assert engine.stats.snapshot().observer_errors == 0
+
+
+def test_an_async_observer_is_refused_at_construction() -> None:
+    async def record(p: pw.Prediction) -> None:
+        raise AssertionError("never awaited")
+
+    class Awaitable:
+        async def __call__(self, p: pw.Prediction) -> None:
+            raise AssertionError("never awaited")
+
+    for observer in (record, Awaitable()):
+        with pytest.raises(pw.ConfigurationError, match="never awaited"):
+            pw.ProductionModel(lambda x: x, observers=[observer])

@@ -238,3 +238,45 @@ def test_constant_fallback_serves_a_fresh_copy_of_mutable_values() -> None:
     first = model(1)
     first.p = 0.99  # a caller mutating what it was served
     assert model(2) == Score(p=0.5)
+
+
+def test_a_constant_that_cannot_be_copied_is_refused_at_construction() -> None:
+    import threading
+
+    with pytest.raises(pw.ConfigurationError, match="cannot be copied"):
+        pw.ProductionModel(Flaky(), fallback=[pw.Constant({"lock": threading.Lock()}), pw.Constant("second")])
+
+
+def test_a_constant_that_fails_to_serve_is_a_failed_fallback() -> None:
+    class Fragile:
+        """Copies once (the check at construction), then no more."""
+
+        copies = 0
+
+        def __deepcopy__(self, memo: object) -> Fragile:
+            Fragile.copies += 1
+            if Fragile.copies > 1:
+                raise TypeError("cannot copy")
+            return Fragile()
+
+    model = pw.ProductionModel(
+        Flaky(*(RuntimeError() for _ in range(2))), fallback=[pw.Constant(Fragile()), pw.Constant("second")]
+    )
+    p = model.predict_detailed(1)
+    assert (p.value, p.outcome, p.served_by) == ("second", "fallback", "constant#2")
+    assert isinstance(p.errors[1], TypeError)
+    assert model.stats().failures == {"exception": 2}
+
+
+def test_a_batch_constant_fallback_must_match_the_batch() -> None:
+    def down(xs: list[int]) -> list[int]:
+        raise ConnectionError
+
+    model = pw.ProductionModel(down, batch=True, input=int, output=int, fallback=pw.Constant([0, 0]))
+    assert model([1, 2]) == [0, 0]
+    with pytest.raises(pw.FallbackExhausted) as raised:
+        model([1, 2, 3])
+    assert isinstance(raised.value.exceptions[-1], pw.OutputValidationError)
+    chained = pw.ProductionModel(down, batch=True, fallback=[pw.Constant([0, 0]), lambda xs: [9] * len(xs)])
+    assert chained([1, 2, 3]) == [9, 9, 9]
+    assert chained.stats().failures == {"exception": 1, "invalid_output": 1}

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from prodwrap._scope import scoped
 
 if TYPE_CHECKING:
+    from prodwrap._model import ProductionModel
     from prodwrap._record import Prediction
     from prodwrap.cost import Charge
 
@@ -117,20 +118,21 @@ class Captured:
 
     # -- reading ------------------------------------------------------------------------------
 
-    def _predictions(self, model: str | None) -> list[Prediction]:
+    def _predictions(self, model: str | ProductionModel[Any, ..., Any] | None) -> list[Prediction]:
+        name = _name_of(model)
         with self._lock:
-            return [p for p in self.predictions if model is None or p.model == model]
+            return [p for p in self.predictions if name is None or p.model == name]
 
-    def outcomes(self, model: str | None = None) -> Counter[str]:
+    def outcomes(self, model: str | ProductionModel[Any, ..., Any] | None = None) -> Counter[str]:
         """Calls by outcome (``"ok"``, ``"fallback"``, ``"cached"``, ``"error"``), of every
         model or of the one named. A ``Counter`` compares equal to a plain dict."""
         return Counter(p.outcome for p in self._predictions(model))
 
-    def served_by(self, model: str | None = None) -> Counter[str]:
+    def served_by(self, model: str | ProductionModel[Any, ..., Any] | None = None) -> Counter[str]:
         """Calls by who served them (``"primary"``, a fallback's name, ``"cache"``, ...)."""
         return Counter(p.served_by for p in self._predictions(model))
 
-    def total_cost(self, model: str | None = None) -> Decimal:
+    def total_cost(self, model: str | ProductionModel[Any, ..., Any] | None = None) -> Decimal:
         """The sum of the captured predictions' ``cost`` (USD), of every model or of one.
 
         A model called as another model's fallback ends its own prediction too, and its cost
@@ -142,7 +144,7 @@ class Captured:
         with self._lock:
             return sum((p.cost for p in self.predictions if id(p) not in self._nested), _ZERO)
 
-    def charges(self, model: str | None = None) -> list[Charge]:
+    def charges(self, model: str | ProductionModel[Any, ..., Any] | None = None) -> list[Charge]:
         """Every ``pw.Charge`` of the captured predictions, in order."""
         return [charge for p in self._predictions(model) for charge in p.charges]
 
@@ -180,6 +182,18 @@ class Captured:
     def __repr__(self) -> str:
         counts = ", ".join(f"{kind}={len(items)}" for kind, items in self._lists.items() if items)
         return f"<Captured {counts or 'nothing'}>"
+
+
+def _name_of(model: object) -> str | None:
+    """The name of the model a query asks about: a name, or the model itself."""
+    if model is None or isinstance(model, str):
+        return model
+    name = getattr(model, "name", None)
+    from prodwrap._model import ProductionModel  # (the testing package loads without a model)
+
+    if isinstance(model, ProductionModel) and isinstance(name, str):
+        return name
+    raise TypeError(f"a capture is queried by a model's name or the model itself, got {model!r}")
 
 
 def _points(data: Any) -> dict[str, list[Point]]:

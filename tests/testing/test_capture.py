@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 import prodwrap as pw
 from prodwrap import _scope
@@ -269,3 +270,17 @@ def test_captures_ending_out_of_order_leave_none_in_force() -> None:
     assert not SCOPE.on and SCOPE.captures == () and SCOPE.tracer_provider is None
     pw.ProductionModel(lambda x: x, name="later")(1)
     assert seen["a"].predictions == [] and seen["b"].predictions == [] and seen["b"].spans() == []
+
+
+def test_queries_take_a_model_or_its_name() -> None:
+    inner = pw.ProductionModel(lambda x: "s", name="small", cost=pw.PerCall("0.001"))
+    outer = pw.ProductionModel(lambda x: 1 / x, name="big", cost=pw.PerCall("0.01"), fallback=inner)
+    with capture() as cap:
+        outer(1)
+        outer(0)
+    assert cap.total_cost(inner) == cap.total_cost("small") == Decimal("0.001")
+    assert cap.outcomes(outer) == {"ok": 1, "fallback": 1}
+    assert cap.served_by(inner) == {"primary": 1}
+    assert len(cap.charges(inner)) == 1
+    with pytest.raises(TypeError, match="name or the model itself"):
+        cap.outcomes(42)  # type: ignore[arg-type]
