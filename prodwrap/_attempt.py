@@ -72,13 +72,18 @@ def attempt(
             rec.attempts += 1
         before = rec.began = now  # (a stage charging an attempt the call ended mid-way reads it)
         after = None
+        extra = 0
         if engine.race is not None and primary:
-            after = race_after(engine, rec)
+            extra = engine.race_extra
+            if engine.retry is not None and engine.retry.attempts is not None:
+                extra = min(extra, engine.retry.attempts - rec.attempts)  # attempts: the most in all
+            if extra > 0:
+                after = race_after(engine, rec)
         try:
             if after is None:
                 yield CALL
             else:  # hedged: the driver races attempts
-                rec.wait, rec.extra = after, engine.race_extra
+                rec.wait, rec.extra = after, extra
                 yield RACE
                 rec.attempts += rec.raced - 1
         except GeneratorExit:  # the call ended mid-attempt (cancelled, interrupted)

@@ -117,13 +117,13 @@ class BreakerStage(Stage):
     def _fast_attempt(self, seconds: float) -> None:
         slow = self._slow
         if slow is not None and seconds > slow:
-            self._count(SLOW, None)
+            self._count(SLOW, None, began=_clocks.clock.monotonic() - seconds)
             return
         window = self._window
         if window.primed:
             next(window.pending)  # lock-free: it enters the ring when the window is next read
         else:
-            self._count(OK, None)
+            self._count(OK, None, began=_clocks.clock.monotonic() - seconds)
 
     # -- the general path --------------------------------------------------------------------
 
@@ -186,9 +186,9 @@ class BreakerStage(Stage):
         elif mark is not None:  # let through while closed, on the walk
             self._count(code, mark.generation)
         elif not self.success_at_admit:  # the success path's first attempt: it failed
-            self._count(code, None)
+            self._count(code, None, began=call.started_at)
         elif code != OK:  # the same, already counted as a success when admitted
-            self._count(code, None, withdraw=True)
+            self._count(code, None, withdraw=True, began=call.started_at)
 
     # -- counting and deciding -------------------------------------------------------------
 
@@ -211,10 +211,11 @@ class BreakerStage(Stage):
             held = self._move(held, HALF_OPEN, "open_for", held[1] + self.policy.open_for)
         return held
 
-    def _count(self, code: int, generation: int | None, withdraw: bool = False) -> None:
+    def _count(self, code: int, generation: int | None, withdraw: bool = False, began: float | None = None) -> None:
         """An attempt let through while closed ended (``generation``: the closed state's
-        it was let through in; None: the success path's, taken as the current one;
-        ``withdraw``: it was counted as a success when admitted)."""
+        it was let through in; None: the success path's, which knows only when it ``began``:
+        the closed state's if that one began before it; ``withdraw``: it was counted as a
+        success when admitted)."""
         try:
             held = self._read()
         except Exception as exc:
@@ -222,6 +223,8 @@ class BreakerStage(Stage):
             return
         if held[0] != CLOSED or (generation is not None and generation != held[3]):
             return  # its window is gone: the circuit opened (and maybe closed again) meanwhile
+        if generation is None and began is not None and held[1] > began:
+            return  # let through before the circuit last closed: its window is gone too
         with self._lock:
             window = self._window
             if window.generation != held[3]:

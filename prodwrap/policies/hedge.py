@@ -99,7 +99,12 @@ class HedgeStage(Stage):
     def _count(self, call: CallRecord, error: Exception | None) -> None:
         raced = call.raced
         if raced > 1:
-            next(self.races)
+            marks = call.state
+            if marks is None:
+                marks = call.state = {}
+            if self not in marks:  # (a call raced again after a retry is one hedged call)
+                marks[self] = True
+                next(self.races)
             for _ in range(raced - 1):
                 next(self.extras)
             if error is None and call.won > 0:

@@ -561,3 +561,40 @@ def _build(name: str) -> Any:
     from prodwrap._stage import Build
 
     return Build(name, None, False, None)
+
+
+@pytest.mark.parametrize("slow_call", [None, 10.0])
+def test_an_attempt_let_through_before_close_never_counts_in_the_new_window(
+    clock: FakeClock, slow_call: float | None
+) -> None:
+    """An attempt on the success path (which keeps no mark of the closed spell it entered)
+    that ends after the circuit was opened and closed again counts in no window: its window
+    is gone, as the walk's marked attempts already do."""
+    entered, release = threading.Event(), threading.Event()
+
+    def predict(x: str) -> str:
+        if x == "held":
+            entered.set()
+            release.wait(10)
+            raise ConnectionError("let through before close()")
+        if x == "fail":
+            raise ConnectionError("fresh")
+        return x
+
+    policy = pw.CircuitBreaker(window=2, min_calls=2, failure_rate=1.0, slow_call=slow_call)
+    model = pw.ProductionModel(predict, circuit=policy, fallback=pw.Constant("fb"))
+    assert model._engine.fast is not None
+    model("ok")
+    model("ok")
+    held = threading.Thread(target=model, args=("held",))
+    held.start()
+    assert entered.wait(10)
+    clock.advance(1.0)
+    assert model.circuit is not None
+    model.circuit.open()
+    model.circuit.close()  # a new, empty window
+    release.set()
+    held.join(10)
+    assert model.stats().circuit.calls == 0
+    model("fail")
+    assert (model.circuit.state, model.stats().circuit.calls) == ("closed", 1)

@@ -436,3 +436,42 @@ def test_no_thread_for_a_hedge_means_no_hedge_never_a_failed_call(monkeypatch: p
     p = model.predict_detailed(1)
     assert (p.value, p.outcome, p.attempts) == ("attempt 1", "ok", 1)
     assert model.stats().observer_errors == 1  # the fault is counted and logged
+
+
+@pytest.mark.parametrize(("attempts", "expected"), [(3, [2, 1]), (4, [2, 2])])
+async def test_hedged_attempts_count_toward_the_retry_attempts_and_a_call_is_hedged_once(
+    attempts: int, expected: list[int]
+) -> None:
+    """Each round's first attempt fails only once an extra attempt has started, or (the last
+    attempt ``attempts`` allows, which no extra may join) after 0.5 s of real time, a
+    generous slack over the hedge's 0.01 s: ``attempts`` bounds the attempts in all."""
+    started: list[int] = []
+    hedged: dict[int, asyncio.Event] = {}
+    rounds: list[int] = []
+
+    async def down(x: int) -> int:
+        n = len(started) + 1
+        started.append(n)
+        if n in hedged:  # an extra attempt: its round's first may fail now
+            hedged[n].set()
+            raise ConnectionError(f"extra {n}")
+        rounds.append(1)
+        hedged[n + 1] = asyncio.Event()
+        try:
+            await asyncio.wait_for(hedged[n + 1].wait(), 10 if n < attempts else 0.5)
+            rounds[-1] = 2
+        except TimeoutError:
+            del hedged[n + 1]
+        raise ConnectionError(f"first {n}")
+
+    model = pw.ProductionModel(
+        down,
+        hedge=pw.Hedge(after=AFTER),
+        retry=pw.Retry(attempts=attempts, wait=pw.backoff(initial=0.0)),
+        fallback=pw.Constant(0),
+    )
+    p = await model.apredict_detailed(1)
+    assert (p.value, p.outcome, p.attempts, len(started)) == (0, "fallback", attempts, attempts)
+    assert rounds == expected
+    assert model.stats().hedge["hedged_calls"] == 1
+    assert model.stats().hedge["extra_attempts"] == expected.count(2)
