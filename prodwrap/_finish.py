@@ -122,7 +122,7 @@ class Finisher:
             start: ``perf_counter()`` at entry.
         """
         latency = perf_counter() - start
-        raised: Exception | None = None
+        raised: BaseException | None = None
         if rec is None:
             self.ring[next(self.seq) & MASK] = latency  # a call the primary served at once
             if self.fast_observe:
@@ -137,11 +137,15 @@ class Finisher:
                     hook(rec.input, out)
                 except Exception as exc:
                     raised = self.failed(hook, exc) or raised
+                except BaseException as exc:  # an interrupt: raised once every observer has run
+                    raised = exc
         for observe in self.observe:
             try:
                 observe(rec)
             except Exception as exc:
                 raised = self.failed(observe, exc) or raised
+            except BaseException as exc:
+                raised = exc
         if self.keepers or rec.detailed:
             prediction = rec.public(self.model, self.version)
             for keep in (*self.readers, *self.keepers):
@@ -149,6 +153,8 @@ class Finisher:
                     keep(prediction)
                 except Exception as exc:
                     raised = self.failed(keep, exc) or raised
+                except BaseException as exc:
+                    raised = exc
         watch = rec.watch
         if watch is not None:  # telemetry: the call's span and metrics read the record
             try:
@@ -175,12 +181,14 @@ class Finisher:
     def _each(self, hooks: tuple[Callable[..., object], ...], *args: Any) -> None:
         """Each success-path hook in turn, guarded on its own (an error meant for the caller
         is raised once all have run)."""
-        raised: Exception | None = None
+        raised: BaseException | None = None
         for hook in hooks:
             try:
                 hook(*args)
             except Exception as exc:
                 raised = self.failed(hook, exc) or raised
+            except BaseException as exc:  # an interrupt: raised once every hook has run
+                raised = exc
         if raised is not None:
             raise raised
 

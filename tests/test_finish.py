@@ -310,3 +310,62 @@ def test_an_async_observer_is_refused_at_construction() -> None:
     for observer in (record, Awaitable()):
         with pytest.raises(pw.ConfigurationError, match="never awaited"):
             pw.ProductionModel(lambda x: x, observers=[observer])
+
+
+@pytest.mark.parametrize("entry", ["predict", "predict_detailed"])
+def test_an_interrupt_in_one_observer_reaches_the_caller_after_every_other_observer(entry: str) -> None:
+    """A KeyboardInterrupt raised by an observer stops neither the observers after it nor
+    the audit line: it is raised once all of them have run."""
+    seen: list[str] = []
+    lines: list[dict[str, Any]] = []
+    log = pw.AuditLog(lines.append)
+
+    def interrupt(p: pw.Prediction) -> None:
+        raise KeyboardInterrupt
+
+    model = pw.ProductionModel(lambda x: x, observers=[interrupt, lambda p: seen.append(p.id)], audit=log)
+    with pytest.raises(KeyboardInterrupt):
+        getattr(model, entry)(1)
+    assert log.flush(10)
+    assert len(seen) == len(lines) == 1
+    assert model.stats().calls == 1
+    log.close()
+
+
+@pytest.mark.parametrize("x", [1, 13])  # the success path's hooks (compiled), and a record's
+def test_an_interrupt_in_a_success_path_hook_lets_the_hooks_after_it_run(x: int) -> None:
+    from prodwrap._engine import Engine
+    from prodwrap._record import CallRecord
+    from prodwrap._stage import Seam, Stage
+
+    heard: list[str] = []
+
+    class Hook(Stage):
+        seam = Seam.OBSERVER
+
+        def __init__(self, name: str, interrupts: bool) -> None:
+            self.name = name
+
+            def fast(value: Any, out: Any) -> None:
+                heard.append(name)
+                if interrupts:
+                    raise KeyboardInterrupt
+
+            self.fast_observe = fast
+
+        def observe(self, call: CallRecord) -> None:
+            self.fast_observe(call.input, call.value)
+
+    def predict(x: int) -> int:
+        if x == 13:
+            raise ConnectionError
+        return x
+
+    model = pw.ProductionModel(predict)
+    model._swap(
+        Engine(fn=predict, name="m", fallbacks=model._engine.fallbacks, stages=[Hook("a", True), Hook("b", False)])
+    )
+    with pytest.raises((KeyboardInterrupt, ConnectionError)) as raised:
+        model(x)
+    assert raised.type is KeyboardInterrupt
+    assert heard == ["a", "b"]

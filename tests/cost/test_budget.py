@@ -573,3 +573,15 @@ def test_stacked_decorators_keep_the_budget(clock: FakeClock) -> None:
     assert score(1) == 1
     with pytest.raises(pw.BudgetExceededError):
         score(2)
+
+
+def test_a_derived_model_starts_an_empty_window_unless_the_store_is_shared() -> None:
+    with no_sleep(FakeClock(wall=1772884800)):
+        own = pw.ProductionModel(lambda x: x, cost=pw.PerCall("0.01"), budget=pw.Budget("0.03"))
+        shared = pw.ProductionModel(lambda x: x, cost=pw.PerCall("0.01"), budget=pw.Budget("0.03", store=MemoryStore()))
+        for model in (own, shared):
+            for i in range(3):
+                model(i)
+        assert own.with_options(retry=2)(1) == 1  # its own, empty window
+        with pytest.raises(pw.BudgetExceededError):
+            shared.with_options(retry=2)(1)  # the same window, spent
