@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, Literal, ParamSpec, TypeVar, Unpack, overload
 
 from prodwrap import _report
@@ -219,8 +219,9 @@ class ProductionModel(Generic[In, P, R]):
         this returns an awaitable; items then run concurrently.
         """
         engine = self._engine
-        if self._settings.batch:
-            return self._predict(list(xs))
+        if self._settings.batch:  # one call (text, a mapping or a scalar: refused by it, as a batch)
+            whole = isinstance(xs, str | bytes | bytearray | Mapping) or not isinstance(xs, Iterable)
+            return self._predict(xs if whole else list(xs))
         if engine.validate_input is not None and engine.on_invalid == "raise":
             batch_of(engine.validate_input, InputValidationError, self.name)(xs)
         if engine.is_async:

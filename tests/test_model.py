@@ -154,6 +154,12 @@ def test_predict_batch_one_call_when_batch_true() -> None:
     with pytest.raises(pw.InputValidationError) as info:
         model.predict_batch([{"a": 1, "b": 2}, {"a": "x", "b": 2}])
     assert info.value.errors[0]["loc"] == (1, "a")
+    assert model.predict_batch(({"a": 1, "b": 2},)) == [2.0]  # any sequence: a tuple too
+    for bad in ("ab", b"ab", {"a": 1, "b": 2}, 5):  # never taken apart into a batch
+        with pytest.raises(pw.InputValidationError, match="a batch must be a sequence"):
+            model.predict_batch(bad)  # type: ignore[arg-type]
+    assert calls == [2, 1]
+    assert model.stats().outcomes == {"ok": 2, "error": 5}
 
 
 def test_with_options_derives_a_new_model() -> None:
