@@ -121,25 +121,36 @@ def _log_choose(n: int, k: int) -> float:
 
 def fisher_greater(errors: int, calls: int, other_errors: int, other_calls: int) -> float:
     """One-sided Fisher exact p-value that the first group fails more often than the other:
-    P(X >= errors) for X hypergeometric (the errors of both, drawn into ``calls`` of them)."""
+    P(X >= errors) for X hypergeometric (the errors of both, drawn into ``calls`` of them).
+
+    Each tail is summed from its end nearest the mean, where its largest term is: above the
+    mean the upper tail itself, below it one minus the lower tail. (Summed from ``errors``
+    upwards when that is far below the mean, the first term underflows to 0.0 and so would
+    the p-value: a candidate far better than the primary judged significantly worse.)"""
     total, failed = calls + other_calls, errors + other_errors
-    top = min(failed, calls)
-    if errors <= max(0, calls - (total - failed)):
+    low, top = max(0, calls - (total - failed)), min(failed, calls)
+    if errors <= low:
         return 1.0  # no fewer errors were possible
-    term = math.exp(
-        _log_choose(failed, errors) + _log_choose(total - failed, calls - errors) - _log_choose(total, calls)
-    )
-    p, x = 0.0, errors
+    if errors * total > calls * failed:  # above the mean: the upper tail's terms only shrink
+        return min(1.0, _hypergeometric_tail(errors, top, 1, calls, failed, total))
+    return max(0.0, 1.0 - _hypergeometric_tail(errors - 1, low, -1, calls, failed, total))
+
+
+def _hypergeometric_tail(x: int, end: int, step: int, calls: int, failed: int, total: int) -> float:
+    """P(X = x) + P(X = x + step) + ... up to ``end``, for X the errors among ``calls`` of
+    ``total`` calls of which ``failed`` failed; ``x`` is on the tail's side of the mean, so
+    the first term is the largest and the sum stops once the terms no longer count."""
+    term = math.exp(_log_choose(failed, x) + _log_choose(total - failed, calls - x) - _log_choose(total, calls))
+    p = 0.0
     while True:
         p += term
-        if x >= top:
-            break
-        # the next term from this one: pmf(x + 1) / pmf(x)
-        term *= (failed - x) * (calls - x) / ((x + 1) * (total - failed - calls + x + 1))
-        x += 1
-        if term < p * 1e-17:
-            break  # past the mode the terms only shrink
-    return min(1.0, p)
+        if x == end or term < p * 1e-17:
+            return p
+        if step > 0:  # pmf(x + 1) / pmf(x)
+            term *= (failed - x) * (calls - x) / ((x + 1) * (total - failed - calls + x + 1))
+        else:  # pmf(x - 1) / pmf(x)
+            term *= x * (total - failed - calls + x) / ((failed - x + 1) * (calls - x + 1))
+        x += step
 
 
 def binomial_greater(errors: int, calls: int, rate: float) -> float:

@@ -57,6 +57,29 @@ def test_fisher_greater_is_scipys_one_sided_fisher_exact(calls: int, other_calls
     assert ours == pytest.approx(theirs, rel=1e-9, abs=1e-300)
 
 
+@settings(max_examples=300, deadline=None)
+@given(calls=st.integers(1, 6000), other_calls=st.integers(0, 8000), data=st.data())
+def test_fisher_greater_is_scipys_on_large_tables_far_from_the_mean(
+    calls: int, other_calls: int, data: st.DataObject
+) -> None:
+    """Where P(X = errors) underflows (errors far below or above what the other group's rate
+    gives), the p-value is still scipy's: near 1 below, near 0 above."""
+    errors = data.draw(st.integers(0, calls))
+    other_errors = data.draw(st.integers(0, other_calls))
+    ours = fisher_greater(errors, calls, other_errors, other_calls)
+    table = [[errors, calls - errors], [other_errors, other_calls - other_errors]]
+    theirs = sps.fisher_exact(table, alternative="greater").pvalue
+    assert ours == pytest.approx(theirs, rel=1e-9, abs=1e-12)
+
+
+def test_a_candidate_far_better_than_a_degraded_primary_is_not_significantly_worse() -> None:
+    """10% of 2460 failed against the primary's 60% of 2536: P(X = 246) underflows."""
+    assert fisher_greater(246, 2460, 1524, 2536) == pytest.approx(1.0)
+    assert fisher_greater(25, 1028, 3751, 5027) == pytest.approx(1.0)
+    guard = pw.Guard(max_error_rate=0.05, min_calls=100)
+    assert judge(guard, 50, 2460, 246, 2536, 1524, None).state != "rolled_back"
+
+
 @settings(max_examples=200, deadline=None)
 @given(calls=st.integers(1, 500), rate=st.floats(0.001, 0.999), data=st.data())
 def test_binomial_greater_is_the_binomial_upper_tail(calls: int, rate: float, data: st.DataObject) -> None:
