@@ -255,10 +255,7 @@ class TelemetryStage(Stage):
         """Add what the record knows to the call's span attributes (GenAI usage, content)."""
         w: Watch = rec.watch
         if rec.outcome == "fallback" and rec.served_by in self.constants and w.tracer is not None:
-            span = w.tracer.start_span(
-                f"fallback {rec.served_by}", context=w.ctx, attributes={"prodwrap.fallback": rec.served_by}
-            )
-            span.end()
+            self.constant_span(w, rec.served_by)
         bill = rec.bill
         usage = [line.tokens for line in bill.lines if line.tokens is not None] if bill is not None else []
         if usage:
@@ -271,6 +268,15 @@ class TelemetryStage(Stage):
                 attrs["prodwrap.input"] = _text(redactor.side(rec.input, redactor.secret_input))
             if rec.value is not None:
                 attrs["prodwrap.output"] = _text(redactor.side(rec.value, redactor.secret_output))
+
+    def constant_span(self, w: Watch, name: str) -> None:
+        """The zero-length span of a Constant fallback that served the call (it makes no
+        attempt, so no attempt hook opened one): one that raises costs that span only."""
+        try:
+            span = w.tracer.start_span(f"fallback {name}", context=w.ctx, attributes={"prodwrap.fallback": name})
+            span.end()
+        except Exception as exc:
+            self.failed(exc)
 
     def genai(self, rec: CallRecord) -> dict[str, Any]:
         """The GenAI semantic-convention attributes of a token-priced call."""

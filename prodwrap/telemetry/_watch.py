@@ -26,6 +26,8 @@ from prodwrap._scope import SCOPE, emit
 from prodwrap.cost._money import UNIT
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from prodwrap._record import CallRecord
     from prodwrap.telemetry._instruments import Instruments
     from prodwrap.telemetry._stage import TelemetryStage
@@ -103,15 +105,19 @@ class Watch:
             emit("prediction", rec.public(self.stage.model, self.stage.version))  # (a routed call's own version)
 
     def exit(self, error: BaseException | None) -> None:
-        """The call is over (``error``: what it raised to its caller, or None). The span and
-        the metrics fail apart: a span processor that raises costs the call its span only."""
+        """The call is over (``error``: what it raised to its caller, or None). The spans and
+        the metrics fail apart: a span processor that raises costs the call its span only, and
+        the call's span is ended whatever raised before (its attributes may then be partial)."""
         if self.token is not None:
             detach(self.token)
             self.token = None
-        try:
-            for attempt in self.tries:  # (a call that ended mid-attempt)
+        for attempt in self.tries:  # (a call that ended mid-attempt)
+            try:
                 attempt[0].end()
-            self.tries.clear()
+            except Exception as exc:
+                self.stage.failed(exc)
+        self.tries.clear()
+        try:
             self._span(error)
         except Exception as exc:
             self.stage.failed(exc)
@@ -127,48 +133,67 @@ class Watch:
         return rec.outcome, rec.served_by, rec.attempts, rec.latency
 
     def _span(self, error: BaseException | None) -> None:
+        """The call's span, described then ended: ended even when describing it raises (the
+        fault is counted by :meth:`exit`; the span keeps what was set on it before)."""
+        span = self.span
+        if span is not None:
+            try:
+                self._describe(span, error)
+            finally:
+                span.end()
+
+    def _describe(self, span: Any, error: BaseException | None) -> None:
+        """The call's attributes, events and status, on its span."""
         stage = self.stage
         rec = self.rec
         outcome, served_by, attempts, _ = self._outcome(error)
         bill = None if rec is None else rec.bill
         units = 0 if bill is None else bill.units
-        span = self.span
-        if span is not None:
-            attrs: dict[str, Any] = {
-                **stage.base,
-                "prodwrap.outcome": outcome,
-                "prodwrap.served_by": served_by,
-                "prodwrap.attempts": attempts,
-            }
-            routed = None if rec is None else rec.version_of(None)
-            if routed is not None:  # a canary's candidate: its calls are traced under its version
-                attrs["prodwrap.model.version"] = routed
-            if stage.cached:
-                attrs["prodwrap.cache.hit"] = outcome == "cached"
-            if stage.priced or bill is not None:
-                attrs["prodwrap.cost.usd"] = units / UNIT
-            # The call's own failure; an error raised once it was final (a strict shadow's) is an
-            # event on a call that succeeded, on every path alike.
-            final: BaseException | None = None
-            if rec is not None and outcome == "error":
-                final = error if error is not None else (rec.errors[-1] if rec.errors else None)
-            elif error is not None:
-                stage.record_exception(span, error, rec)
-            if outcome == "error" and final is not None:
-                attrs["error.type"] = type(final).__name__
-            tags = TAGS.get()
-            if tags:
-                for key, value in tags.items():
-                    attrs[f"prodwrap.tag.{key}"] = value if isinstance(value, str | bool | int | float) else str(value)
-            if rec is not None:
-                stage.describe_call(rec, attrs)
-            span.set_attributes(attrs)
-            if rec is not None:
-                self._events(span, rec, final)
-            if outcome == "error" and final is not None:
-                stage.record_exception(span, final, rec)
-                span.set_status(Status(_ERROR, type(final).__name__))
-            span.end()
+        attrs: dict[str, Any] = {
+            **stage.base,
+            "prodwrap.outcome": outcome,
+            "prodwrap.served_by": served_by,
+            "prodwrap.attempts": attempts,
+        }
+        routed = None if rec is None else rec.version_of(None)
+        if routed is not None:  # a canary's candidate: its calls are traced under its version
+            attrs["prodwrap.model.version"] = routed
+        if stage.cached:
+            attrs["prodwrap.cache.hit"] = outcome == "cached"
+        if stage.priced or bill is not None:
+            attrs["prodwrap.cost.usd"] = units / UNIT
+        # The call's own failure; an error raised once it was final (a strict shadow's) is an
+        # event on a call that succeeded, on every path alike.
+        final: BaseException | None = None
+        if rec is not None and outcome == "error":
+            final = error if error is not None else (rec.errors[-1] if rec.errors else None)
+        elif error is not None:
+            stage.record_exception(span, error, rec)
+        if outcome == "error" and final is not None:
+            attrs["error.type"] = type(final).__name__
+        tags = TAGS.get()
+        if tags:
+            self._tags(tags, attrs)
+        if rec is not None:
+            stage.describe_call(rec, attrs)
+        span.set_attributes(attrs)
+        if rec is not None:
+            self._events(span, rec, final)
+        if outcome == "error" and final is not None:
+            stage.record_exception(span, final, rec)
+            span.set_status(Status(_ERROR, type(final).__name__))
+
+    def _tags(self, tags: Mapping[str, Any], attrs: dict[str, Any]) -> None:
+        """The ``pw.context(...)`` tags as ``prodwrap.tag.<key>``: one whose ``str()`` raises
+        costs its attribute only (counted as a telemetry fault)."""
+        for key, value in tags.items():
+            if isinstance(value, str | bool | int | float):
+                attrs[f"prodwrap.tag.{key}"] = value
+                continue
+            try:
+                attrs[f"prodwrap.tag.{key}"] = str(value)
+            except Exception as exc:
+                self.stage.failed(exc)
 
     def _metrics(self, error: BaseException | None) -> None:
         instruments = self.instruments

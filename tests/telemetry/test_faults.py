@@ -7,7 +7,7 @@ from typing import Any
 
 import pydantic
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 
 import prodwrap as pw
 from prodwrap import _scope
@@ -210,3 +210,63 @@ def test_a_failed_shadow_run_has_an_error_span(traces: Any) -> None:
     model.close()
     span = traces.one("shadow c")
     assert span.attributes["error.type"] == "KeyError" and span.status.status_code.name == "ERROR"
+
+
+class _RaisesOnChildEnd(SpanProcessor):
+    """A processor whose ``on_end`` raises for every span but the call's own."""
+
+    def on_end(self, span: Any) -> None:
+        if not span.name.startswith("predict"):
+            raise RuntimeError("processor down")
+
+
+def test_a_constant_fallback_span_that_raises_costs_that_span_only(traces: Any) -> None:
+    traces.provider.add_span_processor(_RaisesOnChildEnd())
+    model = pw.ProductionModel(lambda x: 1 / x, name="m", fallback=pw.Constant(0), tracer_provider=traces.provider)
+    assert model(0) == 0
+    span = traces.one("predict m")  # ended (exported), with every attribute
+    assert span.attributes["prodwrap.outcome"] == "fallback"
+    assert span.attributes["prodwrap.served_by"] == "constant"
+    assert model.stats().telemetry_errors == 1
+
+
+def test_the_call_span_is_ended_when_describing_it_raises(traces: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from prodwrap.telemetry._stage import TelemetryStage
+
+    def broken(self: Any, rec: Any, attrs: Any) -> None:
+        raise RuntimeError("describe failed")
+
+    monkeypatch.setattr(TelemetryStage, "describe_call", broken)
+    model = pw.ProductionModel(lambda x: 1 / x, name="m", fallback=pw.Constant(0), tracer_provider=traces.provider)
+    assert model(0) == 0
+    assert traces.one("predict m").end_time is not None
+    assert model.stats().telemetry_errors == 1
+
+
+def test_a_tag_whose_str_raises_costs_that_attribute_only(traces: Any) -> None:
+    class Unprintable:
+        def __str__(self) -> str:
+            raise ValueError("no text")
+
+    model = pw.ProductionModel(lambda x: x, name="m", tracer_provider=traces.provider)
+    with pw.context(customer=Unprintable(), region="eu"):
+        assert model(1) == 1
+    attributes = traces.one("predict m").attributes
+    assert "prodwrap.tag.customer" not in attributes
+    assert attributes["prodwrap.tag.region"] == "eu" and attributes["prodwrap.outcome"] == "ok"
+    assert model.stats().telemetry_errors == 1
+
+
+def test_an_open_attempt_span_that_raises_on_end_leaves_the_call_span_ended(traces: Any) -> None:
+    class Stuck:
+        def end(self) -> None:
+            raise RuntimeError("processor down")
+
+    model = pw.ProductionModel(lambda x: x, name="m", tracer_provider=traces.provider)
+    stage = next(s for s in model._engine.stages if s.name == "telemetry")
+    watch = stage.open()  # type: ignore[attr-defined]
+    watch.enter()
+    watch.tries.append([Stuck(), None, 0])  # an attempt still open when the call ended
+    watch.exit(None)
+    assert traces.one("predict m").end_time is not None and not watch.tries
+    assert model.stats().telemetry_errors == 1
