@@ -112,7 +112,8 @@ def finish_fast(
 ) -> None:
     """The success path's end when a stage has a hook there: the attempt seam's
     ``fast_done`` and ``fast_attempt`` hooks, then the finish point (with a record if an
-    observer reads one, or a ``watch`` handle the call's telemetry)."""
+    observer reads one, or a ``watch`` handle the call's telemetry; a watched call without
+    one: ``Finisher.watched``)."""
     run_hooks(fast.done, fast)
     if fast.attempted:
         took = _clocks.clock.monotonic() - began  # type: ignore[operator]
@@ -127,6 +128,8 @@ def finish_fast(
         rec.args, rec.kwargs = args, kwargs
         rec.ok, rec.result = True, out
         fast.finish(rec, value, out, start)
+    elif watch is not None:  # (its drift alerts, if the call raised any, go to the watch)
+        fast.finisher.watched(watch, value, out, start)
     else:
         fast.finish(None, value, out, start)
 

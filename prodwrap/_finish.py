@@ -170,6 +170,35 @@ class Finisher:
         if raised is not None:
             raise raised
 
+    def watched(self, watch: Any, value: Any, out: Any, start: float) -> None:
+        """:meth:`_finish` without a record, for a success-path call a ``watch`` handles (its
+        telemetry) when nothing else needs the record: a ``fast_observe`` hook that returns a
+        non-empty tuple (a drift monitor's alerts, from a check this call ran inline) has a
+        record made for the call then, holding them, and handed to the watch as the finish
+        point hands it one (its span's ``prodwrap.drift.alert`` events)."""
+        latency = perf_counter() - start
+        self.ring[next(self.seq) & MASK] = latency  # a call the primary served at once
+        raised: Exception | None = None
+        alerts: tuple[Any, ...] = ()
+        for hook in self.fast_observe:
+            try:
+                said = hook(value, out)
+            except Exception as exc:
+                raised = self.failed(hook, exc) or raised
+                continue
+            if said.__class__ is tuple and said:
+                alerts += said
+        if alerts:
+            rec = CallRecord(start, watch)
+            rec.attempts, rec.input, rec.target, rec.admitted = 1, value, self.primary, True
+            rec.ok, rec.result, rec.value, rec.latency, rec.drift = True, out, out, latency, alerts
+            try:
+                watch.finished(rec)
+            except Exception as exc:
+                self.failed(watch.finished, exc)
+        if raised is not None:
+            raise raised
+
     def served(self, value: Any, decision: Serve, start: float) -> None:
         """A call an admission stage served on the success path (``serves_fast``: no observer
         needs its record): counted as :meth:`_finish` counts it, then each ``fast_served``

@@ -185,7 +185,9 @@ class Stage:
     ``fast_attempt`` that hands that observer the duration)."""
 
     fast_observe: Callable[[Any, Any], object] | None = None
-    """``(value, output)``: a call the primary served on the success path. The function may
+    """``(value, output)``: a call the primary served on the success path. What it returns is
+    ignored, but a non-empty tuple: the call's drift alerts (a drift monitor's check run
+    inline), put on the call's span when telemetry watches it. The function may
     carry ``plain``: ``(guards, bump, tick)``, where ``guards`` are pairs of (``ContextVar``,
     value): while each variable holds its value (by identity), calling ``bump()`` (no
     argument, never raises: a C-level callable such as a ``functools.partial`` of

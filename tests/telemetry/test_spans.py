@@ -7,6 +7,7 @@ import threading
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import pydantic
 import pytest
 from opentelemetry import trace
@@ -272,6 +273,60 @@ def test_a_budget_refusal_is_an_event(traces: Any) -> None:
     assert [e.attributes["prodwrap.refusal.reason"] for e in refused.events if e.name == "prodwrap.refused"] == [
         "budget"
     ]
+
+
+def _drifting(traces: Any, *, is_async: bool = False, **options: Any) -> tuple[pw.ProductionModel, Any]:
+    """A model whose monitor checks inline every 50 calls, fed inputs far off its reference."""
+    reference = np.random.default_rng(0).normal(size=(500, 1))
+    monitor = pw.DriftMonitor(reference, window=50, background=False)
+
+    async def served(row: list[float]) -> float:
+        return row[0]
+
+    predict = served if is_async else (lambda row: row[0])
+    model = pw.ProductionModel(predict, name="d", drift=monitor, tracer_provider=traces.provider, **options)
+    return model, monitor
+
+
+_OFF = [[5.0 + i / 50] for i in range(50)]
+
+
+@pytest.mark.parametrize("options", [{}, {"retry": 2}, {"cost": pw.PerCall("0.01")}])
+@pytest.mark.parametrize("how", ["predict", "predict_detailed"])
+def test_a_drift_alert_is_an_event_of_the_call_that_raised_it(traces: Any, how: str, options: dict[str, Any]) -> None:
+    model, monitor = _drifting(traces, **options)
+    for row in _OFF:
+        getattr(model, how)(row)
+    assert monitor.stats().alerts == 1
+    alerted = [s for s in traces.spans("predict d") if any(e.name == "prodwrap.drift.alert" for e in s.events)]
+    assert len(alerted) == 1 and alerted[0] is traces.spans("predict d")[-1]  # the 50th call's check
+    (event,) = [e for e in alerted[0].events if e.name == "prodwrap.drift.alert"]
+    assert event.attributes["prodwrap.drift.feature"] == "0" and event.attributes["prodwrap.drift.statistic"] > 0
+
+
+async def test_a_drift_alert_is_an_event_of_an_awaited_call(traces: Any) -> None:
+    model, monitor = _drifting(traces, is_async=True)
+    for row in _OFF:
+        await model(row)
+    assert monitor.stats().alerts == 1
+    events = [e.name for s in traces.spans("predict d") for e in s.events]
+    assert events == ["prodwrap.drift.alert"]
+
+
+def test_only_the_call_that_raised_a_drift_alert_has_a_record_made(
+    traces: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prodwrap.telemetry._watch import Watch
+
+    handed: list[Any] = []
+    finished = Watch.finished
+    monkeypatch.setattr(Watch, "finished", lambda self, rec: (handed.append(rec), finished(self, rec))[1])
+    model, _ = _drifting(traces)
+    for row in _OFF:
+        assert model(row) == row[0]
+    assert len(handed) == 1 and len(handed[0].drift) == 1
+    span = traces.spans("predict d")[-1]
+    assert span.attributes["prodwrap.outcome"] == "ok" and span.attributes["prodwrap.attempts"] == 1
 
 
 def test_providers_are_read_at_call_time_own_then_scope_then_global(traces: Any) -> None:
