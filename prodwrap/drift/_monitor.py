@@ -35,6 +35,7 @@ from prodwrap.drift._corrections import CORRECTIONS, Correction
 from prodwrap.drift._features import OUTPUT, Key, fingerprint, is_numeric, reference_columns, window_columns
 from prodwrap.drift._log import Throttle, log, log_alert
 from prodwrap.drift._performance import Performance
+from prodwrap.drift._score import Scores
 from prodwrap.drift._summary import DriftStats, finished
 from prodwrap.errors import ConfigurationError
 
@@ -59,7 +60,9 @@ class DriftMonitor:
         metric: ``(output, actual) -> error`` for feedback (default: :func:`default_metric`).
         max_pending: outputs kept awaiting feedback (oldest dropped first).
         meter_provider: OpenTelemetry meter provider for ``prodwrap.drift.score``
-            (default: the global one at check time).
+            (default: that of each model with telemetry the monitor is attached to, the
+            model's ``meter_provider=`` or else the test scope's or the global one, read at
+            check time; a monitor attached to no such model uses the latter).
 
     Raises:
         ConfigurationError: unknown features, bad window, unknown correction, or a reference
@@ -141,7 +144,7 @@ class DriftMonitor:
         self._latest: dict[Key, DriftResult] = {}
         self._missing: dict[Key, int] = {}
         self.alerts: deque[DriftResult] = deque(maxlen=ALERTS_KEPT)
-        self._gauge: Any = None
+        self._scores = Scores()  # where the prodwrap.drift.score gauge goes, but for meter_provider=
 
     def _check_levels(self) -> None:
         if self.correction in ("holm", "fdr"):
@@ -299,17 +302,7 @@ class DriftMonitor:
 
     def _export(self, result: DriftResult) -> None:
         try:
-            from prodwrap.telemetry._providers import meter_provider  # (the OTel API, loaded by then)
-
-            provider = meter_provider(self.meter_provider)  # its own, a test scope's, the global
-            if provider is None:
-                return
-            if self._gauge is None or self._gauge[0] is not provider:
-                gauge = provider.get_meter("prodwrap").create_gauge(
-                    "prodwrap.drift.score", description="drift statistic of the latest check", unit="1"
-                )
-                self._gauge = (provider, gauge)
-            self._gauge[1].set(result.statistic, {"feature": str(result.feature), "detector": result.detector})
+            self._scores.set(self.meter_provider, result.statistic, str(result.feature), result.detector)
         except Exception as exc:
             self._fault(("metric",), "exporting the drift metric failed", exc)
 

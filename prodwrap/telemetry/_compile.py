@@ -16,8 +16,9 @@ if TYPE_CHECKING:
 
 
 def compile_telemetry(build: Build, stages: Sequence[Stage], stats: Any = None) -> TelemetryStage:
-    """The model's telemetry stage, hooked to the transitions of its circuit breaker
-    (``stats``: the model's ``StatsRecorder``, which counts telemetry's faults)."""
+    """The model's telemetry stage, hooked to the transitions of its circuit breaker, its
+    rollouts' events and its drift monitor's scores (``stats``: the model's
+    ``StatsRecorder``, which counts telemetry's faults)."""
     settings = build.settings
     for key in ("remote", "capture_content", "telemetry"):
         if not isinstance(getattr(settings, key), bool):
@@ -53,4 +54,6 @@ def compile_telemetry(build: Build, stages: Sequence[Stage], stats: Any = None) 
             experiment.telemetry = rollouts
         if other.section == "escalation":
             other.telemetry = rollouts  # type: ignore[attr-defined]
+        if other.section == "drift":  # its prodwrap.drift.score goes where the model's metrics go
+            other.monitor._scores.attach(settings.meter_provider)  # type: ignore[attr-defined]
     return stage
