@@ -178,13 +178,16 @@ class Finisher:
         point hands it one (its span's ``prodwrap.drift.alert`` events)."""
         latency = perf_counter() - start
         self.ring[next(self.seq) & MASK] = latency  # a call the primary served at once
-        raised: Exception | None = None
+        raised: BaseException | None = None
         alerts: tuple[Any, ...] = ()
         for hook in self.fast_observe:
             try:
                 said = hook(value, out)
             except Exception as exc:
                 raised = self.failed(hook, exc) or raised
+                continue
+            except BaseException as exc:  # an interrupt: raised once every hook has run
+                raised = exc
                 continue
             if said.__class__ is tuple and said:
                 alerts += said
