@@ -42,3 +42,14 @@ def server(value: Any) -> Callable[[], Any]:
     if immutable(value):
         return itertools.repeat(value).__next__
     return functools.partial(copy.deepcopy, value)
+
+
+def snapshot(value: Any) -> Any:
+    """``value`` as it is now, for a reader that gets it later on another thread: itself if
+    immutable, else a deep copy (itself when it cannot be copied: what was there is all there is)."""
+    if immutable(value):
+        return value
+    try:
+        return copy.deepcopy(value)
+    except Exception:
+        return value

@@ -93,7 +93,11 @@ class CanaryCore:
         self.route = Route(target)
         self.ramp = policy.ramp
         self.store = store = policy.store if policy.store is not None else MemoryStore()
+        # (its version too: a candidate staged again as another version starts afresh, though
+        # its function's name, a lambda's "<lambda>", is the same)
         self.key = f"{build.name}:canary:{candidate_name(policy.candidate)}"
+        if target.version is not None:
+            self.key += f"@{target.version}"
         self._get = store.values_get if type(store) is MemoryStore else store.get
         self.read = None if policy.key is None else key_reader(policy.key)
         self.salt = build.name  # a model's split: each model splits its customers its own way

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from prodwrap import _clock
 from prodwrap._audit_lines import Redactor
 from prodwrap._context import DEADLINE, within_deadline
+from prodwrap._copies import snapshot
 from prodwrap._log import Throttle, logger
 from prodwrap._scope import SCOPE, emit
 from prodwrap._stats import counted
@@ -71,17 +72,16 @@ STRICT = Strict()
 
 
 class Job:
-    """One sampled call, handed to the candidate."""
+    """One sampled call, handed to the candidate: copies of what is mutable in it (the caller
+    may reuse its input, or change what it was served, before the candidate runs)."""
 
     __slots__ = ("args", "context", "error", "kwargs", "primary", "primary_latency", "trace", "value")
 
     def __init__(
         self, value: Any, primary: Any, args: tuple[Any, ...], kwargs: dict[str, Any], latency: float | None
     ) -> None:
-        self.value = value
-        self.primary = primary
-        self.args = args
-        self.kwargs = kwargs
+        self.value, self.primary, self.args = snapshot(value), snapshot(primary), snapshot(args)
+        self.kwargs = snapshot(kwargs) if kwargs else kwargs
         self.primary_latency = latency
         self.context = contextvars.copy_context()  # the caller's tags (and trace) follow the candidate
         otel = sys.modules.get("opentelemetry.context")  # (never imported here: only read if loaded)

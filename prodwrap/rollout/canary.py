@@ -61,7 +61,9 @@ class Canary:
             attempts at the current step (increasing fractions below ``fraction``; needs a
             guard).
         store: where the canary's state (state, step, fraction, reason) is kept, keyed
-            ``"<model>:canary:<candidate>"``: a shared store rolls every replica back at once.
+            ``"<model>:canary:<candidate>@<version>"`` (without ``@<version>`` when the
+            candidate has none): a shared store rolls every replica back at once, and a
+            candidate staged again under a new version starts afresh.
             Default: a ``MemoryStore`` per model. The counts stay in the process.
         version: the candidate's version: the calls routed to it are charged, traced and
             reported (``Prediction.version``, audit lines) under it. Default: a

@@ -209,3 +209,19 @@ def test_escalate_through_the_production_decorator() -> None:
     with pytest.raises(pw.ConfigurationError, match="escalate"):
         pw.ProductionModel(score, escalate=uncertain)  # type: ignore[arg-type]
     predict.close()
+
+
+def test_the_reviewer_sees_the_output_as_it_was_served() -> None:
+    seen: list[pw.Prediction] = []
+    hold = threading.Event()
+
+    def review(p: pw.Prediction) -> None:
+        hold.wait(10)
+        seen.append(p)
+
+    model = pw.ProductionModel(lambda x: {"p": 0.5}, escalate=pw.Escalate(when=lambda out: out["p"] == 0.5, to=review))
+    out = model(1)
+    out["p"] = 0.99  # the caller changes what it was served before the reviewer runs
+    hold.set()
+    model.close()
+    assert [p.value for p in seen] == [{"p": 0.5}]

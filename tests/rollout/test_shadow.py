@@ -371,7 +371,8 @@ def test_a_stuck_candidate_never_has_more_than_max_pending_runs() -> None:
     gc.collect()
     worker = stage_of(model).experiments[0].worker
     assert worker is not None and worker.peak == 10
-    assert sum(ref() is not None for ref in alive) == 10  # only the pending runs hold inputs
+    assert sum(ref() is not None for ref in alive) == 0  # the pending runs hold copies, no caller's input
+    assert sum(isinstance(o, Box) for o in gc.get_objects()) == 10  # and only theirs
     report = model.shadow_report()
     assert (report.pending, report.skipped) == (10, 990)
     release.set()
@@ -517,3 +518,22 @@ def test_configuration_errors_at_construction() -> None:
         pw.Shadow(3)
     with pytest.raises(pw.ConfigurationError, match="shadow_report needs"):
         pw.ProductionModel(double).shadow_report()
+
+
+def test_the_candidate_sees_the_input_and_output_as_they_were_when_the_call_ended() -> None:
+    """The candidate is held until the caller has reused its input buffer and changed what it
+    was served: the comparisons are of the values each call had."""
+    gate = threading.Event()
+
+    def candidate(row: dict[str, int]) -> list[int]:
+        gate.wait(10)
+        return [row["x"] * 2]
+
+    model = pw.ProductionModel(lambda row: [row["x"] * 2], shadow=pw.Shadow(candidate, workers=1))
+    row: dict[str, int] = {}
+    for i in range(5):
+        row["x"] = i
+        model(row).append(-1)  # the caller reuses its buffer, and adds to what it was served
+    gate.set()
+    report = model.shadow_report(wait=10)
+    assert (report.n, report.agreements) == (5, 5)

@@ -348,3 +348,30 @@ def test_a_canary_candidate_model_with_its_own_fallback_is_refused() -> None:
     candidate = pw.ProductionModel(lambda x: x, name="next", fallback=pw.Constant(0))
     with pytest.raises(pw.ConfigurationError, match="fallback"):
         pw.ProductionModel(lambda x: x, name="m", canary=pw.Canary(candidate, 0.5))
+
+
+def test_a_candidate_staged_again_under_a_new_version_starts_afresh_in_a_shared_store() -> None:
+    from prodwrap.state import MemoryStore
+
+    store = MemoryStore()
+    guard = pw.Guard(max_error_rate=0.05, max_consecutive_failures=3)
+    model = pw.ProductionModel(lambda x: "v1", name="m", fallback=pw.Constant("fb"))
+
+    def candidate(x: int) -> str:
+        raise RuntimeError("a bug")
+
+    model.stage(candidate, version="1.5.0", mode="canary", fraction=1.0, store=store, guard=guard)
+    for i in range(5):
+        model(i)
+    assert model.canary is not None and model.canary.state == "rolled_back"
+    model.rollback()
+
+    def candidate(x: int) -> str:  # type: ignore[no-redef]  # fixed, under the same name
+        return "v1.5.1"
+
+    model.stage(candidate, version="1.5.1", mode="canary", fraction=1.0, store=store, guard=guard)
+    assert model.canary is not None and model.canary.state != "rolled_back"
+    assert [model(i) for i in range(3)] == ["v1.5.1"] * 3
+    replica = pw.ProductionModel(lambda x: "v1", name="m", fallback=pw.Constant("fb"))
+    replica.stage(candidate, version="1.5.0", mode="canary", fraction=1.0, store=store, guard=guard)
+    assert replica.canary is not None and replica.canary.state == "rolled_back"  # that version's verdict
