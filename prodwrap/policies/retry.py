@@ -12,6 +12,7 @@ import math
 import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from random import random as _random
 from typing import TYPE_CHECKING, Any
 
@@ -83,13 +84,28 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def retry_after(exc: BaseException) -> float | None:
-    """The seconds an exception asks to wait (``retry_after``, any real number), or None."""
+    """The seconds an exception asks to wait (``retry_after``, any real number), or None.
+
+    A number past a float's range is +-infinity and a Decimal NaN (signalling too) is NaN:
+    this never raises. A bool, a str or any other non-number is None (it asks no wait).
+    """
     after = getattr(exc, "retry_after", None)
     if after is None:  # (most exceptions: no ABC check)
         return None
-    if isinstance(after, numbers.Real) and not isinstance(after, bool):
-        return float(after)
+    if isinstance(after, numbers.Real | Decimal) and not isinstance(after, bool):
+        return _seconds(after)
     return None
+
+
+def _seconds(after: Any) -> float:
+    """``float(after)``, with an int or Fraction too large for a float as +-infinity and a
+    signalling NaN as NaN (``float`` raises for both)."""
+    try:
+        return float(after)
+    except OverflowError:
+        return math.inf if after > 0 else -math.inf
+    except ValueError:  # Decimal("sNaN")
+        return math.nan
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,8 +195,9 @@ class Retry:
             wait strategy. An exception with a ``retry_after`` attribute (seconds) makes the
             wait at least that long.
         stop: any tenacity stop strategy, checked in addition to ``attempts``.
-        max_retry_after: the longest ``retry_after`` honoured (seconds); a longer or
-            non-finite one means "not worth retrying within this call": no retry.
+        max_retry_after: the longest ``retry_after`` honoured (seconds); a longer one,
+            infinity or NaN means "not worth retrying within this call": no retry (a
+            negative one asks no wait).
         budget: a :class:`RetryBudget` capping retries to a share of recent calls (None: no
             cap but ``attempts``/``stop``); an exhausted budget means no retry.
 
@@ -284,9 +301,9 @@ class Retry:
             delay = 0.0
         after = retry_after(exc)
         if after is not None:
-            if not math.isfinite(after) or after > self.max_retry_after:
-                return None  # asks for longer than this call will wait
-            delay = max(delay, after)
+            if math.isnan(after) or after > self.max_retry_after:  # longer than this call will wait
+                return None
+            delay = max(delay, after)  # a negative one (-inf too) asks for no wait
         # Sleeping past the deadline only to time out: move on (or fail) now instead.
         if rec.deadline is not None and now + delay >= rec.deadline:
             return None

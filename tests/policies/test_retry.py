@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from decimal import Decimal
+from fractions import Fraction
+
 import pytest
 import tenacity
 from hypothesis import given
@@ -161,6 +164,64 @@ def test_retry_after_is_honoured_as_numpy_and_int(clock: FakeClock) -> None:
     model = pw.ProductionModel(predict, retry=pw.Retry(attempts=3, wait=pw.backoff(initial=0.0)))
     assert model(5) == 5
     assert clock.sleeps == [3.0, 2.0]
+
+
+@pytest.mark.parametrize(
+    "after",
+    [10**400, Fraction(10**400, 3), Decimal("1e400"), Decimal("inf"), Decimal("NaN"), Decimal("sNaN"), Decimal(61)],
+    ids=["huge int", "huge Fraction", "huge Decimal", "Decimal inf", "Decimal NaN", "Decimal sNaN", "Decimal 61"],
+)
+async def test_a_retry_after_past_floats_range_or_not_a_number_goes_to_the_fallback_at_once(
+    after: object, clock: FakeClock
+) -> None:
+    def predict(x: int) -> int:
+        raise After(after)
+
+    async def apredict(x: int) -> int:
+        raise After(after)
+
+    model = pw.ProductionModel(predict, retry=3, fallback=pw.Constant("fb"))
+    amodel = pw.ProductionModel(apredict, retry=3, fallback=pw.Constant("fb"))
+    for p in (model.predict_detailed(1), await amodel.apredict_detailed(1)):
+        assert (p.value, p.outcome, p.attempts) == ("fb", "fallback", 1)
+    assert clock.sleeps == []
+
+
+@pytest.mark.parametrize(
+    "after",
+    [-(10**400), Decimal("-Infinity"), float("-inf"), -5, True, False, "2", b"2", None, object()],
+    ids=["huge negative int", "Decimal -inf", "-inf", "-5", "True", "False", "str", "bytes", "None", "object"],
+)
+async def test_a_retry_after_that_asks_no_wait_leaves_the_backoffs(after: object, clock: FakeClock) -> None:
+    """A negative retry_after asks for no wait at all; a bool, a str or any non-number sets
+    none (the exception is still transient: it has the attribute, None aside)."""
+    failures = [After(after)]
+
+    def predict(x: int) -> int:
+        if failures:
+            raise failures.pop()
+        return x
+
+    retry = pw.Retry(attempts=3, wait=pw.backoff(initial=0.25, jitter=False))
+    model = pw.ProductionModel(predict, retry=retry, fallback=pw.Constant(-1))
+    p = model.predict_detailed(7)
+    if after is None:  # no retry_after: not transient, so not retried
+        assert (p.value, p.attempts, clock.sleeps) == (-1, 1, [])
+    else:
+        assert (p.value, p.attempts, clock.sleeps) == (7, 2, [0.25])
+
+
+def test_retry_after_is_honoured_as_a_fraction_and_a_decimal(clock: FakeClock) -> None:
+    errors = [After(Fraction(3, 2)), After(Decimal("2.5"))]
+
+    def predict(x: int) -> int:
+        if errors:
+            raise errors.pop(0)
+        return x
+
+    model = pw.ProductionModel(predict, retry=pw.Retry(attempts=3, wait=pw.backoff(initial=0.0)))
+    assert model(5) == 5
+    assert clock.sleeps == [1.5, 2.5]
 
 
 def test_max_retry_after_is_validated() -> None:
