@@ -7,6 +7,7 @@ import threading
 from typing import Any, Protocol, runtime_checkable
 
 _SLICES = 10  # a sliding window is kept as this many slices of its length
+SWEEP_AT = 1024  # buckets a MemoryStore holds before it first sweeps out the full ones
 
 
 @runtime_checkable
@@ -21,7 +22,8 @@ class StateStore(Protocol):
     def take(self, key: str, amount: float, capacity: float, rate: float, now: float) -> float:
         """Token bucket ``key``: ``capacity`` tokens, refilled continuously at ``rate`` per second,
         full when first used. Take ``amount`` tokens if there are that many and return 0.0;
-        else take nothing and return the seconds until there will be (``inf`` if never)."""
+        else take nothing and return the seconds until there will be (``inf`` if never).
+        A full bucket is the same as a missing one: a store may drop full buckets."""
         ...
 
     def give(self, key: str, amount: float, capacity: float, rate: float, now: float) -> None:
@@ -45,11 +47,13 @@ class StateStore(Protocol):
 
 
 class _Bucket:
-    __slots__ = ("at", "tokens")
+    __slots__ = ("at", "capacity", "rate", "tokens")
 
-    def __init__(self, tokens: float, at: float) -> None:
+    def __init__(self, tokens: float, at: float, capacity: float, rate: float) -> None:
         self.tokens = tokens
         self.at = at
+        self.capacity = capacity  # as its first use gave them: what a sweep judges it by
+        self.rate = rate
 
 
 class _Sliding:
@@ -63,24 +67,43 @@ class _Sliding:
 
 class MemoryStore:
     """A :class:`StateStore` in this process's memory, thread-safe (one lock, held for a few
-    arithmetic operations). The default of every policy that keeps state."""
+    arithmetic operations). The default of every policy that keeps state.
 
-    __slots__ = ("_buckets", "_lock", "_slides", "_values")
+    Token buckets that have refilled to full are swept out (a full bucket behaves exactly as
+    a missing one), so a bucket per tag value (``RateLimit(by=)``) stays bounded by the keys
+    in use within a refill. The sweep runs when a new bucket would take the map past a size
+    (:data:`SWEEP_AT`, then twice what the last sweep kept): at most about two buckets looked
+    at per new bucket, amortised, and nothing on a ``take`` of a bucket that exists.
+    """
+
+    __slots__ = ("_buckets", "_lock", "_slides", "_sweep_at", "_values")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._buckets: dict[str, _Bucket] = {}
+        self._sweep_at = SWEEP_AT
         self._slides: dict[str, _Sliding] = {}
         self._values: dict[str, Any] = {}
 
     def _bucket(self, key: str, capacity: float, rate: float, now: float) -> _Bucket:
         bucket = self._buckets.get(key)
         if bucket is None:
-            bucket = self._buckets[key] = _Bucket(capacity, now)
+            if len(self._buckets) >= self._sweep_at:
+                self._sweep(now)
+            bucket = self._buckets[key] = _Bucket(capacity, now, capacity, rate)
         elif now > bucket.at:
             bucket.tokens = min(capacity, bucket.tokens + (now - bucket.at) * rate)
             bucket.at = now
         return bucket
+
+    def _sweep(self, now: float) -> None:
+        """Drop the buckets full by ``now`` (under the lock), and let the map grow to twice
+        what is left (at least :data:`SWEEP_AT`) before the next sweep: O(1) amortised."""
+        buckets = self._buckets
+        full = [key for key, b in buckets.items() if b.tokens + (now - b.at) * b.rate >= b.capacity]
+        for key in full:
+            del buckets[key]
+        self._sweep_at = max(SWEEP_AT, 2 * len(buckets))
 
     def take(self, key: str, amount: float, capacity: float, rate: float, now: float) -> float:
         with self._lock:

@@ -228,6 +228,33 @@ def test_by_keeps_one_bucket_per_tag_value(clock: FakeClock) -> None:
     assert p.value == -1 and p.errors[0].scope == "calls:customer=acme"
 
 
+def test_by_with_churning_tag_values_keeps_the_buckets_bounded(clock: FakeClock) -> None:
+    store = MemoryStore()
+    model = limited(calls=10, per=1.0, by="request_id", store=store)
+    for i in range(20_000):  # a request id never seen again: its bucket is full 0.1 s later
+        with pw.context(request_id=f"r-{i}"):
+            assert model(i) == i
+        clock.advance(0.001)
+        assert len(store._buckets) <= 1024
+    assert model.stats().rate_limit.permits == 20_000
+
+
+def test_by_a_tag_value_whose_bucket_was_swept_out_is_limited_as_a_new_one(clock: FakeClock) -> None:
+    store = MemoryStore()
+    model = limited(calls=2, per=1.0, by="customer", store=store)
+    with pw.context(customer="acme"):
+        assert [model(1), model(2), model(3)] == [1, 2, -1]
+    clock.advance(1.0)  # acme's bucket is full again
+    for i in range(2000):  # new customers: the sweeps drop acme's full bucket
+        with pw.context(customer=f"c-{i}"):
+            model(i)
+    assert "api:rate_limit:calls:customer=acme" not in store._buckets
+    with pw.context(customer="acme"):
+        assert [model(4), model(5), model(6)] == [4, 5, -1]
+        clock.advance(0.5)
+        assert [model(7), model(8)] == [7, -1]
+
+
 def test_a_shared_store_makes_one_limit(clock: FakeClock) -> None:
     store = MemoryStore()
     first, second = limited(calls=2, per=60.0, store=store), limited(calls=2, per=60.0, store=store)
