@@ -35,6 +35,7 @@ def attempt(
     refused: Exception | None = None
     stages = engine.attempt_stages if rec.watch is not None else engine.unwatched
     i = 0
+    paused = False  # stage i asked for a Pause: the driver is sleeping
     if engine.race is not None:
         rec.raced, rec.won = 1, 0  # (a refused attempt is no race)
     rec.late = None  # (an earlier attempt's abandoned job is not this one's)
@@ -46,7 +47,9 @@ def attempt(
                 continue
             if isinstance(asked, Pause):  # sleep, then ask the same stage again
                 rec.wait = asked.seconds
+                paused = True
                 yield SLEEP
+                paused = False
                 now = rec.now
                 continue
             if isinstance(asked, Wait):
@@ -62,7 +65,7 @@ def attempt(
                 granted.undo_attempt(rec, target)
             break
     except GeneratorExit:  # the call ended while a stage waited: those before it give back
-        for granted in stages[:i]:
+        for granted in stages[:i] if not paused else stages[: i + 1]:  # (and the one pausing settles)
             granted.undo_attempt(rec, target)
         raise
     if refused is not None:  # refused attempts are not attempts made

@@ -11,9 +11,10 @@ of three seams:
   the attempt go on (None), refuse it (return the exception, such as ``CircuitOpenError``),
   ask the driver to wait for a permit (:class:`Wait`) or to sleep and ask again
   (:class:`Pause`). When a later stage refuses, the stages that let the attempt through hear
-  ``undo_attempt``. ``after_attempt`` hears how it went and how long it took (seconds on
-  prodwrap's clock); ``call.late`` is then the abandoned attempt's job when the caller gave
-  up on it at its deadline (``job.then(callback)`` runs when its thread really ends).
+  ``undo_attempt`` (as does a stage whose pause the call ended in). ``after_attempt`` hears
+  how it went and how long it took (seconds on prodwrap's clock); ``call.late`` is then the
+  abandoned attempt's job when the caller gave up on it at its deadline
+  (``job.then(callback)`` runs when its thread really ends).
 - ``OBSERVER``: once per call, after the result is final, at the one finish point every path
   shares. ``observe`` reads the call record; ``keep`` receives the call's ``Prediction``
   when one is built (``needs_prediction=True`` asks for one on every call).
@@ -249,7 +250,9 @@ class Stage:
         return None
 
     def undo_attempt(self, call: CallRecord, target: Target) -> None:
-        """Attempt seam: this stage let the attempt through, then a later stage refused it."""
+        """Attempt seam: this stage let the attempt through, then a later stage refused it (or
+        the call ended mid-attempt). Also heard by a stage whose :class:`Pause` the call ended
+        in (cancelled, interrupted): it took nothing then, but may settle what it counts."""
 
     def after_attempt(self, call: CallRecord, target: Target, error: Exception | None, seconds: float) -> None:
         """Attempt seam: the attempt ended (``error`` None: it succeeded) after ``seconds``."""

@@ -45,14 +45,15 @@ MEAN_OVER = 100  # the running mean of reported usage weighs about the last this
 class _Held:
     """What one call's current attempt holds (kept in ``call.state``)."""
 
-    __slots__ = ("extras", "permit", "reserved", "scope", "waited")
+    __slots__ = ("extras", "paused", "permit", "reserved", "scope", "waited")
 
     def __init__(self) -> None:
         self.permit = False  # the attempt holds a permit (a call's, and its tokens if any)
         self.reserved = 0  # tokens reserved for it
         self.extras: list[int] = []  # tokens reserved for each extra attempt of a hedge's race
         self.scope = ""  # the buckets' key suffix (``by=``'s tag and value)
-        self.waited = 0.0  # seconds this attempt has waited so far
+        self.waited = 0.0  # seconds this attempt has waited so far (as planned: what max_wait limits)
+        self.paused: float | None = None  # the clock's reading when its pause began (None: not paused)
 
 
 class CallLimitStage(Stage):
@@ -135,6 +136,8 @@ class CallLimitStage(Stage):
         held.permit = False  # a new attempt (or the same one asking again after a pause)
         held.scope = self._scope() if self.by else ""
         now = _clocks.clock.monotonic()
+        if held.paused is not None:
+            self._resumed(held, now)
         try:
             wait, bucket = self._take(call, held, now)
         except Exception as exc:
@@ -147,11 +150,12 @@ class CallLimitStage(Stage):
         if call.deadline is not None:
             left = min(left, call.deadline - now)
         if wait <= left:  # the permit comes in time: sleep until then, then ask again
+            if call.racing:
+                return Pause(wait)  # a race asking for one more attempt: no hedge (it never sleeps)
             if not held.waited:
                 next(self._waits)
             held.waited += wait
-            with self._lock:
-                self._seconds += wait
+            held.paused = now  # the seconds waited are counted when the pause ends
             return Pause(wait)
         next(self._refusals)
         held.waited = 0.0
@@ -171,6 +175,14 @@ class CallLimitStage(Stage):
             scope=scope,
             wait=wait,
         )
+
+    def _resumed(self, held: _Held, now: float) -> None:
+        """The attempt's pause ended at ``now`` (asked again, or the call ended in it): count
+        the seconds it really waited, which a cancelled or interrupted sleep cuts short."""
+        waited, held.paused = now - held.paused, None  # type: ignore[operator]
+        if waited > 0:
+            with self._lock:
+                self._seconds += waited
 
     def _take(self, call: CallRecord, held: _Held, now: float) -> tuple[float, str]:
         """Take the attempt's permit (0.0), or the seconds until there is one and which bucket."""
@@ -209,6 +221,8 @@ class CallLimitStage(Stage):
 
     def undo_attempt(self, call: CallRecord, target: Target) -> None:
         held = None if call.phase >= 0 or call.state is None else call.state.get(self)
+        if held is not None and held.paused is not None:  # the call ended in this stage's pause
+            self._resumed(held, _clocks.clock.monotonic())
         if held is not None and held.extras and call.racing:  # a hedge's extra attempt not started
             self._give(held.scope, held.extras.pop(), _clocks.clock.monotonic())
             return
@@ -252,16 +266,13 @@ class CallLimitStage(Stage):
         return min(math.ceil(value), int(self.tokens))  # type: ignore[arg-type]
 
     def _used(self, output: Any) -> int | None:
-        """The tokens ``output`` reports using (None: it reports none, or ``usage=`` failed)."""
+        """The tokens ``output`` reports using (None: it reports none); raises when ``usage=``
+        raises or returns what is not a number of tokens."""
         reader = self.policy.usage
-        try:
-            found = usage_of(output) if reader is None else reader(output)
-            if found is None:
-                return None
-            return found.total if isinstance(found, Usage) else math.ceil(_tokens(found, "usage="))
-        except Exception as exc:
-            self._fault(exc, "usage=")
+        found = usage_of(output) if reader is None else reader(output)
+        if found is None:
             return None
+        return found.total if isinstance(found, Usage) else math.ceil(_tokens(found, "usage="))
 
     # -- faults and stats --------------------------------------------------------------------
 
@@ -314,10 +325,16 @@ class TokenLimitStage(CallLimitStage):
                 self._settled += sum(reservations)
             if won < 0:
                 error = error or RuntimeError("no winner")
-        used = None if error is not None else self._used(call.result)
-        if used is None:  # a failed attempt, or no usage reported: the reservation stands
-            if error is None:
-                next(self._unreported)
+        used = None
+        if error is None:
+            try:
+                used = self._used(call.result)
+            except Exception as exc:  # a fault (counted there), not an output without usage
+                self._fault(exc, "usage=")
+            else:
+                if used is None:
+                    next(self._unreported)
+        if used is None:  # a failed attempt, no usage reported, or usage= failed: the reservation stands
             charged = reserved
         else:
             charged = used

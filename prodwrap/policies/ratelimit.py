@@ -126,11 +126,14 @@ class RateLimitStats:
 
     Attributes:
         permits: permits taken by attempts (given back ones not counted).
-        waits: attempts that waited for their permit; ``seconds_waited`` in all.
+        waits: attempts that waited for their permit; ``seconds_waited`` the seconds they
+            waited in all, each wait from its start to its end on prodwrap's clock (a wait
+            the caller cancelled or interrupted counts what it lasted, not what it planned).
         refusals: attempts refused (``RateLimitedError``).
         tokens_reserved: tokens reserved before attempts; ``tokens_settled`` what the attempts
             that ended were finally charged (their reported usage, else their reservation).
-        unreported: successful attempts whose output reported no usage.
+        unreported: successful attempts whose output reported no usage (a ``usage=`` that
+            raised or returned nonsense is counted in ``faults`` only).
         faults: faults of the store or of ``estimate``/``usage`` (logged; the attempt went on).
     """
 

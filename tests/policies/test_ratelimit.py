@@ -134,6 +134,65 @@ def test_an_attempt_waits_up_to_max_wait_on_the_clock_then_goes_on(clock: FakeCl
     assert (stats.permits, stats.waits, stats.seconds_waited, stats.refusals) == (4, 2, 1.0, 0)
 
 
+class Stalls(FakeClock):
+    """A fake clock whose sleeps move it ``moves`` seconds, then hang until cancelled (async)
+    or raise KeyboardInterrupt (sync): a sleep the caller cuts short."""
+
+    def __init__(self, moves: float) -> None:
+        super().__init__()
+        self.moves = moves
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.advance(self.moves)
+        raise KeyboardInterrupt
+
+    async def asleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.advance(self.moves)
+        await asyncio.Event().wait()
+
+
+async def test_seconds_waited_counts_what_a_cancelled_waiter_waited_not_what_it_planned() -> None:
+    async def echo(x: int) -> int:
+        return x
+
+    with pw.testing.no_sleep(Stalls(moves=0.05)) as clock:
+        model = limited(echo, calls=1, per=10.0, max_wait=20.0, fallback=None)
+        assert await model.apredict(1) == 1
+        task = asyncio.ensure_future(model.apredict(2))
+        while not clock.sleeps:
+            await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert clock.sleeps == [10.0]
+    stats = model.stats().rate_limit
+    assert (stats.waits, stats.seconds_waited, stats.permits) == (1, pytest.approx(0.05), 1)
+
+
+def test_seconds_waited_counts_what_an_interrupted_waiter_waited() -> None:
+    with pw.testing.no_sleep(Stalls(moves=0.25)) as clock:
+        model = limited(calls=1, per=10.0, max_wait=20.0, fallback=None)
+        assert model(1) == 1
+        with pytest.raises(KeyboardInterrupt):
+            model(2)
+    assert clock.sleeps == [10.0]
+    assert model.stats().rate_limit.seconds_waited == pytest.approx(0.25)
+
+
+def test_seconds_waited_counts_a_sleep_that_ran_long_as_it_ran() -> None:
+    class Oversleeps(FakeClock):
+        def sleep(self, seconds: float) -> None:
+            super().sleep(seconds * 1.5)
+
+    with pw.testing.no_sleep(Oversleeps()) as clock:
+        model = limited(calls=1, per=1.0, max_wait=2.0)
+        assert [model(1), model(2)] == [1, 2]
+    assert clock.sleeps == [1.5]
+    assert model.stats().rate_limit.seconds_waited == pytest.approx(1.5)
+
+
 def test_a_wait_longer_than_max_wait_is_refused_at_once(clock: FakeClock) -> None:
     model = limited(calls=1, per=2.0, max_wait=1.5)
     assert model(1) == 1
@@ -310,6 +369,15 @@ def test_the_usage_override_and_outputs_without_usage(clock: FakeClock) -> None:
         model(1)
         stats = model.stats().rate_limit
         assert (stats.tokens_settled, stats.unreported, stats.faults) == (settled, unreported, 0)
+
+
+@pytest.mark.parametrize("reader", [lambda out: 1 / 0, lambda out: "many", lambda out: -3], ids=["raises", "str", "<0"])
+def test_a_usage_reader_that_fails_is_a_fault_not_an_unreported_usage(reader: Any, clock: FakeClock) -> None:
+    limit = pw.RateLimit(tokens=1000, per=60.0, estimate=50, usage=reader)
+    model = pw.ProductionModel(lambda x: "text", name="reads-usage", rate_limit=limit)  # (its own log throttle)
+    assert model(1) == "text"
+    stats = model.stats().rate_limit
+    assert (stats.tokens_settled, stats.unreported, stats.faults) == (50, 0, 1)  # the reservation stands
 
 
 def test_a_failed_attempt_keeps_its_reservation(clock: FakeClock) -> None:
