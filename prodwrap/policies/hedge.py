@@ -4,11 +4,12 @@
 of the primary has not succeeded ``after`` seconds after it started (or has failed), one more
 starts, up to ``max_extra`` more; the first success wins and the others are cancelled (async)
 or discarded (sync: their threads run on, their results are dropped). ``after="p95"`` takes
-the 95th percentile of the model's recent successful attempts (no hedging until
-``min_samples`` of them are in). Every extra attempt is paid for from the retry budget when
-``Retry(budget=...)`` has one (one budget for retries and hedges: extra load stays bounded)
-and takes its own permit from the stages inside the hedge (the rate limit). A sync predict's
-attempts run on worker threads when hedged (the caller must be free to start the next one).
+the 95th percentile of the model's recent successful attempts, never less than
+:data:`MIN_P95` (1 ms), with no hedging until ``min_samples`` of them are in. Every extra
+attempt is paid for from the retry budget when ``Retry(budget=...)`` has one (one budget
+for retries and hedges: extra load stays bounded) and takes its own permit from the stages
+inside the hedge (the rate limit). A sync predict's attempts run on worker threads when
+hedged (the caller must be free to start the next one).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 _SAMPLES = 1024  # the p95 is taken over the most recent successful attempts
 _EVERY = 64  # and recomputed once per this many of them
+MIN_P95 = 0.001  # the least threshold "p95" learns (seconds): a hedge sooner costs about what it saves
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -36,7 +38,8 @@ class Hedge:
     """Start one more attempt when the current one is slower than ``after``.
 
     Args:
-        after: seconds (> 0), or ``"p95"``: the 95th percentile of recent successful attempts.
+        after: seconds (> 0), or ``"p95"``: the 95th percentile of recent successful attempts,
+            at least :data:`MIN_P95` (1 ms; a fixed ``after`` may be less).
         max_extra: how many more attempts one call may start (>= 1).
         min_samples: with ``after="p95"``, how many successful attempts are needed before
             hedging begins.
@@ -119,7 +122,7 @@ class HedgeStage(Stage):
             samples[n % _SAMPLES] = seconds
         if n + 1 >= self.policy.min_samples and (n + 1 - self.policy.min_samples) % _EVERY == 0:
             ordered = sorted(samples)
-            self.p95 = ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
+            self.p95 = max(MIN_P95, ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)])
 
     def stats(self) -> dict[str, Any]:
         return {

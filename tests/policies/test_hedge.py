@@ -14,6 +14,7 @@ import prodwrap as pw
 from prodwrap._record import CallRecord
 from prodwrap._stage import Seam, Stage
 from prodwrap.policies.hedge import HedgeStage
+from prodwrap.testing import no_sleep
 
 AFTER = 0.01  # real seconds: the hedge's wait is what is tested (the outcome never depends on it)
 
@@ -219,6 +220,34 @@ def test_p95_hedges_only_once_enough_samples_are_in() -> None:
         assert stage.threshold(call) is None
     stage.after_attempt(call, None, None, 0.020)  # type: ignore[arg-type]
     assert stage.threshold(call) == pytest.approx(0.019)  # the 95th of 1..20 ms
+
+
+def test_a_learned_p95_is_never_below_a_millisecond() -> None:
+    stage = HedgeStage(pw.Hedge(after="p95", min_samples=5))
+    call: Any = CallRecord(0.0)
+    call.raced, call.won = 1, 0
+    for _ in range(5):
+        stage.after_attempt(call, None, None, 0.0)  # type: ignore[arg-type]
+    assert stage.threshold(call) == 0.001
+    assert stage.stats()["after"] == 0.001
+
+
+def test_under_no_sleep_a_p95_hedge_waits_a_millisecond_not_zero(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Attempts take 0 s on the fake clock: without the floor the p95 was 0 and every call
+    after the first ``min_samples`` hedged at once (the race itself waits in real time)."""
+    asked: list[float | None] = []
+    threshold = HedgeStage.threshold
+
+    def spied(self: HedgeStage, call: CallRecord) -> float | None:
+        asked.append(threshold(self, call))
+        return asked[-1]
+
+    monkeypatch.setattr(HedgeStage, "threshold", spied)
+    with no_sleep():
+        model = pw.ProductionModel(lambda x: x, hedge=pw.Hedge(after="p95", min_samples=5))
+        assert [model(i) for i in range(25)] == list(range(25))
+    assert asked == [None] * 5 + [0.001] * 20
+    assert model.stats().hedge["after"] == 0.001
 
 
 @pytest.mark.parametrize(
