@@ -316,16 +316,18 @@ def replay(
     if mode == "replay" and not file.exists():
         raise CassetteMiss(f"replay: no cassette at {file}: record it first with mode='record' or mode='auto'")
     cassette = Cassette(file, mode)
-    originals = [(model, model._engine) for model in models]
+    swapped = []  # (model, its engine before the block, the cassette's engine)
     try:
         for model in models:
             recorder = _Recorder(cassette, model, redact)
             fn = recorder.asynchronous() if model.is_async else recorder.sync()
-            model._swap(_engine_with(model, fn))
+            swapped.append((model, model._engine, _engine_with(model, fn)))
+            model._swap(swapped[-1][2])
         yield cassette
     finally:
-        for model, engine in originals:
-            model._swap(engine)
+        for model, engine, ours in swapped:
+            if model._engine is ours:  # (a stage(), promote() or rollback() in the block stands)
+                model._swap(engine)
         cassette.close()
     if cassette.misses:  # (reached only when the block itself did not fail)
         raise CassetteMiss("\n".join(cassette.misses))

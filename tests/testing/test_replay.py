@@ -318,3 +318,16 @@ def test_replayed_errors_keep_the_attributes_retries_read(tmp_path: Path, error:
         assert type(replayed) is APIStatusError and replayed.status_code == 503
     else:
         assert getattr(replayed, "retry_after", None) == 0.5 and replayed.response.status_code == 429  # type: ignore[attr-defined]
+
+
+def test_a_promote_inside_the_block_stands_after_it(tmp_path: Path) -> None:
+    model = pw.ProductionModel(lambda x: "v1", name="m", version="1")
+    with replay(tmp_path / "r.jsonl", model, mode="record"):
+        model.stage(lambda x: "v2", version="2", mode="canary", fraction=1.0)
+        model.promote()
+    assert (model.version, model(1), model.versions[-1].event) == ("2", "v2", "promoted")
+    untouched = pw.ProductionModel(lambda x: "u", name="u")
+    before = untouched._engine
+    with replay(tmp_path / "u.jsonl", untouched, mode="record"):
+        assert untouched(1) == "u" and untouched._engine is not before
+    assert untouched._engine is before  # a model not swapped in the block gets its own engine back
