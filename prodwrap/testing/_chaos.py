@@ -32,12 +32,30 @@ Latency = float | Callable[[random.Random], float]
 FLAKY = ConnectionError("flaky")  # FlakyFunction's default error (raised as a copy)
 
 
+def _copy(error: BaseException) -> BaseException:
+    """A copy of ``error`` made without calling its ``__init__``: ``cls.__new__(cls, *args)``
+    with the instance's attributes copied over, so an ``__init__`` taking keyword-only
+    arguments (openai's ``APIStatusError``) or reformatting its message is not run again.
+    The cause, context and traceback are not carried. Falls back to ``copy.copy``."""
+    cls = type(error)
+    try:
+        fresh = cls.__new__(cls, *error.args)
+    except Exception:
+        return copy.copy(error)
+    fresh.args = error.args
+    attrs = dict(vars(error))
+    if isinstance(attrs.get("__notes__"), list):
+        attrs["__notes__"] = list(attrs["__notes__"])  # a note added to one copy stays on it
+    vars(fresh).update(attrs)
+    return fresh
+
+
 def _fresh(error: BaseException | type[BaseException], what: str) -> BaseException:
     """A new exception to raise: the class called with a message, or a copy of the instance
     (so one instance's traceback does not grow call after call)."""
     if isinstance(error, type):
         return error(what)
-    return copy.copy(error)
+    return _copy(error)
 
 
 def _errors(errors: Any) -> tuple[BaseException | type[BaseException], ...]:
@@ -46,6 +64,11 @@ def _errors(errors: Any) -> tuple[BaseException | type[BaseException], ...]:
         ok = isinstance(item, BaseException) or (isinstance(item, type) and issubclass(item, BaseException))
         if not ok:
             raise ConfigurationError(f"chaos errors= takes exception classes or instances, got {item!r}")
+        if isinstance(item, BaseException):
+            try:
+                _copy(item)
+            except Exception as exc:
+                raise ConfigurationError(f"chaos cannot copy the error {item!r} to raise it: {exc!r}") from exc
     return items
 
 
@@ -247,7 +270,8 @@ def chaos(
     Args:
         fn: the function to wrap (its name, docstring and signature are kept).
         error_rate: the fraction of calls that raise one of ``errors`` (drawn per call).
-        errors: exception classes (called with a message) or instances (raised as copies);
+        errors: exception classes (called with a message) or instances (raised as copies made
+            without calling their ``__init__``: same class, args and attributes);
             one is drawn per injected error.
         latency: seconds added to every call, or ``callable(rng) -> seconds`` drawing them
             from a seeded stream of its own (``lambda rng: rng.expovariate(10)``); slept on

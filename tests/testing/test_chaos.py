@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 import prodwrap as pw
+from prodwrap.policies.retry import is_transient
 from prodwrap.testing import AsyncChaos, AsyncFlaky, Chaos, FakeClock, FlakyFunction, chaos, no_sleep
 
 
@@ -68,6 +69,92 @@ def test_error_instances_are_raised_as_fresh_copies() -> None:
             wrapped(1.0)
         raised.append(info.value)
     assert raised[0] is not raised[1] and error.__traceback__ is None
+
+
+class FakeResponse:
+    """What an httpx response carries for retries: its status."""
+
+    status_code = 429
+
+
+class StatusError(Exception):
+    """Built as openai's ``APIStatusError`` is: ``response`` and ``body`` keyword-only."""
+
+    def __init__(self, message: str, *, response: FakeResponse, body: object) -> None:
+        super().__init__(message)
+        self.response = response
+        self.body = body
+        self.status_code = response.status_code
+
+
+class CodeError(Exception):
+    """Reformats its message: calling it again with its args would say "code code 503"."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(f"code {code}")
+        self.code = code
+
+
+def status_error() -> StatusError:
+    return StatusError("rate limited", response=FakeResponse(), body={"error": "slow down"})
+
+
+@pytest.mark.parametrize("make", [status_error, lambda: CodeError(503)])
+def test_an_error_whose_init_cannot_be_called_again_is_copied_as_it_is(make: Any) -> None:
+    error = make()
+    error.__cause__ = KeyError("cause")
+    injected: list[BaseException] = []
+    for fn in (chaos(double, error_rate=1.0, errors=[error], seed=0), FlakyFunction(double, error=error)):
+        with pytest.raises(type(error)) as info:
+            fn(1.0)
+        injected.append(info.value)
+    for copy in injected:
+        assert copy is not error and type(copy) is type(error)
+        assert copy.args == error.args and str(copy) == str(error)
+        assert vars(copy) == vars(error)
+        assert copy.__cause__ is None and copy.__context__ is None
+    assert error.__traceback__ is None
+
+
+def test_a_copied_status_error_keeps_what_retries_read() -> None:
+    error = status_error()
+    wrapped = chaos(double, error_rate=1.0, errors=[error], seed=0)
+    with pytest.raises(StatusError) as info:
+        wrapped(1.0)
+    copy = info.value
+    assert isinstance(copy, StatusError)
+    assert copy.status_code == 429 and copy.response is error.response and copy.body == error.body
+    assert is_transient(copy)
+    flaky = FlakyFunction(double, fail_times=2, error=error)
+    model = pw.ProductionModel(flaky, retry=3)
+    with no_sleep():
+        prediction = model.predict_detailed(2.0)
+    assert prediction.value == 4.0 and prediction.attempts == 3 and flaky.failures == 2
+
+
+def test_a_note_added_to_one_copy_stays_on_it() -> None:
+    error = ValueError("bad")
+    error.add_note("first")
+    wrapped = chaos(double, error_rate=1.0, errors=[error], seed=0)
+    with pytest.raises(ValueError) as info:
+        wrapped(1.0)
+    info.value.add_note("second")
+    assert error.__notes__ == ["first"] and info.value.__notes__ == ["first", "second"]
+
+
+def test_an_error_that_cannot_be_copied_is_refused_up_front() -> None:
+    class Unbuildable(Exception):
+        def __new__(cls, *args: object) -> Unbuildable:
+            if args:
+                raise TypeError("no arguments, please")
+            return super().__new__(cls)
+
+    error = Unbuildable()
+    error.args = ("boom",)
+    with pytest.raises(pw.ConfigurationError, match="cannot copy"):
+        chaos(double, error_rate=1.0, errors=[error])
+    with pytest.raises(pw.ConfigurationError, match="cannot copy"):
+        FlakyFunction(double, error=error)
 
 
 def test_latency_sleeps_on_prodwraps_clock() -> None:
