@@ -110,16 +110,17 @@ def expect_golden(
         model: a ``ProductionModel`` or any callable (async ones are awaited).
         path: the JSON-lines golden file.
         tol: absolute tolerance for numbers, at any depth of the output.
-        update: True rewrites the file with the current outputs (and passes); None (the
-            default) updates when pytest runs with ``--prodwrap-update-golden`` or the
-            environment has ``PRODWRAP_UPDATE_GOLDEN=1``; False never updates.
+        update: True rewrites the file with the current outputs (and passes, unless there is
+            nothing to record); None (the default) updates when pytest runs with
+            ``--prodwrap-update-golden`` or the environment has ``PRODWRAP_UPDATE_GOLDEN=1``;
+            False never updates.
         inputs: the inputs to check (None: those the file holds). An input the file has no
             line for fails until the file is updated.
 
     Raises:
         ExpectationFailed: outputs that differ from the golden ones, inputs without a golden
             line, a missing file (the message says how to create it), or nothing to check (an
-            empty file, or ``inputs=[]``).
+            empty file, or ``inputs=[]``), when updating too: then nothing is written.
     """
     file = Path(path)
     name = model_name(model)
@@ -140,9 +141,10 @@ def expect_golden(
         result = Expectation("expect_golden", name, (CaseResult(0, file.name, "a golden file", (), 0, 1, False, 0.0),))
         message = f"expect_golden({name}): golden file {file} does not exist; create it with {HOW_TO_UPDATE}"
         raise ExpectationFailed(result, message)
-    if not xs and not rewrite:
+    if not xs:
+        what = f"golden file {file} has no lines" if inputs is None else "inputs is empty"
         nothing_checked(
-            "expect_golden", model, f"golden file {file} has no lines" if inputs is None else "inputs is empty"
+            "expect_golden", model, f"{what} (nothing recorded: the file is left as it was)" if rewrite else what
         )
     keys = [input_key(model, x, salt) for x in xs]
     runs = call_all(model, xs)

@@ -119,6 +119,27 @@ def test_the_switch_updates_without_update_true(tmp_path: Path, monkeypatch: pyt
         expect_golden(MODEL, path, update=False)  # False wins over the switch
 
 
+@pytest.mark.parametrize("how", ["update", "env"])
+def test_an_update_with_nothing_to_record_fails_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    path = tmp_path / "sub" / "g.jsonl"
+    update = True if how == "update" else None
+    if how == "env":
+        monkeypatch.setenv(ENV, "1")
+    with pytest.raises(ExpectationFailed, match=r"no cases to check: inputs is empty \(nothing recorded"):
+        expect_golden(MODEL, path, inputs=[], update=update)
+    assert not path.exists() and not path.parent.exists()
+    expect_golden(MODEL, path, inputs=INPUTS, update=True)
+    recorded = path.read_text(encoding="utf-8")
+    with pytest.raises(ExpectationFailed, match="inputs is empty"):
+        expect_golden(MODEL, path, inputs=iter(()), update=update)
+    path.write_text(recorded.splitlines()[0] + "\n", encoding="utf-8")  # the header alone
+    with pytest.raises(ExpectationFailed, match=r"has no lines \(nothing recorded"):
+        expect_golden(MODEL, path, update=update)
+    assert path.read_text(encoding="utf-8") == recorded.splitlines()[0] + "\n"
+
+
 def test_plain_callables_and_numbers(tmp_path: Path) -> None:
     path = tmp_path / "golden.jsonl"
 
