@@ -139,7 +139,8 @@ def expect_golden(
     shower = Shower(model)
     if golden is None and not rewrite:
         result = Expectation("expect_golden", name, (CaseResult(0, file.name, "a golden file", (), 0, 1, False, 0.0),))
-        message = f"expect_golden({name}): golden file {file} does not exist; create it with {HOW_TO_UPDATE}"
+        how = HOW_TO_UPDATE if inputs is not None else f"inputs= (the inputs to record) and {HOW_TO_UPDATE}"
+        message = f"expect_golden({name}): golden file {file} does not exist; create it with {how}"
         raise ExpectationFailed(result, message)
     if not xs:
         what = f"golden file {file} has no lines" if inputs is None else "inputs is empty"

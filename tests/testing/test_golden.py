@@ -47,6 +47,18 @@ def test_a_missing_file_fails_saying_how_to_create_it(tmp_path: Path) -> None:
     assert not path.exists()
 
 
+def test_a_missing_file_checked_without_inputs_says_inputs_are_needed_to_create_it(tmp_path: Path) -> None:
+    path = tmp_path / "golden.jsonl"
+    with pytest.raises(ExpectationFailed) as info:
+        expect_golden(MODEL, path)
+    message = str(info.value)
+    assert "does not exist; create it with inputs= (the inputs to record) and update=True" in message
+    with pytest.raises(pw.ConfigurationError, match="pass inputs= to record it"):
+        expect_golden(MODEL, path, update=True)  # update=True alone is not enough
+    assert expect_golden(MODEL, path, inputs=INPUTS, update=True).passed  # what the message asks for
+    assert expect_golden(MODEL, path).passed
+
+
 def test_update_records_then_the_file_is_checked_from_its_own_inputs(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "golden.jsonl"
     result = expect_golden(MODEL, path, update=True, inputs=INPUTS)
