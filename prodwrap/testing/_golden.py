@@ -76,6 +76,28 @@ def _line(key: str, x: Any, output: Any, error: BaseException | None, salt: byte
     return line
 
 
+def _kind(value: Any) -> str:
+    """The JSON type of a value in JSON form, ``bool``, ``int`` and ``float`` told apart."""
+    if value is None:
+        return "null"
+    for kind in (bool, int, float, str, list, dict):
+        if isinstance(value, kind):
+            return kind.__name__
+    return type(value).__name__
+
+
+def same_types(got: Any, golden: Any) -> bool:
+    """Whether ``got`` (an output's JSON form) has the JSON types of ``golden`` at every depth:
+    a changed type is a changed output (``True`` is not ``1``, nor ``1`` ``1.0``)."""
+    if _kind(got) != _kind(golden):
+        return False
+    if isinstance(golden, list):
+        return len(got) == len(golden) and all(same_types(a, b) for a, b in zip(got, golden, strict=True))
+    if isinstance(golden, dict):
+        return got.keys() == golden.keys() and all(same_types(got[k], golden[k]) for k in golden)
+    return True
+
+
 def _read(path: Path) -> tuple[bytes | None, list[dict[str, Any]]]:
     """The file's salt (None: no header) and its lines."""
     lines: list[dict[str, Any]] = []
@@ -109,7 +131,9 @@ def expect_golden(
     Args:
         model: a ``ProductionModel`` or any callable (async ones are awaited).
         path: the JSON-lines golden file.
-        tol: absolute tolerance for numbers, at any depth of the output.
+        tol: absolute tolerance between numbers of the same type (int and int, float and
+            float), at any depth of the output; a changed type (``True`` for ``1``, ``1.0``
+            for ``1``) is a changed output.
         update: True rewrites the file with the current outputs (and passes, unless there is
             nothing to record); None (the default) updates when pytest runs with
             ``--prodwrap-update-golden`` or the environment has ``PRODWRAP_UPDATE_GOLDEN=1``;
@@ -177,7 +201,8 @@ def expect_golden(
             ok = run.error is not None and type(run.error).__name__ == found["error"]
         else:
             expected = found.get("output")
-            ok = run.error is None and close(jsonable(run.output), expected, tol)
+            output = jsonable(run.output)
+            ok = run.error is None and same_types(output, expected) and close(output, expected, tol)
         results.append(CaseResult(i, x, expected, (got,), int(ok), 1, ok, 0.0, got=got))
     unused = len(set(by_key) - set(keys))
     notes = (f"{unused} golden line(s) not checked by these inputs",) if unused else ()

@@ -165,6 +165,39 @@ def test_plain_callables_and_numbers(tmp_path: Path) -> None:
     expect_golden(lambda xs: [x * x + 1e-3 for x in xs], path, tol=1e-2)
 
 
+@pytest.mark.parametrize(
+    ("recorded", "returned"),
+    [
+        (1, True),
+        (1, 1.0),
+        (True, 1),
+        (0.0, 0),
+        (0, False),
+        ([1, 2], [True, 2]),
+        ({"n": 1}, {"n": 1.0}),
+        ({"n": [1.0]}, {"n": [1]}),
+        (None, 0),
+        ("1", 1),
+    ],
+)
+def test_a_changed_type_is_a_changed_output(tmp_path: Path, recorded: Any, returned: Any) -> None:
+    path = tmp_path / "golden.jsonl"
+    expect_golden(lambda x: recorded, path, update=True, inputs=["x"])
+    expect_golden(lambda x: recorded, path)
+    with pytest.raises(ExpectationFailed, match="1 of 1 cases failed"):
+        expect_golden(lambda x: returned, path)
+    with pytest.raises(ExpectationFailed):
+        expect_golden(lambda x: returned, path, tol=1.0)  # a tolerance does not bridge types
+
+
+def test_tol_applies_between_numbers_of_one_type(tmp_path: Path) -> None:
+    path = tmp_path / "golden.jsonl"
+    expect_golden(lambda x: {"p": 0.5, "n": 3}, path, update=True, inputs=["x"])
+    expect_golden(lambda x: {"p": 0.51, "n": 4}, path, tol=1.0)
+    with pytest.raises(ExpectationFailed):
+        expect_golden(lambda x: {"p": 0.51, "n": 3}, path)
+
+
 def test_a_corrupt_file_is_a_configuration_error(tmp_path: Path) -> None:
     path = tmp_path / "golden.jsonl"
     path.write_text("{not json\n")
