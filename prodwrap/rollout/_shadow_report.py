@@ -91,7 +91,8 @@ class ShadowReport:
         candidate_timeouts: those of them that ran past ``timeout``.
         candidate_error_rate: ``candidate_errors / (n + candidate_errors)``; None before any run.
         skipped: sampled calls not run because ``max_pending`` runs were pending (or after close).
-        dropped: runs queued but never started when the model was closed.
+        dropped: runs queued but never started when the model was closed (and an async
+            candidate's runs that closing it cancelled).
         pending: runs queued or running now.
         not_served: sampled calls the primary did not serve (fallback, cache, canary candidate,
             error): not compared.

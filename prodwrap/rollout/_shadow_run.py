@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import os
 import random
 import sys
 import threading
@@ -86,7 +85,7 @@ class Job:
         self.context = contextvars.copy_context()  # the caller's tags (and trace) follow the candidate
         otel = sys.modules.get("opentelemetry.context")  # (never imported here: only read if loaded)
         self.trace = None if otel is None else otel.get_current()
-        self.error: Exception | None = None
+        self.error: BaseException | None = None  # (an async candidate's own CancelledError included)
 
 
 def candidate_span(experiment: Experiment, job: Job) -> contextlib.AbstractContextManager[Any]:
@@ -267,7 +266,7 @@ class Experiment:
             began = clock.monotonic()
             timeout = self.timeout
             out: Any = None
-            error: Exception | None = None
+            error: BaseException | None = None
             try:
                 if timeout is None:
                     out = await self.call(job.value, *job.args, **job.kwargs)
@@ -281,9 +280,12 @@ class Experiment:
                         if not limit.expired():
                             raise  # the candidate's own TimeoutError
                         error = self._timed_out(timeout)
-            except asyncio.CancelledError:
-                self.tally.count("dropped")  # close() cancelled it
-                raise
+            except asyncio.CancelledError as exc:
+                task = asyncio.current_task()
+                if task is None or task.cancelling():  # close() (or the loop ending) cancelled it
+                    self.tally.count("dropped")
+                    raise
+                error = exc  # the candidate raised it (its task was never cancelled): its error
             except Exception as exc:
                 error = exc
             seconds = clock.monotonic() - began
@@ -298,7 +300,7 @@ class Experiment:
             f"shadow {self.name!r}: took {seconds:.3g} s, past its timeout of {self.timeout:g} s", timeout=self.timeout
         )
 
-    def judge(self, job: Job, out: Any, error: Exception | None, seconds: float) -> Comparison | None:
+    def judge(self, job: Job, out: Any, error: BaseException | None, seconds: float) -> Comparison | None:
         """Compare, count, keep an example, tell ``on_mismatch`` and a test capture."""
         policy = self.policy
         agreed = ignored = False
@@ -333,7 +335,7 @@ class Experiment:
         return comparison
 
     def comparison(
-        self, job: Job, out: Any, error: Exception | None, agreed: bool, ignored: bool, seconds: float
+        self, job: Job, out: Any, error: BaseException | None, agreed: bool, ignored: bool, seconds: float
     ) -> Comparison:
         redactor = self.redactor
         return Comparison(
@@ -384,15 +386,6 @@ class Experiment:
         for task in list(self.tasks):
             with contextlib.suppress(RuntimeError):  # its loop is closed: nothing runs there
                 task.get_loop().call_soon_threadsafe(task.cancel)
-
-
-def new_redactor(settings: Any) -> Redactor:
-    """How comparisons show values: the model's specs' sensitive fields hashed (a fresh salt)."""
-    from prodwrap.policies.validation import _sensitive
-
-    found_in = _sensitive(getattr(settings, "input", None))
-    found_out = _sensitive(getattr(settings, "output", None))
-    return Redactor(found_in.names | found_out.names, os.urandom(16), found_in.everywhere, found_out.everywhere)
 
 
 def _short(value: Any) -> str:

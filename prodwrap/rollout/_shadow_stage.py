@@ -14,15 +14,17 @@ fallback or the cache, or failed, is counted as ``not_served``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from decimal import Decimal
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from prodwrap._audit_lines import Redactor
 from prodwrap._stage import Seam, Stage
 from prodwrap.errors import ConfigurationError
-from prodwrap.rollout._shadow_run import STRICT, Experiment, new_redactor
+from prodwrap.rollout._shadow_run import STRICT, Experiment
 
 if TYPE_CHECKING:
     from prodwrap._record import CallRecord
@@ -162,6 +164,15 @@ def compile_shadows(shadows: Sequence[Shadow], build: Build, stages: Sequence[St
     primary_cost = _mean_cost_of(stages)
     experiments = [Experiment(s, build, redactor, _costs(primary_cost, _candidate_cost(s.candidate))) for s in shadows]
     return (ShadowStage(tuple(experiments)),)
+
+
+def new_redactor(settings: Any) -> Redactor:
+    """How comparisons show values: the model's specs' sensitive fields hashed (a fresh salt)."""
+    from prodwrap.policies.validation import _sensitive
+
+    found_in = _sensitive(getattr(settings, "input", None))
+    found_out = _sensitive(getattr(settings, "output", None))
+    return Redactor(found_in.names | found_out.names, os.urandom(16), found_in.everywhere, found_out.everywhere)
 
 
 def _costs(primary: Callable[[], Any], candidate: Callable[[], Any]) -> Callable[[], tuple[Any, Any]]:

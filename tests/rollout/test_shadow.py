@@ -418,6 +418,62 @@ async def test_an_async_candidate_past_its_timeout_is_cancelled() -> None:
     model.close()
 
 
+async def raises_cancelled(x: int) -> int:
+    import asyncio
+
+    raise asyncio.CancelledError()
+
+
+async def awaits_a_cancelled_future(x: int) -> int:
+    import asyncio
+
+    future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    future.cancel()  # cancelled by someone else: the task running the candidate never was
+    return await future
+
+
+@pytest.mark.parametrize("candidate", [raises_cancelled, awaits_a_cancelled_future])
+async def test_an_async_candidate_raising_cancelled_error_itself_is_a_candidate_error(candidate: Any) -> None:
+    import asyncio
+
+    async def primary(x: int) -> int:
+        return x
+
+    model = pw.ProductionModel(primary, shadow=pw.Shadow(candidate))
+    assert await model(1) == 1
+    tasks = set(stage_of(model).experiments[0].tasks)
+    await asyncio.wait(tasks)
+    assert not any(task.cancelled() for task in tasks)  # the run ended: it was not cancelled
+    report = model.shadow_report()
+    assert (report.dropped, report.candidate_errors, report.n, report.pending) == (0, 1, 0, 0)
+    model.close()
+    assert model.shadow_report().dropped == 0
+
+
+async def test_close_drops_an_async_candidate_s_run_under_way() -> None:
+    import asyncio
+
+    started = asyncio.Event()
+
+    async def primary(x: int) -> int:
+        return x
+
+    async def stuck(x: int) -> int:
+        started.set()
+        await asyncio.Event().wait()
+        return x
+
+    model = pw.ProductionModel(primary, shadow=pw.Shadow(stuck))
+    assert await model(1) == 1
+    tasks = set(stage_of(model).experiments[0].tasks)
+    await started.wait()
+    model.close()
+    await asyncio.wait(tasks)
+    assert all(task.cancelled() for task in tasks)
+    report = model.shadow_report()
+    assert (report.dropped, report.candidate_errors, report.pending) == (1, 0, 0)
+
+
 def test_close_drops_what_is_queued_and_no_thread_outlives_its_current_job() -> None:
     started, release = threading.Event(), threading.Event()
 

@@ -73,3 +73,21 @@ async def test_an_async_model_s_mismatch_raises_too() -> None:
         with pytest.raises(pw.ShadowMismatchError):
             await model(4)
     model.close()
+
+
+async def test_an_async_candidate_raising_cancelled_error_itself_raises_a_mismatch() -> None:
+    import asyncio
+
+    async def primary(x: int) -> int:
+        return x
+
+    async def cand(x: int) -> int:
+        raise asyncio.CancelledError()
+
+    model = pw.ProductionModel(primary, shadow=pw.Shadow(cand))
+    with strict_shadows(), pytest.raises(pw.ShadowMismatchError, match="raised CancelledError") as info:
+        await model(1)
+    assert isinstance(info.value.__cause__, asyncio.CancelledError)
+    report = model.shadow_report()
+    assert (report.candidate_errors, report.dropped) == (1, 0)
+    model.close()
