@@ -91,3 +91,80 @@ async def test_an_async_candidate_raising_cancelled_error_itself_raises_a_mismat
     report = model.shadow_report()
     assert (report.candidate_errors, report.dropped) == (1, 0)
     model.close()
+
+
+def _call_on_a_thread(model: Any, x: int) -> tuple[BaseException | None, int]:
+    """``model(x)`` on a thread of its own: what it raised (None) and the thread's ident."""
+    box: list[Any] = [None, None]
+
+    def call() -> None:
+        box[1] = threading.get_ident()
+        try:
+            model(x)
+        except BaseException as exc:
+            box[0] = exc
+
+    thread = threading.Thread(target=call)
+    thread.start()
+    thread.join()
+    return box[0], box[1]
+
+
+def test_the_switch_is_process_wide_a_call_on_another_thread_raises_in_its_own_caller() -> None:
+    ran_on: list[int] = []
+
+    def cand(x: int) -> int:
+        ran_on.append(threading.get_ident())
+        return x * 3
+
+    model = pw.ProductionModel(double, shadow=pw.Shadow(cand, name="v2"))
+    with strict_shadows():
+        error, ident = _call_on_a_thread(model, 1)  # a thread that never entered the block
+    assert isinstance(error, pw.ShadowMismatchError) and ran_on == [ident]  # inline, on that thread
+    error, _ = _call_on_a_thread(model, 1)  # the block has ended: background again
+    assert error is None
+    assert model.shadow_report(wait=10.0).n == 2
+    model.close()
+
+
+def test_a_block_open_on_another_thread_makes_this_thread_s_calls_strict_until_it_ends() -> None:
+    opened, done, closed = threading.Event(), threading.Event(), threading.Event()
+    model = pw.ProductionModel(double, shadow=pw.Shadow(lambda x: x * 3, name="v2"))
+
+    def hold_a_block() -> None:
+        with strict_shadows():
+            opened.set()
+            done.wait(10.0)
+        closed.set()
+
+    holder = threading.Thread(target=hold_a_block)
+    holder.start()
+    assert opened.wait(10.0)
+    with pytest.raises(pw.ShadowMismatchError):
+        model(1)
+    with strict_shadows():  # blocks nest across threads: on until the last one ends
+        done.set()
+        assert closed.wait(10.0)
+        with pytest.raises(pw.ShadowMismatchError):
+            model(1)
+    holder.join()
+    assert model(1) == 2  # every block has ended
+    model.close()
+
+
+def test_a_run_handed_to_the_background_before_the_block_raises_nothing() -> None:
+    started, release = threading.Event(), threading.Event()
+
+    def slow(x: int) -> int:
+        started.set()
+        release.wait(10.0)
+        return x * 3
+
+    model = pw.ProductionModel(double, shadow=pw.Shadow(slow, name="v2"))
+    assert model(1) == 2
+    assert started.wait(10.0)
+    with strict_shadows():
+        release.set()
+        report = model.shadow_report(wait=10.0)  # it ends in the background, inside the block
+    assert (report.n, report.mismatched, report.pending) == (1, 1, 0)
+    model.close()
