@@ -209,23 +209,30 @@ class TelemetryStage(Stage):
             lines = () if bill is None else bill.lines[tries[0][2] :]
             raced = len(tries) > 1
             for i, (span, _, _) in enumerate(tries):
-                won = (not raced and error is None) or (raced and i == call.won)
-                attrs: dict[str, Any] = {}
-                if call.phase >= 0:  # a fallback: a model's own charges, else nothing
-                    if self.priced or lines:
-                        attrs["prodwrap.cost.usd"] = sum(line.units for line in lines) / UNIT
-                elif self.priced:
-                    attrs["prodwrap.cost.usd"] = lines[i].units / UNIT if i < len(lines) else 0.0
-                if not won:
-                    failure = error if not raced else None
-                    attrs["error.type"] = type(failure).__name__ if failure is not None else "lost_race"
-                    if failure is not None:
-                        self.record_exception(span, failure, call)
-                    span.set_status(Status(_ERROR, attrs["error.type"]))
-                span.set_attributes(attrs)
-                span.end()
+                try:  # (each span ends on its own: one that raises leaves none of the others open)
+                    self._end_try(call, span, i, raced, error, lines)
+                except Exception as exc:
+                    self.failed(exc)
         except Exception as exc:
             self.failed(exc)
+
+    def _end_try(self, call: CallRecord, span: Any, i: int, raced: bool, error: Exception | None, lines: Any) -> None:
+        """End attempt ``i``'s span with its cost, and its error or lost race."""
+        won = (not raced and error is None) or (raced and i == call.won)
+        attrs: dict[str, Any] = {}
+        if call.phase >= 0:  # a fallback: a model's own charges, else nothing
+            if self.priced or lines:
+                attrs["prodwrap.cost.usd"] = sum(line.units for line in lines) / UNIT
+        elif self.priced:
+            attrs["prodwrap.cost.usd"] = lines[i].units / UNIT if i < len(lines) else 0.0
+        if not won:
+            failure = error if not raced else None
+            attrs["error.type"] = type(failure).__name__ if failure is not None else "lost_race"
+            if failure is not None:
+                self.record_exception(span, failure, call)
+            span.set_status(Status(_ERROR, attrs["error.type"]))
+        span.set_attributes(attrs)
+        span.end()
 
     def undo_attempt(self, call: CallRecord, target: Target) -> None:
         w: Watch | None = call.watch
@@ -244,8 +251,11 @@ class TelemetryStage(Stage):
             w.tries.clear()
             detach(tries[-1][1])
             for span, _, _ in tries:  # the call ended mid-attempt
-                span.set_status(Status(_ERROR, "ended"))
-                span.end()
+                try:
+                    span.set_status(Status(_ERROR, "ended"))
+                    span.end()
+                except Exception as exc:
+                    self.failed(exc)
         except Exception as exc:
             self.failed(exc)
 

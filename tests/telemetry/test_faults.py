@@ -270,3 +270,34 @@ def test_an_open_attempt_span_that_raises_on_end_leaves_the_call_span_ended(trac
     watch.exit(None)
     assert traces.one("predict m").end_time is not None and not watch.tries
     assert model.stats().telemetry_errors == 1
+
+
+@pytest.mark.parametrize("how", ["after_attempt", "undo_attempt"])
+def test_one_attempt_span_that_raises_on_end_leaves_no_other_open(traces: Any, how: str) -> None:
+    from prodwrap._record import CallRecord
+
+    class Stuck:
+        def set_status(self, status: Any) -> None:
+            pass
+
+        def set_attributes(self, attributes: Any) -> None:
+            pass
+
+        def end(self) -> None:
+            raise RuntimeError("processor down")
+
+    model = pw.ProductionModel(lambda x: x, name="m", tracer_provider=traces.provider)
+    stage = next(s for s in model._engine.stages if s.name == "telemetry")
+    watch = stage.open()  # type: ignore[attr-defined]
+    watch.enter()
+    other = traces.provider.get_tracer("t").start_span("attempt m")
+    watch.tries.extend([[Stuck(), None, 0], [other, None, 0]])  # a race of two attempts
+    call = CallRecord(0.0, watch)
+    call.raced, call.won = 2, 1
+    if how == "after_attempt":
+        stage.after_attempt(call, model._engine.primary, None, 0.0)
+    else:
+        stage.undo_attempt(call, model._engine.primary)
+    watch.exit(None)
+    assert traces.one("attempt m").end_time is not None and not watch.tries
+    assert model.stats().telemetry_errors == 1
