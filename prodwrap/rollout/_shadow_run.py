@@ -239,14 +239,14 @@ class Experiment:
             began = clock.monotonic()
             timeout = self.timeout
             out: Any = None
-            error: Exception | None = None
+            error: BaseException | None = None
             try:
                 if timeout is None:
                     out = self.call(job.value, *job.args, **job.kwargs)
                 else:
                     with within_deadline(began + timeout):  # pw.deadline() inside says what is left
                         out = self.call(job.value, *job.args, **job.kwargs)
-            except Exception as exc:
+            except BaseException as exc:  # (on a worker: even a CancelledError is the candidate's own)
                 error = exc
             seconds = clock.monotonic() - began
             if error is None and timeout is not None and seconds > timeout:

@@ -3,6 +3,7 @@ compared; the report counts exactly what happened."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import math
 import threading
@@ -593,3 +594,16 @@ def test_the_candidate_sees_the_input_and_output_as_they_were_when_the_call_ende
     gate.set()
     report = model.shadow_report(wait=10)
     assert (report.n, report.agreements) == (5, 5)
+
+
+@pytest.mark.parametrize("raised", [asyncio.CancelledError, KeyboardInterrupt, SystemExit])
+def test_a_sync_candidate_raising_what_is_no_exception_is_a_candidate_error(raised: type[BaseException]) -> None:
+    def candidate(x: int) -> int:
+        raise raised()
+
+    model = pw.ProductionModel(lambda x: x, shadow=pw.Shadow(candidate, workers=1))
+    assert model(1) == 1
+    report = model.shadow_report(wait=10)
+    assert (report.candidate_errors, report.n, report.pending, report.dropped) == (1, 0, 0, 0)
+    assert model(2) == 2 and model.shadow_report(wait=10).candidate_errors == 2  # its worker goes on
+    model.close()
