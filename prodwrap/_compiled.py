@@ -128,14 +128,11 @@ def _lines(flags: dict[str, bool]) -> str:
     return "".join(kept)
 
 
-def _hooks(names: list[str], call: str, fault: str, interrupt: str = "") -> str:
+def _hooks(names: list[str], call: str, fault: str, caught: str = "Exception") -> str:
     """Each hook called in turn, guarded on its own: a hook's fault never costs the caller
-    its output (``fault``: what is done with it; ``interrupt``: with one not an
-    ``Exception``, a KeyboardInterrupt, when it is kept for the end instead of stopping the
-    hooks after it)."""
-    tail = f"    except BaseException as exc:\n        {interrupt}\n" if interrupt else ""
+    its output (``fault``: what is done with what it raised, of the ``caught`` class)."""
     return "".join(
-        f"    try:\n        {name}{call}\n    except Exception as exc:\n        {fault.format(name=name)}\n{tail}"
+        f"    try:\n        {name}{call}\n    except {caught} as exc:\n        {fault.format(name=name)}\n"
         for name in names
     )
 
@@ -157,12 +154,13 @@ def _finish(finisher: Finisher, ns: dict[str, Any]) -> str:
             ns[f"tick{i}"] = tick
             text += f"        tick{i}()\n"
     if finisher.fast_observe:
-        ns["failed"] = finisher.failed
+        ns["kept"] = finisher._kept
         text += "    raised = None\n"  # an error meant for the caller (or an interrupt), raised once every hook has run
         for i, hook in enumerate(finisher.fast_observe):
             name = f"observe{i}"
             ns[name] = hook
-            call = _hooks([name], "(value, out)", "raised = failed({name}, exc) or raised", "raised = exc")
+            # (an interrupt, too, is kept for the end: the hooks after it run)
+            call = _hooks([name], "(value, out)", "raised = kept(raised, {name}, exc)", "BaseException")
             text += _plain(hook, i, ns, call)
         text += "    if raised is not None:\n        raise raised\n"
     return text

@@ -135,26 +135,20 @@ class Finisher:
             for hook in self.fast_only:
                 try:
                     hook(rec.input, out)
-                except Exception as exc:
-                    raised = self.failed(hook, exc) or raised
-                except BaseException as exc:  # an interrupt: raised once every observer has run
-                    raised = exc
+                except BaseException as exc:  # (an interrupt is raised once every hook has run)
+                    raised = self._kept(raised, hook, exc)
         for observe in self.observe:
             try:
                 observe(rec)
-            except Exception as exc:
-                raised = self.failed(observe, exc) or raised
-            except BaseException as exc:
-                raised = exc
+            except BaseException as exc:  # (an interrupt is raised once every hook has run)
+                raised = self._kept(raised, observe, exc)
         if self.keepers or rec.detailed:
             prediction = rec.public(self.model, self.version)
             for keep in (*self.readers, *self.keepers):
                 try:
                     keep(prediction)
-                except Exception as exc:
-                    raised = self.failed(keep, exc) or raised
-                except BaseException as exc:
-                    raised = exc
+                except BaseException as exc:  # (an interrupt is raised once every hook has run)
+                    raised = self._kept(raised, keep, exc)
         watch = rec.watch
         if watch is not None:  # telemetry: the call's span and metrics read the record
             try:
@@ -183,11 +177,8 @@ class Finisher:
         for hook in self.fast_observe:
             try:
                 said = hook(value, out)
-            except Exception as exc:
-                raised = self.failed(hook, exc) or raised
-                continue
-            except BaseException as exc:  # an interrupt: raised once every hook has run
-                raised = exc
+            except BaseException as exc:  # (an interrupt is raised once every hook has run)
+                raised = self._kept(raised, hook, exc)
                 continue
             if said.__class__ is tuple and said:
                 alerts += said
@@ -217,12 +208,21 @@ class Finisher:
         for hook in hooks:
             try:
                 hook(*args)
-            except Exception as exc:
-                raised = self.failed(hook, exc) or raised
-            except BaseException as exc:  # an interrupt: raised once every hook has run
-                raised = exc
+            except BaseException as exc:  # (an interrupt is raised once every hook has run)
+                raised = self._kept(raised, hook, exc)
         if raised is not None:
             raise raised
+
+    def _kept(self, raised: BaseException | None, hook: object, exc: BaseException) -> BaseException | None:
+        """What the finish raises once every hook has run, now that ``hook`` raised ``exc``
+        (``raised``: what it would raise so far): an interrupt (not an ``Exception``) before
+        anything, then an error meant for the caller; any other error is counted and logged."""
+        if not isinstance(exc, Exception):
+            return raised if raised is not None and not isinstance(raised, Exception) else exc
+        for_caller = self.failed(hook, exc)
+        if raised is not None and not isinstance(raised, Exception):
+            return raised
+        return for_caller or raised
 
     def _extra(self, rec: CallRecord) -> dict[str, Any]:
         reason = rec.reasons[-1] if rec.reasons else None

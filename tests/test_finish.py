@@ -369,3 +369,41 @@ def test_an_interrupt_in_a_success_path_hook_lets_the_hooks_after_it_run(x: int)
         model(x)
     assert raised.type is KeyboardInterrupt
     assert heard == ["a", "b"]
+
+
+@pytest.mark.parametrize("x", [1, 13])  # the compiled success path's hooks, and a record's
+def test_an_interrupt_is_raised_before_an_error_meant_for_the_caller(x: int) -> None:
+    from prodwrap._engine import Engine
+    from prodwrap._record import CallRecord
+    from prodwrap._stage import Seam, Stage
+
+    heard: list[str] = []
+
+    class Hook(Stage):
+        seam = Seam.OBSERVER
+
+        def __init__(self, name: str, error: BaseException) -> None:
+            self.name = name
+
+            def fast(value: Any, out: Any) -> None:
+                heard.append(name)
+                raise error
+
+            self.fast_observe = fast
+
+        def observe(self, call: CallRecord) -> None:
+            self.fast_observe(call.input, call.value)
+
+    def predict(x: int) -> int:
+        if x == 13:
+            raise ConnectionError
+        return x
+
+    stages = [Hook("a", KeyboardInterrupt()), Hook("b", pw.ShadowMismatchError("differs")), Hook("c", ValueError())]
+    model = pw.ProductionModel(predict)
+    model._swap(Engine(fn=predict, name="m", stages=stages))
+    with pytest.raises(BaseException) as raised:
+        model(x)
+    assert raised.type is KeyboardInterrupt
+    assert heard == ["a", "b", "c"]
+    assert model.stats().observer_errors == 1  # the ValueError (the others are not faults)

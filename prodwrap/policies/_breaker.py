@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import threading
 from collections.abc import Callable
+from time import perf_counter
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from prodwrap import _clock
@@ -79,6 +81,7 @@ class BreakerStage(Stage):
         self._probed = itertools.count()
         self._fault_count = itertools.count()
         self._time_open = 0.0  # seconds of the open spells that ended
+        self._closed_at = -math.inf  # perf_counter() when this process last saw it close
         self._slow = policy.slow_call
         # The in-process store's own dict read, one call less per call (its get() is exactly that)
         self._get = store.values_get if type(store) is MemoryStore else store.get  # (not a subclass)
@@ -117,13 +120,13 @@ class BreakerStage(Stage):
     def _fast_attempt(self, seconds: float) -> None:
         slow = self._slow
         if slow is not None and seconds > slow:
-            self._count(SLOW, None, began=_clocks.clock.monotonic() - seconds)
+            self._count(SLOW, None)
             return
         window = self._window
         if window.primed:
             next(window.pending)  # lock-free: it enters the ring when the window is next read
         else:
-            self._count(OK, None, began=_clocks.clock.monotonic() - seconds)
+            self._count(OK, None)
 
     # -- the general path --------------------------------------------------------------------
 
@@ -186,9 +189,9 @@ class BreakerStage(Stage):
         elif mark is not None:  # let through while closed, on the walk
             self._count(code, mark.generation)
         elif not self.success_at_admit:  # the success path's first attempt: it failed
-            self._count(code, None, began=call.started_at)
+            self._count(code, None, started=call.start)
         elif code != OK:  # the same, already counted as a success when admitted
-            self._count(code, None, withdraw=True, began=call.started_at)
+            self._count(code, None, withdraw=True, started=call.start)
 
     # -- counting and deciding -------------------------------------------------------------
 
@@ -211,11 +214,11 @@ class BreakerStage(Stage):
             held = self._move(held, HALF_OPEN, "open_for", held[1] + self.policy.open_for)
         return held
 
-    def _count(self, code: int, generation: int | None, withdraw: bool = False, began: float | None = None) -> None:
+    def _count(self, code: int, generation: int | None, withdraw: bool = False, started: float | None = None) -> None:
         """An attempt let through while closed ended (``generation``: the closed state's
-        it was let through in; None: the success path's, which knows only when it ``began``:
-        the closed state's if that one began before it; ``withdraw``: it was counted as a
-        success when admitted)."""
+        it was let through in; None: the success path's, which knows only when its call
+        ``started`` (``perf_counter()``): the closed state's this process last saw begin
+        before that; ``withdraw``: it was counted as a success when admitted)."""
         try:
             held = self._read()
         except Exception as exc:
@@ -223,13 +226,14 @@ class BreakerStage(Stage):
             return
         if held[0] != CLOSED or (generation is not None and generation != held[3]):
             return  # its window is gone: the circuit opened (and maybe closed again) meanwhile
-        if generation is None and began is not None and held[1] > began:
-            return  # let through before the circuit last closed: its window is gone too
         with self._lock:
             window = self._window
             if window.generation != held[3]:
                 window.reset(held[3])  # closed again (here or by a process sharing the store)
-            elif withdraw:
+                self._closed_at = perf_counter()
+            if generation is None and started is not None and started < self._closed_at:
+                return  # let through before the circuit last closed: its window is gone too
+            if withdraw:
                 next(window.withdrawn)
             reason = window.add(code)
         if reason is not None:
@@ -267,6 +271,7 @@ class BreakerStage(Stage):
                 next(self._trips)
             elif to == CLOSED:
                 self._window.reset(new[3])
+                self._closed_at = perf_counter()  # (the calls' own clock: a fake one may stand still)
             else:
                 self._probes.reset(new[3])
         if held[0] != to:

@@ -596,5 +596,34 @@ def test_an_attempt_let_through_before_close_never_counts_in_the_new_window(
     release.set()
     held.join(10)
     assert model.stats().circuit.calls == 0
-    model("fail")
-    assert (model.circuit.state, model.stats().circuit.calls) == ("closed", 1)
+    model("ok")
+    model("ok")  # (the walk counts these: min_calls are in)
+    model("fail")  # on the success path, begun after the close: it counts
+    assert (model.circuit.state, model.stats().circuit.calls) == ("closed", 2)
+    assert model.stats().circuit.failure_rate == 0.5
+
+
+@pytest.mark.parametrize("start", [0.0, 1000.0])
+def test_success_path_failures_count_on_a_clock_that_stands_still(start: float) -> None:
+    """A fake clock that never moves (``no_sleep``) reads the same time at every close and
+    every call: the success path still counts each failure (found by a review)."""
+    from prodwrap.testing import no_sleep
+
+    def predict(x: str) -> str:
+        if x == "fail":
+            raise ConnectionError
+        return x
+
+    with no_sleep(FakeClock(start=start)):
+        model = pw.ProductionModel(
+            predict, circuit=pw.CircuitBreaker(window=10, min_calls=10, failure_rate=0.5), fallback=pw.Constant("fb")
+        )
+        assert model.circuit is not None
+        for _ in range(2):
+            model.circuit.open()
+            model.circuit.close()  # (a close at the clock's one reading)
+            for _ in range(10):
+                model("ok")
+            for _ in range(5):
+                model("fail")
+            assert model.circuit.state == "open"
