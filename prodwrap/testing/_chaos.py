@@ -17,6 +17,7 @@ import copy
 import functools
 import random
 import threading
+import types
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
@@ -43,11 +44,33 @@ def _copy(error: BaseException) -> BaseException:
     except Exception:
         return copy.copy(error)
     fresh.args = error.args
+    for name in _builtin_fields(cls):  # (what the built-in __init__ would have set: errno, code, ...)
+        try:
+            value = getattr(error, name)
+            if value is not None:  # (None is each one's default: set, OSError's text would show it)
+                setattr(fresh, name, value)
+        except (AttributeError, TypeError):
+            pass
     attrs = dict(vars(error))
     if isinstance(attrs.get("__notes__"), list):
         attrs["__notes__"] = list(attrs["__notes__"])  # a note added to one copy stays on it
     vars(fresh).update(attrs)
     return fresh
+
+
+_NOT_COPIED = frozenset({"args", "__traceback__", "__context__", "__cause__", "__suppress_context__", "__dict__"})
+
+
+def _builtin_fields(cls: type) -> list[str]:
+    """The fields built-in exception classes in ``cls``'s bases keep outside the instance's
+    ``__dict__`` (``OSError.errno``, ``SystemExit.code``, ``StopIteration.value``, ...)."""
+    return [
+        name
+        for base in cls.__mro__
+        if base.__module__ == "builtins"
+        for name, field in vars(base).items()
+        if name not in _NOT_COPIED and isinstance(field, types.MemberDescriptorType | types.GetSetDescriptorType)
+    ]
 
 
 def _fresh(error: BaseException | type[BaseException], what: str) -> BaseException:

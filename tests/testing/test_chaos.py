@@ -377,3 +377,25 @@ def test_flaky_wrappers_tell_an_async_model_apart() -> None:
     with pytest.raises(ConnectionError):
         asyncio.run(flaky(1))
     assert asyncio.run(flaky(1)) == 2
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        StopIteration(5),
+        SystemExit(3),
+        ImportError("x", name="mod", path="/m.py"),
+        UnicodeDecodeError("utf-8", b"\xff", 0, 1, "bad"),
+        OSError(104, "reset"),
+        OSError(2, "nope", "f.txt"),
+    ],
+)
+def test_a_copy_keeps_what_a_built_in_exception_holds_outside_its_dict(error: BaseException) -> None:
+    from prodwrap.testing._chaos import _copy
+
+    copied = _copy(error)
+    assert type(copied) is type(error) and copied is not error
+    assert (copied.args, str(copied)) == (error.args, str(error))
+    fields = ("value", "code", "name", "path", "encoding", "start", "end", "reason", "errno", "strerror", "filename")
+    for field in fields:
+        assert getattr(copied, field, None) == getattr(error, field, None), field
