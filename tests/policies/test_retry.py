@@ -3,6 +3,7 @@ from __future__ import annotations
 from decimal import Decimal
 from fractions import Fraction
 
+import numpy as np
 import pytest
 import tenacity
 from hypothesis import given
@@ -151,10 +152,14 @@ def test_retry_after_beyond_the_cap_goes_to_the_fallback(after: float, clock: Fa
     assert model.stats().calls == 1
 
 
-def test_retry_after_is_honoured_as_numpy_and_int(clock: FakeClock) -> None:
-    import numpy as np
-
-    errors = [After(np.int64(3)), After(2)]
+@pytest.mark.parametrize(
+    ("afters", "slept"),
+    [((np.int64(3), 2), [3.0, 2.0]), ((Fraction(3, 2), Decimal("2.5")), [1.5, 2.5])],
+)
+def test_retry_after_is_honoured_as_numpy_an_int_a_fraction_and_a_decimal(
+    clock: FakeClock, afters: tuple[object, object], slept: list[float]
+) -> None:
+    errors = [After(after) for after in afters]
 
     def predict(x: int) -> int:
         if errors:
@@ -163,7 +168,7 @@ def test_retry_after_is_honoured_as_numpy_and_int(clock: FakeClock) -> None:
 
     model = pw.ProductionModel(predict, retry=pw.Retry(attempts=3, wait=pw.backoff(initial=0.0)))
     assert model(5) == 5
-    assert clock.sleeps == [3.0, 2.0]
+    assert clock.sleeps == slept
 
 
 @pytest.mark.parametrize(
@@ -209,19 +214,6 @@ async def test_a_retry_after_that_asks_no_wait_leaves_the_backoffs(after: object
         assert (p.value, p.attempts, clock.sleeps) == (-1, 1, [])
     else:
         assert (p.value, p.attempts, clock.sleeps) == (7, 2, [0.25])
-
-
-def test_retry_after_is_honoured_as_a_fraction_and_a_decimal(clock: FakeClock) -> None:
-    errors = [After(Fraction(3, 2)), After(Decimal("2.5"))]
-
-    def predict(x: int) -> int:
-        if errors:
-            raise errors.pop(0)
-        return x
-
-    model = pw.ProductionModel(predict, retry=pw.Retry(attempts=3, wait=pw.backoff(initial=0.0)))
-    assert model(5) == 5
-    assert clock.sleeps == [1.5, 2.5]
 
 
 def test_max_retry_after_is_validated() -> None:

@@ -49,12 +49,17 @@ def test_defaults_and_describe_are_json_able() -> None:
     data=st.data(),
 )
 def test_fisher_greater_is_scipys_one_sided_fisher_exact(calls: int, other_calls: int, data: st.DataObject) -> None:
+    ours, theirs = _fisher_both(calls, other_calls, data)
+    assert ours == pytest.approx(theirs, rel=1e-9, abs=1e-300)
+
+
+def _fisher_both(calls: int, other_calls: int, data: st.DataObject) -> tuple[float, float]:
+    """Our one-sided Fisher p-value and scipy's, for error counts drawn from ``data``."""
     errors = data.draw(st.integers(0, calls))
     other_errors = data.draw(st.integers(0, other_calls))
-    ours = fisher_greater(errors, calls, other_errors, other_calls)
     table = [[errors, calls - errors], [other_errors, other_calls - other_errors]]
     theirs = sps.fisher_exact(table, alternative="greater").pvalue
-    assert ours == pytest.approx(theirs, rel=1e-9, abs=1e-300)
+    return fisher_greater(errors, calls, other_errors, other_calls), float(theirs)
 
 
 @settings(max_examples=300, deadline=None)
@@ -64,11 +69,7 @@ def test_fisher_greater_is_scipys_on_large_tables_far_from_the_mean(
 ) -> None:
     """Where P(X = errors) underflows (errors far below or above what the other group's rate
     gives), the p-value is still scipy's: near 1 below, near 0 above."""
-    errors = data.draw(st.integers(0, calls))
-    other_errors = data.draw(st.integers(0, other_calls))
-    ours = fisher_greater(errors, calls, other_errors, other_calls)
-    table = [[errors, calls - errors], [other_errors, other_calls - other_errors]]
-    theirs = sps.fisher_exact(table, alternative="greater").pvalue
+    ours, theirs = _fisher_both(calls, other_calls, data)
     assert ours == pytest.approx(theirs, rel=1e-9, abs=1e-12)
 
 

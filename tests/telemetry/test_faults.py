@@ -257,16 +257,32 @@ def test_a_tag_whose_str_raises_costs_that_attribute_only(traces: Any) -> None:
     assert model.stats().telemetry_errors == 1
 
 
-def test_an_open_attempt_span_that_raises_on_end_leaves_the_call_span_ended(traces: Any) -> None:
-    class Stuck:
-        def end(self) -> None:
-            raise RuntimeError("processor down")
+class _Stuck:
+    """An attempt span whose ``end()`` raises (a processor's fault)."""
 
+    def set_status(self, status: Any) -> None:
+        pass
+
+    def set_attributes(self, attributes: Any) -> None:
+        pass
+
+    def end(self) -> None:
+        raise RuntimeError("processor down")
+
+
+def _watched(traces: Any, *tries: Any) -> tuple[Any, Any, Any]:
+    """A traced model, its telemetry stage, and a call's watch with ``tries`` as its open
+    attempt spans."""
     model = pw.ProductionModel(lambda x: x, name="m", tracer_provider=traces.provider)
     stage = next(s for s in model._engine.stages if s.name == "telemetry")
     watch = stage.open()  # type: ignore[attr-defined]
     watch.enter()
-    watch.tries.append([Stuck(), None, 0])  # an attempt still open when the call ended
+    watch.tries.extend([span, None, 0] for span in tries)
+    return model, stage, watch
+
+
+def test_an_open_attempt_span_that_raises_on_end_leaves_the_call_span_ended(traces: Any) -> None:
+    model, _, watch = _watched(traces, _Stuck())  # an attempt still open when the call ended
     watch.exit(None)
     assert traces.one("predict m").end_time is not None and not watch.tries
     assert model.stats().telemetry_errors == 1
@@ -276,22 +292,8 @@ def test_an_open_attempt_span_that_raises_on_end_leaves_the_call_span_ended(trac
 def test_one_attempt_span_that_raises_on_end_leaves_no_other_open(traces: Any, how: str) -> None:
     from prodwrap._record import CallRecord
 
-    class Stuck:
-        def set_status(self, status: Any) -> None:
-            pass
-
-        def set_attributes(self, attributes: Any) -> None:
-            pass
-
-        def end(self) -> None:
-            raise RuntimeError("processor down")
-
-    model = pw.ProductionModel(lambda x: x, name="m", tracer_provider=traces.provider)
-    stage = next(s for s in model._engine.stages if s.name == "telemetry")
-    watch = stage.open()  # type: ignore[attr-defined]
-    watch.enter()
     other = traces.provider.get_tracer("t").start_span("attempt m")
-    watch.tries.extend([[Stuck(), None, 0], [other, None, 0]])  # a race of two attempts
+    model, stage, watch = _watched(traces, _Stuck(), other)  # a race of two attempts
     call = CallRecord(0.0, watch)
     call.raced, call.won = 2, 1
     if how == "after_attempt":
