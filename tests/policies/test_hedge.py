@@ -321,10 +321,20 @@ def test_no_hedge_when_the_rate_limit_has_no_permit_for_it_and_nothing_leaks() -
 
 
 def test_under_a_slow_dependency_extra_attempts_stay_within_the_retry_budget() -> None:
-    import time
+    """Each call's first attempt answers only once its extra attempt has started, or after
+    0.05 s when the budget refused that one: a generous slack over the hedge's 0.001 s, so
+    every call asks for a hedge however loaded the machine is."""
+    started: dict[int, threading.Event] = {}
+    lock = threading.Lock()
 
     def always_slow(x: int) -> int:
-        time.sleep(0.005)  # every attempt is slower than the hedge's threshold
+        with lock:
+            first = x not in started
+            hedged = started.setdefault(x, threading.Event())
+        if first:
+            hedged.wait(0.05)
+        else:
+            hedged.set()  # the extra attempt: the first may answer now
         return x
 
     budget = pw.RetryBudget(ratio=0.2, min_per_second=0.5, window=60.0)  # floor: 30 in the window

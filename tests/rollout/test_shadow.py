@@ -359,24 +359,26 @@ def test_a_stuck_candidate_never_has_more_than_max_pending_runs() -> None:
             self.v = v
 
     def stuck(x: Box) -> int:
-        release.wait(WAIT)
+        release.wait(600)  # (until the test releases it, however long a loaded machine takes)
         return x.v
 
     model = pw.ProductionModel(lambda x: x.v, shadow=pw.Shadow(stuck, max_pending=10, workers=2))
     alive: list[weakref.ref[Box]] = []
-    for i in range(1000):
-        box = Box(i)
-        alive.append(weakref.ref(box))
-        assert model(box) == i
-        del box
-    gc.collect()
-    worker = stage_of(model).experiments[0].worker
-    assert worker is not None and worker.peak == 10
-    assert sum(ref() is not None for ref in alive) == 0  # the pending runs hold copies, no caller's input
-    assert sum(isinstance(o, Box) for o in gc.get_objects()) == 10  # and only theirs
-    report = model.shadow_report()
-    assert (report.pending, report.skipped) == (10, 990)
-    release.set()
+    try:
+        for i in range(1000):
+            box = Box(i)
+            alive.append(weakref.ref(box))
+            assert model(box) == i
+            del box
+        gc.collect()
+        worker = stage_of(model).experiments[0].worker
+        assert worker is not None and worker.peak == 10
+        assert sum(ref() is not None for ref in alive) == 0  # the pending runs hold copies, no caller's input
+        assert sum(isinstance(o, Box) for o in gc.get_objects()) == 10  # and only theirs
+        report = model.shadow_report()
+        assert (report.pending, report.skipped) == (10, 990)
+    finally:
+        release.set()
     assert model.shadow_report(wait=WAIT).n == 10
     model.close()
 
