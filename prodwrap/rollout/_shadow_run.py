@@ -71,16 +71,17 @@ STRICT = Strict()
 
 
 class Job:
-    """One sampled call, handed to the candidate: copies of what is mutable in it (the caller
-    may reuse its input, or change what it was served, before the candidate runs)."""
+    """One sampled call, handed to the candidate: copies of its input and output when they are
+    mutable (the caller may reuse its input, or change what it was served, before the
+    candidate runs)."""
 
     __slots__ = ("args", "context", "error", "kwargs", "primary", "primary_latency", "trace", "value")
 
     def __init__(
         self, value: Any, primary: Any, args: tuple[Any, ...], kwargs: dict[str, Any], latency: float | None
     ) -> None:
-        self.value, self.primary, self.args = snapshot(value), snapshot(primary), snapshot(args)
-        self.kwargs = snapshot(kwargs) if kwargs else kwargs
+        self.value, self.primary = snapshot(value), snapshot(primary)
+        self.args, self.kwargs = args, kwargs  # (passed through as they are: clients, settings)
         self.primary_latency = latency
         self.context = contextvars.copy_context()  # the caller's tags (and trace) follow the candidate
         otel = sys.modules.get("opentelemetry.context")  # (never imported here: only read if loaded)

@@ -609,3 +609,21 @@ def test_a_sync_candidate_raising_what_is_no_exception_is_a_candidate_error(rais
     assert (report.candidate_errors, report.n, report.pending, report.dropped) == (1, 0, 0, 0)
     assert model(2) == 2 and model.shadow_report(wait=10).candidate_errors == 2  # its worker goes on
     model.close()
+
+
+def test_arguments_passed_through_reach_the_candidate_as_they_are() -> None:
+    class Client:
+        """A handle a copy would duplicate (a connection pool, say)."""
+
+    seen: list[object] = []
+
+    def candidate(x: int, client: Client) -> int:
+        seen.append(client)
+        return x
+
+    model = pw.ProductionModel(lambda x, client: x, shadow=pw.Shadow(candidate, workers=1))
+    client = Client()
+    assert model(1, client=client) == 1
+    assert model.shadow_report(wait=10).n == 1
+    assert seen == [client] and seen[0] is client
+    model.close()
