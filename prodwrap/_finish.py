@@ -217,12 +217,11 @@ class Finisher:
         """What the finish raises once every hook has run, now that ``hook`` raised ``exc``
         (``raised``: what it would raise so far): an interrupt (not an ``Exception``) before
         anything, then an error meant for the caller; any other error is counted and logged."""
+        interrupted = raised is not None and not isinstance(raised, Exception)  # (the first one stands)
         if not isinstance(exc, Exception):
-            return raised if raised is not None and not isinstance(raised, Exception) else exc
+            return raised if interrupted else exc
         for_caller = self.failed(hook, exc)
-        if raised is not None and not isinstance(raised, Exception):
-            return raised
-        return for_caller or raised
+        return raised if interrupted else for_caller or raised
 
     def _extra(self, rec: CallRecord) -> dict[str, Any]:
         reason = rec.reasons[-1] if rec.reasons else None

@@ -16,14 +16,13 @@ of ``when``.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from prodwrap._copies import immutable, snapshot
+from prodwrap._copies import snapshot
 from prodwrap._log import Throttle, logger
 from prodwrap._scope import SCOPE, emit
 from prodwrap._stage import Seam, Stage
@@ -171,8 +170,9 @@ class EscalationStage(Stage):
             )
         if SCOPE.on:
             emit("escalation", prediction)
-        if not immutable(prediction.value):  # the reviewer sees what was served, as it was
-            prediction = dataclasses.replace(prediction, value=snapshot(prediction.value))
+        served = snapshot(prediction.value)  # the reviewer sees what was served, as it was
+        if served is not prediction.value:
+            prediction = replace(prediction, value=served)
         if not self.worker.submit(self._hand, prediction):
             next(self.dropped)
 
