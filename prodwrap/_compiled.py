@@ -62,11 +62,11 @@ _TEMPLATE = """\
 #?ADMIT_ONE         said = admit_one(value, args, kwargs)
 #?ADMIT_ONE     except Exception:
 #?ADMIT_ONE         said = False
-#?ADMIT_MANY     said = admitted(fast, value, args, kwargs)
+#?ADMIT_MANY {ADMITS}
 #?ADMIT     if said is not True:
 #?ADMIT         if said.__class__ is Serve:  # an admission hook served it (a cache hit)
 #?QUIET             if w is None:  # no observer needs its record
-#?QUIET                 served_quietly(value, said, start)
+#?QUIET {SERVED}
 #?QUIET                 return said[0]
 #?ADMIT             return served(engine, start, value, said, w)
 #?ADMIT         # the walk takes it (after a Route, its attempts go there)
@@ -183,6 +183,47 @@ def _plain(hook: Any, i: int, ns: dict[str, Any], call: str) -> str:
     return f"    if {' and '.join(tests)}:\n        bump{i}()\n    else:\n{indented}"
 
 
+def _admits(fast: Any, ns: dict[str, Any]) -> str:
+    """Several ``fast_admit`` hooks, each called once the one before said True (one that
+    raises ends the run: the walk asks its stage again); what the hooks before a refusal
+    took goes back (``_ending.refused``)."""
+    if fast.admit_one is not None or not fast.admit:
+        return ""
+    text = "    passed = 0\n    try:\n"
+    for i, hook in enumerate(fast.admit):
+        ns[f"admit{i}"] = hook
+        pad = "    " * (i + 2)
+        if i:
+            text += f"{pad[:-4]}if said is True:\n{pad}passed = {i}\n"
+        text += f"{pad}said = admit{i}(value, args, kwargs)\n"
+    text += "    except Exception:\n        said = False\n"
+    return text + "    if said is not True:\n        said = refused(fast, passed, said)"
+
+
+def _served(finisher: Finisher, ns: dict[str, Any]) -> str:
+    """A call an admission hook served, when no observer needs its record (``serves_fast``):
+    one latency sample, its (outcome, served_by) tallied, then each ``fast_served`` hook."""
+    if not finisher.serves_fast:
+        return ""
+    ns["ring"], ns["seq"], ns["MASK"], ns["ended"], ns["kept"] = (
+        finisher.ring,
+        finisher.seq,
+        MASK,
+        finisher.stats.ended,
+        finisher._kept,
+    )
+    text = "    ring[next(seq) & MASK] = perf_counter() - start\n    ended(said[1:])  # (outcome, served_by)\n"
+    if finisher.fast_served:
+        text += "    raised = None\n"
+        names = []
+        for i, hook in enumerate(finisher.fast_served):
+            names.append(f"served{i}")
+            ns[names[-1]] = hook
+        text += _hooks(names, "(value, said)", "raised = kept(raised, {name}, exc)", "BaseException")
+        text += "    if raised is not None:\n        raise raised\n"
+    return "".join(" " * 12 + line + "\n" for line in text.splitlines()).rstrip("\n")
+
+
 def _done(fast: Any, ns: dict[str, Any]) -> str:
     """A permit to give back and nothing else (``only_done``): each ``fast_done`` hook, inline."""
     if not fast.only_done:
@@ -234,10 +275,9 @@ def compile_runner(engine: Engine, is_async: bool) -> Runner:
         "run_walk": _drivers.walk_async if is_async else _drivers.walk_sync,
         "drive": _drivers.drive_async if is_async else _drivers.drive_sync,
         "admit_one": fast.admit_one,
-        "admitted": _ending.admitted,
+        "refused": _ending.refused,
         "walked": _ending.walked,
         "Serve": Serve,
-        "served_quietly": engine.finisher.served,
         "served": _ending.served,
         "clocks": _clock.current,
         "fn": fast.fn,
@@ -280,6 +320,8 @@ def compile_runner(engine: Engine, is_async: bool) -> Runner:
         A="async " if is_async else "",
         W="await " if is_async else "",
         GUARD=_guard(fast.watch, ns) if fast.watch is not None else "",
+        ADMITS=_admits(fast, ns),
+        SERVED=_served(engine.finisher, ns),
         DONE=_done(fast, ns) if ending else "",
         FINISH=_finish(fast.finisher, ns) if ending else "",
     )

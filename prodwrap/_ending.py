@@ -20,25 +20,12 @@ if TYPE_CHECKING:
 _clocks = _clock.current
 
 
-def admitted(fast: FastPath, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """Whether every ``fast_admit`` hook lets the call stay on the success path: True; False
-    sends it to the walk (so does a hook that raises: the walk asks the stage again); a
-    :class:`Serve` serves it at once (a cache hit); a :class:`Route` sends it to the walk with
-    its attempts going to the route's target (a canary's choice). When one does not say True,
-    those that did give back what they took (``fast_undo``)."""
-    passed = 0
-    admit: Any
-    said: Any = False
-    try:
-        for admit in fast.admit:
-            said = admit(value, args, kwargs)
-            if said is not True:
-                break
-            passed += 1
-        else:
-            return True
-    except Exception:
-        said = False
+def refused(fast: FastPath, passed: int, said: Any) -> Any:
+    """The success path's ``fast_admit`` hooks did not all say True: the first ``passed``
+    did, and give back what they took (``fast_undo``); ``said`` is what the next one said
+    (False when it raised). A :class:`Serve` serves the call at once (a cache hit), a
+    :class:`Route` sends it to the walk with its attempts going to the route's target (a
+    canary's choice); anything else sends it to the walk, whose stages are asked again."""
     run_hooks(fast.undo[:passed], fast)
     return said if said.__class__ is Serve or said.__class__ is Route else False
 

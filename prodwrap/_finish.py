@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from prodwrap._log import Throttle, logger
 from prodwrap._record import CallRecord
-from prodwrap._stage import Serve, Stage, observer_name
+from prodwrap._stage import Stage, observer_name
 from prodwrap._stats import MASK
 from prodwrap.errors import ShadowMismatchError
 
@@ -192,14 +192,6 @@ class Finisher:
                 self.failed(watch.finished, exc)
         if raised is not None:
             raise raised
-
-    def served(self, value: Any, decision: Serve, start: float) -> None:
-        """A call an admission stage served on the success path (``serves_fast``: no observer
-        needs its record): counted as :meth:`_finish` counts it, then each ``fast_served``
-        hook (never raises, but for an observer's error meant for the caller)."""
-        self.ring[next(self.seq) & MASK] = perf_counter() - start
-        self.stats.ended(decision[1:])  # (outcome, served_by)
-        self._each(self.fast_served, value, decision)
 
     def _each(self, hooks: tuple[Callable[..., object], ...], *args: Any) -> None:
         """Each success-path hook in turn, guarded on its own (an error meant for the caller

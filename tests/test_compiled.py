@@ -15,7 +15,7 @@ import pytest
 
 import prodwrap as pw
 from prodwrap._engine import Engine
-from prodwrap._stage import Seam, Stage
+from prodwrap._stage import Seam, Serve, Stage
 
 
 class Row(pydantic.BaseModel):
@@ -227,3 +227,80 @@ def test_the_compiled_lines_go_with_the_engine() -> None:
     del model
     gc.collect()
     assert filename not in linecache.cache
+
+
+class _Gate(Stage):
+    """An admission stage for these tests: its ``fast_admit`` says ``says`` (or raises it),
+    and its ``fast_undo`` notes that what it took went back."""
+
+    seam = Seam.ADMISSION
+
+    def __init__(self, label: str, says: Any, log: list[str]) -> None:
+        self.name = label
+
+        def admit(value: Any, args: Any, kwargs: Any) -> Any:
+            log.append(f"{label} asked")
+            if isinstance(says, Exception):
+                raise says
+            return says
+
+        def undo() -> None:
+            log.append(f"{label} undone")
+
+        self.fast_admit, self.fast_undo = admit, undo
+
+    def admit(self, call: Any, value: Any) -> None:
+        return None  # (the walk lets the call go on)
+
+
+@pytest.mark.parametrize("refusal", [False, RuntimeError("hook bug")])
+def test_several_admission_hooks_run_inline_and_a_refusal_gives_back_what_the_ones_before_took(
+    refusal: Any,
+) -> None:
+    log: list[str] = []
+    stages = [_Gate("a", True, log), _Gate("b", True, log), _Gate("c", refusal, log), _Gate("d", True, log)]
+    engine = Engine(fn=lambda x: x + 1, name="m", stages=stages)
+    source = engine.run_sync.__source__
+    assert "admit3(value, args, kwargs)" in source and "admitted" not in source  # no loop, no call layer
+    assert engine.run_sync(1, (), {}) == 2  # the walk served it
+    assert log == ["a asked", "b asked", "c asked", "a undone", "b undone"]  # d never asked
+    log.clear()
+    assert Engine(fn=lambda x: x + 1, name="m", stages=stages[:2] + stages[3:]).run_sync(1, (), {}) == 2
+    assert log == ["a asked", "b asked", "d asked"]  # all said yes: nothing given back
+
+
+def test_a_call_served_by_a_later_admission_hook_is_counted_and_heard_inline() -> None:
+    log: list[str] = []
+    heard: list[tuple[Any, Any]] = []
+
+    class Hearing(Stage):
+        name = "hearing"
+        seam = Seam.OBSERVER
+
+        def __init__(self, hook: Any) -> None:
+            self.fast_served = hook
+
+        def observe(self, call: Any) -> None:
+            raise AssertionError("no record is made for a call served on the success path")
+
+    def broken(value: Any, decision: Any) -> None:
+        raise RuntimeError("observer bug")
+
+    hit = Serve(42, "cached", "cache")
+    engine = Engine(
+        fn=lambda x: x + 1,
+        name="m",
+        stages=[
+            _Gate("a", True, log),
+            _Gate("b", hit, log),
+            Hearing(broken),
+            Hearing(lambda value, decision: heard.append((value, decision))),
+        ],
+    )
+    assert "served1(value, said)" in engine.run_sync.__source__
+    assert engine.run_sync(7, (), {}) == 42
+    assert log == ["a asked", "b asked", "a undone"]
+    assert heard == [(7, hit)]  # the second hook ran though the first raised
+    snapshot = engine.stats.snapshot()
+    assert snapshot.calls == 1 and snapshot.outcomes == {"cached": 1} and snapshot.served_by == {"cache": 1}
+    assert snapshot.observer_errors == 1

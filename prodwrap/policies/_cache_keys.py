@@ -3,35 +3,30 @@
 A cache belongs to one model in one process, so its keys need not be stable across processes
 (the canonical form, ``prodwrap.policies._canonical``, is): for a scalar input, or a pydantic
 model whose fields are all scalars, a tuple of the class, the values and their types is as
-equal as their canonical forms are, at a fraction of the cost.
+equal as their canonical forms are, at a fraction of the cost. A pydantic model class's key
+is compiled from its first instance with scalar fields only: one frame, no loop, the usual
+field types implied by the class (:func:`_compiled`).
+
+:func:`call_key` is a call's whole key: this, or the canonical form, with the model's version
+and the arguments passed through.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Hashable
+from hashlib import blake2b
 from math import isnan
 from typing import Any
 
-from prodwrap.policies._canonical import fields_getter
+from prodwrap.errors import UnkeyableError
+from prodwrap.policies._canonical import canonical_form, fields_getter
 
-_SCALARS = frozenset((int, str, bool, type(None)))
 _FLAT = frozenset((int, str, bool, type(None), float))
 _REMEMBERED = 1024
+_SHORT = 256  # canonical forms longer than this are keyed by their digest
 
-
-class _Fields:
-    """A pydantic model class's fields: their getter (one C call), and the field types its
-    first instance had (``usual``, None until then) with where its floats are."""
-
-    __slots__ = ("floats", "get", "usual")
-
-    def __init__(self, get: Any) -> None:
-        self.get = get
-        self.usual: tuple[type, ...] | None = None
-        self.floats: tuple[int, ...] = ()
-
-
-_FIELDS: dict[type, _Fields | None] = {}  # pydantic model class -> its fields (None: not a model)
+Keyer = Callable[[Any], "tuple[Any, ...] | None"]
 
 
 def flat_key(value: Any) -> tuple[Any, ...] | None:
@@ -41,37 +36,96 @@ def flat_key(value: Any) -> tuple[Any, ...] | None:
     (``-0.0`` and ``0.0`` differ) or NaN (every NaN alike) has no flat key: it takes the
     canonical form, as does anything nested or a model with extra fields.
     """
-    cls = value.__class__
-    if cls in _SCALARS:
-        return (cls, value)
-    if cls is float:
-        return (cls, value) if value and not isnan(value) else None
-    known: Any = _FIELDS.get(cls, _FIELDS)
-    if known is _FIELDS:
-        known = _learn(cls)
-    # (extra fields: any instance may have them, ``model_validate(..., extra="allow")`` whatever
-    # the class says)
-    if known is None or value.__pydantic_extra__:
-        return None
-    values: tuple[Any, ...] = known.get(value)
-    kinds = tuple(map(type, values))
-    if kinds != known.usual:
-        if known.usual is None and _FLAT.issuperset(kinds):  # the first instance fixes the usual types
-            # (floats first: a thread that sees the usual types sees where their floats are)
-            known.floats = tuple(i for i, kind in enumerate(kinds) if kind is float)
-            known.usual = kinds
-        else:
-            return _unusual(cls, values, kinds)
-    for i in known.floats:
-        v = values[i]
-        if not v or v != v:  # noqa: PLR0124 (NaN is the only float unequal to itself)
+    keyer = KEYERS.get(value.__class__)
+    if keyer is None:
+        keyer = _learn(value.__class__)
+    return keyer(value)
+
+
+def _scalar(value: Any) -> tuple[Any, ...]:
+    return (value.__class__, value)
+
+
+def _float(value: float) -> tuple[Any, ...] | None:
+    return (float, value) if value and not isnan(value) else None
+
+
+def _none(value: Any) -> None:
+    return None
+
+
+# The key of an instance, by its class: a scalar's, a pydantic model's (learnt on its first
+# instance), None for any other class.
+KEYERS: dict[type, Keyer] = {int: _scalar, str: _scalar, bool: _scalar, type(None): _scalar, float: _float}
+
+
+def _learn(cls: type) -> Keyer:
+    pydantic = sys.modules.get("pydantic")
+    keyer: Keyer = _none
+    if pydantic is not None and issubclass(cls, pydantic.BaseModel):
+        keyer = _first(cls, fields_getter(tuple(cls.model_fields)))  # type: ignore[attr-defined]
+    _remember(cls, keyer)
+    return keyer
+
+
+def _remember(cls: type, keyer: Keyer) -> None:
+    if cls in KEYERS or len(KEYERS) < _REMEMBERED:
+        KEYERS[cls] = keyer
+
+
+def _first(cls: type, get: Callable[[Any], tuple[Any, ...]]) -> Keyer:
+    """A model class's key until an instance with scalar fields only comes: that instance's
+    field types become the class's usual ones, and its key is compiled for them."""
+
+    def key(value: Any) -> tuple[Any, ...] | None:
+        # (extra fields: any instance may have them, ``model_validate(..., extra="allow")``
+        # whatever the class says)
+        if value.__pydantic_extra__:
             return None
-    return (cls, values)  # the usual field types: implied by the class
+        values = get(value)
+        kinds = tuple(map(type, values))
+        if not _FLAT.issuperset(kinds):
+            return None
+        current = KEYERS.get(cls)
+        if current is key:  # the first such instance: its types are the usual ones
+            _remember(cls, _compiled(cls, get, kinds))
+            current = KEYERS.get(cls)
+        if current is not None and current is not key:
+            return current(value)
+        return _unusual(cls, values)  # (the class is not remembered: the types go in every key)
+
+    return key
 
 
-def _unusual(cls: type, values: tuple[Any, ...], kinds: tuple[type, ...]) -> tuple[Any, ...] | None:
-    """Fields of other types than the class's first instance had: the types go in the key (a
-    3-tuple, never equal to a 2-tuple key), or no flat key when one is not a scalar."""
+def _compiled(cls: type, get: Callable[[Any], tuple[Any, ...]], kinds: tuple[type, ...]) -> Keyer:
+    """The key of ``cls``'s instances whose fields have the usual types ``kinds``: the class
+    and the values (the types are implied), in one frame with no loop. Other types: the
+    types go in the key too (``_unusual``)."""
+    names = [f"v{i}" for i in range(len(kinds))]
+    ns: dict[str, Any] = {"cls": cls, "get": get, "unusual": _unusual}
+    lines = ["def key(value):", "    if value.__pydantic_extra__:", "        return None", "    values = get(value)"]
+    if names:
+        lines.append(f"    {', '.join(names)}, = values")
+        for i, kind in enumerate(kinds):
+            ns[f"k{i}"] = kind
+        lines.append(f"    if {' and '.join(f'{v}.__class__ is k{i}' for i, v in enumerate(names))}:")
+        floats = [v for v, kind in zip(names, kinds, strict=True) if kind is float]
+        if floats:  # zero (-0.0 and 0.0 differ) or NaN (every NaN alike): the canonical form decides
+            lines.append(f"        if not ({' and '.join(f'{v} and {v} == {v}' for v in floats)}):")
+            lines.append("            return None")
+        lines.append("        return (cls, values)")
+        lines.append("    return unusual(cls, values)")
+    else:
+        lines.append("    return (cls, values)")
+    exec(compile("\n".join(lines) + "\n", f"<prodwrap cache key of {cls.__qualname__}>", "exec"), ns)
+    keyer: Keyer = ns["key"]
+    return keyer
+
+
+def _unusual(cls: type, values: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """Fields of other types than the class's usual ones: the types go in the key (a 3-tuple,
+    never equal to a 2-tuple key), or no flat key when one is not a scalar."""
+    kinds = tuple(map(type, values))
     if not _FLAT.issuperset(kinds):
         return None
     for v in values:
@@ -80,11 +134,36 @@ def _unusual(cls: type, values: tuple[Any, ...], kinds: tuple[type, ...]) -> tup
     return (cls, values, kinds)
 
 
-def _learn(cls: type) -> _Fields | None:
-    pydantic = sys.modules.get("pydantic")
-    known = None
-    if pydantic is not None and issubclass(cls, pydantic.BaseModel):
-        known = _Fields(fields_getter(tuple(cls.model_fields)))  # type: ignore[attr-defined]
-    if len(_FIELDS) < _REMEMBERED:
-        _FIELDS[cls] = known
-    return known
+def call_key(
+    value: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    user_key: Callable[[Any], Any] | None,
+    version: Any,
+    plain: str,
+) -> Hashable:
+    """A call's key: the input's flat key or canonical form (or ``key=``'s), the model's
+    version, the arguments passed through (``plain``: the version's tail without arguments).
+
+    Raises:
+        UnkeyableError: no key (``key=`` raising or returning something unhashable included).
+    """
+    if not args and not kwargs:
+        if user_key is None:
+            flat = flat_key(value)
+            if flat is not None:
+                return flat
+        tail = plain
+    else:
+        tail = canonical_form(version, args, kwargs)
+    if user_key is not None:
+        try:
+            own = user_key(value)
+            hash(own)
+        except Exception as exc:
+            raise UnkeyableError(f"key= failed on the input: {type(exc).__name__}: {exc}") from None
+        return (own, tail)
+    form = canonical_form(value) + tail
+    if len(form) <= _SHORT:
+        return form
+    return "#" + blake2b(form.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()

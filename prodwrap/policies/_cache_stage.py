@@ -22,7 +22,6 @@ from __future__ import annotations
 import copy
 import math
 import threading
-from hashlib import blake2b
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
@@ -31,8 +30,8 @@ from prodwrap._gates import Flight
 from prodwrap._log import Throttle, logger
 from prodwrap._stage import Seam, Serve, Stage, Wait
 from prodwrap.cost._money import money
-from prodwrap.errors import PredictionTimeout, UnkeyableError
-from prodwrap.policies._cache_keys import flat_key
+from prodwrap.errors import PredictionTimeout
+from prodwrap.policies._cache_keys import KEYERS, call_key, flat_key
 from prodwrap.policies._cache_tables import LRU, TTL, now
 from prodwrap.policies._canonical import canonical_form
 from prodwrap.policies.cache import CacheStats
@@ -45,7 +44,6 @@ if TYPE_CHECKING:
     from prodwrap.policies.cache import Cache
 
 _faults = Throttle(logger("cache"))
-_SHORT = 256  # canonical forms longer than this are keyed by their digest
 Entry = tuple[Any, bool, float, int, Serve | None]  # (output or its copy, copied?, seconds, cost, decision)
 _MISSING: Any = object()
 _UNUSED = PredictionTimeout("cache: the single flight was not done in time")  # (admission asks again)
@@ -114,37 +112,22 @@ class CacheCore:
     # -- keys -----------------------------------------------------------------------------
 
     def key_of(self, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Hashable:
-        """The call's key: the input's canonical form (or ``key=``'s), the version, the arguments.
+        """The call's key (``_cache_keys.call_key``).
 
         Raises:
             UnkeyableError: no key (``key=`` raising or returning something unhashable included).
         """
-        if not args and not kwargs:
-            if self.user_key is None:
-                flat = flat_key(value)
-                if flat is not None:
-                    return flat
-            tail = self.plain
-        else:
-            tail = canonical_form(self.version, args, kwargs)
-        if self.user_key is not None:
-            try:
-                own = self.user_key(value)
-                hash(own)
-            except Exception as exc:
-                raise UnkeyableError(f"key= failed on the input: {type(exc).__name__}: {exc}") from None
-            return (own, tail)
-        form = canonical_form(value) + tail
-        if len(form) <= _SHORT:
-            return form
-        return "#" + blake2b(form.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+        return call_key(value, args, kwargs, self.user_key, self.version, self.plain)
 
     # -- the success path -----------------------------------------------------------------
 
     def fast_admit(self, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool | Serve:
         """A hit is served; a miss stays on the success path as the key's claim; a key in
         flight (or none) takes the walk."""
-        key: Any = flat_key(value) if self.user_key is None and not args and not kwargs else None
+        key: Any = None
+        if not args and not kwargs and self.user_key is None:
+            keyer = KEYERS.get(value.__class__)  # (flat_key without its call layer)
+            key = flat_key(value) if keyer is None else keyer(value)
         if key is None:
             try:
                 key = self.key_of(value, args, kwargs)
@@ -152,7 +135,10 @@ class CacheCore:
                 key = _Unkeyed(exc)
         if key.__class__ is not _Unkeyed:
             with self.lock:
-                entry = self.cache.get(key)
+                try:
+                    entry = self.cache[key]  # (``get`` is two call layers more)
+                except KeyError:
+                    entry = None
                 if entry is None:
                     ident = id(value)
                     if key not in self.flights and ident not in self.pending:

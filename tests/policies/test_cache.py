@@ -590,6 +590,38 @@ def test_flat_keys_tell_apart_what_canonical_keys_tell_apart() -> None:
     assert flat_key([1, 2]) is None and flat_key(-0.0) is None and flat_key("s") == (str, "s")
 
 
+def test_a_model_class_key_is_compiled_from_its_first_flat_instance() -> None:
+    from prodwrap.policies import _cache_keys
+
+    class Reading(pydantic.BaseModel):
+        n: int | str | list[int]
+        level: float
+
+    assert _cache_keys.flat_key(Reading(n=[1], level=1.5)) is None  # not flat: nothing learnt yet
+    first = _cache_keys.flat_key(Reading(n=1, level=1.5))
+    keyer = _cache_keys.KEYERS[Reading]
+    assert "<prodwrap cache key of" in keyer.__code__.co_filename  # compiled for int, float
+    assert first == _cache_keys.flat_key(Reading(n=1, level=1.5)) == (Reading, (1, 1.5))  # the first is keyed alike
+    assert _cache_keys.flat_key(Reading(n="1", level=1.5)) == (Reading, ("1", 1.5), (str, float))  # other types
+    assert (
+        _cache_keys.flat_key(Reading(n=1, level=-0.0)) is None and _cache_keys.flat_key(Reading(n=1, level=0.0)) is None
+    )
+    assert _cache_keys.flat_key(Reading(n=[2], level=1.5)) is None
+
+
+def test_past_the_remembered_classes_keys_are_still_equal_for_equal_inputs(monkeypatch: pytest.MonkeyPatch) -> None:
+    from prodwrap.policies import _cache_keys
+
+    monkeypatch.setattr(_cache_keys, "_REMEMBERED", 0)
+
+    class Unremembered(pydantic.BaseModel):
+        x: int
+
+    model = pw.ProductionModel(lambda u: u.x * 2, input=Unremembered, cache=pw.Cache(maxsize=8))
+    assert model({"x": 2}) == model({"x": 2}) == 4
+    assert Unremembered not in _cache_keys.KEYERS and model.stats().cache.hits == 1
+
+
 def test_a_model_with_extra_fields_is_keyed_by_them_too() -> None:
     from prodwrap.policies._cache_keys import flat_key
 
