@@ -15,7 +15,8 @@ What counts as equal (the rules a user can rely on):
 - ``bool``, ``int`` and ``float`` are different types (``1``, ``1.0`` and ``True`` differ);
   every NaN equals every NaN; ``-0.0`` and ``0.0`` differ (they can give different results);
 - numpy arrays and scalars: dtype (byte order included), shape and bytes, every NaN made the
-  same first, so an array holding NaN equals an equal copy; object arrays item by item;
+  same first, so an array holding NaN equals an equal copy; object arrays item by item,
+  structured ones field by field, ``longdouble`` by its 80 bits on x86 (padding is no value);
 - pydantic models and dataclasses: their class (module and name) and their fields (a pydantic
   model's extra fields too), so a model is not equal to a dict of the same fields;
 - ``str``, ``bytes``, ``bytearray``, ``Decimal`` (as written: ``1.0`` and ``1.00`` differ),
@@ -244,18 +245,32 @@ def _array(v: Any, out: list[str], depth: int) -> None:
     a = np.asarray(v)
     dtype, shape = a.dtype, a.shape
     head = f"{'S' if scalar else 'A'}{dtype.str}{dtype.descr if dtype.names else ''}{shape}"
+    if dtype.names:  # a structured array: field by field (the padding between them is no value)
+        if depth >= _DEPTH:
+            raise _too_deep()
+        out.append(f"R{head}")
+        for name in dtype.names:
+            _array(a[name], out, depth + 1)
+        return
     if dtype.hasobject:  # pointers, not values: item by item
         out.append(f"O{head}")
         _items("l", a.ravel().tolist(), out, depth + 1)
         return
     a = np.ascontiguousarray(a).reshape(-1)
+    raw = a.view(np.uint8)
     if dtype.kind in "fc":  # every NaN alike (a copy only when there is one)
-        flat = a.view(a.real.dtype) if dtype.kind == "c" else a
+        base = a.real.dtype if dtype.kind == "c" else dtype
+        flat = a.view(base)
         nan = np.isnan(flat)
         if nan.any():
-            a = flat.copy()
-            a[nan] = np.nan
-    out.append(f"{head}{blake2b(a.view(np.uint8), digest_size=16).hexdigest()}")
+            flat = flat.copy()
+            flat[nan] = np.nan
+            raw = flat.view(np.uint8)
+        if base.itemsize > 10 and np.finfo(base).nmant == 63:  # x87's 80 bits, stored with padding
+            big = base.byteorder == ">" or (base.byteorder == "=" and sys.byteorder == "big")
+            each = raw.reshape(-1, base.itemsize)
+            raw = np.ascontiguousarray(each[:, -10:] if big else each[:, :10])  # the value's bytes alone
+    out.append(f"{head}{blake2b(raw, digest_size=16).hexdigest()}")
 
 
 def _enum(v: enum.Enum, out: list[str], depth: int) -> None:

@@ -206,3 +206,46 @@ def test_a_masked_array_is_keyed_with_its_mask_and_not_what_it_hides() -> None:
     with pytest.warns(PendingDeprecationWarning):  # numpy's own word on np.matrix
         matrix = np.matrix([[1.0]])
     assert canonical_key(matrix) != canonical_key(np.array([[1.0]]))  # a subclass is not a plain array
+
+
+def _x87_extended() -> bool:
+    """Whether numpy's longdouble is the x87 80-bit format, stored with padding bytes."""
+    info = np.finfo(np.longdouble)
+    return bool(info.nmant == 63 and np.dtype(np.longdouble).itemsize > 10)
+
+
+@pytest.mark.skipif(not _x87_extended(), reason="longdouble has no padding bytes on this platform")
+@pytest.mark.parametrize("dtype", [np.longdouble, np.clongdouble])
+def test_longdouble_arrays_are_keyed_by_their_values_not_their_padding(dtype: Any) -> None:
+    a = np.array([1.5, -2.25, 3.0], dtype=dtype)
+    b = a.copy()
+    per = np.dtype(np.longdouble).itemsize
+    raw = b.view(np.uint8).reshape(-1, per)
+    raw[:, 10:] = 0xAB  # the same values, other bytes in the padding
+    assert (a == b).all()
+    assert canonical_key(a) == canonical_key(b)
+    assert canonical_key(a[0]) == canonical_key(b[0])  # a numpy scalar too
+    assert canonical_key(a) != canonical_key(np.array([1.5, -2.25, 3.5], dtype=dtype))
+
+
+def test_structured_arrays_are_keyed_by_their_fields_not_their_padding() -> None:
+    rec = np.dtype([("n", "u1"), ("x", "f8"), ("tag", "S3")], align=True)
+    assert rec.itemsize > 1 + 8 + 3  # padding between the fields
+    a = np.zeros(2, dtype=rec)
+    a["n"], a["x"], a["tag"] = [1, 2], [0.5, float("nan")], [b"ab", b"cd"]
+    b = np.zeros(2, dtype=rec)
+    b.view(np.uint8)[:] = 0xCD  # garbage in the padding
+    b["n"], b["x"], b["tag"] = [1, 2], [0.5, float("nan")], [b"ab", b"cd"]
+    b["x"][1] = -np.float64("nan")  # another NaN
+    assert canonical_key(a) == canonical_key(b)
+    assert canonical_key(a[0]) == canonical_key(b[0])  # one record (a numpy.void scalar)
+    c = a.copy()
+    c["x"][0] = 0.75
+    assert canonical_key(c) != canonical_key(a)
+    nested = np.dtype([("inner", rec), ("k", "i4")], align=True)
+    d, e = np.zeros(1, dtype=nested), np.zeros(1, dtype=nested)
+    e.view(np.uint8)[:] = 0xEE
+    for arr in (d, e):
+        arr["inner"]["n"], arr["inner"]["x"], arr["inner"]["tag"], arr["k"] = 7, 1.25, b"z", -3
+    assert canonical_key(d) == canonical_key(e)
+    assert canonical_key(a) != canonical_key(a.astype(np.dtype([("n", "u1"), ("x", "f8"), ("tag", "S3")])))
