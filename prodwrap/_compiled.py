@@ -4,8 +4,9 @@
 turns it into the function a call runs (``engine.run_sync``, ``engine.run_async``): the
 template below with every branch the engine's configuration decides at construction folded
 away (no validator: no validation line; no hook: no loop; one observer hook: one guarded
-call, inline), and the finish point's success-path work (one latency sample, the observers'
-``fast_observe`` hooks) written out in the same frame. A call that leaves the success path
+call, inline; several admission hooks: each in turn, inline), and the finish point's
+success-path work (one latency sample, the observers' ``fast_observe`` hooks, or their
+``fast_served`` hooks for a call an admission hook served) written out in the same frame. A call that leaves the success path
 goes to the drivers' general functions, as before: the compiled function is one frame
 instead of four, and its lines are the drivers' own success path, nothing else.
 
