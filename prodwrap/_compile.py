@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 from prodwrap._copies import server
 from prodwrap._engine import Engine
+from prodwrap._kept import Kept
 from prodwrap._options import Settings
 from prodwrap._stage import Build, Compiles, Observers, Stage
 from prodwrap._stats import StatsRecorder
@@ -98,26 +100,34 @@ def input_name(fn: Callable[..., Any]) -> str | None:
 ORDER = ("cache", "budget", "canary", "bulkhead", "circuit", "hedge", "rate_limit")
 
 
-def _stages(settings: Settings, name: str, is_async: bool, ledger: Any = None, stats: Any = None) -> list[Stage]:
-    """The stages the settings compile to, in DESIGN §1's order."""
+def _stages(
+    settings: Settings, name: str, is_async: bool, ledger: Any = None, stats: Any = None, kept: Kept | None = None
+) -> list[Stage]:
+    """The stages the settings compile to, in DESIGN §1's order (the policies' stages that
+    ``kept`` holds for the same policy are reused: their state goes on)."""
     stages: list[Stage] = []
     build = Build(name, settings.version, is_async, settings)
     retry = Retry.coerce(settings.retry)
+    kept = Kept() if kept is None else kept
     for key in ORDER:
         if key == "budget":  # several budgets compile into one pair of stages
             if settings.budget:
                 from prodwrap.cost._budget_stage import compile_budgets
 
-                stages.extend(compile_budgets(settings.budget, build))
+                value = settings.budget
+                stages.extend(kept.stages(key, value, build, partial(compile_budgets, value, build)))
             continue
         policy: Compiles | None = getattr(settings, key, None)
         if policy is not None:
             if not callable(getattr(policy, "stages", None)):
                 raise ConfigurationError(f"{key}= takes a prodwrap policy object, got {policy!r}")
-            stages.extend(policy.stages(build))
+            if key == "canary":  # a rollout's stage: compiled afresh with each engine
+                stages.extend(policy.stages(build))
+            else:
+                stages.extend(kept.stages(key, policy, build, partial(policy.stages, build)))
         budget: Compiles | None = getattr(retry, "budget", None)
-        if key == "bulkhead" and budget is not None:
-            stages.extend(budget.stages(build))  # the retry budget: inside the bulkhead
+        if key == "bulkhead" and budget is not None:  # the retry budget: inside the bulkhead
+            stages.extend(kept.stages("retry_budget", budget, build, partial(budget.stages, build)))
     if settings.drift is not None:
         from prodwrap.drift._stage import DriftStage  # the drift package loads when used
 
@@ -166,13 +176,17 @@ def _stages(settings: Settings, name: str, is_async: bool, ledger: Any = None, s
     return stages
 
 
-def compile_engine(fn: Callable[..., Any], settings: Settings, stats: Any = None, ledger: Any = None) -> Engine:
+def compile_engine(
+    fn: Callable[..., Any], settings: Settings, stats: Any = None, ledger: Any = None, kept: Kept | None = None
+) -> Engine:
     """The engine a model runs: every option compiled once, here, into its stage.
 
     Args:
         stats: the ``StatsRecorder`` to count in (a swapped engine keeps its model's counts).
         ledger: the ledger ``cost=`` records in when ``ledger=`` shares none (a swapped engine
             keeps its model's own ledger).
+        kept: the model's kept stages (``prodwrap._kept``): a swapped engine for the same
+            primary reuses its policies' stages, so their state goes on (None: all fresh).
     """
     name = settings.name
     if settings.on_invalid not in ("raise", "fallback"):
@@ -200,7 +214,7 @@ def compile_engine(fn: Callable[..., Any], settings: Settings, stats: Any = None
         retry=Retry.coerce(settings.retry),
         fallbacks=_compile_fallbacks(settings.fallback, validate_output, is_async),
         on_invalid=settings.on_invalid,
-        stages=_stages(settings, name, is_async, ledger, stats),
+        stages=_stages(settings, name, is_async, ledger, stats, kept),
         stats=stats,
         batch=settings.batch,
     )

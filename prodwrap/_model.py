@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, Generic, Literal, ParamSpec,
 from prodwrap import _report
 from prodwrap._compile import batch_of, compile_engine, input_name
 from prodwrap._engine import Engine
+from prodwrap._kept import Kept
 from prodwrap._options import CommonOptions, Options, Settings
 from prodwrap._record import Prediction, Stats
 from prodwrap.errors import ConfigurationError, InputValidationError
@@ -103,7 +104,8 @@ class ProductionModel(Generic[In, P, R]):
         self._fn = predict
         self._settings = Settings.of(dict(options))
         self._input_name = input_name(predict)
-        self._engine = compile_engine(predict, self._settings)
+        self._kept = Kept()  # the policies' stages, whose state outlives an engine (prodwrap._kept)
+        self._engine = compile_engine(predict, self._settings, kept=self._kept)
         self.__wrapped__ = predict
         self.__name__ = name
         self.__doc__ = getattr(predict, "__doc__", None)

@@ -385,7 +385,9 @@ def compile_cost(
         core = getattr(stage, "core", None)
         # the cache (its hits save what a fill cost) and the budgets (they settle to what a call cost)
         if stage.seam is Seam.OBSERVER and hasattr(core, "spent"):
-            charger.handoff = {}
+            # (a stage kept from an earlier engine: its calls still in flight hand off here too)
+            prior = getattr(getattr(core, "spent", None), "__self__", None)
+            charger.handoff = prior.handoff if isinstance(prior, Charger) and prior.handoff is not None else {}
             core.spent = charger.spent  # type: ignore[union-attr]
     stages.insert(0, CostObserver(charger))
     stages.append(CollectingStage(charger) if collecting else ChargeStage(charger))

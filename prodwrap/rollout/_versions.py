@@ -4,10 +4,14 @@ A model holds one immutable engine. ``stage``, ``promote`` and ``rollback`` comp
 from new settings (the same ``StatsRecorder`` and, by default, the same ledger: the model's
 counts and costs go on) and swap it in with one assignment, under a lock that orders the swaps
 (it is not on the call path): a call in flight ends on the engine it began with, and calls that
-start after the swap run on the new one. The old engine's rollout stages (canary, shadows,
-escalation: the new engine compiled its own) are closed once the swap is done, so no worker
-thread is left behind; every other stage of the old engine is left to its calls, since the new
-engine's stages wrap the same monitors, logs and stores.
+start after the swap run on the new one. The primary's policies keep their stages (``Kept``,
+``prodwrap._kept``): the new engine shares them with the old, so an open circuit, a spent
+quota and the permits held in flight go on; a promoted candidate gets a primary home of its
+own (fresh state: another dependency), and a rollback to the primary it replaced brings that
+one's home back. The old engine's rollout stages (canary, shadows, escalation: the new engine
+compiled its own) are closed once the swap is done, so no worker thread is left behind; every
+other stage of the old engine is left to its calls, since the new engine's stages are the same
+or wrap the same monitors, logs and stores.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from prodwrap import _clock
 from prodwrap._compile import compile_engine, input_name
+from prodwrap._kept import Kept
 from prodwrap.errors import ConfigurationError
 from prodwrap.rollout._guard import ROLLED_BACK
 
@@ -68,7 +73,7 @@ class Rollouts:
     def __init__(self, model: ProductionModel[Any, Any, Any]) -> None:
         self.model = model
         self.lock = threading.Lock()
-        self.previous: list[tuple[Any, Settings]] = []  # the primaries promote() replaced
+        self.previous: list[tuple[Any, Settings, Kept]] = []  # the primaries promote() replaced
         settings = model._settings
         now = _clock.current.clock.time()
         self.history = [VersionEvent(settings.version, "deployed", "primary", None, None, now, None)]
@@ -133,7 +138,8 @@ class Rollouts:
                 )
             fn = getattr(staged.candidate, "_fn", staged.candidate)  # a model's own predict
             settings = self._unstaged(model._settings)
-            self._swap(fn, settings.replaced({"version": staged.version}), keep=(model._fn, settings))
+            promoted = settings.replaced({"version": staged.version})
+            self._swap(fn, promoted, keep=(model._fn, settings, model._kept), kept=model._kept.promoted())
             if handle is not None:
                 handle._core.halt("promoted", state="promoted")  # (its listeners hear it)
             self.staged = None
@@ -148,8 +154,9 @@ class Rollouts:
                 self._record(staged.version, "rolled_back", "candidate", staged.mode, by, reason)
             elif self.previous:  # the promoted primary leaves; the one before it is back
                 gone = model.version
-                fn, settings = self.previous.pop()
-                self._swap(fn, settings)
+                fn, settings, kept = self.previous[-1]
+                self._swap(fn, settings, kept=kept)  # (its own policies' state is back with it)
+                self.previous.pop()
                 self._record(gone, "rolled_back", "primary", None, by, reason)
             else:
                 raise ConfigurationError(f"{model.name}: nothing to roll back (no candidate staged, nothing promoted)")
@@ -166,16 +173,20 @@ class Rollouts:
             return settings.replaced({staged.mode: tuple(p for p in current if p is not staged.policy)})
         return settings.replaced({staged.mode: None})
 
-    def _swap(self, fn: Any, settings: Settings, keep: tuple[Any, Settings] | None = None) -> None:
+    def _swap(
+        self, fn: Any, settings: Settings, keep: tuple[Any, Settings, Kept] | None = None, kept: Kept | None = None
+    ) -> None:
         """Compile, then swap in one assignment; close the rollout stages the new engine dropped.
-        (A compile that fails leaves everything as it was.)"""
+        (A compile that fails leaves everything as it was.) ``kept``: the new primary's kept
+        stages (default: the model's, for the same primary)."""
         model = self.model
         old = model._engine
-        engine = compile_engine(fn, settings, stats=old.stats, ledger=model.ledger)
+        kept = model._kept if kept is None else kept
+        engine = compile_engine(fn, settings, stats=old.stats, ledger=model.ledger, kept=kept)
         _carry_reports(old, engine)
         if keep is not None:
             self.previous.append(keep)
-        model._fn, model._settings, model._input_name = fn, settings, input_name(fn)
+        model._fn, model._settings, model._input_name, model._kept = fn, settings, input_name(fn), kept
         model.__wrapped__ = fn
         model._swap(engine)
         for stage in old.stages:

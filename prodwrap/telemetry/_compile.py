@@ -47,6 +47,9 @@ def compile_telemetry(build: Build, stages: Sequence[Stage], stats: Any = None) 
     for other in stages:
         listeners = getattr(other, "listeners", None)
         if other.section == "circuit" and isinstance(listeners, list):
+            # A breaker kept from an earlier engine (prodwrap._kept) has that engine's
+            # telemetry listening: this one replaces it, so a transition is reported once.
+            listeners[:] = [f for f in listeners if not isinstance(getattr(f, "__self__", None), TelemetryStage)]
             listeners.append(stage.transition)
         elif other.section == "canary" and isinstance(listeners, list):
             listeners.append(rollouts.canary_event)
