@@ -134,6 +134,7 @@ class CallLimitStage(Stage):
         if call.racing and held.permit:
             return self._extra(call, held)
         held.permit = False  # a new attempt (or the same one asking again after a pause)
+        held.extras.clear()  # an earlier round's race: its extra attempts reached the dependency (spent)
         held.scope = self._scope() if self.by else ""
         now = _clocks.clock.monotonic()
         if held.paused is not None:

@@ -488,3 +488,37 @@ def test_the_rate_limit_decorator() -> None:
     with pytest.raises(pw.RateLimitedError):
         predict(4)
     assert predict.describe()["rate_limit"]["calls"] == 1.0
+
+
+async def test_a_retry_cancelled_gives_back_no_permit_of_the_race_before_it() -> None:
+    extra_started, round_two = asyncio.Event(), asyncio.Event()
+    calls: list[int] = []
+
+    async def predict(x: int) -> int:
+        calls.append(x)
+        if x == 0 and len(calls) == 1:  # round 1's first attempt fails once the hedge's extra has started
+            await extra_started.wait()
+            raise ConnectionError("first")
+        if x == 0 and len(calls) == 2:  # round 1's extra attempt: it reached the dependency, and fails
+            extra_started.set()
+            raise ConnectionError("extra")
+        if x == 0:  # round 2 (the retry) hangs until the caller gives up
+            round_two.set()
+            await asyncio.Event().wait()
+        return x
+
+    model = pw.ProductionModel(
+        predict,
+        hedge=pw.Hedge(after=0.001),
+        retry=pw.Retry(attempts=3, wait=NOW),  # round 2 is the third attempt: it is not raced
+        rate_limit=pw.RateLimit(calls=4, per=3600.0),
+        fallback=pw.Constant(-1),
+    )
+    task = asyncio.ensure_future(model.apredict(0))
+    await round_two.wait()
+    assert model.stats().rate_limit.permits == 3
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert model.stats().rate_limit.permits == 2  # round 2's permit went back; round 1's two never do
+    assert [await model.apredict(1), await model.apredict(2), await model.apredict(3)] == [1, 2, -1]
