@@ -267,7 +267,7 @@ class BreakerStage(Stage):
                 return self._read()
             if held[0] == OPEN:
                 self._time_open += max(0.0, now - held[1])
-            if to == OPEN:
+            if to == OPEN and held[0] != OPEN:  # a trip is a move to open (open() on an open circuit is none)
                 next(self._trips)
             elif to == CLOSED:
                 self._window.reset(new[3])

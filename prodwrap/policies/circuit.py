@@ -182,7 +182,8 @@ class CircuitStats:
 
     Attributes:
         state: ``"closed"``, ``"open"`` or ``"half_open"``.
-        trips: transitions to open (the rates' verdicts and ``open()`` alike).
+        trips: transitions to open (the rates' verdicts and ``open()`` alike; ``open()`` on a
+            circuit already open is none).
         time_open: seconds spent open, the current open spell included (prodwrap's clock).
         probes: half-open probes let through.
         refused: attempts refused (open, or half-open with every probe out).

@@ -370,6 +370,23 @@ async def test_forced_open_stays_open_until_close_which_empties_the_window(clock
     assert model.stats().circuit.time_open == pytest.approx(1000.0)
 
 
+def test_open_on_an_open_circuit_is_no_new_trip(clock: FakeClock) -> None:
+    model = pw.ProductionModel(lambda x: x, circuit=pw.CircuitBreaker(window=2))
+    assert model.circuit is not None
+    moves: list[tuple[str, str]] = []
+    model.circuit.listeners.append(lambda t: moves.append((t.from_state, t.to_state)))
+    model.circuit.open()
+    clock.advance(5.0)
+    model.circuit.open()
+    model.circuit.open()
+    stats = model.stats().circuit
+    assert stats is not None and (stats.trips, stats.time_open) == (1, pytest.approx(5.0))
+    assert moves == [("closed", "open")]
+    model.circuit.close()
+    model.circuit.open()  # closed again, then open: a second trip
+    assert model.stats().circuit.trips == 2 and moves[-2:] == [("open", "closed"), ("closed", "open")]
+
+
 def test_a_model_without_a_breaker_has_no_circuit() -> None:
     model = pw.ProductionModel(lambda x: x)
     assert model.circuit is None and model.stats().circuit is None
