@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 from prodwrap._gates import Permits
 from prodwrap._log import logger
 from prodwrap._stage import Build, Seam, Stage, Wait
-from prodwrap.errors import BulkheadFullError, ConfigurationError
+from prodwrap.errors import BulkheadFullError
+from prodwrap.policies._numbers import count, seconds
 
 if TYPE_CHECKING:
     from prodwrap._engine import Target
@@ -54,13 +55,8 @@ class Bulkhead:
     max_wait: float = 0.0
 
     def __post_init__(self) -> None:
-        n = self.max_concurrent
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ConfigurationError(f"Bulkhead.max_concurrent must be an int >= 1, got {n!r}")
-        wait = self.max_wait
-        if isinstance(wait, bool) or not isinstance(wait, int | float) or math.isnan(wait) or wait < 0:
-            raise ConfigurationError(f"Bulkhead.max_wait must be seconds >= 0 (math.inf: no limit), got {wait!r}")
-        object.__setattr__(self, "max_wait", float(wait))
+        object.__setattr__(self, "max_concurrent", count("Bulkhead", "max_concurrent", self.max_concurrent))
+        object.__setattr__(self, "max_wait", seconds("Bulkhead", "max_wait", self.max_wait, zero=True, infinite=True))
 
     def stages(self, build: Build) -> Sequence[Stage]:
         """The bulkhead's stage on the attempt seam (one set of permits per model)."""

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from prodwrap.errors import ConfigurationError
+from prodwrap.policies._numbers import count, seconds
 
 if TYPE_CHECKING:
     from prodwrap._stage import Build, Stage
@@ -50,16 +50,9 @@ class Cache:
     copy: bool = True
 
     def __post_init__(self) -> None:
-        if isinstance(self.maxsize, bool) or not isinstance(self.maxsize, int) or self.maxsize < 1:
-            raise ConfigurationError(f"Cache.maxsize must be a whole number of entries >= 1, got {self.maxsize!r}")
-        if self.ttl is not None:
-            if isinstance(self.ttl, bool) or not isinstance(self.ttl, int | float):
-                raise ConfigurationError(f"Cache.ttl must be seconds or None, got {self.ttl!r}")
-            if not math.isfinite(self.ttl) or self.ttl <= 0:
-                raise ConfigurationError(
-                    f"Cache.ttl must be a positive finite number of seconds (None: no expiry), got {self.ttl!r}"
-                )
-            object.__setattr__(self, "ttl", float(self.ttl))
+        object.__setattr__(self, "maxsize", count("Cache", "maxsize", self.maxsize))
+        if self.ttl is not None:  # (None: no expiry)
+            object.__setattr__(self, "ttl", seconds("Cache", "ttl", self.ttl))
         if self.key is not None and not callable(self.key):
             raise ConfigurationError(f"Cache.key must be a function of the validated input, got {self.key!r}")
         for flag in ("cache_fallbacks", "copy"):

@@ -22,13 +22,12 @@ handed to listeners) and :class:`CircuitStats` (``stats().circuit``).
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from prodwrap.errors import ConfigurationError
+from prodwrap.policies._numbers import count, fraction, seconds
 from prodwrap.state import MemoryStore, StateStore
 
 if TYPE_CHECKING:
@@ -38,24 +37,6 @@ if TYPE_CHECKING:
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 
 Record = type[BaseException] | tuple[type[BaseException], ...] | Callable[[BaseException], bool]
-
-
-def _rate(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < float(value) <= 1:
-        raise ConfigurationError(f"CircuitBreaker.{name} must be a fraction in (0, 1], got {value!r}")
-    return float(value)
-
-
-def _seconds(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < float(value) < math.inf:
-        raise ConfigurationError(f"CircuitBreaker.{name} must be a positive finite number of seconds, got {value!r}")
-    return float(value)
-
-
-def _count(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < 1:
-        raise ConfigurationError(f"CircuitBreaker.{name} must be an int >= 1, got {value!r}")
-    return int(value)
 
 
 def _is_types(value: object) -> bool:
@@ -108,16 +89,17 @@ class CircuitBreaker:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
-        set_(self, "failure_rate", _rate("failure_rate", self.failure_rate))
-        set_(self, "slow_call_rate", _rate("slow_call_rate", self.slow_call_rate))
+        owner = "CircuitBreaker"
+        set_(self, "failure_rate", fraction(owner, "failure_rate", self.failure_rate))
+        set_(self, "slow_call_rate", fraction(owner, "slow_call_rate", self.slow_call_rate))
         if self.slow_call is not None:
-            set_(self, "slow_call", _seconds("slow_call", self.slow_call))
-        window = _count("window", self.window)
+            set_(self, "slow_call", seconds(owner, "slow_call", self.slow_call))
+        window = count(owner, "window", self.window)
         set_(self, "window", window)
-        min_calls = window if self.min_calls is None else _count("min_calls", self.min_calls)
+        min_calls = window if self.min_calls is None else count(owner, "min_calls", self.min_calls)
         set_(self, "min_calls", min(min_calls, window))  # no verdict can wait for more than the window holds
-        set_(self, "open_for", _seconds("open_for", self.open_for))
-        set_(self, "half_open_calls", _count("half_open_calls", self.half_open_calls))
+        set_(self, "open_for", seconds(owner, "open_for", self.open_for))
+        set_(self, "half_open_calls", count(owner, "half_open_calls", self.half_open_calls))
         record = self.record
         if record is not None and not (_is_types(record) or (callable(record) and not isinstance(record, type))):
             raise ConfigurationError(f"CircuitBreaker.record takes exception types or a predicate, got {record!r}")

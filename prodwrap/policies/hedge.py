@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from prodwrap._stage import Build, Seam, Stage
 from prodwrap._stats import counted
 from prodwrap.errors import ConfigurationError
+from prodwrap.policies._numbers import as_float, count
 
 if TYPE_CHECKING:
     from prodwrap._engine import Target
@@ -50,15 +51,15 @@ class Hedge:
     min_samples: int = 20
 
     def __post_init__(self) -> None:
-        after = self.after
-        if after != "p95" and (
-            isinstance(after, bool) or not isinstance(after, int | float) or not (0 < after < math.inf)
-        ):
-            raise ConfigurationError(f'Hedge: after must be seconds > 0 or "p95", got {after!r}')
-        if isinstance(self.max_extra, bool) or not isinstance(self.max_extra, int) or self.max_extra < 1:
-            raise ConfigurationError(f"Hedge: max_extra must be an int >= 1, got {self.max_extra!r}")
-        if isinstance(self.min_samples, bool) or not isinstance(self.min_samples, int) or self.min_samples < 1:
-            raise ConfigurationError(f"Hedge: min_samples must be an int >= 1, got {self.min_samples!r}")
+        if not (isinstance(self.after, str) and self.after == "p95"):
+            after = as_float(self.after)
+            if after is None or not 0 < after < math.inf:
+                raise ConfigurationError(
+                    f'Hedge.after must be a finite number of seconds > 0 or "p95", got {self.after!r}'
+                )
+            object.__setattr__(self, "after", after)
+        object.__setattr__(self, "max_extra", count("Hedge", "max_extra", self.max_extra))
+        object.__setattr__(self, "min_samples", count("Hedge", "min_samples", self.min_samples))
 
     def describe(self) -> dict[str, Any]:
         return {"after": self.after, "max_extra": self.max_extra, "min_samples": self.min_samples}

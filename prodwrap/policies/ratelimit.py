@@ -15,12 +15,12 @@ wait longer than what is left of the deadline, or of ``max_wait``, is refused at
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from prodwrap.errors import ConfigurationError
+from prodwrap.policies._numbers import amount, seconds
 from prodwrap.state import StateStore
 
 if TYPE_CHECKING:
@@ -31,14 +31,8 @@ UsageReader = Callable[[Any], "Usage | int | float | None"]
 Estimate = float | Callable[[Any], float]
 
 
-def _amount(name: str, value: object, *, zero: bool = False) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ConfigurationError(f"RateLimit.{name} must be a finite number, got {value!r}")
-    if value < 0 or (value == 0 and not zero):
-        raise ConfigurationError(f"RateLimit.{name} must be {'>= 0' if zero else '> 0'}, got {value!r}")
-    return float(value)
+def _amount(name: str, value: object, *, zero: bool = False, least: float | None = None) -> float | None:
+    return None if value is None else amount("RateLimit", name, value, zero=zero, least=least)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,16 +69,12 @@ class RateLimit:
     usage: UsageReader | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "calls", _amount("calls", self.calls))
-        object.__setattr__(self, "tokens", _amount("tokens", self.tokens))
-        object.__setattr__(self, "per", _amount("per", self.per))
-        object.__setattr__(self, "max_wait", _amount("max_wait", self.max_wait, zero=True))
+        object.__setattr__(self, "calls", _amount("calls", self.calls, least=1))  # (the bucket holds the limit)
+        object.__setattr__(self, "tokens", _amount("tokens", self.tokens, least=1))
+        object.__setattr__(self, "per", seconds("RateLimit", "per", self.per))
+        object.__setattr__(self, "max_wait", seconds("RateLimit", "max_wait", self.max_wait, zero=True))
         if self.calls is None and self.tokens is None:
             raise ConfigurationError("RateLimit needs calls= or tokens= (or both)")
-        for name in ("calls", "tokens"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ConfigurationError(f"RateLimit.{name} must be >= 1 (the bucket holds the limit), got {value!r}")
         if self.by is not None and (not isinstance(self.by, str) or not self.by):
             raise ConfigurationError(f"RateLimit.by names a context tag (a str), got {self.by!r}")
         if self.store is not None and not isinstance(self.store, StateStore):

@@ -12,7 +12,6 @@ import math
 import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from random import random as _random
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +32,7 @@ from prodwrap.errors import (
     ProdwrapError,
     RateLimitedError,
 )
+from prodwrap.policies._numbers import amount, as_float, count, seconds
 from prodwrap.policies.retry_budget import RetryBudget
 
 # prodwrap's own refusals: retrying them cannot help.
@@ -92,20 +92,7 @@ def retry_after(exc: BaseException) -> float | None:
     after = getattr(exc, "retry_after", None)
     if after is None:  # (most exceptions: no ABC check)
         return None
-    if isinstance(after, numbers.Real | Decimal) and not isinstance(after, bool):
-        return _seconds(after)
-    return None
-
-
-def _seconds(after: Any) -> float:
-    """``float(after)``, with an int or Fraction too large for a float as +-infinity and a
-    signalling NaN as NaN (``float`` raises for both)."""
-    try:
-        return float(after)
-    except OverflowError:
-        return math.inf if after > 0 else -math.inf
-    except ValueError:  # Decimal("sNaN")
-        return math.nan
+    return as_float(after)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,14 +111,9 @@ class Backoff:
     jitter: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("initial", "maximum", "multiplier"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-                raise ConfigurationError(f"backoff {name} must be a finite number, got {value!r}")
-        if self.initial < 0 or self.maximum < 0:
-            raise ConfigurationError("backoff initial and maximum must be >= 0 seconds")
-        if self.multiplier < 1:
-            raise ConfigurationError(f"backoff multiplier must be >= 1, got {self.multiplier!r}")
+        object.__setattr__(self, "initial", seconds("backoff", "initial", self.initial, zero=True))
+        object.__setattr__(self, "maximum", seconds("backoff", "maximum", self.maximum, zero=True))
+        object.__setattr__(self, "multiplier", amount("backoff", "multiplier", self.multiplier, least=1))
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> float:
         return self.plain(retry_state.attempt_number)
@@ -219,12 +201,12 @@ class Retry:
         if self.attempts is None:
             if self.stop is None:
                 raise ConfigurationError("Retry(attempts=None) retries forever: give stop= as well")
-        elif isinstance(self.attempts, bool) or not isinstance(self.attempts, int) or self.attempts < 1:
-            raise ConfigurationError(f"Retry.attempts must be an int >= 1, got {self.attempts!r}")
-        elif self.attempts > MAX_ATTEMPTS:
-            raise ConfigurationError(
-                f"Retry.attempts={self.attempts} is more than {MAX_ATTEMPTS}; use stop= for long retrying"
-            )
+        else:
+            object.__setattr__(self, "attempts", count("Retry", "attempts", self.attempts))
+            if self.attempts > MAX_ATTEMPTS:
+                raise ConfigurationError(
+                    f"Retry.attempts={self.attempts} is more than {MAX_ATTEMPTS}; use stop= for long retrying"
+                )
         if self.on is not None and not (_is_types(self.on) or (callable(self.on) and not isinstance(self.on, type))):
             raise ConfigurationError(f"Retry.on takes exception types or a predicate, got {self.on!r}")
         if not callable(self.wait):
@@ -236,9 +218,9 @@ class Retry:
             object.__setattr__(self, "_types", types)
         if self.stop is None and isinstance(self.wait, Backoff):
             object.__setattr__(self, "_plain", self.wait.plain)
-        cap = self.max_retry_after
-        if isinstance(cap, bool) or not isinstance(cap, int | float) or not 0 <= cap < math.inf:
-            raise ConfigurationError(f"Retry.max_retry_after must be finite seconds >= 0, got {cap!r}")
+        object.__setattr__(
+            self, "max_retry_after", seconds("Retry", "max_retry_after", self.max_retry_after, zero=True)
+        )
         if self.budget is not None and not isinstance(self.budget, RetryBudget):
             raise ConfigurationError(f"Retry.budget takes a pw.RetryBudget(...), got {self.budget!r}")
 
@@ -247,9 +229,11 @@ class Retry:
         """``retry=`` as given to a model: an attempt count, a ``Retry`` or None."""
         if value is None or isinstance(value, Retry):
             return value
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigurationError(f"retry= takes an int or pw.Retry(...), got {value!r}")
-        return cls(attempts=value)
+        try:
+            attempts = count("retry=", "attempts", value)
+        except ConfigurationError:
+            raise ConfigurationError(f"retry= takes an int or pw.Retry(...), got {value!r}") from None
+        return cls(attempts=attempts)
 
     def retries(self, exc: BaseException) -> bool:
         """Whether ``exc`` is a failure this policy retries (the attempt count aside)."""

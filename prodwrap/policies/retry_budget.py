@@ -26,6 +26,7 @@ from prodwrap._log import Throttle, logger
 from prodwrap._stage import Seam, Stage
 from prodwrap._stats import counted
 from prodwrap.errors import ConfigurationError
+from prodwrap.policies._numbers import amount, seconds
 from prodwrap.state import MemoryStore, StateStore
 
 if TYPE_CHECKING:
@@ -37,14 +38,6 @@ log = logger("retry_budget")
 _faults = Throttle(log)
 _clocks = _clock.current
 SLICES = 10  # calls are added to the store once per tenth of the window
-
-
-def _number(owner: str, name: str, value: object, *, positive: bool) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ConfigurationError(f"{owner}.{name} must be a finite number, got {value!r}")
-    if value < 0 or (positive and value == 0):
-        raise ConfigurationError(f"{owner}.{name} must be {'> 0' if positive else '>= 0'}, got {value!r}")
-    return float(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,11 +62,11 @@ class RetryBudget:
     store: StateStore | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "ratio", _number("RetryBudget", "ratio", self.ratio, positive=False))
+        object.__setattr__(self, "ratio", amount("RetryBudget", "ratio", self.ratio, zero=True))
         object.__setattr__(
-            self, "min_per_second", _number("RetryBudget", "min_per_second", self.min_per_second, positive=False)
+            self, "min_per_second", amount("RetryBudget", "min_per_second", self.min_per_second, zero=True)
         )
-        object.__setattr__(self, "window", _number("RetryBudget", "window", self.window, positive=True))
+        object.__setattr__(self, "window", seconds("RetryBudget", "window", self.window))
         if self.ratio == 0 and self.min_per_second == 0:
             raise ConfigurationError("RetryBudget(ratio=0, min_per_second=0) allows no retry at all: use no Retry")
         if self.store is not None and not isinstance(self.store, StateStore):

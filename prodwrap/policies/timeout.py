@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from prodwrap.errors import ConfigurationError
+from prodwrap.policies._numbers import seconds
 
 
 def _seconds(name: str, value: float | None) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigurationError(f"{name} must be a number of seconds, got {value!r}")
-    if not math.isfinite(value) or value <= 0:
-        raise ConfigurationError(f"{name} must be a positive finite number of seconds, got {value!r}")
-    return float(value)
+    return None if value is None else seconds("Timeout", name, value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,8 +29,8 @@ class Timeout:
     total: float | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "attempt", _seconds("Timeout.attempt", self.attempt))
-        object.__setattr__(self, "total", _seconds("Timeout.total", self.total))
+        object.__setattr__(self, "attempt", _seconds("attempt", self.attempt))
+        object.__setattr__(self, "total", _seconds("total", self.total))
         if self.attempt is None and self.total is None:
             raise ConfigurationError("Timeout needs attempt= or total= (or both)")
         if self.attempt is not None and self.total is not None and self.attempt > self.total:

@@ -253,9 +253,9 @@ def test_under_no_sleep_a_p95_hedge_waits_a_millisecond_not_zero(monkeypatch: py
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"after": 0}, "after must be seconds > 0"),
-        ({"after": "p99"}, "after must be seconds > 0"),
-        ({"after": float("nan")}, "after must be seconds > 0"),
+        ({"after": 0}, "after must be a finite number of seconds > 0"),
+        ({"after": "p99"}, "after must be a finite number of seconds > 0"),
+        ({"after": float("nan")}, "after must be a finite number of seconds > 0"),
         ({"after": 0.1, "max_extra": 0}, "max_extra must be an int >= 1"),
         ({"after": 0.1, "min_samples": 0}, "min_samples must be an int >= 1"),
     ],
