@@ -38,6 +38,7 @@ log = logger("retry_budget")
 _faults = Throttle(log)
 _clocks = _clock.current
 SLICES = 10  # calls are added to the store once per tenth of the window
+MIN_WINDOW = 1.0  # seconds: Finagle's least TTL; a shorter window is slices of a few ms, a budget of nothing
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +50,7 @@ class RetryBudget:
             0 leaves only the floor.
         min_per_second: the floor: retries allowed per second of the window whatever the
             traffic, so a quiet model can still retry (``min_per_second * window`` per window).
-        window: the sliding window, in seconds.
+        window: the sliding window, in seconds (at least :data:`MIN_WINDOW`, 1 s, as Finagle's).
         store: where the calls and retries are counted (default: a ``MemoryStore`` of the
             model's own); a shared store makes one budget for every model using the same name.
 
@@ -66,7 +67,7 @@ class RetryBudget:
         object.__setattr__(
             self, "min_per_second", amount("RetryBudget", "min_per_second", self.min_per_second, zero=True)
         )
-        object.__setattr__(self, "window", seconds("RetryBudget", "window", self.window))
+        object.__setattr__(self, "window", seconds("RetryBudget", "window", self.window, least=MIN_WINDOW))
         if self.ratio == 0 and self.min_per_second == 0:
             raise ConfigurationError("RetryBudget(ratio=0, min_per_second=0) allows no retry at all: use no Retry")
         if self.store is not None and not isinstance(self.store, StateStore):
@@ -149,7 +150,11 @@ class RetryBudgetStage(Stage):
             until = self._until
             pending = counted(self._calls) - counted(self._undone) - self._folded
             if now >= until:
-                self._until = (math.floor(now / self.width) + 1) * self.width
+                try:
+                    self._until = (math.floor(now / self.width) + 1) * self.width
+                except (OverflowError, ValueError) as exc:  # a clock reading no slice holds (inf): a fault
+                    self._fault(exc)
+                    return
             if not pending:
                 return
             at = now if now < until or until == -math.inf else until - self.width

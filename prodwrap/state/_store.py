@@ -121,8 +121,10 @@ class MemoryStore:
             bucket.tokens = min(capacity, bucket.tokens + amount)
 
     def add(self, key: str, amount: float, window: float, now: float) -> float:
-        width = window / _SLICES
-        current = math.floor(now / width)
+        slices = now / (window / _SLICES) if window > 0 else math.nan
+        if not math.isfinite(slices):  # (math.floor would raise OverflowError or ValueError: say why)
+            raise ValueError(f"MemoryStore.add({key!r}): no slice of a {window!r} s window holds the reading {now!r}")
+        current = math.floor(slices)
         with self._lock:
             slide = self._slides.get(key)
             if slide is None:

@@ -63,6 +63,30 @@ def test_nonsense_is_a_configuration_error_naming_the_setting(kwargs: dict[str, 
         pw.RetryBudget(**kwargs)
 
 
+@pytest.mark.parametrize("window", [1e-305, 0.5, 0.999])
+def test_a_window_under_a_second_is_refused_saying_the_least(window: float) -> None:
+    with pytest.raises(
+        pw.ConfigurationError, match=r"^RetryBudget\.window must be a finite number of seconds >= 1, got"
+    ):
+        pw.RetryBudget(window=window)
+    assert pw.RetryBudget(window=1).window == 1.0
+
+
+def test_a_window_no_slice_of_the_store_holds_never_fails_a_prediction(clock: FakeClock) -> None:
+    budget = pw.RetryBudget()
+    object.__setattr__(budget, "window", 1e-305)  # (past validation: what a custom or older policy might hold)
+    dep = Failing()
+    dep.down = False
+    model = pw.ProductionModel(dep, name="tiny-window", retry=pw.Retry(attempts=2, wait=NOW, budget=budget))
+    assert [model(1), model(2)] == [1, 2]
+    dep.down = True
+    with pytest.raises(ConnectionError):
+        model(3)  # the budget's store fails: the retry goes ahead, as without a budget
+    assert dep.made == 4
+    stats = model.stats().retry_budget
+    assert stats is not None and stats.faults >= 1
+
+
 def test_retry_takes_only_a_budget_and_describes_it() -> None:
     with pytest.raises(pw.ConfigurationError, match=r"Retry\.budget"):
         pw.Retry(budget=0.2)  # type: ignore[arg-type]

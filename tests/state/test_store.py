@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from prodwrap.state import MemoryStore
@@ -69,3 +71,11 @@ def test_a_sweep_looks_at_about_two_buckets_per_new_one_when_none_is_full(monkey
     assert len(store._buckets) == new
     assert looked == [SWEEP_AT, 2 * SWEEP_AT, 4 * SWEEP_AT]  # doubling
     assert sum(looked) < 2 * new
+
+
+@pytest.mark.parametrize(("window", "now"), [(1e-305, 1000.0), (0.0, 1000.0), (10.0, math.inf), (10.0, math.nan)])
+def test_a_sliding_sum_no_slice_can_hold_is_a_value_error_saying_so(window: float, now: float) -> None:
+    store = MemoryStore()
+    with pytest.raises(ValueError, match=r"no slice of a .* s window holds the reading"):
+        store.add("k", 1, window, now)
+    assert store.add("k", 1, 10.0, 1000.0) == 1  # nothing was counted
