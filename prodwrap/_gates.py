@@ -103,6 +103,7 @@ def _running_loop() -> asyncio.AbstractEventLoop:
 
 
 _TOKEN = None  # what the list of free permits holds (only its length matters)
+EAGER = 1024  # permits made at once; the rest are made as they are first taken (a big n costs nothing)
 
 
 class Permits:
@@ -116,17 +117,23 @@ class Permits:
     the waiters again: whichever of the two goes second sees the other, so no permit stays
     free while someone waits (no lost wake-up).
 
+    Only :data:`EAGER` permits are made up front; the others are made, under the lock, the
+    first time one is needed (``_unmade`` counts them), so the free list is never longer than
+    the most permits held at once: ``Permits(10**12)`` costs what ``Permits(1024)`` does.
+
     Attributes:
         n: how many permits there are.
     """
 
-    __slots__ = ("_free", "_lock", "_low", "_waiters", "n")
+    __slots__ = ("_free", "_lock", "_low", "_unmade", "_waiters", "n")
 
     def __init__(self, n: int) -> None:
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"Permits: n must be an int >= 1, got {n!r}")
         self.n = n
-        self._free: list[None] = [_TOKEN] * n
+        made = min(n, EAGER)
+        self._free: list[None] = [_TOKEN] * made
+        self._unmade = n - made  # permits not made yet (only ever fewer, under the lock)
         self._lock = threading.Lock()
         self._waiters: deque[_Waiter | _AsyncWaiter] = deque()
         self._low = n  # the fewest free permits seen after a take (peak use: n - _low)
@@ -134,7 +141,7 @@ class Permits:
     @property
     def in_use(self) -> int:
         """Permits held now."""
-        return self.n - len(self._free)
+        return self.n - self._unmade - len(self._free)
 
     @property
     def peak(self) -> int:
@@ -151,16 +158,25 @@ class Permits:
         are ignored: they let ``take`` be a stage's ``fast_admit`` itself, no call between."""
         free = self._free
         if not free:
-            return False
+            return self._unmade > 0 and self._make()
         try:
             free.pop()
         except IndexError:  # another thread took the last one between the check and the pop
-            return False
-        left = len(free)
+            return self._unmade > 0 and self._make()
+        left = len(free) + self._unmade
         if left < self._low:  # a new peak: at most n times in the permits' life
             with self._lock:
                 self._low = min(self._low, left)
         return True
+
+    def _make(self) -> bool:
+        """Take a permit not made yet (under the lock; False when every one is made)."""
+        with self._lock:
+            if self._unmade <= 0:
+                return False
+            self._unmade -= 1
+            self._low = min(self._low, len(self._free) + self._unmade)
+            return True
 
     def give(self, _seconds: object = None) -> None:
         """Give a permit back: to the longest waiter if someone waits, else to the free list.
@@ -201,8 +217,12 @@ class Permits:
                 except IndexError:
                     pass
                 else:
-                    self._low = min(self._low, len(free))
+                    self._low = min(self._low, len(free) + self._unmade)
                     return True
+            if self._unmade > 0:  # (a permit not made yet is free)
+                self._unmade -= 1
+                self._low = min(self._low, len(free) + self._unmade)
+                return True
             self._waiters.append(waiter)
             self._hand_over()  # a permit given back between take() and append() is handed over
             return False

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from prodwrap._gates import Flight, Permits, _AsyncWaiter, _Waiter
+from prodwrap import _gates as gates
+from prodwrap._gates import EAGER, Flight, Permits, _AsyncWaiter, _Waiter
 from prodwrap._stage import Gate
 
 TICK = 0.01  # a wait that is meant to time out (only where the timeout itself is tested)
@@ -138,6 +139,33 @@ def test_permits_take_and_give_without_waiting() -> None:
     permits.give()
     permits.give()
     assert permits.in_use == 0 and permits.peak == 2
+
+
+def test_a_huge_number_of_permits_costs_only_what_is_held() -> None:
+    permits = Permits(10**12)
+    assert len(permits._free) == EAGER  # not 10**12 list entries
+    held = EAGER + 500
+    assert all(permits.take() for _ in range(held))
+    assert (permits.in_use, permits.peak) == (held, held) and permits._free == []
+    for _ in range(held):
+        permits.give()
+    assert (permits.in_use, permits.peak, len(permits._free)) == (0, held, held)
+    assert permits.acquire(0) and permits.in_use == 1
+
+
+def test_permits_made_as_needed_are_handed_to_waiters_once_all_are_made(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gates, "EAGER", 2)
+    permits = Permits(4)
+    assert len(permits._free) == 2
+    assert permits.take() and permits.take() and permits.acquire(0) and permits._enqueue(_Waiter())
+    assert not permits.take() and permits.in_use == 4 and permits.peak == 4  # all four made: no fifth
+    got: list[bool] = []
+    waiter = threading.Thread(target=lambda: got.append(permits.acquire(math.inf)))
+    waiter.start()
+    waiting(permits, 1)
+    permits.give()
+    waiter.join()
+    assert got == [True] and permits.in_use == 4
 
 
 def test_permits_refuse_nonsense() -> None:

@@ -15,7 +15,9 @@ OK, FAILED, SLOW = 0, 1, 2
 
 
 class Window:
-    """The last ``size`` outcomes (a ring buffer) with running failure and slow counts.
+    """The last ``size`` outcomes (a ring buffer, a byte each, grown as outcomes come in: a
+    big window costs memory for the outcomes seen, not for its size) with running failure and
+    slow counts.
 
     ``generation`` is the state's generation the window belongs to: every return to closed
     starts a new generation, and with it an empty window.
@@ -50,14 +52,13 @@ class Window:
         self.min_calls = min_calls
         self.failure_rate = failure_rate
         self.slow_rate = slow_rate
-        self.codes = bytearray(size)
         self.reset(0)
 
     def reset(self, generation: int) -> None:
         """Empty the window (for the closed state of ``generation``)."""
         self.generation = generation
         self.i = self.n = self.failed = self.slow = 0
-        self.codes[:] = bytes(self.size)
+        self.codes = bytearray()  # (it grows to ``size`` again as the outcomes come in)
         self.pending = itertools.count()
         self.withdrawn = itertools.count()
         self.drained = 0
@@ -65,14 +66,15 @@ class Window:
 
     def _put(self, code: int) -> None:
         i = self.i
-        if self.n < self.size:
+        if self.n < self.size:  # not full yet: i == n == len(codes)
             self.n += 1
+            self.codes.append(code)
         else:  # full: the oldest outcome drops out
             old = self.codes[i]
             if old:
                 self.failed -= old & FAILED
                 self.slow -= old >> 1
-        self.codes[i] = code
+            self.codes[i] = code
         self.i = i + 1 if i + 1 < self.size else 0
         if code:
             self.failed += code & FAILED

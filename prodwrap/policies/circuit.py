@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from prodwrap.policies._breaker import BreakerStage
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+MAX_WINDOW = 10_000_000  # attempts: the window keeps a byte per attempt in it (10 MB at most)
 
 Record = type[BaseException] | tuple[type[BaseException], ...] | Callable[[BaseException], bool]
 
@@ -59,7 +60,8 @@ class CircuitBreaker:
         slow_call_rate: opens when the share of slow attempts is at least this ((0, 1]).
         slow_call: an attempt is slow when it takes longer than this many seconds on
             prodwrap's clock (None: no attempt is slow, so ``slow_call_rate`` never trips it).
-        window: the count-based window: the last ``window`` attempts (an int >= 1).
+        window: the count-based window: the last ``window`` attempts (an int from 1 to
+            :data:`MAX_WINDOW`, 10,000,000: it keeps a byte per attempt in it).
         min_calls: no verdict before this many attempts are in the window (default: the
             window's size, as resilience4j's; clamped to ``window``).
         open_for: seconds the circuit stays open before it lets probes through.
@@ -74,7 +76,8 @@ class CircuitBreaker:
     Raises:
         ConfigurationError: a rate at 0 or above 1, a zero or negative ``slow_call``,
             ``open_for``, ``half_open_calls``, ``window`` or ``min_calls``, a ``record`` that
-            is neither exception types nor a callable, a ``store`` that is no ``StateStore``.
+            is neither exception types nor a callable, a ``store`` that is no ``StateStore``, a
+            ``window`` above :data:`MAX_WINDOW`.
     """
 
     failure_rate: float = 0.5
@@ -94,7 +97,7 @@ class CircuitBreaker:
         set_(self, "slow_call_rate", fraction(owner, "slow_call_rate", self.slow_call_rate))
         if self.slow_call is not None:
             set_(self, "slow_call", seconds(owner, "slow_call", self.slow_call))
-        window = count(owner, "window", self.window)
+        window = count(owner, "window", self.window, most=MAX_WINDOW, unit=" attempts (a byte of memory each)")
         set_(self, "window", window)
         min_calls = window if self.min_calls is None else count(owner, "min_calls", self.min_calls)
         set_(self, "min_calls", min(min_calls, window))  # no verdict can wait for more than the window holds

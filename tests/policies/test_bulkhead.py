@@ -536,3 +536,12 @@ def test_a_hedged_race_holds_its_one_permit_until_its_discarded_attempts_end() -
     release.set()
     until(lambda: stage.permits.in_use == 0)
     assert model.stats().bulkhead.held_by_abandoned == 0
+
+
+def test_a_huge_bulkhead_is_built_at_once_and_holds_memory_for_its_permits_in_use() -> None:
+    model = pw.ProductionModel(lambda x: x, bulkhead=pw.Bulkhead(10**12))
+    stage = next(s for s in model._engine.stages if s.section == "bulkhead")
+    assert len(stage.permits._free) <= 1024  # type: ignore[attr-defined]
+    assert model(3) == 3
+    stats = model.stats().bulkhead
+    assert stats is not None and (stats.max_concurrent, stats.in_use, stats.peak) == (10**12, 0, 1)

@@ -387,6 +387,20 @@ def test_open_on_an_open_circuit_is_no_new_trip(clock: FakeClock) -> None:
     assert model.stats().circuit.trips == 2 and moves[-2:] == [("open", "closed"), ("closed", "open")]
 
 
+def test_a_window_past_the_limit_is_refused_naming_it_and_a_big_one_allocates_as_it_fills(clock: FakeClock) -> None:
+    from prodwrap.policies.circuit import MAX_WINDOW
+
+    with pytest.raises(pw.ConfigurationError, match=r"^CircuitBreaker\.window must be at most 10,000,000 attempts"):
+        pw.CircuitBreaker(window=10**12)
+    model = pw.ProductionModel(lambda x: x, circuit=pw.CircuitBreaker(window=MAX_WINDOW, min_calls=2))
+    stage = next(s for s in model._engine.stages if s.section == "circuit")
+    window = stage._window  # type: ignore[attr-defined]
+    assert len(window.codes) == 0  # nothing allocated for the window's size
+    for i in range(3):
+        model(i)
+    assert model.stats().circuit.calls == 3 and len(window.codes) == 3
+
+
 def test_a_model_without_a_breaker_has_no_circuit() -> None:
     model = pw.ProductionModel(lambda x: x)
     assert model.circuit is None and model.stats().circuit is None
