@@ -6,9 +6,10 @@ template below with every branch the engine's configuration decides at construct
 away (no validator: no validation line; no hook: no loop; one observer hook: one guarded
 call, inline; several admission hooks: each in turn, inline), and the finish point's
 success-path work (one latency sample, the observers' ``fast_observe`` hooks, or their
-``fast_served`` hooks for a call an admission hook served) written out in the same frame. A call that leaves the success path
-goes to the drivers' general functions, as before: the compiled function is one frame
-instead of four, and its lines are the drivers' own success path, nothing else.
+``fast_served`` hooks for a call an admission hook served) written out in the same frame.
+A call that leaves the success path goes to the drivers' general functions, as before: the
+compiled function is one frame instead of four, and its lines are the drivers' own success
+path, nothing else.
 
 The sync and the async function come from the same lines and differ only where the drivers
 do: how the predict is called (inline or on a worker under a timeout, versus awaited under a
