@@ -106,14 +106,23 @@ class MemoryStore:
         self._sweep_at = max(SWEEP_AT, 2 * len(buckets))
 
     def take(self, key: str, amount: float, capacity: float, rate: float, now: float) -> float:
-        with self._lock:
-            bucket = self._bucket(key, capacity, rate, now)
+        lock = self._lock
+        lock.acquire()  # (not ``with``, nor ``_bucket`` for one that exists: every attempt takes)
+        try:
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                bucket = self._bucket(key, capacity, rate, now)
+            elif now > bucket.at:
+                bucket.tokens = min(capacity, bucket.tokens + (now - bucket.at) * rate)
+                bucket.at = now
             if bucket.tokens >= amount:
                 bucket.tokens -= amount
                 return 0.0
             if rate <= 0 or amount > capacity:
                 return math.inf
             return (amount - bucket.tokens) / rate
+        finally:
+            lock.release()
 
     def give(self, key: str, amount: float, capacity: float, rate: float, now: float) -> None:
         with self._lock:
