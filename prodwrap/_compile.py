@@ -14,6 +14,7 @@ from typing import Any
 from prodwrap._copies import server
 from prodwrap._engine import Engine
 from prodwrap._kept import Kept
+from prodwrap._masking import Masking
 from prodwrap._options import Settings
 from prodwrap._stage import Build, Compiles, Observers, Stage
 from prodwrap._stats import StatsRecorder
@@ -22,7 +23,7 @@ from prodwrap.errors import ConfigurationError, InputValidationError, OutputVali
 from prodwrap.policies.fallback import Constant, fallback_names
 from prodwrap.policies.retry import Retry
 from prodwrap.policies.timeout import Timeout
-from prodwrap.policies.validation import compile_output, compile_spec, fast_validator
+from prodwrap.policies.validation import _sensitive, compile_output, compile_spec, fast_validator
 
 
 def batch_of(
@@ -217,4 +218,5 @@ def compile_engine(
         stages=_stages(settings, name, is_async, ledger, stats, kept),
         stats=stats,
         batch=settings.batch,
+        masking=Masking(_sensitive(settings.input)),
     )

@@ -162,7 +162,7 @@ def _finish(finisher: Finisher, ns: dict[str, Any]) -> str:
             name = f"observe{i}"
             ns[name] = hook
             # (an interrupt, too, is kept for the end: the hooks after it run)
-            call = _hooks([name], "(value, out)", "raised = kept(raised, {name}, exc)", "BaseException")
+            call = _hooks([name], "(value, out)", "raised = kept(raised, {name}, exc, value)", "BaseException")
             text += _plain(hook, i, ns, call)
         text += "    if raised is not None:\n        raise raised\n"
     return text
@@ -221,7 +221,7 @@ def _served(finisher: Finisher, ns: dict[str, Any]) -> str:
         for i, hook in enumerate(finisher.fast_served):
             names.append(f"served{i}")
             ns[names[-1]] = hook
-        text += _hooks(names, "(value, said)", "raised = kept(raised, {name}, exc)", "BaseException")
+        text += _hooks(names, "(value, said)", "raised = kept(raised, {name}, exc, value)", "BaseException")
         text += "    if raised is not None:\n        raise raised\n"
     return "".join(" " * 12 + line + "\n" for line in text.splitlines()).rstrip("\n")
 
@@ -233,7 +233,7 @@ def _done(fast: Any, ns: dict[str, Any]) -> str:
     names = [f"done{i}" for i in range(len(fast.done))]
     ns.update(zip(names, fast.done, strict=True))
     ns["failed_hook"] = fast.finisher.failed
-    return _hooks(names, "()", "failed_hook({name}, exc)")
+    return _hooks(names, "()", "failed_hook({name}, exc, value)")
 
 
 def _guard(watch: Any, ns: dict[str, Any]) -> str:
@@ -285,7 +285,7 @@ def compile_runner(engine: Engine, is_async: bool) -> Runner:
         "fn": fast.fn,
         "POOL": POOL,
         "SECONDS": fast.seconds,
-        "late_error": engine.stats.late_error,
+        "late_error": engine.late,
         "abandoned": engine.stats.abandoned,
         "timeout_error": engine.timeout_error,
         "Binding": Binding,

@@ -138,7 +138,7 @@ def _call_sync(engine: Engine, rec: CallRecord, args: tuple[Any, ...], kwargs: d
     limit = limit_of(rec, now)
     if limit <= 0:
         raise engine.timeout_error(rec, 0.0)
-    done, out = POOL.run(rec.seconds, rec.limit, target.fn, (rec.input, *args), kwargs, engine.stats.late_error, rec)
+    done, out = POOL.run(rec.seconds, rec.limit, target.fn, (rec.input, *args), kwargs, engine.late, rec)
     if not done:
         engine.stats.abandoned()
         rec.late = out  # the job, running on until its predict returns
@@ -229,9 +229,7 @@ async def _call_async(
             if allowed <= 0:
                 raise engine.timeout_error(rec, 0.0)
         holder = rec if holder is None else holder
-        done, out = await POOL.arun(
-            rec.seconds, rec.limit, fn, (rec.input, *args), kwargs, engine.stats.late_error, holder
-        )
+        done, out = await POOL.arun(rec.seconds, rec.limit, fn, (rec.input, *args), kwargs, engine.late, holder)
         if not done:
             engine.stats.abandoned()
             holder.late = out  # the job, running on until its predict returns

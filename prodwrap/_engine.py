@@ -24,6 +24,8 @@ from prodwrap._acts import CALL, GIVE_UP, NEXT, RACE, RETRY, SLEEP, WAIT, Act, S
 from prodwrap._attempt import attempt
 from prodwrap._fastpath import FastPath, fast_enough, overrides
 from prodwrap._finish import Finisher
+from prodwrap._jobs import LateHook
+from prodwrap._masking import NO_MASKING, Masking
 from prodwrap._record import CallRecord
 from prodwrap._stage import Pause, Refuse, Route, Seam, Serve, Stage, Wait
 from prodwrap._stats import StatsRecorder
@@ -70,6 +72,8 @@ class Engine:
         "finisher",
         "inner",
         "is_async",
+        "late",
+        "masking",
         "name",
         "on_invalid",
         "primary",
@@ -109,6 +113,7 @@ class Engine:
         stages: Sequence[Stage] = (),
         stats: StatsRecorder | None = None,
         batch: bool = False,
+        masking: Masking | None = None,
     ) -> None:
         self.name = name
         self.version = version
@@ -125,6 +130,8 @@ class Engine:
         self.fallbacks = tuple(fallbacks)
         self.on_invalid = on_invalid
         self.stats = StatsRecorder() if stats is None else stats
+        self.masking = NO_MASKING if masking is None else masking  # what logs may show of the input
+        self.late = LateHook(self.stats.late_error, self.masking)  # the on_late of its attempts
         self.stages = tuple(stages)
         self.admission = tuple(s for s in self.stages if s.seam is Seam.ADMISSION and overrides(s, "admit"))
         self.attempt_stages = tuple(

@@ -46,6 +46,7 @@ class Finisher:
         "fast_served",
         "finish",
         "keepers",
+        "masking",
         "model",
         "needs_record",
         "observe",
@@ -63,6 +64,7 @@ class Finisher:
         self.model = engine.name
         self.version = engine.version
         self.stats = engine.stats
+        self.masking = engine.masking
         self.ring = engine.stats.ring
         self.seq = engine.stats.seq
         overriding = [s for s in observers if type(s).observe is not Stage.observe]
@@ -101,7 +103,7 @@ class Finisher:
                 try:
                     wanted = asks(value, out)
                 except Exception as exc:
-                    self.failed(asks, exc)
+                    self.failed(asks, exc, value)
                     continue
                 if wanted:
                     marks = {stage: True} if marks is None else {**marks, stage: True}
@@ -136,25 +138,25 @@ class Finisher:
                 try:
                     hook(rec.input, out)
                 except BaseException as exc:  # (an interrupt is raised once every hook has run)
-                    raised = self._kept(raised, hook, exc)
+                    raised = self._kept(raised, hook, exc, rec.input)
         for observe in self.observe:
             try:
                 observe(rec)
             except BaseException as exc:  # (an interrupt is raised once every hook has run)
-                raised = self._kept(raised, observe, exc)
+                raised = self._kept(raised, observe, exc, rec.input)
         if self.keepers or rec.detailed:
             prediction = rec.public(self.model, self.version)
             for keep in (*self.readers, *self.keepers):
                 try:
                     keep(prediction)
                 except BaseException as exc:  # (an interrupt is raised once every hook has run)
-                    raised = self._kept(raised, keep, exc)
+                    raised = self._kept(raised, keep, exc, rec.input)
         watch = rec.watch
         if watch is not None:  # telemetry: the call's span and metrics read the record
             try:
                 watch.finished(rec)
             except Exception as exc:
-                self.failed(watch.finished, exc)
+                self.failed(watch.finished, exc, rec.input)
         if (rec.outcome == "fallback" or rec.refused is not None) and _info(logging.INFO):
             if rec.outcome == "fallback":
                 what = f"served by fallback {rec.served_by} after {', '.join(rec.reasons or ())}"
@@ -178,7 +180,7 @@ class Finisher:
             try:
                 said = hook(value, out)
             except BaseException as exc:  # (an interrupt is raised once every hook has run)
-                raised = self._kept(raised, hook, exc)
+                raised = self._kept(raised, hook, exc, value)
                 continue
             if said.__class__ is tuple and said:
                 alerts += said
@@ -189,7 +191,7 @@ class Finisher:
             try:
                 watch.finished(rec)
             except Exception as exc:
-                self.failed(watch.finished, exc)
+                self.failed(watch.finished, exc, value)
         if raised is not None:
             raise raised
 
@@ -201,27 +203,32 @@ class Finisher:
             try:
                 hook(*args)
             except BaseException as exc:  # (an interrupt is raised once every hook has run)
-                raised = self._kept(raised, hook, exc)
+                raised = self._kept(raised, hook, exc, args[0] if args else None)
         if raised is not None:
             raise raised
 
-    def _kept(self, raised: BaseException | None, hook: object, exc: BaseException) -> BaseException | None:
+    def _kept(
+        self, raised: BaseException | None, hook: object, exc: BaseException, value: Any = None
+    ) -> BaseException | None:
         """What the finish raises once every hook has run, now that ``hook`` raised ``exc``
-        (``raised``: what it would raise so far): an interrupt (not an ``Exception``) before
-        anything, then an error meant for the caller; any other error is counted and logged."""
+        (``raised``: what it would raise so far; ``value``: the call's input): an interrupt
+        (not an ``Exception``) before anything, then an error meant for the caller; any other
+        error is counted and logged."""
         interrupted = raised is not None and not isinstance(raised, Exception)  # (the first one stands)
         if not isinstance(exc, Exception):
             return raised if interrupted else exc
-        for_caller = self.failed(hook, exc)
+        for_caller = self.failed(hook, exc, value)
         return raised if interrupted else for_caller or raised
 
     def _extra(self, rec: CallRecord) -> dict[str, Any]:
         reason = rec.reasons[-1] if rec.reasons else None
         return {"model": self.model, "version": self.version, "outcome": rec.outcome, "reason": reason}
 
-    def failed(self, observer: object, exc: Exception) -> Exception | None:
-        """An observer raised: count it, log it once per burst. An error meant for the caller
-        (``ShadowMismatchError``) is returned instead, for the finish point to raise."""
+    def failed(self, observer: object, exc: Exception, value: Any = None) -> Exception | None:
+        """An observer raised: count it, log it once per burst, with the sensitive values of
+        the call's input ``value`` masked (an observer may put one in its error's text). An
+        error meant for the caller (``ShadowMismatchError``) is returned instead, for the
+        finish point to raise."""
         if isinstance(exc, _FOR_CALLER):
             return exc
         self.stats.observer_failed()
@@ -235,5 +242,6 @@ class Finisher:
             exc,
             exc_info=exc,
             extra={"model": self.model, "version": self.version},
+            mask=self.masking.mask_for(value),
         )
         return None

@@ -27,6 +27,8 @@ from prodwrap._log import Throttle, logger
 if TYPE_CHECKING:
     import asyncio
 
+    from prodwrap._masking import Masking
+
 LATE_LOG_SECONDS = 60.0  # at most one WARNING about late exceptions per this many seconds
 INF = float("inf")
 TIMED_OUT = object()  # what an async caller's future holds when its limit passed
@@ -178,28 +180,53 @@ def end_of(deadline: float | None) -> float:
     return deadline if mono is _monotonic else _monotonic() + (deadline - mono())
 
 
+class LateHook:
+    """A model's ``on_late``: counts a late exception (``count``), and says what its log line
+    may show (``masking``: the input's sensitive values, which a predict may put in its error)."""
+
+    __slots__ = ("count", "masking")
+
+    def __init__(self, count: OnLate, masking: Masking) -> None:
+        self.count = count
+        self.masking = masking
+
+    def __call__(self, exc: BaseException) -> None:
+        self.count(exc)
+
+
 class LateLog:
-    """Hands every late exception to its ``on_late``; logs one WARNING per burst of them
+    """Hands every late exception to its job's ``on_late``; logs one WARNING per burst of them
     (``prodwrap._log.Throttle``: the first of a burst is logged, the rest counted, and the
-    next line says how many were left out)."""
+    next line says how many were left out), masked by the job's :class:`LateHook` if it has one."""
 
     __slots__ = ("throttle",)
 
     def __init__(self) -> None:
         self.throttle = Throttle(log, LATE_LOG_SECONDS)
 
-    def report(self, exc: BaseException, on_late: OnLate | None) -> None:
+    def report(self, exc: BaseException, job: Job) -> None:
         """Never raises: it runs on workers, on the event loop and in interrupted callers."""
         also = ""
+        on_late = job.on_late
         if on_late is not None:
             try:
                 on_late(exc)
             except BaseException as hook_error:  # a counting hook must not kill a worker
                 also = f"; on_late raised {type(hook_error).__name__}: {hook_error}"
-        self.warn(f"an abandoned attempt raised after its caller stopped waiting{also}", exc, "late_exception")
+        mask = None
+        if isinstance(on_late, LateHook) and job.args:
+            try:
+                mask = on_late.masking.mask_for(job.args[0])
+            except Exception:  # an input that cannot be read: nothing of it is in the line
+                mask = _withheld
+        self.warn(f"an abandoned attempt raised after its caller stopped waiting{also}", exc, "late_exception", mask)
 
-    def warn(self, what: str, exc: BaseException, reason: str) -> None:
+    def warn(self, what: str, exc: BaseException, reason: str, mask: Callable[[str], str] | None = None) -> None:
         """Log ``what`` and ``exc`` at WARNING (``extra``: ``reason``), once per burst."""
         self.throttle.warning(
-            reason, "%s: %s: %s", what, type(exc).__name__, exc, exc_info=exc, extra={"reason": reason}
+            reason, "%s: %s: %s", what, type(exc).__name__, exc, exc_info=exc, extra={"reason": reason}, mask=mask
         )
+
+
+def _withheld(text: str) -> str:
+    return "(the text is withheld: the input's sensitive values could not be read to mask them)"

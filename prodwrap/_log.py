@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import traceback
 from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
@@ -61,8 +62,14 @@ class Throttle:
         *args: Any,
         exc_info: BaseException | None = None,
         extra: Mapping[str, Any] | None = None,
+        mask: Callable[[str], str] | None = None,
     ) -> bool:
-        """Log ``msg % args`` at WARNING unless ``key`` was logged within ``interval``; True if logged."""
+        """Log ``msg % args`` at WARNING unless ``key`` was logged within ``interval``; True if logged.
+
+        ``mask`` (``prodwrap._masking.Masking.mask_for``: a call's sensitive values) is applied
+        to the line and to ``exc_info``'s traceback; when it changes either, the masked
+        traceback is written in the line and the record carries no exception object (a handler
+        formatting that one would print the values in clear)."""
         now = self.clock()
         with self._lock:
             last = self._last.get(key)
@@ -73,5 +80,19 @@ class Throttle:
             left_out = self._suppressed.pop(key, 0)
         if left_out:
             msg += f" ({left_out} more like it in the last {self.interval:g} s were not logged)"
+        if mask is not None:
+            msg, args, exc_info = _masked(mask, msg, args, exc_info)
         self.logger.warning(msg, *args, exc_info=exc_info, extra=dict(extra or {}), stacklevel=2)
         return True
+
+
+def _masked(
+    mask: Callable[[str], str], msg: str, args: tuple[Any, ...], exc_info: BaseException | None
+) -> tuple[str, tuple[Any, ...], BaseException | None]:
+    """``msg % args`` and ``exc_info``'s traceback masked, as one line's (msg, args, exc_info)."""
+    text = msg % args if args else msg
+    trace = "" if exc_info is None else "".join(traceback.format_exception(exc_info)).rstrip("\n")
+    shown, shown_trace = mask(text), mask(trace)
+    if shown == text and shown_trace == trace:
+        return msg, args, exc_info
+    return "%s", (f"{shown}\n{shown_trace}" if shown_trace else shown,), None

@@ -76,7 +76,7 @@ def race_sync(engine: Engine, rec: CallRecord, args: tuple[Any, ...], kwargs: di
     end = end_of(rec.limit)
 
     def start() -> None:
-        job = POOL.start(rec.seconds, rec.limit, fn, (rec.input, *args), kwargs, engine.stats.late_error)
+        job = POOL.start(rec.seconds, rec.limit, fn, (rec.input, *args), kwargs, engine.late)
         job.then(ended.release)
         jobs.append(job)
 

@@ -205,7 +205,7 @@ class Pool:
         """The caller leaves early: abandon the job; report an exception nobody will see."""
         job.abandoned = True
         if job.done.acquire(False) and job.error is not None:
-            self.late.report(job.error, job.on_late)
+            self.late.report(job.error, job)
 
     def _joined(self, worker: Worker, job: Job | None) -> Job | None:
         """A new worker counts itself; one from the starter takes its first job."""
@@ -241,13 +241,13 @@ class Pool:
         """On the worker, once ``job`` has ended: report it late, or wake its event loop."""
         if job.abandoned:  # its caller left: the outcome is late, unless it took it meanwhile
             if job.done.acquire(False) and job.error is not None:
-                self.late.report(job.error, job.on_late)
+                self.late.report(job.error, job)
         elif job.waiter is not None:
             try:
                 job.waiter[0].call_soon_threadsafe(self._settle, job)
             except RuntimeError:  # the loop closed: nobody waits any more
                 if job.done.acquire(False) and job.error is not None:
-                    self.late.report(job.error, job.on_late)
+                    self.late.report(job.error, job)
 
     # -- asyncio -------------------------------------------------------------------------------
 
@@ -363,7 +363,7 @@ class Pool:
         if not future.done():
             job.deliver(future)
         elif job.error is not None:  # cancelled meanwhile: nobody will see the exception
-            self.late.report(job.error, job.on_late)
+            self.late.report(job.error, job)
 
     def _cancelled(self, job: Job, future: asyncio.Future[Any]) -> None:
         """The awaiting task was cancelled: abandon the job; report an unseen exception."""
@@ -371,7 +371,7 @@ class Pool:
         if future.done() and not future.cancelled():  # settled, but the cancel came first
             exc = future.exception()
             if exc is not None:
-                self.late.report(exc, job.on_late)
+                self.late.report(exc, job)
         self._unqueue(job)
 
     def _unqueue(self, job: Job) -> None:

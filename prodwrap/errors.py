@@ -61,17 +61,21 @@ def _format_errors(title: str, subject: str, errors: Sequence[dict[str, Any]]) -
     about the whole value shows as ``<subject>``, and pydantic's "Input should ..." reads
     "Output should ..." for an output (``.errors`` keeps pydantic's own words)."""
     lines = [f"{title}: {len(errors)} error{'s' if len(errors) != 1 else ''}"]
-    shown = "input" if subject == "input" else "value"
     for err in errors:
         loc = ".".join(str(part) for part in err.get("loc", ())) or f"<{subject}>"
         msg = str(err.get("msg", ""))
         if subject != "input" and msg.startswith("Input "):
             msg = subject.capitalize() + msg[len("Input") :]
-        line = f"  {loc}: {msg} [type={err.get('type', '')}]"
-        if "input" in err:
-            line += f" {shown}={err['input']!r}"
-        lines.append(line)
+        lines.append(f"  {loc}: {msg} [type={err.get('type', '')}]{_quoted_value(subject, err)}")
     return "\n".join(lines)
+
+
+def _quoted_value(subject: str, err: dict[str, Any]) -> str:
+    """How a message line quotes the rejected value (`` input='...'``, `` value='...'``),
+    at its end; "" when the error keeps none."""
+    if "input" not in err:
+        return ""
+    return f" {'input' if subject == 'input' else 'value'}={err['input']!r}"
 
 
 class _FieldErrors(ProdwrapError):
@@ -83,6 +87,11 @@ class _FieldErrors(ProdwrapError):
         self.model = model
         title = self.title if model is None else f"{model}: {self.title}"
         super().__init__(_format_errors(title, self.subject, self.errors))
+
+    def _quoted(self) -> list[str]:
+        """The texts that end the message's lines quoting rejected values: what a span leaves
+        out without ``capture_content=True`` (``prodwrap._masking``)."""
+        return [text for err in self.errors if (text := _quoted_value(self.subject, err))]
 
 
 class InputValidationError(_FieldErrors, ValueError):

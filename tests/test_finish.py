@@ -7,6 +7,7 @@ import logging
 import threading
 from typing import Any
 
+import pydantic
 import pytest
 
 import prodwrap as pw
@@ -210,6 +211,47 @@ def test_prediction_tags_are_read_only() -> None:
     assert p.tags == {"customer": "acme"}
     with pytest.raises(TypeError):
         p.tags["customer"] = "other"  # type: ignore[index]
+
+
+@pytest.mark.parametrize("path", ["success", "fallback"])
+def test_an_observer_faults_log_line_masks_the_inputs_sensitive_values(
+    caplog: pytest.LogCaptureFixture, path: str
+) -> None:
+    class Applicant(pydantic.BaseModel):
+        name: str
+        ssn: pydantic.SecretStr
+
+    def leaky(p: pw.Prediction) -> None:
+        ssn = p.value
+        try:
+            raise KeyError(ssn)
+        except KeyError as exc:
+            raise RuntimeError(f"sink refused ssn {ssn}") from exc
+
+    def predict(a: Applicant) -> str:
+        if path == "fallback":
+            raise ConnectionError("down")
+        return a.ssn.get_secret_value()
+
+    model = pw.ProductionModel(
+        predict,
+        name=f"leaky-{path}",
+        input=Applicant,
+        fallback=lambda a: a.ssn.get_secret_value(),
+        observers=[leaky],
+        telemetry=False,
+    )
+    with caplog.at_level(logging.WARNING, logger="prodwrap"):
+        assert model({"name": "Ada", "ssn": "123-45-6789"}) == "123-45-6789"
+    (record,) = [r for r in caplog.records if r.name == "prodwrap.observers"]
+    text = logging.Formatter().format(record)
+    assert "sink refused ssn **********" in text and "KeyError" in text  # the chain, masked
+    assert "123-45-6789" not in text and record.exc_info is None  # (no exception for a handler to print)
+    plain = pw.ProductionModel(lambda x: x, name=f"plain-{path}", observers=[leaky], telemetry=False)
+    with caplog.at_level(logging.WARNING, logger="prodwrap"):
+        plain("no secret here")
+    (record,) = [r for r in caplog.records if r.name == "prodwrap.observers" and "plain" in r.getMessage()]
+    assert record.exc_info is not None  # nothing to mask: the record is as before
 
 
 def test_a_refusal_is_logged_at_info(caplog: pytest.LogCaptureFixture) -> None:

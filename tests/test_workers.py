@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pydantic
 import pytest
 
 import prodwrap as pw
@@ -307,6 +308,50 @@ def test_late_exceptions_reach_on_late_and_log_once_per_burst(
     records = [r for r in caplog.records if r.name == "prodwrap.workers"]
     assert len(records) == 2
     assert "KeyError" in records[1].getMessage() and "4 more like it" in records[1].getMessage()
+
+
+def test_a_late_errors_log_line_masks_the_inputs_sensitive_values(gate: threading.Event) -> None:
+    """Real time: the attempt times out after 0.02 s."""
+
+    class Applicant(pydantic.BaseModel):
+        name: str
+        ssn: pydantic.SecretStr
+
+    def lookup(a: Applicant) -> float:
+        assert gate.wait(WAIT)
+        ssn = a.ssn.get_secret_value()
+        try:
+            raise KeyError(ssn)
+        except KeyError as exc:
+            raise ValueError(f"lookup failed for ssn {ssn}") from exc
+
+    records: list[logging.LogRecord] = []
+    logged = threading.Event()
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.name == "prodwrap.workers":
+                records.append(record)
+                logged.set()
+
+    # On the root logger, after every other handler: once it has the line, the line has been
+    # handled everywhere (a handler on prodwrap.workers would let it reach the next test's).
+    handler, workers = Keep(logging.WARNING), logging.getLogger()
+    workers.addHandler(handler)
+    POOL.late.throttle._last.clear()  # (an earlier test's line would hold this one back)
+    try:
+        model = pw.ProductionModel(
+            lookup, name="late", input=Applicant, timeout=0.02, fallback=pw.Constant(0.5), telemetry=False
+        )
+        assert model({"name": "Ada", "ssn": "123-45-6789"}) == 0.5
+        gate.set()
+        assert logged.wait(WAIT)
+    finally:
+        workers.removeHandler(handler)
+    (record,) = records
+    text = logging.Formatter().format(record)
+    assert "lookup failed for ssn **********" in text and "KeyError" in text  # the chain, masked
+    assert "123-45-6789" not in text and record.exc_info is None  # (no exception for a handler to print)
 
 
 def test_on_late_raising_does_not_kill_the_worker(

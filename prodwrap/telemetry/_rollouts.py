@@ -62,9 +62,10 @@ class RolloutTelemetry:
                     self.stage.failed(exc)
 
     def run_failed(self, span: Any, error: BaseException) -> None:
-        """A shadow candidate's run failed (raised, timed out): its span says so."""
+        """A shadow candidate's run failed (raised, timed out): its span says so (without
+        ``capture_content=True``, no rejected value a validation error quotes)."""
         try:
-            span.record_exception(error)
+            span.record_exception(error, attributes=self.stage.shown(error, None))
             span.set_attribute("error.type", type(error).__name__)
             span.set_status(Status(StatusCode.ERROR, type(error).__name__))
         except Exception as exc:

@@ -11,7 +11,6 @@ and per fallback tried; on calls it did not watch its hooks return at once.
 from __future__ import annotations
 
 import json
-import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +19,7 @@ from opentelemetry import trace as _trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from prodwrap._log import Throttle, logger
+from prodwrap._masking import Masking, exception_text, quoted_values
 from prodwrap._stage import Seam, Stage
 from prodwrap.cost._money import UNIT
 from prodwrap.telemetry import _providers
@@ -63,7 +63,7 @@ class TelemetryStage(Stage):
         self.cached = settings.cache is not None
         self.constants = fallback_constants
         self.redactor = redactor  # capture_content=True: inputs and outputs on spans, redacted
-        self.sensitive = sensitive  # the input's sensitive fields: masked in recorded exceptions
+        self.masking = Masking(sensitive)  # the input's sensitive fields: masked in recorded exceptions
         self._tracer: tuple[Any, Any] = (None, None)  # (provider, tracer) last used
         self._meters: dict[int, tuple[Any, Instruments]] = {}
         self.faults = 0
@@ -132,33 +132,22 @@ class TelemetryStage(Stage):
         return held[1]
 
     def record_exception(self, span: Any, exc: BaseException, call: CallRecord | None) -> None:
-        """``span.record_exception``, with the values of the input's sensitive fields masked in
-        the message and the stack trace (a predict may put one in the text of its error)."""
-        sensitive = self.sensitive
-        if not sensitive or call is None or not isinstance(exc, Exception):
-            if isinstance(exc, Exception):
-                span.record_exception(exc)
-            return
-        from prodwrap.policies._redact import _masked, _values_under
+        """``span.record_exception`` of an ``Exception`` (an interrupt is not recorded), with
+        only what a span may show of it (:meth:`shown`)."""
+        if isinstance(exc, Exception):
+            span.record_exception(exc, attributes=self.shown(exc, None if call is None else call.input))
 
-        value = call.input
-        if sensitive.everywhere:
-            revealed = getattr(value, "get_secret_value", None)
-            secrets = {str(revealed() if callable(revealed) else value)}
-        else:
-            secrets = _values_under(value, sensitive.names)
-        if not secrets:
-            span.record_exception(exc)
-            return
-        ordered = sorted(secrets, key=len, reverse=True)
-        trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        span.record_exception(
-            exc,
-            attributes={
-                "exception.message": _masked(str(exc), ordered),
-                "exception.stacktrace": _masked(trace, ordered),
-            },
-        )
+    def shown(self, exc: BaseException, value: Any) -> dict[str, str] | None:
+        """The ``exception.message`` and ``exception.stacktrace`` a span may show of ``exc``
+        (``prodwrap._masking``), or None when the SDK's own will do: the sensitive values of
+        the call's input ``value`` masked (a predict may put one in the text of its error),
+        and without ``capture_content=True`` no rejected value quoted by a validation error."""
+        secrets = self.masking.secrets(value)
+        quoted = quoted_values(exc) if self.redactor is None else []
+        if not secrets and not quoted:
+            return None
+        message, trace = exception_text(exc, secrets, quoted)
+        return {"exception.message": message, "exception.stacktrace": trace}
 
     def failed(self, exc: Exception) -> None:
         """Telemetry raised: counted (``stats().telemetry_errors``), logged once per burst."""

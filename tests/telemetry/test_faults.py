@@ -174,6 +174,68 @@ def test_sensitive_values_are_masked_in_recorded_exceptions(traces: Any) -> None
     assert "lookup failed for ssn=" in event.attributes["exception.message"]
 
 
+class _Applicant(pydantic.BaseModel):
+    email: str
+    age: int
+    ssn: pydantic.SecretStr
+
+
+class _Score(pydantic.BaseModel):
+    score: float
+
+
+def _exception_texts(traces: Any) -> dict[str, str]:
+    """Span name -> every exception.message and exception.stacktrace recorded on it."""
+    texts: dict[str, str] = {}
+    for span in traces.spans():
+        for event in span.events:
+            if event.name == "exception":
+                attrs = event.attributes
+                texts[span.name] = texts.get(span.name, "") + attrs["exception.message"] + attrs["exception.stacktrace"]
+    return texts
+
+
+@pytest.mark.parametrize("content", [False, True])
+def test_validation_errors_on_spans_quote_values_only_with_capture_content(traces: Any, content: bool) -> None:
+    taken = pw.ProductionModel(
+        lambda a: 0.5, name="in", input=_Applicant, capture_content=content, tracer_provider=traces.provider
+    )
+    with pytest.raises(pw.InputValidationError, match="born 1815"):  # (the caller's error keeps it)
+        taken({"email": "ada@example.com", "age": "born 1815 in London", "ssn": "123-45-6789"})
+    given = pw.ProductionModel(
+        lambda a: {"score": "patient John Doe"},
+        name="out",
+        output=_Score,
+        retry=pw.Retry(attempts=2, on=(pw.OutputValidationError,), wait=pw.backoff(initial=0, maximum=0, jitter=False)),
+        fallback=[lambda a: {"score": "fallback Jane Roe"}],
+        capture_content=content,
+        tracer_provider=traces.provider,
+    )
+    with pytest.raises(pw.FallbackExhausted):
+        given(1)
+    texts = _exception_texts(traces)
+    assert set(texts) == {"predict in", "predict out", "attempt out", "fallback <lambda>"}
+    assert "age: Input should be a valid integer" in texts["predict in"]  # where and why, always
+    assert "score: Output should be a valid number" in texts["attempt out"]
+    assert ("born 1815" in texts["predict in"]) is content
+    assert "123-45-6789" not in texts["predict in"]
+    assert ("John Doe" in texts["attempt out"]) is content
+    assert ("Jane Roe" in texts["fallback <lambda>"]) is content
+    assert ("John Doe" in texts["predict out"] and "Jane Roe" in texts["predict out"]) is content  # (the group's)
+
+
+def test_a_shadow_candidates_validation_error_quotes_no_value_on_its_span(traces: Any) -> None:
+    candidate = pw.ProductionModel(lambda a: {"score": "patient John Doe"}, name="cand", output=_Score, telemetry=False)
+    model = pw.ProductionModel(
+        lambda a: {"score": 1.0}, name="m", shadow=pw.Shadow(candidate), tracer_provider=traces.provider
+    )
+    model(1)
+    assert model.shadow_report(wait=5.0).candidate_errors == 1
+    model.close()
+    (text,) = [v for k, v in _exception_texts(traces).items() if k.startswith("shadow")]
+    assert "score: Output should be a valid number" in text and "John Doe" not in text
+
+
 def test_content_on_spans_is_capped(traces: Any) -> None:
     model = pw.ProductionModel(len, name="m", capture_content=True, tracer_provider=traces.provider)
     model("x" * 1_000_000)
