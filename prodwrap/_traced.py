@@ -21,8 +21,8 @@ def traced(fn: Callable[Concatenate[X, P], R], /) -> ProductionModel[X, P, R]: .
 def traced(
     *,
     name: str | None = None,
-    remote: bool = False,
-    capture_content: bool = False,
+    remote: bool | None = None,
+    capture_content: bool | None = None,
     tracer_provider: Any = None,
     meter_provider: Any = None,
 ) -> Decorator: ...
@@ -33,8 +33,8 @@ def traced(
     /,
     *,
     name: str | None = None,
-    remote: bool = False,
-    capture_content: bool = False,
+    remote: bool | None = None,
+    capture_content: bool | None = None,
     tracer_provider: Any = None,
     meter_provider: Any = None,
 ) -> Any:
@@ -42,20 +42,25 @@ def traced(
     remote=True)``. Spans and metrics appear when a provider is installed (every model's
     telemetry is on by default: this decorator names the span and sets its options).
 
+    Only the options given are set: stacked on another decorator, ``@pw.traced(name=...)``
+    keeps the ``remote=`` and ``capture_content=`` that one set.
+
     Args:
         name: the model's name (the span is ``predict {name}``; default the function's name).
-        remote: the call reaches another service: CLIENT spans instead of INTERNAL.
-        capture_content: put the (redacted) input and output on the span.
+        remote: the call reaches another service: CLIENT spans instead of INTERNAL (default
+            False).
+        capture_content: put the (redacted) input and output on the span (default False).
         tracer_provider, meter_provider: this model's own providers (else a test scope's,
             else the OpenTelemetry globals, read at call time).
     """
-    options: dict[str, Any] = {"telemetry": True, "remote": remote, "capture_content": capture_content}
-    if name is not None:
-        options["name"] = name
-    if tracer_provider is not None:
-        options["tracer_provider"] = tracer_provider
-    if meter_provider is not None:
-        options["meter_provider"] = meter_provider
+    given = {
+        "name": name,
+        "remote": remote,
+        "capture_content": capture_content,
+        "tracer_provider": tracer_provider,
+        "meter_provider": meter_provider,
+    }
+    options: dict[str, Any] = {"telemetry": True, **{k: v for k, v in given.items() if v is not None}}
     if fn is not None:
         return _apply(fn, options)
 

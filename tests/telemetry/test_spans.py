@@ -451,3 +451,37 @@ def test_traced_decorator_names_the_span_and_stacks(traces: Any) -> None:
     assert isinstance(call, pw.ProductionModel) and call(1) == 1 and score(2) == 2 and bare(3) == 3
     assert traces.one("predict llm").kind is SpanKind.CLIENT
     assert [s.name for s in traces.children(traces.one("predict score"))] == ["attempt score"]
+
+
+def test_a_stacked_traced_keeps_the_options_another_decorator_set(traces: Any) -> None:
+    @pw.traced(name="llm")  # outermost: only renames the model
+    @pw.production(remote=True, capture_content=True, tracer_provider=traces.provider)
+    def renamed(prompt: str) -> str:
+        return prompt.upper()
+
+    @pw.production(name="inner")  # innermost traced, another decorator over it
+    @pw.traced(remote=True, capture_content=True, tracer_provider=traces.provider)
+    def wrapped(prompt: str) -> str:
+        return prompt
+
+    @pw.traced
+    @pw.traced(remote=True, tracer_provider=traces.provider)
+    def bare(x: int) -> int:
+        return x
+
+    assert renamed("hi") == "HI" and wrapped("hi") == "hi" and bare(1) == 1
+    for name in ("predict llm", "predict inner"):
+        span = traces.one(name)
+        assert span.kind is SpanKind.CLIENT and "prodwrap.input" in span.attributes
+    assert traces.one("predict bare").kind is SpanKind.CLIENT
+    assert "prodwrap.input" not in traces.one("predict bare").attributes
+    traces.exporter.clear()
+
+    @pw.traced(remote=False, capture_content=False)  # given: they win, whichever order
+    @pw.production(remote=True, capture_content=True, tracer_provider=traces.provider)
+    def reset(x: int) -> int:
+        return x
+
+    reset(1)
+    assert traces.one("predict reset").kind is SpanKind.INTERNAL
+    assert "prodwrap.input" not in traces.one("predict reset").attributes
