@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from prodwrap._acts import CALL, RACE, SLEEP, WAIT, Act
 from prodwrap._stage import Pause, Wait
-from prodwrap._target import reason_of
+from prodwrap._target import COROUTINE, SYNC, reason_of, returned_coroutine
 from prodwrap.errors import ProdwrapError
 
 if TYPE_CHECKING:
@@ -96,6 +96,8 @@ def attempt(
                 stage.undo_attempt(rec, target)
             raise
         now = rec.now
+        if rec.ok and rec.result.__class__ is COROUTINE and target.kind is SYNC:
+            rec.ok, rec.result = False, returned_coroutine(engine.name, target.name, rec.result)
         if rec.ok and target.validated and (engine.validate_output is not None or engine.batch):
             try:
                 rec.result = engine.checked_output(rec, rec.result)

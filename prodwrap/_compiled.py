@@ -34,6 +34,7 @@ from prodwrap._finish import Finisher
 from prodwrap._record import CallRecord
 from prodwrap._stage import Serve
 from prodwrap._stats import MASK
+from prodwrap._target import COROUTINE, returned_coroutine
 from prodwrap._workers import POOL
 
 if TYPE_CHECKING:
@@ -78,11 +79,15 @@ _TEMPLATE = """\
     late = failure = None
     try:
 #?!TIMED         out = {W}(fn(value, *args, **kwargs) if args or kwargs else fn(value))
+#?UNTIMED_SYNC         if out.__class__ is COROUTINE:  # a sync predict's coroutine: a failed attempt
+#?UNTIMED_SYNC             raise returned_coroutine(NAME, "primary", out)
 #?TIMED_SYNC         done, out = POOL.run(SECONDS, None, fn, (value, *args), kwargs, late_error)
 #?TIMED_SYNC         if not done:  # the first attempt on a worker, until the nearer of the two timeouts
 #?TIMED_SYNC             abandoned()
 #?TIMED_SYNC             failure = timeout_error(None, SECONDS)
 #?TIMED_SYNC             late = out  # the job, running on until its predict returns
+#?TIMED_SYNC         elif out.__class__ is COROUTINE:  # a sync predict's coroutine: a failed attempt
+#?TIMED_SYNC             raise returned_coroutine(NAME, "primary", out)
 #?TIMED_ASYNC         expiry = arm(SECONDS)  # asyncio.timeout(SECONDS)'s semantics, at under half its cost
 #?TIMED_ASYNC         binding = Binding()  # bind(began + SECONDS), without its frame
 #?TIMED_ASYNC         binding.at = began + SECONDS
@@ -298,6 +303,9 @@ def compile_runner(engine: Engine, is_async: bool) -> Runner:
         "handover": _ending.handover,
         "finish_fast": _ending.finish_fast,
         "finish": fast.finish,
+        "COROUTINE": COROUTINE,
+        "returned_coroutine": returned_coroutine,
+        "NAME": engine.name,
     }
     timed = fast.seconds is not None
     if timed and is_async:
@@ -312,6 +320,7 @@ def compile_runner(engine: Engine, is_async: bool) -> Runner:
         "CLOCK": bool(fast.attempted) or timed,
         "TIMED": timed,
         "TIMED_SYNC": timed and not is_async,
+        "UNTIMED_SYNC": not timed and not is_async,
         "TIMED_ASYNC": timed and is_async,
         "OUTPUT_TIMED": fast.validate_output is not None and timed,
         "OUTPUT_UNTIMED": fast.validate_output is not None and not timed,

@@ -6,12 +6,14 @@ from __future__ import annotations
 import functools
 import inspect
 from enum import IntEnum
+from types import CoroutineType
 from typing import Any
 
 from prodwrap.errors import (
     BudgetExceededError,
     BulkheadFullError,
     CircuitOpenError,
+    ConfigurationError,
     InputValidationError,
     OutputValidationError,
     PredictionTimeout,
@@ -60,6 +62,22 @@ def is_async_callable(fn: object) -> bool:
     if inspect.iscoroutinefunction(fn):
         return True
     return not inspect.isroutine(fn) and inspect.iscoroutinefunction(type(fn).__call__)
+
+
+COROUTINE = CoroutineType  # an output of this class from a sync target: returned_coroutine()
+
+
+def returned_coroutine(model: str, target: str, out: Any) -> ConfigurationError:
+    """The failed attempt of a sync target that returned a coroutine (``lambda x:
+    client.acomplete(x)``): ``out`` is closed (so no "never awaited" warning); the error says
+    how to fix it, and is never retried (``Engine.on_failure``)."""
+    out.close()
+    which = "the predict" if target == "primary" else f"fallback {target!r}"
+    return ConfigurationError(
+        f"{model}: {which} returned a coroutine, but it was given as a sync function, so nothing "
+        "awaited it (it was closed): pass an `async def` function (`async def predict(x): return "
+        "await acomplete(x)`, not `lambda x: acomplete(x)`), or wrap the call so it returns a value"
+    )
 
 
 def reason_of(exc: BaseException) -> str:

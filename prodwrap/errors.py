@@ -195,7 +195,12 @@ class ShadowMismatchError(ProdwrapError, AssertionError):
 
 
 class ConfigurationError(ProdwrapError, ValueError):
-    """A policy or option was given a value that makes no sense (raised at construction)."""
+    """A policy or option was given a value that makes no sense (raised at construction).
+
+    Also what an attempt fails with when a sync predict or fallback returns a coroutine (which
+    only a call shows): nothing would await it; the predict should be an ``async def``. Never
+    retried.
+    """
 
 
 class ConfigurationWarning(UserWarning):

@@ -139,7 +139,7 @@ def test_a_watch_whose_when_names_no_attribute_is_refused() -> None:
         Engine(fn=lambda x: x, name="m", stages=[_watching(_Switch(), [], attribute="on; import os")])
 
 
-def test_the_sync_and_async_success_paths_are_the_same_lines() -> None:
+def test_the_sync_and_async_success_paths_are_the_same_lines_but_the_coroutine_check() -> None:
     async def apredict(r: Row) -> int:
         return r.a
 
@@ -150,7 +150,11 @@ def test_the_sync_and_async_success_paths_are_the_same_lines() -> None:
     sync = pw.ProductionModel(predict, **options)._engine.run_sync.__source__
     awaited = pw.ProductionModel(apredict, **options)._engine.run_async.__source__
     assert awaited.startswith("async def run(") and "await (fn(value" in awaited
-    assert awaited.replace("async ", "").replace("await ", "") == sync
+    checked = [line for line in sync.splitlines(keepends=True) if "COROUTINE" in line or "returned_coroutine" in line]
+    assert len(checked) == 2  # only a sync predict can return a coroutine it meant to be awaited
+    assert awaited.replace("async ", "").replace("await ", "") == "".join(
+        line for line in sync.splitlines(keepends=True) if line not in checked
+    )
 
 
 def test_an_engine_without_a_success_path_runs_the_general_path() -> None:
@@ -304,3 +308,28 @@ def test_a_call_served_by_a_later_admission_hook_is_counted_and_heard_inline() -
     snapshot = engine.stats.snapshot()
     assert snapshot.calls == 1 and snapshot.outcomes == {"cached": 1} and snapshot.served_by == {"cache": 1}
     assert snapshot.observer_errors == 1
+
+
+async def _acomplete(prompt: str) -> str:
+    raise ConnectionError("upstream down")  # (never reached: nothing awaits it)
+
+
+@pytest.mark.parametrize("timeout", [None, 1.0])
+def test_a_sync_predict_returning_a_coroutine_fails_its_attempt_on_the_success_path(timeout: float | None) -> None:
+    calls: list[str] = []
+
+    def predict(prompt: str) -> Any:
+        calls.append(prompt)
+        return _acomplete(prompt)
+
+    seen: list[pw.Prediction] = []
+    model = pw.ProductionModel(predict, name="llm", timeout=timeout, retry=3, observers=[seen.append])
+    assert "COROUTINE" in model._engine.run_sync.__source__  # (the compiled success path checks it)
+    with pytest.raises(pw.ConfigurationError, match=r"returned a coroutine.*pass an `async def`"):
+        model("hi")  # (-W error: a coroutine never awaited would be an error here)
+    assert calls == ["hi"]  # never retried
+    stats = model.stats()
+    assert stats.outcomes == {"error": 1} and stats.failures == {"exception": 1}
+    assert seen[0].outcome == "error"
+    served = pw.ProductionModel(predict, name="llm", timeout=timeout, fallback=pw.Constant("sorry"))
+    assert served("hi") == "sorry"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Generator
 from typing import Any
+
+import pytest
 
 import prodwrap as pw
 from prodwrap._engine import Act, Engine, Kind, Target
@@ -129,3 +132,28 @@ def test_constant_fallbacks_are_served_by_the_engine() -> None:
     next(walk)
     assert attempted(walk, rec, False, RuntimeError(), 0.0) is None and rec.ok
     assert (rec.result, rec.outcome, rec.served_by) == ("safe", "fallback", "constant")
+
+
+async def _acomplete(prompt: str) -> str:
+    raise ConnectionError("upstream down")  # (never reached: nothing awaits it)
+
+
+def test_a_sync_target_returning_a_coroutine_fails_its_attempt_on_the_general_path() -> None:
+    calls: list[str] = []
+
+    def predict(prompt: str) -> Any:
+        calls.append(prompt)
+        return _acomplete(prompt)
+
+    retried = pw.Retry(attempts=3, on=Exception)  # (retries anything, but not this)
+    hedged = pw.ProductionModel(predict, name="h", retry=retried, hedge=pw.Hedge(after=5.0))
+    assert hedged._engine.sync_fast is None  # (the walk takes every call)
+    with pytest.raises(pw.ConfigurationError, match="h: the predict returned a coroutine"):
+        hedged("a")
+    with pytest.raises(pw.ConfigurationError, match="returned a coroutine"):
+        asyncio.run(hedged.apredict("b"))  # (a sync predict on a worker thread)
+    assert calls == ["a", "b"] and hedged.stats().failures == {"exception": 2}
+    broken = pw.ProductionModel(lambda x: 1 / 0, name="f", fallback=[predict, pw.Constant(0)])
+    assert broken.predict_detailed("c").served_by == "constant"
+    p = broken.predict_detailed("d")
+    assert "fallback 'predict' returned a coroutine" in str(p.errors[1])
