@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from opentelemetry import metrics as otel_metrics
 from opentelemetry import trace
@@ -202,6 +202,14 @@ def configure(
     return handle
 
 
+class _Step(NamedTuple):
+    """One step of :meth:`Telemetry.shutdown`, running: what it is, its thread, what it raised."""
+
+    what: str
+    worker: threading.Thread
+    failure: list[BaseException]
+
+
 class Telemetry:
     """What :func:`configure` set up: the SDK providers and the exporters behind them.
 
@@ -298,6 +306,11 @@ class Telemetry:
     def shutdown(self, timeout: float = 30.0) -> None:
         """Stop the ``/metrics`` server (freeing its port), then flush and shut down both providers.
 
+        The providers shut down at once, side by side, within one budget of ``timeout``
+        seconds for every step: an OTLP receiver that hangs costs the exporter's own timeout
+        (10 s) once, not once per provider. A step still running at the end of the budget is
+        logged and left to its daemon thread, which ends when the SDK's export in flight does.
+
         Idempotent; never raises (a fault is logged and counted in ``errors``). The providers
         stay installed as the globals, shut down: OpenTelemetry cannot uninstall them.
         """
@@ -308,12 +321,17 @@ class Telemetry:
         atexit.unregister(self.shutdown)
         deadline = time.monotonic() + max(0.0, timeout)  # one budget for every step
         if self._server is not None:
-            self._step("the /metrics server", self._stop_server, deadline)
+            self._wait(self._start("the /metrics server", self._stop_server, deadline), deadline)
         tracer_provider, meter_provider = self.tracer_provider, self.meter_provider
+        started = []
         if tracer_provider is not None:
-            self._step("the tracer provider", lambda _: tracer_provider.shutdown(), deadline)
+            started.append(self._start("the tracer provider", lambda _: tracer_provider.shutdown(), deadline))
         if meter_provider is not None:
-            self._step("the meter provider", lambda t: meter_provider.shutdown(int(t * 1000)), deadline)
+            started.append(
+                self._start("the meter provider", lambda t: meter_provider.shutdown(int(t * 1000)), deadline)
+            )
+        for step in started:
+            self._wait(step, deadline)
 
     close = shutdown
 
@@ -323,11 +341,10 @@ class Telemetry:
         if self._server_thread is not None:
             self._server_thread.join(timeout)
 
-    def _step(self, what: str, step: Callable[[float], object], deadline: float) -> None:
-        """Run one step of the shutdown on a daemon thread, waiting for it no later than
-        ``deadline`` (an exporter stuck on a hung receiver is left to its thread)."""
-        left = max(0.0, deadline - time.monotonic())
+    def _start(self, what: str, step: Callable[[float], object], deadline: float) -> _Step:
+        """Start one step of the shutdown on a daemon thread (given the seconds left)."""
         failure: list[BaseException] = []
+        left = max(0.0, deadline - time.monotonic())
 
         def run() -> None:
             try:
@@ -337,12 +354,17 @@ class Telemetry:
 
         worker = threading.Thread(target=run, name=f"prodwrap-shutdown-{what}", daemon=True)
         worker.start()
-        worker.join(left)
-        if worker.is_alive():
-            failure.append(TimeoutError(f"still running after the shutdown's {left:.3g} s"))
-        if failure:
+        return _Step(what, worker, failure)
+
+    def _wait(self, step: _Step, deadline: float) -> None:
+        """Wait for ``step`` no later than ``deadline`` (an exporter stuck on a hung receiver
+        is left to its thread); a fault or an overrun is counted and logged."""
+        step.worker.join(max(0.0, deadline - time.monotonic()))
+        if step.worker.is_alive():
+            step.failure.append(TimeoutError("still running at the end of the shutdown's timeout"))
+        if step.failure:
             self.errors += 1
-            _faults.warning(f"shutdown:{what}", "shutting down %s failed: %r", what, failure[0])
+            _faults.warning(f"shutdown:{step.what}", "shutting down %s failed: %r", step.what, step.failure[0])
 
     def describe(self) -> dict[str, Any]:
         """The set-up, JSON-able."""

@@ -562,3 +562,55 @@ def test_shutdown_keeps_to_its_timeout_when_the_otlp_receiver_hangs() -> None:
         quiet=False,
     )
     assert float(done.stdout.strip().splitlines()[-1]) < 3.0
+
+
+def test_shutdown_waits_for_a_hanging_otlp_receiver_once_not_once_per_provider() -> None:
+    """Real time: each export gives up after the exporter's timeout (1 s here)."""
+    done = run(
+        """
+        import json, socket, threading, time
+        import prodwrap as pw
+
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))
+        server.listen(16)
+        held = []
+
+        def accept():
+            while True:
+                connection, _ = server.accept()
+                held.append(connection)  # never answers
+
+        threading.Thread(target=accept, daemon=True).start()
+        port = server.getsockname()[1]
+        telemetry = pw.telemetry.configure(otlp_endpoint=f"http://127.0.0.1:{port}", service_name="hang")
+        model = pw.ProductionModel(lambda x: x, name="m")
+        for i in range(10):
+            model(i)
+        times = {}
+
+        def timed(name, shutdown):
+            def wrapper(*args, **kwargs):
+                times[name + " began"] = time.monotonic()
+                try:
+                    return shutdown(*args, **kwargs)
+                finally:
+                    times[name + " ended"] = time.monotonic()
+            return wrapper
+
+        for name in ("tracer", "meter"):
+            provider = getattr(telemetry, name + "_provider")
+            provider.shutdown = timed(name, provider.shutdown)
+        began = time.monotonic()
+        telemetry.shutdown()
+        times["took"] = time.monotonic() - began
+        print(json.dumps(times))
+        """,
+        env={"OTEL_EXPORTER_OTLP_TIMEOUT": "1"},
+        quiet=False,
+    )
+    times = last_json(done)
+    assert times["tracer ended"] - times["tracer began"] >= 0.9  # (each waited on the hung receiver)
+    assert times["meter ended"] - times["meter began"] >= 0.9
+    assert times["meter began"] < times["tracer ended"] and times["tracer began"] < times["meter ended"]  # side by side
+    assert times["took"] < 1.9  # one exporter timeout, not two
