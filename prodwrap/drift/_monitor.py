@@ -239,6 +239,12 @@ class DriftMonitor:
         """
         self._checker.close(join=True, timeout=timeout)
 
+    def __enter__(self) -> DriftMonitor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()  # (``with pw.DriftMonitor(reference) as monitor:``)
+
     @property
     def closed(self) -> bool:
         return self._checker.closed

@@ -48,6 +48,19 @@ def test_closed_monitors_leave_no_thread_behind() -> None:
     assert not any(t in names for t in (t.name for t in threads if t is not None))
 
 
+def test_a_with_block_closes_the_monitor_and_its_thread_even_on_error() -> None:
+    with pw.DriftMonitor(REF, features={0: Shift()}, window=5) as monitor:
+        assert isinstance(monitor, pw.DriftMonitor) and not monitor.closed
+        _fill(monitor, 5)
+        assert monitor.wait(5)
+        thread = monitor._checker.thread
+        assert thread is not None and thread.is_alive()
+    assert monitor.closed and not thread.is_alive()  # (close() joins the thread)
+    with pytest.raises(KeyError), pw.DriftMonitor(REF, window=5) as failing:
+        raise KeyError("in the block")
+    assert failing.closed
+
+
 def test_a_dropped_monitor_is_collected_and_its_thread_ends() -> None:
     monitor = pw.DriftMonitor(REF, features={0: Shift()}, window=5)
     _fill(monitor, 5)
