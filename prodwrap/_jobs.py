@@ -213,12 +213,7 @@ class LateLog:
                 on_late(exc)
             except BaseException as hook_error:  # a counting hook must not kill a worker
                 also = f"; on_late raised {type(hook_error).__name__}: {hook_error}"
-        mask = None
-        if isinstance(on_late, LateHook) and job.args:
-            try:
-                mask = on_late.masking.mask_for(job.args[0])
-            except Exception:  # an input that cannot be read: nothing of it is in the line
-                mask = _withheld
+        mask = on_late.masking.mask_for(job.args[0]) if isinstance(on_late, LateHook) and job.args else None
         self.warn(f"an abandoned attempt raised after its caller stopped waiting{also}", exc, "late_exception", mask)
 
     def warn(self, what: str, exc: BaseException, reason: str, mask: Callable[[str], str] | None = None) -> None:
@@ -226,7 +221,3 @@ class LateLog:
         self.throttle.warning(
             reason, "%s: %s: %s", what, type(exc).__name__, exc, exc_info=exc, extra={"reason": reason}, mask=mask
         )
-
-
-def _withheld(text: str) -> str:
-    return "(the text is withheld: the input's sensitive values could not be read to mask them)"

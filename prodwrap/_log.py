@@ -89,10 +89,16 @@ class Throttle:
 def _masked(
     mask: Callable[[str], str], msg: str, args: tuple[Any, ...], exc_info: BaseException | None
 ) -> tuple[str, tuple[Any, ...], BaseException | None]:
-    """``msg % args`` and ``exc_info``'s traceback masked, as one line's (msg, args, exc_info)."""
-    text = msg % args if args else msg
-    trace = "" if exc_info is None else "".join(traceback.format_exception(exc_info)).rstrip("\n")
-    shown, shown_trace = mask(text), mask(trace)
+    """``msg % args`` and ``exc_info``'s traceback masked, as one line's (msg, args, exc_info);
+    a text that cannot be made (an exception whose ``str()`` raises) is withheld."""
+    try:
+        text = msg % args if args else msg
+        trace = "" if exc_info is None else "".join(traceback.format_exception(exc_info)).rstrip("\n")
+        shown, shown_trace = mask(text), mask(trace)
+    except Exception:
+        from prodwrap._masking import withheld
+
+        return "%s", (withheld(msg),), None
     if shown == text and shown_trace == trace:
         return msg, args, exc_info
-    return "%s", (f"{shown}\n{shown_trace}" if shown_trace else shown,), None
+    return "%s", (f"{shown}\n{shown_trace}" if shown_trace and shown_trace != shown else shown,), None

@@ -56,13 +56,22 @@ class Masking:
         return sorted((text for text in found if text), key=len, reverse=True)
 
     def mask_for(self, value: Any) -> Mask | None:
-        """A function masking ``value``'s sensitive texts in a text, or None when it has none."""
-        secrets = self.secrets(value)
+        """A function masking ``value``'s sensitive texts in a text, or None when it has none
+        (never raises: an input whose sensitive values cannot be read withholds the text)."""
+        try:
+            secrets = self.secrets(value)
+        except Exception:
+            return withheld
         if not secrets:
             return None
         from prodwrap.policies._redact import _masked
 
         return lambda text: _masked(text, secrets)
+
+
+def withheld(text: str) -> str:
+    """What a line shows when it cannot be shown masked: nothing of the text."""
+    return "(the text is withheld: the input's sensitive values could not be read to mask them)"
 
 
 NO_MASKING = Masking()

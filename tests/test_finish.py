@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from typing import Any
+from typing import Annotated, Any
 
 import pydantic
 import pytest
@@ -252,6 +252,35 @@ def test_an_observer_faults_log_line_masks_the_inputs_sensitive_values(
         plain("no secret here")
     (record,) = [r for r in caplog.records if r.name == "prodwrap.observers" and "plain" in r.getMessage()]
     assert record.exc_info is not None  # nothing to mask: the record is as before
+
+
+def test_an_observer_fault_whose_masking_cannot_read_the_input_costs_no_output(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Keyed(pydantic.BaseModel):
+        user: str
+        key: Annotated[int, pw.Sensitive]
+
+    class Unprintable(Exception):
+        def __str__(self) -> str:
+            raise ValueError("no text")
+
+    def observer(p: pw.Prediction) -> None:
+        raise RuntimeError("observer bug")
+
+    def unprintable(p: pw.Prediction) -> None:
+        raise Unprintable
+
+    model = pw.ProductionModel(lambda x: "output", name="m", input=Keyed, observers=[observer], telemetry=False)
+    with caplog.at_level(logging.WARNING, logger="prodwrap"):
+        assert model({"user": "bob", "key": 10**5000}) == "output"  # (str() of it raises: over 4300 digits)
+    assert model.stats().observer_errors == 1
+    (record,) = [r for r in caplog.records if r.name == "prodwrap.observers"]
+    assert "withheld" in record.getMessage() and record.exc_info is None
+    other = pw.ProductionModel(lambda x: "output", name="u", input=Keyed, observers=[unprintable], telemetry=False)
+    with caplog.at_level(logging.WARNING, logger="prodwrap"):
+        assert other({"user": "bob", "key": 12345}) == "output"  # an error whose text cannot be made, masked
+    assert other.stats().observer_errors == 1
 
 
 def test_a_refusal_is_logged_at_info(caplog: pytest.LogCaptureFixture) -> None:
