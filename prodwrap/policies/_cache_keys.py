@@ -14,6 +14,7 @@ and the arguments passed through.
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Callable, Hashable
 from hashlib import blake2b
 from math import isnan
@@ -24,6 +25,7 @@ from prodwrap.policies._canonical import canonical_form, fields_getter
 
 _FLAT = frozenset((int, str, bool, type(None), float))
 _REMEMBERED = 1024
+_LEARNING = threading.Lock()  # held while a class's key is learnt or compiled
 _SHORT = 256  # canonical forms longer than this are keyed by their digest
 
 Keyer = Callable[[Any], "tuple[Any, ...] | None"]
@@ -61,11 +63,15 @@ KEYERS: dict[type, Keyer] = {int: _scalar, str: _scalar, bool: _scalar, type(Non
 
 def _learn(cls: type) -> Keyer:
     pydantic = sys.modules.get("pydantic")
-    keyer: Keyer = _none
-    if pydantic is not None and issubclass(cls, pydantic.BaseModel):
-        keyer = _first(cls, fields_getter(tuple(cls.model_fields)))  # type: ignore[attr-defined]
-    _remember(cls, keyer)
-    return keyer
+    with _LEARNING:  # (a class learnt once: a second learner would forget what the first compiled)
+        known = KEYERS.get(cls)
+        if known is not None:
+            return known
+        keyer: Keyer = _none
+        if pydantic is not None and issubclass(cls, pydantic.BaseModel):
+            keyer = _first(cls, fields_getter(tuple(cls.model_fields)))  # type: ignore[attr-defined]
+        _remember(cls, keyer)
+        return keyer
 
 
 def _remember(cls: type, keyer: Keyer) -> None:
@@ -88,8 +94,10 @@ def _first(cls: type, get: Callable[[Any], tuple[Any, ...]]) -> Keyer:
             return None
         current = KEYERS.get(cls)
         if current is key:  # the first such instance: its types are the usual ones
-            _remember(cls, _compiled(cls, get, kinds))
-            current = KEYERS.get(cls)
+            with _LEARNING:  # (one compile: a key made by another's would equal 1 and 1.0)
+                if KEYERS.get(cls) is key:
+                    _remember(cls, _compiled(cls, get, kinds))
+                current = KEYERS.get(cls)
         if current is not None and current is not key:
             return current(value)
         return _unusual(cls, values)  # (the class is not remembered: the types go in every key)

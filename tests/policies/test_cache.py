@@ -691,3 +691,58 @@ def test_a_hit_without_a_record_counts_as_one_with_a_record(monkeypatch: pytest.
     assert recorded[0] == 4  # the same with a record for each hit
     assert quiet[1:] == recorded[1:]
     assert quiet[2] == {"cached": 3, "ok": 1}
+
+
+def test_two_first_instances_at_once_compile_one_key_for_their_class(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two threads with the first instances of a class (an int, a float) both reach the
+    compile: the second waits for the first's, and keys with it (else its own compile would
+    replace the first's, and the first's key of 1 would equal the second's of 1.0)."""
+    from prodwrap.policies import _cache_keys
+
+    class Number(pydantic.BaseModel):
+        x: int | float
+
+    second_waits = threading.Event()
+
+    class Watched:
+        """The learning lock, telling when a second thread waits for it."""
+
+        def __init__(self) -> None:
+            self.lock = threading.Lock()
+
+        def __enter__(self) -> None:
+            if not self.lock.acquire(blocking=False):
+                second_waits.set()
+                self.lock.acquire()
+
+        def __exit__(self, *exc: object) -> None:
+            self.lock.release()
+
+    compile_key = _cache_keys._compiled
+    entered = threading.Event()
+
+    def slow_compile(*args: Any) -> Any:
+        entered.set()
+        assert second_waits.wait(timeout=10), "the second thread never waited"
+        return compile_key(*args)
+
+    monkeypatch.setattr(_cache_keys, "_LEARNING", Watched(), raising=False)
+    monkeypatch.setattr(_cache_keys, "_compiled", slow_compile)
+    keys: dict[str, Any] = {}
+
+    def first() -> None:
+        keys["int"] = _cache_keys.flat_key(Number(x=1))
+
+    def second() -> None:
+        entered.wait(timeout=10)
+        keys["float"] = _cache_keys.flat_key(Number(x=1.5))
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    monkeypatch.setattr(_cache_keys, "_compiled", compile_key)
+    assert keys["int"] == _cache_keys.flat_key(Number(x=1)) == (Number, (1,))  # the class's key: for ints
+    assert keys["float"] == (Number, (1.5,), (float,))  # a float: its type in its key
+    assert _cache_keys.flat_key(Number(x=1.0)) != keys["int"]
