@@ -6,6 +6,8 @@ import threading
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 import prodwrap as pw
 from prodwrap.telemetry._stage import TelemetryStage
 from prodwrap.testing import FakeClock
@@ -141,3 +143,36 @@ def test_a_kept_breaker_reports_each_transition_to_telemetry_once(clock: FakeClo
     assert model.circuit is not None
     watching = [f for f in model.circuit.listeners if isinstance(getattr(f, "__self__", None), TelemetryStage)]
     assert watching == [model._engine.stages[-1].transition]  # type: ignore[attr-defined]
+
+
+def test_a_transition_announced_while_a_stage_recompiles_telemetry_reaches_each_listener_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    heard: list[str] = []
+    transition = TelemetryStage.transition
+
+    def spied(self: TelemetryStage, t: Any) -> None:
+        heard.append("telemetry")
+        transition(self, t)
+
+    monkeypatch.setattr(TelemetryStage, "transition", spied)
+    model = pw.ProductionModel(lambda x: x, name="m", version="1", circuit=pw.CircuitBreaker(window=2))
+    breaker = model.circuit
+    assert breaker is not None
+    entered, go = threading.Event(), threading.Event()
+
+    def blocker(t: Any) -> None:
+        heard.append("blocker")
+        entered.set()
+        assert go.wait(timeout=10)
+
+    breaker.listeners.append(blocker)
+    breaker.listeners.append(lambda t: heard.append("user"))
+    announcing = threading.Thread(target=breaker.open)
+    announcing.start()
+    assert entered.wait(timeout=10)
+    model.stage(lambda x: x, version="2", mode="shadow")  # telemetry recompiled mid-announcement
+    go.set()
+    announcing.join(timeout=10)
+    assert heard == ["telemetry", "blocker", "user"]  # once each: none skipped, none twice
+    assert len(breaker.listeners) == 3 and breaker.listeners[1] is blocker  # the new telemetry in the old's place

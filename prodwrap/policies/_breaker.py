@@ -293,7 +293,7 @@ class BreakerStage(Stage):
                     "reason": transition.reason,
                 },
             )
-        for listener in self.listeners:
+        for listener in tuple(self.listeners):  # (as they are now: one may be added meanwhile)
             try:
                 listener(transition)
             except Exception as exc:

@@ -48,9 +48,13 @@ def compile_telemetry(build: Build, stages: Sequence[Stage], stats: Any = None) 
         listeners = getattr(other, "listeners", None)
         if other.section == "circuit" and isinstance(listeners, list):
             # A breaker kept from an earlier engine (prodwrap._kept) has that engine's
-            # telemetry listening: this one replaces it, so a transition is reported once.
-            listeners[:] = [f for f in listeners if not isinstance(getattr(f, "__self__", None), TelemetryStage)]
-            listeners.append(stage.transition)
+            # telemetry listening: this one takes its place, so a transition is reported once
+            # (in one assignment: a transition announced meanwhile hears one or the other).
+            ours = [isinstance(getattr(f, "__self__", None), TelemetryStage) for f in listeners]
+            if any(ours):
+                listeners[:] = [stage.transition if o else f for f, o in zip(listeners, ours, strict=True)]
+            else:
+                listeners.append(stage.transition)
         elif other.section == "canary" and isinstance(listeners, list):
             listeners.append(rollouts.canary_event)
         for experiment in getattr(other, "experiments", ()):  # a shadow's
