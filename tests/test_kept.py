@@ -176,3 +176,21 @@ def test_a_transition_announced_while_a_stage_recompiles_telemetry_reaches_each_
     announcing.join(timeout=10)
     assert heard == ["telemetry", "blocker", "user"]  # once each: none skipped, none twice
     assert len(breaker.listeners) == 3 and breaker.listeners[1] is blocker  # the new telemetry in the old's place
+
+
+def test_only_the_primary_the_last_promotion_replaced_keeps_its_home() -> None:
+    model = pw.ProductionModel(lambda x: x * 2, name="m", version="1", cache=pw.Cache(maxsize=100))
+    for i in range(50):
+        model(i)  # 50 entries in version 1's cache
+    for version in range(2, 6):
+        model.stage(lambda x: x * 2, version=str(version), mode="shadow")
+        model.promote()
+        for i in range(50):
+            model(i)
+    held = [kept.primary for _, _, kept in model._rollouts.previous]
+    assert [bool(home) for home in held] == [False, False, False, True]  # one old home, not four
+    model.rollback()  # to version 4: its cache is back, every entry a hit
+    hits = model.stats().cache.hits  # type: ignore[union-attr]
+    assert model.version == "4" and model(7) == 14 and model.stats().cache.hits == hits + 1  # type: ignore[union-attr]
+    model.rollback()  # to version 3: a fresh home
+    assert model.version == "3" and model(7) == 14 and model.stats().cache.misses == 1  # type: ignore[union-attr]

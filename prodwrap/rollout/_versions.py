@@ -185,6 +185,9 @@ class Rollouts:
         engine = compile_engine(fn, settings, stats=old.stats, ledger=model.ledger, kept=kept)
         _carry_reports(old, engine)
         if keep is not None:
+            if self.previous:  # only the primary just replaced keeps its home (a cache's entries and all)
+                earlier, earlier_settings, earlier_kept = self.previous[-1]
+                self.previous[-1] = (earlier, earlier_settings, earlier_kept.promoted())
             self.previous.append(keep)
         model._fn, model._settings, model._input_name, model._kept = fn, settings, input_name(fn), kept
         model.__wrapped__ = fn
