@@ -253,7 +253,7 @@ class Experiment:
             if error is None and timeout is not None and seconds > timeout:
                 out, error = None, self._timed_out(seconds)
             if span is not None and error is not None:  # (its span says so)
-                self.telemetry.run_failed(span, error)
+                self.telemetry.run_failed(span, error, job.value)
             return self.judge(job, out, error, seconds)
 
     async def arun(self, job: Job) -> Comparison | None:
@@ -293,7 +293,7 @@ class Experiment:
             if error is None and timeout is not None and seconds > timeout:
                 out, error = None, self._timed_out(seconds)
             if span is not None and error is not None:  # (its span says so)
-                self.telemetry.run_failed(span, error)
+                self.telemetry.run_failed(span, error, job.value)
             return self.judge(job, out, error, seconds)
 
     def _timed_out(self, seconds: float) -> PredictionTimeout:

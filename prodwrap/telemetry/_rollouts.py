@@ -61,11 +61,12 @@ class RolloutTelemetry:
                 except Exception as exc:
                     self.stage.failed(exc)
 
-    def run_failed(self, span: Any, error: BaseException) -> None:
-        """A shadow candidate's run failed (raised, timed out): its span says so (without
-        ``capture_content=True``, no rejected value a validation error quotes)."""
+    def run_failed(self, span: Any, error: BaseException, value: Any = None) -> None:
+        """A shadow candidate's run on the input ``value`` failed (raised, timed out): its span
+        says so, with the input's sensitive values masked (and without ``capture_content=True``
+        no rejected value a validation error quotes)."""
         try:
-            span.record_exception(error, attributes=self.stage.shown(error, None))
+            span.record_exception(error, attributes=self.stage.shown(error, value))
             span.set_attribute("error.type", type(error).__name__)
             span.set_status(Status(StatusCode.ERROR, type(error).__name__))
         except Exception as exc:

@@ -19,7 +19,7 @@ from opentelemetry import trace as _trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from prodwrap._log import Throttle, logger
-from prodwrap._masking import Masking, exception_text, quoted_values
+from prodwrap._masking import Masking, exception_text, quoted_values, withheld
 from prodwrap._stage import Seam, Stage
 from prodwrap.cost._money import UNIT
 from prodwrap.telemetry import _providers
@@ -142,7 +142,10 @@ class TelemetryStage(Stage):
         (``prodwrap._masking``), or None when the SDK's own will do: the sensitive values of
         the call's input ``value`` masked (a predict may put one in the text of its error),
         and without ``capture_content=True`` no rejected value quoted by a validation error."""
-        secrets = self.masking.secrets(value)
+        try:
+            secrets = self.masking.secrets(value)
+        except Exception:  # sensitive values that cannot be read: nothing of the text is shown
+            return {"exception.message": withheld(""), "exception.stacktrace": withheld("")}
         quoted = quoted_values(exc) if self.redactor is None else []
         if not secrets and not quoted:
             return None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Annotated, Any
 
 import pydantic
 import pytest
@@ -172,6 +172,44 @@ def test_sensitive_values_are_masked_in_recorded_exceptions(traces: Any) -> None
     assert "123-45-6789" not in event.attributes["exception.message"]
     assert "123-45-6789" not in event.attributes["exception.stacktrace"]
     assert "lookup failed for ssn=" in event.attributes["exception.message"]
+
+
+def test_a_shadow_candidates_span_masks_the_inputs_sensitive_values(traces: Any) -> None:
+    class A(pydantic.BaseModel):
+        name: str
+        ssn: pydantic.SecretStr
+
+    def candidate(a: A) -> float:
+        raise ValueError(f"candidate failed for ssn={a.ssn.get_secret_value()}")
+
+    model = pw.ProductionModel(
+        lambda a: 1.0, name="m", input=A, shadow=pw.Shadow(candidate, name="next"), tracer_provider=traces.provider
+    )
+    model({"name": "Ada", "ssn": "123-45-6789"})
+    model.shadow_report(wait=5.0)
+    (event,) = [e for e in traces.one("shadow next").events if e.name == "exception"]
+    assert "candidate failed for ssn=" in event.attributes["exception.message"]
+    assert "123-45-6789" not in event.attributes["exception.message"] + event.attributes["exception.stacktrace"]
+    model.close()
+
+
+def test_an_exception_whose_inputs_sensitive_values_cannot_be_read_is_withheld_from_the_span(traces: Any) -> None:
+    class Keyed(pydantic.BaseModel):
+        key: Annotated[int, pw.Sensitive]
+
+    def lookup(k: Keyed) -> float:
+        raise ValueError("lookup failed")
+
+    model = pw.ProductionModel(
+        lookup, name="m", input=Keyed, fallback=pw.Constant(0.0), tracer_provider=traces.provider
+    )
+    assert model({"key": 10**5000}) == 0.0  # (str() of it raises: over 4300 digits)
+    (event,) = [e for e in traces.one("predict m").events if e.name == "exception"]
+    assert (
+        "withheld" in event.attributes["exception.message"]
+        and "lookup failed" not in event.attributes["exception.stacktrace"]
+    )
+    assert model.stats().telemetry_errors == 0
 
 
 class _Applicant(pydantic.BaseModel):
