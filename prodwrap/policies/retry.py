@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import numbers
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from random import random as _random
@@ -232,7 +233,8 @@ class Retry:
         try:
             attempts = count("retry=", "attempts", value)
         except ConfigurationError:
-            raise ConfigurationError(f"retry= takes an int or pw.Retry(...), got {value!r}") from None
+            what = "an attempt count >= 1 (1: no retry)" if _whole(value) else "an int or pw.Retry(...)"
+            raise ConfigurationError(f"retry= takes {what}, got {value!r}") from None
         return cls(attempts=attempts)
 
     def retries(self, exc: BaseException) -> bool:
@@ -340,3 +342,12 @@ def retry_state(
 
 
 __all__ = ["NEVER_RETRIED", "Backoff", "Retry", "backoff", "retry_state"]
+
+
+def _whole(value: object) -> bool:
+    """Whether ``value`` is a whole number (not a bool)."""
+    try:
+        operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        return False
+    return not isinstance(value, bool)

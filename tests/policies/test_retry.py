@@ -77,6 +77,20 @@ def test_retry_defaults_are_bounded() -> None:
     assert pw.Retry.coerce(5) == pw.Retry(attempts=5, wait=policy.wait)
 
 
+@pytest.mark.parametrize(
+    ("given", "says"),
+    [
+        (0, "an attempt count >= 1"),
+        (-2, "an attempt count >= 1"),
+        (True, "an int or pw.Retry"),
+        (2.5, "an int or pw.Retry"),
+    ],
+)
+def test_a_retry_count_that_is_no_count_says_what_retry_takes(given: object, says: str) -> None:
+    with pytest.raises(pw.ConfigurationError, match=f"retry= takes {says}"):
+        pw.ProductionModel(lambda x: x, retry=given)
+
+
 def test_retries_predicate_rules() -> None:
     policy = pw.Retry(on=(ConnectionError,))
     assert policy.retries(ConnectionError()) and not policy.retries(ValueError())
