@@ -25,7 +25,9 @@ from prodwrap.policies._canonical import canonical_form, fields_getter
 
 _FLAT = frozenset((int, str, bool, type(None), float))
 _REMEMBERED = 1024
-_LEARNING = threading.Lock()  # held while a class's key is learnt or compiled
+# Held while a class's key is learnt or compiled; re-entrant: a finaliser or signal handler
+# run meanwhile on the same thread may key an input too (it learns again, never waits).
+_LEARNING = threading.RLock()
 _SHORT = 256  # canonical forms longer than this are keyed by their digest
 
 Keyer = Callable[[Any], "tuple[Any, ...] | None"]
@@ -96,7 +98,9 @@ def _first(cls: type, get: Callable[[Any], tuple[Any, ...]]) -> Keyer:
         if current is key:  # the first such instance: its types are the usual ones
             with _LEARNING:  # (one compile: a key made by another's would equal 1 and 1.0)
                 if KEYERS.get(cls) is key:
-                    _remember(cls, _compiled(cls, get, kinds))
+                    compiled = _compiled(cls, get, kinds)
+                    if KEYERS.get(cls) is key:  # (still: nothing run meanwhile compiled one)
+                        _remember(cls, compiled)
                 current = KEYERS.get(cls)
         if current is not None and current is not key:
             return current(value)

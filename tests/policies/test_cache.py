@@ -746,3 +746,30 @@ def test_two_first_instances_at_once_compile_one_key_for_their_class(monkeypatch
     assert keys["int"] == _cache_keys.flat_key(Number(x=1)) == (Number, (1,))  # the class's key: for ints
     assert keys["float"] == (Number, (1.5,), (float,))  # a float: its type in its key
     assert _cache_keys.flat_key(Number(x=1.0)) != keys["int"]
+
+
+def test_keying_an_input_while_a_key_is_compiled_on_the_same_thread_never_waits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from prodwrap.policies import _cache_keys
+
+    class Outer(pydantic.BaseModel):
+        x: int
+
+    class Inner(pydantic.BaseModel):
+        y: int
+
+    compile_key = _cache_keys._compiled
+    nested: list[Any] = []
+
+    def reentering(cls: type, get: Any, kinds: Any) -> Any:
+        if cls is Outer:  # a finaliser (or signal handler) run meanwhile keys an input of its own
+            nested.append(_cache_keys.flat_key(Inner(y=2)))
+        return compile_key(cls, get, kinds)
+
+    monkeypatch.setattr(_cache_keys, "_compiled", reentering)
+    done: list[Any] = []
+    keying = threading.Thread(target=lambda: done.append(_cache_keys.flat_key(Outer(x=1))), daemon=True)
+    keying.start()
+    keying.join(timeout=10)
+    assert done == [(Outer, (1,))] and nested == [(Inner, (2,))]
