@@ -533,41 +533,9 @@ def test_real_models_show_on_the_console_and_in_the_scrape() -> None:
     assert any(line.startswith('prodwrap_prediction_duration_seconds_bucket{le="0.005"') for line in scraped)
 
 
-def test_shutdown_keeps_to_its_timeout_when_the_otlp_receiver_hangs() -> None:
-    done = run(
-        """
-        import socket, threading, time
-        import prodwrap as pw
-
-        server = socket.socket()
-        server.bind(("127.0.0.1", 0))
-        server.listen(16)
-        held = []
-
-        def accept():
-            while True:
-                connection, _ = server.accept()
-                held.append(connection)  # never answers
-
-        threading.Thread(target=accept, daemon=True).start()
-        port = server.getsockname()[1]
-        telemetry = pw.telemetry.configure(otlp_endpoint=f"http://127.0.0.1:{port}", service_name="hang")
-        model = pw.ProductionModel(lambda x: x, name="m")
-        for i in range(100):
-            model(i)
-        began = time.monotonic()
-        telemetry.shutdown(timeout=1.0)
-        print(f"{time.monotonic() - began:.1f}")
-        """,
-        quiet=False,
-    )
-    assert float(done.stdout.strip().splitlines()[-1]) < 3.0
-
-
-def test_shutdown_waits_for_a_hanging_otlp_receiver_once_not_once_per_provider() -> None:
-    """Real time: each export gives up after the exporter's timeout (1 s here)."""
-    done = run(
-        """
+# The child's lines before each hung-receiver test's own: an OTLP receiver that accepts
+# connections and never answers, the SDK configured to export to it, and a model.
+_HUNG_RECEIVER = """
         import json, socket, threading, time
         import prodwrap as pw
 
@@ -585,6 +553,29 @@ def test_shutdown_waits_for_a_hanging_otlp_receiver_once_not_once_per_provider()
         port = server.getsockname()[1]
         telemetry = pw.telemetry.configure(otlp_endpoint=f"http://127.0.0.1:{port}", service_name="hang")
         model = pw.ProductionModel(lambda x: x, name="m")
+"""
+
+
+def test_shutdown_keeps_to_its_timeout_when_the_otlp_receiver_hangs() -> None:
+    done = run(
+        _HUNG_RECEIVER
+        + """
+        for i in range(100):
+            model(i)
+        began = time.monotonic()
+        telemetry.shutdown(timeout=1.0)
+        print(f"{time.monotonic() - began:.1f}")
+        """,
+        quiet=False,
+    )
+    assert float(done.stdout.strip().splitlines()[-1]) < 3.0
+
+
+def test_shutdown_waits_for_a_hanging_otlp_receiver_once_not_once_per_provider() -> None:
+    """Real time: each export gives up after the exporter's timeout (1 s here)."""
+    done = run(
+        _HUNG_RECEIVER
+        + """
         for i in range(10):
             model(i)
         times = {}
