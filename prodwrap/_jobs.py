@@ -18,6 +18,7 @@ from _thread import allocate_lock as _allocate_lock
 from collections.abc import Callable
 from contextvars import copy_context
 from time import monotonic as _monotonic
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from prodwrap import _clock
@@ -170,6 +171,15 @@ class Job:
             future.set_exception(error)
         else:
             future.set_result(self.result)
+
+
+def discard(job: Job) -> None:
+    """The result of ``job``, which nobody receives (its caller gave up on it, or it lost a
+    race), is dropped; a coroutine (a sync predict's, by mistake) is closed first, so no
+    "never awaited" warning comes of it."""
+    result, job.result = job.result, None
+    if result.__class__ is CoroutineType:
+        result.close()
 
 
 def end_of(deadline: float | None) -> float:

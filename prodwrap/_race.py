@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from prodwrap import _clock
 from prodwrap._attempt import lost, may_race, undo_inner
-from prodwrap._jobs import end_of
+from prodwrap._jobs import discard, end_of
 from prodwrap._workers import POOL
 
 if TYPE_CHECKING:
@@ -154,6 +154,7 @@ def race_sync(engine: Engine, rec: CallRecord, args: tuple[Any, ...], kwargs: di
             job.abandoned = True
             if job.done.acquire(False):
                 job.error = None
+                discard(job)
         rec.racing = False
         still = [job for job in jobs if not job.ended]  # discarded or given up on, running on
         rec.late = _Losers(still) if still else None

@@ -27,7 +27,7 @@ from _thread import allocate_lock as _allocate_lock
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from prodwrap._jobs import INF, TIMED_OUT, Fn, Job, LateLog, OnLate, PoolCounts, end_of
+from prodwrap._jobs import INF, TIMED_OUT, Fn, Job, LateLog, OnLate, PoolCounts, discard, end_of
 
 if TYPE_CHECKING:
     import asyncio
@@ -204,8 +204,8 @@ class Pool:
     def _interrupted(self, job: Job) -> None:
         """The caller leaves early: abandon the job; report an exception nobody will see."""
         job.abandoned = True
-        if job.done.acquire(False) and job.error is not None:
-            self.late.report(job.error, job)
+        if job.done.acquire(False):
+            self._unreceived(job)
 
     def _joined(self, worker: Worker, job: Job | None) -> Job | None:
         """A new worker counts itself; one from the starter takes its first job."""
@@ -240,14 +240,21 @@ class Pool:
     def _handed_over(self, job: Job) -> None:
         """On the worker, once ``job`` has ended: report it late, or wake its event loop."""
         if job.abandoned:  # its caller left: the outcome is late, unless it took it meanwhile
-            if job.done.acquire(False) and job.error is not None:
-                self.late.report(job.error, job)
+            if job.done.acquire(False):
+                self._unreceived(job)
         elif job.waiter is not None:
             try:
                 job.waiter[0].call_soon_threadsafe(self._settle, job)
             except RuntimeError:  # the loop closed: nobody waits any more
-                if job.done.acquire(False) and job.error is not None:
-                    self.late.report(job.error, job)
+                if job.done.acquire(False):
+                    self._unreceived(job)
+
+    def _unreceived(self, job: Job) -> None:
+        """An outcome nobody receives: an exception is reported late, a result dropped."""
+        if job.error is not None:
+            self.late.report(job.error, job)
+        else:
+            discard(job)
 
     # -- asyncio -------------------------------------------------------------------------------
 

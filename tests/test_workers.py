@@ -584,3 +584,46 @@ def test_workers_the_starter_spawns_after_the_queue_emptied_stay_usable() -> Non
     listed = POOL.counts()
     alive = sum(t.name == "prodwrap-worker" and t.is_alive() for t in threading.enumerate())
     assert listed.workers <= alive
+
+
+def _held_coroutine(made: list[Any], go: threading.Event, returned: threading.Event) -> Callable[[Any], Any]:
+    """A sync predict that, once ``go`` is set, returns a coroutine (``made``) by mistake."""
+
+    async def later() -> int:
+        return 1
+
+    def predict(x: Any) -> Any:
+        if x == "hold":
+            assert go.wait(timeout=10)
+            made.append(later())
+            returned.set()
+            return made[-1]
+        return 2
+
+    return predict
+
+
+def _closed_soon(coroutine: Any) -> bool:
+    """Real time: the worker closes it right after the predict returns (5 s of slack)."""
+    deadline = time.monotonic() + 5.0
+    while coroutine.cr_frame is not None and time.monotonic() < deadline:
+        time.sleep(0.001)
+    return coroutine.cr_frame is None
+
+
+@pytest.mark.parametrize("how", ["timed out", "lost the race"])
+def test_a_coroutine_an_attempt_nobody_waits_for_returns_is_closed(how: str) -> None:
+    made: list[Any] = []
+    go, returned = threading.Event(), threading.Event()
+    predict = _held_coroutine(made, go, returned)
+    if how == "timed out":
+        model = pw.ProductionModel(predict, name="m", timeout=0.05, fallback=pw.Constant(0))
+        assert model("hold") == 0  # the caller gave up on the attempt
+    else:
+        calls = iter(["hold", "quick"])
+        model = pw.ProductionModel(lambda x: predict(next(calls)), name="m", hedge=pw.Hedge(after=0.01))
+        assert model("x") == 2  # the hedge won; the first attempt runs on
+    go.set()
+    assert returned.wait(timeout=10)
+    (coroutine,) = made
+    assert _closed_soon(coroutine)  # closed: no "never awaited" warning when it is collected
