@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from prodwrap._log import Throttle, logger
 from prodwrap.cost._money import money
 from prodwrap.errors import ConfigurationError
+from prodwrap.policies._numbers import as_float, count
 from prodwrap.state import MemoryStore, StateStore
 
 if TYPE_CHECKING:
@@ -86,9 +87,7 @@ class Ledger:
             raise ConfigurationError(f"Ledger.store must be a StateStore, got {store!r}")
         if not isinstance(name, str) or not name:
             raise ConfigurationError(f"Ledger.name must be a non-empty str, got {name!r}")
-        for setting, value in (("window", window), ("max_values", max_values)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigurationError(f"Ledger.{setting} must be a whole number >= 1, got {value!r}")
+        window, max_values = count("Ledger", "window", window), count("Ledger", "max_values", max_values)
         self.store: StateStore = MemoryStore() if store is None else store
         self.name = name
         self.max_values = max_values
@@ -278,8 +277,10 @@ class Ledger:
     def percentile(self, q: float) -> Decimal | None:
         """The ``q`` quantile (0.5: median, 0.95) of the cost per call in USD, over this
         process's most recent ``window`` calls (linear interpolation); None before any."""
-        if isinstance(q, bool) or not isinstance(q, int | float) or not 0 <= q <= 1:
+        x = as_float(q)  # (numpy's floats and ints too, never a bool)
+        if x is None or not 0 <= x <= 1:
             raise ValueError(f"Ledger.percentile takes a quantile between 0 and 1, got {q!r}")
+        q = x
         self.drain()
         with self._lock:
             ordered = sorted(self._recent)

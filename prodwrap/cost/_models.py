@@ -269,7 +269,7 @@ class Custom(Priced):
 def _to_units(value: Any) -> int:
     """A custom model's USD amount in pico-dollars, to the nearest (a ValueError for nonsense)."""
     if isinstance(value, float):
-        value = repr(value)
+        value = repr(float(value))  # (numpy's float64 too)
     if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
         raise ValueError(f"a cost model returned {value!r}, not an amount of USD")
     amount = Decimal(value)

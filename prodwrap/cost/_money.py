@@ -31,13 +31,14 @@ def price(value: object, name: str) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, str | int | Decimal | float):
         raise ConfigurationError(f"{name} takes a price as a str, int or Decimal (USD), got {value!r}")
     if isinstance(value, float):
+        text = repr(float(value))  # (numpy's float64 is a float, and its repr is not a number)
         warnings.warn(
             f"{name}={value!r}: a float price is not exact; give it as a str or Decimal "
-            f"({name}={str(value)!r}); it is read as Decimal({repr(value)!r})",
+            f"({name}={text!r}); it is read as Decimal({text!r})",
             ConfigurationWarning,
             stacklevel=4,
         )
-        value = repr(value)
+        value = text
     try:
         amount = Decimal(value)
     except (InvalidOperation, ValueError):

@@ -10,6 +10,7 @@ from prodwrap.cost._models import Charged, Priced
 from prodwrap.cost._money import Price, dollars, price, units
 from prodwrap.cost._usage import Usage, usage_of
 from prodwrap.errors import ConfigurationError
+from prodwrap.policies._numbers import count
 
 UsageReader = Callable[[Any], "Usage | Mapping[str, Any] | None"]
 
@@ -64,11 +65,11 @@ class PerToken(Priced):
                 amount = price(given, f"PerToken.{name}")
                 object.__setattr__(self, name, amount)
             rates.append(units(amount, f"PerToken.{name}"))  # type: ignore[arg-type]
-        if isinstance(self.per, bool) or not isinstance(self.per, int) or self.per < 1:
-            raise ConfigurationError(f"PerToken.per must be a whole number of tokens >= 1, got {self.per!r}")
-        m = self.max_output_tokens
-        if m is not None and (isinstance(m, bool) or not isinstance(m, int) or m < 0):
-            raise ConfigurationError(f"PerToken.max_output_tokens must be a whole number >= 0, got {m!r}")
+        object.__setattr__(self, "per", count("PerToken", "per", self.per))
+        if self.max_output_tokens is not None:
+            object.__setattr__(
+                self, "max_output_tokens", count("PerToken", "max_output_tokens", self.max_output_tokens, least=0)
+            )
         for name in ("usage", "count_input"):
             if getattr(self, name) is not None and not callable(getattr(self, name)):
                 raise ConfigurationError(f"PerToken.{name} must be a callable, got {getattr(self, name)!r}")

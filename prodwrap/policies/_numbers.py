@@ -92,13 +92,15 @@ def amount(owner: str, name: str, value: object, *, zero: bool = False, least: f
     return x  # type: ignore[return-value]
 
 
-def fraction(owner: str, name: str, value: object) -> float:
-    """A fraction in (0, 1] (0.5 is 50 %).
+def fraction(owner: str, name: str, value: object, *, zero: bool = False, one: bool = True) -> float:
+    """A fraction in (0, 1] (0.5 is 50 %); ``zero`` lets in 0, ``one=False`` keeps 1 out.
 
     Raises:
-        ConfigurationError: ``"<owner>.<name> must be a fraction in (0, 1], got ..."``.
+        ConfigurationError: ``"<owner>.<name> must be a fraction in (0, 1], got ..."`` (the
+            interval as the setting has it: ``[0, 1)``, ``[0, 1]``).
     """
     x = as_float(value)
-    if x is None or not 0 < x <= 1:
-        raise ConfigurationError(f"{owner}.{name} must be a fraction in (0, 1], got {value!r}")
+    if x is None or not (x >= 0 if zero else x > 0) or not (x <= 1 if one else x < 1):
+        interval = ("[0" if zero else "(0") + (", 1]" if one else ", 1)")
+        raise ConfigurationError(f"{owner}.{name} must be a fraction in {interval}, got {value!r}")
     return x

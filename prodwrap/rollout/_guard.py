@@ -19,26 +19,21 @@ with probability at most 5 % however long the canary runs, and the first look, a
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from prodwrap.errors import ConfigurationError
+from prodwrap.policies._numbers import count, fraction, seconds
 
 RUNNING, INCONCLUSIVE, ROLLED_BACK, PROMOTED = "running", "inconclusive", "rolled_back", "promoted"
 ALPHA = 0.05  # the chance, over every look together, that noise rolls back a good candidate
 
 
 def _fraction(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= float(value) < 1:
-        raise ConfigurationError(f"Guard.{name} must be a fraction in [0, 1) (0.05 is 5 %), got {value!r}")
-    return float(value)
+    return fraction("Guard", name, value, zero=True, one=False)
 
 
 def _count(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < 1:
-        raise ConfigurationError(f"Guard.{name} must be an int >= 1, got {value!r}")
-    return int(value)
+    return count("Guard", name, value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,9 +71,7 @@ class Guard:
         set_(self, "max_error_rate", _fraction("max_error_rate", self.max_error_rate))
         latency = self.max_p95_latency
         if latency is not None:
-            if isinstance(latency, bool) or not isinstance(latency, numbers.Real) or not 0 < float(latency) < math.inf:
-                raise ConfigurationError(f"Guard.max_p95_latency must be a positive number of seconds, got {latency!r}")
-            set_(self, "max_p95_latency", float(latency))
+            set_(self, "max_p95_latency", seconds("Guard", "max_p95_latency", latency))
         if self.max_mismatch_rate is not None:
             set_(self, "max_mismatch_rate", _fraction("max_mismatch_rate", self.max_mismatch_rate))
         set_(self, "min_calls", _count("min_calls", self.min_calls))

@@ -14,6 +14,7 @@ fallback or the cache, or failed, is counted as ``not_served``.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from prodwrap._audit_lines import Redactor
 from prodwrap._stage import Seam, Stage
 from prodwrap.errors import ConfigurationError
+from prodwrap.policies._numbers import seconds
 from prodwrap.rollout._shadow_run import STRICT, Experiment
 
 if TYPE_CHECKING:
@@ -115,9 +117,8 @@ class ShadowStage(Stage):
     def report(self, name: str | None = None, wait: float | None = 0.0) -> Any:
         """One shadow's report (``name``), or with several shadows a dict by name."""
         if wait is not None:
-            if isinstance(wait, bool) or not isinstance(wait, int | float) or not wait >= 0:
-                raise ConfigurationError(f"shadow_report(wait=) takes None or seconds >= 0, got {wait!r}")
-            if wait == float("inf"):
+            wait = seconds("shadow_report", "wait", wait, zero=True, infinite=True)
+            if wait == math.inf:
                 wait = None
         if name is not None:
             experiment = self.by_name.get(name)

@@ -14,13 +14,13 @@ Also here: :class:`CanaryStats` (``stats().canary``), :class:`VariantStats`,
 from __future__ import annotations
 
 import itertools
-import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from prodwrap.errors import ConfigurationError
+from prodwrap.policies._numbers import fraction
 from prodwrap.rollout._guard import Guard
 from prodwrap.state import StateStore
 
@@ -30,9 +30,7 @@ if TYPE_CHECKING:
 
 
 def _share(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < float(value) <= 1:
-        raise ConfigurationError(f"Canary.{name} must be a fraction in (0, 1] (0.05 is 5 %), got {value!r}")
-    return float(value)
+    return fraction("Canary", name, value)
 
 
 def candidate_name(candidate: Any) -> str:

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 import pydantic
 
-from prodwrap.errors import ConfigurationError
+from prodwrap.policies._numbers import amount, count
 
 __all__ = ["Close", "Comparator", "TopK", "close", "equal", "same_label", "top_k"]
 
@@ -118,11 +118,8 @@ class Close:
     __slots__ = ("atol", "rtol")
 
     def __init__(self, rtol: float = 1e-9, atol: float = 0.0) -> None:
-        for name, tol in (("rtol", rtol), ("atol", atol)):
-            if isinstance(tol, bool) or not isinstance(tol, int | float) or not math.isfinite(tol) or tol < 0:
-                raise ConfigurationError(f"compare.close: {name} must be a finite number >= 0, got {tol!r}")
-        self.rtol = float(rtol)
-        self.atol = float(atol)
+        self.rtol = amount("compare.close", "rtol", rtol, zero=True)
+        self.atol = amount("compare.close", "atol", atol, zero=True)
 
     def __call__(self, primary: Any, candidate: Any, /) -> bool:
         return _alike(primary, candidate, self._leaf)
@@ -201,9 +198,7 @@ class TopK:
     __slots__ = ("k",)
 
     def __init__(self, k: int) -> None:
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ConfigurationError(f"compare.top_k: k must be an int >= 1, got {k!r}")
-        self.k = k
+        self.k = count("compare.top_k", "k", k)
 
     def __call__(self, primary: Any, candidate: Any, /) -> bool:
         return self.top(primary) == self.top(candidate)

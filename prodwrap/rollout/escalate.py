@@ -28,6 +28,7 @@ from prodwrap._scope import SCOPE, emit
 from prodwrap._stage import Seam, Stage
 from prodwrap._stats import Tallies, counted
 from prodwrap.errors import ConfigurationError
+from prodwrap.policies._numbers import count
 from prodwrap.rollout._worker import BoundedWorker
 
 if TYPE_CHECKING:
@@ -70,9 +71,7 @@ class Escalate:
         reason = self.reason
         if reason is not None and not callable(reason) and (not isinstance(reason, str) or not reason):
             raise ConfigurationError(f"Escalate.reason must be a non-empty string or a callable, got {reason!r}")
-        n = self.max_pending
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ConfigurationError(f"Escalate.max_pending must be an int >= 1, got {n!r}")
+        object.__setattr__(self, "max_pending", count("Escalate", "max_pending", self.max_pending))
 
     def stages(self, build: Build) -> Sequence[Stage]:
         return (EscalationStage(self, build),)

@@ -18,12 +18,12 @@ The stage itself is in ``prodwrap.rollout._shadow_stage``; the candidate run in
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from prodwrap.errors import ConfigurationError
+from prodwrap.policies._numbers import count, fraction, seconds
 from prodwrap.rollout._keys import Key, check_key
 
 if TYPE_CHECKING:
@@ -98,20 +98,12 @@ class Shadow:
     def __post_init__(self) -> None:
         if not callable(self.candidate):
             raise ConfigurationError(f"Shadow.candidate must be callable or a ProductionModel, got {self.candidate!r}")
-        sample = self.sample
-        if isinstance(sample, bool) or not isinstance(sample, int | float) or not 0 <= sample <= 1:
-            raise ConfigurationError(f"Shadow.sample must be a share in [0, 1], got {sample!r}")
-        object.__setattr__(self, "sample", float(sample))
+        object.__setattr__(self, "sample", fraction("Shadow", "sample", self.sample, zero=True))
         check_key(self.key, "Shadow")
-        timeout = self.timeout
-        if timeout is not None and (
-            isinstance(timeout, bool) or not isinstance(timeout, int | float) or math.isnan(timeout) or timeout <= 0
-        ):
-            raise ConfigurationError(f"Shadow.timeout must be seconds > 0 or None, got {timeout!r}")
+        if self.timeout is not None:
+            object.__setattr__(self, "timeout", seconds("Shadow", "timeout", self.timeout, infinite=True))
         for what in ("max_pending", "workers"):
-            n = getattr(self, what)
-            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-                raise ConfigurationError(f"Shadow.{what} must be an int >= 1, got {n!r}")
+            object.__setattr__(self, what, count("Shadow", what, getattr(self, what)))
         for what in ("compare", "on_mismatch", "ignore", "enabled"):
             _callable_or_none(getattr(self, what), what)
         if self.name is not None and (not isinstance(self.name, str) or not self.name):
