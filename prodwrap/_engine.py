@@ -31,7 +31,6 @@ from prodwrap._stage import Pause, Refuse, Route, Seam, Serve, Stage, Wait
 from prodwrap._stats import StatsRecorder
 from prodwrap._target import ASYNC, CONSTANT, MODEL, SYNC, Kind, Target, is_async_callable, reason_of
 from prodwrap.errors import (
-    ConfigurationError,
     FallbackExhausted,
     InputValidationError,
     OutputValidationError,
@@ -216,7 +215,7 @@ class Engine:
         else:
             rec.errors.append(exc)
             rec.reasons.append(reason)  # type: ignore[union-attr]
-        if retry is not None and rec.phase < 0 and not isinstance(exc, ConfigurationError):  # (a bug: never retried)
+        if retry is not None and rec.phase < 0:
             delay = retry.delay(rec, exc, now, self.name)
             if delay is not None and (self.spend is None or self.spent(now)):
                 rec.wait = delay

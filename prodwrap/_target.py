@@ -70,7 +70,7 @@ COROUTINE = CoroutineType  # an output of this class from a sync target: returne
 def returned_coroutine(model: str, target: str, out: Any) -> ConfigurationError:
     """The failed attempt of a sync target that returned a coroutine (``lambda x:
     client.acomplete(x)``): ``out`` is closed (so no "never awaited" warning); the error says
-    how to fix it, and is never retried (``Engine.on_failure``)."""
+    how to fix it, and is never retried (``policies.retry.NEVER_RETRIED``)."""
     out.close()
     which = "the predict" if target == "primary" else f"fallback {target!r}"
     return ConfigurationError(

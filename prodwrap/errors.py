@@ -14,7 +14,7 @@ retries are exhausted; prodwrap raises the errors below only for conditions it o
     │   ├── BudgetExceededError                            the cost budget would be exceeded
     │   ├── UnkeyableError              (also TypeError)   a value has no canonical (cache) key
     │   ├── ShadowMismatchError         (also AssertionError) a shadow disagreed, under strict_shadows() (tests)
-    │   └── ConfigurationError          (also ValueError)  a policy or option makes no sense
+    │   └── ConfigurationError          (also ValueError)  a policy or option makes no sense; never retried
     └── ExceptionGroup
         └── FallbackExhausted           (also ProdwrapError) every attempt and fallback failed
 

@@ -38,6 +38,7 @@ from prodwrap.policies.retry_budget import RetryBudget
 
 # prodwrap's own refusals: retrying them cannot help.
 NEVER_RETRIED: tuple[type[Exception], ...] = (
+    ConfigurationError,  # (a sync predict's coroutine: a misconfiguration is no better on a second try)
     InputValidationError,
     CircuitOpenError,
     BudgetExceededError,

@@ -97,6 +97,7 @@ def test_retries_predicate_rules() -> None:
     assert not pw.Retry(on=Exception).retries(pw.OutputValidationError([]))
     assert pw.Retry(on=(pw.OutputValidationError,)).retries(pw.OutputValidationError([]))
     assert not pw.Retry(on=lambda e: True).retries(pw.CircuitOpenError())
+    assert not pw.Retry(on=Exception).retries(pw.ConfigurationError("a sync predict's coroutine"))
 
 
 # -- the default: transient failures only ------------------------------------------------------
