@@ -96,11 +96,10 @@ def _first(cls: type, get: Callable[[Any], tuple[Any, ...]]) -> Keyer:
             return None
         current = KEYERS.get(cls)
         if current is key:  # the first such instance: its types are the usual ones
-            with _LEARNING:  # (one compile: a key made by another's would equal 1 and 1.0)
-                if KEYERS.get(cls) is key:
-                    compiled = _compiled(cls, get, kinds)
-                    if KEYERS.get(cls) is key:  # (still: nothing run meanwhile compiled one)
-                        _remember(cls, compiled)
+            with _LEARNING:  # (one key for the class: a key made by another's would equal 1 and 1.0)
+                compiled = _compiled(cls, get, kinds)
+                if KEYERS.get(cls) is key:  # (no other thread, nor this one re-entered, compiled one meanwhile)
+                    _remember(cls, compiled)
                 current = KEYERS.get(cls)
         if current is not None and current is not key:
             return current(value)
