@@ -170,13 +170,17 @@ class Permits:
         return True
 
     def _make(self) -> bool:
-        """Take a permit not made yet (under the lock; False when every one is made)."""
+        """Take a permit not made yet (False when every one is made)."""
         with self._lock:
-            if self._unmade <= 0:
-                return False
-            self._unmade -= 1
-            self._low = min(self._low, len(self._free) + self._unmade)
-            return True
+            return self._take_unmade()
+
+    def _take_unmade(self) -> bool:
+        """:meth:`_make`, with the lock held."""
+        if self._unmade <= 0:
+            return False
+        self._unmade -= 1
+        self._low = min(self._low, len(self._free) + self._unmade)
+        return True
 
     def give(self, _seconds: object = None) -> None:
         """Give a permit back: to the longest waiter if someone waits, else to the free list.
@@ -219,9 +223,7 @@ class Permits:
                 else:
                     self._low = min(self._low, len(free) + self._unmade)
                     return True
-            if self._unmade > 0:  # (a permit not made yet is free)
-                self._unmade -= 1
-                self._low = min(self._low, len(free) + self._unmade)
+            if self._take_unmade():  # (a permit not made yet is free)
                 return True
             self._waiters.append(waiter)
             self._hand_over()  # a permit given back between take() and append() is handed over
