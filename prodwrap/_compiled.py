@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from prodwrap import _clock, _drivers, _ending
 from prodwrap._context import DEADLINE, LIVE, Binding, outer_deadline
 from prodwrap._expiry import arm, disarm, timed_out
+from prodwrap._failing import FAILED, failing
 from prodwrap._finish import Finisher
 from prodwrap._record import CallRecord
 from prodwrap._stage import Serve
@@ -44,7 +45,8 @@ Runner = Callable[..., Any]  # (x, args, kwargs, w=None) -> output (a coroutine 
 
 # One line per statement; "#?FLAG " keeps a line only when FLAG is set ("#?!FLAG ": unset).
 # {A} is "async " or "", {W} "await " or "".
-_TEMPLATE = """\
+_TEMPLATE = (
+    """\
 {A}def run(x, args, kwargs, w=None):
     start = perf_counter()
 #?!WATCH     if LIVE and outer_deadline() is not None:
@@ -114,13 +116,16 @@ _TEMPLATE = """\
         interrupted(engine, fast, start, value, exc, w)
         raise
     if failure is not None:
-        return {W}drive(engine, *handover(engine, start, value, failure, began, late, w), args, kwargs)
+"""
+    + FAILED
+    + """        return {W}drive(engine, *handover(engine, start, value, failure, began, late, w), args, kwargs)
 #?WATCH     if w is not None:
 #?WATCH         finish_fast(fast, start, value, out, began, args, kwargs, w)
 #?WATCH         return out
 #?HOOKED     finish_fast(fast, start, value, out, began, args, kwargs)
 {DONE}{FINISH}    return out
 """
+)
 
 
 def _lines(flags: dict[str, bool]) -> str:
@@ -326,11 +331,13 @@ def compile_runner(engine: Engine, is_async: bool) -> Runner:
         "OUTPUT_UNTIMED": fast.validate_output is not None and not timed,
         "HOOKED": fast.hooked and not fast.only_done,
     }
+    flags.update(failing(engine, fast, is_async, ns))
     ending = not flags["HOOKED"]
     source = _lines(flags).format(
         A="async " if is_async else "",
         W="await " if is_async else "",
         GUARD=_guard(fast.watch, ns) if fast.watch is not None else "",
+        SLEEP="asleep" if is_async else "sleep",
         ADMITS=_admits(fast, ns),
         SERVED=_served(engine.finisher, ns),
         DONE=_done(fast, ns) if ending else "",

@@ -87,6 +87,33 @@ def handover(
     return rec, engine.walk(rec, value, None, failure, now, began)
 
 
+def so_far(
+    engine: Engine,
+    start: float,
+    value: Any,
+    failure: Exception,
+    reason: str,
+    started_at: float | None = None,
+    attempts: int = 1,
+    slept: float = 0.0,
+    phase: int = -1,
+) -> CallRecord:
+    """The record of a call the compiled failure path made attempts of, for the walk to go
+    on from there (or the finish point to end it): the primary's first attempt failed with
+    ``failure`` (``reason``), ``attempts`` of it were made in all, ``slept`` seconds between
+    them, and its last attempt is of the primary (``phase`` -1) or of fallback ``phase``.
+    ``started_at``: the clock's reading when the first attempt began (None: read now)."""
+    rec = CallRecord(start)
+    rec.routed = engine.primary
+    rec.target = engine.primary if phase < 0 else engine.fallbacks[phase]
+    rec.phase, rec.input, rec.attempts, rec.admitted = phase, value, attempts, True
+    rec.errors, rec.reasons, rec.slept = [failure], [reason], slept
+    if started_at is None:
+        started_at = _clocks.clock.monotonic() - (perf_counter() - start)
+    rec.started_at = started_at
+    return rec
+
+
 def finish_fast(
     fast: FastPath,
     start: float,

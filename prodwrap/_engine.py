@@ -220,6 +220,10 @@ class Engine:
             if delay is not None and (self.spend is None or self.spent(now)):
                 rec.wait = delay
                 return RETRY
+        return self.moved_on(rec, exc)
+
+    def moved_on(self, rec: CallRecord, exc: Exception) -> Step:
+        """No retry after ``exc`` (the failure last recorded): the next fallback, or the end."""
         following = rec.phase + 1
         if following < len(self.fallbacks):
             rec.phase = following
@@ -244,6 +248,9 @@ class Engine:
         now: float,
         began: float | None = None,
         validated: bool = False,
+        *,
+        resumed: bool = False,
+        decided: Step | None = None,
     ) -> Generator[Act, None, None]:
         """A call from input to result or final error, as a generator of :class:`Act`.
 
@@ -260,17 +267,24 @@ class Engine:
             began: with ``failure``, the clock's reading when that attempt began.
             validated: ``x`` is already validated (the success path handed the call over
                 before any attempt: a ``fast_admit`` hook said no).
+            resumed: the compiled failure path (``prodwrap._compiled``: an untimed call with
+                no stage around its attempts) made the call's first attempts, and the record
+                holds them (target, input, attempts, errors, started_at): with ``failure``,
+                the attempt of ``rec.target`` failed; else ``decided`` is the step the engine
+                decided after the last one.
 
         Where the call's attempts go is the primary, unless an admission stage routes the call,
         or the success path's ``fast_admit`` chose already (a :class:`Route`: ``rec.routed`` is
         set when the walk begins).
         """
-        routed = rec.routed
-        rec.target = rec.routed = self.primary if routed is None else routed
-        step: Step | None = None
-        rec.input = x
-        rec.started_at = now if began is None else began
-        if failure is not None:
+        step: Step | None = decided
+        if resumed:  # the compiled failure path made the first attempts: the record holds them
+            if failure is not None:  # the attempt of rec.target failed (no attempt stage is there)
+                step = self.on_failure(rec, failure, now)
+        elif failure is not None:
+            rec.target = rec.routed = self.primary
+            rec.input = x
+            rec.started_at = now if began is None else began
             rec.attempts = 1
             if self.timed or outer is not None:
                 self.begin(rec, rec.started_at, outer)
@@ -278,6 +292,10 @@ class Engine:
                 stage.after_attempt(rec, self.primary, failure, 0.0 if began is None else now - began)
             step = self.on_failure(rec, failure, now)
         else:
+            routed = rec.routed
+            rec.target = rec.routed = self.primary if routed is None else routed
+            rec.input = x
+            rec.started_at = now if began is None else began
             invalid = None
             if not validated and self.validate_input is not None:
                 try:

@@ -159,12 +159,16 @@ class Finisher:
                 self.failed(watch.finished, exc, rec.input)
         if (rec.outcome == "fallback" or rec.refused is not None) and _info(logging.INFO):
             if rec.outcome == "fallback":
-                what = f"served by fallback {rec.served_by} after {', '.join(rec.reasons or ())}"
+                self.told(rec.served_by, rec.reasons or ())
             else:
-                what = f"refused ({rec.refused})"
-            log.info("%s: %s", self.model, what, extra=self._extra(rec))
+                log.info("%s: refused (%s)", self.model, rec.refused, extra=self._extra(rec.outcome, rec.reasons))
         if raised is not None:
             raise raised
+
+    def told(self, served_by: str, reasons: Sequence[str]) -> None:
+        """The INFO line of a call a fallback served (``reasons``: its failures so far)."""
+        what = f"served by fallback {served_by} after {', '.join(reasons)}"
+        log.info("%s: %s", self.model, what, extra=self._extra("fallback", reasons))
 
     def watched(self, watch: Any, value: Any, out: Any, start: float) -> None:
         """:meth:`_finish` without a record, for a success-path call a ``watch`` handles (its
@@ -220,9 +224,9 @@ class Finisher:
         for_caller = self.failed(hook, exc, value)
         return raised if interrupted else for_caller or raised
 
-    def _extra(self, rec: CallRecord) -> dict[str, Any]:
-        reason = rec.reasons[-1] if rec.reasons else None
-        return {"model": self.model, "version": self.version, "outcome": rec.outcome, "reason": reason}
+    def _extra(self, outcome: str, reasons: Sequence[str] | None) -> dict[str, Any]:
+        reason = reasons[-1] if reasons else None
+        return {"model": self.model, "version": self.version, "outcome": outcome, "reason": reason}
 
     def failed(self, observer: object, exc: Exception, value: Any = None) -> Exception | None:
         """An observer raised: count it, log it once per burst, with the sensitive values of

@@ -128,12 +128,17 @@ class Backoff:
         tenacity means building its retry state first: a few microseconds a retry (a test
         holds the two to the same values).
         """
+        high = self.high(attempt)
+        return _random() * high if self.jitter else high
+
+    def high(self, attempt: int) -> float:
+        """The wait after failed attempt number ``attempt`` without jitter (with it, the
+        most it may be)."""
         try:
             high = min(self.initial * self.multiplier ** (attempt - 1), self.maximum)
         except OverflowError:
             high = self.maximum
-        high = max(0.0, high)
-        return _random() * high if self.jitter else high
+        return max(0.0, high)
 
     def __add__(self, other: WaitStrategy) -> WaitStrategy:
         from tenacity.wait import wait_combine
@@ -198,6 +203,10 @@ class Retry:
     _types: tuple[type[BaseException], ...] | None = field(default=None, init=False, repr=False, compare=False)
     # ``wait.plain`` when it is a Backoff and no stop= needs tenacity's retry state.
     _plain: Any = field(default=None, init=False, repr=False, compare=False)
+    # Then also its waits without jitter, after each failed attempt but the last (``_jitter``:
+    # each is drawn uniformly from 0 to that): a retry's wait is one lookup.
+    _highs: tuple[float, ...] | None = field(default=None, init=False, repr=False, compare=False)
+    _jitter: bool = field(default=False, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.attempts is None:
@@ -220,6 +229,10 @@ class Retry:
             object.__setattr__(self, "_types", types)
         if self.stop is None and isinstance(self.wait, Backoff):
             object.__setattr__(self, "_plain", self.wait.plain)
+            if self.attempts is not None:
+                highs = (self.wait.high(n) for n in range(1, self.attempts))
+                object.__setattr__(self, "_highs", tuple(h if math.isfinite(h) else 0.0 for h in highs))
+                object.__setattr__(self, "_jitter", self.wait.jitter)
         object.__setattr__(
             self, "max_retry_after", seconds("Retry", "max_retry_after", self.max_retry_after, zero=True)
         )
@@ -260,16 +273,41 @@ class Retry:
             now: the clock's monotonic reading.
             model: the model's name, for log lines.
         """
-        if self.attempts is not None and rec.attempts >= self.attempts:
+        reason = rec.reasons[-1] if rec.reasons else None
+        return self.wait_after(rec.attempts, exc, now, model, rec.started_at, rec.slept, rec.deadline, reason)
+
+    def wait_after(
+        self,
+        attempts: int,
+        exc: BaseException,
+        now: float,
+        model: str,
+        started_at: float,
+        slept: float,
+        deadline: float | None,
+        reason: str | None,
+    ) -> float | None:
+        """:meth:`delay`, from the call so far: ``attempts`` made, the clock's reading when the
+        first began (``started_at``), seconds ``slept`` between them, the call's ``deadline``
+        (None: none) and the ``reason`` of the last failure, for the log line (the compiled
+        failure path asks this with no record)."""
+        if self.attempts is not None and attempts >= self.attempts:
             return None
         try:
-            if not self.retries(exc):
+            types = self._types
+            if types is not None and not isinstance(exc, ProdwrapError):  # retries()' common case, inline
+                if not isinstance(exc, types):
+                    return None
+            elif not self.retries(exc):
                 return None
+            highs = self._highs
             plain = self._plain
-            if plain is not None:
-                delay = float(plain(rec.attempts))
+            if highs is not None:
+                delay = _random() * highs[attempts - 1] if self._jitter else highs[attempts - 1]
+            elif plain is not None:
+                delay = float(plain(attempts))
             else:
-                state = retry_state(start=rec.started_at, attempt=rec.attempts, exc=exc, now=now, idle_for=rec.slept)
+                state = retry_state(start=started_at, attempt=attempts, exc=exc, now=now, idle_for=slept)
                 if self.stop is not None and self.stop(state):
                     return None
                 delay = float(self.wait(state))
@@ -286,22 +324,23 @@ class Retry:
             return None
         if not math.isfinite(delay) or delay < 0:
             delay = 0.0
-        after = retry_after(exc)
+        # (most exceptions have no retry_after: one getattr for them)
+        after = None if getattr(exc, "retry_after", None) is None else retry_after(exc)
         if after is not None:
             if math.isnan(after) or after > self.max_retry_after:  # longer than this call will wait
                 return None
             delay = max(delay, after)  # a negative one (-inf too) asks for no wait
         # Sleeping past the deadline only to time out: move on (or fail) now instead.
-        if rec.deadline is not None and now + delay >= rec.deadline:
+        if deadline is not None and now + delay >= deadline:
             return None
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "%s: attempt %d failed (%s); retrying in %.3g s",
                 model,
-                rec.attempts,
+                attempts,
                 type(exc).__name__,
                 delay,
-                extra={"model": model, "reason": rec.reasons[-1] if rec.reasons else None},
+                extra={"model": model, "reason": reason},
             )
         return delay
 

@@ -351,3 +351,27 @@ async def test_cancelling_mid_retry_propagates_and_nothing_is_retried_or_sent_to
     assert fallback_calls == []
     stats = model.stats()
     assert (stats.outcomes, stats.failures.get("cancelled")) == ({"error": 1}, 1)
+
+
+@given(
+    initial=st.floats(0, 10),
+    maximum=st.floats(0, 60),
+    multiplier=st.floats(1, 5),
+    attempts=st.integers(2, 100),
+    jitter=st.booleans(),
+    seed=st.integers(0, 2**32),
+)
+def test_a_retrys_precomputed_waits_are_its_backoffs(
+    initial: float, maximum: float, multiplier: float, attempts: int, jitter: bool, seed: int
+) -> None:
+    import random
+
+    wait = pw.backoff(initial=initial, maximum=maximum, multiplier=multiplier, jitter=jitter)
+    retry = pw.Retry(attempts=attempts, on=(ConnectionError,), wait=wait)
+    for n in range(1, attempts):
+        random.seed(seed)
+        ours = retry.wait_after(n, ConnectionError(), 0.0, "m", 0.0, 0.0, None, "exception")
+        random.seed(seed)
+        theirs = wait(_state(n))
+        assert ours == theirs  # (one lookup, and one draw when jittered)
+    assert retry.wait_after(attempts, ConnectionError(), 0.0, "m", 0.0, 0.0, None, "exception") is None
