@@ -26,6 +26,7 @@ from prodwrap._finish import log as _finish_log
 from prodwrap._stats import MASK
 from prodwrap._target import ASYNC, CONSTANT, SYNC, reason_of
 from prodwrap.errors import ProdwrapError
+from prodwrap.policies.retry import Retry
 
 if TYPE_CHECKING:
     from prodwrap._engine import Engine
@@ -36,30 +37,33 @@ FAILED = """\
 #?FAIL_RETRY             reason = "exception" if not isinstance(failure, ProdwrapError) else reason_of(failure)
 #?FAIL_RETRY             now = clocks.clock.monotonic()
 #?FAIL_RETRY             started = now - (perf_counter() - start)
-#?FAIL_RETRY             # The retry policy decides, as Engine.on_failure asks it (no retry budget here).
-#?FAIL_RETRY             wait = retry_wait(1, failure, now, NAME, started, 0.0, None, reason)
+#?FAIL_RETRY             attempts = 1
+#?FAIL_RETRY             wait = again = None
+#?FAIL_RETRY             try:  # (what escapes the policy, a wait or the attempt: the call ends at the finish point)
+#?FAIL_RETRY                 # The retry policy decides, as Retry.delay asks it in the walk (no retry budget here).
+#?FAIL_RETRY                 wait = retry_wait(1, failure, now, NAME, started, 0.0, None, reason)
+#?FAIL_RETRY                 if wait is not None:  # the second attempt, as the walk asks for it and the driver makes it
+#?FAIL_RETRY                     if wait > 0:
+#?FAIL_RETRY                         {W}clocks.clock.{SLEEP}(wait)
+#?FAIL_RETRY                         now = clocks.clock.monotonic()
+#?FAIL_RETRY                     attempts = 2
+#?FAIL_RETRY                     try:
+#?FAIL_RETRY                         out = {W}(fn(value, *args, **kwargs) if args or kwargs else fn(value))
+#?FAIL_RETRY_SYNC                         if out.__class__ is COROUTINE:
+#?FAIL_RETRY_SYNC                             raise returned_coroutine(NAME, "primary", out)
+#?FAIL_RETRY_OUTPUT                         out = validate_output(out)
+#?FAIL_RETRY                     except Exception as exc:
+#?FAIL_RETRY                         again = exc
+#?FAIL_RETRY             except BaseException as exc:  # cancelled, interrupted, or a fault of the policy's
+#?FAIL_RETRY                 slept = 0.0 if wait is None else wait
+#?FAIL_RETRY                 rec = so_far(engine, start, value, failure, reason, started, attempts, slept)
+#?FAIL_RETRY                 broken(engine, rec, exc)
+#?FAIL_RETRY                 raise
 #?FAIL_RETRY             if wait is None:  # no retry: the walk moves on (the next fallback, or the end)
 #?FAIL_RETRY                 rec = so_far(engine, start, value, failure, reason, started)
 #?FAIL_RETRY                 step = moved_on(rec, failure)
 #?FAIL_RETRY                 steps = resume(rec, value, None, None, now, resumed=True, decided=step)
 #?FAIL_RETRY                 return {W}drive(engine, rec, steps, args, kwargs)
-#?FAIL_RETRY             attempts = 1
-#?FAIL_RETRY             again = None
-#?FAIL_RETRY             try:  # the second attempt, as the walk asks for it and the driver makes it
-#?FAIL_RETRY                 if wait > 0:
-#?FAIL_RETRY                     {W}clocks.clock.{SLEEP}(wait)
-#?FAIL_RETRY                     now = clocks.clock.monotonic()
-#?FAIL_RETRY                 attempts = 2
-#?FAIL_RETRY                 try:
-#?FAIL_RETRY                     out = {W}(fn(value, *args, **kwargs) if args or kwargs else fn(value))
-#?FAIL_RETRY_SYNC                     if out.__class__ is COROUTINE:
-#?FAIL_RETRY_SYNC                         raise returned_coroutine(NAME, "primary", out)
-#?FAIL_RETRY_OUTPUT                     out = validate_output(out)
-#?FAIL_RETRY                 except Exception as exc:
-#?FAIL_RETRY                     again = exc
-#?FAIL_RETRY             except BaseException as exc:  # cancelled or interrupted: it ends at the finish point
-#?FAIL_RETRY                 broken(engine, so_far(engine, start, value, failure, reason, started, attempts, wait), exc)
-#?FAIL_RETRY                 raise
 #?FAIL_RETRY             if again is not None:  # the walk goes on from there
 #?FAIL_RETRY                 rec = so_far(engine, start, value, failure, reason, started, 2, wait)
 #?FAIL_RETRY                 rec.began = now
@@ -126,7 +130,8 @@ def failing(engine: Engine, fast: Any, is_async: bool, ns: dict[str, Any]) -> di
     )
     first = engine.fallbacks[0] if engine.fallbacks else None
     inline = first is not None and first.kind in (CONSTANT, ASYNC if is_async else SYNC)
-    retry = plain and engine.retry is not None
+    # (a Retry whose delay() is its own is asked through the walk, as it asks)
+    retry = plain and engine.retry is not None and type(engine.retry).delay is Retry.delay
     nxt = plain and engine.retry is None and inline
     stop = plain and engine.retry is None and first is None
     stats = engine.stats

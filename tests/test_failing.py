@@ -4,6 +4,7 @@ on inline when no stage is around its attempts, ends exactly as the walk would e
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 from collections.abc import Callable
@@ -271,3 +272,80 @@ def test_a_retry_waits_on_the_clock_as_the_policy_says(clock: FakeClock) -> None
     assert model(1) == 1.0
     assert clock.sleeps == [0.2, 0.5]  # the second wait is the exception's retry_after (0.5 > 0.4)
     assert model.stats().failures == {"exception": 2}
+
+
+def _interrupting(exc: BaseException) -> bool:
+    raise KeyboardInterrupt
+
+
+def _wait_interrupting(state: Any) -> float:
+    raise KeyboardInterrupt
+
+
+class OddHeader(ConnectionError):
+    @property
+    def retry_after(self) -> float:  # (a header that does not parse)
+        raise RuntimeError("bad Retry-After header")
+
+
+def _ends(model: pw.ProductionModel[Any, Any, Any], call: Callable[[], Any]) -> Any:
+    with no_sleep(FakeClock()), pytest.raises(BaseException) as caught:
+        call()
+    s = model.stats()
+    return type(caught.value).__name__, s.calls, dict(s.outcomes), dict(s.failures)
+
+
+@pytest.mark.parametrize(
+    ("retry", "error"),
+    [
+        (lambda: pw.Retry(attempts=3, on=_interrupting), ConnectionError),
+        (lambda: pw.Retry(attempts=3, wait=_wait_interrupting), ConnectionError),
+        (lambda: pw.Retry(attempts=3, on=ConnectionError), OddHeader),
+    ],
+    ids=["on-raises-KeyboardInterrupt", "wait-raises-KeyboardInterrupt", "retry_after-property-raises"],
+)
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_what_escapes_the_retry_decision_still_ends_the_call_at_the_finish_point(
+    retry: Callable[[], pw.Retry], error: type[Exception], is_async: bool
+) -> None:
+    if is_async:
+
+        async def apredict(x: Any) -> float:
+            raise error("down")
+
+        fast = pw.ProductionModel(apredict, retry=retry())
+        walked = pw.ProductionModel(apredict, retry=retry())
+        assert COMPILED in fast._engine.run_async.__source__
+        ended = _ends(fast, lambda: asyncio.run(fast.apredict(1)))
+        assert ended == _ends(walked, lambda: asyncio.run(walked.apredict_detailed(1)))
+    else:
+
+        def predict(x: Any) -> float:
+            raise error("down")
+
+        fast, walked = pw.ProductionModel(predict, retry=retry()), pw.ProductionModel(predict, retry=retry())
+        assert COMPILED in fast._engine.run_sync.__source__
+        ended = _ends(fast, lambda: fast(1))
+        assert ended == _ends(walked, lambda: walked.predict_detailed(1))
+    assert ended[1:3] == (1, {"error": 1})  # counted, as an error
+
+
+def test_a_backoff_subclass_is_asked_for_its_own_waits(clock: FakeClock) -> None:
+    class Fixed(pw.Backoff):
+        def plain(self, attempt: int) -> float:
+            return 0.123
+
+    model = pw.ProductionModel(Script(["conn"]), retry=pw.Retry(attempts=2, wait=Fixed()))
+    assert model(1) == 1.0 and clock.sleeps == [0.123]
+
+
+def test_a_retry_subclass_with_its_own_delay_is_asked_on_every_path(clock: FakeClock) -> None:
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Never(pw.Retry):
+        def delay(self, rec: Any, exc: BaseException, now: float, model: str) -> float | None:
+            return None
+
+    def build() -> pw.ProductionModel[Any, Any, Any]:
+        return pw.ProductionModel(Script(["conn"]), retry=Never(attempts=3), fallback=lambda x: 0.5)
+
+    assert build().predict_detailed(1).value == 0.5 and build()(1) == 0.5 and clock.sleeps == []

@@ -229,7 +229,7 @@ class Retry:
             object.__setattr__(self, "_types", types)
         if self.stop is None and isinstance(self.wait, Backoff):
             object.__setattr__(self, "_plain", self.wait.plain)
-            if self.attempts is not None:
+            if self.attempts is not None and type(self.wait) is Backoff:  # (a subclass's plain() is asked)
                 highs = (self.wait.high(n) for n in range(1, self.attempts))
                 object.__setattr__(self, "_highs", tuple(h if math.isfinite(h) else 0.0 for h in highs))
                 object.__setattr__(self, "_jitter", self.wait.jitter)
