@@ -311,6 +311,9 @@ class Retry:
                 if self.stop is not None and self.stop(state):
                     return None
                 delay = float(self.wait(state))
+            # (most exceptions have no retry_after: one getattr for them; one whose retry_after
+            # raises is read here, as the default predicate reads it: no retry, said loudly)
+            after = None if getattr(exc, "retry_after", None) is None else retry_after(exc)
         except Exception as fault:  # a bug in the policy's own callables: no retry, said loudly
             _faults.warning(
                 f"{model}:retry",
@@ -324,8 +327,6 @@ class Retry:
             return None
         if not math.isfinite(delay) or delay < 0:
             delay = 0.0
-        # (most exceptions have no retry_after: one getattr for them)
-        after = None if getattr(exc, "retry_after", None) is None else retry_after(exc)
         if after is not None:
             if math.isnan(after) or after > self.max_retry_after:  # longer than this call will wait
                 return None

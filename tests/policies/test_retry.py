@@ -375,3 +375,25 @@ def test_a_retrys_precomputed_waits_are_its_backoffs(
         theirs = wait(_state(n))
         assert ours == theirs  # (one lookup, and one draw when jittered)
     assert retry.wait_after(attempts, ConnectionError(), 0.0, "m", 0.0, 0.0, None, "exception") is None
+
+
+def test_an_exception_whose_retry_after_raises_is_not_retried_and_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    class OddHeader(ConnectionError):
+        @property
+        def retry_after(self) -> float:  # (a header that does not parse)
+            raise RuntimeError("bad Retry-After header")
+
+    calls: list[int] = []
+
+    def predict(x: int) -> int:
+        calls.append(x)
+        raise OddHeader("down")
+
+    for on in (None, (ConnectionError,)):  # the default predicate reads it too
+        calls.clear()
+        model = pw.ProductionModel(predict, retry=pw.Retry(attempts=3, on=on), fallback=lambda x: -1, name=f"m{on}")
+        with caplog.at_level("WARNING", logger="prodwrap"):
+            assert model(1) == -1 and model.predict_detailed(1).value == -1
+        assert calls == [1, 1]  # one attempt each: no retry
+        assert any("retry policy raised RuntimeError" in r.getMessage() for r in caplog.records)
+        caplog.clear()
