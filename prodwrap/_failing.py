@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 # Lines of the template (see prodwrap._compiled: "#?FLAG " keeps a line only when FLAG is set).
 FAILED = """\
 #?FAIL         if w is None:  # the failure path compiled: an untimed call, no stage around its attempts
-#?FAIL_RETRY             reason = "exception" if not isinstance(failure, ProdwrapError) else reason_of(failure)
+#?FAIL             # The failure's reason (reason_of's common case inline).
+#?FAIL             reason = "exception" if not isinstance(failure, ProdwrapError) else reason_of(failure)
 #?FAIL_RETRY             now = clocks.clock.monotonic()
 #?FAIL_RETRY             started = now - (perf_counter() - start)
 #?FAIL_RETRY             attempts = 1
@@ -70,12 +71,7 @@ FAILED = """\
 #?FAIL_RETRY                 now = clocks.clock.monotonic()
 #?FAIL_RETRY                 steps = resume(rec, value, None, again, now, resumed=True)
 #?FAIL_RETRY                 return {W}drive(engine, rec, steps, args, kwargs)
-#?FAIL_RETRY             # The finish point's work when no observer reads the record (StatsRecorder.record):
-#?FAIL_RETRY             ring[next(seq) & MASK] = perf_counter() - start  # (first: see prodwrap._stats)
-#?FAIL_RETRY             next(failures_get(reason) or failures_new(reason))
-#?FAIL_RETRY             return out
-#?FAIL_NEXT             # The engine's decision with no retry policy: fallback 0 (reason_of's common case inline).
-#?FAIL_NEXT             reason = "exception" if not isinstance(failure, ProdwrapError) else reason_of(failure)
+#?FAIL_NEXT             # The engine's decision with no retry policy: fallback 0.
 #?FAIL_NEXT             fell = None
 #?FAIL_NEXT             try:
 #?FAIL_CALL                 out = {W}(fallback0(value, *args, **kwargs) if args or kwargs else fallback0(value))
@@ -93,18 +89,14 @@ FAILED = """\
 #?FAIL_NEXT                 rec = so_far(engine, start, value, failure, reason, now - (perf_counter() - start), phase=0)
 #?FAIL_NEXT                 steps = resume(rec, value, None, fell, now, resumed=True)
 #?FAIL_NEXT                 return {W}drive(engine, rec, steps, args, kwargs)
-#?FAIL_NEXT             ring[next(seq) & MASK] = perf_counter() - start  # (first: see prodwrap._stats)
-#?FAIL_NEXT             next(ends_get(SERVED0) or ends_new(SERVED0))  # ("fallback", its name)
-#?FAIL_NEXT             next(failures_get(reason) or failures_new(reason))
+#?FAIL             # The finish point's work when no observer reads the record (StatsRecorder.record):
+#?FAIL             ring[next(seq) & MASK] = perf_counter() - start  # (first: see prodwrap._stats)
+#?FAIL_ENDED             next(ends_get(ENDED) or ends_new(ENDED))  # (outcome, served_by), but a primary's "ok"
+#?FAIL             next(failures_get(reason) or failures_new(reason))
 #?FAIL_NEXT             if info(INFO):
 #?FAIL_NEXT                 told(FALLBACK0, (reason,))
-#?FAIL_NEXT             return out
-#?FAIL_RAISE             # The engine's decision with no retry policy and no fallback: the end.
-#?FAIL_RAISE             reason = "exception" if not isinstance(failure, ProdwrapError) else reason_of(failure)
-#?FAIL_RAISE             ring[next(seq) & MASK] = perf_counter() - start  # (first: see prodwrap._stats)
-#?FAIL_RAISE             next(ends_get(ERROR) or ends_new(ERROR))  # ("error", "primary")
-#?FAIL_RAISE             next(failures_get(reason) or failures_new(reason))
-#?FAIL_RAISE             raise failure  # the user's own exception, unchanged
+#?FAIL_RAISE             raise failure  # the engine's decision with no retry and no fallback: the user's own exception
+#?FAIL_SERVED             return out
 """
 
 
@@ -126,7 +118,6 @@ def failing(engine: Engine, fast: Any, is_async: bool, ns: dict[str, Any]) -> di
         and not finisher.observe
         and not finisher.keepers
         and not finisher.recorders
-        and finisher.finish == finisher._finish
     )
     first = engine.fallbacks[0] if engine.fallbacks else None
     inline = first is not None and first.kind in (CONSTANT, ASYNC if is_async else SYNC)
@@ -154,10 +145,10 @@ def failing(engine: Engine, fast: Any, is_async: bool, ns: dict[str, Any]) -> di
         info=_finish_log.isEnabledFor,
         INFO=logging.INFO,
         told=finisher.told,
-        ERROR=("error", "primary"),
     )
     if first is not None:
-        ns.update(fallback0=first.fn, FALLBACK0=first.name, SERVED0=("fallback", first.name))
+        ns.update(fallback0=first.fn, FALLBACK0=first.name)
+    ns["ENDED"] = ("fallback", first.name) if nxt else ("error", "primary")  # type: ignore[union-attr]
     return {
         "FAIL": retry or nxt or stop,
         "FAIL_RETRY": retry,
@@ -169,4 +160,6 @@ def failing(engine: Engine, fast: Any, is_async: bool, ns: dict[str, Any]) -> di
         "FAIL_CALL_SYNC": nxt and first.kind is SYNC,  # type: ignore[union-attr]
         "FAIL_OUTPUT": nxt and first.validated and engine.validate_output is not None,  # type: ignore[union-attr]
         "FAIL_RAISE": stop,
+        "FAIL_ENDED": nxt or stop,
+        "FAIL_SERVED": retry or nxt,
     }

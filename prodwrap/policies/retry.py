@@ -311,9 +311,7 @@ class Retry:
                 if self.stop is not None and self.stop(state):
                     return None
                 delay = float(self.wait(state))
-            # (most exceptions have no retry_after: one getattr for them; one whose retry_after
-            # raises is read here, as the default predicate reads it: no retry, said loudly)
-            after = None if getattr(exc, "retry_after", None) is None else retry_after(exc)
+            after = retry_after(exc)  # (one that raises is read here, as the default predicate reads it)
         except Exception as fault:  # a bug in the policy's own callables: no retry, said loudly
             _faults.warning(
                 f"{model}:retry",

@@ -158,15 +158,18 @@ def test_a_failed_call_routed_to_the_candidate_is_served_by_the_candidate(traces
     assert traces.one("predict m").attributes["prodwrap.served_by"] == "candidate"
 
 
-def test_sensitive_values_are_masked_in_recorded_exceptions(traces: Any) -> None:
-    class A(pydantic.BaseModel):
-        name: str
-        ssn: pydantic.SecretStr
+class _Person(pydantic.BaseModel):
+    name: str
+    ssn: pydantic.SecretStr
 
-    def lookup(a: A) -> float:
+
+def test_sensitive_values_are_masked_in_recorded_exceptions(traces: Any) -> None:
+    def lookup(a: _Person) -> float:
         raise ValueError(f"lookup failed for ssn={a.ssn.get_secret_value()}")
 
-    model = pw.ProductionModel(lookup, name="m", input=A, fallback=pw.Constant(0.0), tracer_provider=traces.provider)
+    model = pw.ProductionModel(
+        lookup, name="m", input=_Person, fallback=pw.Constant(0.0), tracer_provider=traces.provider
+    )
     model({"name": "Ada", "ssn": "123-45-6789"})
     (event,) = [e for e in traces.one("predict m").events if e.name == "exception"]
     assert "123-45-6789" not in event.attributes["exception.message"]
@@ -175,15 +178,15 @@ def test_sensitive_values_are_masked_in_recorded_exceptions(traces: Any) -> None
 
 
 def test_a_shadow_candidates_span_masks_the_inputs_sensitive_values(traces: Any) -> None:
-    class A(pydantic.BaseModel):
-        name: str
-        ssn: pydantic.SecretStr
-
-    def candidate(a: A) -> float:
+    def candidate(a: _Person) -> float:
         raise ValueError(f"candidate failed for ssn={a.ssn.get_secret_value()}")
 
     model = pw.ProductionModel(
-        lambda a: 1.0, name="m", input=A, shadow=pw.Shadow(candidate, name="next"), tracer_provider=traces.provider
+        lambda a: 1.0,
+        name="m",
+        input=_Person,
+        shadow=pw.Shadow(candidate, name="next"),
+        tracer_provider=traces.provider,
     )
     model({"name": "Ada", "ssn": "123-45-6789"})
     model.shadow_report(wait=5.0)
