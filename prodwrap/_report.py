@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html as _html
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -154,6 +153,8 @@ def report(info: dict[str, Any], stats: Stats, *, html: bool = False, fragment: 
     if not html:
         width = max(len(key) for key, _ in rows)
         return "\n".join(f"{key:<{width}}  {value}" for key, value in rows)
+    import html as _html  # (loaded with the first HTML report, not with prodwrap)
+
     body = "".join(
         f"<tr><th style='text-align:left;padding-right:1em'>{_html.escape(k.strip())}</th>"
         f"<td>{_html.escape(v)}</td></tr>"

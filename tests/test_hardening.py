@@ -113,12 +113,30 @@ def test_predict_and_predict_detailed_read_the_callers_deadline_alike() -> None:
 def test_import_prodwrap_loads_no_numpy_asyncio_otel_sdk_or_drift() -> None:
     code = (
         "import sys, prodwrap\n"
-        "names = ('numpy', 'asyncio', 'opentelemetry.sdk', 'prodwrap.drift', 'tenacity')\n"
+        "names = ('numpy', 'asyncio', 'opentelemetry.sdk', 'prodwrap.drift', 'tenacity',\n"
+        "         'hashlib', 'json', 'html', 'random')\n"
         "heavy = [m for m in names if m in sys.modules]\n"
         "print(heavy)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_modules_left_out_of_import_load_when_first_needed() -> None:
+    code = (
+        "import sys, prodwrap as pw\n"
+        "pw.Retry(attempts=2, wait=pw.backoff(jitter=False))\n"
+        "assert 'random' not in sys.modules\n"
+        "retry = pw.Retry(attempts=2)\n"  # jittered: each wait is a draw
+        "assert 'random' in sys.modules\n"
+        "assert 0.0 <= retry.wait_after(1, ConnectionError(), 0.0, 'm', 0.0, 0.0, None, 'exception') <= 0.05\n"
+        "assert 0.0 <= pw.backoff(initial=1.0).plain(1) <= 1.0\n"
+        "model = pw.ProductionModel(lambda x: 1, name='m', cache=pw.Cache(8))\n"
+        "assert model({'t': 'x' * 300}) == 1 and model({'t': 'x' * 300}) == 1\n"  # a long key: its digest
+        "assert model.stats().cache.hits == 1\n"
+        "assert model.report(html=True).startswith('<!DOCTYPE html>') and 'html' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_stats_percentiles_match_numpys() -> None:

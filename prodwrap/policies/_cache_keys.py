@@ -16,12 +16,11 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Callable, Hashable
-from hashlib import blake2b
 from math import isnan
 from typing import Any
 
 from prodwrap.errors import UnkeyableError
-from prodwrap.policies._canonical import canonical_form, fields_getter
+from prodwrap.policies._canonical import canonical_form, digest, fields_getter
 
 _FLAT = frozenset((int, str, bool, type(None), float))
 _REMEMBERED = 1024
@@ -177,4 +176,4 @@ def call_key(
     form = canonical_form(value) + tail
     if len(form) <= _SHORT:
         return form
-    return "#" + blake2b(form.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+    return "#" + digest(form.encode("utf-8", "surrogatepass"))

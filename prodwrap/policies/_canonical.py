@@ -35,7 +35,6 @@ import enum
 import sys
 from collections.abc import Callable, Mapping, Set
 from decimal import Decimal
-from hashlib import blake2b
 from math import isnan
 from operator import attrgetter
 from typing import Any
@@ -48,6 +47,14 @@ _DEPTH = 128  # deeper than this (or a value containing itself) has no key
 _INLINE_BYTES = 256  # longer byte strings go in as their own digest
 
 
+def digest(data: Any) -> str:
+    """The 16-byte BLAKE2b digest of ``data`` (bytes or a buffer), in hex; ``hashlib`` loads
+    with the first digest, not with prodwrap."""
+    from hashlib import blake2b
+
+    return blake2b(data, digest_size=16).hexdigest()
+
+
 def canonical_key(value: Any, *parts: Any) -> str:
     """A stable key of ``value`` and ``parts`` (hex, 32 characters: a 128-bit BLAKE2b digest).
 
@@ -58,7 +65,7 @@ def canonical_key(value: Any, *parts: Any) -> str:
         UnkeyableError: something in the value or the parts has no canonical form (the message
             says where, e.g. ``input['tags'][2]``, and what it is).
     """
-    return blake2b(canonical_form(value, *parts).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+    return digest(canonical_form(value, *parts).encode("utf-8", "surrogatepass"))
 
 
 def canonical_form(value: Any, *parts: Any) -> str:
@@ -129,7 +136,7 @@ def _bytes(v: bytes | bytearray | memoryview, out: list[str], depth: int) -> Non
     if len(raw) <= _INLINE_BYTES:
         out.append(f"{tag}{len(raw)}:{raw.hex()}")
     else:
-        out.append(f"{tag}#{blake2b(raw, digest_size=16).hexdigest()}")
+        out.append(f"{tag}#{digest(raw)}")
 
 
 def _items(tag: str, v: Any, out: list[str], depth: int) -> None:
@@ -238,7 +245,7 @@ def _array(v: Any, out: list[str], depth: int) -> None:
     cls = type(v)
     if isinstance(v, np.ma.MaskedArray):  # the mask is part of the value; what it hides is not
         mask = np.ma.getmaskarray(v)
-        out.append(f"M{blake2b(np.ascontiguousarray(mask).view(np.uint8), digest_size=16).hexdigest()}")
+        out.append(f"M{digest(np.ascontiguousarray(mask).view(np.uint8))}")
         v = np.where(mask, np.zeros((), dtype=v.dtype), np.ma.getdata(v))
     elif not scalar and cls is not np.ndarray:  # a subclass (np.matrix, ...) is not a plain array
         out.append(f"C{len(cls.__qualname__)}:{cls.__module__}.{cls.__qualname__}")
@@ -270,7 +277,7 @@ def _array(v: Any, out: list[str], depth: int) -> None:
             big = base.byteorder == ">" or (base.byteorder == "=" and sys.byteorder == "big")
             each = raw.reshape(-1, base.itemsize)
             raw = np.ascontiguousarray(each[:, -10:] if big else each[:, :10])  # the value's bytes alone
-    out.append(f"{head}{blake2b(raw, digest_size=16).hexdigest()}")
+    out.append(f"{head}{digest(raw)}")
 
 
 def _enum(v: enum.Enum, out: list[str], depth: int) -> None:

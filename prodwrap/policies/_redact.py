@@ -8,7 +8,6 @@ stdlib and pydantic dataclasses, TypedDicts, containers, unions, ``Annotated`` a
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn, get_args
@@ -155,6 +154,8 @@ def _values_under(value: Any, names: frozenset[str]) -> set[str]:
     """Text of every scalar held under a sensitive key of ``value`` (dicts, lists, objects
     with attributes, JSON text), to be masked wherever a message repeats it."""
     if isinstance(value, str | bytes | bytearray) and len(value) <= _MAX_JSON:
+        import json  # (loaded with the first text to scan, not with prodwrap)
+
         try:
             value = json.loads(value)
         except (ValueError, RecursionError):  # not JSON, or nested past the parser's limit

@@ -13,7 +13,6 @@ import numbers
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from random import random as _random
 from typing import TYPE_CHECKING, Any
 
 from prodwrap._log import Throttle, logger
@@ -97,6 +96,13 @@ def retry_after(exc: BaseException) -> float | None:
     return as_float(after)
 
 
+def _uniform() -> float:
+    """A draw from [0, 1): ``random`` loads with the first jittered wait, not with prodwrap."""
+    from random import random
+
+    return random()
+
+
 @dataclass(frozen=True, slots=True)
 class Backoff:
     """Exponential backoff: ``initial * multiplier ** (n - 1)`` seconds, capped at ``maximum``.
@@ -129,7 +135,7 @@ class Backoff:
         holds the two to the same values).
         """
         high = self.high(attempt)
-        return _random() * high if self.jitter else high
+        return _uniform() * high if self.jitter else high
 
     def high(self, attempt: int) -> float:
         """The wait after failed attempt number ``attempt`` without jitter (with it, the
@@ -204,9 +210,9 @@ class Retry:
     # ``wait.plain`` when it is a Backoff and no stop= needs tenacity's retry state.
     _plain: Any = field(default=None, init=False, repr=False, compare=False)
     # Then also its waits without jitter, after each failed attempt but the last (``_jitter``:
-    # each is drawn uniformly from 0 to that): a retry's wait is one lookup.
+    # the draw from [0, 1) each is scaled by, None without jitter): a retry's wait is one lookup.
     _highs: tuple[float, ...] | None = field(default=None, init=False, repr=False, compare=False)
-    _jitter: bool = field(default=False, init=False, repr=False, compare=False)
+    _jitter: Callable[[], float] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.attempts is None:
@@ -232,7 +238,10 @@ class Retry:
             if self.attempts is not None and type(self.wait) is Backoff:  # (a subclass's plain() is asked)
                 highs = (self.wait.high(n) for n in range(1, self.attempts))
                 object.__setattr__(self, "_highs", tuple(h if math.isfinite(h) else 0.0 for h in highs))
-                object.__setattr__(self, "_jitter", self.wait.jitter)
+                if self.wait.jitter:  # (random loads with the first jittered policy, not with prodwrap)
+                    from random import random
+
+                    object.__setattr__(self, "_jitter", random)
         object.__setattr__(
             self, "max_retry_after", seconds("Retry", "max_retry_after", self.max_retry_after, zero=True)
         )
@@ -303,7 +312,8 @@ class Retry:
             highs = self._highs
             plain = self._plain
             if highs is not None:
-                delay = _random() * highs[attempts - 1] if self._jitter else highs[attempts - 1]
+                draw = self._jitter
+                delay = highs[attempts - 1] if draw is None else draw() * highs[attempts - 1]
             elif plain is not None:
                 delay = float(plain(attempts))
             else:
