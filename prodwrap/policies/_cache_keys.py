@@ -20,7 +20,8 @@ from math import isnan
 from typing import Any
 
 from prodwrap.errors import UnkeyableError
-from prodwrap.policies._canonical import canonical_form, digest, fields_getter
+from prodwrap.policies._canonical import canonical_form, fields_getter
+from prodwrap.policies._digest import digest
 
 _FLAT = frozenset((int, str, bool, type(None), float))
 _REMEMBERED = 1024

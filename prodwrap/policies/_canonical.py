@@ -35,24 +35,18 @@ import enum
 import sys
 from collections.abc import Callable, Mapping, Set
 from decimal import Decimal
+from functools import partial
 from math import isnan
 from operator import attrgetter
 from typing import Any
 
 from prodwrap.errors import UnkeyableError
+from prodwrap.policies._digest import digest
 
 __all__ = ["canonical_key"]
 
 _DEPTH = 128  # deeper than this (or a value containing itself) has no key
 _INLINE_BYTES = 256  # longer byte strings go in as their own digest
-
-
-def digest(data: Any) -> str:
-    """The 16-byte BLAKE2b digest of ``data`` (bytes or a buffer), in hex; ``hashlib`` loads
-    with the first digest, not with prodwrap."""
-    from hashlib import blake2b
-
-    return blake2b(data, digest_size=16).hexdigest()
 
 
 def canonical_key(value: Any, *parts: Any) -> str:
@@ -154,12 +148,8 @@ def _items(tag: str, v: Any, out: list[str], depth: int) -> None:
             raise
 
 
-def _list(v: list[Any], out: list[str], depth: int) -> None:
-    _items("l", v, out, depth)
-
-
-def _tuple(v: tuple[Any, ...], out: list[str], depth: int) -> None:
-    _items("t", v, out, depth)
+_list: Encoder = partial(_items, "l")
+_tuple: Encoder = partial(_items, "t")
 
 
 def _mapping(v: Mapping[Any, Any], out: list[str], depth: int) -> None:

@@ -131,7 +131,7 @@ class Response:
     ],
 )
 def test_default_retries_transient_failures_only(exc: Exception, transient: bool) -> None:
-    from prodwrap.policies.retry import is_transient
+    from prodwrap.policies._transient import is_transient
 
     assert is_transient(exc) is transient
     assert pw.Retry().retries(exc) is transient
