@@ -6,7 +6,6 @@ decided per call.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
@@ -18,7 +17,7 @@ from prodwrap._masking import Masking
 from prodwrap._options import Settings
 from prodwrap._stage import Build, Compiles, Observers, Stage
 from prodwrap._stats import StatsRecorder
-from prodwrap._target import Kind, Target, is_async_callable
+from prodwrap._target import Kind, Target, input_name, is_async_callable
 from prodwrap.errors import ConfigurationError, InputValidationError, OutputValidationError
 from prodwrap.policies.fallback import Constant, fallback_names
 from prodwrap.policies.retry import Retry
@@ -83,17 +82,6 @@ def _compile_fallbacks(
         else:
             raise ConfigurationError(f"fallback must be a callable, a ProductionModel or pw.Constant, got {fb!r}")
     return tuple(targets)
-
-
-def input_name(fn: Callable[..., Any]) -> str | None:
-    """The name of the predict's first parameter, under which the input may be passed."""
-    try:
-        params = list(inspect.signature(fn).parameters.values())
-    except (TypeError, ValueError):
-        return None
-    if params and params[0].kind in (params[0].POSITIONAL_OR_KEYWORD, params[0].KEYWORD_ONLY):
-        return params[0].name
-    return None
 
 
 # The policies that compile into stages (``policy.stages(build)``), in DESIGN §1's order:
@@ -206,6 +194,7 @@ def compile_engine(
     return Engine(
         fn=fn,
         name=name,
+        input_name=input_name(fn),
         version=settings.version,
         is_async=is_async,
         validate_input=validate_input,

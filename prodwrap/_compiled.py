@@ -24,6 +24,7 @@ import keyword
 import linecache
 import weakref
 from collections.abc import Callable
+from functools import partial
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +36,7 @@ from prodwrap._finish import Finisher
 from prodwrap._record import CallRecord
 from prodwrap._stage import Serve
 from prodwrap._stats import MASK
-from prodwrap._target import COROUTINE, returned_coroutine
+from prodwrap._target import COROUTINE, NO_INPUT, keyword_input, returned_coroutine
 from prodwrap._workers import POOL
 
 if TYPE_CHECKING:
@@ -261,9 +262,24 @@ def _guard(watch: Any, ns: dict[str, Any]) -> str:
     return f" and ({' or '.join(terms)})"
 
 
-def compile_runner(engine: Engine, is_async: bool) -> Runner:
-    """The function a call of ``engine`` runs: the compiled success path when the engine has
-    one for this driver, else the general path straight away."""
+def compile_runners(engine: Engine) -> tuple[Runner, Runner, Runner]:
+    """What a call of ``engine`` runs: ``run_sync(x, args, kwargs, w=None)``, the model's
+    ``__call__`` (``call(x, *args, **kwargs)``: the same lines under the call's own
+    signature, so ``model(x)`` is one frame) and ``run_async``."""
+    run_sync, call = _compile(engine, False)
+    return run_sync, call, _compile(engine, True)[0]
+
+
+def _entry(engine: Engine) -> tuple[str, dict[str, Any]]:
+    """The first lines of the model's ``__call__``: the input taken from the keywords when
+    it was not passed first (``keyword_input``), and no watch handle yet."""
+    head = "def call(x=NO_INPUT, /, *args, **kwargs):\n    if x is NO_INPUT:\n        x = keyword_input(kwargs)\n"
+    return head + "    w = None\n", {"NO_INPUT": NO_INPUT, "keyword_input": partial(keyword_input, engine)}
+
+
+def _compile(engine: Engine, is_async: bool) -> tuple[Runner, Runner]:
+    """The compiled success path when the engine has one for this driver, else the general
+    path straight away; and, for the sync driver, the model's ``__call__`` (else ``run``)."""
     fast = engine.async_fast if is_async else engine.sync_fast
     general: Any = _drivers.general_async if is_async else _drivers.general_sync
     if fast is None:  # (the async general path reads its start when the coroutine starts)
@@ -271,7 +287,12 @@ def compile_runner(engine: Engine, is_async: bool) -> Runner:
         def run(x: Any, args: tuple[Any, ...], kwargs: dict[str, Any], w: Any = None) -> Any:
             return general(engine, None if is_async else perf_counter(), x, args, kwargs, w)
 
-        return run
+        def call(x: Any = NO_INPUT, /, *args: Any, **kwargs: Any) -> Any:
+            if x is NO_INPUT:
+                x = keyword_input(engine, kwargs)
+            return general(engine, perf_counter(), x, args, kwargs, None)
+
+        return run, call
     ns: dict[str, Any] = {
         "engine": engine,
         "fast": fast,
@@ -343,18 +364,24 @@ def compile_runner(engine: Engine, is_async: bool) -> Runner:
         DONE=_done(fast, ns) if ending else "",
         FINISH=_finish(fast.finisher, ns) if ending else "",
     )
+    entry = ""
+    if not is_async:  # the same lines again, as the model's __call__
+        head, names = _entry(engine)
+        ns.update(names)
+        entry = head + source.split("\n", 1)[1]
     shown = repr(engine.name)
     shown = shown if len(shown) <= 60 else shown[:57] + "..."
     filename = f"<prodwrap success path of {shown}, {next(_engines)}>"
+    lines = f"{source}\n\n{entry}" if entry else source
     # Tracebacks and inspect show the compiled lines (as attrs does for the methods it writes),
     # for as long as the function lives: its lines go with it.
-    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
-    code = compile(source, filename, "exec")
-    exec(code, ns)  # the template's own lines, with the engine's parts bound by name
+    linecache.cache[filename] = (len(lines), None, lines.splitlines(keepends=True), filename)
+    exec(compile(lines, filename, "exec"), ns)  # the template's own lines, with the engine's parts bound by name
     runner: Runner = ns["run"]
-    runner.__source__ = source  # type: ignore[attr-defined]  # (shown by tests and when debugging)
+    entered: Runner = ns.get("call", runner)
+    runner.__source__, entered.__source__ = source, entry or source  # type: ignore[attr-defined]  # (tests, debugging)
     weakref.finalize(runner, linecache.cache.pop, filename, None)
-    return runner
+    return runner, entered
 
 
 _REFUSED: Any = object()  # the fast validator refused the input

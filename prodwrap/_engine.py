@@ -40,20 +40,15 @@ from prodwrap.errors import (
 from prodwrap.policies.retry import Retry
 from prodwrap.policies.timeout import Timeout
 
-__all__ = [
+__all__ = [  # (what other modules import from here)
     "ASYNC",
     "CALL",
-    "CONSTANT",
     "MODEL",
     "RACE",
     "SLEEP",
     "SYNC",
-    "WAIT",
     "Act",
     "Engine",
-    "FastPath",
-    "Kind",
-    "Step",
     "Target",
 ]
 
@@ -67,10 +62,12 @@ class Engine:
         "attempt_stages",
         "attempt_timeout",
         "batch",
+        "call",
         "fallbacks",
         "fast",
         "finisher",
         "inner",
+        "input_name",
         "is_async",
         "late",
         "masking",
@@ -101,6 +98,7 @@ class Engine:
         *,
         fn: Callable[..., Any],
         name: str,
+        input_name: str | None = None,
         version: str | None = None,
         is_async: bool | None = None,
         validate_input: Callable[[Any], Any] | None = None,
@@ -116,6 +114,7 @@ class Engine:
         masking: Masking | None = None,
     ) -> None:
         self.name = name
+        self.input_name = input_name  # the predict's first parameter: the input passed by keyword
         self.version = version
         self.is_async = is_async_callable(fn) if is_async is None else is_async
         self.primary = Target(fn, Kind.ASYNC if self.is_async else Kind.SYNC, "primary", True)
@@ -161,11 +160,11 @@ class Engine:
         # an async predict's the async driver's (apredict of a sync predict takes the walk).
         self.sync_fast = None if self.is_async else self.fast
         self.async_fast = self.fast if self.is_async else None
-        from prodwrap._compiled import compile_runner  # (it imports the drivers, which import this)
+        from prodwrap._compiled import compile_runners  # (it imports the drivers, which import this)
 
-        # What a call runs: the success path compiled into one function per driver.
-        self.run_sync = compile_runner(self, is_async=False)
-        self.run_async = compile_runner(self, is_async=True)
+        # What a call runs: the success path compiled into one function per driver (and the
+        # sync one again as the model's __call__).
+        self.run_sync, self.call, self.run_async = compile_runners(self)
 
     # -- deadlines -------------------------------------------------------------------------
 

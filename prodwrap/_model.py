@@ -7,11 +7,12 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, S
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, Literal, ParamSpec, TypeVar, Unpack, overload
 
 from prodwrap import _report
-from prodwrap._compile import batch_of, compile_engine, input_name
+from prodwrap._compile import batch_of, compile_engine
 from prodwrap._engine import Engine
 from prodwrap._kept import Kept
 from prodwrap._options import CommonOptions, Options, Settings
 from prodwrap._record import Prediction, Stats
+from prodwrap._target import NO_INPUT, keyword_input
 from prodwrap.errors import ConfigurationError, InputValidationError
 
 if TYPE_CHECKING:
@@ -25,9 +26,6 @@ X = TypeVar("X")  # the predict's own input type
 P = ParamSpec("P")  # the predict's further (pass-through) parameters
 R = TypeVar("R")
 T = TypeVar("T")
-
-
-_NO_INPUT: Any = object()
 
 
 class ProductionModel(Generic[In, P, R]):
@@ -103,9 +101,8 @@ class ProductionModel(Generic[In, P, R]):
             raise ConfigurationError(f"name must be a non-empty string, got {name!r}")
         self._fn = predict
         self._settings = Settings.of(dict(options))
-        self._input_name = input_name(predict)
         self._kept = Kept()  # the policies' stages, whose state outlives an engine (prodwrap._kept)
-        self._engine = compile_engine(predict, self._settings, kept=self._kept)
+        self._swap(compile_engine(predict, self._settings, kept=self._kept))
         self.__wrapped__ = predict
         self.__name__ = name
         self.__doc__ = getattr(predict, "__doc__", None)
@@ -128,42 +125,34 @@ class ProductionModel(Generic[In, P, R]):
         return self._engine.is_async
 
     def _swap(self, engine: Engine) -> None:
-        """Make ``engine`` the one calls start on (one assignment; a call in flight ends on
-        the engine it began with)."""
+        """Make ``engine`` the one calls start on (a call in flight ends on the engine it
+        began with; ``model(x)`` reads its entry, the other entry points the engine: each
+        call reads one attribute, so it runs on one engine whole)."""
         self._engine = engine
+        self.__call__ = engine.call  # type: ignore[method-assign]  # (a slot at run time)
 
     # -- calling ----------------------------------------------------------------------------
 
-    def _keyword_input(self, kwargs: dict[str, Any]) -> Any:
-        name = self._input_name
-        if name is None or name not in kwargs:
-            raise TypeError(
-                f"{self.name}: missing the input: pass it first, or as {name}="
-                if name
-                else f"{self.name}: missing the input"
-            )
-        return kwargs.pop(name)
-
-    def _predict(self, x: Any = _NO_INPUT, /, *args: Any, **kwargs: Any) -> Any:
-        if x is _NO_INPUT:
-            x = self._keyword_input(kwargs)
+    def _predict(self, x: Any = NO_INPUT, /, *args: Any, **kwargs: Any) -> Any:
+        if x is NO_INPUT:
+            x = keyword_input(self._engine, kwargs)
         return self._engine.run_sync(x, args, kwargs)
 
-    def _predict_detailed(self, x: Any = _NO_INPUT, /, *args: Any, **kwargs: Any) -> Any:
-        if x is _NO_INPUT:
-            x = self._keyword_input(kwargs)
+    def _predict_detailed(self, x: Any = NO_INPUT, /, *args: Any, **kwargs: Any) -> Any:
+        if x is NO_INPUT:
+            x = keyword_input(self._engine, kwargs)
         from prodwrap._detailed import detailed_sync  # (loaded with the first detailed call)
 
         return detailed_sync(self._engine, x, args, kwargs)
 
-    def _apredict(self, x: Any = _NO_INPUT, /, *args: Any, **kwargs: Any) -> Any:
-        if x is _NO_INPUT:
-            x = self._keyword_input(kwargs)
+    def _apredict(self, x: Any = NO_INPUT, /, *args: Any, **kwargs: Any) -> Any:
+        if x is NO_INPUT:
+            x = keyword_input(self._engine, kwargs)
         return self._engine.run_async(x, args, kwargs)
 
-    def _apredict_detailed(self, x: Any = _NO_INPUT, /, *args: Any, **kwargs: Any) -> Any:
-        if x is _NO_INPUT:
-            x = self._keyword_input(kwargs)
+    def _apredict_detailed(self, x: Any = NO_INPUT, /, *args: Any, **kwargs: Any) -> Any:
+        if x is NO_INPUT:
+            x = keyword_input(self._engine, kwargs)
         from prodwrap._detailed import detailed_async
 
         return detailed_async(self._engine, x, args, kwargs)
@@ -208,7 +197,10 @@ class ProductionModel(Generic[In, P, R]):
             """Async: await the whole :class:`Prediction`."""
 
     else:
-        __call__ = predict = _predict
+        # model(x) runs the engine's compiled entry: an instance's own __call__ (a slot, which
+        # the call reads without a method frame of the model's in between).
+        __slots__ = ("__call__", "__dict__", "__weakref__")
+        predict = _predict
         predict_detailed = _predict_detailed
         apredict = _apredict
         apredict_detailed = _apredict_detailed

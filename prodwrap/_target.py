@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import functools
 import inspect
+from collections.abc import Callable
 from enum import IntEnum
 from types import CoroutineType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prodwrap.errors import (
     BudgetExceededError,
@@ -20,6 +21,9 @@ from prodwrap.errors import (
     ProdwrapError,
     RateLimitedError,
 )
+
+if TYPE_CHECKING:
+    from prodwrap._engine import Engine
 
 
 class Kind(IntEnum):
@@ -62,6 +66,31 @@ def is_async_callable(fn: object) -> bool:
     if inspect.iscoroutinefunction(fn):
         return True
     return not inspect.isroutine(fn) and inspect.iscoroutinefunction(type(fn).__call__)
+
+
+NO_INPUT: Any = type("NoInput", (), {"__repr__": lambda self: "<no input>"})()  # x not passed first
+
+
+def input_name(fn: Callable[..., Any]) -> str | None:
+    """The name of the predict's first parameter, under which the input may be passed."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    if params and params[0].kind in (params[0].POSITIONAL_OR_KEYWORD, params[0].KEYWORD_ONLY):
+        return params[0].name
+    return None
+
+
+def keyword_input(engine: Engine, kwargs: dict[str, Any]) -> Any:
+    """The input a call passed by keyword, under the name of the predict's first parameter
+    (taken out of ``kwargs``: the rest pass through)."""
+    name, model = engine.input_name, engine.name
+    if name is None or name not in kwargs:
+        raise TypeError(
+            f"{model}: missing the input: pass it first, or as {name}=" if name else f"{model}: missing the input"
+        )
+    return kwargs.pop(name)
 
 
 COROUTINE = CoroutineType  # an output of this class from a sync target: returned_coroutine()

@@ -218,6 +218,46 @@ def test_tracebacks_show_the_compiled_lines() -> None:
     assert "def run(" in inspect.getsource(engine.run_sync)
 
 
+def test_a_model_call_is_one_frame_of_prodwrap_between_the_caller_and_the_predict() -> None:
+    def predict(x: int, scale: int = 1) -> int:
+        raise KeyError(x * scale)
+
+    model = pw.ProductionModel(predict, input=int, telemetry=False)
+    for call in (lambda: model(2), lambda: model(2, 3), lambda: model(x=2, scale=3)):
+        with pytest.raises(KeyError) as caught:
+            call()
+        names = [entry.name for entry in caught.traceback]
+        between = names[names.index("<lambda>") + 1 : -1]  # (the raise of the failure path is a line of it too)
+        assert set(between) == {"call"} and names[-1] == "predict", names
+    assert model.__call__ is model._engine.call  # the engine's entry, compiled with its success path
+    assert model._engine.call.__source__.startswith("def call(x=NO_INPUT, /, *args, **kwargs):\n")
+    assert model._engine.call.__source__.split("\n", 4)[4] == model._engine.run_sync.__source__.split("\n", 1)[1]
+    with pytest.raises(KeyError) as caught:
+        model.predict(2)
+    names = [entry.name for entry in caught.traceback]
+    assert set(names[1:-1]) == {"_predict", "run"} and names[-1] == "predict", names  # (a method: two frames)
+
+
+def test_a_model_call_follows_the_engine_it_swaps_to_and_its_keyword_input() -> None:
+    def score(applicant: int) -> str:
+        return f"primary {applicant}"
+
+    def candidate(prompt: int) -> str:
+        return f"candidate {prompt}"
+
+    model = pw.ProductionModel(score, telemetry=False)
+    first = model.__call__
+    model.stage(candidate, version="2", mode="shadow")
+    assert model.__call__ is model._engine.call and model.__call__ is not first
+    assert model(applicant=1) == "primary 1"
+    model.promote()
+    assert model(prompt=2) == model.predict(prompt=2) == "candidate 2"  # the predict that runs names it
+    with pytest.raises(TypeError, match="missing the input: pass it first, or as prompt="):
+        model(applicant=1)
+    batched = pw.ProductionModel(lambda xs: [x + 1 for x in xs], batch=True)  # no success path: the walk
+    assert batched._engine.fast is None and batched(xs=[1, 2]) == [2, 3]
+
+
 def test_a_watch_whose_when_names_a_keyword_is_refused() -> None:
     with pytest.raises(ValueError, match="names attributes"):
         Engine(fn=lambda x: x, name="m", stages=[_watching(_Switch(), [], attribute="class")])

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from prodwrap import _clock
-from prodwrap._compile import compile_engine, input_name
+from prodwrap._compile import compile_engine
 from prodwrap._kept import Kept
 from prodwrap.errors import ConfigurationError
 from prodwrap.rollout._guard import ROLLED_BACK
@@ -189,7 +189,7 @@ class Rollouts:
                 earlier, earlier_settings, earlier_kept = self.previous[-1]
                 self.previous[-1] = (earlier, earlier_settings, earlier_kept.promoted())
             self.previous.append(keep)
-        model._fn, model._settings, model._input_name, model._kept = fn, settings, input_name(fn), kept
+        model._fn, model._settings, model._kept = fn, settings, kept
         model.__wrapped__ = fn
         model._swap(engine)
         for stage in old.stages:

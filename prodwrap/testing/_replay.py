@@ -268,6 +268,7 @@ def _engine_with(model: Any, fn: Callable[..., Any]) -> Engine:
     return Engine(
         fn=fn,
         name=e.name,
+        input_name=e.input_name,
         version=e.version,
         is_async=e.is_async,
         validate_input=e.validate_input,

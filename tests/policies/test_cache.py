@@ -460,7 +460,7 @@ def test_a_later_stage_sending_a_claimed_call_to_the_walk_leaks_nothing() -> Non
     cache = pw.Cache().stages(Build("m", None, False, None))
     engine = Engine(fn=predict, name="m", stages=[*cache, SaysNo()])
     model = pw.ProductionModel(predict)
-    model._engine = engine
+    model._swap(engine)
     with within_deadline(time.monotonic() + 5):  # (were the claim lost, the call would wait on itself)
         model("x")
     assert model.predict_detailed("x").outcome == "cached" and predict.calls == 1
