@@ -197,6 +197,7 @@ class FallbackFloor:
             next(self.reasons["exception"])
             if self.log.isEnabledFor(logging.INFO):
                 self.log.info("served by fallback after %s", errors)
+            errors = None  # (the failure's traceback holds this frame: no cycle left for the GC)
         self.ring[next(self.seq) & 8191] = perf_counter() - start
         return out
 

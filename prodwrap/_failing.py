@@ -95,7 +95,11 @@ FAILED = """\
 #?FAIL             next(failures_get(reason) or failures_new(reason))
 #?FAIL_NEXT             if info(INFO):
 #?FAIL_NEXT                 told(FALLBACK0, (reason,))
-#?FAIL_RAISE             raise failure  # the engine's decision with no retry and no fallback: the user's own exception
+#?FAIL_RAISE             try:  # the engine's decision with no retry and no fallback: the user's own exception
+#?FAIL_RAISE                 raise failure
+#?FAIL_RAISE             finally:  # (its traceback holds this frame: a frame that held it too would be a cycle)
+#?FAIL_RAISE                 failure = None
+#?FAIL_SERVED             failure = None  # (its traceback holds this frame: no cycle is left for the GC to find)
 #?FAIL_SERVED             return out
 """
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import logging
 import random
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -349,3 +351,48 @@ def test_a_retry_subclass_with_its_own_delay_is_asked_on_every_path(clock: FakeC
         return pw.ProductionModel(Script(["conn"]), retry=Never(attempts=3), fallback=lambda x: 0.5)
 
     assert build().predict_detailed(1).value == 0.5 and build()(1) == 0.5 and clock.sleeps == []
+
+
+class _Noted(Exception):
+    """An exception that notes itself (weakly) where it is made: the test sees when it is freed."""
+
+    made: list[Any] = []
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        _Noted.made.append(weakref.ref(self))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"fallback": lambda x: 0.0},
+        {"fallback": pw.Constant(0.0)},
+        {"retry": pw.Retry(attempts=2, on=(_Noted,), wait=pw.backoff(initial=0.0))},
+        {},  # raised to the caller
+    ],
+    ids=["fallback", "constant", "retry", "raised"],
+)
+def test_a_failure_the_compiled_path_ended_is_freed_at_once_not_left_in_a_cycle_for_the_gc(
+    options: dict[str, Any],
+) -> None:
+    first = iter([True])
+
+    def predict(x: float) -> float:
+        if next(first, False):
+            raise _Noted("down")  # (not kept in a local: this frame is in its traceback)
+        return x
+
+    model = pw.ProductionModel(predict, **options)
+    assert COMPILED in model._engine.call.__source__
+    _Noted.made.clear()
+    gc.collect()
+    gc.disable()  # a failure kept by a frame its own traceback holds would wait for the GC
+    try:
+        try:
+            model(1.0)
+        except _Noted:
+            assert not options
+        assert len(_Noted.made) == 1 and _Noted.made[0]() is None
+    finally:
+        gc.enable()
