@@ -31,10 +31,19 @@ def _plain(value: Any) -> Any:
     return value
 
 
+_BUILTIN = frozenset((int, float, str, bool))  # values of these types are plain already
+_NUMBERS = frozenset((int, float))
+
+
 def column(values: Sequence[Any]) -> np.ndarray:
     """A float64 column if every present value is a number (bools excluded), else object."""
-    plain = [_plain(v) for v in values if v is not MISSING and v is not None]
-    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in plain)
+    plain = [v for v in values if v is not MISSING and v is not None]
+    kinds = set(map(type, plain))
+    if kinds <= _BUILTIN:  # (the common case: no value to convert, one look at each type)
+        numeric = kinds <= _NUMBERS
+    else:
+        plain = list(map(_plain, plain))
+        numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in plain)
     if numeric:
         return np.asarray(plain, dtype=np.float64)
     return np.asarray(plain, dtype=object)
@@ -140,7 +149,9 @@ def window_columns(
         missing.clear()
         columns = {k: _present(_read_each(inputs, k, positions), k, missing) for k in input_keys}
     if OUTPUT in keys:
-        outputs = [unwrap_output(pair[1]) for pair in snapshot]
+        outputs = [pair[1] for pair in snapshot]
+        if not set(map(type, outputs)) <= _BUILTIN:  # (a plain output needs no unwrapping)
+            outputs = list(map(unwrap_output, outputs))
         columns[OUTPUT] = _present(outputs, OUTPUT, missing)
     return Window(columns, missing)
 

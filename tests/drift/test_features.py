@@ -1,0 +1,48 @@
+"""Feature columns (prodwrap/drift/_features.py): what a window's values become."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import numpy as np
+import pytest
+
+from prodwrap._record import MISSING
+from prodwrap.drift._features import column, window_columns
+
+
+class Size(enum.IntEnum):
+    S = 1
+    L = 3
+
+
+class Colour(enum.Enum):
+    RED = "red"
+
+
+@pytest.mark.parametrize(
+    ("values", "dtype", "expected"),
+    [
+        ([1, 2.5, None, MISSING], np.float64, [1.0, 2.5]),  # numbers: float64, the absent left out
+        ([], np.float64, []),
+        ([True, 1], object, [True, 1]),  # a bool is no number
+        (["a", "b"], object, ["a", "b"]),
+        ([np.float64(1.5), np.int32(2)], np.float64, [1.5, 2.0]),  # numpy scalars read as theirs
+        ([Size.L, 2], np.float64, [3.0, 2.0]),  # an enum member by its value
+        ([Colour.RED, "red"], object, ["red", "red"]),
+        ([np.bool_(True)], object, [True]),
+    ],
+)
+def test_a_column_is_numeric_exactly_when_every_present_value_is_a_number(
+    values: list[Any], dtype: type, expected: list[Any]
+) -> None:
+    col = column(values)
+    assert col.dtype == dtype and col.tolist() == expected
+
+
+def test_plain_and_wrapped_outputs_give_the_same_output_column() -> None:
+    plain = window_columns([({"a": 1.0}, 0.5), ({"a": 2.0}, 1.5)], ["a", "output"], {"a": True})
+    wrapped = window_columns([({"a": 1.0}, {"p": 0.5}), ({"a": 2.0}, {"p": 1.5})], ["a", "output"], {"a": True})
+    assert plain.columns["output"].tolist() == wrapped.columns["output"].tolist() == [0.5, 1.5]
+    assert plain.columns["a"].tolist() == [1.0, 2.0]
