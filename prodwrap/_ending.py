@@ -136,7 +136,9 @@ def finish_fast(
                 attempted(took)
             except Exception as exc:  # a stage's fault never costs the caller its output
                 fast.finisher.failed(attempted, exc)
-    if fast.record or (watch is not None and (watch.record or fast.finisher.recorders)):
+    if watch is None and fast.finisher.direct:  # (its observers keep Predictions: no record needed)
+        fast.finisher.kept_fast(value, out, start)
+    elif fast.record or (watch is not None and (watch.record or fast.finisher.recorders)):
         rec = CallRecord(start, watch)
         rec.attempts, rec.input, rec.target, rec.admitted = 1, value, fast.primary, True
         rec.args, rec.kwargs = args, kwargs

@@ -25,7 +25,7 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from prodwrap._log import Throttle, logger
-from prodwrap._record import CallRecord
+from prodwrap._record import CallRecord, served
 from prodwrap._stage import Stage, observer_name
 from prodwrap._stats import MASK
 from prodwrap.errors import ShadowMismatchError
@@ -41,11 +41,13 @@ _FOR_CALLER = ShadowMismatchError  # raised by an observer for the caller (a tes
 
 class Finisher:
     __slots__ = (
+        "direct",
         "fast_observe",
         "fast_only",
         "fast_served",
         "finish",
         "keepers",
+        "kept",
         "masking",
         "model",
         "needs_record",
@@ -90,6 +92,10 @@ class Finisher:
         # Observers that may ask for a record on the success path, call by call.
         self.recorders = tuple((s, s.fast_record) for s in observers if s.fast_record is not None)
         self.primary = engine.primary
+        # When the only record readers keep Predictions (``observers=``), a success-path call's
+        # Prediction is made straight from the call, with no record (:meth:`kept_fast`).
+        self.kept = (*self.readers, *self.keepers)
+        self.direct = bool(self.keepers) and not self.observe and not self.recorders
         self.finish: Callable[[CallRecord | None, Any, Any, float], None] = (
             self._finish_asking if self.recorders and not self.needs_record else self._finish
         )
@@ -146,7 +152,7 @@ class Finisher:
                 raised = self._kept(raised, observe, exc, rec.input)
         if self.keepers or rec.detailed:
             prediction = rec.public(self.model, self.version)
-            for keep in (*self.readers, *self.keepers):
+            for keep in self.kept:
                 try:
                     keep(prediction)
                 except BaseException as exc:  # (an interrupt is raised once every hook has run)
@@ -196,6 +202,27 @@ class Finisher:
                 watch.finished(rec)
             except Exception as exc:
                 self.failed(watch.finished, exc, value)
+        if raised is not None:
+            raise raised
+
+    def kept_fast(self, value: Any, out: Any, start: float) -> None:
+        """:meth:`_finish` of a call the primary served at its first attempt, on the success
+        path of a model whose only record readers keep Predictions (``direct``): the
+        success-path hooks, then the Prediction a record would give, made without one."""
+        latency = perf_counter() - start
+        self.ring[next(self.seq) & MASK] = latency  # a call the primary served at once
+        raised: BaseException | None = None
+        for hook in self.fast_only:
+            try:
+                hook(value, out)
+            except BaseException as exc:  # (an interrupt is raised once every hook has run)
+                raised = self._kept(raised, hook, exc, value)
+        prediction = served(out, self.model, self.version, latency)
+        for keep in self.kept:
+            try:
+                keep(prediction)
+            except BaseException as exc:  # (an interrupt is raised once every hook has run)
+                raised = self._kept(raised, keep, exc, value)
         if raised is not None:
             raise raised
 

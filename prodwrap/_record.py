@@ -177,6 +177,18 @@ class CallRecord:
         return built
 
 
+def served(value: Any, model: str, version: str | None, latency: float) -> Prediction:
+    """The ``Prediction`` of a call the primary served at its first attempt, made without a
+    record: what :meth:`CallRecord.public` gives for such a call (no cost, no drift alert, no
+    trace, not escalated: a model with a stage that adds one makes a record)."""
+    prediction: Any = _Filling(
+        new_id(), value, "ok", "primary", model, version, 1, latency, _ZERO, (), None, TAGS.get(), (), False
+    )
+    prediction.__class__ = Prediction  # frozen from here on (see _Filling)
+    built: Prediction = prediction
+    return built
+
+
 class _PredictionSlots:
     """The storage of a :class:`Prediction`: its fields as slots."""
 

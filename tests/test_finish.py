@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import threading
 from typing import Annotated, Any
@@ -460,3 +461,63 @@ def test_an_interrupt_is_raised_before_an_error_meant_for_the_caller(x: int) -> 
         model(x)
     assert heard == ["a", "b", "c"]
     assert model.stats().observer_errors == 1  # the ValueError (the others are not faults)
+
+
+def test_a_success_path_prediction_made_without_a_record_is_the_one_a_record_gives(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from prodwrap import _record
+    from prodwrap._stage import Seam, Stage
+
+    class ReadsRecords(Stage):
+        """An observer stage that reads records: the finish then makes one for every call."""
+
+        name = "reads"
+        seam = Seam.OBSERVER
+
+        def observe(self, call: Any) -> None:
+            return None
+
+    direct, recorded = Collect(), Collect()
+    plain = pw.ProductionModel(lambda x: x * 2, input=int, version="3", observers=[direct], telemetry=False)
+    with_record = pw.ProductionModel(lambda x: x * 2, input=int, version="3", observers=[recorded], telemetry=False)
+    with_record._swap(
+        type(with_record._engine)(
+            fn=lambda x: x * 2,
+            name="<lambda>",
+            version="3",
+            validate_input=with_record._engine.validate_input,
+            stages=[*with_record._engine.stages, ReadsRecords()],
+        )
+    )
+    assert plain._engine.finisher.direct and not with_record._engine.finisher.direct
+    records: list[Any] = []
+    real = _record.CallRecord.__init__
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> None:
+        records.append(1)
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(_record.CallRecord, "__init__", counting)
+    with pw.context(user="u1"):
+        plain("21"), with_record("21")
+    assert len(records) == 1  # the record path's only
+    a, b = direct.seen[0], recorded.seen[0]
+    fields = ("value", "outcome", "served_by", "model", "version", "attempts", "cost", "errors")
+    assert (
+        [getattr(a, f) for f in fields]
+        == [getattr(b, f) for f in fields]
+        == [42, "ok", "primary", "<lambda>", "3", 1, 0, ()]
+    )
+    assert (a.trace_id, a.drift, a.escalated, a.charges, dict(a.tags)) == (
+        b.trace_id,
+        b.drift,
+        b.escalated,
+        b.charges,
+        dict(b.tags),
+    )
+    assert dict(a.tags) == {"user": "u1"} and a.id != b.id and a.latency > 0
+    assert type(a) is pw.Prediction
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        a.value = 0  # type: ignore[misc]
+    assert plain.stats().calls == 1
