@@ -273,8 +273,9 @@ def compile_runners(engine: Engine) -> tuple[Runner, Runner, Runner]:
 def _entry(engine: Engine) -> tuple[str, dict[str, Any]]:
     """The first lines of the model's ``__call__``: the input taken from the keywords when
     it was not passed first (``keyword_input``), and no watch handle yet."""
-    head = "def call(x=NO_INPUT, /, *args, **kwargs):\n    if x is NO_INPUT:\n        x = keyword_input(kwargs)\n"
-    return head + "    w = None\n", {"NO_INPUT": NO_INPUT, "keyword_input": partial(keyword_input, engine)}
+    head = "def call(x=NO_INPUT, /, *args, **kwargs):\n"
+    head += "    if x is NO_INPUT:\n        x = keyword_input(kwargs)\n    w = None\n"
+    return head, {"NO_INPUT": NO_INPUT, "keyword_input": partial(keyword_input, engine)}
 
 
 def _compile(engine: Engine, is_async: bool) -> tuple[Runner, Runner]:

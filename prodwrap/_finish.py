@@ -25,7 +25,7 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from prodwrap._log import Throttle, logger
-from prodwrap._record import CallRecord, served
+from prodwrap._record import CallRecord, served_prediction
 from prodwrap._stage import Stage, observer_name
 from prodwrap._stats import MASK
 from prodwrap.errors import ShadowMismatchError
@@ -217,7 +217,7 @@ class Finisher:
                 hook(value, out)
             except BaseException as exc:  # (an interrupt is raised once every hook has run)
                 raised = self._kept(raised, hook, exc, value)
-        prediction = served(out, self.model, self.version, latency)
+        prediction = served_prediction(out, self.model, self.version, latency)
         for keep in self.kept:
             try:
                 keep(prediction)

@@ -177,7 +177,7 @@ class CallRecord:
         return built
 
 
-def served(value: Any, model: str, version: str | None, latency: float) -> Prediction:
+def served_prediction(value: Any, model: str, version: str | None, latency: float) -> Prediction:
     """The ``Prediction`` of a call the primary served at its first attempt, made without a
     record: what :meth:`CallRecord.public` gives for such a call (no cost, no drift alert, no
     trace, not escalated: a model with a stage that adds one makes a record)."""
