@@ -28,12 +28,12 @@ from typing import TYPE_CHECKING, Any
 
 from prodwrap import _clock
 from prodwrap._context import NO_TAGS, TAGS
-from prodwrap._log import Throttle, logger
 from prodwrap._stage import Seam, Serve, Stage
 from prodwrap._target import MODEL
 from prodwrap.cost._charge import Bill, Line
-from prodwrap.cost._ledger import BATCH, NESTED, Ledger, Meter
-from prodwrap.cost._models import Charged, Priced, cost_model
+from prodwrap.cost._charger import Charger
+from prodwrap.cost._ledger import BATCH, NESTED, Ledger
+from prodwrap.cost._models import cost_model
 from prodwrap.cost._money import money
 from prodwrap.errors import ConfigurationError
 
@@ -41,9 +41,6 @@ if TYPE_CHECKING:
     from prodwrap._engine import Target
     from prodwrap._record import CallRecord
     from prodwrap._stage import Build
-
-log = logger("cost")
-_faults = Throttle(log)
 
 
 class Collected(list[Line]):
@@ -65,64 +62,6 @@ _ENDED = RuntimeError("the call ended while the attempt ran (cancelled or interr
 def charges_cost(model: Any) -> bool:
     """Whether a fallback ``ProductionModel`` charges through its own pipeline."""
     return any(isinstance(stage, CostObserver) for stage in model._engine.stages)
-
-
-class Charger:
-    """What both stages share: the cost model, the model's meter, the ledger."""
-
-    def __init__(self, model: Priced | None, build: Build, ledger: Ledger, meter: Meter | None = None) -> None:
-        self.model = model
-        self.name = build.name
-        self.version = build.version
-        self.ledger = ledger
-        self.record = ledger.record
-        self.meter = Meter(build.name, build.version, ledger) if meter is None else meter
-        self.hedged = getattr(build.settings, "hedge", None) is not None
-        self.stash: dict[int, float] = {}  # thread -> the success path's attempt duration
-        self.handoff: dict[int, int] | None = None  # thread -> its success-path cost, for the cache
-        # The model's meters by (ledger, version), this one's included (see compile_cost).
-        self.history: dict[tuple[int, str | None], Meter] = {(id(ledger), build.version): self.meter}
-
-    def meters(self) -> list[Meter]:
-        """The meters of every pipeline the model has run (``stage``/``promote``/``rollback``
-        compile new ones), each ledger folded first: what ``stats()`` adds up."""
-        meters = list(self.history.values())
-        for ledger in {id(m.ledger): m.ledger for m in meters}.values():
-            ledger.drain()
-        return meters
-
-    def price(self, value: Any, out: Any, error: BaseException | None, seconds: float) -> Charged:
-        """One attempt's charge (a cost model that raises: unpriced, counted, logged)."""
-        try:
-            return self.model.charge(value, out, error, seconds)  # type: ignore[union-attr]
-        except Exception as exc:
-            next(self.meter.faults)
-            _faults.warning(
-                f"{self.name}:cost",
-                "%s: the cost model raised %s: %s (the attempt is unpriced)",
-                self.name,
-                type(exc).__name__,
-                exc,
-                exc_info=exc,
-                extra={"model": self.name, "version": self.version, "reason": "cost_fault"},
-            )
-            return 0, None, True
-
-    def unpriced(self) -> None:
-        _faults.warning(
-            f"{self.name}:unpriced",
-            "%s: an attempt is unpriced: its output reports no token usage (counted in stats().unpriced)",
-            self.name,
-            extra={"model": self.name, "version": self.version, "reason": "unpriced"},
-        )
-
-    def spent(self, call: CallRecord | None) -> int:
-        """What a call cost, in pico-dollars (None: the success path's call on this thread),
-        for the cache to record as the saving of each hit on the entry the call fills."""
-        if call is None:
-            return 0 if self.handoff is None else self.handoff.get(threading.get_ident(), 0)
-        bill = call.bill
-        return 0 if bill is None else bill.units
 
 
 class ChargeStage(Stage):
@@ -334,8 +273,8 @@ def _priced_hook(charger: Charger) -> Callable[[Any, Any], None]:
         else:
             try:
                 amount, tokens, missing = charge(value, out, None, seconds)
-            except Exception:
-                amount, tokens, missing = charger.price(value, out, None, seconds)  # (counts, logs)
+            except Exception as exc:
+                amount, tokens, missing = charger.fault(exc, value)  # (counts, logs)
             if missing:
                 charger.unpriced()
         sink = collecting()

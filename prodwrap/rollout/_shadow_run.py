@@ -24,6 +24,7 @@ from prodwrap._audit_lines import Redactor
 from prodwrap._context import DEADLINE, within_deadline
 from prodwrap._copies import snapshot
 from prodwrap._log import Throttle, logger
+from prodwrap._masking import masking_of
 from prodwrap._scope import SCOPE, emit
 from prodwrap._stats import counted
 from prodwrap._target import is_async_callable
@@ -120,6 +121,7 @@ class Experiment:
             raise ConfigurationError(f"shadow {self.name!r} is async; a sync model cannot await it")
         self.timeout = policy.timeout
         self.redactor = redactor
+        self.masking = masking_of(build.settings)  # a callback's error may quote the input
         self.costs = costs
         self.tally = Tally()
         self.worker = (
@@ -161,7 +163,7 @@ class Experiment:
             try:
                 found = key_value(key, value)
             except Exception as exc:
-                self.fault("key", exc)
+                self.fault("key", exc, value)
                 return False
             return found is not MISSING and point(found) < rate and on()
 
@@ -309,12 +311,12 @@ class Experiment:
             try:
                 agreed = bool(self.compare(job.primary, out))
             except Exception as exc:  # a disagreement
-                self.fault("compare", exc)
+                self.fault("compare", exc, job.value)
             if not agreed and policy.ignore is not None:
                 try:
                     ignored = bool(policy.ignore(job.value, job.primary, out))
                 except Exception as exc:  # not ignored
-                    self.fault("ignore", exc)
+                    self.fault("ignore", exc, job.value)
         job.error = error
         timed_out = isinstance(error, PredictionTimeout)
         self.tally.ran(agreed, ignored, error is not None, timed_out, job.primary_latency, seconds)
@@ -332,7 +334,7 @@ class Experiment:
             try:
                 policy.on_mismatch(job.value, job.primary, out)
             except Exception as exc:
-                self.fault("on_mismatch", exc)
+                self.fault("on_mismatch", exc, job.value)
         return comparison
 
     def comparison(
@@ -351,8 +353,9 @@ class Experiment:
             candidate_latency=seconds,
         )
 
-    def fault(self, what: str, exc: Exception) -> None:
-        """A callback of the shadow's raised: counted, logged once per burst, never raised."""
+    def fault(self, what: str, exc: Exception, value: Any = None) -> None:
+        """A callback of the shadow's raised: counted, logged once per burst (the call's input,
+        ``value``, masked in the line), never raised."""
         self.tally.count("faults")
         _faults.warning(
             f"{self.model}:{self.name}:{what}",
@@ -364,6 +367,7 @@ class Experiment:
             exc,
             exc_info=exc,
             extra={"model": self.model, "version": self.version, "reason": f"shadow_{what}"},
+            mask=self.masking.mask_for(value),
         )
 
     # -- reading and closing --------------------------------------------------------------------

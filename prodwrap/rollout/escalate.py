@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from prodwrap._copies import snapshot
 from prodwrap._log import Throttle, logger
+from prodwrap._masking import masking_of
 from prodwrap._scope import SCOPE, emit
 from prodwrap._stage import Seam, Stage
 from prodwrap._stats import Tallies, counted
@@ -124,6 +125,7 @@ class EscalationStage(Stage):
         self.model = build.name
         self.telemetry: Any = None  # the model's rollout telemetry (set when it has telemetry)
         self.version = build.version
+        self.masking = masking_of(build.settings)  # a callback's error may quote the input
         self.worker = BoundedWorker(f"prodwrap-escalation-{build.name}", 1, policy.max_pending)
         self.seen = itertools.count()  # calls considered (lock-free)
         self.matched = itertools.count()
@@ -139,7 +141,7 @@ class EscalationStage(Stage):
             try:
                 return bool(when(out))
             except Exception as exc:
-                self.fault("when", exc)
+                self.fault("when", exc, value)
                 return False
 
         self.fast_record = fast_record
@@ -154,12 +156,12 @@ class EscalationStage(Stage):
                 if not self.policy.when(call.value):
                     return
             except Exception as exc:
-                self.fault("when", exc)
+                self.fault("when", exc, call.input)
                 return
         call.escalated = True
         prediction = call.public(self.model, self.version)  # built once: the same for every reader
         next(self.matched)
-        label = self._reason(call.value)
+        label = self._reason(call.value, call.input)
         next(self.reasons.get(label) or self.reasons.new(label))
         if self.telemetry is not None:
             self.telemetry.escalated(label)
@@ -175,7 +177,7 @@ class EscalationStage(Stage):
         if not self.worker.submit(self._hand, prediction):
             next(self.dropped)
 
-    def _reason(self, out: Any) -> str:
+    def _reason(self, out: Any, value: Any) -> str:
         reason = self.policy.reason
         if reason is None:
             return "escalated"
@@ -184,7 +186,7 @@ class EscalationStage(Stage):
         try:
             return str(reason(out))
         except Exception as exc:
-            self.fault("reason", exc)
+            self.fault("reason", exc, value)
             return "escalated"
 
     def _hand(self, prediction: Prediction) -> None:
@@ -206,7 +208,8 @@ class EscalationStage(Stage):
         else:
             next(self.delivered)
 
-    def fault(self, what: str, exc: Exception) -> None:
+    def fault(self, what: str, exc: Exception, value: Any = None) -> None:
+        """A callback raised: counted, logged once per burst (the input, ``value``, masked)."""
         next(self.faults)
         _faults.warning(
             f"{self.model}:{what}",
@@ -217,6 +220,7 @@ class EscalationStage(Stage):
             exc,
             exc_info=exc,
             extra={"model": self.model, "version": self.version, "reason": f"escalation_{what}"},
+            mask=self.masking.mask_for(value),
         )
 
     def flush(self, timeout: float | None) -> bool:

@@ -226,6 +226,23 @@ def test_a_cost_model_that_raises_is_counted_and_the_prediction_served(caplog: p
     assert "price list missing" in caplog.text
 
 
+def test_a_cost_model_that_raises_is_asked_once_per_attempt(caplog: pytest.LogCaptureFixture) -> None:
+    """The success path counts and logs the fault it met: it does not ask the cost model again
+    (which ran a counting or billing cost model twice, and chained its error onto itself)."""
+    asked: list[int] = []
+
+    def broken(attempt: pw.Attempt) -> Decimal:
+        asked.append(attempt.input)
+        raise RuntimeError("price list missing")
+
+    model = pw.ProductionModel(lambda x: x + 1, name="asked-once", cost=broken)
+    assert model._engine.fast is not None  # (the success path prices the call)
+    assert [model(i) for i in range(3)] == [1, 2, 3]
+    assert asked == [0, 1, 2] and model.stats().unpriced == 3
+    (record,) = [r for r in caplog.records if "asked-once: the cost model raised" in r.getMessage()]
+    assert "During handling" not in logging.Formatter().format(record)
+
+
 def test_a_timed_out_attempt_is_charged() -> None:
     release = threading.Event()
 

@@ -1,0 +1,93 @@
+"""What fault log lines show of a call's input (prodwrap/_masking.py, DESIGN §3): a user's
+callback that puts a sensitive input value in its error's message never has it logged in clear,
+whichever stage logs the fault (the cost model, a shadow's callbacks, the escalation policy)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import pydantic
+import pytest
+
+import prodwrap as pw
+
+SSN = "123-45-6789"
+WAIT = 10.0
+
+
+class Applicant(pydantic.BaseModel):
+    name: str
+    ssn: pydantic.SecretStr
+
+
+def leaks(*args: Any) -> Any:
+    """A callback that quotes the input's secret in its error (as a careless one would)."""
+    raise RuntimeError(f"refused the applicant with ssn {SSN}")
+
+
+def score(a: Applicant) -> float:
+    return 0.5
+
+
+def cost_model(name: str) -> pw.ProductionModel:
+    return pw.ProductionModel(score, name=name, input=Applicant, cost=leaks, telemetry=False)
+
+
+def shadow_compare(name: str) -> pw.ProductionModel:
+    return pw.ProductionModel(score, name=name, input=Applicant, shadow=pw.Shadow(score, compare=leaks))
+
+
+def shadow_on_mismatch(name: str) -> pw.ProductionModel:
+    other = pw.Shadow(lambda a: 0.9, on_mismatch=leaks)
+    return pw.ProductionModel(score, name=name, input=Applicant, shadow=other)
+
+
+def escalate_when(name: str) -> pw.ProductionModel:
+    return pw.ProductionModel(score, name=name, input=Applicant, escalate=pw.Escalate(when=leaks, to=print))
+
+
+def escalate_reason(name: str) -> pw.ProductionModel:
+    policy = pw.Escalate(when=lambda out: True, to=lambda p: None, reason=leaks)
+    return pw.ProductionModel(score, name=name, input=Applicant, escalate=policy)
+
+
+@pytest.mark.parametrize(
+    "build", [cost_model, shadow_compare, shadow_on_mismatch, escalate_when, escalate_reason], ids=lambda b: b.__name__
+)
+@pytest.mark.parametrize("entry", ["predict", "predict_detailed"])
+def test_a_stage_fault_line_masks_the_inputs_sensitive_values(
+    caplog: pytest.LogCaptureFixture, build: Callable[[str], pw.ProductionModel], entry: str
+) -> None:
+    name = f"masked-{build.__name__}-{entry}"
+    model = build(name)
+    with caplog.at_level(logging.WARNING, logger="prodwrap"):
+        assert getattr(model, entry)({"name": "Ada", "ssn": SSN}) is not None
+        if "shadow" in build.__name__:
+            model.shadow_report(wait=WAIT)  # (the shadow's worker has run its job)
+        model.close()  # (and the escalation's)
+    lines = [logging.Formatter().format(r) for r in caplog.records if name in r.getMessage()]
+    assert lines, "the fault was logged"
+    text = "\n".join(lines)
+    assert "refused the applicant with ssn **********" in text and "RuntimeError" in text
+    assert SSN not in text
+
+
+def test_a_fault_line_with_no_sensitive_input_keeps_its_exception() -> None:
+    """Nothing to mask: the record is as before, with its exception for a handler to format."""
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler = Keep(logging.WARNING)
+    logging.getLogger("prodwrap").addHandler(handler)
+    try:
+        model = pw.ProductionModel(lambda x: x, name="unmasked-cost", cost=leaks, telemetry=False)
+        assert model(1) == 1
+    finally:
+        logging.getLogger("prodwrap").removeHandler(handler)
+    (record,) = [r for r in records if "unmasked-cost: the cost model raised" in r.getMessage()]
+    assert record.exc_info is not None and SSN in record.getMessage()
