@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from functools import partial
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
@@ -273,6 +274,6 @@ class Finisher:
             exc,
             exc_info=exc,
             extra={"model": self.model, "version": self.version},
-            mask=self.masking.mask_for(value),
+            masked=partial(self.masking.mask_for, value),
         )
         return None

@@ -17,6 +17,7 @@ from __future__ import annotations
 from _thread import allocate_lock as _allocate_lock
 from collections.abc import Callable
 from contextvars import copy_context
+from functools import partial
 from time import monotonic as _monotonic
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -223,11 +224,18 @@ class LateLog:
                 on_late(exc)
             except BaseException as hook_error:  # a counting hook must not kill a worker
                 also = f"; on_late raised {type(hook_error).__name__}: {hook_error}"
-        mask = on_late.masking.mask_for(job.args[0]) if isinstance(on_late, LateHook) and job.args else None
-        self.warn(f"an abandoned attempt raised after its caller stopped waiting{also}", exc, "late_exception", mask)
+        masked = partial(on_late.masking.mask_for, job.args[0]) if isinstance(on_late, LateHook) and job.args else None
+        self.warn(f"an abandoned attempt raised after its caller stopped waiting{also}", exc, "late_exception", masked)
 
-    def warn(self, what: str, exc: BaseException, reason: str, mask: Callable[[str], str] | None = None) -> None:
-        """Log ``what`` and ``exc`` at WARNING (``extra``: ``reason``), once per burst."""
+    def warn(
+        self,
+        what: str,
+        exc: BaseException,
+        reason: str,
+        masked: Callable[[], Callable[[str], str] | None] | None = None,
+    ) -> None:
+        """Log ``what`` and ``exc`` at WARNING (``extra``: ``reason``), once per burst (``masked``:
+        the mask of the line, made only if it is logged)."""
         self.throttle.warning(
-            reason, "%s: %s: %s", what, type(exc).__name__, exc, exc_info=exc, extra={"reason": reason}, mask=mask
+            reason, "%s: %s: %s", what, type(exc).__name__, exc, exc_info=exc, extra={"reason": reason}, masked=masked
         )

@@ -91,3 +91,24 @@ def test_a_fault_line_with_no_sensitive_input_keeps_its_exception() -> None:
         logging.getLogger("prodwrap").removeHandler(handler)
     (record,) = [r for r in records if "unmasked-cost: the cost model raised" in r.getMessage()]
     assert record.exc_info is not None and SSN in record.getMessage()
+
+
+def test_a_throttled_fault_line_reads_no_input(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A burst of faults logs its first line only: the input's sensitive values are read for
+    that line, not for each fault the throttle leaves out."""
+    from prodwrap import _finish
+    from prodwrap._masking import Masking
+
+    read: list[Any] = []
+    mask_for = Masking.mask_for
+
+    def counting(self: Masking, value: Any) -> Any:
+        read.append(value)
+        return mask_for(self, value)
+
+    monkeypatch.setattr(Masking, "mask_for", counting)
+    monkeypatch.setattr(_finish._faults, "clock", lambda: 0.0)  # every fault in one burst
+    model = pw.ProductionModel(score, name="throttled-observer", input=Applicant, observers=[leaks], telemetry=False)
+    for _ in range(5):
+        assert model({"name": "Ada", "ssn": SSN}) == 0.5
+    assert len(read) == 1 and model.stats().observer_errors == 5

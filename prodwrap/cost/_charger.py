@@ -4,6 +4,7 @@ ledger, and how an attempt is priced when the cost model raises."""
 from __future__ import annotations
 
 import threading
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from prodwrap._log import Throttle, logger
@@ -63,7 +64,7 @@ class Charger:
             exc,
             exc_info=exc,
             extra={"model": self.name, "version": self.version, "reason": "cost_fault"},
-            mask=self.masking.mask_for(value),
+            masked=partial(self.masking.mask_for, value),
         )
         return 0, None, True
 

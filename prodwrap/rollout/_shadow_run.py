@@ -17,6 +17,7 @@ import random
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from prodwrap import _clock
@@ -367,7 +368,7 @@ class Experiment:
             exc,
             exc_info=exc,
             extra={"model": self.model, "version": self.version, "reason": f"shadow_{what}"},
-            mask=self.masking.mask_for(value),
+            masked=partial(self.masking.mask_for, value),
         )
 
     # -- reading and closing --------------------------------------------------------------------

@@ -20,6 +20,7 @@ import itertools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from prodwrap._copies import snapshot
@@ -220,7 +221,7 @@ class EscalationStage(Stage):
             exc,
             exc_info=exc,
             extra={"model": self.model, "version": self.version, "reason": f"escalation_{what}"},
-            mask=self.masking.mask_for(value),
+            masked=partial(self.masking.mask_for, value),
         )
 
     def flush(self, timeout: float | None) -> bool:

@@ -6,6 +6,7 @@ import enum
 from typing import Any
 
 import numpy as np
+import pydantic
 import pytest
 
 from prodwrap._record import MISSING
@@ -46,3 +47,26 @@ def test_plain_and_wrapped_outputs_give_the_same_output_column() -> None:
     wrapped = window_columns([({"a": 1.0}, {"p": 0.5}), ({"a": 2.0}, {"p": 1.5})], ["a", "output"], {"a": True})
     assert plain.columns["output"].tolist() == wrapped.columns["output"].tolist() == [0.5, 1.5]
     assert plain.columns["a"].tolist() == [1.0, 2.0]
+
+
+class Reading(pydantic.BaseModel):
+    a: float
+    b: str
+
+    @property
+    def doubled(self) -> float:
+        return 2 * self.a
+
+
+def test_pydantic_inputs_are_read_from_their_fields_and_properties_alike() -> None:
+    """Fields are read from each instance's ``__dict__``; a feature that is no field (a property)
+    as an attribute; an instance missing a field (``model_construct``) sends the window to the
+    value-by-value reading, which leaves the absent value out."""
+    rows = [Reading(a=1.0, b="x"), Reading(a=2.5, b="y")]
+    read = window_columns([(r, None) for r in rows], ["a", "b"], {"a": True, "b": False})
+    assert read.columns["a"].tolist() == [1.0, 2.5] and read.columns["b"].tolist() == ["x", "y"]
+    by_property = window_columns([(r, None) for r in rows], ["doubled"], {"doubled": True})
+    assert by_property.columns["doubled"].tolist() == [2.0, 5.0]
+    partial = [*rows, Reading.model_construct(b="z")]  # no "a"
+    read = window_columns([(r, None) for r in partial], ["a", "b"], {"a": True, "b": False})
+    assert read.columns["a"].tolist() == [1.0, 2.5] and read.columns["b"].tolist() == ["x", "y", "z"]
