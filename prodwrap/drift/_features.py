@@ -31,9 +31,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-# A model's field values, read past pydantic's ``__getattr__`` hook, which makes every
-# attribute read of an instance a slower, Python-level lookup.
-_FIELDS = pydantic.BaseModel.__dict__["__dict__"].__get__
 _BUILTIN = frozenset((int, float, str, bool))  # values of these types are plain already
 _NUMBERS = frozenset((int, float))
 
@@ -176,11 +173,8 @@ def _read_at_once(
         fields = list(kind.model_fields)
         if any(isinstance(k, int) and not 0 <= k < len(fields) for k in keys):
             return None
+        getter = operator.attrgetter
         names: dict[Key, Any] = {k: fields[k] if isinstance(k, int) else k for k in keys}
-        if set(names.values()) <= set(fields):  # fields are in each instance's __dict__: read there
-            inputs, getter = list(map(_FIELDS, inputs)), operator.itemgetter
-        else:  # (a property or an extra: read as an attribute)
-            getter = operator.attrgetter
     elif kind is dict:
         getter = operator.itemgetter
         names = {k: k for k in keys}
