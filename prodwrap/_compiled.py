@@ -119,7 +119,10 @@ _TEMPLATE = (
     if failure is not None:
 """
     + FAILED
-    + """        return {W}drive(engine, *handover(engine, start, value, failure, began, late, w), args, kwargs)
+    + """        try:  # (the failure's traceback holds this frame: one that kept the failure would be a cycle)
+            return {W}drive(engine, *handover(engine, start, value, failure, began, late, w), args, kwargs)
+        finally:
+            failure = None
 #?WATCH     if w is not None:
 #?WATCH         finish_fast(fast, start, value, out, began, args, kwargs, w)
 #?WATCH         return out

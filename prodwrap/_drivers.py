@@ -85,7 +85,10 @@ def walk_sync(
     engine: Engine, rec: CallRecord, x: Any, args: tuple[Any, ...], kwargs: dict[str, Any], validated: bool = False
 ) -> Any:
     steps = engine.walk(rec, x, outer_deadline(), None, _clocks.clock.monotonic(), validated=validated)
-    return drive_sync(engine, rec, steps, args, kwargs)
+    try:
+        return drive_sync(engine, rec, steps, args, kwargs)
+    finally:  # (as in drive_sync: an error raised to the caller holds this frame)
+        del rec, steps
 
 
 def drive_sync(
@@ -126,7 +129,10 @@ def drive_sync(
         steps.close()  # an attempt in progress gives back what its stages took
         broken(engine, rec, exc)
         raise
-    return end(engine, rec)
+    try:
+        return end(engine, rec)
+    finally:  # (the failures' tracebacks hold this frame: one that kept the record would be a cycle)
+        del rec, steps
 
 
 def _call_sync(engine: Engine, rec: CallRecord, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -172,7 +178,10 @@ async def walk_async(
     engine: Engine, rec: CallRecord, x: Any, args: tuple[Any, ...], kwargs: dict[str, Any], validated: bool = False
 ) -> Any:
     steps = engine.walk(rec, x, outer_deadline(), None, _clocks.clock.monotonic(), validated=validated)
-    return await drive_async(engine, rec, steps, args, kwargs)
+    try:
+        return await drive_async(engine, rec, steps, args, kwargs)
+    finally:  # (as in drive_sync)
+        del rec, steps
 
 
 async def drive_async(
@@ -208,7 +217,10 @@ async def drive_async(
         steps.close()  # an attempt in progress gives back what its stages took
         broken(engine, rec, exc)
         raise
-    return end(engine, rec)
+    try:
+        return end(engine, rec)
+    finally:  # (the failures' tracebacks hold this frame: one that kept the record would be a cycle)
+        del rec, steps
 
 
 async def _call_async(

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from prodwrap import _clock
 from prodwrap._record import CallRecord
 from prodwrap._stage import Route, Serve
+from prodwrap.errors import InputValidationError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator
@@ -158,7 +159,10 @@ def end(engine: Engine, rec: CallRecord) -> Any:
         return result
     rec.outcome = "error"
     engine.finisher.finish(rec, None, None, rec.start)
-    raise result  # the user's own exception unchanged, or ours
+    try:
+        raise result  # the user's own exception unchanged, or ours
+    finally:  # (its traceback holds this frame: one that kept it would be a cycle)
+        del result, rec
 
 
 def broken(engine: Engine, rec: CallRecord, exc: BaseException) -> None:
@@ -177,6 +181,17 @@ def broken(engine: Engine, rec: CallRecord, exc: BaseException) -> None:
     rec.fail(exc, reason)  # type: ignore[arg-type]
     rec.outcome = "error"
     engine.finisher.finish(rec, None, None, rec.start)
+
+
+def checked_input(validate: Callable[[Any], Any], x: Any) -> tuple[Any, InputValidationError | None]:
+    """``(validate(x), None)``, or ``(None, the InputValidationError)`` without its traceback:
+    the validator's own frames, whose callers' (the walk's) keep the record that keeps the
+    error, a cycle the garbage collector alone would free. Raised to the caller, it gets the
+    traceback of its raise."""
+    try:
+        return validate(x), None
+    except InputValidationError as error:
+        return None, error.with_traceback(None)
 
 
 def within(rec: CallRecord, now: float) -> float:

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from prodwrap._acts import CALL, GIVE_UP, NEXT, RACE, RETRY, SLEEP, WAIT, Act, Step
 from prodwrap._attempt import attempt
+from prodwrap._ending import checked_input
 from prodwrap._fastpath import FastPath, fast_enough, overrides
 from prodwrap._finish import Finisher
 from prodwrap._jobs import LateHook
@@ -297,10 +298,9 @@ class Engine:
             rec.started_at = now if began is None else began
             invalid = None
             if not validated and self.validate_input is not None:
-                try:
-                    rec.input = self.validate_input(x)
-                except InputValidationError as error:
-                    invalid = error
+                value, invalid = checked_input(self.validate_input, x)  # (no frame of the walk's in its traceback)
+                if invalid is None:
+                    rec.input = value
             if invalid is not None:
                 step = self.on_invalid_input(rec, invalid)
             else:

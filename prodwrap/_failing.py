@@ -64,13 +64,19 @@ FAILED = """\
 #?FAIL_RETRY                 rec = so_far(engine, start, value, failure, reason, started)
 #?FAIL_RETRY                 step = moved_on(rec, failure)
 #?FAIL_RETRY                 steps = resume(rec, value, None, None, now, resumed=True, decided=step)
-#?FAIL_RETRY                 return {W}drive(engine, rec, steps, args, kwargs)
+#?FAIL_RETRY                 try:  # (the failures' tracebacks hold this frame: one that kept them would be a cycle)
+#?FAIL_RETRY                     return {W}drive(engine, rec, steps, args, kwargs)
+#?FAIL_RETRY                 finally:
+#?FAIL_RETRY                     failure = rec = steps = None
 #?FAIL_RETRY             if again is not None:  # the walk goes on from there
 #?FAIL_RETRY                 rec = so_far(engine, start, value, failure, reason, started, 2, wait)
 #?FAIL_RETRY                 rec.began = now
 #?FAIL_RETRY                 now = clocks.clock.monotonic()
 #?FAIL_RETRY                 steps = resume(rec, value, None, again, now, resumed=True)
-#?FAIL_RETRY                 return {W}drive(engine, rec, steps, args, kwargs)
+#?FAIL_RETRY                 try:  # (as above)
+#?FAIL_RETRY                     return {W}drive(engine, rec, steps, args, kwargs)
+#?FAIL_RETRY                 finally:
+#?FAIL_RETRY                     failure = again = rec = steps = None
 #?FAIL_NEXT             # The engine's decision with no retry policy: fallback 0.
 #?FAIL_NEXT             fell = None
 #?FAIL_NEXT             try:
@@ -88,7 +94,10 @@ FAILED = """\
 #?FAIL_NEXT                 now = clocks.clock.monotonic()
 #?FAIL_NEXT                 rec = so_far(engine, start, value, failure, reason, now - (perf_counter() - start), phase=0)
 #?FAIL_NEXT                 steps = resume(rec, value, None, fell, now, resumed=True)
-#?FAIL_NEXT                 return {W}drive(engine, rec, steps, args, kwargs)
+#?FAIL_NEXT                 try:  # (as above)
+#?FAIL_NEXT                     return {W}drive(engine, rec, steps, args, kwargs)
+#?FAIL_NEXT                 finally:
+#?FAIL_NEXT                     failure = fell = rec = steps = None
 #?FAIL             # The finish point's work when no observer reads the record (StatsRecorder.record):
 #?FAIL             ring[next(seq) & MASK] = perf_counter() - start  # (first: see prodwrap._stats)
 #?FAIL_ENDED             next(ends_get(ENDED) or ends_new(ENDED))  # (outcome, served_by), but a primary's "ok"

@@ -171,7 +171,10 @@ class Pool:
         error = job.error
         if error is not None:
             job.error = None  # no cycle through the traceback's frames
-            raise error
+            try:
+                raise error
+            finally:  # (nor through this frame's)
+                del error
         return True, job.result
 
     def start(

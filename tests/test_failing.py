@@ -396,3 +396,64 @@ def test_a_failure_the_compiled_path_ended_is_freed_at_once_not_left_in_a_cycle_
         assert len(_Noted.made) == 1 and _Noted.made[0]() is None
     finally:
         gc.enable()
+
+
+_NO_WAIT = pw.backoff(initial=0.0, jitter=False)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"retry": pw.Retry(attempts=3, on=(_Noted,), wait=_NO_WAIT), "fallback": pw.Constant(0.0)},
+        {"retry": pw.Retry(attempts=3, on=(_Noted,), wait=_NO_WAIT)},  # every attempt failed: raised
+        {"timeout": 5.0, "fallback": pw.Constant(0.0)},  # (the attempt runs on a worker thread)
+        {"observers": [lambda p: None], "fallback": pw.Constant(0.0)},
+        {"fallback": [lambda x: _fallback_down(), pw.Constant(0.0)]},  # a failed fallback, then the next
+    ],
+    ids=["retries-then-fallback", "retries-raised", "timed-fallback", "observed-fallback", "fallbacks"],
+)
+def test_failures_the_walk_ended_are_freed_at_once_not_left_in_a_cycle_for_the_gc(options: dict[str, Any]) -> None:
+    """The general path (the walk and its driver, the worker of a timed attempt) lets go of
+    every failure a call met when the call ends: no frame in a failure's traceback, nor one
+    of their callers', keeps the record that keeps the failures."""
+
+    def predict(x: float) -> float:
+        raise _Noted("down")
+
+    model = pw.ProductionModel(predict, **options)
+    _Noted.made.clear()
+    gc.collect()
+    gc.disable()
+    try:
+        try:
+            model(1.0)
+        except Exception as exc:
+            assert "fallback" not in options and isinstance(exc, _Noted)
+        assert _Noted.made and all(ref() is None for ref in _Noted.made)
+    finally:
+        gc.enable()
+    model.close()
+
+
+def _fallback_down() -> float:
+    raise _Noted("the fallback is down too")
+
+
+@pytest.mark.parametrize("on_invalid", ["fallback", "raise"])
+def test_an_invalid_input_s_error_is_freed_at_once(on_invalid: str) -> None:
+    model = pw.ProductionModel(lambda x: x, input=int, on_invalid=on_invalid, fallback=pw.Constant(0))
+    gc.collect()
+    gc.disable()
+    try:
+        if on_invalid == "fallback":
+            p = model.predict_detailed("not a number")
+            ref = weakref.ref(p.errors[0])
+            del p
+        else:
+            try:
+                model("not a number")
+            except pw.InputValidationError as exc:
+                ref = weakref.ref(exc)
+        assert ref() is None
+    finally:
+        gc.enable()

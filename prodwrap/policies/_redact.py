@@ -237,3 +237,4 @@ def raise_alone(error: BaseException) -> NoReturn:
         raise error
     finally:
         error.__context__ = None
+        del error  # (its traceback holds this frame: one that kept it would be a cycle)
