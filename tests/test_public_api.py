@@ -24,3 +24,17 @@ def test_import_has_no_side_effects() -> None:
         "assert 'opentelemetry.sdk' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_model_without_rollouts_loads_none_of_their_machinery() -> None:
+    """Making and calling a plain model reads the rollout package's versions, not its shadow,
+    canary or escalation modules (nor hashlib, which their sticky keys use); each name of the
+    package loads its module on first use."""
+    code = (
+        "import sys, prodwrap as pw; m = pw.ProductionModel(lambda x: x); assert m(1) == 1; "
+        "left = {'prodwrap.rollout.shadow', 'prodwrap.rollout.canary', 'prodwrap.rollout.escalate', "
+        "'prodwrap.rollout._keys', 'hashlib'} & set(sys.modules); assert not left, left; "
+        "from prodwrap.rollout import Shadow, compare; assert pw.Shadow is Shadow and compare.equal; "
+        "assert 'prodwrap.rollout.shadow' in sys.modules and 'Guard' in dir(sys.modules['prodwrap.rollout'])"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
