@@ -13,7 +13,7 @@ from typing import Any
 from prodwrap._copies import server
 from prodwrap._engine import Engine
 from prodwrap._kept import Kept
-from prodwrap._masking import Masking
+from prodwrap._masking import NO_MASKING, Masking
 from prodwrap._options import Settings
 from prodwrap._stage import Build, Compiles, Observers, Stage
 from prodwrap._stats import StatsRecorder
@@ -90,12 +90,18 @@ ORDER = ("cache", "budget", "canary", "bulkhead", "circuit", "hedge", "rate_limi
 
 
 def _stages(
-    settings: Settings, name: str, is_async: bool, ledger: Any = None, stats: Any = None, kept: Kept | None = None
+    settings: Settings,
+    name: str,
+    is_async: bool,
+    ledger: Any = None,
+    stats: Any = None,
+    kept: Kept | None = None,
+    masking: Masking = NO_MASKING,
 ) -> list[Stage]:
     """The stages the settings compile to, in DESIGN §1's order (the policies' stages that
     ``kept`` holds for the same policy are reused: their state goes on)."""
     stages: list[Stage] = []
-    build = Build(name, settings.version, is_async, settings)
+    build = Build(name, settings.version, is_async, settings, masking)
     retry = Retry.coerce(settings.retry)
     kept = Kept() if kept is None else kept
     for key in ORDER:
@@ -191,6 +197,8 @@ def compile_engine(
         validate_output = None if validate_output is None else batch_of(validate_output, OutputValidationError, name)
     is_async = is_async_callable(fn)
     stats = StatsRecorder() if stats is None else stats
+    sensitive = _sensitive(settings.input)
+    masking = Masking(sensitive) if sensitive else NO_MASKING  # (the engine's and its stages')
     return Engine(
         fn=fn,
         name=name,
@@ -204,8 +212,8 @@ def compile_engine(
         retry=Retry.coerce(settings.retry),
         fallbacks=_compile_fallbacks(settings.fallback, validate_output, is_async),
         on_invalid=settings.on_invalid,
-        stages=_stages(settings, name, is_async, ledger, stats, kept),
+        stages=_stages(settings, name, is_async, ledger, stats, kept, masking),
         stats=stats,
         batch=settings.batch,
-        masking=Masking(_sensitive(settings.input)),
+        masking=masking,
     )

@@ -62,16 +62,15 @@ class Throttle:
         *args: Any,
         exc_info: BaseException | None = None,
         extra: Mapping[str, Any] | None = None,
-        mask: Callable[[str], str] | None = None,
         masked: Callable[[], Callable[[str], str] | None] | None = None,
     ) -> bool:
         """Log ``msg % args`` at WARNING unless ``key`` was logged within ``interval``; True if logged.
 
-        ``mask`` (``prodwrap._masking.Masking.mask_for``: a call's sensitive values) is applied
-        to the line and to ``exc_info``'s traceback; when it changes either, the masked
-        traceback is written in the line and the record carries no exception object (a handler
-        formatting that one would print the values in clear). ``masked`` makes that mask only
-        for a line that is logged (a throttled fault reads no input)."""
+        ``masked`` gives the mask of a call's sensitive values (``partial(Masking.mask_for,
+        value)``), asked only for a line that is logged (a throttled fault reads no input). The
+        mask is applied to the line and to ``exc_info``'s traceback; when it changes either, the
+        masked traceback is written in the line and the record carries no exception object (a
+        handler formatting that one would print the values in clear)."""
         now = self.clock()
         with self._lock:
             last = self._last.get(key)
@@ -82,8 +81,7 @@ class Throttle:
             left_out = self._suppressed.pop(key, 0)
         if left_out:
             msg += f" ({left_out} more like it in the last {self.interval:g} s were not logged)"
-        if masked is not None:
-            mask = masked()
+        mask = None if masked is None else masked()
         if mask is not None:
             msg, args, exc_info = _masked(mask, msg, args, exc_info)
         self.logger.warning(msg, *args, exc_info=exc_info, extra=dict(extra or {}), stacklevel=2)

@@ -77,16 +77,6 @@ def withheld(text: str) -> str:
 NO_MASKING = Masking()
 
 
-def masking_of(settings: Any) -> Masking:
-    """The masking of a model's input (``settings``: its frozen options): what a stage's fault
-    line may show of a call's input (NO_MASKING when the input has no sensitive field)."""
-    from prodwrap.policies.validation import _sensitive
-
-    spec = getattr(settings, "input", None)
-    sensitive = None if spec is None else _sensitive(spec)
-    return Masking(sensitive) if sensitive else NO_MASKING
-
-
 def quoted_values(exc: BaseException) -> list[str]:
     """What the validation errors in ``exc`` (its chain, its group) quote of rejected values."""
     found: list[str] = []

@@ -40,6 +40,8 @@ from collections.abc import Callable, Sequence
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 
+from prodwrap._masking import NO_MASKING, Masking
+
 if TYPE_CHECKING:
     from prodwrap._engine import Target
     from prodwrap._record import CallRecord, Prediction
@@ -117,6 +119,7 @@ class Build(NamedTuple):
     version: str | None
     is_async: bool  # the primary is async (a sync model's stages are never awaited)
     settings: Any  # the model's frozen options (``prodwrap._options.Settings``)
+    masking: Masking = NO_MASKING  # what a stage's fault line may show of a call's input
 
 
 class Compiles(Protocol):

@@ -8,7 +8,6 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from prodwrap._log import Throttle, logger
-from prodwrap._masking import masking_of
 from prodwrap.cost._ledger import Ledger, Meter
 from prodwrap.cost._models import Charged, Priced
 
@@ -25,7 +24,7 @@ class Charger:
 
     def __init__(self, model: Priced | None, build: Build, ledger: Ledger, meter: Meter | None = None) -> None:
         self.model = model
-        self.masking = masking_of(build.settings)  # a cost model's error may quote the input
+        self.masking = build.masking  # a cost model's error may quote the input
         self.name = build.name
         self.version = build.version
         self.ledger = ledger

@@ -25,7 +25,6 @@ from prodwrap._audit_lines import Redactor
 from prodwrap._context import DEADLINE, within_deadline
 from prodwrap._copies import snapshot
 from prodwrap._log import Throttle, logger
-from prodwrap._masking import masking_of
 from prodwrap._scope import SCOPE, emit
 from prodwrap._stats import counted
 from prodwrap._target import is_async_callable
@@ -122,7 +121,7 @@ class Experiment:
             raise ConfigurationError(f"shadow {self.name!r} is async; a sync model cannot await it")
         self.timeout = policy.timeout
         self.redactor = redactor
-        self.masking = masking_of(build.settings)  # a callback's error may quote the input
+        self.masking = build.masking  # a callback's error may quote the input
         self.costs = costs
         self.tally = Tally()
         self.worker = (

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 
 from prodwrap._copies import snapshot
 from prodwrap._log import Throttle, logger
-from prodwrap._masking import masking_of
 from prodwrap._scope import SCOPE, emit
 from prodwrap._stage import Seam, Stage
 from prodwrap._stats import Tallies, counted
@@ -126,7 +125,7 @@ class EscalationStage(Stage):
         self.model = build.name
         self.telemetry: Any = None  # the model's rollout telemetry (set when it has telemetry)
         self.version = build.version
-        self.masking = masking_of(build.settings)  # a callback's error may quote the input
+        self.masking = build.masking  # a callback's error may quote the input
         self.worker = BoundedWorker(f"prodwrap-escalation-{build.name}", 1, policy.max_pending)
         self.seen = itertools.count()  # calls considered (lock-free)
         self.matched = itertools.count()

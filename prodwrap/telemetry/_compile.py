@@ -31,16 +31,14 @@ def compile_telemetry(build: Build, stages: Sequence[Stage], stats: Any = None) 
     constants = frozenset(
         name for fb, name in zip(fallbacks, fallback_names(fallbacks), strict=True) if isinstance(fb, Constant)
     )
-    from prodwrap.policies.validation import _sensitive
-
-    found_in = _sensitive(settings.input)
     redactor = None
     if settings.capture_content:
         from prodwrap._audit_lines import Redactor
+        from prodwrap.policies.validation import _sensitive
 
-        found_out = _sensitive(settings.output)
+        found_in, found_out = _sensitive(settings.input), _sensitive(settings.output)
         redactor = Redactor(found_in.names | found_out.names, os.urandom(16), found_in.everywhere, found_out.everywhere)
-    stage = TelemetryStage(build, constants, redactor, found_in if found_in else None)
+    stage = TelemetryStage(build, constants, redactor)
     if stats is not None:
         stage.counted = stats.telemetry_failed
     rollouts = RolloutTelemetry(stage)

@@ -19,7 +19,7 @@ from opentelemetry import trace as _trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from prodwrap._log import Throttle, logger
-from prodwrap._masking import Masking, exception_text, quoted_values, withheld
+from prodwrap._masking import exception_text, quoted_values, withheld
 from prodwrap._stage import Seam, Stage
 from prodwrap.cost._money import UNIT
 from prodwrap.telemetry import _providers
@@ -45,9 +45,7 @@ class TelemetryStage(Stage):
     name = "telemetry"
     seam = Seam.ATTEMPT
 
-    def __init__(
-        self, build: Build, fallback_constants: frozenset[str], redactor: Any = None, sensitive: Any = None
-    ) -> None:
+    def __init__(self, build: Build, fallback_constants: frozenset[str], redactor: Any = None) -> None:
         settings = build.settings
         self.model = build.name
         self.version = build.version
@@ -63,7 +61,7 @@ class TelemetryStage(Stage):
         self.cached = settings.cache is not None
         self.constants = fallback_constants
         self.redactor = redactor  # capture_content=True: inputs and outputs on spans, redacted
-        self.masking = Masking(sensitive)  # the input's sensitive fields: masked in recorded exceptions
+        self.masking = build.masking  # the input's sensitive fields: masked in recorded exceptions
         self._tracer: tuple[Any, Any] = (None, None)  # (provider, tracer) last used
         self._meters: dict[int, tuple[Any, Instruments]] = {}
         self.faults = 0
