@@ -14,13 +14,13 @@ path, nothing else.
 The sync and the async function come from the same lines and differ only where the drivers
 do: how the predict is called (inline or on a worker under a timeout, versus awaited under a
 time limit with ``asyncio.timeout``'s semantics, ``prodwrap._expiry``). Stages are read
-through the same tuples the drivers use; the template names no capability.
+through the same tuples the drivers use; the template names no capability. The blocks the
+stages' hooks decide are written by ``prodwrap._blocks``.
 """
 
 from __future__ import annotations
 
 import itertools
-import keyword
 import linecache
 import weakref
 from collections.abc import Callable
@@ -29,13 +29,12 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from prodwrap import _clock, _drivers, _ending
+from prodwrap._blocks import admits, done_block, finish, guard, served_block
 from prodwrap._context import DEADLINE, LIVE, Binding, outer_deadline
 from prodwrap._expiry import arm, disarm, timed_out
 from prodwrap._failing import FAILED, failing
-from prodwrap._finish import Finisher
 from prodwrap._record import CallRecord
 from prodwrap._stage import Serve
-from prodwrap._stats import MASK
 from prodwrap._target import COROUTINE, NO_INPUT, keyword_input, returned_coroutine
 from prodwrap._workers import POOL
 
@@ -144,127 +143,6 @@ def _lines(flags: dict[str, bool]) -> str:
     return "".join(kept)
 
 
-def _hooks(names: list[str], call: str, fault: str, caught: str = "Exception") -> str:
-    """Each hook called in turn, guarded on its own: a hook's fault never costs the caller
-    its output (``fault``: what is done with what it raised, of the ``caught`` class)."""
-    return "".join(
-        f"    try:\n        {name}{call}\n    except {caught} as exc:\n        {fault.format(name=name)}\n"
-        for name in names
-    )
-
-
-def _finish(finisher: Finisher, ns: dict[str, Any]) -> str:
-    """The finish point's success-path work, inline (``Finisher._finish`` with no record):
-    one latency sample, then each ``fast_observe`` hook; or a call of ``finish`` when the
-    observers ask call by call for a record (``_finish_asking``)."""
-    if finisher.finish != finisher._finish:
-        return "    finish(None, value, out, start)\n"
-    ns["ring"], ns["seq"], ns["MASK"] = finisher.ring, finisher.seq, MASK
-    ticks = [plain[2] for plain in (getattr(h, "plain", None) for h in finisher.fast_observe) if plain]
-    if not ticks:
-        text = "    ring[next(seq) & MASK] = perf_counter() - start  # a call the primary served at once\n"
-    else:  # the hooks' catch-up, once every 1024 calls (the sequence number's low bits)
-        text = "    n = next(seq)\n    ring[n & MASK] = perf_counter() - start  # a call the primary served at once\n"
-        text += "    if not n & 1023:\n"
-        for i, tick in enumerate(ticks):
-            ns[f"tick{i}"] = tick
-            text += f"        tick{i}()\n"
-    if finisher.fast_observe:
-        ns["kept"] = finisher._kept
-        text += "    raised = None\n"  # an error meant for the caller (or an interrupt), raised once every hook has run
-        for i, hook in enumerate(finisher.fast_observe):
-            name = f"observe{i}"
-            ns[name] = hook
-            # (an interrupt, too, is kept for the end: the hooks after it run)
-            call = _hooks([name], "(value, out)", "raised = kept(raised, {name}, exc, value)", "BaseException")
-            text += _plain(hook, i, ns, call)
-        text += "    if raised is not None:\n        raise raised\n"
-    return text
-
-
-def _plain(hook: Any, i: int, ns: dict[str, Any], call: str) -> str:
-    """A hook's call, preceded by its ``plain`` case when it has one: while each context
-    variable holds its value (by identity), its zero-argument ``bump`` is all the hook does
-    (its ``tick`` runs with the latency sample, see :func:`_finish`)."""
-    plain = getattr(hook, "plain", None)
-    if plain is None:
-        return call
-    guards, bump, _ = plain
-    tests = []
-    for j, (var, value) in enumerate(guards):
-        ns[f"get{i}_{j}"], ns[f"is{i}_{j}"] = var.get, value
-        tests.append(f"get{i}_{j}() is is{i}_{j}")
-    ns[f"bump{i}"] = bump
-    indented = "".join("    " + line + "\n" for line in call.splitlines())
-    return f"    if {' and '.join(tests)}:\n        bump{i}()\n    else:\n{indented}"
-
-
-def _admits(fast: Any, ns: dict[str, Any]) -> str:
-    """Several ``fast_admit`` hooks, each called once the one before said True (one that
-    raises ends the run: the walk asks its stage again); what the hooks before a refusal
-    took goes back (``_ending.refused``)."""
-    if fast.admit_one is not None or not fast.admit:
-        return ""
-    text = "    passed = 0\n    try:\n"
-    for i, hook in enumerate(fast.admit):
-        ns[f"admit{i}"] = hook
-        pad = "    " * (i + 2)
-        if i:
-            text += f"{pad[:-4]}if said is True:\n{pad}passed = {i}\n"
-        text += f"{pad}said = admit{i}(value, args, kwargs)\n"
-    text += "    except Exception:\n        said = False\n"
-    return text + "    if said is not True:\n        said = refused(fast, passed, said)"
-
-
-def _served(finisher: Finisher, ns: dict[str, Any]) -> str:
-    """A call an admission hook served, when no observer needs its record (``serves_fast``):
-    one latency sample, its (outcome, served_by) tallied, then each ``fast_served`` hook."""
-    if not finisher.serves_fast:
-        return ""
-    ns["ring"], ns["seq"], ns["MASK"], ns["ended"], ns["kept"] = (
-        finisher.ring,
-        finisher.seq,
-        MASK,
-        finisher.stats.ended,
-        finisher._kept,
-    )
-    text = "    ring[next(seq) & MASK] = perf_counter() - start\n    ended(said[1:])  # (outcome, served_by)\n"
-    if finisher.fast_served:
-        text += "    raised = None\n"
-        names = []
-        for i, hook in enumerate(finisher.fast_served):
-            names.append(f"served{i}")
-            ns[names[-1]] = hook
-        text += _hooks(names, "(value, said)", "raised = kept(raised, {name}, exc, value)", "BaseException")
-        text += "    if raised is not None:\n        raise raised\n"
-    return "".join(" " * 12 + line + "\n" for line in text.splitlines()).rstrip("\n")
-
-
-def _done(fast: Any, ns: dict[str, Any]) -> str:
-    """A permit to give back and nothing else (``only_done``): each ``fast_done`` hook, inline."""
-    if not fast.only_done:
-        return ""
-    names = [f"done{i}" for i in range(len(fast.done))]
-    ns.update(zip(names, fast.done, strict=True))
-    ns["failed_hook"] = fast.finisher.failed
-    return _hooks(names, "()", "failed_hook({name}, exc, value)")
-
-
-def _guard(watch: Any, ns: dict[str, Any]) -> str:
-    """The watch's ``when`` (objects and attribute names, one of which is set whenever the
-    watch may take a call) read inline: the watch is called only then."""
-    when = getattr(watch, "when", None)
-    if not when:
-        return ""
-    terms = []
-    for i, (holder, attribute) in enumerate(when):
-        if not isinstance(attribute, str) or not attribute.isidentifier() or keyword.iskeyword(attribute):
-            raise ValueError(f"a watch's when names attributes, got {attribute!r}")
-        ns[f"holder{i}"] = holder
-        terms.append(f"holder{i}.{attribute}")
-    return f" and ({' or '.join(terms)})"
-
-
 def compile_runners(engine: Engine) -> tuple[Runner, Runner, Runner]:
     """What a call of ``engine`` runs: ``run_sync(x, args, kwargs, w=None)``, the model's
     ``__call__`` (``call(x, *args, **kwargs)``: the same lines under the call's own
@@ -361,12 +239,12 @@ def _compile(engine: Engine, is_async: bool) -> tuple[Runner, Runner]:
     source = _lines(flags).format(
         A="async " if is_async else "",
         W="await " if is_async else "",
-        GUARD=_guard(fast.watch, ns) if fast.watch is not None else "",
+        GUARD=guard(fast.watch, ns) if fast.watch is not None else "",
         SLEEP="asleep" if is_async else "sleep",
-        ADMITS=_admits(fast, ns),
-        SERVED=_served(engine.finisher, ns),
-        DONE=_done(fast, ns) if ending else "",
-        FINISH=_finish(fast.finisher, ns) if ending else "",
+        ADMITS=admits(fast, ns),
+        SERVED=served_block(engine, ns),
+        DONE=done_block(fast, ns) if ending else "",
+        FINISH=finish(fast.finisher, ns) if ending else "",
     )
     entry = ""
     if not is_async:  # the same lines again, as the model's __call__

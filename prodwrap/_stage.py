@@ -204,7 +204,16 @@ class Stage:
     """An observer's ``(value, decision)`` for a call an admission stage's ``fast_admit``
     served on the success path (a cache hit's :class:`Serve`), when no record is made there:
     what its ``observe`` does with such a call. An observer that overrides ``observe`` with
-    neither this hook nor ``ignores_served`` has a record made for every call served so."""
+    neither this hook nor ``ignores_served`` has a record made for every call served so.
+    The function may carry ``plain``: ``(outcome) -> (guards, bump, tick)``, as
+    ``fast_observe``'s ``plain`` for a call served with that outcome (asked once per pair
+    the admission stages declare in ``serves``, when the success path is compiled)."""
+
+    serves: tuple[tuple[str, str], ...] = ()
+    """An admission stage's (outcome, served_by) pairs its ``fast_admit`` serves calls with
+    (a cache's ``("cached", "cache")``): the compiled success path tallies them inline and
+    runs the ``fast_served`` hooks' ``plain`` cases for them. A :class:`Serve` with another
+    pair is served all the same, by the general tally and the hooks."""
 
     ignores_served: bool = False
     """True: this observer's ``observe`` does nothing with a call an admission stage served."""

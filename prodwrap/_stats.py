@@ -72,7 +72,10 @@ class Tallies:
             self._lock.release()
 
     def read(self) -> dict[Any, int]:
-        return {key: counted(count) for key, count in list(self.counts.items())}
+        """The counts by key, of the keys counted at least once (a count is made ahead of
+        use for a compiled success path, :meth:`StatsRecorder.tally`)."""
+        read = ((key, counted(count)) for key, count in list(self.counts.items()))
+        return {key: n for key, n in read if n}
 
 
 class StatsRecorder:
@@ -124,6 +127,11 @@ class StatsRecorder:
         snapshot)."""
         tallies = self._ends
         next(tallies.get(end) or tallies.new(end))
+
+    def tally(self, end: tuple[Any, ...]) -> itertools.count[int]:
+        """The count :meth:`ended` bumps for ``end``, made now (the compiled success path
+        bumps it inline: ``next(count)``)."""
+        return self._ends.get(end) or self._ends.new(end)
 
     def abandoned(self) -> None:
         next(self._abandoned)

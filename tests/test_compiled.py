@@ -7,7 +7,9 @@ import asyncio
 import inspect
 import subprocess
 import sys
+from contextvars import ContextVar
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pydantic
@@ -350,6 +352,73 @@ def test_a_call_served_by_a_later_admission_hook_is_counted_and_heard_inline() -
     snapshot = engine.stats.snapshot()
     assert snapshot.calls == 1 and snapshot.outcomes == {"cached": 1} and snapshot.served_by == {"cache": 1}
     assert snapshot.observer_errors == 1
+
+
+def test_a_declared_served_pair_is_tallied_inline_and_its_plain_case_runs_in_place_of_the_hook() -> None:
+    """A stage's ``serves`` pairs are tallied inline; a hook's ``plain`` case for the pair's
+    outcome runs while its context variable holds its value, the hook otherwise; a Serve
+    with another pair takes the general tally and the hook."""
+    scope: ContextVar[str | None] = ContextVar("scope", default=None)
+    bumps: list[str] = []
+    heard: list[tuple[Any, str]] = []
+    ticks: list[int] = []
+    decisions = {1: Serve("hit", "cached", "store"), 2: Serve("other", "served", "elsewhere")}
+
+    class Serving(Stage):
+        name = "serving"
+        seam = Seam.ADMISSION
+        serves = (("cached", "store"),)
+
+        def __init__(self) -> None:
+            self.fast_admit = lambda value, args, kwargs: decisions.get(value, True)
+
+        def admit(self, call: Any, value: Any) -> None:
+            return None
+
+    def hook(value: Any, decision: Serve) -> None:
+        heard.append((value, decision.outcome))
+
+    def plain(outcome: str) -> Any:
+        return ((scope, None),), partial(bumps.append, outcome), partial(ticks.append, 1)
+
+    hook.plain = plain  # type: ignore[attr-defined]
+
+    class Hearing(Stage):
+        name = "hearing"
+        seam = Seam.OBSERVER
+        fast_served = staticmethod(hook)
+
+        def observe(self, call: Any) -> None:
+            raise AssertionError("no record is made for a call served on the success path")
+
+    engine = Engine(fn=lambda x: x + 1, name="m", stages=[Serving(), Hearing()])
+    source = engine.run_sync.__source__
+    assert "next(end0)" in source and "served_bump0_0()" in source
+    assert engine.run_sync(1, (), {}) == "hit" and bumps == ["cached"] and heard == []  # the plain case
+    token = scope.set("tagged")
+    try:
+        assert engine.run_sync(1, (), {}) == "hit"  # the variable is set: the hook itself
+    finally:
+        scope.reset(token)
+    assert heard == [(1, "cached")] and bumps == ["cached"]
+    assert engine.run_sync(2, (), {}) == "other" and heard[-1] == (2, "served")  # another pair
+    assert engine.run_sync(3, (), {}) == 4  # not served
+    snapshot = engine.stats.snapshot()
+    assert snapshot.outcomes == {"cached": 2, "ok": 1, "served": 1}
+    assert snapshot.served_by == {"elsewhere": 1, "primary": 1, "store": 2}
+    assert ticks == [1]  # the first sequence number (0) is a multiple of 1024
+    for _ in range(1024):
+        engine.run_sync(1, (), {})
+    assert ticks == [1, 1]  # once every 1024 calls, served or not
+
+
+def test_a_pair_declared_but_never_served_is_not_in_the_stats() -> None:
+    model = pw.ProductionModel(lambda x: x, cache=pw.Cache(maxsize=4))
+    assert "next(end0)" in model._engine.run_sync.__source__  # ("cached", "cache"): its tally made ahead
+    model(1)
+    assert model.stats().outcomes == {"ok": 1} and model.stats().served_by == {"primary": 1}
+    model(1)
+    assert model.stats().outcomes == {"cached": 1, "ok": 1}
 
 
 async def _acomplete(prompt: str) -> str:

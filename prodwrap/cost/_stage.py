@@ -219,6 +219,12 @@ def _served_hook(charger: Charger) -> Callable[[Any, Serve], None]:
         if len(pending) >= BATCH:
             ledger.fold_soon()
 
+    def plain(outcome: str) -> tuple[Any, Callable[[], None], Callable[[], None]]:
+        """Outside every ``pw.context`` and calling model: one prebuilt entry appended."""
+        bump = functools.partial(append, ((meter, NO_TAGS, outcome, (), 0), 0))  # (C-level)
+        return ((COLLECT, None), (TAGS, NO_TAGS)), bump, ledger.fold_soon
+
+    served.plain = plain  # type: ignore[attr-defined]
     return served
 
 

@@ -40,9 +40,9 @@ def flat_key(value: Any) -> tuple[Any, ...] | None:
     (``-0.0`` and ``0.0`` differ) or NaN (every NaN alike) has no flat key: it takes the
     canonical form, as does anything nested or a model with extra fields.
     """
-    keyer = KEYERS.get(value.__class__)
+    keyer = KEYERS.get(type(value))
     if keyer is None:
-        keyer = _learn(value.__class__)
+        keyer = _learn(type(value))
     return keyer(value)
 
 
@@ -71,7 +71,8 @@ def _learn(cls: type) -> Keyer:
             return known
         keyer: Keyer = _none
         if pydantic is not None and issubclass(cls, pydantic.BaseModel):
-            keyer = _first(cls, fields_getter(tuple(cls.model_fields)))  # type: ignore[attr-defined]
+            names = tuple(cls.model_fields)  # type: ignore[attr-defined]
+            keyer = _first(cls, names, fields_getter(names))
         _remember(cls, keyer)
         return keyer
 
@@ -81,7 +82,7 @@ def _remember(cls: type, keyer: Keyer) -> None:
         KEYERS[cls] = keyer
 
 
-def _first(cls: type, get: Callable[[Any], tuple[Any, ...]]) -> Keyer:
+def _first(cls: type, names: tuple[str, ...], get: Callable[[Any], tuple[Any, ...]]) -> Keyer:
     """A model class's key until an instance with scalar fields only comes: that instance's
     field types become the class's usual ones, and its key is compiled for them."""
 
@@ -97,7 +98,7 @@ def _first(cls: type, get: Callable[[Any], tuple[Any, ...]]) -> Keyer:
         current = KEYERS.get(cls)
         if current is key:  # the first such instance: its types are the usual ones
             with _LEARNING:  # (one key for the class: a key made by another's would equal 1 and 1.0)
-                compiled = _compiled(cls, get, kinds)
+                compiled = _compiled(cls, names, kinds)
                 if KEYERS.get(cls) is key:  # (no other thread, nor this one re-entered, compiled one meanwhile)
                     _remember(cls, compiled)
                 current = KEYERS.get(cls)
@@ -108,26 +109,30 @@ def _first(cls: type, get: Callable[[Any], tuple[Any, ...]]) -> Keyer:
     return key
 
 
-def _compiled(cls: type, get: Callable[[Any], tuple[Any, ...]], kinds: tuple[type, ...]) -> Keyer:
+def _compiled(cls: type, names: tuple[str, ...], kinds: tuple[type, ...]) -> Keyer:
     """The key of ``cls``'s instances whose fields have the usual types ``kinds``: the class
     and the values (the types are implied), in one frame with no loop. Other types: the
-    types go in the key too (``_unusual``)."""
-    names = [f"v{i}" for i in range(len(kinds))]
-    ns: dict[str, Any] = {"cls": cls, "get": get, "unusual": _unusual}
-    lines = ["def key(value):", "    if value.__pydantic_extra__:", "        return None", "    values = get(value)"]
-    if names:
-        lines.append(f"    {', '.join(names)}, = values")
+    types go in the key too (``_unusual``). The fields are read from the instance's
+    ``__dict__`` (where pydantic keeps them): one attribute read in all, each of which costs
+    a pydantic model its ``__getattr__`` hook."""
+    values = [f"v{i}" for i in range(len(kinds))]
+    ns: dict[str, Any] = {"cls": cls, "unusual": _unusual}
+    lines = ["def key(value):", "    if value.__pydantic_extra__:", "        return None"]
+    if values:
+        lines.append("    fields = value.__dict__")
+        lines += [f"    {v} = fields[{name!r}]" for v, name in zip(values, names, strict=True)]
         for i, kind in enumerate(kinds):
             ns[f"k{i}"] = kind
-        lines.append(f"    if {' and '.join(f'{v}.__class__ is k{i}' for i, v in enumerate(names))}:")
-        floats = [v for v, kind in zip(names, kinds, strict=True) if kind is float]
+        lines.append(f"    if {' and '.join(f'{v}.__class__ is k{i}' for i, v in enumerate(values))}:")
+        floats = [v for v, kind in zip(values, kinds, strict=True) if kind is float]
         if floats:  # zero (-0.0 and 0.0 differ) or NaN (every NaN alike): the canonical form decides
             lines.append(f"        if not ({' and '.join(f'{v} and {v} == {v}' for v in floats)}):")
             lines.append("            return None")
-        lines.append("        return (cls, values)")
-        lines.append("    return unusual(cls, values)")
+        # (one flat tuple: never equal to an unusual key, whose second item is a tuple)
+        lines.append(f"        return (cls, {', '.join(values)})")
+        lines.append(f"    return unusual(cls, ({', '.join(values)},))")
     else:
-        lines.append("    return (cls, values)")
+        lines.append("    return (cls,)")
     exec(compile("\n".join(lines) + "\n", f"<prodwrap cache key of {cls.__qualname__}>", "exec"), ns)
     keyer: Keyer = ns["key"]
     return keyer

@@ -126,7 +126,7 @@ class CacheCore:
         flight (or none) takes the walk."""
         key: Any = None
         if not args and not kwargs and self.user_key is None:
-            keyer = KEYERS.get(value.__class__)  # (flat_key without its call layer)
+            keyer = KEYERS.get(type(value))  # (flat_key without its call layer; type(): no __getattr__ hook)
             key = flat_key(value) if keyer is None else keyer(value)
         if key is None:
             try:
@@ -358,6 +358,7 @@ class CacheLookup(Stage):
     name = "cache"
     seam = Seam.ADMISSION
     section = "cache"
+    serves = (("cached", "cache"),)
 
     def __init__(self, core: CacheCore) -> None:
         self.core = core

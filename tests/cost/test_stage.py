@@ -153,6 +153,25 @@ def test_a_cache_hit_costs_nothing_and_records_the_saving() -> None:
     assert model.ledger.calls() == 3
 
 
+def test_cache_hits_on_the_success_path_are_recorded_with_their_tags_and_inside_a_calling_model() -> None:
+    ledger = pw.Ledger()
+    model = pw.ProductionModel(lambda x: x, name="inner", cost=pw.PerCall("0.01"), cache=pw.Cache(), ledger=ledger)
+    model(1)
+    model(1)  # a hit outside any context: the prebuilt entry
+    with pw.context(team="search"):
+        model(1)  # a hit with a tag: the hook records it
+    assert ledger.calls() == 3 and ledger.total(by="team") == {None: Decimal("0.01"), "search": Decimal("0.00")}
+    assert ledger.total(by="outcome") == {"ok": Decimal("0.01"), "cached": Decimal("0.00")}
+    outer = pw.ProductionModel(lambda x: 1 / 0, name="outer", fallback=model, cost=pw.PerCall("0.02"), ledger=ledger)
+    assert outer(1) == 1  # a hit inside a calling model sharing the ledger: its caller's entry counts the call
+    assert ledger.calls() == 4 and ledger.total(by="outcome") == {
+        "fallback": Decimal("0.02"),
+        "ok": Decimal("0.01"),
+        "cached": Decimal("0.00"),
+    }
+    assert model.stats().cache.hits == 3 and model.stats().outcomes == {"cached": 3, "ok": 1}
+
+
 def test_the_saving_of_an_entry_filled_on_the_walk_is_what_that_call_cost() -> None:
     fails = iter([True, False])
 

@@ -601,7 +601,9 @@ def test_a_model_class_key_is_compiled_from_its_first_flat_instance() -> None:
     first = _cache_keys.flat_key(Reading(n=1, level=1.5))
     keyer = _cache_keys.KEYERS[Reading]
     assert "<prodwrap cache key of" in keyer.__code__.co_filename  # compiled for int, float
-    assert first == _cache_keys.flat_key(Reading(n=1, level=1.5)) == (Reading, (1, 1.5))  # the first is keyed alike
+    assert (
+        first == _cache_keys.flat_key(Reading(n=1, level=1.5)) == (Reading, 1, 1.5)
+    )  # the first is keyed alike (one flat tuple)
     assert _cache_keys.flat_key(Reading(n="1", level=1.5)) == (Reading, ("1", 1.5), (str, float))  # other types
     assert (
         _cache_keys.flat_key(Reading(n=1, level=-0.0)) is None and _cache_keys.flat_key(Reading(n=1, level=0.0)) is None
@@ -743,7 +745,7 @@ def test_two_first_instances_at_once_compile_one_key_for_their_class(monkeypatch
     for t in threads:
         t.join(timeout=10)
     monkeypatch.setattr(_cache_keys, "_compiled", compile_key)
-    assert keys["int"] == _cache_keys.flat_key(Number(x=1)) == (Number, (1,))  # the class's key: for ints
+    assert keys["int"] == _cache_keys.flat_key(Number(x=1)) == (Number, 1)  # the class's key: for ints
     assert keys["float"] == (Number, (1.5,), (float,))  # a float: its type in its key
     assert _cache_keys.flat_key(Number(x=1.0)) != keys["int"]
 
@@ -772,4 +774,4 @@ def test_keying_an_input_while_a_key_is_compiled_on_the_same_thread_never_waits(
     keying = threading.Thread(target=lambda: done.append(_cache_keys.flat_key(Outer(x=1))), daemon=True)
     keying.start()
     keying.join(timeout=10)
-    assert done == [(Outer, (1,))] and nested == [(Inner, (2,))]
+    assert done == [(Outer, 1)] and nested == [(Inner, 2)]

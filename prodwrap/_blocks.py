@@ -1,0 +1,161 @@
+"""The success path's blocks, written from the stages' hooks: the parts of the template in
+``prodwrap._compiled`` that an engine's stages decide (its admission hooks, the finish
+point's work, a served call's, the watch's guard), each with the names it binds in ``ns``,
+the namespace the compiled lines run in.
+"""
+
+from __future__ import annotations
+
+import keyword
+from typing import TYPE_CHECKING, Any
+
+from prodwrap._stats import MASK
+
+if TYPE_CHECKING:
+    from prodwrap._engine import Engine
+    from prodwrap._finish import Finisher
+
+
+def hooks(names: list[str], call: str, fault: str, caught: str = "Exception") -> str:
+    """Each hook called in turn, guarded on its own: a hook's fault never costs the caller
+    its output (``fault``: what is done with what it raised, of the ``caught`` class)."""
+    return "".join(
+        f"    try:\n        {name}{call}\n    except {caught} as exc:\n        {fault.format(name=name)}\n"
+        for name in names
+    )
+
+
+def finish(finisher: Finisher, ns: dict[str, Any]) -> str:
+    """The finish point's success-path work, inline (``Finisher._finish`` with no record):
+    one latency sample, then each ``fast_observe`` hook; or a call of ``finish`` when the
+    observers ask call by call for a record (``_finish_asking``)."""
+    if finisher.finish != finisher._finish:
+        return "    finish(None, value, out, start)\n"
+    ns["ring"], ns["seq"], ns["MASK"] = finisher.ring, finisher.seq, MASK
+    ticks = [plain[2] for plain in (getattr(h, "plain", None) for h in finisher.fast_observe) if plain]
+    if not ticks:
+        text = "    ring[next(seq) & MASK] = perf_counter() - start  # a call the primary served at once\n"
+    else:  # the hooks' catch-up, once every 1024 calls (the sequence number's low bits)
+        text = "    n = next(seq)\n    ring[n & MASK] = perf_counter() - start  # a call the primary served at once\n"
+        text += "    if not n & 1023:\n"
+        for i, tick in enumerate(ticks):
+            ns[f"tick{i}"] = tick
+            text += f"        tick{i}()\n"
+    if finisher.fast_observe:
+        ns["kept"] = finisher._kept
+        text += "    raised = None\n"  # an error meant for the caller (or an interrupt), raised once every hook has run
+        for i, hook in enumerate(finisher.fast_observe):
+            name = f"observe{i}"
+            ns[name] = hook
+            # (an interrupt, too, is kept for the end: the hooks after it run)
+            call = hooks([name], "(value, out)", "raised = kept(raised, {name}, exc, value)", "BaseException")
+            text += plain_case(getattr(hook, "plain", None), i, ns, call)
+        text += "    if raised is not None:\n        raise raised\n"
+    return text
+
+
+def plain_case(plain: Any, i: int | str, ns: dict[str, Any], call: str, prefix: str = "") -> str:
+    """A hook's call, preceded by its ``plain`` case when it has one: while each context
+    variable holds its value (by identity), its zero-argument ``bump`` is all the hook does
+    (its ``tick`` runs with the latency sample, see :func:`finish`)."""
+    if plain is None:
+        return call
+    guards, bump, _ = plain
+    tests = []
+    for j, (var, value) in enumerate(guards):
+        ns[f"{prefix}get{i}_{j}"], ns[f"{prefix}is{i}_{j}"] = var.get, value
+        tests.append(f"{prefix}get{i}_{j}() is {prefix}is{i}_{j}")
+    ns[f"{prefix}bump{i}"] = bump
+    return f"    if {' and '.join(tests)}:\n        {prefix}bump{i}()\n    else:\n{indent(call)}"
+
+
+def admits(fast: Any, ns: dict[str, Any]) -> str:
+    """Several ``fast_admit`` hooks, each called once the one before said True (one that
+    raises ends the run: the walk asks its stage again); what the hooks before a refusal
+    took goes back (``_ending.refused``)."""
+    if fast.admit_one is not None or not fast.admit:
+        return ""
+    text = "    passed = 0\n    try:\n"
+    for i, hook in enumerate(fast.admit):
+        ns[f"admit{i}"] = hook
+        pad = "    " * (i + 2)
+        if i:
+            text += f"{pad[:-4]}if said is True:\n{pad}passed = {i}\n"
+        text += f"{pad}said = admit{i}(value, args, kwargs)\n"
+    text += "    except Exception:\n        said = False\n"
+    return text + "    if said is not True:\n        said = refused(fast, passed, said)"
+
+
+def served_block(engine: Engine, ns: dict[str, Any]) -> str:
+    """A call an admission hook served, when no observer needs its record (``serves_fast``):
+    one latency sample, its (outcome, served_by) tallied, then each ``fast_served`` hook.
+    For each pair an admission stage declares it serves (``Stage.serves``), the tally is
+    made now and bumped inline, and a hook's ``plain`` case for its outcome runs in place of
+    the hook (see :func:`plain_case`); any other pair takes ``ended`` and the hooks."""
+    finisher = engine.finisher
+    if not finisher.serves_fast:
+        return ""
+    ns["ring"], ns["seq"], ns["MASK"], ns["ended"], ns["kept"] = (
+        finisher.ring,
+        finisher.seq,
+        MASK,
+        finisher.stats.ended,
+        finisher._kept,
+    )
+    names = []
+    for i, hook in enumerate(finisher.fast_served):
+        names.append(f"served{i}")
+        ns[names[-1]] = hook
+    pairs = list(dict.fromkeys(pair for stage in engine.admission for pair in stage.serves))
+    calls = hooks(names, "(value, said)", "raised = kept(raised, {name}, exc, value)", "BaseException")
+    plains = [getattr(hook, "plain", None) for hook in finisher.fast_served]
+    ticks = list(dict.fromkeys(plain(o)[2] for plain in plains if plain is not None for o, _ in pairs))
+    sample = "    ring[next(seq) & MASK] = perf_counter() - start\n"
+    if ticks:
+        sample = "    n = next(seq)\n    ring[n & MASK] = perf_counter() - start\n    if not n & 1023:\n"
+        for j, tick in enumerate(ticks):
+            ns[f"served_tick{j}"] = tick
+            sample += f"        served_tick{j}()\n"
+    text = sample + ("    raised = None\n" if names else "")
+    ending = "    ended(said[1:])  # (outcome, served_by)\n" + calls
+    for k, (outcome, served_by) in enumerate(pairs):
+        ns[f"OUTCOME{k}"], ns[f"BY{k}"] = outcome, served_by
+        ns[f"end{k}"] = finisher.stats.tally((outcome, served_by))
+        text += f"    {'el' if k else ''}if said[1] == OUTCOME{k} and said[2] == BY{k}:\n        next(end{k})\n"
+        for i, plain in enumerate(plains):
+            call = hooks([names[i]], "(value, said)", "raised = kept(raised, {name}, exc, value)", "BaseException")
+            body = call if plain is None else plain_case(plain(outcome), f"{i}_{k}", ns, call, "served_")
+            text += indent(body)
+    text += ("    else:\n" + indent(ending)) if pairs else ending
+    if names:
+        text += "    if raised is not None:\n        raise raised\n"
+    return "".join(" " * 12 + line + "\n" for line in text.splitlines()).rstrip("\n")
+
+
+def indent(text: str) -> str:
+    return "".join("    " + line + "\n" for line in text.splitlines())
+
+
+def done_block(fast: Any, ns: dict[str, Any]) -> str:
+    """A permit to give back and nothing else (``only_done``): each ``fast_done`` hook, inline."""
+    if not fast.only_done:
+        return ""
+    names = [f"done{i}" for i in range(len(fast.done))]
+    ns.update(zip(names, fast.done, strict=True))
+    ns["failed_hook"] = fast.finisher.failed
+    return hooks(names, "()", "failed_hook({name}, exc, value)")
+
+
+def guard(watch: Any, ns: dict[str, Any]) -> str:
+    """The watch's ``when`` (objects and attribute names, one of which is set whenever the
+    watch may take a call) read inline: the watch is called only then."""
+    when = getattr(watch, "when", None)
+    if not when:
+        return ""
+    terms = []
+    for i, (holder, attribute) in enumerate(when):
+        if not isinstance(attribute, str) or not attribute.isidentifier() or keyword.iskeyword(attribute):
+            raise ValueError(f"a watch's when names attributes, got {attribute!r}")
+        ns[f"holder{i}"] = holder
+        terms.append(f"holder{i}.{attribute}")
+    return f" and ({' or '.join(terms)})"
