@@ -71,9 +71,11 @@ class CallLimitStage(Stage):
         self.tokens_key = f"{build.name}:rate_limit:tokens"
         self.by = policy.by
         self.max_wait = policy.max_wait
-        self.calls = policy.calls
+        # (floats: a bucket's refill compares them with float token counts, which costs an
+        # int as large as 10**12 many times what a float costs)
+        self.calls = None if policy.calls is None else float(policy.calls)
         self.call_rate = 0.0 if policy.calls is None else policy.calls / policy.per
-        self.tokens = policy.tokens
+        self.tokens = None if policy.tokens is None else float(policy.tokens)
         self.token_rate = 0.0 if policy.tokens is None else policy.tokens / policy.per
         # Refusals are logged here only when no fallback will log the call (the finish point does).
         self.quiet = bool(getattr(build.settings, "fallback", ()))

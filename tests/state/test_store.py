@@ -79,3 +79,20 @@ def test_a_sliding_sum_no_slice_can_hold_is_a_value_error_saying_so(window: floa
     with pytest.raises(ValueError, match=r"no slice of a .* s window holds the reading"):
         store.add("k", 1, window, now)
     assert store.add("k", 1, 10.0, 1000.0) == 1  # nothing was counted
+
+
+@pytest.mark.parametrize("capacity", [4.0, 4, 10**12])
+def test_a_bucket_refills_at_its_rate_and_never_past_its_capacity(capacity: float) -> None:
+    store = MemoryStore()
+    rate = 2.0
+    for _ in range(4 if capacity == 4 else 10):
+        assert store.take("k", 1.0, capacity, rate, 0.0) == 0.0
+    if capacity == 4:
+        assert store.take("k", 1.0, capacity, rate, 0.0) == pytest.approx(0.5)  # empty: one token in 0.5 s
+        assert store.take("k", 1.0, capacity, rate, 0.25) == pytest.approx(0.25)  # half a token by then
+        assert store.take("k", 1.0, capacity, rate, 0.5) == 0.0  # refilled one at 2 a second
+        # a long idle refills it to its capacity, no more: 4 takes, then a wait again
+        assert [store.take("k", 1.0, capacity, rate, 100.0) for _ in range(5)][4] == pytest.approx(0.5)
+    else:  # as many tokens as an int this large holds: compared as floats, no overflow, no error
+        assert store.take("k", 1.0, capacity, rate, 1e9) == 0.0
+        assert store.take("k", 3.0e12, capacity, rate, 1e9) == math.inf  # more than it can ever hold
