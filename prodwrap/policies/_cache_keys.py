@@ -119,8 +119,10 @@ def _compiled(cls: type, names: tuple[str, ...], kinds: tuple[type, ...]) -> Key
     ns: dict[str, Any] = {"cls": cls, "unusual": _unusual}
     lines = ["def key(value):", "    if value.__pydantic_extra__:", "        return None"]
     if values:
-        lines.append("    fields = value.__dict__")
-        lines += [f"    {v} = fields[{name!r}]" for v, name in zip(values, names, strict=True)]
+        lines += ["    fields = value.__dict__", "    try:"]
+        lines += [f"        {v} = fields[{name!r}]" for v, name in zip(values, names, strict=True)]
+        # (a field not set, as model_construct may leave one: the canonical form says which)
+        lines += ["    except KeyError:", "        return None"]
         for i, kind in enumerate(kinds):
             ns[f"k{i}"] = kind
         lines.append(f"    if {' and '.join(f'{v}.__class__ is k{i}' for i, v in enumerate(values))}:")

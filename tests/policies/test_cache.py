@@ -775,3 +775,19 @@ def test_keying_an_input_while_a_key_is_compiled_on_the_same_thread_never_waits(
     keying.start()
     keying.join(timeout=10)
     assert done == [(Outer, 1)] and nested == [(Inner, 2)]
+
+
+def test_an_input_missing_a_field_is_not_cached_and_the_warning_names_the_field(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Point(pydantic.BaseModel):
+        x: int
+        y: int
+
+    calls: list[Any] = []
+    model = pw.ProductionModel(lambda p: calls.append(p) or 1, name="points", cache=pw.Cache())
+    model(Point(x=1, y=2))  # the class's key is compiled from this one
+    with caplog.at_level(logging.WARNING, "prodwrap.cache"):
+        assert model(Point.model_construct(x=1)) == model(Point.model_construct(x=1)) == 1
+    assert len(calls) == 3 and model.stats().cache.unkeyable == 2
+    assert "'Point' object has no attribute 'y'" in caplog.text  # the field, not a bare KeyError('y')
