@@ -83,7 +83,9 @@ def admits(fast: Any, ns: dict[str, Any]) -> str:
             text += f"{pad[:-4]}if said is True:\n{pad}passed = {i}\n"
         text += f"{pad}said = admit{i}(value, args, kwargs)\n"
     text += "    except Exception:\n        said = False\n"
-    return text + "    if said is not True:\n        said = refused(fast, passed, said)"
+    # (the first hook serving the call, a cache hit: nothing to give back, no call to make)
+    text += "    if said is not True and (passed or said.__class__ is not Serve):\n"
+    return text + "        said = refused(fast, passed, said)"
 
 
 def served_block(engine: Engine, ns: dict[str, Any]) -> str:

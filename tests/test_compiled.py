@@ -354,6 +354,21 @@ def test_a_call_served_by_a_later_admission_hook_is_counted_and_heard_inline() -
     assert snapshot.observer_errors == 1
 
 
+def test_a_call_the_first_of_several_admission_hooks_serves_gives_nothing_back() -> None:
+    log: list[str] = []
+    hit = Serve(42, "cached", "cache")
+    engine = Engine(fn=lambda x: x + 1, name="m", stages=[_Gate("a", hit, log), _Gate("b", True, log)])
+    assert "(passed or said.__class__ is not Serve)" in engine.run_sync.__source__
+    assert engine.run_sync(7, (), {}) == 42
+    assert log == ["a asked"]  # b never asked, nothing undone
+    no = Engine(fn=lambda x: x + 1, name="m", stages=[_Gate("a", False, log), _Gate("b", True, log)])
+    log.clear()
+    assert no.run_sync(7, (), {}) == 8  # the first said no: the walk
+    assert log == ["a asked"]
+    snapshot = engine.stats.snapshot()
+    assert snapshot.outcomes == {"cached": 1} and snapshot.served_by == {"cache": 1}
+
+
 def test_a_declared_served_pair_is_tallied_inline_and_its_plain_case_runs_in_place_of_the_hook() -> None:
     """A stage's ``serves`` pairs are tallied inline; a hook's ``plain`` case for the pair's
     outcome runs while its context variable holds its value, the hook otherwise; a Serve
