@@ -104,14 +104,16 @@ def served_block(engine: Engine, ns: dict[str, Any]) -> str:
         finisher.stats.ended,
         finisher._kept,
     )
-    names = []
-    for i, hook in enumerate(finisher.fast_served):
-        names.append(f"served{i}")
-        ns[names[-1]] = hook
-    pairs = list(dict.fromkeys(pair for stage in engine.admission for pair in stage.serves))
-    calls = hooks(names, "(value, said)", "raised = kept(raised, {name}, exc, value)", "BaseException")
+    names = [f"served{i}" for i in range(len(finisher.fast_served))]
+    ns.update(zip(names, finisher.fast_served, strict=True))
+    each = [
+        hooks([name], "(value, said)", "raised = kept(raised, {name}, exc, value)", "BaseException") for name in names
+    ]
+    pairs = list(dict.fromkeys(pair for stage in engine.stages for pair in stage.serves))
+    # each hook's plain case for each pair's outcome (None: the hook has none)
     plains = [getattr(hook, "plain", None) for hook in finisher.fast_served]
-    ticks = list(dict.fromkeys(plain(o)[2] for plain in plains if plain is not None for o, _ in pairs))
+    cases = [[None if plain is None else plain(outcome) for plain in plains] for outcome, _ in pairs]
+    ticks = list(dict.fromkeys(case[2] for row in cases for case in row if case is not None))
     sample = "    ring[next(seq) & MASK] = perf_counter() - start\n"
     if ticks:
         sample = "    n = next(seq)\n    ring[n & MASK] = perf_counter() - start\n    if not n & 1023:\n"
@@ -119,15 +121,13 @@ def served_block(engine: Engine, ns: dict[str, Any]) -> str:
             ns[f"served_tick{j}"] = tick
             sample += f"        served_tick{j}()\n"
     text = sample + ("    raised = None\n" if names else "")
-    ending = "    ended(said[1:])  # (outcome, served_by)\n" + calls
-    for k, (outcome, served_by) in enumerate(pairs):
-        ns[f"OUTCOME{k}"], ns[f"BY{k}"] = outcome, served_by
-        ns[f"end{k}"] = finisher.stats.tally((outcome, served_by))
+    ending = "    ended(said[1:])  # (outcome, served_by)\n" + "".join(each)
+    for k, (pair, row) in enumerate(zip(pairs, cases, strict=True)):
+        ns[f"OUTCOME{k}"], ns[f"BY{k}"] = pair
+        ns[f"end{k}"] = finisher.stats.tally(pair)
         text += f"    {'el' if k else ''}if said[1] == OUTCOME{k} and said[2] == BY{k}:\n        next(end{k})\n"
-        for i, plain in enumerate(plains):
-            call = hooks([names[i]], "(value, said)", "raised = kept(raised, {name}, exc, value)", "BaseException")
-            body = call if plain is None else plain_case(plain(outcome), f"{i}_{k}", ns, call, "served_")
-            text += indent(body)
+        for i, (call, case) in enumerate(zip(each, row, strict=True)):
+            text += indent(plain_case(case, f"{i}_{k}", ns, call, "served_"))
     text += ("    else:\n" + indent(ending)) if pairs else ending
     if names:
         text += "    if raised is not None:\n        raise raised\n"

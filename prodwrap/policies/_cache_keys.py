@@ -71,8 +71,7 @@ def _learn(cls: type) -> Keyer:
             return known
         keyer: Keyer = _none
         if pydantic is not None and issubclass(cls, pydantic.BaseModel):
-            names = tuple(cls.model_fields)  # type: ignore[attr-defined]
-            keyer = _first(cls, names, fields_getter(names))
+            keyer = _first(cls, tuple(cls.model_fields))  # type: ignore[attr-defined]
         _remember(cls, keyer)
         return keyer
 
@@ -82,9 +81,10 @@ def _remember(cls: type, keyer: Keyer) -> None:
         KEYERS[cls] = keyer
 
 
-def _first(cls: type, names: tuple[str, ...], get: Callable[[Any], tuple[Any, ...]]) -> Keyer:
+def _first(cls: type, names: tuple[str, ...]) -> Keyer:
     """A model class's key until an instance with scalar fields only comes: that instance's
     field types become the class's usual ones, and its key is compiled for them."""
+    get = fields_getter(names)
 
     def key(value: Any) -> tuple[Any, ...] | None:
         # (extra fields: any instance may have them, ``model_validate(..., extra="allow")``
