@@ -56,17 +56,19 @@ def finish(finisher: Finisher, ns: dict[str, Any]) -> str:
 
 def plain_case(plain: Any, i: int | str, ns: dict[str, Any], call: str, prefix: str = "") -> str:
     """A hook's call, preceded by its ``plain`` case when it has one: while each context
-    variable holds its value (by identity), its zero-argument ``bump`` is all the hook does
-    (its ``tick`` runs with the latency sample, see :func:`finish`)."""
+    variable holds its value (by identity), one ``None`` appended to its ``tally`` list is all
+    the hook does (its ``tick`` runs with the latency sample, see :func:`finish`)."""
     if plain is None:
         return call
-    guards, bump, _ = plain
+    guards, tally, _ = plain
+    if type(tally) is not list:  # (the append below is specialized for an exact list)
+        raise TypeError(f"a hook's plain case tallies in a list, got {type(tally).__name__}")
     tests = []
     for j, (var, value) in enumerate(guards):
         ns[f"{prefix}get{i}_{j}"], ns[f"{prefix}is{i}_{j}"] = var.get, value
         tests.append(f"{prefix}get{i}_{j}() is {prefix}is{i}_{j}")
-    ns[f"{prefix}bump{i}"] = bump
-    return f"    if {' and '.join(tests)}:\n        {prefix}bump{i}()\n    else:\n{indent(call)}"
+    ns[f"{prefix}tally{i}"] = tally
+    return f"    if {' and '.join(tests)}:\n        {prefix}tally{i}.append(None)\n    else:\n{indent(call)}"
 
 
 def admits(fast: Any, ns: dict[str, Any]) -> str:

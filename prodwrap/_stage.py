@@ -192,20 +192,19 @@ class Stage:
     """``(value, output)``: a call the primary served on the success path. What it returns is
     ignored, but a non-empty tuple: the call's drift alerts (a drift monitor's check run
     inline), put on the call's span when telemetry watches it. The function may
-    carry ``plain``: ``(guards, bump, tick)``, where ``guards`` are pairs of (``ContextVar``,
-    value): while each variable holds its value (by identity), calling ``bump()`` (no
-    argument, never raises: a C-level callable such as a ``functools.partial`` of
-    ``deque.append``) is all the hook would do but what ``tick()`` catches up on, and the
-    compiled success path calls it in place of the hook; it calls ``tick()`` (never raises)
-    once every 1024 success-path calls (the cost of a ``PerCall`` price: an entry appended,
-    the ledger folded in batches)."""
+    carry ``plain``: ``(guards, tally, tick)``, where ``guards`` are pairs of (``ContextVar``,
+    value): while each variable holds its value (by identity), appending ``None`` to the list
+    ``tally`` is all the hook would do but what ``tick()`` catches up on (reading and
+    deleting what the list holds), and the compiled success path appends it in place of
+    calling the hook; it calls ``tick()`` (never raises) once every 1024 success-path calls
+    (the cost of a ``PerCall`` price: the call counted, the ledger folded in batches)."""
 
     fast_served: Callable[[Any, Serve], object] | None = None
     """An observer's ``(value, decision)`` for a call an admission stage's ``fast_admit``
     served on the success path (a cache hit's :class:`Serve`), when no record is made there:
     what its ``observe`` does with such a call. An observer that overrides ``observe`` with
     neither this hook nor ``ignores_served`` has a record made for every call served so.
-    The function may carry ``plain``: ``(outcome) -> (guards, bump, tick)``, as
+    The function may carry ``plain``: ``(outcome) -> (guards, tally, tick)``, as
     ``fast_observe``'s ``plain`` for a call served with that outcome (asked once per pair
     the admission stages declare in ``serves``, when the success path is compiled)."""
 

@@ -374,7 +374,7 @@ def test_a_declared_served_pair_is_tallied_inline_and_its_plain_case_runs_in_pla
     outcome runs while its context variable holds its value, the hook otherwise; a Serve
     with another pair takes the general tally and the hook."""
     scope: ContextVar[str | None] = ContextVar("scope", default=None)
-    bumps: list[str] = []
+    bumps: list[None] = []
     heard: list[tuple[Any, str]] = []
     ticks: list[int] = []
     decisions = {1: Serve("hit", "cached", "store"), 2: Serve("other", "served", "elsewhere")}
@@ -394,7 +394,8 @@ def test_a_declared_served_pair_is_tallied_inline_and_its_plain_case_runs_in_pla
         heard.append((value, decision.outcome))
 
     def plain(outcome: str) -> Any:
-        return ((scope, None),), partial(bumps.append, outcome), partial(ticks.append, 1)
+        assert outcome == "cached"  # asked for the declared pair only
+        return ((scope, None),), bumps, partial(ticks.append, 1)
 
     hook.plain = plain  # type: ignore[attr-defined]
 
@@ -408,14 +409,14 @@ def test_a_declared_served_pair_is_tallied_inline_and_its_plain_case_runs_in_pla
 
     engine = Engine(fn=lambda x: x + 1, name="m", stages=[Serving(), Hearing()])
     source = engine.run_sync.__source__
-    assert "next(end0)" in source and "served_bump0_0()" in source
-    assert engine.run_sync(1, (), {}) == "hit" and bumps == ["cached"] and heard == []  # the plain case
+    assert "next(end0)" in source and "served_tally0_0.append(None)" in source
+    assert engine.run_sync(1, (), {}) == "hit" and bumps == [None] and heard == []  # the plain case
     token = scope.set("tagged")
     try:
         assert engine.run_sync(1, (), {}) == "hit"  # the variable is set: the hook itself
     finally:
         scope.reset(token)
-    assert heard == [(1, "cached")] and bumps == ["cached"]
+    assert heard == [(1, "cached")] and bumps == [None]
     assert engine.run_sync(2, (), {}) == "other" and heard[-1] == (2, "served")  # another pair
     assert engine.run_sync(3, (), {}) == 4  # not served
     snapshot = engine.stats.snapshot()
@@ -425,6 +426,24 @@ def test_a_declared_served_pair_is_tallied_inline_and_its_plain_case_runs_in_pla
     for _ in range(1024):
         engine.run_sync(1, (), {})
     assert ticks == [1, 1]  # once every 1024 calls, served or not
+
+
+def test_a_plain_case_that_does_not_tally_in_a_list_is_refused_at_compile_time() -> None:
+    def hook(value: Any, out: Any) -> None:
+        return None
+
+    hook.plain = ((), partial(print), print)  # type: ignore[attr-defined]
+
+    class Observing(Stage):
+        name = "observing"
+        seam = Seam.OBSERVER
+        fast_observe = staticmethod(hook)
+
+        def observe(self, call: Any) -> None:
+            return None
+
+    with pytest.raises(TypeError, match="tallies in a list, got partial"):
+        Engine(fn=lambda x: x, name="m", stages=[Observing()])
 
 
 def test_a_pair_declared_but_never_served_is_not_in_the_stats() -> None:

@@ -68,7 +68,7 @@ class Bill:
 
     def __init__(self) -> None:
         self.lines: list[Line] = []
-        self.pending: Any = None  # (token, collected) while a fallback model's attempt runs
+        self.pending: Any = None  # (COLLECT's token, TAGS' or None, collected) while a fallback model's attempt runs
 
     @property
     def units(self) -> int:

@@ -1,8 +1,9 @@
 """``pw.Ledger``: exact cost totals by model, version, outcome and any context tag.
 
 Calls are handed to the ledger as they finish (:meth:`Ledger.record`, one ``deque.append``:
-atomic, no lock, no ``Decimal``), and folded into its totals in batches (every 1024 calls, and
-before every read) under one lock. The totals live in a :class:`~prodwrap.state.StateStore`
+atomic, no lock, no ``Decimal``; the success path's plain calls, one ``None`` appended to
+their kind's :meth:`Ledger.tally` list), and folded into its totals in batches (every 1024
+calls, and before every read) under one lock. The totals live in a :class:`~prodwrap.state.StateStore`
 (a ``MemoryStore`` of the ledger's own by default) as integer pico-dollars, added with the
 store's atomic ``get``/``swap`` (compare and swap), so ledgers in several processes can share
 one store. Percentiles of the cost per call are over this process's most recent calls.
@@ -13,7 +14,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import deque
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterable, Iterator, Mapping
 from decimal import Decimal
 from itertools import groupby, repeat
 from operator import countOf, itemgetter
@@ -92,6 +93,7 @@ class Ledger:
         self.name = name
         self.max_values = max_values
         self.pending: deque[Entry] = deque()
+        self._tallies: dict[tuple[Any, ...], tuple[Kind, int, list[None]]] = {}  # see tally()
         self._lock = threading.Lock()
         self._recent: deque[int] = deque(maxlen=window)  # pico-dollars of the latest calls
         self._known: dict[str, set[str]] = {}  # reprs of the values seen per dimension (max_values + 1)
@@ -108,6 +110,21 @@ class Ledger:
         pending.append(entry)
         if len(pending) >= BATCH:
             self.fold_soon()
+
+    def tally(self, kind: Kind, amount: int) -> list[None]:
+        """The list a call of ``kind`` at ``amount`` each is counted in, one ``None`` appended
+        per call (a specialized list append: no frame, no lock), for the success path's calls
+        without tags outside a calling model. The fold takes what the list holds, exactly (a
+        slice deleted, atomic), and counts it as that many entries of the kind. The same
+        kind and amount get the same list: the ledger keeps one per model version recording
+        in it, so no count is lost when a model goes away."""
+        meter, _, outcome, lines, missing = kind
+        key = (meter, outcome, lines, missing, amount)
+        with self._lock:
+            found = self._tallies.get(key)
+            if found is None:
+                found = self._tallies[key] = (kind, amount, [])
+        return found[2]
 
     def fold_soon(self) -> None:
         """Fold what is pending now, unless another thread is doing it (never raises)."""
@@ -127,29 +144,35 @@ class Ledger:
     def _fold(self) -> None:
         pending = self.pending
         n = len(pending)
-        if not n and not self._owed:
+        tallied: list[tuple[Kind, int, int, Iterable[int]]] = []
+        for kind, each, counted in self._tallies.values():
+            k = len(counted)
+            if k:
+                del counted[:k]  # (what is appended after len() stays for the next fold)
+                tallied.append((kind, k, each * k, repeat(each, k)))
+        if not n and not tallied and not self._owed:
             return
-        # Taken and grouped in C: runs of calls of one kind (one model, one context, the
-        # success path's one charge: one kind object) cost the fold a few tens of nanoseconds each.
+        # Taken and grouped in C: runs of calls of one kind (one model, one context) cost the
+        # fold a few tens of nanoseconds each.
         batch = list(map(_popleft, repeat(pending, n)))
-        if batch and countOf(batch, batch[0]) == n:  # one entry over and over: the success path's
+        runs: Any
+        if batch and countOf(batch, batch[0]) == n:  # one entry over and over
             kind, each = batch[0]
-            runs: Any = ((kind, [each] * n),)
+            runs = ((kind, n, each * n, repeat(each, n)),)
         else:
-            runs = ((kind, list(map(_amount, run))) for kind, run in groupby(batch, _alike))
+            runs = _runs(batch)
         sums: dict[tuple[str, Any], int] = {}
         total = calls = unpriced = 0
         recent = self._recent
         key: tuple[str, Any]
-        for (meter, tags, outcome, lines, missing), amounts in runs:
-            count = len(amounts)
-            spent = sum(amounts)
-            meter.units += spent
-            meter.calls += count
-            meter.unpriced += missing * count
+        for (meter, tags, outcome, lines, missing), times, paid, amounts in itertools.chain(runs, tallied):
+            meter.units += paid
+            meter.calls += times
+            meter.unpriced += missing * times
             if outcome == NESTED:  # a fallback model's call: its caller's entry counts it in the totals
                 continue
             if lines is None:  # the meter's primary, one charge each
+                spent = paid
                 recent.extend(amounts)
                 for key in (("model", meter.model), ("version", meter.version), ("served_by", "primary")):
                     sums[key] = sums.get(key, 0) + spent
@@ -160,12 +183,12 @@ class Ledger:
                         continue  # a fallback model's charge, recorded here by a caller (its own entry)
                     spent += line.units
                     for key in (("model", line.model), ("version", line.version), ("served_by", line.served_by)):
-                        sums[key] = sums.get(key, 0) + line.units * count
-                recent.extend(repeat(spent, count))
-                spent *= count
+                        sums[key] = sums.get(key, 0) + line.units * times
+                recent.extend(repeat(spent, times))
+                spent *= times
             total += spent
-            calls += count
-            unpriced += missing * count
+            calls += times
+            unpriced += missing * times
             key = ("outcome", outcome)
             sums[key] = sums.get(key, 0) + spent
             for tag, value in tags.items():
@@ -296,6 +319,13 @@ class Ledger:
 
     def __repr__(self) -> str:
         return f"<Ledger {self.name!r} on {type(self.store).__name__}>"
+
+
+def _runs(batch: list[Entry]) -> Iterator[tuple[Kind, int, int, list[int]]]:
+    """Each run of entries of one kind: (kind, calls, pico-dollars, each call's amount)."""
+    for kind, run in groupby(batch, _alike):
+        amounts = list(map(_amount, run))
+        yield kind, len(amounts), sum(amounts), amounts
 
 
 def _per(units: Decimal | int) -> Decimal:

@@ -19,11 +19,11 @@ The success-path charge is one integer addition and one ``deque.append``: no loc
 from __future__ import annotations
 
 import contextlib
-import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from decimal import Decimal
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from prodwrap import _clock
@@ -53,6 +53,10 @@ class Collected(list[Line]):
 
 
 COLLECT: ContextVar[Collected | None] = ContextVar("prodwrap_charges", default=None)
+# The tags while a calling model's COLLECT is set outside every pw.context: none, but not
+# NO_TAGS, so that TAGS alone tells the success path's plain case (PLAIN) that neither is set.
+CALLED: Mapping[str, Any] = MappingProxyType({})
+PLAIN = ((TAGS, NO_TAGS),)  # the plain case's guard: no tags, no calling model
 
 _LOST = RuntimeError("a hedged attempt that lost its race (its output was discarded)")
 _clocks = _clock.current
@@ -122,9 +126,11 @@ class ChargeStage(Stage):
         if pending is None:
             return
         bill.pending = None
-        token, collected = pending
+        token, tagged, collected = pending
         with contextlib.suppress(ValueError):  # (reset in another context: dropped with it)
             COLLECT.reset(token)
+            if tagged is not None:
+                TAGS.reset(tagged)
         bill.lines.extend(line._replace(served_by=target.name) for line in collected)
 
     def stats(self) -> int:
@@ -145,7 +151,8 @@ class CollectingStage(ChargeStage):
             if bill is None:
                 bill = call.bill = Bill()
             collected = Collected(self.charger.ledger)
-            bill.pending = (COLLECT.set(collected), collected)
+            tagged = TAGS.set(CALLED) if TAGS.get() is NO_TAGS else None  # (see PLAIN)
+            bill.pending = (COLLECT.set(collected), tagged, collected)
 
     def undo_attempt(self, call: CallRecord, target: Target) -> None:
         if call.phase >= 0 and target.kind is MODEL:
@@ -219,10 +226,9 @@ def _served_hook(charger: Charger) -> Callable[[Any, Serve], None]:
         if len(pending) >= BATCH:
             ledger.fold_soon()
 
-    def plain(outcome: str) -> tuple[Any, Callable[[], None], Callable[[], None]]:
-        """Outside every ``pw.context`` and calling model: one prebuilt entry appended."""
-        bump = functools.partial(append, ((meter, NO_TAGS, outcome, (), 0), 0))  # (C-level)
-        return ((COLLECT, None), (TAGS, NO_TAGS)), bump, ledger.fold_soon
+    def plain(outcome: str) -> tuple[Any, list[None], Callable[[], None]]:
+        """Outside every ``pw.context`` and calling model: the call counted in its kind's tally."""
+        return PLAIN, ledger.tally((meter, NO_TAGS, outcome, (), 0), 0), ledger.fold_soon
 
     served.plain = plain  # type: ignore[attr-defined]
     return served
@@ -232,8 +238,8 @@ def _fixed_hook(charger: Charger, amount: int) -> Callable[[Any, Any], None]:
     """The success path's charge when every attempt costs ``amount`` (``PerCall``): one entry
     appended to the ledger's pending calls, the same prebuilt one for every call without tags
     outside a calling model (no allocation). For those the hook's ``plain`` lets the compiled
-    success path append it without calling the hook, and fold the pending calls every 1024
-    calls (its ``tick``)."""
+    success path count the call in the kind's ``Ledger.tally`` without calling the hook, and
+    fold every 1024 calls (its ``tick``)."""
     meter, ledger, handoff = charger.meter, charger.ledger, charger.handoff
     pending = ledger.pending
     append, tags, collecting, get_ident = pending.append, TAGS.get, COLLECT.get, threading.get_ident
@@ -256,8 +262,7 @@ def _fixed_hook(charger: Charger, amount: int) -> Callable[[Any, Any], None]:
             handoff[get_ident()] = amount
 
     if handoff is None:  # (see prodwrap._stage.Stage.fast_observe; the cache reads each call's cost)
-        bump = functools.partial(append, plain)  # C-level: no frame, no allocation
-        charge.plain = (((COLLECT, None), (TAGS, NO_TAGS)), bump, ledger.fold_soon)  # type: ignore[attr-defined]
+        charge.plain = (PLAIN, ledger.tally(*plain), ledger.fold_soon)  # type: ignore[attr-defined]
     return charge
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 import threading
 from decimal import Decimal
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 
 import prodwrap as pw
+from prodwrap._context import NO_TAGS
 from prodwrap.state import MemoryStore
 
 
@@ -92,7 +94,7 @@ def test_a_ledger_shared_through_a_store_sums_both() -> None:
 def test_concurrent_threads_lose_no_charge() -> None:
     ledger = pw.Ledger()
     models = [pw.ProductionModel(lambda x: x, name=f"m{i}", cost=pw.PerCall("0.0001"), ledger=ledger) for i in range(2)]
-    threads, per_thread = 8, 5000
+    threads, per_thread = 16, 2500
     start = threading.Barrier(threads)
 
     def work(i: int) -> None:
@@ -117,8 +119,8 @@ def test_concurrent_threads_lose_no_charge() -> None:
 def test_untagged_calls_are_counted_exactly_under_threads_and_mix_with_tagged_ones() -> None:
     ledger = pw.Ledger()
     model = pw.ProductionModel(lambda x: x, name="m", cost=pw.PerCall("0.0001"), ledger=ledger)
-    assert "bump0()" in model._engine.run_sync.__source__  # the prebuilt entry, appended inline
-    threads, per_thread = 8, 5000
+    assert "tally0.append(None)" in model._engine.run_sync.__source__  # counted inline
+    threads, per_thread = 16, 2500
     start = threading.Barrier(threads)
 
     def work(i: int) -> None:
@@ -140,9 +142,25 @@ def test_untagged_calls_are_counted_exactly_under_threads_and_mix_with_tagged_on
     calls = threads * per_thread
     assert ledger.calls() == model.stats().calls == calls
     assert ledger.total() == model.stats().cost == Decimal("0.0001") * calls
-    assert ledger.total(by="customer") == {None: Decimal("3.95"), "acme": Decimal("0.05")}
+    assert ledger.total(by="customer") == {None: Decimal("3.975"), "acme": Decimal("0.025")}
     assert ledger.total(by="outcome") == {"ok": Decimal("4.0000")}
     assert ledger.cost_per_request() == Decimal("0.0001") and ledger.percentile(0.5) == Decimal("0.0001")
+
+
+def test_a_kind_has_one_tally_and_what_it_counted_outlives_its_model() -> None:
+    ledger = pw.Ledger()
+    kind = (object(), NO_TAGS, "ok", None, 0)
+    assert ledger.tally(kind, 7) is ledger.tally(kind, 7)  # one list per kind and amount
+    assert ledger.tally(kind, 8) is not ledger.tally(kind, 7)
+    model = pw.ProductionModel(lambda x: x, name="m", cost=pw.PerCall("0.5"), ledger=ledger)
+    other = model.with_options(name="n")
+    for i in range(10):
+        model(i)  # fewer than a batch: only counted in their tallies
+    other(0)
+    del model, other
+    gc.collect()
+    assert ledger.calls() == 11 and ledger.total() == Decimal("5.5")  # folded at the read
+    assert ledger.total(by="model") == {"m": Decimal("5.0"), "n": Decimal("0.5")}
 
 
 def test_a_second_ledger_on_the_store_sees_the_calls_within_a_batch() -> None:
