@@ -86,7 +86,7 @@ def admits(fast: Any, ns: dict[str, Any]) -> str:
         text += f"{pad}said = admit{i}(value, args, kwargs)\n"
     text += "    except Exception:\n        said = False\n"
     # (the first hook serving the call, a cache hit: nothing to give back, no call to make)
-    text += "    if said is not True and (passed or said.__class__ is not Serve):\n"
+    text += "    if said is not True and (passed or type(said) is not Serve):\n"
     return text + "        said = refused(fast, passed, said)"
 
 

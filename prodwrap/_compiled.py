@@ -49,10 +49,10 @@ _TEMPLATE = (
     """\
 {A}def run(x, args, kwargs, w=None):
     start = perf_counter()
-#?!WATCH     if LIVE and outer_deadline() is not None:
-#?WATCH     if (LIVE and outer_deadline() is not None) or (w is not None and w.walk):
+#?UNWALKED     if LIVE and outer_deadline() is not None:
+#?WALKED     if (LIVE and outer_deadline() is not None) or (w is not None and w.walk):
         return {W}general(engine, start, x, args, kwargs, w)
-#?WATCH     if w is None{GUARD}:
+#?WATCH     if {WGUARD}:
 #?WATCH         w = watch()
 #?WATCH         if w is not None:  # the engine's watch took the call
 #?WATCH             return {W}watched(engine, w, x, args, kwargs)
@@ -69,7 +69,7 @@ _TEMPLATE = (
 #?ADMIT_ONE         said = False
 #?ADMIT_MANY {ADMITS}
 #?ADMIT     if said is not True:
-#?ADMIT         if said.__class__ is Serve:  # an admission hook served it (a cache hit)
+#?ADMIT         if type(said) is Serve:  # an admission hook served it (a cache hit)
 #?QUIET             if w is None:  # no observer needs its record
 #?QUIET {SERVED}
 #?QUIET                 return said[0]
@@ -81,14 +81,14 @@ _TEMPLATE = (
     late = failure = None
     try:
 #?!TIMED         out = {W}(fn(value, *args, **kwargs) if args or kwargs else fn(value))
-#?UNTIMED_SYNC         if out.__class__ is COROUTINE:  # a sync predict's coroutine: a failed attempt
+#?UNTIMED_SYNC         if type(out) is COROUTINE:  # a sync predict's coroutine: a failed attempt
 #?UNTIMED_SYNC             raise returned_coroutine(NAME, "primary", out)
 #?TIMED_SYNC         done, out = POOL.run(SECONDS, None, fn, (value, *args), kwargs, late_error)
 #?TIMED_SYNC         if not done:  # the first attempt on a worker, until the nearer of the two timeouts
 #?TIMED_SYNC             abandoned()
 #?TIMED_SYNC             failure = timeout_error(None, SECONDS)
 #?TIMED_SYNC             late = out  # the job, running on until its predict returns
-#?TIMED_SYNC         elif out.__class__ is COROUTINE:  # a sync predict's coroutine: a failed attempt
+#?TIMED_SYNC         elif type(out) is COROUTINE:  # a sync predict's coroutine: a failed attempt
 #?TIMED_SYNC             raise returned_coroutine(NAME, "primary", out)
 #?TIMED_ASYNC         expiry = arm(SECONDS)  # asyncio.timeout(SECONDS)'s semantics, at under half its cost
 #?TIMED_ASYNC         binding = Binding()  # bind(began + SECONDS), without its frame
@@ -122,9 +122,9 @@ _TEMPLATE = (
             return {W}drive(engine, *handover(engine, start, value, failure, began, late, w), args, kwargs)
         finally:
             failure = None
-#?WATCH     if w is not None:
-#?WATCH         finish_fast(fast, start, value, out, began, args, kwargs, w)
-#?WATCH         return out
+#?WALKED     if w is not None:
+#?WALKED         finish_fast(fast, start, value, out, began, args, kwargs, w)
+#?WALKED         return out
 #?HOOKED     finish_fast(fast, start, value, out, began, args, kwargs)
 {DONE}{FINISH}    return out
 """
@@ -236,21 +236,31 @@ def _compile(engine: Engine, is_async: bool) -> tuple[Runner, Runner]:
     }
     flags.update(failing(engine, fast, is_async, ns))
     ending = not flags["HOOKED"]
-    source = _lines(flags).format(
-        A="async " if is_async else "",
-        W="await " if is_async else "",
-        GUARD=guard(fast.watch, ns) if fast.watch is not None else "",
-        SLEEP="asleep" if is_async else "sleep",
-        ADMITS=admits(fast, ns),
-        SERVED=served_block(engine, ns),
-        DONE=done_block(fast, ns) if ending else "",
-        FINISH=finish(fast.finisher, ns) if ending else "",
-    )
+    when = guard(fast.watch, ns) if fast.watch is not None else ""
+    parts = {
+        "A": "async " if is_async else "",
+        "W": "await " if is_async else "",
+        "SLEEP": "asleep" if is_async else "sleep",
+        "ADMITS": admits(fast, ns),
+        "SERVED": served_block(engine, ns),
+        "DONE": done_block(fast, ns) if ending else "",
+        "FINISH": finish(fast.finisher, ns) if ending else "",
+    }
+
+    def text(entry: bool) -> str:
+        # The model's __call__ (entry) starts every call itself: it has no watch handle yet,
+        # so it asks the watch (when one is set) and never finishes a watched call.
+        walked = flags["WATCH"] and not entry
+        return _lines({**flags, "WALKED": walked, "UNWALKED": not walked}).format(
+            WGUARD=(when[5:] or "True") if entry else "w is None" + when, **parts
+        )
+
+    source = text(False)
     entry = ""
     if not is_async:  # the same lines again, as the model's __call__
         head, names = _entry(engine)
         ns.update(names)
-        entry = head + source.split("\n", 1)[1]
+        entry = head + text(True).split("\n", 1)[1]
     shown = repr(engine.name)
     shown = shown if len(shown) <= 60 else shown[:57] + "..."
     filename = f"<prodwrap success path of {shown}, {next(_engines)}>"

@@ -50,7 +50,7 @@ FAILED = """\
 #?FAIL_RETRY                     attempts = 2
 #?FAIL_RETRY                     try:
 #?FAIL_RETRY                         out = {W}(fn(value, *args, **kwargs) if args or kwargs else fn(value))
-#?FAIL_RETRY_SYNC                         if out.__class__ is COROUTINE:
+#?FAIL_RETRY_SYNC                         if type(out) is COROUTINE:
 #?FAIL_RETRY_SYNC                             raise returned_coroutine(NAME, "primary", out)
 #?FAIL_RETRY_OUTPUT                         out = validate_output(out)
 #?FAIL_RETRY                     except Exception as exc:
@@ -82,7 +82,7 @@ FAILED = """\
 #?FAIL_NEXT             try:
 #?FAIL_CALL                 out = {W}(fallback0(value, *args, **kwargs) if args or kwargs else fallback0(value))
 #?FAIL_CONSTANT                 out = fallback0()  # a fresh copy of its value
-#?FAIL_CALL_SYNC                 if out.__class__ is COROUTINE:
+#?FAIL_CALL_SYNC                 if type(out) is COROUTINE:
 #?FAIL_CALL_SYNC                     raise returned_coroutine(NAME, FALLBACK0, out)
 #?FAIL_OUTPUT                 out = validate_output(out)
 #?FAIL_NEXT             except Exception as exc:

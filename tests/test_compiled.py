@@ -138,6 +138,20 @@ def test_a_watch_is_asked_only_while_its_when_is_set() -> None:
     assert asked == [1]
 
 
+def test_the_models_call_asks_the_watch_with_no_handle_to_carry() -> None:
+    """``model(x)`` starts every call itself: no watch handle can come in, so its entry has no
+    ``w.walk`` test and no watched finish; ``run_sync`` (handed a handle by the watch) has both."""
+    switch, asked = _Switch(), []
+    engine = Engine(fn=lambda x: x * 2, name="m", stages=[_watching(switch, asked)])
+    entry, run = engine.call.__source__, engine.run_sync.__source__
+    assert "w.walk" in run and "if w is None and (holder0.on):" in run and "if w is not None:\n        finish" in run
+    assert "w.walk" not in entry and "    if (holder0.on):" in entry
+    assert "if w is not None:\n        finish" not in entry
+    assert engine.call(3) == 6 and asked == []
+    switch.on = True
+    assert engine.call(4) == 8 and asked == [1]  # the entry asks the watch as run_sync does
+
+
 def test_a_watch_whose_when_names_no_attribute_is_refused() -> None:
     with pytest.raises(ValueError, match="names attributes"):
         Engine(fn=lambda x: x, name="m", stages=[_watching(_Switch(), [], attribute="on; import os")])
@@ -358,7 +372,7 @@ def test_a_call_the_first_of_several_admission_hooks_serves_gives_nothing_back()
     log: list[str] = []
     hit = Serve(42, "cached", "cache")
     engine = Engine(fn=lambda x: x + 1, name="m", stages=[_Gate("a", hit, log), _Gate("b", True, log)])
-    assert "(passed or said.__class__ is not Serve)" in engine.run_sync.__source__
+    assert "(passed or type(said) is not Serve)" in engine.run_sync.__source__
     assert engine.run_sync(7, (), {}) == 42
     assert log == ["a asked"]  # b never asked, nothing undone
     no = Engine(fn=lambda x: x + 1, name="m", stages=[_Gate("a", False, log), _Gate("b", True, log)])
