@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import weakref
 from collections import deque
 from collections.abc import Hashable, Iterable, Iterator, Mapping
 from decimal import Decimal
@@ -56,8 +57,8 @@ class Meter:
 
 
 # A call's kind: (meter, tags, outcome, charges or None for one charge of the meter's
-# primary, 1 if unpriced). The success path appends the same kind object call after call
-# (prebuilt for calls without tags), so the fold groups runs of them by identity.
+# primary, 1 if unpriced). Calls of one model in one context append equal kinds one after
+# another, so the fold groups runs of them (the plain ones are counted in a tally instead).
 Kind = tuple[Meter, Mapping[str, Any], str, "tuple[Line, ...] | None", int]
 Entry = tuple[Kind, int]  # (kind, pico-dollars)
 
@@ -94,6 +95,8 @@ class Ledger:
         self.max_values = max_values
         self.pending: deque[Entry] = deque()
         self._tallies: dict[tuple[Any, ...], tuple[Kind, int, list[None]]] = {}  # see tally()
+        self._owners: dict[tuple[Any, ...], int] = {}  # how many live hooks count in each tally
+        self._released: deque[tuple[Any, ...]] = deque()  # a tally's hook gone (appended at its collection)
         self._lock = threading.Lock()
         self._recent: deque[int] = deque(maxlen=window)  # pico-dollars of the latest calls
         self._known: dict[str, set[str]] = {}  # reprs of the values seen per dimension (max_values + 1)
@@ -111,20 +114,35 @@ class Ledger:
         if len(pending) >= BATCH:
             self.fold_soon()
 
-    def tally(self, kind: Kind, amount: int) -> list[None]:
-        """The list a call of ``kind`` at ``amount`` each is counted in, one ``None`` appended
-        per call (a specialized list append: no frame, no lock), for the success path's calls
-        without tags outside a calling model. The fold takes what the list holds, exactly (a
-        slice deleted, atomic), and counts it as that many entries of the kind. The same
-        kind and amount get the same list: the ledger keeps one per model version recording
-        in it, so no count is lost when a model goes away."""
+    def tally(self, kind: Kind, amount: int, owner: object) -> list[None]:
+        """For a cost hook (``owner``): the list a call of ``kind`` at ``amount`` each is
+        counted in, one ``None`` appended per call (a specialized list append: no frame, no
+        lock), for the success path's calls without tags outside a calling model. The fold
+        takes what the list holds, exactly (its length read, that slice deleted: each atomic),
+        and counts it as that many entries of the kind. Hooks of the same kind and amount
+        (a model's recompiled pipelines) share the list; once every one of them has been
+        collected, the next fold counts what it still holds and drops it."""
         meter, _, outcome, lines, missing = kind
         key = (meter, outcome, lines, missing, amount)
         with self._lock:
             found = self._tallies.get(key)
             if found is None:
                 found = self._tallies[key] = (kind, amount, [])
+            self._owners[key] = self._owners.get(key, 0) + 1
+        weakref.finalize(owner, self._released.append, key)  # (no lock taken at collection)
         return found[2]
+
+    def _unowned(self) -> list[tuple[Kind, int, list[None]]]:
+        """The tallies whose last hook has been collected, taken out (under the lock)."""
+        gone = []
+        released, owners = self._released, self._owners
+        while released:
+            key = released.popleft()
+            owners[key] -= 1
+            if not owners[key]:
+                del owners[key]
+                gone.append(self._tallies.pop(key))
+        return gone
 
     def fold_soon(self) -> None:
         """Fold what is pending now, unless another thread is doing it (never raises)."""
@@ -145,7 +163,7 @@ class Ledger:
         pending = self.pending
         n = len(pending)
         tallied: list[tuple[Kind, int, int, Iterable[int]]] = []
-        for kind, each, counted in self._tallies.values():
+        for kind, each, counted in itertools.chain(self._tallies.values(), self._unowned()):
             k = len(counted)
             if k:
                 del counted[:k]  # (what is appended after len() stays for the next fold)

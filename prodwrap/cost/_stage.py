@@ -12,7 +12,8 @@ ledger and to a calling model's ``COLLECT``. On the success path it prices the o
 in ``fast_observe(value, out)``, which has the output a token price reads; a price per second
 gets the attempt's duration from ``ChargeStage.fast_attempt``, kept for the thread until
 ``fast_observe`` on the same thread takes it (nothing runs between the two on that thread).
-The success-path charge is one integer addition and one ``deque.append``: no lock, no
+The success-path charge is one ``deque.append`` (one list append, a call counted in its
+kind's tally, for a ``PerCall`` call without tags outside a calling model): no lock, no
 ``Decimal``, no record.
 """
 
@@ -228,7 +229,7 @@ def _served_hook(charger: Charger) -> Callable[[Any, Serve], None]:
 
     def plain(outcome: str) -> tuple[Any, list[None], Callable[[], None]]:
         """Outside every ``pw.context`` and calling model: the call counted in its kind's tally."""
-        return PLAIN, ledger.tally((meter, NO_TAGS, outcome, (), 0), 0), ledger.fold_soon
+        return PLAIN, ledger.tally((meter, NO_TAGS, outcome, (), 0), 0, served), ledger.fold_soon
 
     served.plain = plain  # type: ignore[attr-defined]
     return served
@@ -236,8 +237,8 @@ def _served_hook(charger: Charger) -> Callable[[Any, Serve], None]:
 
 def _fixed_hook(charger: Charger, amount: int) -> Callable[[Any, Any], None]:
     """The success path's charge when every attempt costs ``amount`` (``PerCall``): one entry
-    appended to the ledger's pending calls, the same prebuilt one for every call without tags
-    outside a calling model (no allocation). For those the hook's ``plain`` lets the compiled
+    appended to the ledger's pending calls (a prebuilt one for a call without tags outside a
+    calling model: no allocation). For those calls the hook's ``plain`` lets the compiled
     success path count the call in the kind's ``Ledger.tally`` without calling the hook, and
     fold every 1024 calls (its ``tick``)."""
     meter, ledger, handoff = charger.meter, charger.ledger, charger.handoff
@@ -262,7 +263,7 @@ def _fixed_hook(charger: Charger, amount: int) -> Callable[[Any, Any], None]:
             handoff[get_ident()] = amount
 
     if handoff is None:  # (see prodwrap._stage.Stage.fast_observe; the cache reads each call's cost)
-        charge.plain = (PLAIN, ledger.tally(*plain), ledger.fold_soon)  # type: ignore[attr-defined]
+        charge.plain = (PLAIN, ledger.tally(*plain, charge), ledger.fold_soon)  # type: ignore[attr-defined]
     return charge
 
 

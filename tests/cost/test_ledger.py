@@ -147,11 +147,15 @@ def test_untagged_calls_are_counted_exactly_under_threads_and_mix_with_tagged_on
     assert ledger.cost_per_request() == Decimal("0.0001") and ledger.percentile(0.5) == Decimal("0.0001")
 
 
+def _owner() -> None:
+    """A stand-in for the cost hook that counts in a tally."""
+
+
 def test_a_kind_has_one_tally_and_what_it_counted_outlives_its_model() -> None:
     ledger = pw.Ledger()
     kind = (object(), NO_TAGS, "ok", None, 0)
-    assert ledger.tally(kind, 7) is ledger.tally(kind, 7)  # one list per kind and amount
-    assert ledger.tally(kind, 8) is not ledger.tally(kind, 7)
+    assert ledger.tally(kind, 7, _owner) is ledger.tally(kind, 7, _owner)  # one list per kind and amount
+    assert ledger.tally(kind, 8, _owner) is not ledger.tally(kind, 7, _owner)
     model = pw.ProductionModel(lambda x: x, name="m", cost=pw.PerCall("0.5"), ledger=ledger)
     other = model.with_options(name="n")
     for i in range(10):
@@ -161,6 +165,44 @@ def test_a_kind_has_one_tally_and_what_it_counted_outlives_its_model() -> None:
     gc.collect()
     assert ledger.calls() == 11 and ledger.total() == Decimal("5.5")  # folded at the read
     assert ledger.total(by="model") == {"m": Decimal("5.0"), "n": Decimal("0.5")}
+
+
+def test_a_tally_is_dropped_once_every_hook_counting_in_it_is_gone() -> None:
+    ledger = pw.Ledger()
+    keep = pw.ProductionModel(lambda x: x, name="kept", cost=pw.PerCall("1"), ledger=ledger)
+    kept = len(ledger._tallies)
+    for i in range(200):
+        pw.ProductionModel(lambda x: x, name=f"m{i}", cost=pw.PerCall("1"), ledger=ledger)(i)
+    gc.collect()
+    assert ledger.calls() == 200  # every count taken, the dropped tallies' last ones included
+    assert len(ledger._tallies) == kept and len(ledger._owners) == kept  # the models' tallies gone
+    keep(0)
+    keep.stage(lambda x: x, version="2")  # a swap compiles the same kinds again: they share a tally
+    keep(1)
+    assert ledger.calls() == 202 and len(ledger._tallies) <= 2 * kept
+
+
+def test_a_call_counted_while_the_fold_takes_a_tally_is_kept_for_the_next_fold() -> None:
+    """Deterministic: the list appends one ``None`` right after the fold reads its length."""
+    ledger = pw.Ledger()
+    model = pw.ProductionModel(lambda x: x, name="m", cost=pw.PerCall("1"), ledger=ledger)
+    model(0)  # (its tally made, one call in it)
+    (key, (kind, each, counted)), *_ = ledger._tallies.items()
+
+    class Racing(list[None]):
+        racing = True
+
+        def __len__(self) -> int:
+            n = super().__len__()
+            if self.racing:
+                self.racing = False
+                self.append(None)  # a call counted between the fold's len() and its del
+            return n
+
+    racing = Racing(counted)
+    ledger._tallies[key] = (kind, each, racing)
+    assert ledger.calls() == 1 and list.__len__(racing) == 1  # the late one left in the list
+    assert ledger.calls() == 2  # and counted by the next fold
 
 
 def test_a_second_ledger_on_the_store_sees_the_calls_within_a_batch() -> None:
