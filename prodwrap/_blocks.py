@@ -152,7 +152,8 @@ def done_block(fast: Any, ns: dict[str, Any]) -> str:
 
 def guard(watch: Any, ns: dict[str, Any]) -> str:
     """The watch's ``when`` (objects and attribute names, one of which is set whenever the
-    watch may take a call) read inline: the watch is called only then."""
+    watch may take a call) as one condition read inline, the watch called only when it holds
+    ("" when the watch has no ``when``: asked on every call)."""
     when = getattr(watch, "when", None)
     if not when:
         return ""
@@ -162,4 +163,4 @@ def guard(watch: Any, ns: dict[str, Any]) -> str:
             raise ValueError(f"a watch's when names attributes, got {attribute!r}")
         ns[f"holder{i}"] = holder
         terms.append(f"holder{i}.{attribute}")
-    return f" and ({' or '.join(terms)})"
+    return f"({' or '.join(terms)})"

@@ -251,9 +251,8 @@ def _compile(engine: Engine, is_async: bool) -> tuple[Runner, Runner]:
         # The model's __call__ (entry) starts every call itself: it has no watch handle yet,
         # so it asks the watch (when one is set) and never finishes a watched call.
         walked = flags["WATCH"] and not entry
-        return _lines({**flags, "WALKED": walked, "UNWALKED": not walked}).format(
-            WGUARD=(when[5:] or "True") if entry else "w is None" + when, **parts
-        )
+        asked = (when or "True") if entry else f"w is None and {when}" if when else "w is None"
+        return _lines({**flags, "WALKED": walked, "UNWALKED": not walked}).format(WGUARD=asked, **parts)
 
     source = text(False)
     entry = ""
