@@ -48,7 +48,7 @@ def finish(finisher: Finisher, ns: dict[str, Any]) -> str:
             name = f"observe{i}"
             ns[name] = hook
             # (an interrupt, too, is kept for the end: the hooks after it run)
-            call = hooks([name], "(value, out)", "raised = kept(raised, {name}, exc, value)", "BaseException")
+            call = hooks([name], "(value, out)", "raised = kept(raised, {name}, exc, value, out)", "BaseException")
             text += plain_case(getattr(hook, "plain", None), i, ns, call)
         text += "    if raised is not None:\n        raise raised\n"
     return text
@@ -109,7 +109,8 @@ def served_block(engine: Engine, ns: dict[str, Any]) -> str:
     names = [f"served{i}" for i in range(len(finisher.fast_served))]
     ns.update(zip(names, finisher.fast_served, strict=True))
     each = [
-        hooks([name], "(value, said)", "raised = kept(raised, {name}, exc, value)", "BaseException") for name in names
+        hooks([name], "(value, said)", "raised = kept(raised, {name}, exc, value, said[0])", "BaseException")
+        for name in names
     ]
     pairs = list(dict.fromkeys(pair for stage in engine.stages for pair in stage.serves))
     # each hook's plain case for each pair's outcome (None: the hook has none)

@@ -197,8 +197,8 @@ def compile_engine(
         validate_output = None if validate_output is None else batch_of(validate_output, OutputValidationError, name)
     is_async = is_async_callable(fn)
     stats = StatsRecorder() if stats is None else stats
-    sensitive = _sensitive(settings.input)
-    masking = Masking(sensitive) if sensitive else NO_MASKING  # (the engine's and its stages')
+    masking = Masking(_sensitive(settings.input), _sensitive(settings.output))
+    masking = masking if masking else NO_MASKING  # (the engine's and its stages')
     return Engine(
         fn=fn,
         name=name,

@@ -216,7 +216,7 @@ class Engine:
             rec.errors.append(exc)
             rec.reasons.append(reason)  # type: ignore[union-attr]
         if retry is not None and rec.phase < 0:
-            delay = retry.delay(rec, exc, now, self.name)
+            delay = retry.delay(rec, exc, now, self.name, self.masking)
             if delay is not None and (self.spend is None or self.spent(now)):
                 rec.wait = delay
                 return RETRY

@@ -42,7 +42,7 @@ FAILED = """\
 #?FAIL_RETRY             wait = again = None
 #?FAIL_RETRY             try:  # (what escapes the policy, a wait or the attempt: the call ends at the finish point)
 #?FAIL_RETRY                 # The retry policy decides, as Retry.delay asks it in the walk (no retry budget here).
-#?FAIL_RETRY                 wait = retry_wait(1, failure, now, NAME, started, 0.0, None, reason)
+#?FAIL_RETRY                 wait = retry_wait(1, failure, now, NAME, started, 0.0, None, reason, value, masking)
 #?FAIL_RETRY                 if wait is not None:  # the second attempt, as the walk asks for it and the driver makes it
 #?FAIL_RETRY                     if wait > 0:
 #?FAIL_RETRY                         {W}clocks.clock.{SLEEP}(wait)
@@ -142,6 +142,7 @@ def failing(engine: Engine, fast: Any, is_async: bool, ns: dict[str, Any]) -> di
     ns.update(
         primary=engine.primary,
         retry_wait=None if engine.retry is None else engine.retry.wait_after,
+        masking=engine.masking,
         moved_on=engine.moved_on,
         resume=engine.walk,
         broken=_ending.broken,

@@ -110,7 +110,7 @@ class Finisher:
                 try:
                     wanted = asks(value, out)
                 except Exception as exc:
-                    self.failed(asks, exc, value)
+                    self.failed(asks, exc, value, out)
                     continue
                 if wanted:
                     marks = {stage: True} if marks is None else {**marks, stage: True}
@@ -145,25 +145,25 @@ class Finisher:
                 try:
                     hook(rec.input, out)
                 except BaseException as exc:  # (an interrupt is raised once every hook has run)
-                    raised = self._kept(raised, hook, exc, rec.input)
+                    raised = self._kept(raised, hook, exc, rec.input, out)
         for observe in self.observe:
             try:
                 observe(rec)
             except BaseException as exc:  # (an interrupt is raised once every hook has run)
-                raised = self._kept(raised, observe, exc, rec.input)
+                raised = self._kept(raised, observe, exc, rec.input, out)
         if self.keepers or rec.detailed:
             prediction = rec.public(self.model, self.version)
             for keep in self.kept:
                 try:
                     keep(prediction)
                 except BaseException as exc:  # (an interrupt is raised once every hook has run)
-                    raised = self._kept(raised, keep, exc, rec.input)
+                    raised = self._kept(raised, keep, exc, rec.input, out)
         watch = rec.watch
         if watch is not None:  # telemetry: the call's span and metrics read the record
             try:
                 watch.finished(rec)
             except Exception as exc:
-                self.failed(watch.finished, exc, rec.input)
+                self.failed(watch.finished, exc, rec.input, out)
         if (rec.outcome == "fallback" or rec.refused is not None) and _info(logging.INFO):
             if rec.outcome == "fallback":
                 self.told(rec.served_by, rec.reasons or ())
@@ -191,7 +191,7 @@ class Finisher:
             try:
                 said = hook(value, out)
             except BaseException as exc:  # (an interrupt is raised once every hook has run)
-                raised = self._kept(raised, hook, exc, value)
+                raised = self._kept(raised, hook, exc, value, out)
                 continue
             if said.__class__ is tuple and said:
                 alerts += said
@@ -202,7 +202,7 @@ class Finisher:
             try:
                 watch.finished(rec)
             except Exception as exc:
-                self.failed(watch.finished, exc, value)
+                self.failed(watch.finished, exc, value, out)
         if raised is not None:
             raise raised
 
@@ -217,48 +217,49 @@ class Finisher:
             try:
                 hook(value, out)
             except BaseException as exc:  # (an interrupt is raised once every hook has run)
-                raised = self._kept(raised, hook, exc, value)
+                raised = self._kept(raised, hook, exc, value, out)
         prediction = served_prediction(out, self.model, self.version, latency)
         for keep in self.kept:
             try:
                 keep(prediction)
             except BaseException as exc:  # (an interrupt is raised once every hook has run)
-                raised = self._kept(raised, keep, exc, value)
+                raised = self._kept(raised, keep, exc, value, out)
         if raised is not None:
             raise raised
 
-    def _each(self, hooks: tuple[Callable[..., object], ...], *args: Any) -> None:
-        """Each success-path hook in turn, guarded on its own (an error meant for the caller
-        is raised once all have run)."""
+    def _each(self, hooks: tuple[Callable[..., object], ...], value: Any, out: Any) -> None:
+        """Each success-path hook in turn on ``(value, out)``, guarded on its own (an error
+        meant for the caller is raised once all have run)."""
         raised: BaseException | None = None
         for hook in hooks:
             try:
-                hook(*args)
+                hook(value, out)
             except BaseException as exc:  # (an interrupt is raised once every hook has run)
-                raised = self._kept(raised, hook, exc, args[0] if args else None)
+                raised = self._kept(raised, hook, exc, value, out)
         if raised is not None:
             raise raised
 
     def _kept(
-        self, raised: BaseException | None, hook: object, exc: BaseException, value: Any = None
+        self, raised: BaseException | None, hook: object, exc: BaseException, value: Any = None, out: Any = None
     ) -> BaseException | None:
         """What the finish raises once every hook has run, now that ``hook`` raised ``exc``
-        (``raised``: what it would raise so far; ``value``: the call's input): an interrupt
+        (``raised``: what it would raise so far; ``value``: the call's input; ``out``: its
+        output): an interrupt
         (not an ``Exception``) before anything, then an error meant for the caller; any other
         error is counted and logged."""
         interrupted = raised is not None and not isinstance(raised, Exception)  # (the first one stands)
         if not isinstance(exc, Exception):
             return raised if interrupted else exc
-        for_caller = self.failed(hook, exc, value)
+        for_caller = self.failed(hook, exc, value, out)
         return raised if interrupted else for_caller or raised
 
     def _extra(self, outcome: str, reasons: Sequence[str] | None) -> dict[str, Any]:
         reason = reasons[-1] if reasons else None
         return {"model": self.model, "version": self.version, "outcome": outcome, "reason": reason}
 
-    def failed(self, observer: object, exc: Exception, value: Any = None) -> Exception | None:
+    def failed(self, observer: object, exc: Exception, value: Any = None, out: Any = None) -> Exception | None:
         """An observer raised: count it, log it once per burst, with the sensitive values of
-        the call's input ``value`` masked (an observer may put one in its error's text). An
+        the call's input ``value`` and output ``out`` masked (an observer may put one in its error's text). An
         error meant for the caller (``ShadowMismatchError``) is returned instead, for the
         finish point to raise."""
         if isinstance(exc, _FOR_CALLER):
@@ -274,6 +275,6 @@ class Finisher:
             exc,
             exc_info=exc,
             extra={"model": self.model, "version": self.version},
-            masked=partial(self.masking.mask_for, value),
+            masked=partial(self.masking.mask_for, value, out),
         )
         return None

@@ -3,8 +3,9 @@
 Two rules, applied to an exception's message and to its stack trace (the whole
 ``__cause__``/``__context__`` chain and every exception of a group, as ``traceback`` prints it):
 
-- the values of the input's sensitive fields are masked wherever a text repeats them (a predict
-  or an observer may put one in its error's message): on spans and in log lines alike;
+- the values of the input's sensitive fields, and of the output's when the call has one, are
+  masked wherever a text repeats them (a predict or an observer may put one in its error's
+  message): on spans and in log lines alike;
 - on a span without ``capture_content=True``, no input or output content: the rejected value an
   ``InputValidationError`` or ``OutputValidationError`` quotes at the end of each message line
   (`` input='...'``, `` value='...'``) is left out; locations, error types and messages stay.
@@ -29,37 +30,38 @@ Mask = Callable[[str], str]
 
 
 class Masking:
-    """The sensitive fields of a model's input, and how texts are masked for one call's input.
+    """The sensitive fields of a model's input and output, and how texts are masked for one
+    call's input and output.
 
     Args:
         sensitive: the input spec's sensitive fields (None or empty: nothing to mask).
+        sensitive_out: the output spec's (None or empty: nothing to mask).
     """
 
-    __slots__ = ("sensitive",)
+    __slots__ = ("sensitive", "sensitive_out")
 
-    def __init__(self, sensitive: Sensitive | None = None) -> None:
+    def __init__(self, sensitive: Sensitive | None = None, sensitive_out: Sensitive | None = None) -> None:
         self.sensitive = sensitive if sensitive else None
+        self.sensitive_out = sensitive_out if sensitive_out else None
 
-    def secrets(self, value: Any) -> list[str]:
-        """The texts of ``value``'s sensitive fields (``value``: a call's input, validated or
-        as given), longest first; [] when the input has none."""
-        sensitive = self.sensitive
-        if sensitive is None or value is None:
-            return []
-        from prodwrap.policies._redact import _values_under
+    def __bool__(self) -> bool:
+        return self.sensitive is not None or self.sensitive_out is not None
 
-        if sensitive.everywhere:
-            revealed = getattr(value, "get_secret_value", None)
-            found = {str(revealed() if callable(revealed) else value)}
-        else:
-            found = _values_under(value, sensitive.names)
+    def secrets(self, value: Any, *outs: Any) -> list[str]:
+        """The texts of the sensitive fields of ``value`` (a call's input, validated or as
+        given) and of ``outs`` (outputs, when the call has any: a shadow's and the primary's),
+        longest first; [] when they have none."""
+        found = _found(self.sensitive, value)
+        for out in outs:
+            found |= _found(self.sensitive_out, out)
         return sorted((text for text in found if text), key=len, reverse=True)
 
-    def mask_for(self, value: Any) -> Mask | None:
-        """A function masking ``value``'s sensitive texts in a text, or None when it has none
-        (never raises: an input whose sensitive values cannot be read withholds the text)."""
+    def mask_for(self, value: Any, *outs: Any) -> Mask | None:
+        """A function masking the sensitive texts of ``value`` (the input) and ``outs`` (the
+        outputs) in a text, or None when they have none (never raises: a value whose sensitive
+        values cannot be read withholds the text)."""
         try:
-            secrets = self.secrets(value)
+            secrets = self.secrets(value, *outs)
         except Exception:
             return withheld
         if not secrets:
@@ -67,6 +69,19 @@ class Masking:
         from prodwrap.policies._redact import _masked
 
         return lambda text: _masked(text, secrets)
+
+
+def _found(sensitive: Sensitive | None, value: Any) -> set[str]:
+    """The texts of ``value``'s fields that ``sensitive`` marks (the whole value's when the
+    spec's type itself is secret)."""
+    if sensitive is None or value is None:
+        return set()
+    from prodwrap.policies._redact import _values_under
+
+    if sensitive.everywhere:
+        revealed = getattr(value, "get_secret_value", None)
+        return {str(revealed() if callable(revealed) else value)}
+    return _values_under(value, sensitive.names)
 
 
 def withheld(text: str) -> str:

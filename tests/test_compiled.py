@@ -368,6 +368,39 @@ def test_a_call_served_by_a_later_admission_hook_is_counted_and_heard_inline() -
     assert snapshot.observer_errors == 1
 
 
+def test_a_hook_that_raises_on_the_success_path_is_reported_with_the_calls_input_and_output(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The finish point's fault line masks the sensitive values of both (``Finisher.failed``)."""
+    from prodwrap._finish import Finisher
+
+    reported: list[tuple[Any, Any]] = []
+    monkeypatch.setattr(Finisher, "failed", lambda self, hook, exc, value=None, out=None: reported.append((value, out)))
+
+    def broken(value: Any, out: Any) -> None:
+        raise RuntimeError("observer bug")
+
+    class Hearing(Stage):
+        name = "hearing"
+        seam = Seam.OBSERVER
+
+        def __init__(self, **hooks: Any) -> None:
+            vars(self).update(hooks)
+
+        def observe(self, call: Any) -> None:
+            raise AssertionError("no record is made for a call on the success path")
+
+    served = Engine(
+        fn=lambda x: x + 1, name="m", stages=[_Gate("a", Serve(42, "cached", "cache"), []), Hearing(fast_served=broken)]
+    )
+    assert "served0(value, said)" in served.run_sync.__source__
+    assert served.run_sync(7, (), {}) == 42
+    plain = Engine(fn=lambda x: x + 1, name="m", stages=[Hearing(fast_observe=broken)])
+    assert "observe0(value, out)" in plain.run_sync.__source__
+    assert plain.run_sync(7, (), {}) == 8
+    assert reported == [(7, 42), (7, 8)]
+
+
 def test_a_call_the_first_of_several_admission_hooks_serves_gives_nothing_back() -> None:
     log: list[str] = []
     hit = Serve(42, "cached", "cache")

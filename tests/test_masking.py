@@ -53,8 +53,18 @@ def escalate_reason(name: str) -> pw.ProductionModel:
     return pw.ProductionModel(score, name=name, input=Applicant, escalate=policy)
 
 
+def retry_on(name: str) -> pw.ProductionModel:
+    def refuse(a: Applicant) -> float:
+        raise ConnectionError("down")
+
+    retry = pw.Retry(attempts=3, on=leaks)  # (the retry policy's own predicate raises)
+    return pw.ProductionModel(refuse, name=name, input=Applicant, retry=retry, fallback=lambda a: 0.0)
+
+
 @pytest.mark.parametrize(
-    "build", [cost_model, shadow_compare, shadow_on_mismatch, escalate_when, escalate_reason], ids=lambda b: b.__name__
+    "build",
+    [cost_model, shadow_compare, shadow_on_mismatch, escalate_when, escalate_reason, retry_on],
+    ids=lambda b: b.__name__,
 )
 @pytest.mark.parametrize("entry", ["predict", "predict_detailed"])
 def test_a_stage_fault_line_masks_the_inputs_sensitive_values(
@@ -102,9 +112,9 @@ def test_a_throttled_fault_line_reads_no_input(monkeypatch: pytest.MonkeyPatch) 
     read: list[Any] = []
     mask_for = Masking.mask_for
 
-    def counting(self: Masking, value: Any) -> Any:
+    def counting(self: Masking, value: Any, *outs: Any) -> Any:
         read.append(value)
-        return mask_for(self, value)
+        return mask_for(self, value, *outs)
 
     monkeypatch.setattr(Masking, "mask_for", counting)
     monkeypatch.setattr(_finish._faults, "clock", lambda: 0.0)  # every fault in one burst
@@ -112,3 +122,76 @@ def test_a_throttled_fault_line_reads_no_input(monkeypatch: pytest.MonkeyPatch) 
     for _ in range(5):
         assert model({"name": "Ada", "ssn": SSN}) == 0.5
     assert len(read) == 1 and model.stats().observer_errors == 5
+
+
+class Decision(pydantic.BaseModel):
+    approved: bool
+    ssn: pydantic.SecretStr  # an output field as sensitive as the input's
+
+
+def decide(x: int) -> Decision:
+    return Decision(approved=True, ssn=SSN)
+
+
+def out_observer(name: str) -> pw.ProductionModel:
+    return pw.ProductionModel(decide, name=name, output=Decision, observers=[leaks], telemetry=False)
+
+
+def out_cached_observer(name: str) -> pw.ProductionModel:
+    """The observer of a cache hit (the second call), served on the success path."""
+    return pw.ProductionModel(decide, name=name, output=Decision, observers=[leaks], cache=pw.Cache(maxsize=8))
+
+
+def out_cost_model(name: str) -> pw.ProductionModel:
+    return pw.ProductionModel(decide, name=name, output=Decision, cost=leaks, telemetry=False)
+
+
+def out_escalate_when(name: str) -> pw.ProductionModel:
+    return pw.ProductionModel(decide, name=name, output=Decision, escalate=pw.Escalate(when=leaks, to=print))
+
+
+def out_escalation_sink(name: str) -> pw.ProductionModel:
+    return pw.ProductionModel(decide, name=name, output=Decision, escalate=pw.Escalate(when=lambda out: True, to=leaks))
+
+
+def out_shadow_compare(name: str) -> pw.ProductionModel:
+    return pw.ProductionModel(decide, name=name, output=Decision, shadow=pw.Shadow(decide, compare=leaks))
+
+
+@pytest.mark.parametrize(
+    "build",
+    [out_observer, out_cached_observer, out_cost_model, out_escalate_when, out_escalation_sink, out_shadow_compare],
+    ids=lambda b: b.__name__,
+)
+@pytest.mark.parametrize("entry", ["predict", "predict_detailed"])
+def test_a_fault_line_masks_the_outputs_sensitive_values(
+    caplog: pytest.LogCaptureFixture, build: Callable[[str], pw.ProductionModel], entry: str
+) -> None:
+    """An output field marked sensitive is masked in a fault line as an input's is: a callback
+    given the output may quote it in its error."""
+    name = f"masked-{build.__name__}-{entry}"
+    model = build(name)
+    with caplog.at_level(logging.WARNING, logger="prodwrap"):
+        for _ in range(2):  # (the second call of a cached model is a hit)
+            assert getattr(model, entry)(7) is not None
+        if "shadow" in build.__name__:
+            model.shadow_report(wait=WAIT)
+        model.close()
+    lines = [logging.Formatter().format(r) for r in caplog.records if name in r.getMessage()]
+    assert lines, "the fault was logged"
+    text = "\n".join(lines)
+    assert "refused the applicant with ssn **********" in text and "RuntimeError" in text
+    assert SSN not in text
+
+
+def test_masking_reads_the_input_and_every_output_given() -> None:
+    from prodwrap._masking import Masking
+    from prodwrap.policies.validation import _sensitive
+
+    masking = Masking(_sensitive(Applicant), _sensitive(Decision))
+    shadow_out = Decision(approved=False, ssn="987-65-4321")
+    mask = masking.mask_for(Applicant(name="Ada", ssn="111-22-3333"), decide(1), shadow_out)
+    assert mask is not None
+    assert mask("111-22-3333 123-45-6789 987-65-4321 Ada") == "********** ********** ********** Ada"
+    assert Masking(None, _sensitive(Decision)).mask_for(None) is None  # no output: nothing to mask
+    assert not Masking() and Masking(None, _sensitive(Decision))

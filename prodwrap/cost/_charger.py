@@ -49,11 +49,12 @@ class Charger:
         try:
             return self.model.charge(value, out, error, seconds)  # type: ignore[union-attr]
         except Exception as exc:
-            return self.fault(exc, value)
+            return self.fault(exc, value, out)
 
-    def fault(self, exc: Exception, value: Any) -> Charged:
+    def fault(self, exc: Exception, value: Any, out: Any = None) -> Charged:
         """The cost model raised ``exc`` pricing an attempt on ``value``: counted, logged once
-        per burst (the input's sensitive values masked), and the attempt left unpriced."""
+        per burst (the sensitive values of the input and of the output, ``out``, masked), and
+        the attempt left unpriced."""
         next(self.meter.faults)
         _faults.warning(
             f"{self.name}:cost",
@@ -63,7 +64,7 @@ class Charger:
             exc,
             exc_info=exc,
             extra={"model": self.name, "version": self.version, "reason": "cost_fault"},
-            masked=partial(self.masking.mask_for, value),
+            masked=partial(self.masking.mask_for, value, out),
         )
         return 0, None, True
 

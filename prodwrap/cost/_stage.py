@@ -286,7 +286,7 @@ def _priced_hook(charger: Charger) -> Callable[[Any, Any], None]:
             try:
                 amount, tokens, missing = charge(value, out, None, seconds)
             except Exception as exc:
-                amount, tokens, missing = charger.fault(exc, value)  # (counts, logs)
+                amount, tokens, missing = charger.fault(exc, value, out)  # (counts, logs)
             if missing:
                 charger.unpriced()
         sink = collecting()

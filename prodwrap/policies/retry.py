@@ -12,9 +12,11 @@ import math
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from prodwrap._log import Throttle, logger
+from prodwrap._masking import NO_MASKING, Masking
 
 if TYPE_CHECKING:
     import tenacity
@@ -234,16 +236,21 @@ class Retry:
             return is_transient(exc)
         return bool(on(exc))  # type: ignore[operator]
 
-    def delay(self, rec: CallRecord, exc: BaseException, now: float, model: str) -> float | None:
+    def delay(
+        self, rec: CallRecord, exc: BaseException, now: float, model: str, masking: Masking = NO_MASKING
+    ) -> float | None:
         """Seconds to wait before the next attempt after ``exc``, or None for no retry.
 
         Args:
             rec: the call's record (attempts so far, when it started, time slept, deadline).
             now: the clock's monotonic reading.
             model: the model's name, for log lines.
+            masking: what a log line may show of the call's input (its sensitive values masked).
         """
         reason = rec.reasons[-1] if rec.reasons else None
-        return self.wait_after(rec.attempts, exc, now, model, rec.started_at, rec.slept, rec.deadline, reason)
+        return self.wait_after(
+            rec.attempts, exc, now, model, rec.started_at, rec.slept, rec.deadline, reason, rec.input, masking
+        )
 
     def wait_after(
         self,
@@ -255,10 +262,13 @@ class Retry:
         slept: float,
         deadline: float | None,
         reason: str | None,
+        value: Any = None,
+        masking: Masking = NO_MASKING,
     ) -> float | None:
         """:meth:`delay`, from the call so far: ``attempts`` made, the clock's reading when the
         first began (``started_at``), seconds ``slept`` between them, the call's ``deadline``
-        (None: none) and the ``reason`` of the last failure, for the log line (the compiled
+        (None: none) and the ``reason`` of the last failure, for the log line, where the
+        sensitive values of the call's input ``value`` are masked (``masking``) (the compiled
         failure path asks this with no record)."""
         if self.attempts is not None and attempts >= self.attempts:
             return None
@@ -291,6 +301,7 @@ class Retry:
                 fault,
                 exc_info=fault,
                 extra={"model": model, "reason": "retry_policy_error"},
+                masked=partial(masking.mask_for, value),
             )
             return None
         if not math.isfinite(delay) or delay < 0:

@@ -311,12 +311,12 @@ class Experiment:
             try:
                 agreed = bool(self.compare(job.primary, out))
             except Exception as exc:  # a disagreement
-                self.fault("compare", exc, job.value)
+                self.fault("compare", exc, job.value, job.primary, out)
             if not agreed and policy.ignore is not None:
                 try:
                     ignored = bool(policy.ignore(job.value, job.primary, out))
                 except Exception as exc:  # not ignored
-                    self.fault("ignore", exc, job.value)
+                    self.fault("ignore", exc, job.value, job.primary, out)
         job.error = error
         timed_out = isinstance(error, PredictionTimeout)
         self.tally.ran(agreed, ignored, error is not None, timed_out, job.primary_latency, seconds)
@@ -334,7 +334,7 @@ class Experiment:
             try:
                 policy.on_mismatch(job.value, job.primary, out)
             except Exception as exc:
-                self.fault("on_mismatch", exc, job.value)
+                self.fault("on_mismatch", exc, job.value, job.primary, out)
         return comparison
 
     def comparison(
@@ -353,9 +353,9 @@ class Experiment:
             candidate_latency=seconds,
         )
 
-    def fault(self, what: str, exc: Exception, value: Any = None) -> None:
+    def fault(self, what: str, exc: Exception, value: Any = None, *outs: Any) -> None:
         """A callback of the shadow's raised: counted, logged once per burst (the call's input,
-        ``value``, masked in the line), never raised."""
+        ``value``, and the outputs it was given, ``outs``, masked in the line), never raised."""
         self.tally.count("faults")
         _faults.warning(
             f"{self.model}:{self.name}:{what}",
@@ -367,7 +367,7 @@ class Experiment:
             exc,
             exc_info=exc,
             extra={"model": self.model, "version": self.version, "reason": f"shadow_{what}"},
-            masked=partial(self.masking.mask_for, value),
+            masked=partial(self.masking.mask_for, value, *outs),
         )
 
     # -- reading and closing --------------------------------------------------------------------

@@ -141,7 +141,7 @@ class EscalationStage(Stage):
             try:
                 return bool(when(out))
             except Exception as exc:
-                self.fault("when", exc, value)
+                self.fault("when", exc, value, out)
                 return False
 
         self.fast_record = fast_record
@@ -156,7 +156,7 @@ class EscalationStage(Stage):
                 if not self.policy.when(call.value):
                     return
             except Exception as exc:
-                self.fault("when", exc, call.input)
+                self.fault("when", exc, call.input, call.value)
                 return
         call.escalated = True
         prediction = call.public(self.model, self.version)  # built once: the same for every reader
@@ -186,7 +186,7 @@ class EscalationStage(Stage):
         try:
             return str(reason(out))
         except Exception as exc:
-            self.fault("reason", exc, value)
+            self.fault("reason", exc, value, out)
             return "escalated"
 
     def _hand(self, prediction: Prediction) -> None:
@@ -204,12 +204,14 @@ class EscalationStage(Stage):
                 exc,
                 exc_info=exc,
                 extra={"model": self.model, "version": self.version, "reason": "escalation_sink"},
+                masked=partial(self.masking.mask_for, None, prediction.value),  # (a Prediction holds no input)
             )
         else:
             next(self.delivered)
 
-    def fault(self, what: str, exc: Exception, value: Any = None) -> None:
-        """A callback raised: counted, logged once per burst (the input, ``value``, masked)."""
+    def fault(self, what: str, exc: Exception, value: Any = None, out: Any = None) -> None:
+        """A callback raised: counted, logged once per burst (the input, ``value``, and the
+        output, ``out``, masked)."""
         next(self.faults)
         _faults.warning(
             f"{self.model}:{what}",
@@ -220,7 +222,7 @@ class EscalationStage(Stage):
             exc,
             exc_info=exc,
             extra={"model": self.model, "version": self.version, "reason": f"escalation_{what}"},
-            masked=partial(self.masking.mask_for, value),
+            masked=partial(self.masking.mask_for, value, out),
         )
 
     def flush(self, timeout: float | None) -> bool:
