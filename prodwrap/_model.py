@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from time import monotonic
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, Literal, ParamSpec, TypeVar, Unpack, overload
 
 from prodwrap import _report
@@ -367,12 +368,18 @@ class ProductionModel(Generic[In, P, R]):
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    def close(self) -> None:
-        """Stop what the model owns (the drift monitor's thread, ...); idempotent. The model
-        still predicts afterwards, without what was closed."""
+    def close(self, timeout: float | None = None) -> None:
+        """Stop what the model owns (the drift monitor's thread, the audit log's writer, ...);
+        idempotent. What is still queued (audit lines, escalations) is handed on first: this
+        waits for it up to ``timeout`` seconds in all (None: as long as it takes, so a sink
+        that hangs holds it; the audit log counts the lines a timeout leaves). The model still
+        predicts afterwards, without what was closed."""
+        if timeout is not None and not timeout >= 0:  # (NaN included)
+            raise ConfigurationError(f"{self.name}: close(timeout=) must be None or seconds >= 0, got {timeout!r}")
         self._closed = True
+        deadline = None if timeout is None else monotonic() + timeout  # (real time: threads are waited for)
         for stage in self._engine.stages:
-            stage.close()
+            stage.close(None if deadline is None else max(0.0, deadline - monotonic()))
 
     def __enter__(self) -> ProductionModel[In, P, R]:
         return self

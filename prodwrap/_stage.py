@@ -288,8 +288,10 @@ class Stage:
         """This stage's section of ``model.stats()`` (None: nothing to report)."""
         return None
 
-    def close(self) -> None:
-        """Stop what the stage owns (threads, files); idempotent."""
+    def close(self, timeout: float | None = None) -> None:
+        """Stop what the stage owns (threads, files); idempotent. What it still has to hand
+        on (queued audit lines, ...) it waits for up to ``timeout`` seconds (None: as long as
+        it takes)."""
 
 
 class Observers(Stage):

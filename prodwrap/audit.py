@@ -293,8 +293,8 @@ class AuditStage(Stage):
     def describe(self) -> dict[str, Any]:
         return self.log.describe()
 
-    def close(self) -> None:
-        self.log.close()
+    def close(self, timeout: float | None = None) -> None:
+        self.log.close(timeout)
 
 
 __all__ = ["AuditLog", "AuditStage", "AuditStats"]

@@ -82,3 +82,29 @@ def test_the_model_closes_its_monitor_on_leaving_the_with_block() -> None:
     assert monitor.stats().closed
     with pytest.raises(pw.ConfigurationError, match="feedback needs"):
         pw.ProductionModel(lambda x: x).feedback("id", 1)
+
+
+def test_close_with_a_timeout_returns_though_the_audit_sink_hangs() -> None:
+    """Without a timeout close() hands every queued line to the sink, however long it takes;
+    with one it returns after it, and the lines left are counted."""
+    release, entered = threading.Event(), threading.Event()
+
+    def hanging(line: str) -> None:
+        entered.set()
+        release.wait(30)
+
+    log = pw.AuditLog(hanging)
+    model = pw.ProductionModel(lambda x: x, name="hung-audit", audit=log)
+    for i in range(3):
+        assert model(i) == i
+    assert entered.wait(10)  # the writer is inside the sink with the first line
+    closer = threading.Thread(target=model.close, kwargs={"timeout": 0.05})
+    closer.start()
+    closer.join(10)
+    try:
+        assert not closer.is_alive() and not release.is_set()  # returned while the sink still hangs
+        assert log.stats().after_close == 2  # the two lines still queued behind the first
+    finally:
+        release.set()
+    with pytest.raises(pw.ConfigurationError, match=r"close\(timeout=\) must be None or seconds >= 0"):
+        model.close(timeout=float("nan"))

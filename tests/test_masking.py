@@ -53,6 +53,11 @@ def escalate_reason(name: str) -> pw.ProductionModel:
     return pw.ProductionModel(score, name=name, input=Applicant, escalate=policy)
 
 
+def escalation_sink(name: str) -> pw.ProductionModel:
+    """The reviewer sink runs on the escalation's worker, given the Prediction alone."""
+    return pw.ProductionModel(score, name=name, input=Applicant, escalate=pw.Escalate(when=lambda out: True, to=leaks))
+
+
 def retry_on(name: str) -> pw.ProductionModel:
     def refuse(a: Applicant) -> float:
         raise ConnectionError("down")
@@ -152,7 +157,15 @@ def out_shadow_compare(name: str) -> pw.ProductionModel:
     return pw.ProductionModel(decide, name=name, output=Decision, shadow=pw.Shadow(decide, compare=leaks))
 
 
-INPUT_FAULTS = [cost_model, shadow_compare, shadow_on_mismatch, escalate_when, escalate_reason, retry_on]
+INPUT_FAULTS = [
+    cost_model,
+    shadow_compare,
+    shadow_on_mismatch,
+    escalate_when,
+    escalate_reason,
+    escalation_sink,
+    retry_on,
+]
 OUTPUT_FAULTS = [
     out_observer,
     out_cached_observer,

@@ -59,7 +59,7 @@ class DriftStage(Stage):
     def describe(self) -> Any:
         return self.monitor.describe()
 
-    def close(self) -> None:
+    def close(self, timeout: float | None = None) -> None:
         close = getattr(self.monitor, "close", None)
         if close is not None:
-            close()
+            close() if timeout is None else close(timeout)  # (a monitor of the user's may take none)

@@ -304,7 +304,16 @@ class Retry:
                 masked=partial(masking.mask_for, value),
             )
             return None
-        if not math.isfinite(delay) or delay < 0:
+        if not math.isfinite(delay):  # NaN or forever: a wait gone wrong, said loudly (not a wait of 0 s)
+            _faults.warning(
+                f"{model}:retry",
+                "%s: the retry policy's wait gave %r s, not a finite number of seconds (no retry)",
+                model,
+                delay,
+                extra={"model": model, "reason": "retry_policy_error"},
+            )
+            return None
+        if delay < 0:
             delay = 0.0
         if after is not None:
             if math.isnan(after) or after > self.max_retry_after:  # longer than this call will wait

@@ -137,7 +137,7 @@ class ShadowStage(Stage):
     def stats(self) -> Any:
         return self.report()
 
-    def close(self) -> None:
+    def close(self, timeout: float | None = None) -> None:  # (a shadow's queued runs are dropped: no wait)
         for experiment in self.experiments:
             if not getattr(experiment, "handed_over", False):  # (a newer pipeline's shares its worker)
                 experiment.close()

@@ -174,7 +174,7 @@ class EscalationStage(Stage):
         served = snapshot(prediction.value)  # the reviewer sees what was served, as it was
         if served is not prediction.value:
             prediction = replace(prediction, value=served)
-        if not self.worker.submit(self._hand, prediction):
+        if not self.worker.submit(self._hand, prediction, call.input):  # (the input: to mask a fault line)
             next(self.dropped)
 
     def _reason(self, out: Any, value: Any) -> str:
@@ -189,8 +189,9 @@ class EscalationStage(Stage):
             self.fault("reason", exc, value, out)
             return "escalated"
 
-    def _hand(self, prediction: Prediction) -> None:
-        """On the worker: give the reviewer sink one prediction (its fault is counted)."""
+    def _hand(self, prediction: Prediction, value: Any = None) -> None:
+        """On the worker: give the reviewer sink one prediction (its fault is counted, and
+        logged with the sensitive values of the call's input ``value`` and output masked)."""
         try:
             self.policy.to(prediction)
         except Exception as exc:
@@ -204,7 +205,7 @@ class EscalationStage(Stage):
                 exc,
                 exc_info=exc,
                 extra={"model": self.model, "version": self.version, "reason": "escalation_sink"},
-                masked=partial(self.masking.mask_for, None, prediction.value),  # (a Prediction holds no input)
+                masked=partial(self.masking.mask_for, value, prediction.value),
             )
         else:
             next(self.delivered)
@@ -243,9 +244,9 @@ class EscalationStage(Stage):
             reasons=self.reasons.read(),
         )
 
-    def close(self) -> None:
+    def close(self, timeout: float | None = None) -> None:
         """Stop the worker: what is queued is handed to ``to`` first, for up to ``CLOSE_WAIT``
-        seconds; what is left then is dropped (counted). Idempotent."""
+        seconds (or ``timeout``, if shorter); what is left then is dropped (counted). Idempotent."""
         if not self.worker.closed:
-            self.worker.drain(CLOSE_WAIT)
+            self.worker.drain(CLOSE_WAIT if timeout is None else min(CLOSE_WAIT, timeout))
         self.worker.close()

@@ -11,6 +11,9 @@ from typing import Any
 from prodwrap.errors import ConfigurationError, InputValidationError
 from prodwrap.testing._calls import Shower, is_async, run_coroutine
 
+# (hypothesis is not a dependency of prodwrap: an ImportError that says how to get it)
+NEEDS_HYPOTHESIS = "prodwrap.testing.fuzz and prodwrap.testing.strategies need hypothesis: pip install hypothesis"
+
 _SHOWN = 200  # characters of the offending input in the message
 
 
@@ -53,9 +56,12 @@ def fuzz(model: Any, n: int = 500, seed: int | None = None) -> FuzzResult:
         ConfigurationError: ``model`` is not a ``ProductionModel`` with ``input=``, or no
             invalid input can be drawn for its schema.
     """
-    from hypothesis import HealthCheck, Phase, given, settings
-    from hypothesis import seed as seeded
-    from hypothesis.errors import Unsatisfiable
+    try:
+        from hypothesis import HealthCheck, Phase, given, settings
+        from hypothesis import seed as seeded
+        from hypothesis.errors import Unsatisfiable
+    except ModuleNotFoundError as exc:
+        raise ModuleNotFoundError(NEEDS_HYPOTHESIS, name=exc.name) from exc
 
     from prodwrap._model import ProductionModel
     from prodwrap.testing.strategies import invalid_inputs

@@ -24,7 +24,13 @@ from decimal import Decimal
 from typing import Any, Literal, Union, get_args, get_origin
 
 import pydantic
-from hypothesis import strategies as st
+
+try:
+    from hypothesis import strategies as st
+except ModuleNotFoundError as exc:  # (not a dependency of prodwrap: say how to get it)
+    from prodwrap.testing._fuzz import NEEDS_HYPOTHESIS
+
+    raise ModuleNotFoundError(NEEDS_HYPOTHESIS, name=exc.name) from exc
 
 from prodwrap.errors import ConfigurationError, InputValidationError
 from prodwrap.policies.validation import ArraySpec, compile_spec

@@ -397,3 +397,45 @@ def test_an_exception_whose_retry_after_raises_is_not_retried_and_is_logged(capl
         assert calls == [1, 1]  # one attempt each: no retry
         assert any("retry policy raised RuntimeError" in r.getMessage() for r in caplog.records)
         caplog.clear()
+
+
+class _Waits(tenacity.wait.wait_base):
+    """A wait strategy giving ``seconds`` every time (a bug when it is NaN or infinite)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        return self.seconds
+
+
+@pytest.mark.parametrize("seconds", [float("inf"), float("nan"), float("-inf")])
+def test_a_wait_that_is_not_a_finite_number_of_seconds_is_no_retry_said_loudly(
+    seconds: float, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not a wait of 0 s: that would retry a dependency that is down in a tight loop."""
+    calls: list[int] = []
+
+    def predict(x: int) -> int:
+        calls.append(x)
+        raise ConnectionError("down")
+
+    retry = pw.Retry(attempts=5, wait=_Waits(seconds))
+    model = pw.ProductionModel(predict, retry=retry, fallback=lambda x: -1, name=f"endless-{seconds}")
+    with caplog.at_level("WARNING", logger="prodwrap"):
+        assert model(1) == -1 and model.predict_detailed(1).attempts == 1
+    assert calls == [1, 1] and clock.sleeps == []  # one attempt each, no wait
+    assert sum("wait gave" in r.getMessage() and "no retry" in r.getMessage() for r in caplog.records) == 1  # (a burst)
+
+
+def test_a_negative_wait_is_no_wait(clock: FakeClock) -> None:
+    outcomes = iter([ConnectionError("down"), None])
+
+    def predict(x: int) -> int:
+        error = next(outcomes)
+        if error is not None:
+            raise error
+        return x
+
+    model = pw.ProductionModel(predict, retry=pw.Retry(attempts=2, wait=_Waits(-1.0)))
+    assert model(3) == 3 and clock.sleeps == []
