@@ -126,7 +126,7 @@ def _stages(
     if settings.drift is not None:
         from prodwrap.drift._stage import DriftStage  # the drift package loads when used
 
-        stages.append(DriftStage.of(settings.drift, settings.input))
+        stages.append(DriftStage.of(settings.drift, settings.input, settings.output))
     if settings.cost is not None or settings.ledger is not None or settings.fallback:
         from prodwrap.cost._stage import compile_cost
 

@@ -4,6 +4,8 @@ A reference may be a numpy array (columns are features 0..d-1), a list of dicts 
 list of pydantic instances (fields), a dict of columns, anything with ``.columns`` (a data
 frame), or a list of scalars (one feature, 0). Live inputs are read the same way, adapting
 to their own type, so a monitor fitted on ``X_train`` columns can watch pydantic inputs.
+A live numeric value that is NaN or +/-inf, and a None, is left out of its column and counted
+(``Window.missing``): no detector is given a value it cannot place in a distribution.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 import pydantic
 
 from prodwrap._record import MISSING
+from prodwrap.errors import ConfigurationError
 
 Key = str | int
 OUTPUT = "output"  # the feature name of the model's output
@@ -53,21 +56,33 @@ def is_numeric(col: np.ndarray) -> bool:
     return col.dtype.kind in "iuf"
 
 
-def reference_columns(reference: Any) -> dict[Key, np.ndarray]:
-    """Split a reference data set into feature columns."""
+def reference_columns(reference: Any, option: str = "reference") -> dict[Key, np.ndarray]:
+    """Split a reference data set into feature columns (at least one).
+
+    Raises:
+        ConfigurationError: not a data set, empty, without features, or an array of more than
+            two dimensions; the message names ``option`` (the constructor argument).
+    """
+    columns = _split(reference, option)
+    if not columns:
+        raise ConfigurationError(f"DriftMonitor: {option} has no features (no columns, keys or fields)")
+    return columns
+
+
+def _split(reference: Any, option: str) -> dict[Key, np.ndarray]:
     if isinstance(reference, np.ndarray):
         if reference.ndim == 1:
             return {0: _typed(reference)}
         if reference.ndim == 2:
             return {i: _typed(reference[:, i]) for i in range(reference.shape[1])}
-        raise ValueError(f"DriftMonitor: reference array must be 1-D or 2-D, got shape {reference.shape}")
+        raise ConfigurationError(f"DriftMonitor: {option} array must be 1-D or 2-D, got shape {reference.shape}")
     if hasattr(reference, "columns") and hasattr(reference, "__getitem__"):  # a data frame
         return {str(c): _typed(np.asarray(reference[c])) for c in reference.columns}
     if isinstance(reference, Mapping):
         return {k: column(list(v)) for k, v in reference.items()}
     rows = list(reference) if isinstance(reference, Iterable) else None
     if not rows:
-        raise ValueError("DriftMonitor: reference is empty or not a data set")
+        raise ConfigurationError(f"DriftMonitor: {option} is empty or not a data set, got {type(reference).__name__}")
     keys = row_keys(rows[0])
     if keys is None:
         return {0: column(rows)}
@@ -121,7 +136,7 @@ def unwrap_output(out: Any) -> Any:
 
 
 class Window(NamedTuple):
-    """The columns of one window, and per feature the values left out as NaN or None."""
+    """The columns of one window, and per feature the values left out as NaN, +/-inf or None."""
 
     columns: dict[Key, np.ndarray]
     missing: dict[Key, int]
@@ -133,7 +148,8 @@ def window_columns(
     numeric: Mapping[Key, bool],
     positions: Mapping[Key, int] | None = None,
 ) -> Window:
-    """The feature columns of a window of ``(input, output)`` pairs, NaN and None left out and counted.
+    """The feature columns of a window of ``(input, output)`` pairs, NaN, +/-inf and None left
+    out and counted.
 
     Inputs all of one pydantic model or all dicts are read at C speed: the numeric features
     of every input in one pass (one ``attrgetter``/``itemgetter`` of all their names, chained
@@ -195,7 +211,7 @@ def _read_at_once(
             else:
                 table = flat.reshape(len(inputs), len(numbers))
                 for i, key in enumerate(numbers):
-                    columns[key] = _drop_nan(table[:, i], key, missing)
+                    columns[key] = _finite(table[:, i], key, missing)
         for key in keys:
             if key in columns:
                 continue
@@ -206,7 +222,7 @@ def _read_at_once(
                 except (TypeError, ValueError):
                     col = None
             if col is not None:
-                columns[key] = _drop_nan(col, key, missing)
+                columns[key] = _finite(col, key, missing)
             else:
                 columns[key] = _present(list(map(getter(names[key]), inputs)), key, missing)
     except (AttributeError, KeyError):
@@ -229,20 +245,22 @@ def _read_each(inputs: list[Any], key: Key, positions: Mapping[Key, int] | None)
 
 
 def _present(values: list[Any], key: Key, missing: dict[Key, int]) -> np.ndarray:
-    """``column(values)`` with NaN left out; the NaN and None left out are counted in ``missing``."""
+    """``column(values)`` with NaN and +/-inf left out; those and the None left out are
+    counted in ``missing``."""
     nones = sum(1 for v in values if v is None)
-    return _drop_nan(column(values), key, missing, nones)
+    return _finite(column(values), key, missing, nones)
 
 
-def _drop_nan(col: np.ndarray, key: Key, missing: dict[Key, int], already: int = 0) -> np.ndarray:
-    """A numeric column without its NaN (counted); a categorical one as it is (its detector
+def _finite(col: np.ndarray, key: Key, missing: dict[Key, int], already: int = 0) -> np.ndarray:
+    """A numeric column without its NaN and +/-inf (counted: a detector refuses them, and one
+    such value would stop the feature's check); a categorical one as it is (its detector
     takes NaN as a category)."""
     count = 0
     if col.dtype.kind == "f":
-        nan = np.isnan(col)
-        count = int(np.count_nonzero(nan))
+        finite = np.isfinite(col)
+        count = col.size - int(np.count_nonzero(finite))
         if count:
-            col = col[~nan]
+            col = col[finite]
     missing[key] = count + already
     return col
 

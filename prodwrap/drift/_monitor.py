@@ -5,9 +5,10 @@ window (a ``deque`` with ``maxlen=window``: a preallocated ring of references) a
 every ``check_every`` observations a check is due. Checks run off the hot path on one
 daemon thread (``_checker``: started on the first due check, never at import, holding only
 a weak reference to the monitor), or inline when ``background=False``. One check runs at a
-time. A check turns the window into feature columns (NaN and None left out and counted),
-runs each feature's detector, applies the multiple-testing correction across p-value
-detectors, and delivers alerts (a WARNING log line, ``on_drift``, ``stats()``, the
+time. A check turns the window into feature columns (NaN, +/-inf and None left out and
+counted), runs each feature's detector, applies the multiple-testing correction across
+p-value detectors, keeps no value of a sensitive feature in its result (``_sensitive``), and
+delivers alerts (a WARNING log line, ``on_drift``, ``stats()``, the
 ``prodwrap.drift.score`` metric). A failing detector, callback or metric never reaches the
 prediction: it is counted and logged (once per burst). Anything but ``KeyboardInterrupt``
 counts as such a failure; ``KeyboardInterrupt`` reaches the caller of an inline or manual
@@ -22,20 +23,22 @@ import os
 import threading
 import weakref
 from collections import deque
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from prodwrap._scope import SCOPE, emit
 from prodwrap.drift import _persist
-from prodwrap.drift._base import DriftResult, StreamDetector, default_detector, detector
+from prodwrap.drift._base import DriftResult, StreamDetector
 from prodwrap.drift._checker import Checker
-from prodwrap.drift._corrections import CORRECTIONS, Correction
+from prodwrap.drift._corrections import Correction
 from prodwrap.drift._features import OUTPUT, Key, fingerprint, is_numeric, reference_columns, window_columns
 from prodwrap.drift._log import Throttle, log, log_alert
 from prodwrap.drift._performance import Performance
 from prodwrap.drift._score import Scores
+from prodwrap.drift._sensitive import Hidden, window_mask
+from prodwrap.drift._setup import check_levels, check_options, chosen_features, fitted_detectors, sensitive_keys
 from prodwrap.drift._summary import DriftStats, finished
 from prodwrap.errors import ConfigurationError
 
@@ -63,10 +66,13 @@ class DriftMonitor:
             (default: that of each model with telemetry the monitor is attached to, the
             model's ``meter_provider=`` or else the test scope's or the global one, read at
             check time; a monitor attached to no such model uses the latter).
+        sensitive: feature keys whose values are never shown (tested all the same); a model
+            the monitor is attached to adds those its specs mark (:meth:`mark_sensitive`).
 
     Raises:
-        ConfigurationError: unknown features, bad window, unknown correction, or a reference
-            column its detector refuses (NaN in a numeric column, ...), naming the feature.
+        ConfigurationError: an option that makes no sense (naming it): an empty reference,
+            unknown features, a bad window, an unknown correction, or a reference column its
+            detector refuses (NaN or +/-inf in a numeric column, ...), naming the feature.
     """
 
     def __init__(
@@ -84,32 +90,18 @@ class DriftMonitor:
         metric: Callable[[Any, Any], float] | None = None,
         max_pending: int = 100_000,
         meter_provider: Any = None,
+        sensitive: Iterable[Key] = (),
     ) -> None:
-        for name, value, low in (
-            ("window", window, 2),
-            ("check_every", check_every, 1),
-            ("max_pending", max_pending, 1),
-        ):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
-                raise ConfigurationError(f"DriftMonitor: {name} must be an int >= {low}, got {value!r}")
-        if correction not in CORRECTIONS:
-            raise ConfigurationError(f"DriftMonitor: correction must be one of {CORRECTIONS}, got {correction!r}")
+        check_options(window, check_every, max_pending, correction, on_drift, performance, metric)
         columns = reference_columns(reference)
         self._width = reference.shape[1] if isinstance(reference, np.ndarray) and reference.ndim == 2 else None
         if output_reference is not None:
             columns[OUTPUT] = reference_columns(
-                np.asarray(output_reference) if not isinstance(output_reference, list) else output_reference
+                np.asarray(output_reference) if not isinstance(output_reference, list) else output_reference,
+                "output_reference",
             )[0]
-        chosen: Mapping[Key, Any] = (
-            dict.fromkeys(columns)
-            if features is None
-            else features
-            if isinstance(features, Mapping)
-            else dict.fromkeys(features)
-        )
-        unknown = [k for k in chosen if k not in columns]
-        if unknown:
-            raise ConfigurationError(f"DriftMonitor: unknown feature(s) {unknown}; the reference has {list(columns)}")
+        chosen = chosen_features(features, columns)
+        self._hidden = Hidden(sensitive_keys(sensitive, columns))
         self.window = window
         self.check_every = check_every or window
         self.correction: Correction = correction
@@ -119,16 +111,8 @@ class DriftMonitor:
         self._performance = None if performance is None else Performance(performance, metric, max_pending)
         self.meter_provider = meter_provider
         self.columns = {k: columns[k] for k in chosen}
-        self.detectors: dict[Key, Any] = {}
-        for key, spec in chosen.items():
-            det = detector(spec) if isinstance(spec, str) else spec
-            det = default_detector(self.columns[key], window) if det is None else det
-            try:
-                det.fit(self.columns[key])
-            except ValueError as exc:
-                raise ConfigurationError(f"DriftMonitor: reference feature {key!r}: {exc}") from exc
-            self.detectors[key] = det
-        self._check_levels()
+        self.detectors: dict[Key, Any] = fitted_detectors(chosen, self.columns, window)
+        check_levels(correction, self.detectors)
         self._numeric = {k: is_numeric(c) for k, c in self.columns.items()}
         self._positions: dict[Key, int] | None = None  # name -> column, once named
         self.fingerprint = fingerprint(self.columns, _persist.config(self))
@@ -145,15 +129,6 @@ class DriftMonitor:
         self._missing: dict[Key, int] = {}
         self.alerts: deque[DriftResult] = deque(maxlen=ALERTS_KEPT)
         self._scores = Scores()  # where the prodwrap.drift.score gauge goes, but for meter_provider=
-
-    def _check_levels(self) -> None:
-        if self.correction in ("holm", "fdr"):
-            levels = {d.threshold for d in self.detectors.values() if getattr(d, "uses_p_value", False)}
-            if len(levels) > 1:
-                raise ConfigurationError(
-                    f"DriftMonitor: {self.correction} needs one significance level across p-value detectors, "
-                    f"got {sorted(levels)}"
-                )
 
     def name_features(self, names: Sequence[str]) -> None:
         """Name an array reference's features ``0..d-1`` after ``names`` (a schema's fields, in order).
@@ -178,8 +153,30 @@ class DriftMonitor:
                 rename.get(k, k): dataclasses.replace(r, feature=rename.get(k, k)) for k, r in self._latest.items()
             }
             self._missing = {rename.get(k, k): v for k, v in self._missing.items()}
+            self._hidden.rename(rename)
             self._positions = {names[i]: i for i in range(self._width)}
             self.fingerprint = fingerprint(self.columns, _persist.config(self))
+
+    @property
+    def sensitive(self) -> frozenset[Key]:
+        """The features whose values results and fault lines never show."""
+        return self._hidden.keys
+
+    def mark_sensitive(self, keys: Iterable[Key]) -> None:
+        """Never show the values of these features (those the monitor watches; others are
+        ignored). A model calls it with the features its ``input=``/``output=`` specs mark
+        sensitive; marks only add, so calling it again, or from several models, is safe.
+        Results already kept (``report()``, ``stats()``, ``alerts``) are redacted too."""
+        with self._checking, self._lock:
+            new = self._hidden.add(k for k in keys if k in self.detectors)
+            if new:
+                self._latest = {k: self._shown(k, r) for k, r in self._latest.items()}
+                kept = [self._shown(r.feature, r) if r.feature in self.detectors else r for r in self.alerts]
+                self.alerts = deque(kept, maxlen=ALERTS_KEPT)
+
+    def _shown(self, key: Any, result: DriftResult) -> DriftResult:
+        """``result`` as it may be shown: without values when ``key`` is sensitive."""
+        return self._hidden.result(result, self.detectors[key]) if key in self._hidden else result
 
     # -- hot path --------------------------------------------------------------------------
 
@@ -271,9 +268,10 @@ class DriftMonitor:
             except KeyboardInterrupt:
                 raise
             except BaseException as exc:  # a detector fault is counted, not raised
-                self._fault(("detector", key), f"drift detector {type(det).__name__} failed on feature {key!r}", exc)
+                what = f"drift detector {type(det).__name__} failed on feature {key!r}"
+                self._fault(("detector", key), what, exc, window_mask(values) if key in self._hidden else None)
                 continue
-            raw.append((key, result))
+            raw.append((key, self._shown(key, result)))
         results = finished(raw, missing, self.correction)
         with self._lock:
             self._checks += 1
@@ -286,10 +284,10 @@ class DriftMonitor:
                 self._alert(result)
         return results
 
-    def _fault(self, part: Hashable, what: str, exc: BaseException) -> None:
+    def _fault(self, part: Hashable, what: str, exc: BaseException, masked: Any = None) -> None:
         with self._lock:
             self._failures += 1
-        self._throttle.warning(part, "prodwrap: %s: %s: %s", what, type(exc).__name__, exc, exc_info=exc)
+        self._throttle.warning(part, "prodwrap: %s: %s: %s", what, type(exc).__name__, exc, exc_info=exc, masked=masked)
 
     def _alert(self, result: DriftResult) -> None:
         with self._lock:
@@ -395,4 +393,5 @@ class DriftMonitor:
             "reference_fingerprint": self.fingerprint,
             "n_reference": {str(k): len(c) for k, c in self.columns.items()},
             "performance": None if self.performance is None else type(self.performance).__name__,
+            "sensitive": sorted(map(str, self._hidden.keys)),
         }

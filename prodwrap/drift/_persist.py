@@ -7,6 +7,11 @@ name with its parameters) as JSON, and the sha256 fingerprint of all of it (``co
 and refuses anything but an intact file ``save`` wrote: a truncated or foreign file, a
 malformed configuration, an edited array or an edited parameter all raise one error,
 ``ConfigurationError``, naming the file and the problem.
+
+The file also lists the sensitive features, which ``load`` marks again. That list is outside
+the fingerprint: it changes what results show, not what they say (and a model marks its
+sensitive features again when the monitor is attached). The reference itself is written as
+given, sensitive columns included: the file is as sensitive as the training data.
 """
 
 from __future__ import annotations
@@ -105,6 +110,7 @@ def save(monitor: DriftMonitor, path: str | os.PathLike[str]) -> None:
         "correction": monitor.correction,
         "fingerprint": monitor.fingerprint,
         "features": features,
+        "sensitive": sorted(monitor.sensitive, key=lambda k: (isinstance(k, str), str(k))),
     }
     with open(path, "wb") as fh:
         np.savez(fh, allow_pickle=False, meta=np.array(json.dumps(meta)), **arrays)
@@ -135,7 +141,7 @@ def load(path: str | os.PathLike[str], **options: Any) -> DriftMonitor:
             window=meta["window"],
             check_every=meta["check_every"],
             correction=meta["correction"],
-            **options,
+            **{**options, "sensitive": {*meta.get("sensitive", ()), *options.get("sensitive", ())}},
         )
     except Exception as exc:
         raise ConfigurationError(f"{where}: its configuration is refused: {exc}") from exc
@@ -175,6 +181,9 @@ def _parse(where: str, data: Any) -> tuple[dict[str, Any], dict[Key, Any], dict[
             raise _Refused(f"{where}: meta field {field!r} is missing or malformed")
     if not isinstance(meta.get("check_every"), int | None):
         raise _Refused(f"{where}: meta field 'check_every' is malformed")
+    sensitive = meta.get("sensitive", [])
+    if not isinstance(sensitive, list) or not all(isinstance(k, str | int) for k in sensitive):
+        raise _Refused(f"{where}: meta field 'sensitive' is malformed")
     columns: dict[Key, Any] = {}
     detectors: dict[Key, Any] = {}
     for entry in meta["features"]:

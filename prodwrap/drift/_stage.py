@@ -27,16 +27,21 @@ class DriftStage(Stage):
         self.fast_observe = monitor.observe  # the success path hands it (input, output)
 
     @classmethod
-    def of(cls, monitor: Any, input_spec: Any) -> DriftStage:
+    def of(cls, monitor: Any, input_spec: Any, output_spec: Any = None) -> DriftStage:
+        """The stage of ``drift=monitor`` on a model with these specs: the monitor's features
+        are named after a pydantic input's fields, then those the specs mark sensitive are
+        marked so on the monitor (its results never show their values)."""
         from prodwrap.drift._monitor import DriftMonitor
+        from prodwrap.drift._sensitive import features_marked
         from prodwrap.errors import ConfigurationError
 
         if not isinstance(monitor, DriftMonitor):
             raise ConfigurationError(f"drift= takes a pw.DriftMonitor, got {monitor!r}")
         if isinstance(input_spec, type) and issubclass(input_spec, pydantic.BaseModel):
-            name_features = getattr(monitor, "name_features", None)
-            if name_features is not None:
-                name_features(tuple(input_spec.model_fields))
+            monitor.name_features(tuple(input_spec.model_fields))
+        marked = features_marked(list(monitor.detectors), input_spec, output_spec)
+        if marked:
+            monitor.mark_sensitive(marked)
         return cls(monitor)
 
     def observe(self, call: CallRecord) -> None:

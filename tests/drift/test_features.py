@@ -9,8 +9,9 @@ import numpy as np
 import pydantic
 import pytest
 
+import prodwrap as pw
 from prodwrap._record import MISSING
-from prodwrap.drift._features import column, window_columns
+from prodwrap.drift._features import column, reference_columns, window_columns
 
 
 class Size(enum.IntEnum):
@@ -70,3 +71,38 @@ def test_pydantic_inputs_are_read_from_their_fields_and_properties_alike() -> No
     partial = [*rows, Reading.model_construct(b="z")]  # no "a"
     read = window_columns([(r, None) for r in partial], ["a", "b"], {"a": True, "b": False})
     assert read.columns["a"].tolist() == [1.0, 2.5] and read.columns["b"].tolist() == ["x", "y", "z"]
+
+
+INF = float("inf")
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [Reading(a=v, b="x") for v in (1.0, INF, -INF, float("nan"), 2.0)],  # one model: read at once
+        [{"a": v, "b": "x"} for v in (1.0, INF, -INF, float("nan"), 2.0)],  # dicts: read at once
+        [{"a": 1.0, "b": "x"}, Reading(a=INF, b="x"), {"a": -INF}, {"a": float("nan")}, {"a": 2.0}],  # one by one
+    ],
+)
+def test_infinite_live_values_are_left_out_and_counted_as_nan_is(rows: list[Any]) -> None:
+    read = window_columns([(r, None) for r in rows], ["a"], {"a": True})
+    assert read.columns["a"].tolist() == [1.0, 2.0] and read.missing == {"a": 3}
+
+
+def test_infinite_outputs_and_several_numeric_features_are_left_out_too() -> None:
+    rows = [({"a": 1.0, "b": INF}, INF), ({"a": -INF, "b": 2.0}, 0.5), ({"a": 3.0, "b": 4.0}, None)]
+    read = window_columns(rows, ["a", "b", "output"], {"a": True, "b": True})
+    assert read.columns["a"].tolist() == [1.0, 3.0] and read.columns["b"].tolist() == [2.0, 4.0]
+    assert read.columns["output"].tolist() == [0.5] and read.missing == {"a": 1, "b": 1, "output": 2}
+
+
+def test_a_categorical_column_keeps_infinity_as_a_label() -> None:
+    read = window_columns([({"k": v}, None) for v in ("x", INF)], ["k"], {"k": False})
+    assert read.columns["k"].tolist() == ["x", INF] and read.missing == {"k": 0}
+
+
+@pytest.mark.parametrize("reference", [[], None, 5, {}, np.empty((4, 0)), np.zeros((2, 2, 2))])
+def test_a_reference_that_is_no_data_set_is_a_configuration_error(reference: Any) -> None:
+    with pytest.raises(pw.ConfigurationError, match=r"^DriftMonitor: reference ") as info:
+        reference_columns(reference)
+    assert isinstance(info.value, ValueError)  # as the ValueError it was

@@ -87,6 +87,32 @@ def test_name_features_renames_chosen_features_and_keeps_the_fingerprint_consist
     assert pw.DriftMonitor.load(tmp_path / "ref.npz").fingerprint == monitor.fingerprint
 
 
+class Income(BaseModel):
+    income: float  # pydantic's default: NaN and inf accepted
+
+
+@pytest.mark.parametrize("odd", [float("inf"), -float("inf"), float("nan")])
+def test_one_non_finite_live_value_does_not_stop_the_check(odd: float, caplog: pytest.LogCaptureFixture) -> None:
+    rng = np.random.default_rng(0)
+    reference = [Income(income=v) for v in rng.normal(50_000, 5_000, 2000)]
+    monitor = pw.DriftMonitor(reference, window=500, background=False)
+    model = pw.ProductionModel(lambda a: a.income / 1e5, input=Income, drift=monitor)
+    with caplog.at_level(logging.WARNING, logger="prodwrap"):
+        for i, v in enumerate(rng.normal(80_000, 5_000, 500)):  # a large shift
+            model({"income": odd if i == 250 else v})
+    stats = monitor.stats()
+    assert (stats.alerts, stats.failures, stats.missing) == (1, 0, {"income": 1})
+    result = monitor.report()["income"]
+    assert result.drifted and (result.n_current, result.n_missing) == (499, 1)
+    assert "NaN or infinite" not in caplog.text
+
+
+@pytest.mark.parametrize("detector", ["ks", "psi", "wasserstein"])
+def test_an_infinite_reference_value_is_refused_naming_its_feature(detector: str) -> None:
+    with pytest.raises(pw.ConfigurationError, match=r"feature 'income'.*1 NaN or infinite"):
+        pw.DriftMonitor({"age": [1.0, 2.0, 3.0], "income": [1.0, float("inf"), 2.0]}, features={"income": detector})
+
+
 def test_a_nan_reference_error_names_its_column() -> None:
     reference = REF.copy()
     reference[5, 2] = np.nan

@@ -1,0 +1,101 @@
+"""What a DriftMonitor's constructor checks and builds: its options, and one fitted detector per feature.
+
+Every refusal is a ``ConfigurationError`` (a ``ValueError`` too) naming the option.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from prodwrap.drift._base import default_detector, detector
+from prodwrap.drift._corrections import CORRECTIONS
+from prodwrap.drift._features import Key
+from prodwrap.errors import ConfigurationError
+
+
+def check_options(
+    window: Any, check_every: Any, max_pending: Any, correction: Any, on_drift: Any, performance: Any, metric: Any
+) -> None:
+    """Raise a ConfigurationError naming the first option that makes no sense."""
+    for name, value, low in (
+        ("window", window, 2),
+        ("check_every", check_every, 1),
+        ("max_pending", max_pending, 1),
+    ):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
+            raise ConfigurationError(f"DriftMonitor: {name} must be an int >= {low}, got {value!r}")
+    if correction not in CORRECTIONS:
+        raise ConfigurationError(f"DriftMonitor: correction must be one of {CORRECTIONS}, got {correction!r}")
+    for name, value in (("on_drift", on_drift), ("metric", metric)):
+        if value is not None and not callable(value):
+            raise ConfigurationError(f"DriftMonitor: {name} must be a callable or None, got {value!r}")
+    if performance is not None and not all(callable(getattr(performance, m, None)) for m in ("update", "reset")):
+        raise ConfigurationError(
+            f"DriftMonitor: performance must be a stream detector (update, reset), got {performance!r}"
+        )
+
+
+def chosen_features(features: Any, columns: Mapping[Key, np.ndarray]) -> dict[Key, Any]:
+    """``features=`` as a mapping key -> detector spec, every key one of the reference's."""
+    if features is None:
+        chosen: dict[Key, Any] = dict.fromkeys(columns)
+    elif isinstance(features, Mapping):
+        chosen = dict(features)
+    elif isinstance(features, Iterable) and not isinstance(features, str | bytes):
+        chosen = dict.fromkeys(features)
+    else:
+        raise ConfigurationError(f"DriftMonitor: features must be None, a list of keys or a mapping, got {features!r}")
+    unknown = [k for k in chosen if k not in columns]
+    if unknown:
+        raise ConfigurationError(f"DriftMonitor: unknown feature(s) {unknown}; the reference has {list(columns)}")
+    return chosen
+
+
+def fitted_detectors(chosen: Mapping[Key, Any], columns: Mapping[Key, np.ndarray], window: int) -> dict[Key, Any]:
+    """One detector per feature (the given one, a registered name's, or the default for its
+    type), fitted on its reference column."""
+    detectors: dict[Key, Any] = {}
+    for key, spec in chosen.items():
+        det = detector(spec) if isinstance(spec, str) else spec
+        det = default_detector(columns[key], window) if det is None else det
+        if isinstance(det, type) or not all(callable(getattr(det, m, None)) for m in ("fit", "test")):
+            raise ConfigurationError(
+                f"DriftMonitor: features[{key!r}] must be a detector instance (fit, test), a registered name or None, "
+                f"got {spec!r}"
+            )
+        try:
+            det.fit(columns[key])
+        except ValueError as exc:
+            raise ConfigurationError(f"DriftMonitor: reference feature {key!r}: {exc}") from exc
+        detectors[key] = det
+    return detectors
+
+
+def check_levels(correction: Any, detectors: Mapping[Key, Any]) -> None:
+    """Holm and FDR need one significance level across the p-value detectors."""
+    if correction in ("holm", "fdr"):
+        levels = {d.threshold for d in detectors.values() if getattr(d, "uses_p_value", False)}
+        if len(levels) > 1:
+            raise ConfigurationError(
+                f"DriftMonitor: {correction} needs one significance level across p-value detectors, "
+                f"got {sorted(levels)}"
+            )
+
+
+def sensitive_keys(sensitive: Any, columns: Mapping[Key, np.ndarray]) -> frozenset[Key]:
+    """``sensitive=`` as a set of feature keys, every one of them the reference's."""
+    if isinstance(sensitive, str | bytes) or not isinstance(sensitive, Iterable):
+        raise ConfigurationError(f"DriftMonitor: sensitive must be a collection of feature keys, got {sensitive!r}")
+    try:
+        keys = frozenset(sensitive)
+    except TypeError:
+        raise ConfigurationError(f"DriftMonitor: sensitive must hold feature keys, got {sensitive!r}") from None
+    unknown = [k for k in keys if k not in columns]
+    if unknown:
+        raise ConfigurationError(
+            f"DriftMonitor: sensitive names unknown feature(s) {unknown}; the reference has {list(columns)}"
+        )
+    return keys

@@ -1,0 +1,220 @@
+"""Sensitive features (prodwrap/drift/_sensitive.py): tested like any other, never shown."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import pydantic
+import pytest
+from pydantic import BaseModel, Field, SecretStr
+
+import prodwrap as pw
+from prodwrap.drift._sensitive import Hidden, features_marked
+from prodwrap.testing import capture
+
+SECRET = "987-65-43"  # every live ssn starts so; the reference's never do
+
+
+class Applicant(BaseModel):
+    x: float
+    ssn: Annotated[str, pw.Sensitive]
+
+
+class Tagged(BaseModel):
+    x: float
+    tag: str = Field(json_schema_extra={"sensitive": True})
+
+
+class Profile(BaseModel, frozen=True):
+    ssn: SecretStr
+    city: str
+
+
+class Nested(BaseModel):
+    x: float
+    profile: Profile
+    plan: str
+
+
+class Score(BaseModel):
+    label: Annotated[str, pw.Sensitive]
+
+
+def _reference(n: int = 300) -> list[Applicant]:
+    rng = np.random.default_rng(0)
+    return [Applicant(x=rng.normal(), ssn=f"000-00-000{i % 3}") for i in range(n)]
+
+
+def _live(i: int) -> dict[str, Any]:
+    return {"x": 0.0, "ssn": f"{SECRET}{i % 7:02d}"}
+
+
+def test_a_sensitive_field_is_monitored_but_no_value_leaves_the_monitor(caplog: pytest.LogCaptureFixture) -> None:
+    called: list[Any] = []
+    monitor = pw.DriftMonitor(_reference(), window=100, background=False, on_drift=called.append)
+    with caplog.at_level(logging.DEBUG, logger="prodwrap"), capture() as cap:
+        model = pw.ProductionModel(lambda a: a.x, input=Applicant, drift=monitor, name="scored")
+        served = [model.predict_detailed(_live(i)) for i in range(100)]
+    assert monitor.sensitive == frozenset({"ssn"}) and model.describe()["drift"]["sensitive"] == ["ssn"]
+    alert = next(a for a in called if a.feature == "ssn")  # still tested: the unseen ssns drift
+    assert alert.detector == "chisquare" and alert.details["unseen"] == 100
+    examples = alert.details["unseen_examples"]
+    assert [count for _, count in examples] == [15, 15, 14, 14, 14]  # counts kept
+    assert all(label.startswith("redacted:") and len(label) == 9 + 32 for label, _ in examples)
+    assert len({label for label, _ in examples}) == 5
+    shown = [
+        called,
+        monitor.alerts,
+        monitor.report(),
+        monitor.stats(),
+        model.stats(),
+        model.report(),
+        cap.drift_alerts,
+        served[-1].drift,
+        caplog.text,
+    ]
+    assert served[-1].drift and SECRET not in repr(shown)
+
+
+def test_stand_ins_are_stable_within_a_monitor_and_differ_between_monitors() -> None:
+    first = pw.DriftMonitor(_reference(), window=50, background=False, sensitive=["ssn"])
+    second = pw.DriftMonitor(_reference(), window=50, background=False, sensitive=["ssn"])
+    for monitor in (first, second):
+        for i in range(100):
+            monitor.observe(Applicant(**_live(i % 5)), None)
+    labels = [dict(r.details["unseen_examples"]) for r in first.alerts if r.feature == "ssn"]
+    assert len(labels) == 2 and set(labels[0]) == set(labels[1])  # one value, one stand-in
+    other = {label for r in second.alerts if r.feature == "ssn" for label, _ in r.details["unseen_examples"]}
+    assert other.isdisjoint(labels[0])  # a fresh salt per monitor
+
+
+def test_features_not_marked_keep_their_examples() -> None:
+    monitor = pw.DriftMonitor([{"x": 0.0, "kind": "a"}] * 50, features={"kind": None}, window=10, background=False)
+    for _ in range(10):
+        monitor.observe({"x": 0.0, "kind": "new"}, None)
+    assert monitor.report()["kind"].details["unseen_examples"] == (("new", 10),)
+
+
+@pytest.mark.parametrize(
+    ("spec", "keys", "expected"),
+    [
+        (Applicant, ["x", "ssn"], {"ssn"}),
+        (Applicant, [0, 1], {1}),  # a numbered feature by the field at its position
+        (Tagged, ["x", "tag"], {"tag"}),
+        (Nested, ["x", "profile", "plan"], {"profile"}),  # a secret below the field
+        (SecretStr, [0], {0}),  # the input itself is secret
+        (dict[str, SecretStr], ["a", "b"], {"a", "b"}),
+        (pw.ArraySpec(shape=(None, 2)), [0, 1], set()),
+        (None, ["x"], set()),
+    ],
+)
+def test_features_marked_by_an_input_spec(spec: Any, keys: list[Any], expected: set[Any]) -> None:
+    assert features_marked(keys, spec, None) == expected
+
+
+def test_features_marked_by_an_output_spec() -> None:
+    assert features_marked(["x", "ssn", "output"], Applicant, Score) == {"ssn", "output"}
+    assert features_marked(["x", "output"], None, float) == set()
+
+
+def test_a_sensitive_output_is_never_shown() -> None:
+    reference = [{"x": 0.0}] * 50
+    monitor = pw.DriftMonitor(reference, output_reference=["low", "high"] * 25, window=10, background=False)
+    model = pw.ProductionModel(lambda row: {"label": f"{SECRET}{row['x']}"}, output=Score, drift=monitor)
+    for _ in range(10):
+        model({"x": 1.0})
+    result = monitor.report()["output"]
+    assert monitor.sensitive == frozenset({"output"}) and result.drifted and SECRET not in repr(result)
+
+
+def test_an_array_reference_named_after_the_fields_is_marked_by_name() -> None:
+    reference = np.column_stack([np.zeros(50), np.arange(50) % 3])
+    monitor = pw.DriftMonitor(reference, window=10, background=False, sensitive=[1])
+    assert monitor.sensitive == frozenset({1})
+    monitor.name_features(["x", "ssn"])
+    assert monitor.sensitive == frozenset({"ssn"})
+
+
+def test_sensitive_names_only_reference_features() -> None:
+    with pytest.raises(pw.ConfigurationError, match="sensitive names unknown feature"):
+        pw.DriftMonitor(_reference(), sensitive=["SSN"])
+    with pytest.raises(pw.ConfigurationError, match="sensitive must be"):
+        pw.DriftMonitor(_reference(), sensitive="ssn")
+
+
+def test_marking_later_redacts_the_results_kept() -> None:
+    monitor = pw.DriftMonitor(_reference(), window=20, background=False)
+    for i in range(20):
+        monitor.observe(Applicant(**_live(i)), None)
+    assert SECRET in repr(monitor.report())  # a monitor on its own, nothing marked: shown
+    monitor.mark_sensitive(["ssn", "not-a-feature"])
+    assert monitor.sensitive == frozenset({"ssn"})
+    assert SECRET not in repr([monitor.report(), monitor.stats(), monitor.alerts])
+
+
+def test_a_failing_detector_logs_no_value_of_a_sensitive_feature(caplog: pytest.LogCaptureFixture) -> None:
+    class Quoting:
+        def fit(self, reference: Any) -> None:
+            pass
+
+        def test(self, current: Any) -> Any:
+            raise ValueError(f"cannot place {current[0]!r}")
+
+    monitor = pw.DriftMonitor(_reference(), features={"ssn": Quoting()}, window=5, background=False)
+    monitor.mark_sensitive(["ssn"])
+    with caplog.at_level(logging.WARNING, logger="prodwrap"):
+        for i in range(5):
+            monitor.observe(Applicant(**_live(i)), None)
+    assert monitor.stats().failures == 1
+    assert "cannot place '**********'" in caplog.text and SECRET not in caplog.text
+    assert all(r.exc_info is None for r in caplog.records)  # no exception object left to print
+
+
+def test_a_custom_detectors_details_keep_numbers_only() -> None:
+    class Listing:
+        threshold = 0.5
+
+        def fit(self, reference: Any) -> None:
+            pass
+
+        def test(self, current: Any) -> Any:
+            details = {"first": current[0], "counts": {current[0]: 3}, "n": 5, "share": 0.5, "method": "mine"}
+            return pw.drift.DriftResult("listing", None, 1.0, None, 0.5, True, 10, len(current), details=details)
+
+    monitor = pw.DriftMonitor(_reference(), features={"ssn": Listing()}, window=5, background=False)
+    monitor.mark_sensitive(["ssn"])
+    for i in range(5):
+        monitor.observe(Applicant(**_live(i)), None)
+    details = monitor.report()["ssn"].details
+    assert (details["n"], details["share"]) == (5, 0.5)
+    assert details["first"].startswith("redacted:") and details["method"].startswith("redacted:")
+    assert list(details["counts"].values()) == [3] and SECRET not in repr(details)
+
+
+def test_a_built_in_detectors_details_are_kept() -> None:
+    hidden = Hidden(["x"])
+    result = pw.drift.DriftResult("ks", "x", 0.5, 0.01, 0.05, True, 10, 10, details={"method": "asymp"})
+    assert hidden.result(result, pw.drift.KS()).details == {"method": "asymp"}
+
+
+def test_save_and_load_keep_the_sensitive_features(tmp_path: Path) -> None:
+    monitor = pw.DriftMonitor(_reference(), window=10, background=False)
+    pw.ProductionModel(lambda a: a.x, input=Applicant, drift=monitor)
+    monitor.save(tmp_path / "ref.npz")
+    loaded = pw.DriftMonitor.load(tmp_path / "ref.npz", background=False)
+    assert loaded.sensitive == frozenset({"ssn"}) and loaded.fingerprint == monitor.fingerprint
+    for i in range(10):
+        loaded.observe(Applicant(**_live(i)), None)
+    assert SECRET not in repr(loaded.report())
+
+
+def test_a_secret_str_field_is_marked_whatever_holds_it() -> None:
+    class Holder(BaseModel):
+        x: float
+        token: SecretStr
+        tokens: list[pydantic.SecretStr] = []
+
+    assert features_marked(["x", "token", "tokens"], Holder, None) == {"token", "tokens"}
