@@ -229,7 +229,10 @@ class Experiment:
             what = f"the candidate raised {comparison.error}"
         else:
             what = f"primary {_short(comparison.primary)} != candidate {_short(comparison.candidate)}"
-        raise ShadowMismatchError(f"{self.model}: shadow {self.name!r} disagreed: {what}", comparison) from job.error
+        shown = self.masking.mask_for(job.value, comparison.primary, comparison.candidate) or str  # (echoed secrets)
+        raise ShadowMismatchError(
+            f"{self.model}: shadow {self.name!r} disagreed: {shown(what)}", comparison
+        ) from job.error
 
     # -- the run (on a worker thread, or a task) ------------------------------------------------
 

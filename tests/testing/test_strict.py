@@ -168,3 +168,19 @@ def test_a_run_handed_to_the_background_before_the_block_raises_nothing() -> Non
         report = model.shadow_report(wait=10.0)  # it ends in the background, inside the block
     assert (report.n, report.mismatched, report.pending) == (1, 1, 0)
     model.close()
+
+
+def test_a_mismatch_message_masks_the_inputs_secret_an_output_echoes() -> None:
+    import pydantic
+
+    class Login(pydantic.BaseModel):
+        user: str
+        password: pydantic.SecretStr
+
+    def echo(login: Login) -> str:  # (no output= spec: nothing marks the output sensitive)
+        return f"token for {login.password.get_secret_value()}"
+
+    model = pw.ProductionModel(echo, input=Login, shadow=pw.Shadow(lambda login: "other"))
+    with strict_shadows(), pytest.raises(pw.ShadowMismatchError) as caught:
+        model({"user": "ada", "password": "hunter2-SECRET"})
+    assert "token for **********" in str(caught.value) and "hunter2-SECRET" not in str(caught.value)
