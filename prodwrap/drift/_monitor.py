@@ -167,16 +167,19 @@ class DriftMonitor:
         ignored). A model calls it with the features its ``input=``/``output=`` specs mark
         sensitive; marks only add, so calling it again, or from several models, is safe.
         Results already kept (``report()``, ``stats()``, ``alerts``) are redacted too."""
-        with self._checking, self._lock:
-            new = self._hidden.add(k for k in keys if k in self.detectors)
-            if new:
-                self._latest = {k: self._shown(k, r) for k, r in self._latest.items()}
-                kept = [self._shown(r.feature, r) if r.feature in self.detectors else r for r in self.alerts]
-                self.alerts = deque(kept, maxlen=ALERTS_KEPT)
+        wanted = {k for k in keys if k in self.detectors}
+        if wanted <= self._hidden.keys:  # (no lock: an on_drift that recompiles a model never waits on itself)
+            return
+        with self._lock:  # (a check stores its results under it, redacted as the marks then say)
+            new = self._hidden.add(wanted)
+            hide = self._hidden.result
+            self._latest = {k: hide(r, self.detectors[k]) if k in new else r for k, r in self._latest.items()}
+            kept = [hide(r, self.detectors[r.feature]) if r.feature in new else r for r in self.alerts]
+            self.alerts = deque(kept, maxlen=ALERTS_KEPT)
 
-    def _shown(self, key: Any, result: DriftResult) -> DriftResult:
+    def _shown(self, key: Any, result: DriftResult, values: Any = None) -> DriftResult:
         """``result`` as it may be shown: without values when ``key`` is sensitive."""
-        return self._hidden.result(result, self.detectors[key]) if key in self._hidden else result
+        return self._hidden.result(result, self.detectors[key], values) if key in self._hidden else result
 
     # -- hot path --------------------------------------------------------------------------
 
@@ -271,13 +274,13 @@ class DriftMonitor:
                 what = f"drift detector {type(det).__name__} failed on feature {key!r}"
                 self._fault(("detector", key), what, exc, window_mask(values) if key in self._hidden else None)
                 continue
-            raw.append((key, self._shown(key, result)))
+            raw.append((key, result))
         results = finished(raw, missing, self.correction)
         with self._lock:
+            results = [self._shown(key, r, columns[key]) for (key, _), r in zip(raw, results, strict=True)]
             self._checks += 1
             self._missing = {k: n for k, n in missing.items() if n}
-            for (key, _), result in zip(raw, results, strict=True):
-                self._latest[key] = result
+            self._latest.update(zip([key for key, _ in raw], results, strict=True))
         for result in results:
             self._export(result)
             if result.drifted:

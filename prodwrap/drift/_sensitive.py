@@ -13,8 +13,9 @@ shown changes:
   recurs shows as the same stand-in check after check; nothing can be read back.
 - The other ``details`` of a built-in detector hold counts, parameters and statistics: kept.
   Of any other detector, every detail that is not a number, a bool or None is replaced by its
-  stand-in (the keys of a mapping in them too): a detector of your own must not report a
-  sensitive feature's values as numbers.
+  stand-in (the keys of a mapping in them too, and the name of a detail that is one of the
+  window's values): a detector of your own must not report a sensitive feature's values as
+  numbers.
 - The WARNING line of a detector that fails on the feature has the texts of the window's values
   of that feature masked (``"**********"``, values of 4 characters or more) in its message and
   traceback, as a call's fault lines are.
@@ -67,15 +68,17 @@ class Hidden:
         stand_in: str = self._redactor.hash_of(value)
         return stand_in
 
-    def result(self, result: DriftResult, det: Any) -> DriftResult:
-        """``result`` of sensitive feature with no value of the feature in its ``details``."""
+    def result(self, result: DriftResult, det: Any, values: Any = None) -> DriftResult:
+        """``result`` of sensitive feature with no value of the feature in its ``details``
+        (``values``: the window's, when known: a detail named after one gets a stand-in name)."""
         if not result.details:
             return result
         ours = type(det).__module__.startswith("prodwrap.drift.")
-        details = {
-            name: self._examples(value) if name == EXAMPLES else value if ours else self._leaves(value)
-            for name, value in result.details.items()
-        }
+        seen = set() if ours or values is None else {_text(v) for v in _items(values)}
+        details = {}
+        for name, value in result.details.items():
+            shown = self._examples(value) if name == EXAMPLES else value if ours else self._leaves(value)
+            details[self.stand_in(name) if str(name) in seen else name] = shown
         return dataclasses.replace(result, details=details)
 
     def _examples(self, examples: Any) -> Any:
@@ -107,14 +110,17 @@ def window_mask(values: Any) -> Callable[[], Callable[[str], str] | None]:
     def mask() -> Callable[[str], str] | None:
         from prodwrap.policies._redact import _MIN_MASKED, _masked
 
-        items = values.tolist() if isinstance(values, np.ndarray) else list(values)
-        texts = {text for text in map(_text, items) if len(text) >= _MIN_MASKED}
+        texts = {text for text in map(_text, _items(values)) if len(text) >= _MIN_MASKED}
         if not texts:
             return None
         secrets = sorted(texts, key=len, reverse=True)
         return lambda text: _masked(text, secrets)
 
     return mask
+
+
+def _items(values: Any) -> list[Any]:
+    return values.tolist() if isinstance(values, np.ndarray) else list(values)
 
 
 def _text(value: Any) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -192,6 +193,41 @@ def test_a_custom_detectors_details_keep_numbers_only() -> None:
     assert (details["n"], details["share"]) == (5, 0.5)
     assert details["first"].startswith("redacted:") and details["method"].startswith("redacted:")
     assert list(details["counts"].values()) == [3] and SECRET not in repr(details)
+
+
+def test_a_custom_detail_named_after_a_value_of_the_window_is_renamed() -> None:
+    class Naming:
+        threshold = 0.5
+
+        def fit(self, reference: Any) -> None:
+            pass
+
+        def test(self, current: Any) -> Any:
+            details = {current[0]: 1, "n": 5}  # (a detail named after a live value)
+            return pw.drift.DriftResult("naming", None, 1.0, None, 0.5, True, 10, len(current), details=details)
+
+    monitor = pw.DriftMonitor(_reference(), features={"ssn": Naming()}, window=5, background=False)
+    monitor.mark_sensitive(["ssn"])
+    for i in range(5):
+        monitor.observe(Applicant(**_live(i)), None)
+    details = monitor.report()["ssn"].details
+    assert details["n"] == 5 and SECRET not in repr(details)
+    assert next(name for name in details if name != "n").startswith("redacted:")
+
+
+def test_an_on_drift_that_recompiles_the_model_does_not_wait_on_its_own_check() -> None:
+    """Compiling a model with sensitive fields marks its monitor's features again: with nothing
+    new to mark it takes no lock, so an on_drift (run while the check holds the monitor's check
+    lock) may derive or roll back models with the monitor."""
+    derived: list[pw.ProductionModel] = []
+    monitor = pw.DriftMonitor(
+        _reference(), window=20, background=False, on_drift=lambda r: derived.append(model.with_options(version="2"))
+    )
+    model = pw.ProductionModel(lambda a: 0.5, input=Applicant, drift=monitor)
+    caller = threading.Thread(target=lambda: [model(_live(i)) for i in range(20)], daemon=True)
+    caller.start()
+    caller.join(30)
+    assert not caller.is_alive() and derived  # (a deadlock leaves the caller waiting)
 
 
 def test_a_built_in_detectors_details_are_kept() -> None:
