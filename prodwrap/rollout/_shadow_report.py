@@ -14,6 +14,7 @@ import itertools
 import math
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -23,6 +24,7 @@ from prodwrap._stats import counted, percentiles
 WINDOW = 8192  # latency samples kept per side, for percentiles
 EXAMPLES = 5  # mismatch examples kept (the most recent)
 _Z95 = 1.959963984540054  # the standard normal's 97.5 % quantile
+_SHOWN = 200  # characters of an output shown in a strict-mode mismatch's message
 
 
 def wilson(successes: int, n: int, z: float = _Z95) -> tuple[float, float] | None:
@@ -38,6 +40,20 @@ def wilson(successes: int, n: int, z: float = _Z95) -> tuple[float, float] | Non
     centre = (p + z2 / (2 * n)) / (1 + z2 / n)
     half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def mismatch(comparison: Comparison, shown: Callable[[str], str]) -> str:
+    """What a strict-mode mismatch says of ``comparison``: the candidate's error, or both
+    outputs, each masked by ``shown`` first and then cut to ``_SHOWN`` characters (a secret a
+    cut went through would show its start)."""
+    if comparison.error is not None:
+        return f"the candidate raised {comparison.error}"
+    primary, candidate = (_cut(shown(repr(v))) for v in (comparison.primary, comparison.candidate))
+    return f"primary {primary} != candidate {candidate}"
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,7 @@ from prodwrap._stats import counted
 from prodwrap._target import is_async_callable
 from prodwrap.errors import ConfigurationError, PredictionTimeout, ShadowMismatchError
 from prodwrap.rollout._keys import MISSING, key_value, point
-from prodwrap.rollout._shadow_report import Comparison, Tally
+from prodwrap.rollout._shadow_report import Comparison, Tally, mismatch
 from prodwrap.rollout._worker import BoundedWorker
 from prodwrap.rollout.compare import equal
 
@@ -42,7 +42,6 @@ log = logger("shadow")
 _faults = Throttle(log)
 _clocks = _clock.current
 IN_SHADOW: contextvars.ContextVar[bool] = contextvars.ContextVar("prodwrap_in_shadow", default=False)
-_SHOWN = 200  # characters of a value shown in a strict-mode message
 
 
 class Strict:
@@ -225,13 +224,9 @@ class Experiment:
             comparison = job.context.run(self.run, job)
         if comparison is None or ((comparison.agreed or comparison.ignored) and comparison.error is None):
             return
-        if comparison.error is not None:
-            what = f"the candidate raised {comparison.error}"
-        else:
-            what = f"primary {_short(comparison.primary)} != candidate {_short(comparison.candidate)}"
         shown = self.masking.mask_for(job.value, comparison.primary, comparison.candidate) or str  # (echoed secrets)
         raise ShadowMismatchError(
-            f"{self.model}: shadow {self.name!r} disagreed: {shown(what)}", comparison
+            f"{self.model}: shadow {self.name!r} disagreed: {mismatch(comparison, shown)}", comparison
         ) from job.error
 
     # -- the run (on a worker thread, or a task) ------------------------------------------------
@@ -394,8 +389,3 @@ class Experiment:
         for task in list(self.tasks):
             with contextlib.suppress(RuntimeError):  # its loop is closed: nothing runs there
                 task.get_loop().call_soon_threadsafe(task.cancel)
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
