@@ -41,17 +41,8 @@ from prodwrap.errors import (
 from prodwrap.policies.retry import Retry
 from prodwrap.policies.timeout import Timeout
 
-__all__ = [  # (what other modules import from here)
-    "ASYNC",
-    "CALL",
-    "MODEL",
-    "RACE",
-    "SLEEP",
-    "SYNC",
-    "Act",
-    "Engine",
-    "Target",
-]
+# (what other modules import from here)
+__all__ = ["ASYNC", "CALL", "MODEL", "RACE", "SLEEP", "SYNC", "Act", "Engine", "Target"]
 
 
 class Engine:
@@ -78,6 +69,7 @@ class Engine:
         "race",
         "race_extra",
         "retry",
+        "retry_masked",
         "run_async",
         "run_sync",
         "spend",
@@ -132,6 +124,8 @@ class Engine:
         self.stats = StatsRecorder() if stats is None else stats
         self.masking = NO_MASKING if masking is None else masking  # what logs may show of the input
         self.late = LateHook(self.stats.late_error, self.masking)  # the on_late of its attempts
+        # (the masking of a retry policy's fault line: given to Retry.delay, not to one a subclass overrides)
+        self.retry_masked = (self.masking,) if retry is not None and type(retry).delay is Retry.delay else ()
         self.stages = tuple(stages)
         self.admission = tuple(s for s in self.stages if s.seam is Seam.ADMISSION and overrides(s, "admit"))
         self.attempt_stages = tuple(
@@ -216,7 +210,7 @@ class Engine:
             rec.errors.append(exc)
             rec.reasons.append(reason)  # type: ignore[union-attr]
         if retry is not None and rec.phase < 0:
-            delay = retry.delay(rec, exc, now, self.name, self.masking)
+            delay = retry.delay(rec, exc, now, self.name, *self.retry_masked)
             if delay is not None and (self.spend is None or self.spent(now)):
                 rec.wait = delay
                 return RETRY

@@ -344,7 +344,7 @@ def test_a_backoff_subclass_is_asked_for_its_own_waits(clock: FakeClock) -> None
 def test_a_retry_subclass_with_its_own_delay_is_asked_on_every_path(clock: FakeClock) -> None:
     @dataclasses.dataclass(frozen=True, slots=True)
     class Never(pw.Retry):
-        def delay(self, rec: Any, exc: BaseException, now: float, model: str, masking: Any = None) -> float | None:
+        def delay(self, rec: Any, exc: BaseException, now: float, model: str) -> float | None:
             return None
 
     def build() -> pw.ProductionModel[Any, Any, Any]:
