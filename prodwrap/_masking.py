@@ -78,9 +78,9 @@ def _found(sensitive: Sensitive | None, value: Any) -> set[str]:
         return set()
     from prodwrap.policies._redact import _values_under
 
-    if sensitive.everywhere:
+    if sensitive.everywhere:  # (the spec's type is secret: a SecretStr, or a container of them)
         revealed = getattr(value, "get_secret_value", None)
-        return {str(revealed() if callable(revealed) else value)}
+        return {str(revealed() if callable(revealed) else value)} | _values_under({"": value}, frozenset({""}))
     return _values_under(value, sensitive.names)
 
 

@@ -4,6 +4,7 @@ whichever stage logs the fault (the cost model, a shadow's callbacks, the escala
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -179,14 +180,34 @@ OUTPUT_FAULTS = [
 @pytest.mark.parametrize("build", INPUT_FAULTS + OUTPUT_FAULTS, ids=lambda b: b.__name__)
 @pytest.mark.parametrize("entry", ["predict", "predict_detailed"])
 def test_a_stage_fault_line_masks_the_sensitive_values_the_callback_was_given(
-    caplog: pytest.LogCaptureFixture, build: Callable[[str], pw.ProductionModel], entry: str
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    build: Callable[[str], pw.ProductionModel],
+    entry: str,
 ) -> None:
     """The input's sensitive values, and an output field marked sensitive, as the input's: a
     callback given either may quote it in its error."""
+    from prodwrap import _finish
+
+    monkeypatch.setattr(_finish._faults, "clock", itertools.count(0, 3600).__next__)  # (no burst: each line)
     x = {"name": "Ada", "ssn": SSN} if build in INPUT_FAULTS else 7
     text = fault_lines(caplog, build, entry, x, calls=2)  # (the second call of a cached model is a hit)
+    if build is out_cached_observer:  # the miss's line and the hit's
+        assert text.count("observer leaks raised") == 2
     assert "refused the applicant with ssn **********" in text and "RuntimeError" in text
     assert SSN not in text
+
+
+@pytest.mark.parametrize("spec", [dict[str, pydantic.SecretStr], list[pydantic.SecretStr]], ids=str)
+def test_an_output_spec_of_secrets_masks_each_secret_it_holds(caplog: pytest.LogCaptureFixture, spec: Any) -> None:
+    value = {"k": SSN} if spec.__origin__ is dict else [SSN]
+    model = pw.ProductionModel(
+        lambda x: value, name=f"secrets-{spec.__origin__.__name__}", output=spec, observers=[leaks]
+    )
+    with caplog.at_level(logging.WARNING, logger="prodwrap"):
+        assert model(1) is not None
+    text = "\n".join(logging.Formatter().format(r) for r in caplog.records if model.name in r.getMessage())
+    assert "refused the applicant with ssn **********" in text and SSN not in text
 
 
 def test_masking_reads_the_input_and_every_output_given() -> None:
