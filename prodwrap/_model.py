@@ -371,8 +371,9 @@ class ProductionModel(Generic[In, P, R]):
     def close(self, timeout: float | None = None) -> None:
         """Stop what the model owns (the drift monitor's thread, the audit log's writer, ...);
         idempotent. What is still queued (audit lines, escalations) is handed on first: this
-        waits for it up to ``timeout`` seconds in all (None: as long as it takes, so a sink
-        that hangs holds it; the audit log counts the lines a timeout leaves). The model still
+        waits for it up to ``timeout`` seconds in all (None: the audit log waits as long as its
+        sink takes, so a sink that hangs holds it, and counts the lines a timeout leaves; the
+        escalation worker waits 1 s at most). The model still
         predicts afterwards, without what was closed."""
         if timeout is not None and not timeout >= 0:  # (NaN included)
             raise ConfigurationError(f"{self.name}: close(timeout=) must be None or seconds >= 0, got {timeout!r}")

@@ -20,6 +20,7 @@ import inspect
 import json
 import os
 import zipfile
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -141,7 +142,7 @@ def load(path: str | os.PathLike[str], **options: Any) -> DriftMonitor:
             window=meta["window"],
             check_every=meta["check_every"],
             correction=meta["correction"],
-            **{**options, "sensitive": {*meta.get("sensitive", ()), *options.get("sensitive", ())}},
+            **{**options, "sensitive": _merged(meta.get("sensitive", ()), options.get("sensitive", ()))},
         )
     except Exception as exc:
         raise ConfigurationError(f"{where}: its configuration is refused: {exc}") from exc
@@ -203,3 +204,9 @@ def _parse(where: str, data: Any) -> tuple[dict[str, Any], dict[Key, Any], dict[
         columns[key] = column
         detectors[key] = detector(entry["detector"], **entry["params"])
     return meta, columns, detectors
+
+
+def _merged(saved: Any, given: Any) -> Any:
+    """The sensitive features of a loaded monitor: those saved and those ``load`` was given (a
+    string, or anything else not a collection of keys, is left for the constructor to refuse)."""
+    return given if isinstance(given, str | bytes) or not isinstance(given, Iterable) else {*saved, *given}

@@ -61,6 +61,8 @@ def fuzz(model: Any, n: int = 500, seed: int | None = None) -> FuzzResult:
         from hypothesis import seed as seeded
         from hypothesis.errors import Unsatisfiable
     except ModuleNotFoundError as exc:
+        if exc.name != "hypothesis":  # (one of hypothesis's own dependencies: its own message)
+            raise
         raise ModuleNotFoundError(NEEDS_HYPOTHESIS, name=exc.name) from exc
 
     from prodwrap._model import ProductionModel

@@ -28,6 +28,8 @@ import pydantic
 try:
     from hypothesis import strategies as st
 except ModuleNotFoundError as exc:  # (not a dependency of prodwrap: say how to get it)
+    if exc.name != "hypothesis":  # (one of hypothesis's own dependencies: its own message)
+        raise
     from prodwrap.testing._fuzz import NEEDS_HYPOTHESIS
 
     raise ModuleNotFoundError(NEEDS_HYPOTHESIS, name=exc.name) from exc

@@ -247,6 +247,13 @@ def test_save_and_load_keep_the_sensitive_features(tmp_path: Path) -> None:
     assert SECRET not in repr(loaded.report())
 
 
+def test_load_adds_the_sensitive_features_it_is_given_and_refuses_a_string(tmp_path: Path) -> None:
+    pw.DriftMonitor(_reference(), window=10, background=False).save(tmp_path / "ref.npz")
+    assert pw.DriftMonitor.load(tmp_path / "ref.npz", sensitive=["ssn"]).sensitive == frozenset({"ssn"})
+    with pytest.raises(pw.ConfigurationError, match="sensitive must be a collection of feature keys, got 'ssn'"):
+        pw.DriftMonitor.load(tmp_path / "ref.npz", sensitive="ssn")
+
+
 def test_a_secret_str_field_is_marked_whatever_holds_it() -> None:
     class Holder(BaseModel):
         x: float
