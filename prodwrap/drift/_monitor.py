@@ -35,7 +35,7 @@ from prodwrap.drift._checker import Checker
 from prodwrap.drift._corrections import Correction
 from prodwrap.drift._features import OUTPUT, Key, fingerprint, is_numeric, reference_columns, window_columns
 from prodwrap.drift._log import Throttle, log, log_alert
-from prodwrap.drift._performance import Performance
+from prodwrap.drift._performance import Performance, Unfed
 from prodwrap.drift._score import Scores
 from prodwrap.drift._sensitive import Hidden, window_mask
 from prodwrap.drift._setup import check_levels, check_options, chosen_features, fitted_detectors, sensitive_keys
@@ -326,8 +326,7 @@ class DriftMonitor:
     def feedback(self, prediction_id: str, actual: Any) -> bool:
         """Ground truth for an earlier prediction; False if its output is no longer known.
 
-        Thread-safe. A failing metric or detector is counted and logged, and the label counts
-        as matched (True).
+        Thread-safe. A failing metric or detector is counted and logged, the label matched.
 
         Raises:
             ConfigurationError: the monitor has no ``performance=`` detector.
@@ -336,8 +335,9 @@ class DriftMonitor:
             raise ConfigurationError("DriftMonitor: feedback needs performance= (a stream detector)")
         try:
             matched, alert = self._performance.feedback(prediction_id, actual)
-        except Exception as exc:
-            self._fault(("performance",), "performance monitoring failed", exc)
+        except Unfed as unfed:  # (a sensitive output: what the metric was given is masked in the line)
+            masked = window_mask(unfed.values) if OUTPUT in self._hidden else None
+            self._fault(("performance",), "performance monitoring failed", unfed.error, masked)
             return True
         if alert is not None:
             self._alert(alert)

@@ -44,6 +44,15 @@ def default_metric(output: Any, actual: Any) -> float:
     return 0.0 if output == actual else 1.0
 
 
+class Unfed(Exception):
+    """The metric or the detector raised ``error`` on a label; ``values``: the output and the
+    label it was given."""
+
+    def __init__(self, error: Exception, values: tuple[Any, Any]) -> None:
+        super().__init__(error)
+        self.error, self.values = error, values
+
+
 class Performance:
     """The error stream of one model and the detector watching it (thread-safe)."""
 
@@ -74,8 +83,12 @@ class Performance:
             self.received += 1
             received = self.received
         with self._feeding:
-            error = float(self.metric(unwrap_output(output), actual))
-            detected = self.detector.update(error)
+            output = unwrap_output(output)
+            try:
+                error = float(self.metric(output, actual))
+                detected = self.detector.update(error)
+            except Exception as exc:  # (with the values it was given: a fault line may mask them)
+                raise Unfed(exc, (output, actual)) from None
         if not detected:
             return True, None
         return True, DriftResult(

@@ -108,9 +108,12 @@ def window_mask(values: Any) -> Callable[[], Callable[[str], str] | None]:
     column in one window), built only when a line is logged."""
 
     def mask() -> Callable[[str], str] | None:
-        from prodwrap.policies._redact import _MIN_MASKED, _masked
+        from prodwrap.policies._redact import _MIN_MASKED, _masked, _values_under
 
-        texts = {text for text in map(_text, _items(values)) if len(text) >= _MIN_MASKED}
+        items = _items(values)
+        found = {_text(item) for item in items}  # and every scalar an object among them holds:
+        found |= _values_under({"": [v for v in items if not isinstance(v, str)]}, frozenset({""}))
+        texts = {text for text in found if len(text) >= _MIN_MASKED}
         if not texts:
             return None
         secrets = sorted(texts, key=len, reverse=True)

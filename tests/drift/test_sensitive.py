@@ -261,3 +261,29 @@ def test_a_secret_str_field_is_marked_whatever_holds_it() -> None:
         tokens: list[pydantic.SecretStr] = []
 
     assert features_marked(["x", "token", "tokens"], Holder, None) == {"token", "tokens"}
+
+
+def test_a_failing_performance_metric_logs_no_value_of_a_sensitive_output(caplog: pytest.LogCaptureFixture) -> None:
+    class Verdict(BaseModel):
+        label: Annotated[str, pw.Sensitive]
+        score: float
+
+    def metric(out: Any, actual: Any) -> float:
+        raise ValueError(f"cannot score {out.label!r} against {actual!r}")
+
+    monitor = pw.DriftMonitor(
+        _reference(),
+        window=10,
+        background=False,
+        performance=pw.drift.DDM(),
+        metric=metric,
+        output_reference=[0.5] * 20,
+    )
+    model = pw.ProductionModel(
+        lambda a: Verdict(label=f"{SECRET}-label", score=0.5), input=Applicant, output=Verdict, drift=monitor
+    )
+    prediction = model.predict_detailed(_live(0))
+    with caplog.at_level(logging.WARNING, logger="prodwrap"):
+        assert model.feedback(prediction.id, f"{SECRET}-truth") is True
+    assert monitor.stats().failures == 1
+    assert "cannot score '**********' against '**********'" in caplog.text and SECRET not in caplog.text
