@@ -6,7 +6,7 @@ prodwrap starts (each attempt runs in a copy of the caller's context).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from types import MappingProxyType
@@ -88,6 +88,9 @@ def context(**tags: Any) -> Iterator[Mapping[str, Any]]:
 
     Tags nest: an inner block adds to (and may override) the outer block's tags. They appear
     in ``Prediction.tags`` and are what cost, budgets, spans and the audit log are keyed by.
+    Any value is accepted and kept as given; where a value is a key, one that cannot be
+    hashed or compared (a list, a tuple holding one) is keyed by its text, and one whose
+    text raises by ``"<TypeName>"`` (:func:`tag_text`), so no tag value breaks a call.
 
     Example::
 
@@ -100,6 +103,20 @@ def context(**tags: Any) -> Iterator[Mapping[str, Any]]:
         yield merged
     finally:
         TAGS.reset(token)
+
+
+def tag_text(value: Any, show: Callable[[Any], str] = format) -> str:
+    """A tag value as the text that keys it (a budget's or rate limit's scope, a ledger's
+    total): ``show(value)`` (``format``: what ``f"{value}"`` gives), or ``"<TypeName>"`` when
+    that raises. Never raises: a tag value must not break a call."""
+    try:
+        return show(value)
+    except Exception:
+        pass
+    try:
+        return f"<{type(value).__name__}>"
+    except Exception:  # (a metaclass whose __name__ raises)
+        return "<tag value>"
 
 
 def current_tags() -> Mapping[str, Any]:

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import prodwrap as pw
+from prodwrap._context import tag_text
 from prodwrap.testing import FakeClock, no_sleep
+from tests.support import Raising
 
 
 def test_context_nests_and_restores() -> None:
@@ -46,3 +49,15 @@ def test_fake_clock_records_sleeps() -> None:
     clock.sleep(1.5)
     clock.advance(2)
     assert clock.monotonic() == 1003.5 and clock.sleeps == [1.5] and clock.slept == 1.5
+
+
+def test_any_tag_value_is_kept_as_given(bad_tag: tuple[Callable[[], object], str]) -> None:
+    """pw.context refuses no value: what cannot be hashed or printed is keyed by its text."""
+    value = bad_tag[0]()
+    with pw.context(customer=value):
+        assert pw.ProductionModel(lambda x: x).predict_detailed(0).tags["customer"] is value
+
+
+def test_tag_text_stands_in_for_a_value_that_cannot_be_shown() -> None:
+    assert tag_text(("acme", ["eu-west"])) == "('acme', ['eu-west'])" and tag_text("acme", repr) == "'acme'"
+    assert tag_text(Raising()) == tag_text(Raising(), repr) == "<Raising>"

@@ -36,8 +36,9 @@ class Budget:
         per: the window: ``"hour"`` (the clock hour), ``"day"`` (the calendar day, 23 or 25
             hours long when daylight saving time begins or ends), ``"month"`` (the calendar
             month), each in ``tz``; None: one window for the model's lifetime (the store's).
-        by: the name of a ``pw.context(...)`` tag: one window per value of the tag (calls
-            without the tag share one window of their own, scope ``"<by>=None"``).
+        by: the name of a ``pw.context(...)`` tag: one window per value of the tag, named by
+            its text (calls without the tag share one window of their own, scope
+            ``"<by>=None"``; a value whose text raises, ``"<by>=<TypeName>"``).
         action: what a call that would exceed the limit gets: ``"raise"`` (a
             ``BudgetExceededError``, even when the model has fallbacks), ``"fallback"`` (the
             fallback chain serves it; the model needs ``fallback=``) or ``"warn"`` (it goes on,

@@ -234,7 +234,7 @@ class BudgetCore:
             start, end = window.calendar.window(now)
             committed = 0
             scopes: dict[str, Decimal] = {}
-            for key in (window.prefix,) if window.by is None else tuple(window.keys.values()):
+            for key in (window.prefix,) if window.by is None else dict.fromkeys(tuple(window.keys.values())):
                 try:
                     value = window.store.get(key)
                 except Exception as exc:

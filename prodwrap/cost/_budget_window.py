@@ -17,7 +17,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from prodwrap import _clock
-from prodwrap._context import TAGS
+from prodwrap._context import TAGS, tag_text
 from prodwrap._stats import counted
 from prodwrap.cost._calendar import Calendar
 from prodwrap.state import MemoryStore, StateStore
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 _clocks = _clock.current
 TRIES = 1000  # compare-and-swaps lost in a row before the store counts as failing
 MAX_SCOPES = 10_000  # tag values whose keys are remembered (and listed in stats) per budget
+TEXT = object()  # marks the key of a scope named by its text (in Window.keys)
 WITHIN, OVER, REFUSED = 0, 1, 2  # what a reservation came to
 Held = tuple[tuple["Window", str, int], ...]  # (window, key, window start) of each reservation
 Ticket = tuple[int, Held]  # (pico-dollars reserved in each, where)
@@ -68,7 +69,7 @@ class Window:
         self.calendar = Calendar(budget.per, budget.zone)
         self.prefix = f"{model}:budget:{budget.per or 'lifetime'}:{budget.action}" + (f":{self.by}" if self.by else "")
         self.cut = len(self.prefix) - len(self.by or "")  # key[cut:] is the scope "<by>=<value>"
-        self.keys: dict[Any, str] = {}
+        self.keys: dict[Any, str] = {}  # tag value -> key (values of one text share a key)
         self.store = store
         self.get: Callable[[str], Any] = store.values_get if type(store) is MemoryStore else store.get
         self.swap = store.swap
@@ -90,12 +91,14 @@ class Window:
         value = TAGS.get().get(by)
         try:
             key = self.keys.get(value)
-        except TypeError:  # an unhashable tag value: its text names the scope
-            return f"{self.prefix}={value}"
-        if key is None:
-            key = f"{self.prefix}={value}"
+            if key is None:
+                key = f"{self.prefix}={tag_text(value)}"
+                if len(self.keys) < MAX_SCOPES:
+                    self.keys[value] = key
+        except Exception:  # a value that does not hash or compare (a list): its text names the scope
+            key = f"{self.prefix}={tag_text(value)}"
             if len(self.keys) < MAX_SCOPES:
-                self.keys[value] = key
+                self.keys[(TEXT, key)] = key  # (listed in stats; no tag value is this tuple)
         return key
 
     def scope(self, key: str) -> str:

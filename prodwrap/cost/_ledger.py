@@ -15,12 +15,13 @@ import itertools
 import threading
 import weakref
 from collections import deque
-from collections.abc import Hashable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from itertools import groupby, repeat
 from operator import countOf, itemgetter
 from typing import TYPE_CHECKING, Any
 
+from prodwrap._context import tag_text
 from prodwrap._log import Throttle, logger
 from prodwrap.cost._money import money
 from prodwrap.errors import ConfigurationError
@@ -61,6 +62,7 @@ class Meter:
 # another, so the fold groups runs of them (the plain ones are counted in a tally instead).
 Kind = tuple[Meter, Mapping[str, Any], str, "tuple[Line, ...] | None", int]
 Entry = tuple[Kind, int]  # (kind, pico-dollars)
+Run = tuple[Kind, int, int, Iterable[int]]  # calls of one kind: (kind, calls, pico-dollars, each call's amount)
 
 
 NESTED = "nested"  # the outcome of an entry that counts only in its model's own meter
@@ -162,7 +164,7 @@ class Ledger:
     def _fold(self) -> None:
         pending = self.pending
         n = len(pending)
-        tallied: list[tuple[Kind, int, int, Iterable[int]]] = []
+        tallied: list[Run] = []
         for kind, each, counted in itertools.chain(self._tallies.values(), self._unowned()):
             k = len(counted)
             if k:
@@ -170,15 +172,7 @@ class Ledger:
                 tallied.append((kind, k, each * k, repeat(each, k)))
         if not n and not tallied and not self._owed:
             return
-        # Taken and grouped in C: runs of calls of one kind (one model, one context) cost the
-        # fold a few tens of nanoseconds each.
-        batch = list(map(_popleft, repeat(pending, n)))
-        runs: Any
-        if batch and countOf(batch, batch[0]) == n:  # one entry over and over
-            kind, each = batch[0]
-            runs = ((kind, n, each * n, repeat(each, n)),)
-        else:
-            runs = _runs(batch)
+        runs = _grouped(list(map(_popleft, repeat(pending, n))))
         sums: dict[tuple[str, Any], int] = {}
         total = calls = unpriced = 0
         recent = self._recent
@@ -210,8 +204,12 @@ class Ledger:
             key = ("outcome", outcome)
             sums[key] = sums.get(key, 0) + spent
             for tag, value in tags.items():
-                key = ("tag:" + tag, value if isinstance(value, Hashable) else repr(value))
-                sums[key] = sums.get(key, 0) + spent
+                key = ("tag:" + tag, value)
+                try:
+                    sums[key] = sums.get(key, 0) + spent
+                except Exception:  # a value that does not hash or compare (a list): its text
+                    key = ("tag:" + tag, tag_text(value, repr))
+                    sums[key] = sums.get(key, 0) + spent
         self._write(total, calls, unpriced, sums)
 
     def _write(self, total: int, calls: int, unpriced: int, sums: dict[tuple[str, Any], int]) -> None:
@@ -221,12 +219,19 @@ class Ledger:
                 key = f"{self.name}:{suffix}"
                 owed[key] = owed.get(key, 0) + amount
         for (dim, given), amount in sums.items():
+            value = given
+            try:
+                shown = repr(value)
+            except Exception:  # a tag value that hashes but has no repr: its stand-in
+                value = tag_text(given, repr)
+                shown = repr(value)
             known = self._known.setdefault(dim, set())  # by repr: 1, 1.0 and True are three values
-            value = given if repr(given) in known or len(known) < self.max_values else OTHER
-            if repr(value) not in known:
-                known.add(repr(value))
-                self._unindexed[(dim, repr(value))] = value
-            key = f"{self.name}:by:{dim}:{value!r}"
+            if shown not in known and len(known) >= self.max_values:
+                value, shown = OTHER, repr(OTHER)
+            if shown not in known:
+                known.add(shown)
+                self._unindexed[(dim, shown)] = value
+            key = f"{self.name}:by:{dim}:{shown}"
             owed[key] = owed.get(key, 0) + amount
         for (dim, shown), value in list(self._unindexed.items()):  # (a failing store: tried at every fold)
             try:
@@ -339,8 +344,23 @@ class Ledger:
         return f"<Ledger {self.name!r} on {type(self.store).__name__}>"
 
 
-def _runs(batch: list[Entry]) -> Iterator[tuple[Kind, int, int, list[int]]]:
-    """Each run of entries of one kind: (kind, calls, pico-dollars, each call's amount)."""
+def _grouped(batch: list[Entry]) -> Iterable[Run]:
+    """The batch as runs of entries of one kind, taken and grouped in C: runs of calls of one
+    kind (one model, one context) cost the fold a few tens of nanoseconds each. Telling kinds
+    apart compares their tags, which a tag value may refuse (its ``==`` raising): the entries
+    then count one by one, each exactly once."""
+    n = len(batch)
+    try:
+        if batch and countOf(batch, batch[0]) == n:  # one entry over and over
+            kind, each = batch[0]
+            return ((kind, n, each * n, repeat(each, n)),)
+        return list(_runs(batch))
+    except Exception:
+        return [(kind, 1, each, (each,)) for kind, each in batch]
+
+
+def _runs(batch: list[Entry]) -> Iterator[Run]:
+    """Each run of entries of one kind."""
     for kind, run in groupby(batch, _alike):
         amounts = list(map(_amount, run))
         yield kind, len(amounts), sum(amounts), amounts

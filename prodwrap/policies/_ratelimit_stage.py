@@ -21,7 +21,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from prodwrap import _clock
-from prodwrap._context import TAGS
+from prodwrap._context import TAGS, tag_text
 from prodwrap._log import Throttle, logger
 from prodwrap._stage import Pause, Seam, Stage
 from prodwrap._stats import counted
@@ -122,7 +122,12 @@ class CallLimitStage(Stage):
     def _scope(self) -> str:
         """The buckets' key suffix for this call: ``:<tag>=<value>`` with ``by=`` (none without the tag)."""
         value = TAGS.get().get(self.by) if self.by else None
-        return "" if value is None else f":{self.by}={value}"
+        if value is None:
+            return ""
+        try:
+            return f":{self.by}={value}"
+        except Exception:  # a value whose text raises: keyed by its stand-in (tag_text)
+            return f":{self.by}={tag_text(value)}"
 
     def before_attempt(self, call: CallRecord, target: Target) -> Pause | RateLimitedError | None:
         if call.phase >= 0:

@@ -47,8 +47,9 @@ class RateLimit:
             cannot read the output's usage).
         max_wait: seconds an attempt may wait for its permit (never past the call's deadline);
             0 refuses at once.
-        by: the name of a ``pw.context(...)`` tag: one set of buckets per value of the tag
-            (calls without the tag share one set).
+        by: the name of a ``pw.context(...)`` tag: one set of buckets per value of the tag,
+            keyed by its text (calls without the tag share one set; a value whose text
+            raises is keyed ``"<TypeName>"``).
         store: where the buckets live (default: a ``MemoryStore`` of the model's own); a shared
             store makes one limit for every process using it.
         estimate: tokens reserved for an attempt before it is made: a number, or a callable of

@@ -444,6 +444,32 @@ def test_by_a_tag_keeps_one_window_per_value(clock: FakeClock) -> None:
     }
 
 
+def test_by_a_tag_value_that_cannot_be_hashed_or_printed_is_a_scope_of_its_text(
+    clock: FakeClock, bad_tag: tuple[Callable[[], object], str]
+) -> None:
+    make, text = bad_tag
+    model = budgeted("tenants", pw.Budget("0.02", per="day", by="customer"))
+    with pw.context(customer=make()):
+        assert model(1) == 1  # the success path
+    with pw.context(customer=make()):
+        assert model.predict_detailed(2).value == 2  # the walk
+    with pw.context(customer=make()), pytest.raises(pw.BudgetExceededError) as refused:
+        model(3)  # every such value in one window: the budget still holds
+    assert refused.value.scope == f"customer={text}"
+    (budget,) = model.stats().budget
+    assert budget.scopes == {f"customer={text}": Decimal("0.02")} and budget.faults == 0
+
+
+def test_tag_values_of_one_text_share_a_window_counted_once(clock: FakeClock) -> None:
+    model = budgeted("tenants", pw.Budget("0.03", per="day", by="customer"))
+    for customer in (1, "1", ["x"], ["x"]):  # 1 and "1" are one scope, as are the two lists
+        with pw.context(customer=customer):
+            model(0)
+    (budget,) = model.stats().budget
+    assert budget.scopes == {"customer=1": Decimal("0.02"), "customer=['x']": Decimal("0.02")}
+    assert budget.spent == Decimal("0.04")  # each window once
+
+
 def test_several_budgets_reserve_all_or_nothing(clock: FakeClock) -> None:
     model = budgeted("two", pw.Budget("0.03", per="hour"), pw.Budget("0.05", per="day"))
     assert model._engine.fast is not None

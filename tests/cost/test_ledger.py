@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import itertools
 import threading
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 import prodwrap as pw
 from prodwrap._context import NO_TAGS
 from prodwrap.state import MemoryStore
+from tests.support import Raising
 
 
 def flaky(fails: set[int]) -> Any:
@@ -335,3 +337,39 @@ def test_a_shared_ledger_attributes_a_fallback_models_spend_to_the_call_it_serve
     assert shared.total(by="outcome") == {"fallback": Decimal("0.021")}
     assert shared.total(by="model") == {"A": Decimal("0.012"), "B": Decimal("0.009")}
     assert baseline.stats().cost == Decimal("0.009")  # the fallback's own view keeps its spend
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["success path", "walk"])
+def test_no_tag_value_loses_splits_or_doubles_a_batch(bad_tag: tuple[Callable[[], object], str], fast: bool) -> None:
+    """A tag value that does not hash, compare or print, among a batch's calls (the first fold
+    at 1024 calls holds them): every call's money and count reaches the totals once."""
+    make, text = bad_tag
+    observers = [] if fast else [lambda p: None]  # an observer: the calls take a record
+    model = pw.ProductionModel(lambda x: 1, cost=pw.PerCall("0.01"), observers=observers)
+    ledger = model.ledger
+    assert ledger is not None
+    for i in range(2003):
+        with pw.context(customer=make() if 1000 <= i < 1003 else "acme"):  # a fresh value each
+            model(i)
+    assert model.stats().cost == ledger.total() == Decimal("20.03")
+    assert ledger.calls() == model.stats().calls == 2003 and ledger.faults == 0
+    by = ledger.total(by="customer")
+    assert by.pop("acme") == Decimal("20.00")
+    assert sum(by.values()) == Decimal("0.03")
+    assert {key if isinstance(key, str) else repr(key) for key in by} == {text}  # under its text
+
+
+def test_a_tag_value_that_does_not_hash_is_counted_under_its_repr() -> None:
+    ledger = pw.Ledger()
+    model = pw.ProductionModel(lambda x: 1, cost=pw.PerCall("1"), ledger=ledger)
+    for customer in (["eu", "us"], ("acme", ["eu-west"]), {"id": 7}, ("acme", ["eu-west"])):
+        with pw.context(customer=customer):
+            model(0)
+    with pw.context(customer=Raising()):
+        model(0)
+    assert ledger.total(by="customer") == {
+        "('acme', ['eu-west'])": Decimal("2.00"),
+        "<Raising>": Decimal("1.00"),  # not even its repr: its type's name
+        "['eu', 'us']": Decimal("1.00"),
+        "{'id': 7}": Decimal("1.00"),
+    }

@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -285,6 +286,22 @@ def test_by_keeps_one_bucket_per_tag_value(clock: FakeClock) -> None:
     with pw.context(customer="acme", request_id="r-1"):
         p = model.predict_detailed(6)
     assert p.value == -1 and p.errors[0].scope == "calls:customer=acme"
+
+
+def test_by_a_tag_value_that_cannot_be_printed_never_breaks_a_call(
+    clock: FakeClock, bad_tag: tuple[Callable[[], object], str]
+) -> None:
+    make, text = bad_tag
+    model = limited(calls=1, per=60.0, by="customer")
+    with pw.context(customer=make()):
+        assert model(1) == 1
+    with pw.context(customer=make()):  # every such value in one bucket: the limit still holds
+        p = model.predict_detailed(2)
+    assert p.value == -1 and p.errors[0].scope == f"calls:customer={text}"
+    bare = limited(fallback=None, calls=5, per=60.0, by="customer")
+    with pw.context(customer=make()):
+        assert [bare(1), bare.predict_detailed(2).value] == [1, 2]
+    assert model.stats().rate_limit.faults == bare.stats().rate_limit.faults == 0
 
 
 def test_by_with_churning_tag_values_keeps_the_buckets_bounded(clock: FakeClock) -> None:
