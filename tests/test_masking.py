@@ -59,6 +59,10 @@ def escalation_sink(name: str) -> pw.ProductionModel:
     return pw.ProductionModel(score, name=name, input=Applicant, escalate=pw.Escalate(when=lambda out: True, to=leaks))
 
 
+def cache_key(name: str) -> pw.ProductionModel:
+    return pw.ProductionModel(score, name=name, input=Applicant, cache=pw.Cache(maxsize=8, key=leaks))
+
+
 def retry_on(name: str) -> pw.ProductionModel:
     def refuse(a: Applicant) -> float:
         raise ConnectionError("down")
@@ -166,6 +170,7 @@ INPUT_FAULTS = [
     escalate_reason,
     escalation_sink,
     retry_on,
+    cache_key,
 ]
 OUTPUT_FAULTS = [
     out_observer,

@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import math
 import threading
+from functools import partial
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
@@ -91,6 +92,7 @@ class CacheCore:
 
     def __init__(self, policy: Cache, build: Build) -> None:
         self.model = build.name
+        self.masking = build.masking  # what a fault line may show of the input
         self.version = build.version
         self.user_key = policy.key
         self.copy = policy.copy
@@ -203,6 +205,7 @@ class CacheCore:
                 self.model,
                 key.error,
                 extra={"model": self.model, "version": self.version},
+                masked=partial(self.masking.mask_for, value),  # (key= may quote the input)
             )
             return _Ticket(None)
         return _Ticket(key)
