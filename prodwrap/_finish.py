@@ -244,9 +244,8 @@ class Finisher:
     ) -> BaseException | None:
         """What the finish raises once every hook has run, now that ``hook`` raised ``exc``
         (``raised``: what it would raise so far; ``value``: the call's input; ``out``: its
-        output): an interrupt
-        (not an ``Exception``) before anything, then an error meant for the caller; any other
-        error is counted and logged."""
+        output): an interrupt (not an ``Exception``) before anything, then an error meant for
+        the caller; any other error is counted and logged."""
         interrupted = raised is not None and not isinstance(raised, Exception)  # (the first one stands)
         if not isinstance(exc, Exception):
             return raised if interrupted else exc
@@ -259,9 +258,9 @@ class Finisher:
 
     def failed(self, observer: object, exc: Exception, value: Any = None, out: Any = None) -> Exception | None:
         """An observer raised: count it, log it once per burst, with the sensitive values of
-        the call's input ``value`` and output ``out`` masked (an observer may put one in its error's text). An
-        error meant for the caller (``ShadowMismatchError``) is returned instead, for the
-        finish point to raise."""
+        the call's input ``value`` and output ``out`` masked (an observer may put one in its
+        error's text). An error meant for the caller (``ShadowMismatchError``) is returned
+        instead, for the finish point to raise."""
         if isinstance(exc, _FOR_CALLER):
             return exc
         self.stats.observer_failed()

@@ -373,8 +373,8 @@ class ProductionModel(Generic[In, P, R]):
         idempotent. What is still queued (audit lines, escalations) is handed on first: this
         waits for it up to ``timeout`` seconds in all (None: the audit log waits as long as its
         sink takes, so a sink that hangs holds it, and counts the lines a timeout leaves; the
-        escalation worker waits 1 s at most). The model still
-        predicts afterwards, without what was closed."""
+        escalation worker waits 1 s at most). The model still predicts afterwards, without
+        what was closed."""
         if timeout is not None and not timeout >= 0:  # (NaN included)
             raise ConfigurationError(f"{self.name}: close(timeout=) must be None or seconds >= 0, got {timeout!r}")
         self._closed = True

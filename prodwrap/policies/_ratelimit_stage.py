@@ -122,12 +122,7 @@ class CallLimitStage(Stage):
     def _scope(self) -> str:
         """The buckets' key suffix for this call: ``:<tag>=<value>`` with ``by=`` (none without the tag)."""
         value = TAGS.get().get(self.by) if self.by else None
-        if value is None:
-            return ""
-        try:
-            return f":{self.by}={value}"
-        except Exception:  # a value whose text raises: keyed by its stand-in (tag_text)
-            return f":{self.by}={tag_text(value)}"
+        return "" if value is None else f":{self.by}={tag_text(value)}"  # (a text that raises: its stand-in)
 
     def before_attempt(self, call: CallRecord, target: Target) -> Pause | RateLimitedError | None:
         if call.phase >= 0:

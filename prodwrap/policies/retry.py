@@ -291,6 +291,8 @@ class Retry:
                 if self.stop is not None and self.stop(state):
                     return None
                 delay = float(self.wait(state))
+            if not math.isfinite(delay):  # NaN or forever: a wait gone wrong, said loudly (not a wait of 0 s)
+                raise ValueError(f"its wait gave {delay!r} s, not a finite number of seconds")
             after = retry_after(exc)  # (one that raises is read here, as the default predicate reads it)
         except Exception as fault:  # a bug in the policy's own callables: no retry, said loudly
             _faults.warning(
@@ -302,15 +304,6 @@ class Retry:
                 exc_info=fault,
                 extra={"model": model, "reason": "retry_policy_error"},
                 masked=partial(masking.mask_for, value),
-            )
-            return None
-        if not math.isfinite(delay):  # NaN or forever: a wait gone wrong, said loudly (not a wait of 0 s)
-            _faults.warning(
-                f"{model}:retry",
-                "%s: the retry policy's wait gave %r s, not a finite number of seconds (no retry)",
-                model,
-                delay,
-                extra={"model": model, "reason": "retry_policy_error"},
             )
             return None
         if delay < 0:

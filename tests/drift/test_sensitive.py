@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -174,43 +175,42 @@ def test_a_failing_detector_logs_no_value_of_a_sensitive_feature(caplog: pytest.
     assert all(r.exc_info is None for r in caplog.records)  # no exception object left to print
 
 
-def test_a_custom_detectors_details_keep_numbers_only() -> None:
-    class Listing:
-        threshold = 0.5
+class Reporting:
+    """A detector of the user's, reporting ``details(current)`` (an alert every check)."""
 
-        def fit(self, reference: Any) -> None:
-            pass
+    threshold = 0.5
 
-        def test(self, current: Any) -> Any:
-            details = {"first": current[0], "counts": {current[0]: 3}, "n": 5, "share": 0.5, "method": "mine"}
-            return pw.drift.DriftResult("listing", None, 1.0, None, 0.5, True, 10, len(current), details=details)
+    def __init__(self, details: Callable[[Any], dict[Any, Any]]) -> None:
+        self.details = details
 
-    monitor = pw.DriftMonitor(_reference(), features={"ssn": Listing()}, window=5, background=False)
+    def fit(self, reference: Any) -> None:
+        pass
+
+    def test(self, current: Any) -> Any:
+        details = self.details(current)
+        return pw.drift.DriftResult("mine", None, 1.0, None, 0.5, True, 10, len(current), details=details)
+
+
+def _reported(details: Callable[[Any], dict[Any, Any]]) -> Any:
+    """The details kept of a check by ``Reporting(details)`` on the sensitive feature."""
+    monitor = pw.DriftMonitor(_reference(), features={"ssn": Reporting(details)}, window=5, background=False)
     monitor.mark_sensitive(["ssn"])
     for i in range(5):
         monitor.observe(Applicant(**_live(i)), None)
-    details = monitor.report()["ssn"].details
+    return monitor.report()["ssn"].details
+
+
+def test_a_custom_detectors_details_keep_numbers_only() -> None:
+    details = _reported(
+        lambda current: {"first": current[0], "counts": {current[0]: 3}, "n": 5, "share": 0.5, "method": "mine"}
+    )
     assert (details["n"], details["share"]) == (5, 0.5)
     assert details["first"].startswith("redacted:") and details["method"].startswith("redacted:")
     assert list(details["counts"].values()) == [3] and SECRET not in repr(details)
 
 
 def test_a_custom_detail_named_after_a_value_of_the_window_is_renamed() -> None:
-    class Naming:
-        threshold = 0.5
-
-        def fit(self, reference: Any) -> None:
-            pass
-
-        def test(self, current: Any) -> Any:
-            details = {current[0]: 1, "n": 5}  # (a detail named after a live value)
-            return pw.drift.DriftResult("naming", None, 1.0, None, 0.5, True, 10, len(current), details=details)
-
-    monitor = pw.DriftMonitor(_reference(), features={"ssn": Naming()}, window=5, background=False)
-    monitor.mark_sensitive(["ssn"])
-    for i in range(5):
-        monitor.observe(Applicant(**_live(i)), None)
-    details = monitor.report()["ssn"].details
+    details = _reported(lambda current: {current[0]: 1, "n": 5})  # (a detail named after a live value)
     assert details["n"] == 5 and SECRET not in repr(details)
     assert next(name for name in details if name != "n").startswith("redacted:")
 
