@@ -1,8 +1,9 @@
 """The cache on the seam: a lookup on the admission seam and a store on the observer seam,
 sharing one :class:`CacheCore` (a cachetools cache behind one lock, and the single flights).
 
-A call's key is computed once. On the success path, ``fast_admit`` looks it up without the
-lock in an LRU table's ``front`` (``_cache_tables``): a hit is served there and then. Otherwise
+A call's key is computed once. On the success path, ``fast_admit`` (or the hook
+``_cache_hit`` compiles for the model's declared input class) looks it up without the lock
+in an LRU table's ``front`` (``_cache_tables``): a hit is served there and then. Otherwise
 ``claim`` looks again under the lock (a TTL table is only read there): a miss registers the
 call as the one that fills the key (its *claim*) and stays on the success path, and
 ``fast_observe`` stores the output and ends the flight; a key already in flight, or one it
@@ -34,6 +35,7 @@ from prodwrap._stage import Seam, Serve, Stage, Wait
 from prodwrap.cost._money import money
 from prodwrap.errors import PredictionTimeout
 from prodwrap.policies._cache_claims import Claim, Ticket, Unkeyed
+from prodwrap.policies._cache_hit import compile_admit
 from prodwrap.policies._cache_keys import KEYERS, call_key, flat_key
 from prodwrap.policies._cache_tables import FOLD_EVERY, LRU, TTL, Entry
 from prodwrap.policies._canonical import canonical_form
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
 
     from prodwrap._record import CallRecord
     from prodwrap._stage import Build
+    from prodwrap.policies._cache_hit import Admit
     from prodwrap.policies.cache import Cache
 
 _faults = Throttle(logger("cache"))
@@ -53,7 +56,7 @@ _UNUSED = PredictionTimeout("cache: the single flight was not done in time")  # 
 
 def compile_cache(policy: Cache, build: Build) -> tuple[CacheLookup, CacheStore]:
     core = CacheCore(policy, build)
-    return CacheLookup(core), CacheStore(core)
+    return CacheLookup(core, compile_admit(core, getattr(build.settings, "input", None))), CacheStore(core)
 
 
 class CacheCore:
@@ -94,7 +97,8 @@ class CacheCore:
 
     def fast_admit(self, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool | Serve:
         """A hit is served; a miss stays on the success path as the key's claim; a key in
-        flight (or none) takes the walk."""
+        flight (or none) takes the walk. (``_cache_hit`` compiles one that keys the model's
+        declared input class inline, and calls this for any other input.)"""
         key: Any = None
         if not args and not kwargs and self.user_key is None:
             keyer = KEYERS.get(type(value))  # (flat_key without its call layer; type(): no __getattr__ hook)
@@ -348,9 +352,9 @@ class CacheLookup(Stage):
     section = "cache"
     serves = (("cached", "cache"),)
 
-    def __init__(self, core: CacheCore) -> None:
+    def __init__(self, core: CacheCore, fast_admit: Admit) -> None:
         self.core = core
-        self.fast_admit = core.fast_admit
+        self.fast_admit = fast_admit  # (``core.fast_admit``, or one keying the declared input inline)
         self.fast_undo = core.fast_undo
 
     def admit(self, call: CallRecord, value: Any) -> Serve | Wait | None:
