@@ -61,6 +61,9 @@ def _none(value: Any) -> None:
 # The key of an instance, by its class: a scalar's, a pydantic model's (learnt on its first
 # instance), None for any other class.
 KEYERS: dict[type, Keyer] = {int: _scalar, str: _scalar, bool: _scalar, type(None): _scalar, float: _float}
+# The field types a pydantic model class's remembered key was compiled for (its usual ones:
+# an instance of these types is keyed ``(cls, *values)``), by class.
+USUAL: dict[type, tuple[type, ...]] = {}
 
 
 def _learn(cls: type) -> Keyer:
@@ -101,6 +104,8 @@ def _first(cls: type, names: tuple[str, ...]) -> Keyer:
                 compiled = _compiled(cls, names, kinds)
                 if KEYERS.get(cls) is key:  # (no other thread, nor this one re-entered, compiled one meanwhile)
                     _remember(cls, compiled)
+                    if KEYERS.get(cls) is compiled:
+                        USUAL[cls] = kinds
                 current = KEYERS.get(cls)
         if current is not None and current is not key:
             return current(value)

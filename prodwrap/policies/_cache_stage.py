@@ -1,17 +1,20 @@
 """The cache on the seam: a lookup on the admission seam and a store on the observer seam,
 sharing one :class:`CacheCore` (a cachetools cache behind one lock, and the single flights).
 
-A call's key is computed once. On the success path, ``fast_admit`` looks it up: a hit, a key
-already in flight, or a key it cannot compute sends the call to the walk (handing the key on,
-so ``admit`` does not compute it again), where ``admit`` serves the hit or has the call wait
-for the flight. A miss registers the call as the one that fills the key (its *claim*) and
-stays on the success path; ``fast_observe`` stores the output and ends the flight. The claim
-is found again by the input's identity: no two success-path claims share an input object (a
-second call with the same object takes the walk), so no lock or record is needed per call. A
-first attempt that fails hands the call to the walk, and the store's ``observe`` ends its
-flight when the call ends, whatever happened.
+A call's key is computed once. On the success path, ``fast_admit`` (or the hook
+``_cache_hit`` compiles for the model's declared input class) looks it up without the lock
+in an LRU table's ``front`` (``_cache_tables``): a hit is served there and then. Otherwise
+``claim`` looks again under the lock (a TTL table is only read there): a miss registers the
+call as the one that fills the key (its *claim*) and stays on the success path, and
+``fast_observe`` stores the output and ends the flight; a key already in flight, or one it
+cannot compute, sends the call to the walk (handing the key on, so ``admit`` does not compute
+it again), where ``admit`` has the call wait for the flight. The claim is found again by the
+input's identity: no two success-path claims share an input object (a second call with the
+same object takes the walk), so no lock or record is needed per call. A first attempt that
+fails hands the call to the walk, and the store's ``observe`` ends its flight when the call
+ends, whatever happened.
 
-On the walk, ``call.state[core]`` holds the call's :class:`_Ticket`: its key, its claim if it
+On the walk, ``call.state[core]`` holds the call's :class:`Ticket`: its key, its claim if it
 fills the key, and whether it already waited. A waiter is asked again when its flight ends: a
 hit is served; otherwise (the flight failed, or the wait ran out at the deadline) it calls the
 predict itself, without waiting again.
@@ -32,8 +35,10 @@ from prodwrap._log import Throttle, logger
 from prodwrap._stage import Seam, Serve, Stage, Wait
 from prodwrap.cost._money import money
 from prodwrap.errors import PredictionTimeout
+from prodwrap.policies._cache_claims import Claim, Ticket, Unkeyed
+from prodwrap.policies._cache_hit import compile_admit
 from prodwrap.policies._cache_keys import KEYERS, call_key, flat_key
-from prodwrap.policies._cache_tables import LRU, TTL, now
+from prodwrap.policies._cache_tables import FOLD_EVERY, LRU, TTL, Entry
 from prodwrap.policies._canonical import canonical_form
 from prodwrap.policies.cache import CacheStats
 
@@ -42,49 +47,17 @@ if TYPE_CHECKING:
 
     from prodwrap._record import CallRecord
     from prodwrap._stage import Build
+    from prodwrap.policies._cache_hit import Admit
     from prodwrap.policies.cache import Cache
 
 _faults = Throttle(logger("cache"))
-Entry = tuple[Any, bool, float, int, Serve | None]  # (output or its copy, copied?, seconds, cost, decision)
 _MISSING: Any = object()
 _UNUSED = PredictionTimeout("cache: the single flight was not done in time")  # (admission asks again)
 
 
 def compile_cache(policy: Cache, build: Build) -> tuple[CacheLookup, CacheStore]:
     core = CacheCore(policy, build)
-    return CacheLookup(core), CacheStore(core)
-
-
-class _Claim:
-    """A key being filled by one call; ``flight`` is made when a second call has to wait."""
-
-    __slots__ = ("flight", "key", "start")
-
-    def __init__(self, key: Hashable, start: float) -> None:
-        self.key = key
-        self.start = start  # perf_counter() when the key was looked up
-        self.flight: Flight | None = None
-
-
-class _Ticket:
-    """What the cache knows of one call on the walk (``call.state[core]``)."""
-
-    __slots__ = ("claim", "key", "served", "waited")
-
-    def __init__(self, key: Hashable | None, claim: _Claim | None = None) -> None:
-        self.key = key  # None: this call is not cached (no key)
-        self.claim = claim  # this call fills the key
-        self.waited = False
-        self.served = False
-
-
-class _Unkeyed:
-    """A key that could not be computed on the success path (the walk counts it)."""
-
-    __slots__ = ("error",)
-
-    def __init__(self, error: Exception) -> None:
-        self.error = error
+    return CacheLookup(core, compile_admit(core, getattr(build.settings, "input", None))), CacheStore(core)
 
 
 class CacheCore:
@@ -100,15 +73,16 @@ class CacheCore:
         self.maxsize = policy.maxsize
         self.lock = threading.Lock()
         ttl = policy.ttl
-        self.cache: LRU | TTL = LRU(policy.maxsize) if ttl is None else TTL(policy.maxsize, ttl, timer=now)
-        self.flights: dict[Hashable, _Claim] = {}  # key -> the call filling it
-        self.pending: dict[int, _Claim] = {}  # id(validated input) -> its success-path claim
+        self.cache: LRU | TTL = LRU(policy.maxsize) if ttl is None else TTL(policy.maxsize, ttl)
+        # An LRU table's entries, read without the lock (None: a TTL table, read under it)
+        self.front = self.cache.front if isinstance(self.cache, LRU) else None
+        self.served = self.cache.served  # the hits, counted by the next fold
+        self.flights: dict[Hashable, Claim] = {}  # key -> the call filling it
+        self.pending: dict[int, Claim] = {}  # id(validated input) -> its success-path claim
         self.carried: dict[int, tuple[Any, Any, Any, Any]] = {}  # thread -> key handed to the walk
         self.undone: dict[int, bool] = {}  # thread -> its success-path claim was given back
         self.plain = canonical_form(self.version, (), {})  # the key's tail without arguments
-        self.hits = self.misses = self.waits = self.unkeyable = self.errors = 0
-        self.saved = 0.0
-        self.saved_cost = 0  # pico-dollars the hits saved (what the calls that filled them cost)
+        self.misses = self.waits = self.unkeyable = self.errors = 0  # (the hits: the table's)
         self.spent: Callable[[CallRecord | None], int] | None = None  # a call's cost (set with cost=)
 
     # -- keys -----------------------------------------------------------------------------
@@ -125,7 +99,8 @@ class CacheCore:
 
     def fast_admit(self, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool | Serve:
         """A hit is served; a miss stays on the success path as the key's claim; a key in
-        flight (or none) takes the walk."""
+        flight (or none) takes the walk. (``_cache_hit`` compiles one that keys the model's
+        declared input class inline, and calls this for any other input.)"""
         key: Any = None
         if not args and not kwargs and self.user_key is None:
             keyer = KEYERS.get(type(value))  # (flat_key without its call layer; type(): no __getattr__ hook)
@@ -134,32 +109,48 @@ class CacheCore:
             try:
                 key = self.key_of(value, args, kwargs)
             except Exception as exc:
-                key = _Unkeyed(exc)
-        if key.__class__ is not _Unkeyed:
-            lock = self.lock
-            lock.acquire()  # (not ``with``: on Python 3.11 it costs more than the lookup)
-            try:
-                try:
-                    entry = self.cache[key]  # (``get`` is two call layers more)
-                except KeyError:
-                    entry = None
-                if entry is None:
-                    ident = id(value)
-                    if key not in self.flights and ident not in self.pending:
-                        claim = _Claim(key, perf_counter())
-                        self.flights[key] = claim
-                        self.pending[ident] = claim
-                        self.misses += 1
-                        return True
-                else:
-                    self.hits += 1
-                    self.saved, self.saved_cost = self.saved + entry[2], self.saved_cost + entry[3]
-            finally:
-                lock.release()
+                self.carried[threading.get_ident()] = (value, args, kwargs, Unkeyed(exc))  # admit counts it
+                return False
+        front = self.front
+        if front is not None:
+            entry = front.get(key)  # (without the lock: one dict lookup, see _cache_tables)
             if entry is not None:  # a hit: served here, on the success path (a mutable output: a copy)
-                return entry[4] or Serve(copy.deepcopy(entry[0]), "cached", "cache")
+                served = self.served
+                served.append(entry)  # (counted, and its recency applied, by the next fold)
+                if len(served) > FOLD_EVERY:
+                    self.fold()
+                return entry.decision or self.serve(entry)
+        return self.claim(value, args, kwargs, key)
+
+    def claim(self, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any], key: Hashable) -> bool | Serve:
+        """Under the lock, ``key`` not found without it: a hit after all (filled meanwhile, or a
+        TTL table, read under the lock), or the key's claim (True), or the walk (False: the key
+        is in flight, or another success-path call holds this input object)."""
+        lock = self.lock
+        lock.acquire()  # (not ``with``: on Python 3.11 it costs more than the lookup)
+        try:
+            entry = self.cache.lookup(key)
+            if entry is None:
+                ident = id(value)
+                if key not in self.flights and ident not in self.pending:
+                    claim = Claim(key, perf_counter())
+                    self.flights[key] = claim
+                    self.pending[ident] = claim
+                    self.misses += 1
+                    return True
+            else:
+                self.cache.count(entry)
+        finally:
+            lock.release()
+        if entry is not None:
+            return self.serve(entry)
         self.carried[threading.get_ident()] = (value, args, kwargs, key)  # admit takes it next
         return False
+
+    def fold(self) -> None:
+        """Count the hits served so far (``_cache_tables``)."""
+        with self.lock:
+            self.cache.fold()
 
     def fast_undo(self) -> None:
         """A later stage sent the call to the walk after this one claimed its key (the walk's
@@ -173,7 +164,7 @@ class CacheCore:
 
     # -- the walk -------------------------------------------------------------------------
 
-    def ticket(self, call: CallRecord, value: Any) -> _Ticket:
+    def ticket(self, call: CallRecord, value: Any) -> Ticket:
         """A new ticket: a claim the success path gave back, or the key handed on, or computed."""
         thread = threading.get_ident()
         if self.undone and self.undone.pop(thread, False):
@@ -185,7 +176,7 @@ class CacheCore:
                 except Exception:
                     mine = False
                 if mine:
-                    return _Ticket(claim.key, claim)
+                    return Ticket(claim.key, claim)
                 self.settle(claim, _MISSING, 0.0)  # another call's claim, left behind: end it
         carried = self.carried.pop(thread, None) if self.carried else None
         key: Any
@@ -195,8 +186,8 @@ class CacheCore:
             try:
                 key = self.key_of(value, call.args, call.kwargs)
             except Exception as exc:
-                key = _Unkeyed(exc)
-        if isinstance(key, _Unkeyed):
+                key = Unkeyed(exc)
+        if isinstance(key, Unkeyed):
             with self.lock:
                 self.unkeyable += 1
             _faults.warning(
@@ -207,12 +198,12 @@ class CacheCore:
                 extra={"model": self.model, "version": self.version},
                 masked=partial(self.masking.mask_for, value),  # (key= may quote the input)
             )
-            return _Ticket(None)
-        return _Ticket(key)
+            return Ticket(None)
+        return Ticket(key)
 
     def admit(self, call: CallRecord, value: Any) -> Serve | Wait | None:
         state = call.state
-        ticket: _Ticket | None = None if state is None else state.get(self)
+        ticket: Ticket | None = None if state is None else state.get(self)
         if ticket is None:
             ticket = self.ticket(call, value)
             if state is None:
@@ -225,17 +216,16 @@ class CacheCore:
         if key is None:
             return None
         with self.lock:
-            entry = self.cache.get(key)
+            entry = self.cache.lookup(key)
             if entry is not None:
-                self.hits += 1
-                self.saved, self.saved_cost = self.saved + entry[2], self.saved_cost + entry[3]
+                self.cache.count(entry)
             elif ticket.waited:  # its flight did not fill the key: it calls the predict itself
                 self.misses += 1
                 return None
             else:
                 claim = self.flights.get(key)
                 if claim is None:
-                    ticket.claim = self.flights[key] = _Claim(key, 0.0)
+                    ticket.claim = self.flights[key] = Claim(key, 0.0)
                     self.misses += 1
                     return None
                 if claim.flight is None:
@@ -250,7 +240,7 @@ class CacheCore:
 
     def observe(self, call: CallRecord) -> None:
         state = call.state
-        ticket: _Ticket | None = None if state is None else state.get(self)
+        ticket: Ticket | None = None if state is None else state.get(self)
         if ticket is None:  # the success path's call: handed over, cancelled, or on a record
             if not call.valid_input or not (call.attempts or call.reasons == ["cancelled"]):
                 return
@@ -265,7 +255,7 @@ class CacheCore:
         if ticket.claim is not None:
             self.settle(ticket.claim, call.value if self.storable(call) else _MISSING, call.latency, call)
         elif self.storable(call):  # a waiter that went on: it fills the key all the same
-            entry = self.entry(call.value, call.latency, 0 if self.spent is None else self.spent(call))
+            entry = self.entry(ticket.key, call.value, call.latency, 0 if self.spent is None else self.spent(call))
             if entry is not None:
                 with self.lock:
                     self.cache[ticket.key] = entry
@@ -277,13 +267,13 @@ class CacheCore:
             return call.served_by == "primary"
         return self.cache_fallbacks and call.outcome == "fallback"
 
-    def entry(self, value: Any, seconds: float, cost: int = 0) -> Entry | None:
+    def entry(self, key: Hashable, value: Any, seconds: float, cost: int = 0) -> Entry | None:
         """What the cache holds for an output (None: a mutable one that cannot be copied,
         counted and logged); an output served as it is has its hits' decision: none allocates."""
         if not self.copy or immutable(value):
-            return (value, False, seconds, cost, Serve(value, "cached", "cache"))
+            return Entry(key, value, False, seconds, cost)
         try:
-            return (copy.deepcopy(value), True, seconds, cost, None)
+            return Entry(key, copy.deepcopy(value), True, seconds, cost)
         except Exception as exc:
             with self.lock:
                 self.errors += 1
@@ -306,7 +296,7 @@ class CacheCore:
             self.errors += 1
         ticket = None if call.state is None else call.state.get(self)
         if ticket is None:
-            call.state = {**(call.state or {}), self: _Ticket(None)}
+            call.state = {**(call.state or {}), self: Ticket(None)}
         _faults.warning(
             (self.model, "lookup"),
             "%s: the cache lookup failed (%s: %s); the call goes on uncached",
@@ -318,13 +308,13 @@ class CacheCore:
         )
 
     def serve(self, entry: Entry) -> Serve:
-        return entry[4] or Serve(copy.deepcopy(entry[0]), "cached", "cache")  # (a copy each time)
+        return entry.decision or Serve(copy.deepcopy(entry.output), "cached", "cache")  # (a copy each time)
 
-    def settle(self, claim: _Claim, out: Any, seconds: float, call: CallRecord | None = None) -> None:
+    def settle(self, claim: Claim, out: Any, seconds: float, call: CallRecord | None = None) -> None:
         """The call filling ``claim`` ended (``call``: its record; None on the success path):
         store ``out`` (unless ``_MISSING``) with what the call cost, end the flight."""
         cost = 0 if self.spent is None or out is _MISSING else self.spent(call)
-        entry = None if out is _MISSING else self.entry(out, seconds, cost)
+        entry = None if out is _MISSING else self.entry(claim.key, out, seconds, cost)
         with self.lock:
             if entry is not None:
                 self.cache[claim.key] = entry
@@ -336,22 +326,24 @@ class CacheCore:
 
     def stats(self) -> CacheStats:
         with self.lock:
-            if isinstance(self.cache, TTL):
-                self.cache.expire()
-            keyed = self.hits + self.misses
+            table = self.cache
+            table.fold()
+            if isinstance(table, TTL):
+                table.expire()
+            keyed = table.hits + self.misses
             return CacheStats(
-                hits=self.hits,
+                hits=table.hits,
                 misses=self.misses,
-                hit_rate=self.hits / keyed if keyed else None,
+                hit_rate=table.hits / keyed if keyed else None,
                 waits=self.waits,
-                size=len(self.cache),
+                size=len(table),
                 maxsize=self.maxsize,
-                evictions=self.cache.evicted,
-                expired=self.cache.expired,
+                evictions=table.evicted,
+                expired=table.expired,
                 unkeyable=self.unkeyable,
                 errors=self.errors,
-                saved_seconds=self.saved,
-                saved_cost=money(self.saved_cost),
+                saved_seconds=table.saved,
+                saved_cost=money(table.saved_cost),
             )
 
 
@@ -363,9 +355,9 @@ class CacheLookup(Stage):
     section = "cache"
     serves = (("cached", "cache"),)
 
-    def __init__(self, core: CacheCore) -> None:
+    def __init__(self, core: CacheCore, fast_admit: Admit) -> None:
         self.core = core
-        self.fast_admit = core.fast_admit
+        self.fast_admit = fast_admit  # (``core.fast_admit``, or one keying the declared input inline)
         self.fast_undo = core.fast_undo
 
     def admit(self, call: CallRecord, value: Any) -> Serve | Wait | None:
