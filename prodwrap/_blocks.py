@@ -57,16 +57,23 @@ def finish(finisher: Finisher, ns: dict[str, Any]) -> str:
 def plain_case(plain: Any, i: int | str, ns: dict[str, Any], call: str, prefix: str = "") -> str:
     """A hook's call, preceded by its ``plain`` case when it has one: while each context
     variable holds its value (by identity), one ``None`` appended to its ``tally`` list is all
-    the hook does (its ``tick`` runs with the latency sample, see :func:`finish`)."""
+    the hook does (its ``tick`` runs with the latency sample, see :func:`finish`). A guard
+    may carry a third item, an object whose ``set`` is False while the variable has never
+    been set (so it holds its default, the guard's value): then the variable is read only
+    once it has been (``_context.EVER``)."""
     if plain is None:
         return call
     guards, tally, _ = plain
     if type(tally) is not list:  # (the append below is specialized for an exact list)
         raise TypeError(f"a hook's plain case tallies in a list, got {type(tally).__name__}")
     tests = []
-    for j, (var, value) in enumerate(guards):
+    for j, (var, value, *ever) in enumerate(guards):
         ns[f"{prefix}get{i}_{j}"], ns[f"{prefix}is{i}_{j}"] = var.get, value
-        tests.append(f"{prefix}get{i}_{j}() is {prefix}is{i}_{j}")
+        test = f"{prefix}get{i}_{j}() is {prefix}is{i}_{j}"
+        if ever:  # (a variable never set yet holds its default: one slot read, no get())
+            ns[f"{prefix}ever{i}_{j}"] = ever[0]
+            test = f"(not {prefix}ever{i}_{j}.set or {test})"
+        tests.append(test)
     ns[f"{prefix}tally{i}"] = tally
     return f"    if {' and '.join(tests)}:\n        {prefix}tally{i}.append(None)\n    else:\n{indent(call)}"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from types import MappingProxyType
 from typing import Any
 
@@ -17,6 +17,27 @@ from prodwrap import _clock
 NO_TAGS: Mapping[str, Any] = MappingProxyType({})  # the tags outside every pw.context (one object)
 
 TAGS: ContextVar[Mapping[str, Any]] = ContextVar("prodwrap_tags", default=NO_TAGS)
+
+
+class Ever:
+    """Whether ``TAGS`` has been set anywhere in the process yet (``set``). Until it has, no
+    context holds anything but ``NO_TAGS``, and the compiled success path reads one slot in
+    place of ``TAGS.get()``. Never reset: a context copied into a thread or task while tags
+    were set keeps them after the ``pw.context`` block that set them has ended."""
+
+    __slots__ = ("set",)
+
+    def __init__(self) -> None:
+        self.set = False
+
+
+EVER = Ever()
+
+
+def set_tags(tags: Mapping[str, Any]) -> Token[Mapping[str, Any]]:
+    """``TAGS.set(tags)``, the only way it is set (``EVER`` is marked first)."""
+    EVER.set = True
+    return TAGS.set(tags)
 
 
 class Binding:
@@ -98,7 +119,7 @@ def context(**tags: Any) -> Iterator[Mapping[str, Any]]:
             model(x)
     """
     merged = MappingProxyType({**TAGS.get(), **tags})
-    token = TAGS.set(merged)
+    token = set_tags(merged)
     try:
         yield merged
     finally:

@@ -193,7 +193,8 @@ class Stage:
     ignored, but a non-empty tuple: the call's drift alerts (a drift monitor's check run
     inline), put on the call's span when telemetry watches it. The function may
     carry ``plain``: ``(guards, tally, tick)``, where ``guards`` are pairs of (``ContextVar``,
-    value): while each variable holds its value (by identity), appending ``None`` to the list
+    value), or triples with an object whose ``set`` says whether the variable was ever set
+    (``_blocks.plain_case``): while each variable holds its value (by identity), appending ``None`` to the list
     ``tally`` is all the hook would do but what ``tick()`` catches up on (reading and
     deleting what the list holds), and the compiled success path appends it in place of
     calling the hook; it calls ``tick()`` (never raises) once every 1024 success-path calls

@@ -28,7 +28,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from prodwrap import _clock
-from prodwrap._context import NO_TAGS, TAGS
+from prodwrap._context import EVER, NO_TAGS, TAGS, set_tags
 from prodwrap._stage import Seam, Serve, Stage
 from prodwrap._target import MODEL
 from prodwrap.cost._charge import Bill, Line
@@ -57,7 +57,7 @@ COLLECT: ContextVar[Collected | None] = ContextVar("prodwrap_charges", default=N
 # The tags while a calling model's COLLECT is set outside every pw.context: none, but not
 # NO_TAGS, so that TAGS alone tells the success path's plain case (PLAIN) that neither is set.
 CALLED: Mapping[str, Any] = MappingProxyType({})
-PLAIN = ((TAGS, NO_TAGS),)  # the plain case's guard: no tags, no calling model
+PLAIN = ((TAGS, NO_TAGS, EVER),)  # the plain case's guard: no tags, no calling model
 
 _LOST = RuntimeError("a hedged attempt that lost its race (its output was discarded)")
 _clocks = _clock.current
@@ -152,7 +152,7 @@ class CollectingStage(ChargeStage):
             if bill is None:
                 bill = call.bill = Bill()
             collected = Collected(self.charger.ledger)
-            tagged = TAGS.set(CALLED) if TAGS.get() is NO_TAGS else None  # (see PLAIN)
+            tagged = set_tags(CALLED) if TAGS.get() is NO_TAGS else None  # (see PLAIN)
             bill.pending = (COLLECT.set(collected), tagged, collected)
 
     def undo_attempt(self, call: CallRecord, target: Target) -> None:
