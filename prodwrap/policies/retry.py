@@ -106,7 +106,7 @@ class Backoff:
             high = min(self.initial * self.multiplier ** (attempt - 1), self.maximum)
         except OverflowError:
             high = self.maximum
-        return max(0.0, high)
+        return max(0.0, high)  # (finite: the three are, and an overflow is the maximum)
 
     def __add__(self, other: WaitStrategy) -> WaitStrategy:
         from tenacity.wait import wait_combine
@@ -198,8 +198,8 @@ class Retry:
         if self.stop is None and isinstance(self.wait, Backoff):
             object.__setattr__(self, "_plain", self.wait.plain)
             if self.attempts is not None and type(self.wait) is Backoff:  # (a subclass's plain() is asked)
-                highs = (self.wait.high(n) for n in range(1, self.attempts))
-                object.__setattr__(self, "_highs", tuple(h if math.isfinite(h) else 0.0 for h in highs))
+                highs = tuple(self.wait.high(n) for n in range(1, self.attempts))  # (finite: see high())
+                object.__setattr__(self, "_highs", highs)
                 if self.wait.jitter:  # (random loads with the first jittered policy, not with prodwrap)
                     from random import random
 

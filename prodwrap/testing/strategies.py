@@ -219,9 +219,14 @@ def valid_inputs(model: Any) -> st.SearchStrategy[Any]:
 # -- invalid --------------------------------------------------------------------------------
 
 
+def _bare(tp: Any) -> Any:
+    """A field's type without its ``Annotated`` constraints."""
+    return get_args(tp)[0] if get_origin(tp) is typing.Annotated else tp
+
+
 def _unseen(tp: Any) -> list[Any]:
     """Values a ``Literal``/``Enum`` field has not seen."""
-    tp = get_args(tp)[0] if get_origin(tp) is typing.Annotated else tp
+    tp = _bare(tp)
     if get_origin(tp) is Literal or (isinstance(tp, type) and issubclass(tp, enum.Enum)):
         return ["__unseen__", 987_654_321, None]
     return []
@@ -251,6 +256,10 @@ def _record_invalid(fields: dict[str, Any], required: set[str], valid: st.Search
     if keys:
         replaced = st.tuples(valid, st.sampled_from(keys), _WRONG)
         out.append(replaced.map(lambda p: {**p[0], p[1]: p[2]}))
+        numbers = [k for k in keys if _bare(fields[k]) is float]  # (NaN and infinities, drawn as often as the rest)
+        if numbers:
+            nonfinite = st.tuples(valid, st.sampled_from(numbers), st.sampled_from([math.nan, math.inf, -math.inf]))
+            out.append(nonfinite.map(lambda p: {**p[0], p[1]: p[2]}))
         unseen = [(k, v) for k in keys for v in _unseen(fields[k])]
         if unseen:
             out.append(st.tuples(valid, st.sampled_from(unseen)).map(lambda p: {**p[0], p[1][0]: p[1][1]}))
