@@ -43,14 +43,24 @@ def finish(finisher: Finisher, ns: dict[str, Any]) -> str:
             text += f"        tick{i}()\n"
     if finisher.fast_observe:
         ns["kept"] = finisher._kept
-        text += "    raised = None\n"  # an error meant for the caller (or an interrupt), raised once every hook has run
+        # An error meant for the caller (or an interrupt), raised once every hook has run.
+        start, end = "    raised = None\n", "    if raised is not None:\n        raise raised\n"
+        only = finisher.fast_observe[0] if len(finisher.fast_observe) == 1 else None
+        plain = getattr(only, "plain", None)
+        if plain is not None:  # one hook, with a plain case: all of it in its call's branch
+            ns["observe0"] = only
+            call = hooks(
+                ["observe0"], "(value, out)", "raised = kept(raised, observe0, exc, value, out)", "BaseException"
+            )
+            return text + plain_case(plain, 0, ns, start + call + end)
+        text += start
         for i, hook in enumerate(finisher.fast_observe):
             name = f"observe{i}"
             ns[name] = hook
             # (an interrupt, too, is kept for the end: the hooks after it run)
             call = hooks([name], "(value, out)", "raised = kept(raised, {name}, exc, value, out)", "BaseException")
             text += plain_case(getattr(hook, "plain", None), i, ns, call)
-        text += "    if raised is not None:\n        raise raised\n"
+        text += end
     return text
 
 

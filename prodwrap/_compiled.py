@@ -29,7 +29,7 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from prodwrap import _clock, _drivers, _ending
-from prodwrap._blocks import admits, done_block, finish, guard, served_block
+from prodwrap._blocks import admits, done_block, finish, guard, indent, served_block
 from prodwrap._context import DEADLINE, LIVE, Binding, outer_deadline
 from prodwrap._expiry import arm, disarm, timed_out
 from prodwrap._failing import FAILED, failing
@@ -58,11 +58,11 @@ _TEMPLATE = (
 #?WATCH             return {W}watched(engine, w, x, args, kwargs)
 #?VALIDATE     try:
 #?VALIDATE         value = validate(x)
-#?VALIDATE     except Exception:
-#?VALIDATE         value = REFUSED
-#?VALIDATE     if value is REFUSED:  # outside the except block: nothing chains onto what follows
-#?VALIDATE         return {W}run_walk(engine, CallRecord(start, w), x, args, kwargs)
+#?VALIDATE     except Exception:  # refused: the walk takes it, after the else clause (nothing chains onto it)
+#?VALIDATE         pass
+#?VALIDATE     else:
 #?!VALIDATE     value = x
+#@ (with a validator, the lines from here to the end are its else clause)
 #?ADMIT_ONE     try:  # one admission hook alone: called here (one that raises sends the call to the walk)
 #?ADMIT_ONE         said = admit_one(value, args, kwargs)
 #?ADMIT_ONE     except Exception:
@@ -77,8 +77,7 @@ _TEMPLATE = (
 #?ADMIT         # the walk takes it (after a Route, its attempts go there)
 #?ADMIT         return {W}run_walk(engine, walked(start, said, w), value, args, kwargs, validated=True)
 #?CLOCK     began = clocks.clock.monotonic()
-#?!CLOCK     began = None
-    late = failure = None
+#?TIMED     late = failure = None
     try:
 #?!TIMED         out = {W}(fn(value, *args, **kwargs) if args or kwargs else fn(value))
 #?UNTIMED_SYNC         if type(out) is COROUTINE:  # a sync predict's coroutine: a failed attempt
@@ -115,25 +114,32 @@ _TEMPLATE = (
     except BaseException as exc:  # cancelled or interrupted: the stages give back what they took
         interrupted(engine, fast, start, value, exc, w)
         raise
-    if failure is not None:
+#?!TIMED     else:  # (untimed, the success path is the else clause: no failure to set and test on it)
+#?!TIMED {SUCCESS}
+    if failure is not None:  # (untimed: always, here)
 """
     + FAILED
     + """        try:  # (the failure's traceback holds this frame: one that kept the failure would be a cycle)
-            return {W}drive(engine, *handover(engine, start, value, failure, began, late, w), args, kwargs)
+            return {W}drive(engine, *handover(engine, start, value, failure, {BEGAN}, {LATE}, w), args, kwargs)
         finally:
             failure = None
-#?WALKED     if w is not None:
-#?WALKED         finish_fast(fast, start, value, out, began, args, kwargs, w)
-#?WALKED         return out
-#?HOOKED     finish_fast(fast, start, value, out, began, args, kwargs)
-{DONE}{FINISH}    return out
+#?TIMED {SUCCESS}
 """
 )
+# The success path's end: the call served at once (indented into the attempt's else clause
+# when untimed). {BEGAN} is "began" when the attempt's start is read, else "None".
+_SUCCESS = """#?WALKED     if w is not None:
+#?WALKED         finish_fast(fast, start, value, out, {BEGAN}, args, kwargs, w)
+#?WALKED         return out
+#?HOOKED     finish_fast(fast, start, value, out, {BEGAN}, args, kwargs)
+{DONE}{FINISH}    return out
+"""
+_MARK = "#@ (with a validator, the lines from here to the end are its else clause)\n"
 
 
-def _lines(flags: dict[str, bool]) -> str:
+def _lines(flags: dict[str, bool], template: str = _TEMPLATE) -> str:
     kept = []
-    for line in _TEMPLATE.splitlines(keepends=True):
+    for line in template.splitlines(keepends=True):
         if not line.startswith("#?"):
             kept.append(line)
             continue
@@ -185,7 +191,6 @@ def _compile(engine: Engine, is_async: bool) -> tuple[Runner, Runner]:
         "watch": fast.watch,
         "watched": _drivers.watched_async if is_async else _drivers.watched_sync,
         "validate": fast.validate,
-        "REFUSED": _REFUSED,
         "CallRecord": CallRecord,
         "run_walk": _drivers.walk_async if is_async else _drivers.walk_sync,
         "drive": _drivers.drive_async if is_async else _drivers.drive_sync,
@@ -238,6 +243,8 @@ def _compile(engine: Engine, is_async: bool) -> tuple[Runner, Runner]:
     ending = not flags["HOOKED"]
     when = guard(fast.watch, ns) if fast.watch is not None else ""
     parts = {
+        "BEGAN": "began" if flags["CLOCK"] else "None",
+        "LATE": "late" if timed else "None",
         "A": "async " if is_async else "",
         "W": "await " if is_async else "",
         "SLEEP": "asleep" if is_async else "sleep",
@@ -252,7 +259,16 @@ def _compile(engine: Engine, is_async: bool) -> tuple[Runner, Runner]:
         # so it asks the watch (when one is set) and never finishes a watched call.
         walked = flags["WATCH"] and not entry
         asked = (when or "True") if entry else f"w is None and {when}" if when else "w is None"
-        return _lines({**flags, "WALKED": walked, "UNWALKED": not walked}).format(WGUARD=asked, **parts)
+        kept = {**flags, "WALKED": walked, "UNWALKED": not walked}
+        success = _lines(kept, _SUCCESS).format(**parts)
+        whole = _lines(kept).format(WGUARD=asked, SUCCESS=success if timed else indent(success).rstrip("\n"), **parts)
+        head, _, rest = whole.partition(_MARK)
+        if not flags["VALIDATE"]:
+            return head + rest
+        # The lines after validation are the else clause of its try: a refused input leaves
+        # it at once and goes to the walk (no sentinel to set and test on the success path).
+        refused = f"    return {parts['W']}run_walk(engine, CallRecord(start, w), x, args, kwargs)\n"
+        return head + indent(rest) + refused
 
     source = text(False)
     entry = ""
@@ -275,5 +291,4 @@ def _compile(engine: Engine, is_async: bool) -> tuple[Runner, Runner]:
     return runner, entered
 
 
-_REFUSED: Any = object()  # the fast validator refused the input
 _engines = itertools.count(1)  # (each compiled function's file name is its own)

@@ -40,8 +40,8 @@ def test_a_bare_engine_compiles_to_the_call_and_one_latency_sample() -> None:
     source = engine.run_sync.__source__
     assert "validate" not in source and "observe0" not in source and "said" not in source
     assert "POOL" not in source and "watch()" not in source
-    before, failed = source.split("    if failure is not None:\n")
-    success = before + failed.split("*handover(engine, start, value, failure, began, late, w), args, kwargs)\n")[1]
+    success, failed = source.split("    if failure is not None:")  # (untimed, the success path is the else clause)
+    assert "    else:  # (untimed" in success and "handover(" in failed and "return out" not in failed
     assert success.count("perf_counter()") == 2  # the call's start and its latency sample
     assert engine.run_sync(1, (), {}) == 2
     assert engine.stats.snapshot().calls == 1
@@ -144,9 +144,10 @@ def test_the_models_call_asks_the_watch_with_no_handle_to_carry() -> None:
     switch, asked = _Switch(), []
     engine = Engine(fn=lambda x: x * 2, name="m", stages=[_watching(switch, asked)])
     entry, run = engine.call.__source__, engine.run_sync.__source__
-    assert "w.walk" in run and "if w is None and (holder0.on):" in run and "if w is not None:\n        finish" in run
+    assert "w.walk" in run and "if w is None and (holder0.on):" in run
+    assert "if w is not None:\n            finish" in run
     assert "w.walk" not in entry and "    if (holder0.on):" in entry
-    assert "if w is not None:\n        finish" not in entry
+    assert "if w is not None:\n            finish" not in entry and "finish_fast" not in entry
     assert engine.call(3) == 6 and asked == []
     switch.on = True
     assert engine.call(4) == 8 and asked == [1]  # the entry asks the watch as run_sync does
@@ -525,3 +526,38 @@ def test_a_sync_predict_returning_a_coroutine_fails_its_attempt_on_the_success_p
     assert seen[0].outcome == "error"
     served = pw.ProductionModel(predict, name="llm", timeout=timeout, fallback=pw.Constant("sorry"))
     assert served("hi") == "sorry"
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+def test_what_follows_a_refusal_or_a_failure_runs_with_no_exception_in_flight(is_async: bool) -> None:
+    """The success path is the else clause of the validator's try and of the attempt's: a
+    refused input and a failed attempt leave their except blocks before the walk goes on, so
+    nothing after them sees or chains onto the validator's or the predict's error."""
+    seen: list[BaseException | None] = []
+
+    def bad(x: int) -> int:
+        raise KeyError(x)
+
+    async def abad(x: int) -> int:
+        raise KeyError(x)
+
+    def fallback(x: int) -> int:
+        seen.append(sys.exc_info()[1])
+        return -x
+
+    model = pw.ProductionModel(
+        abad if is_async else bad,
+        input=int,
+        fallback=fallback,
+        observers=[lambda p: seen.append(sys.exc_info()[1])],
+        telemetry=False,
+    )
+    assert "    else:" in (model._engine.run_async if is_async else model._engine.call).__source__
+
+    def call(x: object) -> Any:
+        return asyncio.run(model.apredict(x)) if is_async else model(x)
+
+    with pytest.raises(pw.InputValidationError) as refused:
+        call("x")
+    assert refused.value.__context__ is None and seen == [None]
+    assert call(3) == -3 and seen == [None, None, None]  # (the fallback's, then the observer's)
