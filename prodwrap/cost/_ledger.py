@@ -2,7 +2,7 @@
 
 Calls are handed to the ledger as they finish (:meth:`Ledger.record`, one ``deque.append``:
 atomic, no lock, no ``Decimal``; the success path's plain calls, one ``None`` appended to
-their kind's :meth:`Ledger.tally` list), and folded into its totals in batches (every 1024
+their kind's :meth:`Ledger._tally` list), and folded into its totals in batches (every 1024
 calls, and before every read) under one lock. The totals live in a :class:`~prodwrap.state.StateStore`
 (a ``MemoryStore`` of the ledger's own by default) as integer pico-dollars, added with the
 store's atomic ``get``/``swap`` (compare and swap), so ledgers in several processes can share
@@ -96,7 +96,7 @@ class Ledger:
         self.name = name
         self.max_values = max_values
         self.pending: deque[Entry] = deque()
-        self._tallies: dict[tuple[Any, ...], tuple[Kind, int, list[None]]] = {}  # see tally()
+        self._tallies: dict[tuple[Any, ...], tuple[Kind, int, list[None]]] = {}  # see _tally()
         self._owners: dict[tuple[Any, ...], int] = {}  # how many live hooks count in each tally
         self._released: deque[tuple[Any, ...]] = deque()  # a tally's hook gone (appended at its collection)
         self._lock = threading.Lock()
@@ -116,7 +116,7 @@ class Ledger:
         if len(pending) >= BATCH:
             self.fold_soon()
 
-    def tally(self, kind: Kind, amount: int, owner: object) -> list[None]:
+    def _tally(self, kind: Kind, amount: int, owner: object) -> list[None]:
         """For a cost hook (``owner``): the list a call of ``kind`` at ``amount`` each is
         counted in, one ``None`` appended per call (a specialized list append: no frame, no
         lock), for the success path's calls without tags outside a calling model. The fold

@@ -153,11 +153,16 @@ def _owner() -> None:
     """A stand-in for the cost hook that counts in a tally."""
 
 
+def test_the_tally_is_private_as_the_kind_it_takes_is() -> None:
+    assert not hasattr(pw.Ledger, "tally")  # (it takes a Kind, the ledger's internal tuple)
+    assert callable(pw.Ledger._tally)
+
+
 def test_a_kind_has_one_tally_and_what_it_counted_outlives_its_model() -> None:
     ledger = pw.Ledger()
     kind = (object(), NO_TAGS, "ok", None, 0)
-    assert ledger.tally(kind, 7, _owner) is ledger.tally(kind, 7, _owner)  # one list per kind and amount
-    assert ledger.tally(kind, 8, _owner) is not ledger.tally(kind, 7, _owner)
+    assert ledger._tally(kind, 7, _owner) is ledger._tally(kind, 7, _owner)  # one list per kind and amount
+    assert ledger._tally(kind, 8, _owner) is not ledger._tally(kind, 7, _owner)
     model = pw.ProductionModel(lambda x: x, name="m", cost=pw.PerCall("0.5"), ledger=ledger)
     other = model.with_options(name="n")
     for i in range(10):
