@@ -14,7 +14,9 @@ string, non-finite floats as ``"NaN"``/``"Infinity"``/``"-Infinity"``, numpy sca
 Python numbers, arrays of up to ``MAX_ITEMS`` elements as nested lists and larger ones as a
 summary (shape, dtype, hash), bytes as UTF-8 text (else ``"base64:..."``), what pydantic can
 serialise (datetimes, UUIDs, enums, paths) as pydantic writes it, and anything else as
-``"<TypeName>"``.
+``"<TypeName>"``. Bytes over ``MAX_BYTES`` long are summarised (length, hash), and so are
+strings over ``MAX_TEXT`` characters when the redactor is given ``max_text`` (an audit log's
+is): a line is not a copy of a huge payload.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
 
 MAX_ITEMS = 1000  # array elements written as a list; larger arrays are summarised
 MAX_BYTES = 65_536  # bytes written out; longer ones are summarised
+MAX_TEXT = MAX_BYTES  # characters of a string an audit line writes out; longer ones are summarised
 MAX_DEPTH = 32  # nesting written out; deeper values are cut short
 _MAX_JSON = 1_000_000  # characters of a rejected input's JSON text parsed to redact it
 _NONFINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}
@@ -75,17 +78,26 @@ class Redactor:
         salt: the key of the hash (bytes).
         secret_input: the input spec itself is sensitive: the whole input is hashed.
         secret_output: the same for the output.
+        max_text: strings longer than this many characters are written as a summary, as long
+            bytes are (None: every string whole, as golden files and cassettes need them).
     """
 
-    __slots__ = ("names", "salt", "secret_input", "secret_output", "secrets")
+    __slots__ = ("max_text", "names", "salt", "secret_input", "secret_output", "secrets")
 
     def __init__(
-        self, names: frozenset[str], salt: bytes, secret_input: bool = False, secret_output: bool = False
+        self,
+        names: frozenset[str],
+        salt: bytes,
+        secret_input: bool = False,
+        secret_output: bool = False,
+        *,
+        max_text: int | None = None,
     ) -> None:
         self.names = names
         self.salt = salt
         self.secret_input = secret_input
         self.secret_output = secret_output
+        self.max_text = max_text
         self.secrets = _secret_types()
 
     # -- hashing ----------------------------------------------------------------------------
@@ -110,6 +122,8 @@ class Redactor:
         """``value`` as JSON-able data; values under a sensitive name (and secrets) hashed,
         unless ``reveal`` (the text a hash is taken of)."""
         if value is None or isinstance(value, str | bool | int):
+            if not reveal and self.max_text is not None and isinstance(value, str) and len(value) > self.max_text:
+                return self._text(value)  # (revealed, for a hash, a string is taken whole)
             return value
         if isinstance(value, float):
             return value if math.isfinite(value) else _NONFINITE.get(value, "NaN")
@@ -160,6 +174,11 @@ class Redactor:
             return data.decode("utf-8")
         except UnicodeDecodeError:
             return "base64:" + base64.b64encode(data).decode("ascii")
+
+    def _text(self, text: str) -> dict[str, Any]:
+        """A long string's summary: its length in characters and the hash ``hash_of`` gives it
+        (what ``redact=`` would write for it, so ``log.hash_of(text)`` finds the line)."""
+        return {"summary": "str", "length": len(text), "hash": self.hash_of(text)}
 
     def _other(self, value: Any, reveal: bool, depth: int) -> Any:
         kind = type(value)

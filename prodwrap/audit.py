@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prodwrap import _clock
-from prodwrap._audit_lines import Redactor
+from prodwrap._audit_lines import MAX_TEXT, Redactor
 from prodwrap._audit_writer import FileSink, Writer
 from prodwrap._copies import immutable
 from prodwrap._scope import SCOPE, deliver
@@ -148,12 +148,13 @@ class AuditLog:
 
     def redactor(self, input_spec: Any = None, output_spec: Any = None) -> Redactor:
         """The redaction for a model with these specs: ``redact=`` and the specs' sensitive
-        fields (found as validation finds them)."""
+        fields (found as validation finds them); strings over ``MAX_TEXT`` characters
+        summarised."""
         from prodwrap.policies.validation import _sensitive
 
         found_in, found_out = _sensitive(input_spec), _sensitive(output_spec)
         names = self.redact | found_in.names | found_out.names
-        return Redactor(names, self._salt, found_in.everywhere, found_out.everywhere)
+        return Redactor(names, self._salt, found_in.everywhere, found_out.everywhere, max_text=MAX_TEXT)
 
     def sampled(self, prediction_id: str) -> bool:
         """Whether ``sample=`` records the prediction with this id."""

@@ -252,6 +252,26 @@ def test_an_output_spec_marking_fields_sensitive_hides_them_in_the_output() -> N
     assert lines[1]["input"] == log.hash_of("whole-input-secret") and lines[1]["output"] == 18
 
 
+def test_huge_strings_are_summarised_as_huge_bytes_are_after_redaction() -> None:
+    lines: list[dict[str, Any]] = []
+    log = pw.AuditLog(lines.append, redact=["ssn"])
+    huge = "lorem ipsum " * 10_000  # 120,000 characters
+    echo = pw.ProductionModel(lambda x: x, audit=log)
+    echo(huge)
+    echo({"doc": huge, "ssn": huge})  # (mutable: taken on the call's thread)
+    with pw.context(note=huge):
+        pw.ProductionModel(len, input=Annotated[str, pw.Sensitive], audit=log)(huge)
+    pw.ProductionModel(lambda x: x, audit=log)(huge.encode())
+    log.close()
+    text, mapping, secret, data = lines
+    summary = {"summary": "str", "length": len(huge), "hash": log.hash_of(huge)}
+    assert text["input"] == text["output"] == summary
+    assert mapping["input"] == mapping["output"] == {"doc": summary, "ssn": log.hash_of(huge)}
+    assert secret["input"] == log.hash_of(huge) and secret["tags"] == {"note": summary}
+    assert data["input"] == {"summary": "bytes", "length": len(huge), "hash": log.hash_of(huge.encode())}
+    assert "lorem" not in json.dumps(lines)
+
+
 # -- the pipeline -----------------------------------------------------------------------------------
 
 

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pydantic
 
-from prodwrap._audit_lines import MAX_ITEMS, Redactor, iso_utc
+from prodwrap._audit_lines import MAX_ITEMS, MAX_TEXT, Redactor, iso_utc
 
 SALT = b"test-salt"
 
@@ -86,6 +86,16 @@ def test_long_bytes_are_summarised() -> None:
     r = plain()
     data = b"x" * 70_000
     assert r.jsonable(data) == {"summary": "bytes", "length": 70_000, "hash": r.hash_of(data)}
+
+
+def test_long_strings_are_summarised_as_long_bytes_are_when_asked_and_sensitive_ones_hashed_first() -> None:
+    r = Redactor(frozenset({"ssn"}), SALT, max_text=MAX_TEXT)
+    text, edge = "é" * (MAX_TEXT + 1), "x" * MAX_TEXT
+    summary = {"summary": "str", "length": MAX_TEXT + 1, "hash": r.hash_of(text)}
+    assert r.jsonable(text) == summary and r.jsonable(edge) == edge  # (length in characters)
+    assert r.jsonable({"note": [text], "ssn": text}) == {"note": [summary], "ssn": r.hash_of(text)}
+    assert r.hash_of(text) == plain().hash_of(text) != r.hash_of(summary)  # hashed whole, not as its summary
+    assert plain().jsonable(text) == text  # without max_text (golden files, cassettes): whole
 
 
 def test_sensitive_names_are_hashed_in_models_dataclasses_named_tuples_and_mappings_under_aliases() -> None:

@@ -2,11 +2,13 @@
 
 Calls are handed to the ledger as they finish (:meth:`Ledger.record`, one ``deque.append``:
 atomic, no lock, no ``Decimal``; the success path's plain calls, one ``None`` appended to
-their kind's :meth:`Ledger.tally` list), and folded into its totals in batches (every 1024
+their kind's :meth:`Ledger._tally` list), and folded into its totals in batches (every 1024
 calls, and before every read) under one lock. The totals live in a :class:`~prodwrap.state.StateStore`
 (a ``MemoryStore`` of the ledger's own by default) as integer pico-dollars, added with the
 store's atomic ``get``/``swap`` (compare and swap), so ledgers in several processes can share
-one store. Percentiles of the cost per call are over this process's most recent calls.
+one store. A tag's values are keyed by their text (:func:`~prodwrap._context.tag_text`, as
+budgets and rate limits key them), None by None (a call without the tag). Percentiles of the
+cost per call are over this process's most recent calls.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ OTHER = "<other>"  # a tag's values beyond max_values are counted under this one
 _popleft = deque.popleft
 _alike = itemgetter(0)  # an entry's kind: all of it but its amount
 _amount = itemgetter(1)
+_TEXTS = frozenset({str, type(None)})  # tag values of these types equal only values of their text
 
 
 class Meter:
@@ -96,14 +99,14 @@ class Ledger:
         self.name = name
         self.max_values = max_values
         self.pending: deque[Entry] = deque()
-        self._tallies: dict[tuple[Any, ...], tuple[Kind, int, list[None]]] = {}  # see tally()
+        self._tallies: dict[tuple[Any, ...], tuple[Kind, int, list[None]]] = {}  # see _tally()
         self._owners: dict[tuple[Any, ...], int] = {}  # how many live hooks count in each tally
         self._released: deque[tuple[Any, ...]] = deque()  # a tally's hook gone (appended at its collection)
         self._lock = threading.Lock()
         self._recent: deque[int] = deque(maxlen=window)  # pico-dollars of the latest calls
-        self._known: dict[str, set[str]] = {}  # reprs of the values seen per dimension (max_values + 1)
+        self._known: dict[str, set[str]] = {}  # reprs of the values (texts) seen per dimension (max_values + 1)
         self._owed: dict[str, int] = {}  # sums a failing store has not taken yet
-        self._unindexed: dict[tuple[str, str], Any] = {}  # (dim, repr) -> a value not yet in the store's index
+        self._unindexed: dict[tuple[str, str], str | None] = {}  # (dim, repr) -> a value not yet in the store's index
         self.faults = 0
 
     # -- recording ---------------------------------------------------------------------
@@ -116,7 +119,7 @@ class Ledger:
         if len(pending) >= BATCH:
             self.fold_soon()
 
-    def tally(self, kind: Kind, amount: int, owner: object) -> list[None]:
+    def _tally(self, kind: Kind, amount: int, owner: object) -> list[None]:
         """For a cost hook (``owner``): the list a call of ``kind`` at ``amount`` each is
         counted in, one ``None`` appended per call (a specialized list append: no frame, no
         lock), for the success path's calls without tags outside a calling model. The fold
@@ -173,10 +176,10 @@ class Ledger:
         if not n and not tallied and not self._owed:
             return
         runs = _grouped(list(map(_popleft, repeat(pending, n))))
-        sums: dict[tuple[str, Any], int] = {}
+        sums: dict[tuple[str, str | None], int] = {}
         total = calls = unpriced = 0
         recent = self._recent
-        key: tuple[str, Any]
+        key: tuple[str, str | None]
         for (meter, tags, outcome, lines, missing), times, paid, amounts in itertools.chain(runs, tallied):
             meter.units += paid
             meter.calls += times
@@ -203,29 +206,20 @@ class Ledger:
             unpriced += missing * times
             key = ("outcome", outcome)
             sums[key] = sums.get(key, 0) + spent
-            for tag, value in tags.items():
-                key = ("tag:" + tag, value)
-                try:
-                    sums[key] = sums.get(key, 0) + spent
-                except Exception:  # a value that does not hash or compare (a list): its text
-                    key = ("tag:" + tag, tag_text(value, repr))
-                    sums[key] = sums.get(key, 0) + spent
+            for tag, value in tags.items():  # by text, as budgets and rate limits key them (a list too)
+                key = ("tag:" + tag, value if value is None or type(value) is str else tag_text(value))
+                sums[key] = sums.get(key, 0) + spent
         self._write(total, calls, unpriced, sums)
 
-    def _write(self, total: int, calls: int, unpriced: int, sums: dict[tuple[str, Any], int]) -> None:
+    def _write(self, total: int, calls: int, unpriced: int, sums: dict[tuple[str, str | None], int]) -> None:
         owed = self._owed
         for suffix, amount in (("units", total), ("calls", calls), ("unpriced", unpriced)):
             if amount:
                 key = f"{self.name}:{suffix}"
                 owed[key] = owed.get(key, 0) + amount
-        for (dim, given), amount in sums.items():
-            value = given
-            try:
-                shown = repr(value)
-            except Exception:  # a tag value that hashes but has no repr: its stand-in
-                value = tag_text(given, repr)
-                shown = repr(value)
-            known = self._known.setdefault(dim, set())  # by repr: 1, 1.0 and True are three values
+        for (dim, text), amount in sums.items():
+            value, shown = text, repr(text)
+            known = self._known.setdefault(dim, set())
             if shown not in known and len(known) >= self.max_values:
                 value, shown = OTHER, repr(OTHER)
             if shown not in known:
@@ -255,7 +249,7 @@ class Ledger:
             if store.swap(key, old, (old or 0) + amount):
                 return
 
-    def _index(self, dim: str, value: Any) -> None:
+    def _index(self, dim: str, value: str | None) -> None:
         store, key = self.store, f"{self.name}:index:{dim}"
         while True:
             old = store.get(key)
@@ -282,8 +276,10 @@ class Ledger:
 
     def total(self, by: str | None = None) -> Any:
         """The total cost in USD (``Decimal``); with ``by``, a dict of totals by
-        ``"model"``, ``"version"``, ``"outcome"``, ``"served_by"`` or any ``pw.context`` tag
-        (calls without the tag under None), most expensive first."""
+        ``"model"``, ``"version"``, ``"outcome"``, ``"served_by"`` or any ``pw.context`` tag,
+        most expensive first. A tag's totals are keyed by the values' text (``f"{value}"``, as
+        a budget's scopes are: ``1`` and ``"1"`` add up under ``"1"``), calls without the tag
+        (or with None) under None."""
         self.drain()
         if by is None:
             return money(self._get("units"))
@@ -291,9 +287,10 @@ class Ledger:
             raise ValueError(f"Ledger.total(by=...) names a tag or one of {', '.join(RESERVED)}, got {by!r}")
         dim = by if by in RESERVED else "tag:" + by
         values = self.store.get(f"{self.name}:index:{dim}") or ()
-        totals: dict[Any, int] = {}
-        for v in values:  # (values equal under == but of other types, 1 and True, add up under one)
-            totals[v] = totals.get(v, 0) + self._get(f"by:{dim}:{v!r}")
+        totals: dict[str | None, int] = {}
+        for v in values:  # (an older ledger sharing the store may have indexed a raw value: its text)
+            name = v if v is None or isinstance(v, str) else tag_text(v)
+            totals[name] = totals.get(name, 0) + self._get(f"by:{dim}:{v!r}")
         if dim.startswith("tag:"):
             tagged = sum(totals.values())
             untagged = self._get("units") - tagged
@@ -351,7 +348,7 @@ def _grouped(batch: list[Entry]) -> Iterable[Run]:
     then count one by one, each exactly once."""
     n = len(batch)
     try:
-        if batch and countOf(batch, batch[0]) == n:  # one entry over and over
+        if batch and _textual(batch[0][0][1]) and countOf(batch, batch[0]) == n:  # one entry over and over
             kind, each = batch[0]
             return ((kind, n, each * n, repeat(each, n)),)
         return list(_runs(batch))
@@ -360,10 +357,31 @@ def _grouped(batch: list[Entry]) -> Iterable[Run]:
 
 
 def _runs(batch: list[Entry]) -> Iterator[Run]:
-    """Each run of entries of one kind."""
+    """Each run of entries of one kind, and of one text of its tags."""
     for kind, run in groupby(batch, _alike):
-        amounts = list(map(_amount, run))
-        yield kind, len(amounts), sum(amounts), amounts
+        entries = list(run)
+        if len(entries) == 1 or _textual(kind[1]):
+            amounts = list(map(_amount, entries))
+            yield kind, len(amounts), sum(amounts), amounts
+        else:  # tags equal under == may differ in text (1, 1.0 and True): split by it
+            yield from _by_text(entries, tuple(kind[1]))
+
+
+def _by_text(entries: list[Entry], names: tuple[str, ...]) -> Iterator[Run]:
+    """Runs of entries whose tags (``names``) have one text, in order."""
+
+    def text(entry: Entry) -> tuple[str, ...]:
+        return tuple(map(tag_text, map(entry[0][1].__getitem__, names)))
+
+    for _, alike in groupby(entries, text):
+        same = list(alike)
+        amounts = list(map(_amount, same))
+        yield same[0][0], len(amounts), sum(amounts), amounts
+
+
+def _textual(tags: Mapping[str, Any]) -> bool:
+    """Whether tags equal to these have their text: every value a ``str`` or None."""
+    return not tags or set(map(type, tags.values())) <= _TEXTS
 
 
 def _per(units: Decimal | int) -> Decimal:

@@ -229,7 +229,7 @@ def _served_hook(charger: Charger) -> Callable[[Any, Serve], None]:
 
     def plain(outcome: str) -> tuple[Any, list[None], Callable[[], None]]:
         """Outside every ``pw.context`` and calling model: the call counted in its kind's tally."""
-        return PLAIN, ledger.tally((meter, NO_TAGS, outcome, (), 0), 0, served), ledger.fold_soon
+        return PLAIN, ledger._tally((meter, NO_TAGS, outcome, (), 0), 0, served), ledger.fold_soon
 
     served.plain = plain  # type: ignore[attr-defined]
     return served
@@ -239,7 +239,7 @@ def _fixed_hook(charger: Charger, amount: int) -> Callable[[Any, Any], None]:
     """The success path's charge when every attempt costs ``amount`` (``PerCall``): one entry
     appended to the ledger's pending calls (a prebuilt one for a call without tags outside a
     calling model: no allocation). For those calls the hook's ``plain`` lets the compiled
-    success path count the call in the kind's ``Ledger.tally`` without calling the hook, and
+    success path count the call in the kind's ``Ledger._tally`` without calling the hook, and
     fold every 1024 calls (its ``tick``)."""
     meter, ledger, handoff = charger.meter, charger.ledger, charger.handoff
     pending = ledger.pending
@@ -263,7 +263,7 @@ def _fixed_hook(charger: Charger, amount: int) -> Callable[[Any, Any], None]:
             handoff[get_ident()] = amount
 
     if handoff is None:  # (see prodwrap._stage.Stage.fast_observe; the cache reads each call's cost)
-        charge.plain = (PLAIN, ledger.tally(*plain, charge), ledger.fold_soon)  # type: ignore[attr-defined]
+        charge.plain = (PLAIN, ledger._tally(*plain, charge), ledger.fold_soon)  # type: ignore[attr-defined]
     return charge
 
 

@@ -153,11 +153,16 @@ def _owner() -> None:
     """A stand-in for the cost hook that counts in a tally."""
 
 
+def test_the_tally_is_private_as_the_kind_it_takes_is() -> None:
+    assert not hasattr(pw.Ledger, "tally")  # (it takes a Kind, the ledger's internal tuple)
+    assert callable(pw.Ledger._tally)
+
+
 def test_a_kind_has_one_tally_and_what_it_counted_outlives_its_model() -> None:
     ledger = pw.Ledger()
     kind = (object(), NO_TAGS, "ok", None, 0)
-    assert ledger.tally(kind, 7, _owner) is ledger.tally(kind, 7, _owner)  # one list per kind and amount
-    assert ledger.tally(kind, 8, _owner) is not ledger.tally(kind, 7, _owner)
+    assert ledger._tally(kind, 7, _owner) is ledger._tally(kind, 7, _owner)  # one list per kind and amount
+    assert ledger._tally(kind, 8, _owner) is not ledger._tally(kind, 7, _owner)
     model = pw.ProductionModel(lambda x: x, name="m", cost=pw.PerCall("0.5"), ledger=ledger)
     other = model.with_options(name="n")
     for i in range(10):
@@ -283,7 +288,7 @@ def test_a_tag_with_too_many_values_folds_the_rest_into_other() -> None:
         with pw.context(request_id=i):
             model(i)
     by = ledger.total(by="request_id")
-    assert by == {"<other>": Decimal("2.00"), 0: Decimal("1.00"), 1: Decimal("1.00"), 2: Decimal("1.00")}
+    assert by == {"<other>": Decimal("2.00"), "0": Decimal("1.00"), "1": Decimal("1.00"), "2": Decimal("1.00")}
 
 
 @pytest.mark.parametrize(
@@ -314,7 +319,51 @@ def test_tag_totals_add_up_to_the_total_with_none_and_look_alike_values() -> Non
     by = ledger.total(by="customer")
     assert sum(by.values()) == ledger.total() == Decimal("11.00")
     assert by[None] == Decimal("8.00")  # tagged None and untagged, together
-    assert by[1] == Decimal("2.00")  # 1 and True are equal keys of a dict: they add up, nothing lost
+    assert by["1"] == by["True"] == Decimal("1.00")  # equal under ==, but two texts: two values
+
+
+def test_tag_values_are_keyed_by_their_text_as_budget_scopes_are() -> None:
+    ledger = pw.Ledger()
+    budget = pw.Budget("100", by="customer")
+    model = pw.ProductionModel(lambda x: x, cost=pw.PerCall("0.01"), ledger=ledger, budget=budget)
+    for customer in ("acme", 1, "1", ["eu", "us"], ["eu", "us"], ("acme", ["eu"])):  # lists: never unhashable
+        with pw.context(customer=customer):
+            model(0)
+    model(0)  # untagged
+    by = ledger.total(by="customer")
+    assert by == {
+        "1": Decimal("0.02"),  # 1 and "1": one text
+        "['eu', 'us']": Decimal("0.02"),
+        "('acme', ['eu'])": Decimal("0.01"),
+        "acme": Decimal("0.01"),
+        None: Decimal("0.01"),
+    }
+    (spent,) = model.stats().budget
+    assert set(spent.scopes) == {f"customer={text}" for text in by}  # the budget's scopes, one for one
+    assert all(isinstance(v, str) for v in ledger.store.get("ledger:index:tag:customer"))  # (a store holds text)
+
+
+def test_a_raw_tag_value_an_older_ledger_indexed_in_the_store_counts_under_its_text() -> None:
+    store = MemoryStore()
+    for key, value in (("index:tag:customer", (7,)), ("by:tag:customer:7", 10**12), ("units", 10**12)):
+        store.swap(f"ledger:{key}", None, value)  # as a ledger keying raw values wrote them
+    ledger = pw.Ledger(store)
+    model = pw.ProductionModel(lambda x: x, cost=pw.PerCall("1"), ledger=ledger)
+    with pw.context(customer=7):
+        model(0)
+    assert ledger.total(by="customer") == {"7": Decimal("2.00")}
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["success path", "walk"])
+def test_equal_tag_values_of_other_texts_in_one_batch_keep_their_own_texts(fast: bool) -> None:
+    observers = [] if fast else [lambda p: None]
+    model = pw.ProductionModel(lambda x: x, cost=pw.PerCall("1"), observers=observers)
+    for customer in (1, True, True, 1.0, 1, Decimal("1.0"), Decimal("1")):  # equal to each other under ==
+        with pw.context(customer=customer, region="eu"):
+            model(0)
+    assert model.ledger is not None
+    by = model.ledger.total(by="customer")
+    assert by == {"1": Decimal("3.00"), "True": Decimal("2.00"), "1.0": Decimal("2.00")}
 
 
 @pytest.mark.parametrize("fast", [True, False], ids=["success path", "walk"])
@@ -359,7 +408,7 @@ def test_no_tag_value_loses_splits_or_doubles_a_batch(bad_tag: tuple[Callable[[]
     assert {key if isinstance(key, str) else repr(key) for key in by} == {text}  # under its text
 
 
-def test_a_tag_value_that_does_not_hash_is_counted_under_its_repr() -> None:
+def test_a_tag_value_that_does_not_hash_is_counted_under_its_text() -> None:
     ledger = pw.Ledger()
     model = pw.ProductionModel(lambda x: 1, cost=pw.PerCall("1"), ledger=ledger)
     for customer in (["eu", "us"], ("acme", ["eu-west"]), {"id": 7}, ("acme", ["eu-west"])):
