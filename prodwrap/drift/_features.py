@@ -69,6 +69,28 @@ def reference_columns(reference: Any, option: str = "reference") -> dict[Key, np
     return columns
 
 
+def output_column(reference: Any) -> np.ndarray:
+    """The one column of ``output_reference``: an array, a list of scalars, or of one-field
+    dicts or pydantic models (read through, as a live output is), or a one-column table.
+
+    Raises:
+        ConfigurationError: anything ``reference_columns`` refuses, or a reference of more
+            than one column (a 2-D array, rows of several fields): the output is one feature,
+            and no column is chosen silently.
+    """
+    if isinstance(reference, list):
+        reference = [unwrap_output(row) for row in reference]
+    elif not isinstance(reference, Mapping) and not hasattr(reference, "columns"):
+        reference = np.asarray(reference)
+    columns = reference_columns(reference, "output_reference")
+    if len(columns) != 1:
+        raise ConfigurationError(
+            f"DriftMonitor: output_reference has {len(columns)} columns {list(columns)}; the output is monitored "
+            f"as one feature: give the reference of that one output (an array, or one-field dicts or models)"
+        )
+    return next(iter(columns.values()))
+
+
 def _split(reference: Any, option: str) -> dict[Key, np.ndarray]:
     if isinstance(reference, np.ndarray):
         if reference.ndim == 1:

@@ -33,13 +33,21 @@ from prodwrap.drift import _persist
 from prodwrap.drift._base import DriftResult, StreamDetector
 from prodwrap.drift._checker import Checker
 from prodwrap.drift._corrections import Correction
-from prodwrap.drift._features import OUTPUT, Key, fingerprint, is_numeric, reference_columns, window_columns
+from prodwrap.drift._features import (
+    OUTPUT,
+    Key,
+    fingerprint,
+    is_numeric,
+    output_column,
+    reference_columns,
+    window_columns,
+)
 from prodwrap.drift._log import Throttle, log, log_alert
 from prodwrap.drift._performance import Performance, Unfed
 from prodwrap.drift._score import Scores
 from prodwrap.drift._sensitive import Hidden, window_mask
 from prodwrap.drift._setup import check_levels, check_options, chosen_features, fitted_detectors, sensitive_keys
-from prodwrap.drift._summary import DriftStats, finished
+from prodwrap.drift._summary import DriftStats, description, finished
 from prodwrap.errors import ConfigurationError
 
 ALERTS_KEPT = 100
@@ -96,10 +104,7 @@ class DriftMonitor:
         columns = reference_columns(reference)
         self._width = reference.shape[1] if isinstance(reference, np.ndarray) and reference.ndim == 2 else None
         if output_reference is not None:
-            columns[OUTPUT] = reference_columns(
-                np.asarray(output_reference) if not isinstance(output_reference, list) else output_reference,
-                "output_reference",
-            )[0]
+            columns[OUTPUT] = output_column(output_reference)
         chosen = chosen_features(features, columns)
         self._hidden = Hidden(sensitive_keys(sensitive, columns))
         self.window = window
@@ -144,7 +149,7 @@ class DriftMonitor:
             return
         if len(set(names)) != len(names) or OUTPUT in names:
             return  # names that would collide: keep the numbers
-        rename: dict[Key, Key] = {i: names[i] for i in range(self._width)}
+        rename: dict[Key | None, Key] = {i: names[i] for i in range(self._width)}
         with self._checking, self._lock:
             self.columns = {rename.get(k, k): c for k, c in self.columns.items()}
             self.detectors = {rename.get(k, k): d for k, d in self.detectors.items()}
@@ -153,6 +158,8 @@ class DriftMonitor:
                 rename.get(k, k): dataclasses.replace(r, feature=rename.get(k, k)) for k, r in self._latest.items()
             }
             self._missing = {rename.get(k, k): v for k, v in self._missing.items()}
+            kept = [dataclasses.replace(r, feature=rename.get(r.feature, r.feature)) for r in self.alerts]
+            self.alerts = deque(kept, maxlen=ALERTS_KEPT)
             self._hidden.rename(rename)
             self._positions = {names[i]: i for i in range(self._width)}
             self.fingerprint = fingerprint(self.columns, _persist.config(self))
@@ -387,14 +394,5 @@ class DriftMonitor:
             )
 
     def describe(self) -> dict[str, Any]:
-        return {
-            "features": {str(k): type(d).__name__ for k, d in self.detectors.items()},
-            "window": self.window,
-            "check_every": self.check_every,
-            "correction": self.correction,
-            "background": self.background,
-            "reference_fingerprint": self.fingerprint,
-            "n_reference": {str(k): len(c) for k, c in self.columns.items()},
-            "performance": None if self.performance is None else type(self.performance).__name__,
-            "sensitive": sorted(map(str, self._hidden.keys)),
-        }
+        """The configuration and the reference, for ``model.describe()`` (see ``_summary.description``)."""
+        return description(self)

@@ -56,7 +56,7 @@ class Hidden:
         self.keys |= new
         return new
 
-    def rename(self, rename: Mapping[Key, Key]) -> None:
+    def rename(self, rename: Mapping[Key | None, Key]) -> None:
         self.keys = frozenset(rename.get(k, k) for k in self.keys)
 
     def stand_in(self, value: Any) -> str:

@@ -39,7 +39,7 @@ def check_options(
 
 
 def chosen_features(features: Any, columns: Mapping[Key, np.ndarray]) -> dict[Key, Any]:
-    """``features=`` as a mapping key -> detector spec, every key one of the reference's."""
+    """``features=`` as a mapping key -> detector spec: at least one key, every key one of the reference's."""
     if features is None:
         chosen: dict[Key, Any] = dict.fromkeys(columns)
     elif isinstance(features, Mapping):
@@ -48,6 +48,11 @@ def chosen_features(features: Any, columns: Mapping[Key, np.ndarray]) -> dict[Ke
         chosen = dict.fromkeys(features)
     else:
         raise ConfigurationError(f"DriftMonitor: features must be None, a list of keys or a mapping, got {features!r}")
+    if not chosen:
+        raise ConfigurationError(
+            f"DriftMonitor: features is empty: a monitor of no feature monitors nothing; name at least one of "
+            f"{list(columns)}, or pass None for every feature"
+        )
     unknown = [k for k in chosen if k not in columns]
     if unknown:
         raise ConfigurationError(f"DriftMonitor: unknown feature(s) {unknown}; the reference has {list(columns)}")

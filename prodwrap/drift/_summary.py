@@ -1,14 +1,18 @@
-"""What a DriftMonitor's check hands on: corrected results, and the stats snapshot."""
+"""What a DriftMonitor's check hands on: corrected results, the stats snapshot, its description."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from prodwrap.drift._base import DriftResult
 from prodwrap.drift._corrections import Correction, correct
 from prodwrap.drift._features import Key
+
+if TYPE_CHECKING:
+    from prodwrap.drift._monitor import DriftMonitor
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,3 +90,18 @@ def amend(result: DriftResult, feature: Key, threshold: float, drifted: bool, n_
         result.details,
         n_missing,
     )
+
+
+def description(monitor: DriftMonitor) -> dict[str, Any]:
+    """``monitor.describe()``: its features and their detectors, options and reference, keys as text."""
+    return {
+        "features": {str(k): type(d).__name__ for k, d in monitor.detectors.items()},
+        "window": monitor.window,
+        "check_every": monitor.check_every,
+        "correction": monitor.correction,
+        "background": monitor.background,
+        "reference_fingerprint": monitor.fingerprint,
+        "n_reference": {str(k): len(c) for k, c in monitor.columns.items()},
+        "performance": None if monitor.performance is None else type(monitor.performance).__name__,
+        "sensitive": sorted(map(str, monitor.sensitive)),
+    }

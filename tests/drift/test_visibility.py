@@ -69,6 +69,23 @@ def test_name_features_names_an_array_reference_after_the_fields() -> None:
     assert monitor.report()["debt"].drifted and not monitor.report()["income"].drifted
 
 
+def test_name_features_renames_the_alerts_already_kept() -> None:
+    monitor = pw.DriftMonitor(REF, features={0: Shift(), 1: Shift(), 2: Shift()}, window=10, background=False)
+    for age, income, debt in REF[:10]:
+        monitor.observe([age, income + 5.0, debt], None)
+    assert [a.feature for a in monitor.alerts] == [1]
+    monitor.name_features(["age", "income", "debt"])
+    assert (
+        [a.feature for a in monitor.alerts]
+        == ["income"]
+        == [r.feature for r in monitor.stats().latest.values() if r.drifted]
+    )
+    assert monitor.alerts.maxlen == 100
+    for age, income, debt in REF[:10]:  # the same window again: new alerts come under the name too
+        monitor.observe([age, income + 5.0, debt], None)
+    assert [a.feature for a in monitor.alerts] == ["income", "income"]
+
+
 def test_name_features_does_nothing_when_the_widths_or_kinds_differ() -> None:
     narrow = pw.DriftMonitor(REF, features={0: Shift()})
     narrow.name_features(["age", "income"])
