@@ -36,10 +36,9 @@ from prodwrap.drift._corrections import Correction
 from prodwrap.drift._features import (
     OUTPUT,
     Key,
+    both_references,
     fingerprint,
     is_numeric,
-    output_column,
-    reference_columns,
     window_columns,
 )
 from prodwrap.drift._log import Throttle, log, log_alert
@@ -79,8 +78,10 @@ class DriftMonitor:
 
     Raises:
         ConfigurationError: an option that makes no sense (naming it): an empty reference,
-            unknown features, a bad window, an unknown correction, or a reference column its
-            detector refuses (NaN or +/-inf in a numeric column, ...), naming the feature.
+            unknown or no features, a bad window, an unknown correction, an output reference of
+            several columns, or a reference column its detector refuses (a numeric one left
+            with no value once its None, NaN and +/-inf are left out and counted in
+            ``reference_missing``, ...), naming the feature.
     """
 
     def __init__(
@@ -101,10 +102,8 @@ class DriftMonitor:
         sensitive: Iterable[Key] = (),
     ) -> None:
         check_options(window, check_every, max_pending, correction, on_drift, performance, metric)
-        columns = reference_columns(reference)
+        columns = (ref := both_references(reference, output_reference)).columns
         self._width = reference.shape[1] if isinstance(reference, np.ndarray) and reference.ndim == 2 else None
-        if output_reference is not None:
-            columns[OUTPUT] = output_column(output_reference)
         chosen = chosen_features(features, columns)
         self._hidden = Hidden(sensitive_keys(sensitive, columns))
         self.window = window
@@ -116,7 +115,8 @@ class DriftMonitor:
         self._performance = None if performance is None else Performance(performance, metric, max_pending)
         self.meter_provider = meter_provider
         self.columns = {k: columns[k] for k in chosen}
-        self.detectors: dict[Key, Any] = fitted_detectors(chosen, self.columns, window)
+        self.reference_missing = {k: ref.missing[k] for k in chosen}  # None, NaN, +/-inf left out of a column
+        self.detectors: dict[Key, Any] = fitted_detectors(chosen, self.columns, window, self.reference_missing)
         check_levels(correction, self.detectors)
         self._numeric = {k: is_numeric(c) for k, c in self.columns.items()}
         self._positions: dict[Key, int] | None = None  # name -> column, once named
@@ -154,6 +154,7 @@ class DriftMonitor:
             self.columns = {rename.get(k, k): c for k, c in self.columns.items()}
             self.detectors = {rename.get(k, k): d for k, d in self.detectors.items()}
             self._numeric = {rename.get(k, k): v for k, v in self._numeric.items()}
+            self.reference_missing = {rename.get(k, k): v for k, v in self.reference_missing.items()}
             self._latest = {
                 rename.get(k, k): dataclasses.replace(r, feature=rename.get(k, k)) for k, r in self._latest.items()
             }

@@ -20,13 +20,13 @@ import inspect
 import json
 import os
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from prodwrap.drift._base import _REGISTRY
-from prodwrap.drift._features import Key
+from prodwrap.drift._features import Key, fingerprint
 from prodwrap.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -84,7 +84,16 @@ def config(monitor: DriftMonitor) -> dict[str, Any]:
             ]
             for key, det in monitor.detectors.items()
         ],
+        **_left_out(monitor.reference_missing),
     }
+
+
+def _left_out(missing: Mapping[Key, int]) -> dict[str, Any]:
+    """The reference values left out, per feature, when any was (a clean reference's
+    configuration, and so its fingerprint, is what it was before they were counted)."""
+    if not any(missing.values()):
+        return {}
+    return {"reference_missing": [[str(key), type(key).__name__, n] for key, n in missing.items()]}
 
 
 def save(monitor: DriftMonitor, path: str | os.PathLike[str]) -> None:
@@ -98,6 +107,8 @@ def save(monitor: DriftMonitor, path: str | os.PathLike[str]) -> None:
                 f"cannot save detector {type(det).__name__}: it is not registered (prodwrap.drift.register)"
             )
         entry: dict[str, Any] = {"key": key, "detector": name, "params": detector_params(det)}
+        if monitor.reference_missing.get(key):
+            entry["missing"] = monitor.reference_missing[key]
         if col.dtype.kind == "f":
             arrays[f"column{i}"] = col
             entry["column"] = f"column{i}"
@@ -146,6 +157,10 @@ def load(path: str | os.PathLike[str], **options: Any) -> DriftMonitor:
         )
     except Exception as exc:
         raise ConfigurationError(f"{where}: its configuration is refused: {exc}") from exc
+    left_out = {e["key"]: e["missing"] for e in meta["features"] if "missing" in e}
+    if left_out:  # (the columns were saved without them: counted again, and fingerprinted)
+        monitor.reference_missing.update(left_out)
+        monitor.fingerprint = fingerprint(monitor.columns, config(monitor))
     if monitor.fingerprint != meta["fingerprint"]:
         monitor.close()
         raise ConfigurationError(
@@ -199,6 +214,9 @@ def _parse(where: str, data: Any) -> tuple[dict[str, Any], dict[Key, Any], dict[
             column = np.asarray(entry["values"], dtype=object)
         else:
             raise _Refused(f"{where}: feature {key!r} has no values")
+        count = entry.get("missing", 0)
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise _Refused(f"{where}: feature {key!r} has a malformed count of missing values")
         if not isinstance(entry.get("detector"), str) or not isinstance(entry.get("params"), dict):
             raise _Refused(f"{where}: feature {key!r} has a malformed detector entry")
         columns[key] = column

@@ -59,11 +59,18 @@ def chosen_features(features: Any, columns: Mapping[Key, np.ndarray]) -> dict[Ke
     return chosen
 
 
-def fitted_detectors(chosen: Mapping[Key, Any], columns: Mapping[Key, np.ndarray], window: int) -> dict[Key, Any]:
+def fitted_detectors(
+    chosen: Mapping[Key, Any], columns: Mapping[Key, np.ndarray], window: int, missing: Mapping[Key, int]
+) -> dict[Key, Any]:
     """One detector per feature (the given one, a registered name's, or the default for its
-    type), fitted on its reference column."""
+    type), fitted on its reference column (``missing``: the values left out of each)."""
     detectors: dict[Key, Any] = {}
     for key, spec in chosen.items():
+        if not len(columns[key]) and missing.get(key):
+            raise ConfigurationError(
+                f"DriftMonitor: reference feature {key!r} has no value to fit on: "
+                f"all {missing[key]} of its values are None, NaN or +/-inf"
+            )
         det = detector(spec) if isinstance(spec, str) else spec
         det = default_detector(columns[key], window) if det is None else det
         if isinstance(det, type) or not all(callable(getattr(det, m, None)) for m in ("fit", "test")):

@@ -93,7 +93,9 @@ def amend(result: DriftResult, feature: Key, threshold: float, drifted: bool, n_
 
 
 def description(monitor: DriftMonitor) -> dict[str, Any]:
-    """``monitor.describe()``: its features and their detectors, options and reference, keys as text."""
+    """``monitor.describe()``: its features and their detectors, options and reference, keys as
+    text (``n_reference``: the values each feature's detector was fitted on; ``reference_missing``:
+    the None, NaN and +/-inf left out of a numeric feature's)."""
     return {
         "features": {str(k): type(d).__name__ for k, d in monitor.detectors.items()},
         "window": monitor.window,
@@ -102,6 +104,7 @@ def description(monitor: DriftMonitor) -> dict[str, Any]:
         "background": monitor.background,
         "reference_fingerprint": monitor.fingerprint,
         "n_reference": {str(k): len(c) for k, c in monitor.columns.items()},
+        "reference_missing": {str(k): n for k, n in monitor.reference_missing.items()},
         "performance": None if monitor.performance is None else type(monitor.performance).__name__,
         "sensitive": sorted(map(str, monitor.sensitive)),
     }
