@@ -5,8 +5,9 @@ window (a ``deque`` with ``maxlen=window``: a preallocated ring of references) a
 every ``check_every`` observations a check is due. Checks run off the hot path on one
 daemon thread (``_checker``: started on the first due check, never at import, holding only
 a weak reference to the monitor), or inline when ``background=False``. One check runs at a
-time. A check turns the window into feature columns (NaN, +/-inf and None left out and
-counted), runs each feature's detector, applies the multiple-testing correction across
+time. A check turns the window into feature columns (a numeric feature's NaN, +/-inf and
+None left out and counted), runs each feature's detector (on sealed labels, for a sensitive
+categorical feature loaded from a file), applies the multiple-testing correction across
 p-value detectors, keeps no value of a sensitive feature in its result (``_sensitive``), and
 delivers alerts (a WARNING log line, ``on_drift``, ``stats()``, the
 ``prodwrap.drift.score`` metric). A failing detector, callback or metric never reaches the
