@@ -43,8 +43,9 @@ class DriftResult:
         n_reference: reference sample size. n_current: current sample size.
         empty_bins: for binned detectors, bins empty in either sample (eps applied).
         details: anything else a detector reports.
-        n_missing: values of the feature in the monitor's window that were NaN, ±inf or None
-            and so left out of the test (``n_current`` counts the values tested).
+        n_missing: values of a numeric feature in the monitor's window that were NaN, ±inf or
+            None and so left out of the test (``n_current`` counts the values tested; a
+            categorical feature keeps None and NaN as a category, and counts 0).
     """
 
     detector: str

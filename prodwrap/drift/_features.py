@@ -4,8 +4,10 @@ A reference may be a numpy array (columns are features 0..d-1), a list of dicts 
 list of pydantic instances (fields), a dict of columns, anything with ``.columns`` (a data
 frame), or a list of scalars (one feature, 0). Live inputs are read the same way, adapting
 to their own type, so a monitor fitted on ``X_train`` columns can watch pydantic inputs.
-A live numeric value that is NaN or +/-inf, and a None, is left out of its column and counted
-(``Window.missing``): no detector is given a value it cannot place in a distribution.
+A numeric value that is NaN or +/-inf, and a None in a numeric feature, is left out of its
+column and counted, in the reference (``Reference.missing``) as in a live window
+(``Window.missing``): no detector is given a value it cannot place in a distribution. In a
+categorical feature None and NaN are values (ChiSquare's category ``"<missing>"``) on both sides.
 """
 
 from __future__ import annotations
@@ -39,16 +41,21 @@ _NUMBERS = frozenset((int, float))
 
 
 def column(values: Sequence[Any]) -> np.ndarray:
-    """A float64 column if every present value is a number (bools excluded), else object."""
+    """A float64 column if every present value is a number (bools excluded), the None left out;
+    else an object column, the None kept (a category). MISSING (absent) is left out of both."""
     plain = [v for v in values if v is not MISSING and v is not None]
     kinds = set(map(type, plain))
-    if kinds <= _BUILTIN:  # (the common case: no value to convert, one look at each type)
+    builtin = kinds <= _BUILTIN  # (the common case: no value to convert, one look at each type)
+    if builtin:
         numeric = kinds <= _NUMBERS
     else:
         plain = list(map(_plain, plain))
         numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in plain)
     if numeric:
         return np.asarray(plain, dtype=np.float64)
+    if len(plain) < len(values):  # a None (or an absent value) among them: keep the None
+        present = (v for v in values if v is not MISSING)
+        plain = list(present) if builtin else [v if v is None else _plain(v) for v in present]
     return np.asarray(plain, dtype=object)
 
 
@@ -56,43 +63,89 @@ def is_numeric(col: np.ndarray) -> bool:
     return col.dtype.kind in "iuf"
 
 
-def reference_columns(reference: Any, option: str = "reference") -> dict[Key, np.ndarray]:
-    """Split a reference data set into feature columns (at least one).
+class Reference(NamedTuple):
+    """A reference's feature columns, and per feature the values left out of them: None, NaN
+    and +/-inf in a numeric feature (0 for a categorical one, which keeps them as categories)."""
+
+    columns: dict[Key, np.ndarray]
+    missing: dict[Key, int]
+
+
+def reference_columns(reference: Any, option: str = "reference") -> Reference:
+    """Split a reference data set into feature columns (at least one), a numeric column's
+    None, NaN and +/-inf left out and counted, as a live window's are.
 
     Raises:
         ConfigurationError: not a data set, empty, without features, or an array of more than
             two dimensions; the message names ``option`` (the constructor argument).
     """
-    columns = _split(reference, option)
-    if not columns:
+    raw = _split(reference, option)
+    if not raw:
         raise ConfigurationError(f"DriftMonitor: {option} has no features (no columns, keys or fields)")
-    return columns
+    missing: dict[Key, int] = {}
+    columns = {
+        k: _finite(v.astype(np.float64), k, missing)
+        if isinstance(v, np.ndarray) and v.dtype.kind in "iuf"
+        else _present(list(v), k, missing)
+        for k, v in raw.items()
+    }
+    return Reference(columns, missing)
 
 
-def _split(reference: Any, option: str) -> dict[Key, np.ndarray]:
+def both_references(reference: Any, output_reference: Any) -> Reference:
+    """``reference_columns(reference)``, with the output's as feature ``"output"`` when given."""
+    found = reference_columns(reference)
+    if output_reference is not None:
+        output = output_column(output_reference)
+        found.columns.update(output.columns)
+        found.missing.update(output.missing)
+    return found
+
+
+def output_column(reference: Any) -> Reference:
+    """The one column of ``output_reference``, as feature ``"output"``: an array, a list of
+    scalars, or of one-field dicts or pydantic models (read through, as a live output is), or
+    a one-column table.
+
+    Raises:
+        ConfigurationError: anything ``reference_columns`` refuses, or a reference of more
+            than one column (a 2-D array, rows of several fields): the output is one feature,
+            and no column is chosen silently.
+    """
+    if isinstance(reference, list):
+        reference = [unwrap_output(row) for row in reference]
+    elif not isinstance(reference, Mapping) and not hasattr(reference, "columns"):
+        reference = np.asarray(reference)
+    found = reference_columns(reference, "output_reference")
+    columns, missing = found.columns, found.missing
+    if len(columns) != 1:
+        raise ConfigurationError(
+            f"DriftMonitor: output_reference has {len(columns)} columns {list(columns)}; the output is monitored "
+            f"as one feature: give the reference of that one output (an array, or one-field dicts or models)"
+        )
+    key = next(iter(columns))
+    return Reference({OUTPUT: columns[key]}, {OUTPUT: missing[key]})
+
+
+def _split(reference: Any, option: str) -> dict[Key, np.ndarray | list[Any]]:
+    """The reference's columns as given: arrays, or lists of the values."""
     if isinstance(reference, np.ndarray):
         if reference.ndim == 1:
-            return {0: _typed(reference)}
+            return {0: reference}
         if reference.ndim == 2:
-            return {i: _typed(reference[:, i]) for i in range(reference.shape[1])}
+            return {i: reference[:, i] for i in range(reference.shape[1])}
         raise ConfigurationError(f"DriftMonitor: {option} array must be 1-D or 2-D, got shape {reference.shape}")
     if hasattr(reference, "columns") and hasattr(reference, "__getitem__"):  # a data frame
-        return {str(c): _typed(np.asarray(reference[c])) for c in reference.columns}
+        return {str(c): np.asarray(reference[c]) for c in reference.columns}
     if isinstance(reference, Mapping):
-        return {k: column(list(v)) for k, v in reference.items()}
+        return {k: v if isinstance(v, np.ndarray) and v.ndim == 1 else list(v) for k, v in reference.items()}
     rows = list(reference) if isinstance(reference, Iterable) else None
     if not rows:
         raise ConfigurationError(f"DriftMonitor: {option} is empty or not a data set, got {type(reference).__name__}")
     keys = row_keys(rows[0])
     if keys is None:
-        return {0: column(rows)}
-    return {k: column([read(r, k) for r in rows]) for k in keys}
-
-
-def _typed(arr: np.ndarray) -> np.ndarray:
-    if arr.dtype.kind in "iuf":
-        return arr.astype(np.float64)
-    return column(list(arr))
+        return {0: rows}
+    return {k: [read(r, k) for r in rows] for k in keys}
 
 
 def row_keys(row: Any) -> list[Key] | None:
@@ -245,10 +298,11 @@ def _read_each(inputs: list[Any], key: Key, positions: Mapping[Key, int] | None)
 
 
 def _present(values: list[Any], key: Key, missing: dict[Key, int]) -> np.ndarray:
-    """``column(values)`` with NaN and +/-inf left out; those and the None left out are
-    counted in ``missing``."""
-    nones = sum(1 for v in values if v is None)
-    return _finite(column(values), key, missing, nones)
+    """``column(values)`` with NaN and +/-inf left out of a numeric column; those and the None
+    it left out are counted in ``missing`` (a categorical column keeps both, as categories)."""
+    col = column(values)
+    nones = sum(1 for v in values if v is None) if col.dtype.kind == "f" else 0
+    return _finite(col, key, missing, nones)
 
 
 def _finite(col: np.ndarray, key: Key, missing: dict[Key, int], already: int = 0) -> np.ndarray:

@@ -5,8 +5,9 @@ window (a ``deque`` with ``maxlen=window``: a preallocated ring of references) a
 every ``check_every`` observations a check is due. Checks run off the hot path on one
 daemon thread (``_checker``: started on the first due check, never at import, holding only
 a weak reference to the monitor), or inline when ``background=False``. One check runs at a
-time. A check turns the window into feature columns (NaN, +/-inf and None left out and
-counted), runs each feature's detector, applies the multiple-testing correction across
+time. A check turns the window into feature columns (a numeric feature's NaN, +/-inf and
+None left out and counted), runs each feature's detector (on sealed labels, for a sensitive
+categorical feature loaded from a file), applies the multiple-testing correction across
 p-value detectors, keeps no value of a sensitive feature in its result (``_sensitive``), and
 delivers alerts (a WARNING log line, ``on_drift``, ``stats()``, the
 ``prodwrap.drift.score`` metric). A failing detector, callback or metric never reaches the
@@ -33,13 +34,20 @@ from prodwrap.drift import _persist
 from prodwrap.drift._base import DriftResult, StreamDetector
 from prodwrap.drift._checker import Checker
 from prodwrap.drift._corrections import Correction
-from prodwrap.drift._features import OUTPUT, Key, fingerprint, is_numeric, reference_columns, window_columns
+from prodwrap.drift._features import (
+    OUTPUT,
+    Key,
+    both_references,
+    fingerprint,
+    is_numeric,
+    window_columns,
+)
 from prodwrap.drift._log import Throttle, log, log_alert
 from prodwrap.drift._performance import Performance, Unfed
 from prodwrap.drift._score import Scores
 from prodwrap.drift._sensitive import Hidden, window_mask
 from prodwrap.drift._setup import check_levels, check_options, chosen_features, fitted_detectors, sensitive_keys
-from prodwrap.drift._summary import DriftStats, finished
+from prodwrap.drift._summary import DriftStats, description, finished
 from prodwrap.errors import ConfigurationError
 
 ALERTS_KEPT = 100
@@ -71,8 +79,10 @@ class DriftMonitor:
 
     Raises:
         ConfigurationError: an option that makes no sense (naming it): an empty reference,
-            unknown features, a bad window, an unknown correction, or a reference column its
-            detector refuses (NaN or +/-inf in a numeric column, ...), naming the feature.
+            unknown or no features, a bad window, an unknown correction, an output reference of
+            several columns, or a reference column its detector refuses (a numeric one left
+            with no value once its None, NaN and +/-inf are left out and counted in
+            ``reference_missing``, ...), naming the feature.
     """
 
     def __init__(
@@ -93,13 +103,8 @@ class DriftMonitor:
         sensitive: Iterable[Key] = (),
     ) -> None:
         check_options(window, check_every, max_pending, correction, on_drift, performance, metric)
-        columns = reference_columns(reference)
+        columns = (ref := both_references(reference, output_reference)).columns
         self._width = reference.shape[1] if isinstance(reference, np.ndarray) and reference.ndim == 2 else None
-        if output_reference is not None:
-            columns[OUTPUT] = reference_columns(
-                np.asarray(output_reference) if not isinstance(output_reference, list) else output_reference,
-                "output_reference",
-            )[0]
         chosen = chosen_features(features, columns)
         self._hidden = Hidden(sensitive_keys(sensitive, columns))
         self.window = window
@@ -111,7 +116,8 @@ class DriftMonitor:
         self._performance = None if performance is None else Performance(performance, metric, max_pending)
         self.meter_provider = meter_provider
         self.columns = {k: columns[k] for k in chosen}
-        self.detectors: dict[Key, Any] = fitted_detectors(chosen, self.columns, window)
+        self.reference_missing = {k: ref.missing[k] for k in chosen}  # None, NaN, +/-inf left out of a column
+        self.detectors: dict[Key, Any] = fitted_detectors(chosen, self.columns, window, self.reference_missing)
         check_levels(correction, self.detectors)
         self._numeric = {k: is_numeric(c) for k, c in self.columns.items()}
         self._positions: dict[Key, int] | None = None  # name -> column, once named
@@ -144,15 +150,18 @@ class DriftMonitor:
             return
         if len(set(names)) != len(names) or OUTPUT in names:
             return  # names that would collide: keep the numbers
-        rename: dict[Key, Key] = {i: names[i] for i in range(self._width)}
+        rename: dict[Key | None, Key] = {i: names[i] for i in range(self._width)}
         with self._checking, self._lock:
             self.columns = {rename.get(k, k): c for k, c in self.columns.items()}
             self.detectors = {rename.get(k, k): d for k, d in self.detectors.items()}
             self._numeric = {rename.get(k, k): v for k, v in self._numeric.items()}
+            self.reference_missing = {rename.get(k, k): v for k, v in self.reference_missing.items()}
             self._latest = {
                 rename.get(k, k): dataclasses.replace(r, feature=rename.get(k, k)) for k, r in self._latest.items()
             }
             self._missing = {rename.get(k, k): v for k, v in self._missing.items()}
+            kept = [dataclasses.replace(r, feature=rename.get(r.feature, r.feature)) for r in self.alerts]
+            self.alerts = deque(kept, maxlen=ALERTS_KEPT)
             self._hidden.rename(rename)
             self._positions = {names[i]: i for i in range(self._width)}
             self.fingerprint = fingerprint(self.columns, _persist.config(self))
@@ -267,7 +276,7 @@ class DriftMonitor:
             if len(values) == 0:
                 continue
             try:
-                result = det.test(values)
+                result = det.test(self._hidden.tested(key, values))  # (sealed as a loaded sensitive reference is)
             except KeyboardInterrupt:
                 raise
             except BaseException as exc:  # a detector fault is counted, not raised
@@ -387,14 +396,5 @@ class DriftMonitor:
             )
 
     def describe(self) -> dict[str, Any]:
-        return {
-            "features": {str(k): type(d).__name__ for k, d in self.detectors.items()},
-            "window": self.window,
-            "check_every": self.check_every,
-            "correction": self.correction,
-            "background": self.background,
-            "reference_fingerprint": self.fingerprint,
-            "n_reference": {str(k): len(c) for k, c in self.columns.items()},
-            "performance": None if self.performance is None else type(self.performance).__name__,
-            "sensitive": sorted(map(str, self._hidden.keys)),
-        }
+        """The configuration and the reference, for ``model.describe()`` (see ``_summary.description``)."""
+        return description(self)

@@ -10,8 +10,15 @@ malformed configuration, an edited array or an edited parameter all raise one er
 
 The file also lists the sensitive features, which ``load`` marks again. That list is outside
 the fingerprint: it changes what results show, not what they say (and a model marks its
-sensitive features again when the monitor is attached). The reference itself is written as
-given, sensitive columns included: the file is as sensitive as the training data.
+sensitive features again when the monitor is attached). A sensitive categorical feature's
+reference labels are written sealed (``_sensitive.sealed_column``: keyed BLAKE2b stand-ins, the
+feature's random key beside them), never in clear; the loaded monitor seals each window's labels
+with that key before testing, so it tests as the saved one did. Its fingerprint, that of the
+clear labels, cannot be recomputed from the file: a file with sealed features (format 2) also
+holds ``sealed_fingerprint``, over the columns as written, the configuration, the monitor's
+fingerprint and the keys, which ``load`` checks before it gives the monitor the saved
+fingerprint. Numeric columns are written as numbers (a distribution is what a numeric detector
+needs), sensitive ones included: the file is as sensitive as those columns of the training data.
 """
 
 from __future__ import annotations
@@ -20,19 +27,21 @@ import inspect
 import json
 import os
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from prodwrap.drift._base import _REGISTRY
-from prodwrap.drift._features import Key
+from prodwrap.drift._features import Key, fingerprint
+from prodwrap.drift._sensitive import sealed_column
 from prodwrap.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from prodwrap.drift._monitor import DriftMonitor
 
 FORMAT = 1
+SEALED = 2  # a file with sealed columns (which a prodwrap that cannot read them refuses by format)
 
 
 class _Refused(ConfigurationError):
@@ -84,12 +93,24 @@ def config(monitor: DriftMonitor) -> dict[str, Any]:
             ]
             for key, det in monitor.detectors.items()
         ],
+        **_left_out(monitor.reference_missing),
     }
+
+
+def _left_out(missing: Mapping[Key, int]) -> dict[str, Any]:
+    """The reference values left out, per feature, when any was (a clean reference's
+    configuration, and so its fingerprint, is what it was before they were counted)."""
+    if not any(missing.values()):
+        return {}
+    return {"reference_missing": [[str(key), type(key).__name__, n] for key, n in missing.items()]}
 
 
 def save(monitor: DriftMonitor, path: str | os.PathLike[str]) -> None:
     arrays: dict[str, np.ndarray] = {}
     features = []
+    stored: dict[Key, np.ndarray] = {}  # the columns as written (sensitive labels sealed)
+    sealed: dict[Key, bytes] = {}
+    hidden = monitor._hidden
     for i, (key, col) in enumerate(monitor.columns.items()):
         det = monitor.detectors[key]
         name = registered_name(det)
@@ -98,14 +119,25 @@ def save(monitor: DriftMonitor, path: str | os.PathLike[str]) -> None:
                 f"cannot save detector {type(det).__name__}: it is not registered (prodwrap.drift.register)"
             )
         entry: dict[str, Any] = {"key": key, "detector": name, "params": detector_params(det)}
+        if monitor.reference_missing.get(key):
+            entry["missing"] = monitor.reference_missing[key]
+        written = col
         if col.dtype.kind == "f":
             arrays[f"column{i}"] = col
             entry["column"] = f"column{i}"
         else:
-            entry["values"] = col.tolist()
+            if key in hidden and key not in hidden.sealed:  # sealed with a key of its own
+                sealed[key] = os.urandom(16)
+                written = sealed_column(col, sealed[key])
+            elif key in hidden.sealed:  # loaded sealed: written as it was read
+                sealed[key] = hidden.sealed[key]
+            if key in sealed:
+                entry["sealed"] = sealed[key].hex()
+            entry["values"] = written.tolist()
+        stored[key] = written
         features.append(entry)
     meta = {
-        "format": FORMAT,
+        "format": SEALED if sealed else FORMAT,
         "window": monitor.window,
         "check_every": monitor.check_every,
         "correction": monitor.correction,
@@ -113,6 +145,8 @@ def save(monitor: DriftMonitor, path: str | os.PathLike[str]) -> None:
         "features": features,
         "sensitive": sorted(monitor.sensitive, key=lambda k: (isinstance(k, str), str(k))),
     }
+    if sealed:
+        meta["sealed_fingerprint"] = sealed_fingerprint(stored, config(monitor), monitor.fingerprint, sealed)
     with open(path, "wb") as fh:
         np.savez(fh, allow_pickle=False, meta=np.array(json.dumps(meta)), **arrays)
 
@@ -135,6 +169,7 @@ def load(path: str | os.PathLike[str], **options: Any) -> DriftMonitor:
         raise ConfigurationError(f"{where}: not an intact prodwrap drift reference: {exc!r}") from exc
     from prodwrap.drift._monitor import DriftMonitor
 
+    sealed = {e["key"]: bytes.fromhex(e["sealed"]) for e in meta["features"] if "sealed" in e}
     try:
         monitor = DriftMonitor(
             columns,
@@ -142,16 +177,35 @@ def load(path: str | os.PathLike[str], **options: Any) -> DriftMonitor:
             window=meta["window"],
             check_every=meta["check_every"],
             correction=meta["correction"],
-            **{**options, "sensitive": _merged(meta.get("sensitive", ()), options.get("sensitive", ()))},
+            **{**options, "sensitive": _merged([*meta.get("sensitive", ()), *sealed], options.get("sensitive", ()))},
         )
     except Exception as exc:
         raise ConfigurationError(f"{where}: its configuration is refused: {exc}") from exc
+    left_out = {e["key"]: e["missing"] for e in meta["features"] if "missing" in e}
+    if left_out:  # (the columns were saved without them: counted again, and fingerprinted)
+        monitor.reference_missing.update(left_out)
+        monitor.fingerprint = fingerprint(monitor.columns, config(monitor))
+    if sealed:  # the fingerprint of the clear labels cannot be recomputed: that of the file's is
+        monitor._hidden.sealed.update(sealed)
+        written = sealed_fingerprint(monitor.columns, config(monitor), meta["fingerprint"], sealed)
+        if meta.get("sealed_fingerprint") == written:  # (else the fingerprint of the seals mismatches)
+            monitor.fingerprint = meta["fingerprint"]
     if monitor.fingerprint != meta["fingerprint"]:
         monitor.close()
         raise ConfigurationError(
             f"{where}: the reference data or configuration does not match its fingerprint (the file was changed)"
         )
     return monitor
+
+
+def sealed_fingerprint(
+    columns: Mapping[Key, np.ndarray], configuration: Mapping[str, Any], identity: str, sealed: Mapping[Key, bytes]
+) -> str:
+    """The fingerprint of a file with sealed columns: of the columns as written, the
+    configuration, the monitor's own fingerprint (that of the clear labels, which the loaded
+    monitor keeps) and each seal's key."""
+    keys = sorted([str(k), type(k).__name__, v.hex()] for k, v in sealed.items())
+    return fingerprint(columns, {**configuration, "identity": identity, "sealed": keys})
 
 
 def _read(where: str) -> tuple[dict[str, Any], dict[Key, Any], dict[Key, Any]]:
@@ -169,7 +223,7 @@ def _parse(where: str, data: Any) -> tuple[dict[str, Any], dict[Key, Any], dict[
     if "meta" not in data.files:
         raise _Refused(f"{where}: not a prodwrap drift reference (no meta entry)")
     meta = json.loads(str(data["meta"]))
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+    if not isinstance(meta, dict) or meta.get("format") not in (FORMAT, SEALED):
         found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
         raise _Refused(f"{where}: not a prodwrap drift reference (format {found!r})")
     for field, kind in (
@@ -199,10 +253,18 @@ def _parse(where: str, data: Any) -> tuple[dict[str, Any], dict[Key, Any], dict[
             column = np.asarray(entry["values"], dtype=object)
         else:
             raise _Refused(f"{where}: feature {key!r} has no values")
+        seal = entry.get("sealed", "0" * 32)
+        if not isinstance(seal, str) or len(seal) != 32 or seal.strip("0123456789abcdef"):
+            raise _Refused(f"{where}: feature {key!r} has a malformed seal")
+        count = entry.get("missing", 0)
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise _Refused(f"{where}: feature {key!r} has a malformed count of missing values")
         if not isinstance(entry.get("detector"), str) or not isinstance(entry.get("params"), dict):
             raise _Refused(f"{where}: feature {key!r} has a malformed detector entry")
         columns[key] = column
         detectors[key] = detector(entry["detector"], **entry["params"])
+    if meta["format"] != (SEALED if any("sealed" in e for e in meta["features"]) else FORMAT):
+        raise _Refused(f"{where}: not a prodwrap drift reference (format {meta['format']!r} for its features)")
     return meta, columns, detectors
 
 

@@ -19,6 +19,13 @@ shown changes:
 - The WARNING line of a detector that fails on the feature has the texts of the window's values
   of that feature masked (``"**********"``, values of 4 characters or more) in its message and
   traceback, as a call's fault lines are.
+- ``DriftMonitor.save`` writes a sensitive categorical feature's reference values sealed
+  (:func:`sealed_column`): each label as ``"redacted:<32 hex digits>"``, a BLAKE2b hash keyed
+  with a random key drawn for that feature, which the file holds (None and NaN stay the
+  category ``"<missing>"``). A loaded monitor keeps the key (``Hidden.sealed``) and seals each
+  window's values the same way before its detector tests them (``Hidden.tested``), so equal
+  labels still meet and the counts are those of the clear values. No label is in the file in
+  clear; whoever holds the file (and so the key) can still test a guess of one.
 """
 
 from __future__ import annotations
@@ -40,12 +47,13 @@ EXAMPLES = "unseen_examples"  # the detail in which ChiSquare lists live labels
 class Hidden:
     """The sensitive features of one monitor, and the salt of their stand-ins."""
 
-    __slots__ = ("_redactor", "_salt", "keys")
+    __slots__ = ("_redactor", "_salt", "keys", "sealed")
 
     def __init__(self, keys: Iterable[Key] = ()) -> None:
         self.keys = frozenset(keys)
         self._salt = os.urandom(16)
         self._redactor: Any = None
+        self.sealed: dict[Key, bytes] = {}  # feature -> the key its reference labels are sealed with (a loaded file's)
 
     def __contains__(self, key: object) -> bool:
         return key in self.keys
@@ -56,8 +64,14 @@ class Hidden:
         self.keys |= new
         return new
 
-    def rename(self, rename: Mapping[Key, Key]) -> None:
+    def rename(self, rename: Mapping[Key | None, Key]) -> None:
         self.keys = frozenset(rename.get(k, k) for k in self.keys)
+        self.sealed = {rename.get(k, k): v for k, v in self.sealed.items()}
+
+    def tested(self, key: Key, values: np.ndarray) -> np.ndarray:
+        """A window's column of ``key`` as its detector is to test it: sealed with the key its
+        reference was sealed with (a feature loaded so), else as it is."""
+        return sealed_column(values, self.sealed[key]) if key in self.sealed else values
 
     def stand_in(self, value: Any) -> str:
         """``"redacted:<32 hex digits>"`` for ``value``: equal values, equal stand-ins."""
@@ -101,6 +115,28 @@ class Hidden:
         if isinstance(value, list | tuple | set | frozenset | np.ndarray):
             return tuple(self._leaves(item) for item in value)
         return self.stand_in(value)
+
+
+def sealed_column(values: Any, key: bytes) -> np.ndarray:
+    """``values`` (a categorical column) with each label replaced by its stand-in keyed with
+    ``key`` (equal labels, equal stand-ins); None and NaN are kept (the missing category)."""
+    from prodwrap._audit_lines import Redactor  # (the audit log's keyed hash)
+    from prodwrap.drift._chisquare import _is_missing
+
+    hash_of = Redactor(frozenset(), key).hash_of
+    seen: dict[Any, str] = {}
+    out = np.empty(len(values), dtype=object)
+    for i, value in enumerate(_items(values)):
+        if _is_missing(value):
+            out[i] = value
+            continue
+        try:
+            out[i] = seen[value]
+        except KeyError:
+            out[i] = seen[value] = hash_of(value)
+        except TypeError:  # (an unhashable label: hashed, not remembered)
+            out[i] = hash_of(value)
+    return out
 
 
 def window_mask(values: Any) -> Callable[[], Callable[[str], str] | None]:

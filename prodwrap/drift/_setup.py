@@ -39,7 +39,7 @@ def check_options(
 
 
 def chosen_features(features: Any, columns: Mapping[Key, np.ndarray]) -> dict[Key, Any]:
-    """``features=`` as a mapping key -> detector spec, every key one of the reference's."""
+    """``features=`` as a mapping key -> detector spec: at least one key, every key one of the reference's."""
     if features is None:
         chosen: dict[Key, Any] = dict.fromkeys(columns)
     elif isinstance(features, Mapping):
@@ -48,17 +48,29 @@ def chosen_features(features: Any, columns: Mapping[Key, np.ndarray]) -> dict[Ke
         chosen = dict.fromkeys(features)
     else:
         raise ConfigurationError(f"DriftMonitor: features must be None, a list of keys or a mapping, got {features!r}")
+    if not chosen:
+        raise ConfigurationError(
+            f"DriftMonitor: features is empty: a monitor of no feature monitors nothing; name at least one of "
+            f"{list(columns)}, or pass None for every feature"
+        )
     unknown = [k for k in chosen if k not in columns]
     if unknown:
         raise ConfigurationError(f"DriftMonitor: unknown feature(s) {unknown}; the reference has {list(columns)}")
     return chosen
 
 
-def fitted_detectors(chosen: Mapping[Key, Any], columns: Mapping[Key, np.ndarray], window: int) -> dict[Key, Any]:
+def fitted_detectors(
+    chosen: Mapping[Key, Any], columns: Mapping[Key, np.ndarray], window: int, missing: Mapping[Key, int]
+) -> dict[Key, Any]:
     """One detector per feature (the given one, a registered name's, or the default for its
-    type), fitted on its reference column."""
+    type), fitted on its reference column (``missing``: the values left out of each)."""
     detectors: dict[Key, Any] = {}
     for key, spec in chosen.items():
+        if not len(columns[key]) and missing.get(key):
+            raise ConfigurationError(
+                f"DriftMonitor: reference feature {key!r} has no value to fit on: "
+                f"all {missing[key]} of its values are None, NaN or +/-inf"
+            )
         det = detector(spec) if isinstance(spec, str) else spec
         det = default_detector(columns[key], window) if det is None else det
         if isinstance(det, type) or not all(callable(getattr(det, m, None)) for m in ("fit", "test")):

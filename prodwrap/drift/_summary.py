@@ -1,14 +1,18 @@
-"""What a DriftMonitor's check hands on: corrected results, and the stats snapshot."""
+"""What a DriftMonitor's check hands on: corrected results, the stats snapshot, its description."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from prodwrap.drift._base import DriftResult
 from prodwrap.drift._corrections import Correction, correct
 from prodwrap.drift._features import Key
+
+if TYPE_CHECKING:
+    from prodwrap.drift._monitor import DriftMonitor
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +26,7 @@ class DriftStats:
         output / whose output was no longer held. coalesced: due checks folded into one
         already due (checks on the background thread test the latest window; under load
         some windows are never tested on their own).
-        missing: feature -> values of the latest check's window left out as NaN or None
+        missing: feature -> values of the latest check's window left out as NaN, +/-inf or None
         (features with none left out are absent; a feature left with no value at all has no
         entry in ``latest`` for that check). window, check_every, correction, features
         (feature -> detector class name), closed: the configuration, for a report.
@@ -86,3 +90,21 @@ def amend(result: DriftResult, feature: Key, threshold: float, drifted: bool, n_
         result.details,
         n_missing,
     )
+
+
+def description(monitor: DriftMonitor) -> dict[str, Any]:
+    """``monitor.describe()``: its features and their detectors, options and reference, keys as
+    text (``n_reference``: the values each feature's detector was fitted on; ``reference_missing``:
+    the None, NaN and +/-inf left out of a numeric feature's)."""
+    return {
+        "features": {str(k): type(d).__name__ for k, d in monitor.detectors.items()},
+        "window": monitor.window,
+        "check_every": monitor.check_every,
+        "correction": monitor.correction,
+        "background": monitor.background,
+        "reference_fingerprint": monitor.fingerprint,
+        "n_reference": {str(k): len(c) for k, c in monitor.columns.items()},
+        "reference_missing": {str(k): n for k, n in monitor.reference_missing.items()},
+        "performance": None if monitor.performance is None else type(monitor.performance).__name__,
+        "sensitive": sorted(map(str, monitor.sensitive)),
+    }

@@ -30,6 +30,8 @@ class Colour(enum.Enum):
         ([], np.float64, []),
         ([True, 1], object, [True, 1]),  # a bool is no number
         (["a", "b"], object, ["a", "b"]),
+        (["a", None, MISSING], object, ["a", None]),  # a None is a category: kept, the absent left out
+        ([Colour.RED, None], object, ["red", None]),
         ([np.float64(1.5), np.int32(2)], np.float64, [1.5, 2.0]),  # numpy scalars read as theirs
         ([Size.L, 2], np.float64, [3.0, 2.0]),  # an enum member by its value
         ([Colour.RED, "red"], object, ["red", "red"]),

@@ -192,6 +192,40 @@ def test_output_feature() -> None:
     assert result.statistic == pytest.approx(0.9) and result.drifted
 
 
+class Scored(BaseModel):
+    probability: float
+
+
+@pytest.mark.parametrize(
+    "outputs",
+    [
+        [{"probability": 0.0}] * 100,  # one-field dicts, read through as live outputs are
+        [Scored(probability=0.0)] * 100,  # one-field models
+        {"probability": [0.0] * 100},  # one column by name
+        np.zeros((100, 1)),  # one column
+    ],
+)
+def test_an_output_reference_of_one_field_records_is_read_through(outputs: Any) -> None:
+    monitor = pw.DriftMonitor(REF, features={"output": MeanShift()}, output_reference=outputs, window=5)
+    assert monitor.columns["output"].tolist() == [0.0] * 100
+    monitor.close()
+
+
+@pytest.mark.parametrize(
+    ("outputs", "named"),
+    [
+        (np.zeros((100, 2)), r"output_reference has 2 columns \[0, 1\]"),
+        ([[0.0, 1.0]] * 10, r"output_reference has 2 columns \[0, 1\]"),
+        ([{"p": 0.0, "label": "a"}] * 10, r"output_reference has 2 columns \['p', 'label'\]"),
+        ({"p": [0.0], "q": [1.0]}, r"output_reference has 2 columns"),
+    ],
+)
+def test_an_output_reference_of_several_columns_is_refused(outputs: Any, named: str) -> None:
+    """The output is one feature: a reference of several columns is never cut to its first."""
+    with pytest.raises(pw.ConfigurationError, match=named + r".*one feature"):
+        pw.DriftMonitor(REF, output_reference=outputs)
+
+
 def test_unknown_features_and_bad_options() -> None:
     with pytest.raises(pw.ConfigurationError, match="unknown feature"):
         pw.DriftMonitor(REF, features=["nope"])

@@ -247,6 +247,74 @@ def test_save_and_load_keep_the_sensitive_features(tmp_path: Path) -> None:
     assert SECRET not in repr(loaded.report())
 
 
+def _saved_ssns(tmp_path: Path) -> tuple[pw.DriftMonitor, Path]:
+    reference = [
+        {"x": float(i % 5), "ssn": f"000-00-{i % 3:04d}", "plan": ["gold", "basic"][i % 2]} for i in range(300)
+    ]
+    monitor = pw.DriftMonitor(reference, window=30, background=False, sensitive=["ssn"])
+    monitor.save(tmp_path / "ref.npz")
+    return monitor, tmp_path / "ref.npz"
+
+
+def test_a_sensitive_features_categories_are_not_in_the_saved_file_in_clear(tmp_path: Path) -> None:
+    monitor, path = _saved_ssns(tmp_path)
+    raw = path.read_bytes()
+    with np.load(path, allow_pickle=False) as data:  # (the archive may compress: its entries too)
+        raw += b"".join(data[k].tobytes() for k in data.files) + str(data["meta"]).encode()
+    for ssn in ("000-00-0000", "000-00-0001", "000-00-0002", "000-00-"):
+        assert ssn.encode() not in raw
+    assert b"gold" in raw  # a feature not marked sensitive is written as it was
+    loaded = pw.DriftMonitor.load(path, background=False)
+    assert loaded.fingerprint == monitor.fingerprint and loaded.sensitive == frozenset({"ssn"})
+    assert not {"000-00-0000", "000-00-0001"} & set(loaded.columns["ssn"].tolist())
+
+
+def test_a_loaded_sealed_feature_is_still_tested_as_before(tmp_path: Path) -> None:
+    monitor, path = _saved_ssns(tmp_path)
+    loaded = pw.DriftMonitor.load(path, background=False)
+    for i in range(30):  # the reference's own ssns, in its proportions: no drift
+        row = {"x": float(i % 5), "ssn": f"000-00-{i % 3:04d}", "plan": ["gold", "basic"][i % 2]}
+        monitor.observe(row, None)
+        loaded.observe(row, None)
+    same, before = loaded.report()["ssn"], monitor.report()["ssn"]
+    assert not same.drifted and (same.statistic, same.p_value) == (before.statistic, before.p_value)
+    assert same.details["unseen"] == 0
+    for i in range(30):  # one ssn only, and a new one: drift, its label never shown
+        loaded.observe({"x": float(i % 5), "ssn": "000-00-0000" if i % 2 else "999-99-9999", "plan": "gold"}, None)
+    drifted = loaded.report()["ssn"]
+    assert drifted.drifted and drifted.details["unseen"] == 15
+    assert "999-99" not in repr(drifted) and "000-00" not in repr(loaded.report())
+
+
+def test_a_loaded_sealed_monitor_saves_and_loads_again(tmp_path: Path) -> None:
+    monitor, path = _saved_ssns(tmp_path)
+    first = pw.DriftMonitor.load(path, background=False)
+    first.save(tmp_path / "again.npz")
+    again = pw.DriftMonitor.load(tmp_path / "again.npz", background=False)
+    assert again.fingerprint == monitor.fingerprint
+    assert again.columns["ssn"].tolist() == first.columns["ssn"].tolist()  # the same seal, not one on top
+
+
+def test_an_edited_sealed_file_is_refused(tmp_path: Path) -> None:
+    import json
+
+    _, path = _saved_ssns(tmp_path)
+    with np.load(path, allow_pickle=False) as data:
+        entries = {k: data[k] for k in data.files}
+    meta = json.loads(str(entries["meta"]))
+    ssn = next(e for e in meta["features"] if e["key"] == "ssn")
+    ssn["values"][0] = ssn["values"][1 if ssn["values"][1] != ssn["values"][0] else 2]
+    entries["meta"] = np.array(json.dumps(meta))
+    np.savez(path, **entries)
+    with pytest.raises(pw.ConfigurationError, match="does not match its fingerprint"):
+        pw.DriftMonitor.load(path)
+    ssn["sealed"] = "not hex"
+    entries["meta"] = np.array(json.dumps(meta))
+    np.savez(path, **entries)
+    with pytest.raises(pw.ConfigurationError, match="malformed seal"):
+        pw.DriftMonitor.load(path)
+
+
 def test_load_adds_the_sensitive_features_it_is_given_and_refuses_a_string(tmp_path: Path) -> None:
     pw.DriftMonitor(_reference(), window=10, background=False).save(tmp_path / "ref.npz")
     assert pw.DriftMonitor.load(tmp_path / "ref.npz", sensitive=["ssn"]).sensitive == frozenset({"ssn"})

@@ -24,6 +24,8 @@ X = np.random.default_rng(0).normal(size=(50, 2))
         (X, {"window": 1}, "window"),
         (X, {"correction": "sidak"}, "correction"),
         (X, {"features": 5}, "features must be"),
+        (X, {"features": []}, "features is empty"),
+        (X, {"features": {}}, "features is empty"),
         (X, {"features": ["nope"]}, "unknown feature"),
         (X, {"features": {0: 5}}, r"features\[0\] must be a detector"),
         (X, {"features": {0: pw.drift.KS}}, r"features\[0\] must be a detector instance"),
@@ -46,3 +48,8 @@ def test_a_bad_configuration_is_a_configuration_error_naming_the_option(
 def test_features_may_be_any_collection_of_keys() -> None:
     assert list(pw.DriftMonitor(X, features=(1,)).detectors) == [1]
     assert list(pw.DriftMonitor(X, features={0}).detectors) == [0]
+
+
+def test_an_empty_feature_list_is_refused_saying_it_monitors_nothing() -> None:
+    with pytest.raises(pw.ConfigurationError, match=r"features is empty: .*monitors nothing.*None for every feature"):
+        pw.DriftMonitor(X, features=[])

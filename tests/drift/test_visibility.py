@@ -69,6 +69,23 @@ def test_name_features_names_an_array_reference_after_the_fields() -> None:
     assert monitor.report()["debt"].drifted and not monitor.report()["income"].drifted
 
 
+def test_name_features_renames_the_alerts_already_kept() -> None:
+    monitor = pw.DriftMonitor(REF, features={0: Shift(), 1: Shift(), 2: Shift()}, window=10, background=False)
+    for age, income, debt in REF[:10]:
+        monitor.observe([age, income + 5.0, debt], None)
+    assert [a.feature for a in monitor.alerts] == [1]
+    monitor.name_features(["age", "income", "debt"])
+    assert (
+        [a.feature for a in monitor.alerts]
+        == ["income"]
+        == [r.feature for r in monitor.stats().latest.values() if r.drifted]
+    )
+    assert monitor.alerts.maxlen == 100
+    for age, income, debt in REF[:10]:  # the same window again: new alerts come under the name too
+        monitor.observe([age, income + 5.0, debt], None)
+    assert [a.feature for a in monitor.alerts] == ["income", "income"]
+
+
 def test_name_features_does_nothing_when_the_widths_or_kinds_differ() -> None:
     narrow = pw.DriftMonitor(REF, features={0: Shift()})
     narrow.name_features(["age", "income"])
@@ -107,19 +124,67 @@ def test_one_non_finite_live_value_does_not_stop_the_check(odd: float, caplog: p
     assert "NaN or infinite" not in caplog.text
 
 
+NAN = float("nan")
+
+
+class Optional(BaseModel):
+    age: float
+    income: float | None
+
+
 @pytest.mark.parametrize("detector", ["ks", "psi", "wasserstein"])
-def test_an_infinite_reference_value_is_refused_naming_its_feature(detector: str) -> None:
-    with pytest.raises(pw.ConfigurationError, match=r"feature 'income'.*1 NaN or infinite"):
-        pw.DriftMonitor({"age": [1.0, 2.0, 3.0], "income": [1.0, float("inf"), 2.0]}, features={"income": detector})
+@pytest.mark.parametrize(
+    "reference",
+    [
+        {"age": [1.0, 2.0, 3.0, 4.0, 5.0], "income": [1.0, None, 2.0, float("inf"), NAN]},  # columns
+        [{"age": float(i + 1), "income": v} for i, v in enumerate([1.0, None, 2.0, -float("inf"), NAN])],  # rows
+        [Optional(age=float(i + 1), income=v) for i, v in enumerate([1.0, None, 2.0, float("inf"), NAN])],  # models
+    ],
+)
+def test_none_nan_and_infinity_in_a_numeric_reference_are_left_out_and_counted(detector: str, reference: Any) -> None:
+    """One rule for None, NaN and +/-inf, in the reference as in a live window: left out of the
+    feature's distribution and counted (``describe()["reference_missing"]``), never an error."""
+    monitor = pw.DriftMonitor(reference, features={"age": "ks", "income": detector}, window=2, background=False)
+    assert monitor.columns["income"].tolist() == [1.0, 2.0]
+    info = monitor.describe()
+    assert info["n_reference"] == {"age": 5, "income": 2} and info["reference_missing"] == {"age": 0, "income": 3}
+    for value in ({"age": 1.0, "income": 1.0}, {"age": 2.0, "income": None}):  # the live side: the same rule
+        monitor.observe(value, None)
+    assert monitor.report()["income"].n_missing == 1 and monitor.stats().missing == {"income": 1}
 
 
-def test_a_nan_reference_error_names_its_column() -> None:
+def test_an_array_reference_leaves_its_nan_out_of_that_column_only() -> None:
     reference = REF.copy()
     reference[5, 2] = np.nan
-    with pytest.raises(pw.ConfigurationError, match=r"feature 2.*1 NaN"):
-        pw.DriftMonitor(reference)
-    with pytest.raises(pw.ConfigurationError, match=r"feature 'income'"):
-        pw.DriftMonitor({"age": [1.0, 2.0], "income": [1.0, float("nan")]})
+    monitor = pw.DriftMonitor(reference)
+    assert monitor.describe()["n_reference"] == {"0": 200, "1": 200, "2": 199}
+    assert monitor.reference_missing == {0: 0, 1: 0, 2: 1} and not np.isnan(monitor.columns[2]).any()
+    monitor.name_features(["age", "income", "debt"])
+    assert monitor.describe()["reference_missing"] == {"age": 0, "income": 0, "debt": 1}
+
+
+def test_a_reference_feature_with_no_finite_value_is_refused_naming_it() -> None:
+    with pytest.raises(pw.ConfigurationError, match=r"feature 'income' has no value to fit on: all 3 .*None, NaN"):
+        pw.DriftMonitor({"age": [1.0, 2.0, 3.0], "income": [None, NAN, float("inf")]})
+
+
+def test_none_and_nan_are_one_category_in_a_categorical_feature_on_both_sides() -> None:
+    monitor = pw.DriftMonitor({"kind": ["a", "b", None, NAN] * 25}, window=4, background=False)
+    assert monitor.columns["kind"].tolist()[:3] == ["a", "b", None] and monitor.reference_missing == {"kind": 0}
+    for value in ("a", "b", None, None):
+        monitor.observe({"kind": value}, None)
+    result = monitor.report()["kind"]
+    assert (result.n_current, result.n_missing, result.details["categories"]) == (4, 0, 3)
+    assert result.details["unseen"] == 0  # None is the reference's "<missing>", not a new label
+
+
+def test_saved_counts_of_left_out_reference_values_load_and_are_fingerprinted(tmp_path: Any) -> None:
+    monitor = pw.DriftMonitor({"income": [1.0, None, 2.0, NAN, 3.0]})
+    clean = pw.DriftMonitor({"income": [1.0, 2.0, 3.0]})
+    assert monitor.fingerprint != clean.fingerprint  # the counts are part of the reference
+    monitor.save(tmp_path / "ref.npz")
+    loaded = pw.DriftMonitor.load(tmp_path / "ref.npz")
+    assert loaded.reference_missing == {"income": 2} and loaded.fingerprint == monitor.fingerprint
 
 
 def test_a_drift_alert_is_logged_at_warning_without_on_drift(caplog: pytest.LogCaptureFixture) -> None:
