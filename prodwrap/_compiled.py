@@ -53,9 +53,9 @@ _TEMPLATE = (
 #?WALKED     if (LIVE and outer_deadline() is not None) or (w is not None and w.walk):
         return {W}general(engine, start, x, args, kwargs, w)
 #?WATCH     if {WGUARD}:
-#?WATCH         w = watch()
-#?WATCH         if w is not None:  # the engine's watch took the call
-#?WATCH             return {W}watched(engine, w, x, args, kwargs)
+#?WATCH         {H} = watch()
+#?WATCH         if {H} is not None:  # the engine's watch took the call
+#?WATCH             return {W}watched(engine, {H}, x, args, kwargs)
 #?VALIDATE     try:
 #?VALIDATE         value = validate(x)
 #?VALIDATE     except Exception:  # refused: the walk takes it, after the else clause (nothing chains onto it)
@@ -159,10 +159,11 @@ def compile_runners(engine: Engine) -> tuple[Runner, Runner, Runner]:
 
 def _entry(engine: Engine) -> tuple[str, dict[str, Any]]:
     """The first lines of the model's ``__call__``: the input taken from the keywords when
-    it was not passed first (``keyword_input``), and no watch handle yet."""
+    it was not passed first (``keyword_input``). It has no watch handle: ``w`` is a global
+    None in its lines, and the watch's handle is ``h`` (no store of None on every call)."""
     head = "def call(x=NO_INPUT, /, *args, **kwargs):\n"
-    head += "    if x is NO_INPUT:\n        x = keyword_input(kwargs)\n    w = None\n"
-    return head, {"NO_INPUT": NO_INPUT, "keyword_input": partial(keyword_input, engine)}
+    head += "    if x is NO_INPUT:\n        x = keyword_input(kwargs)\n"
+    return head, {"NO_INPUT": NO_INPUT, "keyword_input": partial(keyword_input, engine), "w": None}
 
 
 def _compile(engine: Engine, is_async: bool) -> tuple[Runner, Runner]:
@@ -261,7 +262,9 @@ def _compile(engine: Engine, is_async: bool) -> tuple[Runner, Runner]:
         asked = (when or "True") if entry else f"w is None and {when}" if when else "w is None"
         kept = {**flags, "WALKED": walked, "UNWALKED": not walked}
         success = _lines(kept, _SUCCESS).format(**parts)
-        whole = _lines(kept).format(WGUARD=asked, SUCCESS=success if timed else indent(success).rstrip("\n"), **parts)
+        whole = _lines(kept).format(
+            WGUARD=asked, H="h" if entry else "w", SUCCESS=success if timed else indent(success).rstrip("\n"), **parts
+        )
         head, _, rest = whole.partition(_MARK)
         if not flags["VALIDATE"]:
             return head + rest

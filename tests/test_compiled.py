@@ -248,7 +248,7 @@ def test_a_model_call_is_one_frame_of_prodwrap_between_the_caller_and_the_predic
         assert set(between) == {"call"} and names[-1] == "predict", names
     assert model.__call__ is model._engine.call  # the engine's entry, compiled with its success path
     assert model._engine.call.__source__.startswith("def call(x=NO_INPUT, /, *args, **kwargs):\n")
-    assert model._engine.call.__source__.split("\n", 4)[4] == model._engine.run_sync.__source__.split("\n", 1)[1]
+    assert model._engine.call.__source__.split("\n", 3)[3] == model._engine.run_sync.__source__.split("\n", 1)[1]
     with pytest.raises(KeyError) as caught:
         model.predict(2)
     names = [entry.name for entry in caught.traceback]
