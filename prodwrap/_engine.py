@@ -178,6 +178,8 @@ class Engine:
             what = f"{target} attempt {1 if rec is None else rec.attempts}"
         else:
             what = f"fallback {rec.target.name}"
+        if seconds <= 0:  # (its deadline had passed before it could start: admission's waits, a slow key)
+            return PredictionTimeout(f"{self.name}: no time was left for {what}: the deadline had passed", timeout=0.0)
         return PredictionTimeout(f"{self.name}: {what} timed out after {seconds:.3g} s", timeout=seconds)
 
     # -- decisions after a failure ---------------------------------------------------------

@@ -380,3 +380,30 @@ def test_fast_done_runs_after_a_success_without_a_clock_read(clock: FakeClock) -
     model = model_of(engine)
     assert model(2) == 4 and model.predict_detailed(3).value == 6
     assert stage.done == ["fast", "walk"]
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+def test_an_attempt_left_no_time_by_admission_says_so(is_async: bool, clock: FakeClock) -> None:
+    """A cache's key that takes longer than ``Timeout(total=)`` (admission counts toward the
+    deadline): the first attempt fails at once, its error saying no time was left, not that
+    it ran out of it."""
+
+    def slow_key(x: int) -> int:
+        clock.advance(0.3)
+        return x
+
+    async def adouble(x: int) -> int:
+        return 2 * x
+
+    model = pw.ProductionModel(
+        adouble if is_async else (lambda x: 2 * x),
+        cache=pw.Cache(key=slow_key),
+        timeout=pw.Timeout(total=0.2),
+        fallback=pw.Constant(-1),
+        telemetry=False,
+    )
+    p = asyncio.run(model.apredict_detailed(1)) if is_async else model.predict_detailed(1)
+    assert (p.value, p.outcome) == (-1, "fallback")
+    (error,) = p.errors
+    assert isinstance(error, pw.PredictionTimeout) and error.timeout == 0.0
+    assert "no time was left for primary attempt 1: the deadline had passed" in str(error)
