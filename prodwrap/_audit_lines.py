@@ -1,6 +1,8 @@
 """What one audit line holds: a prediction made JSON-able, its sensitive fields hashed.
 
-Runs on the audit writer's thread, never on the prediction path. :class:`Redactor` knows the
+Runs on the audit writer's thread; only the snapshot of a mutable input or output is taken on
+the prediction's thread (:meth:`Redactor.snapshot`: containers copied, sensitive values hashed,
+strings kept as they are, whatever their length). :class:`Redactor` knows the
 sensitive field names of one model (its ``input=``/``output=`` specs, found by
 ``prodwrap.policies._redact.find_sensitive``, plus ``redact=``) and the log's salt; every
 value under such a name, at any depth (pydantic models, dataclasses, mappings, named tuples),
@@ -16,7 +18,11 @@ summary (shape, dtype, hash), bytes as UTF-8 text (else ``"base64:..."``), what 
 serialise (datetimes, UUIDs, enums, paths) as pydantic writes it, and anything else as
 ``"<TypeName>"``. Bytes over ``MAX_BYTES`` long are summarised (length, hash), and so are
 strings over ``MAX_TEXT`` characters when the redactor is given ``max_text`` (an audit log's
-is): a line is not a copy of a huge payload.
+is): a line is not a copy of a huge payload. Such a redactor bounds what a line writes
+(:meth:`Redactor.bounded`): a string or a mapping's key over ``max_text`` characters is
+summarised wherever it is, and an input, output or tags whose JSON text is still over
+``MAX_PAYLOAD`` characters is written as one summary, on the writer's thread: the strings a
+snapshot kept whole (immutable: a reference, no copy) are summarised and hashed there.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ MAX_ITEMS = 1000  # array elements written as a list; larger arrays are summaris
 MAX_BYTES = 65_536  # bytes written out; longer ones are summarised
 MAX_TEXT = MAX_BYTES  # characters of a string an audit line writes out; longer ones are summarised
 MAX_DEPTH = 32  # nesting written out; deeper values are cut short
+MAX_PAYLOAD = 16 * MAX_TEXT  # characters of JSON text an input, output or tags is written in; more: a summary
 _MAX_JSON = 1_000_000  # characters of a rejected input's JSON text parsed to redact it
 _NONFINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}
 
@@ -82,7 +89,7 @@ class Redactor:
             bytes are (None: every string whole, as golden files and cassettes need them).
     """
 
-    __slots__ = ("max_text", "names", "salt", "secret_input", "secret_output", "secrets")
+    __slots__ = ("max_text", "names", "salt", "secret_input", "secret_output", "secrets", "whole")
 
     def __init__(
         self,
@@ -99,6 +106,8 @@ class Redactor:
         self.secret_output = secret_output
         self.max_text = max_text
         self.secrets = _secret_types()
+        # The same redaction with every string whole, for a snapshot on the prediction's thread.
+        self.whole = self if max_text is None else Redactor(names, salt, secret_input, secret_output)
 
     # -- hashing ----------------------------------------------------------------------------
 
@@ -216,6 +225,60 @@ class Redactor:
             return self.hash_of(value)
         return self.side(value, self.secret_input)
 
+    def snapshot(self, p: Prediction, value: Any, valid: bool) -> tuple[Any, Any]:
+        """The line's ``input`` and ``output`` taken on the prediction's thread, before the
+        caller goes on (:meth:`sides`, with every string whole: a reference to it, never its
+        summary or hash, which the writer's :meth:`bounded` takes)."""
+        return self.whole.sides(p, value, valid)
+
+    def bounded(self, side: Any) -> Any:
+        """A line's input, output or tags (JSON-able) as the line writes it, with ``max_text``:
+        a string or key over ``max_text`` characters summarised (``snapshot`` left them whole),
+        then, if its JSON text is over ``MAX_PAYLOAD`` characters, the whole of it as a summary
+        (``{"summary": "json", "length": <characters>, "hash": hash_of(it)}``). Sensitive
+        values were hashed already. On the writer's thread."""
+        limit = self.max_text
+        if limit is None or side is None or isinstance(side, int | float):
+            return side
+        side, most = self._shortened(side, limit)
+        if most <= MAX_PAYLOAD:  # (its text is measured only when it may be over)
+            return side
+        length = len(json.dumps(side, separators=(",", ":"), ensure_ascii=False))
+        if length <= MAX_PAYLOAD:
+            return side
+        return {"summary": "json", "length": length, "hash": self.hash_of(side)}
+
+    def _shortened(self, value: Any, limit: int) -> tuple[Any, int]:
+        """``value`` (JSON-able), its strings and keys over ``limit`` characters summarised, and
+        at most how many characters its compact JSON text has."""
+        if isinstance(value, str):
+            if len(value) > limit:
+                return self._shortened(self._text(value), limit)
+            return value, 6 * len(value) + 2  # (every character escaped as \uXXXX, at most)
+        if isinstance(value, list):
+            out: list[Any] = []
+            most = 2
+            for item in value:
+                shortened, n = self._shortened(item, limit)
+                out.append(shortened)
+                most += n + 1
+            return out, most
+        if isinstance(value, dict):
+            shown: dict[str, Any] = {}
+            most = 2
+            for key, item in value.items():
+                name = self._key(key, limit)
+                shown[name], n = self._shortened(item, limit)
+                most += 6 * len(name) + 4 + n
+            return shown, most
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value, value.bit_length() * 31 // 100 + 3  # (digits and a sign, at most)
+        return value, 24  # a float (its repr), a bool or None
+
+    def _key(self, key: str, limit: int) -> str:
+        """A mapping's key as written: over ``limit`` characters, ``"summary:str:<length>:<hash>"``."""
+        return key if len(key) <= limit else f"summary:str:{len(key)}:{self.hash_of(key)}"
+
     def sides(self, p: Prediction, value: Any, valid: bool) -> tuple[Any, Any]:
         """The line's ``input`` and ``output``, JSON-able (new containers: what the caller does
         with its input or output afterwards cannot reach them)."""
@@ -234,6 +297,7 @@ class Redactor:
         """The audit line of one prediction (every value JSON-able; ``sides``: its input and
         output, when taken already)."""
         given, out = self.sides(p, value, valid) if sides is None else sides
+        given, out = self.bounded(given), self.bounded(out)
         charges = getattr(p, "charges", None) or ()
         line: dict[str, Any] = {
             "id": p.id,
@@ -246,7 +310,7 @@ class Redactor:
             "latency": p.latency,
             "cost": f"{p.cost:f}",
             "charges": [self.jsonable(charge) for charge in charges],
-            "tags": self._mapping(p.tags, False, 1),
+            "tags": self.bounded(self._mapping(p.tags, False, 1)),
             "trace_id": p.trace_id,
             "valid_input": valid,
             "input": given,

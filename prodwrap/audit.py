@@ -2,8 +2,10 @@
 
 ``audit=pw.AuditLog("predictions.jsonl", redact=["ssn"])`` adds an observer stage: once a
 call is final, its ``Prediction``, validated input and wall time are queued, and a background
-writer (``prodwrap._audit_writer``) builds the line, hashes what is sensitive
-(``prodwrap._audit_lines``) and hands it to the sink. A sink that fails, a full queue or a
+writer (``prodwrap._audit_writer``) builds the line, hashes what is sensitive, summarises
+what is huge (``prodwrap._audit_lines``) and hands it to the sink. (A mutable input or output
+is copied on the call's thread first, its sensitive values hashed, its strings kept as they
+are: the writer summarises them.) A sink that fails, a full queue or a
 line after ``close()`` loses the line: counted (``log.stats()``, ``model.stats().audit``) and
 logged once per burst (logger ``prodwrap.audit``), never raised. ``python -m prodwrap report``
 summarises a log (``prodwrap._cli``).
@@ -271,7 +273,7 @@ class AuditStage(Stage):
         sides = None
         if not (immutable(value) and immutable(prediction.value)):
             try:  # what was asked and answered, as it was: taken now, before the caller goes on
-                sides = self.redactor.sides(prediction, value, call.valid_input)
+                sides = self.redactor.snapshot(prediction, value, call.valid_input)  # (strings whole)
             except Exception:  # (taken on the writer's thread instead, where a fault is counted)
                 sides = None
         self.put(

@@ -18,6 +18,7 @@ import pydantic
 import pytest
 
 import prodwrap as pw
+from prodwrap._audit_lines import MAX_TEXT, Redactor
 from prodwrap.testing import FakeClock, no_sleep
 
 SSN = "123-45-6789"
@@ -270,6 +271,52 @@ def test_huge_strings_are_summarised_as_huge_bytes_are_after_redaction() -> None
     assert secret["input"] == log.hash_of(huge) and secret["tags"] == {"note": summary}
     assert data["input"] == {"summary": "bytes", "length": len(huge), "hash": log.hash_of(huge.encode())}
     assert "lorem" not in json.dumps(lines)
+
+
+def test_a_mutable_inputs_huge_strings_are_summarised_and_hashed_on_the_writers_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The prediction's thread snapshots a dict holding a huge string as before: a reference
+    to the string (immutable), no JSON text, no hash; the writer's thread summarises it."""
+    hashed_on: list[threading.Thread] = []
+    hash_of = Redactor.hash_of
+
+    def spy(self: Redactor, value: Any) -> str:
+        hashed_on.append(threading.current_thread())
+        return hash_of(self, value)
+
+    monkeypatch.setattr(Redactor, "hash_of", spy)
+    lines: list[dict[str, Any]] = []
+    log = pw.AuditLog(lines.append)
+    huge = "é" * (MAX_TEXT + 1)
+    doc = {"doc": huge, "more": [huge]}
+    pw.ProductionModel(lambda x: x, audit=log)(doc)
+    assert hashed_on == []  # nothing hashed on the prediction's thread
+    doc["doc"] = "changed"  # (the caller goes on: the line holds what was asked)
+    log.close()
+    writers = set(hashed_on)
+    summary = {"summary": "str", "length": MAX_TEXT + 1, "hash": log.hash_of(huge)}
+    assert lines[0]["input"] == lines[0]["output"] == {"doc": summary, "more": [summary]}
+    assert len(writers) == 1 and threading.current_thread() not in writers  # the writer's thread, only
+
+
+def test_a_line_is_bounded_huge_keys_summarised_and_a_payload_over_max_payload_summarised_whole() -> None:
+    lines: list[dict[str, Any]] = []
+    log = pw.AuditLog(lines.append, redact=["ssn"])
+    key = "Z" * 200_000
+    many = ["y" * (MAX_TEXT - 10)] * 20  # each string within the limit, 1.3 million characters in all
+    echo = pw.ProductionModel(lambda x: x, audit=log)
+    echo({key: 1, "ssn": key})
+    with pw.context(**{key: "v"}):
+        echo(tuple(many))
+    log.close()
+    keyed, listed = lines
+    short = f"summary:str:{len(key)}:{log.hash_of(key)}"
+    assert keyed["input"] == keyed["output"] == {short: 1, "ssn": log.hash_of(key)}  # (redaction first)
+    whole = {"summary": "json", "length": len(json.dumps(many, separators=(",", ":"))), "hash": log.hash_of(many)}
+    assert listed["input"] == listed["output"] == whole
+    assert listed["tags"] == {short: "v"}
+    assert all(len(json.dumps(line)) < 1000 for line in lines)
 
 
 # -- the pipeline -----------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pydantic
 
-from prodwrap._audit_lines import MAX_ITEMS, MAX_TEXT, Redactor, iso_utc
+from prodwrap._audit_lines import MAX_ITEMS, MAX_PAYLOAD, MAX_TEXT, Redactor, iso_utc
 
 SALT = b"test-salt"
 
@@ -96,6 +96,34 @@ def test_long_strings_are_summarised_as_long_bytes_are_when_asked_and_sensitive_
     assert r.jsonable({"note": [text], "ssn": text}) == {"note": [summary], "ssn": r.hash_of(text)}
     assert r.hash_of(text) == plain().hash_of(text) != r.hash_of(summary)  # hashed whole, not as its summary
     assert plain().jsonable(text) == text  # without max_text (golden files, cassettes): whole
+
+
+def test_a_bounded_side_summarises_huge_keys_as_huge_strings_and_leaves_a_small_one_as_it_is() -> None:
+    r = Redactor(frozenset({"ssn"}), SALT, max_text=MAX_TEXT)
+    key, text = "Z" * (MAX_TEXT + 1), "é" * (MAX_TEXT + 1)
+    summary = {"summary": "str", "length": MAX_TEXT + 1, "hash": r.hash_of(text)}
+    short = {"a": [1, 2.5, None, True, "b"], "c": {"d": "x" * MAX_TEXT}}
+    assert r.bounded(short) == short and r.bounded(None) is None and r.bounded(7) == 7
+    assert r.bounded(r.jsonable({key: 1, "ok": 2})) == {f"summary:str:{MAX_TEXT + 1}:{r.hash_of(key)}": 1, "ok": 2}
+    # a snapshot keeps strings whole (the prediction's thread); bounding summarises them after
+    p = FakePrediction(value={"note": text})
+    taken = r.snapshot(p, {"ssn": text, "doc": [text]}, True)  # type: ignore[arg-type]
+    assert taken == ({"ssn": r.hash_of(text), "doc": [text]}, {"note": text})  # (redaction first, whole)
+    assert [r.bounded(side) for side in taken] == [{"ssn": r.hash_of(text), "doc": [summary]}, {"note": summary}]
+    assert plain().bounded({key: text}) == {key: text}  # without max_text (golden files, cassettes): whole
+
+
+def test_a_side_whose_json_text_is_over_max_payload_is_written_as_one_summary() -> None:
+    r = Redactor(frozenset(), SALT, max_text=MAX_TEXT)
+    many = ["x" * MAX_TEXT] * 15 + [""]  # strings each within max_text, together too many
+    many[-1] = "é" * (MAX_PAYLOAD - len(json.dumps(many, separators=(",", ":"))))
+    assert len(json.dumps(many, separators=(",", ":"), ensure_ascii=False)) == MAX_PAYLOAD
+    assert r.bounded(many) == many  # at the limit: as it is
+    over = [*many[:-1], many[-1] + "é"]
+    assert r.bounded(over) == {"summary": "json", "length": MAX_PAYLOAD + 1, "hash": r.hash_of(over)}
+    assert r.bounded({"rows": over})["summary"] == "json"
+    escaped = ["\x01" * (MAX_TEXT // 2)] * 8  # (within MAX_PAYLOAD characters, not once escaped)
+    assert r.bounded(escaped)["length"] == len(json.dumps(escaped, separators=(",", ":"))) > MAX_PAYLOAD
 
 
 def test_sensitive_names_are_hashed_in_models_dataclasses_named_tuples_and_mappings_under_aliases() -> None:

@@ -27,8 +27,7 @@ if TYPE_CHECKING:
 
 _clocks = _clock.current
 TRIES = 1000  # compare-and-swaps lost in a row before the store counts as failing
-MAX_SCOPES = 10_000  # tag values whose keys are remembered (and listed in stats) per budget
-TEXT = object()  # marks the key of a scope named by its text (in Window.keys)
+MAX_SCOPES = 10_000  # tag texts whose keys are remembered (and listed in stats) per budget
 WITHIN, OVER, REFUSED = 0, 1, 2  # what a reservation came to
 Held = tuple[tuple["Window", str, int], ...]  # (window, key, window start) of each reservation
 Ticket = tuple[int, Held]  # (pico-dollars reserved in each, where)
@@ -69,7 +68,7 @@ class Window:
         self.calendar = Calendar(budget.per, budget.zone)
         self.prefix = f"{model}:budget:{budget.per or 'lifetime'}:{budget.action}" + (f":{self.by}" if self.by else "")
         self.cut = len(self.prefix) - len(self.by or "")  # key[cut:] is the scope "<by>=<value>"
-        self.keys: dict[Any, str] = {}  # tag value -> key (values of one text share a key)
+        self.keys: dict[str, str] = {}  # a tag value's text (tag_text) -> its scope's key
         self.store = store
         self.get: Callable[[str], Any] = store.values_get if type(store) is MemoryStore else store.get
         self.swap = store.swap
@@ -84,21 +83,19 @@ class Window:
         self.reserved = 0
 
     def key(self) -> str:
-        """This call's key: one per value of the ``by`` tag (calls without it share one)."""
+        """This call's key: one per text of the ``by`` tag's value (:func:`tag_text`, as the
+        ledger and rate limits key it: ``1`` and ``"1"`` share a scope, ``1`` and ``True`` do
+        not, whichever comes first); calls without the tag share ``"<by>=None"``'s."""
         by = self.by
         if by is None:
             return self.prefix
         value = TAGS.get().get(by)
-        try:
-            key = self.keys.get(value)
-            if key is None:
-                key = f"{self.prefix}={tag_text(value)}"
-                if len(self.keys) < MAX_SCOPES:
-                    self.keys[value] = key
-        except Exception:  # a value that does not hash or compare (a list): its text names the scope
-            key = f"{self.prefix}={tag_text(value)}"
+        text = value if type(value) is str else tag_text(value)  # (a str subclass may print otherwise)
+        key = self.keys.get(text)
+        if key is None:
+            key = f"{self.prefix}={text}"
             if len(self.keys) < MAX_SCOPES:
-                self.keys[(TEXT, key)] = key  # (listed in stats; no tag value is this tuple)
+                self.keys[text] = key
         return key
 
     def scope(self, key: str) -> str:

@@ -17,15 +17,15 @@ import itertools
 import threading
 import weakref
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from itertools import groupby, repeat
-from operator import countOf, itemgetter
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 from prodwrap._context import tag_text
 from prodwrap._log import Throttle, logger
 from prodwrap.cost._money import money
+from prodwrap.cost._runs import grouped
 from prodwrap.errors import ConfigurationError
 from prodwrap.policies._numbers import as_float, count
 from prodwrap.state import MemoryStore, StateStore
@@ -38,10 +38,8 @@ _faults = Throttle(log)
 BATCH = 1024  # calls folded into the totals at a time
 RESERVED = ("model", "version", "outcome", "served_by")  # the dimensions that are not tags
 OTHER = "<other>"  # a tag's values beyond max_values are counted under this one
+_NONE = repr(None)  # what None (no value) is known by: max_values does not count it
 _popleft = deque.popleft
-_alike = itemgetter(0)  # an entry's kind: all of it but its amount
-_amount = itemgetter(1)
-_TEXTS = frozenset({str, type(None)})  # tag values of these types equal only values of their text
 
 
 class Meter:
@@ -79,8 +77,10 @@ class Ledger:
         name: the prefix of its keys in the store (ledgers sharing a store and a name share
             their totals).
         window: how many recent calls :meth:`percentile` is computed over.
-        max_values: the most distinct values kept per tag; later values of that tag are
-            counted under ``"<other>"`` (a tag such as a request id has one value per call).
+        max_values: the most distinct values (texts) kept per tag; later values of that tag
+            are counted under ``"<other>"`` (a tag such as a request id has one value per
+            call). None is not one of them: calls with the tag set to None are always under
+            None.
 
     Every call of every model recording into it counts once, at its cost (a cached call at
     0); a call is charged to the model, version and ``served_by`` of each of its charges, and
@@ -104,7 +104,7 @@ class Ledger:
         self._released: deque[tuple[Any, ...]] = deque()  # a tally's hook gone (appended at its collection)
         self._lock = threading.Lock()
         self._recent: deque[int] = deque(maxlen=window)  # pico-dollars of the latest calls
-        self._known: dict[str, set[str]] = {}  # reprs of the values (texts) seen per dimension (max_values + 1)
+        self._known: dict[str, set[str]] = {}  # reprs of the texts seen per dimension (max_values, OTHER, None)
         self._owed: dict[str, int] = {}  # sums a failing store has not taken yet
         self._unindexed: dict[tuple[str, str], str | None] = {}  # (dim, repr) -> a value not yet in the store's index
         self.faults = 0
@@ -175,7 +175,7 @@ class Ledger:
                 tallied.append((kind, k, each * k, repeat(each, k)))
         if not n and not tallied and not self._owed:
             return
-        runs = _grouped(list(map(_popleft, repeat(pending, n))))
+        runs = grouped(list(map(_popleft, repeat(pending, n))))
         sums: dict[tuple[str, str | None], int] = {}
         total = calls = unpriced = 0
         recent = self._recent
@@ -220,8 +220,8 @@ class Ledger:
         for (dim, text), amount in sums.items():
             value, shown = text, repr(text)
             known = self._known.setdefault(dim, set())
-            if shown not in known and len(known) >= self.max_values:
-                value, shown = OTHER, repr(OTHER)
+            if shown not in known and text is not None and len(known) - (_NONE in known) >= self.max_values:
+                value, shown = OTHER, repr(OTHER)  # (None, a call with the tag set to None, is never one of them)
             if shown not in known:
                 known.add(shown)
                 self._unindexed[(dim, shown)] = value
@@ -339,49 +339,6 @@ class Ledger:
 
     def __repr__(self) -> str:
         return f"<Ledger {self.name!r} on {type(self.store).__name__}>"
-
-
-def _grouped(batch: list[Entry]) -> Iterable[Run]:
-    """The batch as runs of entries of one kind, taken and grouped in C: runs of calls of one
-    kind (one model, one context) cost the fold a few tens of nanoseconds each. Telling kinds
-    apart compares their tags, which a tag value may refuse (its ``==`` raising): the entries
-    then count one by one, each exactly once."""
-    n = len(batch)
-    try:
-        if batch and _textual(batch[0][0][1]) and countOf(batch, batch[0]) == n:  # one entry over and over
-            kind, each = batch[0]
-            return ((kind, n, each * n, repeat(each, n)),)
-        return list(_runs(batch))
-    except Exception:
-        return [(kind, 1, each, (each,)) for kind, each in batch]
-
-
-def _runs(batch: list[Entry]) -> Iterator[Run]:
-    """Each run of entries of one kind, and of one text of its tags."""
-    for kind, run in groupby(batch, _alike):
-        entries = list(run)
-        if len(entries) == 1 or _textual(kind[1]):
-            amounts = list(map(_amount, entries))
-            yield kind, len(amounts), sum(amounts), amounts
-        else:  # tags equal under == may differ in text (1, 1.0 and True): split by it
-            yield from _by_text(entries, tuple(kind[1]))
-
-
-def _by_text(entries: list[Entry], names: tuple[str, ...]) -> Iterator[Run]:
-    """Runs of entries whose tags (``names``) have one text, in order."""
-
-    def text(entry: Entry) -> tuple[str, ...]:
-        return tuple(map(tag_text, map(entry[0][1].__getitem__, names)))
-
-    for _, alike in groupby(entries, text):
-        same = list(alike)
-        amounts = list(map(_amount, same))
-        yield same[0][0], len(amounts), sum(amounts), amounts
-
-
-def _textual(tags: Mapping[str, Any]) -> bool:
-    """Whether tags equal to these have their text: every value a ``str`` or None."""
-    return not tags or set(map(type, tags.values())) <= _TEXTS
 
 
 def _per(units: Decimal | int) -> Decimal:

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from enum import Enum
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,6 +24,10 @@ NY = ZoneInfo("America/New_York")
 
 def wall(*when: int, tz: Any = UTC) -> float:
     return datetime(*when, tzinfo=tz).timestamp()  # type: ignore[misc]
+
+
+class Colour(str, Enum):  # noqa: UP042 (not a StrEnum, whose text is its value: this one prints otherwise)
+    RED = "red"  # equal to "red", its text "Colour.RED"
 
 
 @pytest.fixture
@@ -468,6 +473,20 @@ def test_tag_values_of_one_text_share_a_window_counted_once(clock: FakeClock) ->
     (budget,) = model.stats().budget
     assert budget.scopes == {"customer=1": Decimal("0.02"), "customer=['x']": Decimal("0.02")}
     assert budget.spent == Decimal("0.04")  # each window once
+
+
+@pytest.mark.parametrize("order", [(1, True, 1.0, "red", Colour.RED), (Colour.RED, 1.0, True, "red", 1)])
+def test_equal_tag_values_of_other_texts_never_share_a_window_whichever_comes_first(
+    clock: FakeClock, order: tuple[Any, ...]
+) -> None:
+    model = budgeted("tenants", pw.Budget("1", per="day", by="customer"))
+    for customer in order:
+        with pw.context(customer=customer):
+            model(0)
+    (budget,) = model.stats().budget
+    texts = ("1", "True", "1.0", "red", "Colour.RED")
+    assert budget.scopes == {f"customer={text}": Decimal("0.01") for text in texts}
+    assert model.ledger is not None and set(model.ledger.total(by="customer")) == set(texts)  # (as the ledger's)
 
 
 def test_several_budgets_reserve_all_or_nothing(clock: FakeClock) -> None:
