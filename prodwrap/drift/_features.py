@@ -26,6 +26,7 @@ import numpy as np
 import pydantic
 
 from prodwrap._record import MISSING
+from prodwrap.drift._labels import Revealed, revealed
 from prodwrap.errors import ConfigurationError
 
 Key = str | int
@@ -36,7 +37,7 @@ def _plain(value: Any) -> Any:
     value = getattr(value, "value", value) if hasattr(type(value), "__members__") else value  # Enum
     if isinstance(value, np.generic):
         return value.item()
-    return value
+    return revealed(value)  # (a pydantic secret compares by its value)
 
 
 _BUILTIN = frozenset((int, float, str, bool))  # values of these types are plain already
@@ -346,5 +347,7 @@ def fingerprint(columns: Mapping[Key, np.ndarray], config: Mapping[str, Any]) ->
         if col.dtype.kind == "f":
             digest.update(np.ascontiguousarray(col, dtype="<f8").tobytes())
         else:
-            digest.update(json.dumps([str(v) for v in col]).encode())
+            digest.update(
+                json.dumps([str(v.get_secret_value() if isinstance(v, Revealed) else v) for v in col]).encode()
+            )
     return digest.hexdigest()

@@ -74,8 +74,8 @@ class DriftMonitor:
             (default: that of each model with telemetry the monitor is attached to, the
             model's ``meter_provider=`` or else the test scope's or the global one, read at
             check time; a monitor attached to no such model uses the latter).
-        sensitive: feature keys whose values are never shown (tested all the same); a model
-            the monitor is attached to adds those its specs mark (:meth:`mark_sensitive`).
+        sensitive: feature keys whose values are never shown (tested all the same), with those
+            a model's specs mark (:meth:`mark_sensitive`) and those whose reference holds secrets.
 
     Raises:
         ConfigurationError: an option that makes no sense (naming it): an empty reference,

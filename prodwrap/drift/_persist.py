@@ -11,9 +11,11 @@ malformed configuration, an edited array or an edited parameter all raise one er
 The file also lists the sensitive features, which ``load`` marks again. That list is outside
 the fingerprint: it changes what results show, not what they say (and a model marks its
 sensitive features again when the monitor is attached). A sensitive categorical feature's
-reference labels are written sealed (``_sensitive.sealed_column``: keyed BLAKE2b stand-ins, the
-feature's random key beside them), never in clear; the loaded monitor seals each window's labels
-with that key before testing, so it tests as the saved one did. Its fingerprint, that of the
+reference labels are written sealed (``_sensitive.sealed_column``: keyed BLAKE2b stand-ins of their
+canonical forms, the feature's random key beside them), never in clear; the loaded monitor seals
+each window's labels with that key before testing, so it tests as the saved one did. The key in
+the file lets its holder test guesses: sealing hides labels from a reader, not from a search of
+a small space of values. Its fingerprint, that of the
 clear labels, cannot be recomputed from the file: a file with sealed features (format 2) also
 holds ``sealed_fingerprint``, over the columns as written, the configuration, the monitor's
 fingerprint and the keys, which ``load`` checks before it gives the monitor the saved
@@ -34,6 +36,7 @@ import numpy as np
 
 from prodwrap.drift._base import _REGISTRY
 from prodwrap.drift._features import Key, fingerprint
+from prodwrap.drift._labels import Unsealable
 from prodwrap.drift._sensitive import sealed_column
 from prodwrap.errors import ConfigurationError
 
@@ -106,6 +109,13 @@ def _left_out(missing: Mapping[Key, int]) -> dict[str, Any]:
 
 
 def save(monitor: DriftMonitor, path: str | os.PathLike[str]) -> None:
+    """Write ``monitor`` to ``path`` (see the module docstring).
+
+    Raises:
+        ValueError: a detector that is not registered, or one with a parameter that is not
+            JSON-able; a sensitive categorical feature with a label that has no canonical form
+            to seal (``_labels.Unsealable``: an object of a class of the user's).
+    """
     arrays: dict[str, np.ndarray] = {}
     features = []
     stored: dict[Key, np.ndarray] = {}  # the columns as written (sensitive labels sealed)
@@ -128,7 +138,10 @@ def save(monitor: DriftMonitor, path: str | os.PathLike[str]) -> None:
         else:
             if key in hidden and key not in hidden.sealed:  # sealed with a key of its own
                 sealed[key] = os.urandom(16)
-                written = sealed_column(col, sealed[key])
+                try:
+                    written = sealed_column(col, sealed[key], strict=True)
+                except Unsealable as exc:  # (its labels would not meet live ones as they do in clear)
+                    raise ValueError(f"cannot save sensitive feature {key!r}: {exc}") from None
             elif key in hidden.sealed:  # loaded sealed: written as it was read
                 sealed[key] = hidden.sealed[key]
             if key in sealed:

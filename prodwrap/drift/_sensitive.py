@@ -20,12 +20,16 @@ shown changes:
   of that feature masked (``"**********"``, values of 4 characters or more) in its message and
   traceback, as a call's fault lines are.
 - ``DriftMonitor.save`` writes a sensitive categorical feature's reference values sealed
-  (:func:`sealed_column`): each label as ``"redacted:<32 hex digits>"``, a BLAKE2b hash keyed
-  with a random key drawn for that feature, which the file holds (None and NaN stay the
-  category ``"<missing>"``). A loaded monitor keeps the key (``Hidden.sealed``) and seals each
-  window's values the same way before its detector tests them (``Hidden.tested``), so equal
-  labels still meet and the counts are those of the clear values. No label is in the file in
-  clear; whoever holds the file (and so the key) can still test a guess of one.
+  (:func:`sealed_column`): each label as ``"redacted:<32 hex digits>"``, a BLAKE2b hash of its
+  canonical form (``_labels.canonical``: equal exactly when the labels are equal, as ChiSquare
+  counts them) keyed with a random key drawn for that feature, which the file holds (None, NaN
+  and ``"<missing>"`` stay the missing category). A loaded monitor keeps the key
+  (``Hidden.sealed``) and seals each window's values the same way before its detector tests
+  them (``Hidden.tested``), so equal labels still meet and the counts are those of the clear
+  values. A label with no canonical form (an object of a class of the user's) is refused by
+  ``save``. No label is in the file in clear, but sealing is no encryption: whoever holds the
+  file holds the key, and can recover a label from a small space (a PIN, an ssn) by hashing
+  every candidate.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ import pydantic
 
 from prodwrap.drift._base import DriftResult
 from prodwrap.drift._features import OUTPUT, Key
+from prodwrap.drift._labels import Unsealable, canonical
 
 EXAMPLES = "unseen_examples"  # the detail in which ChiSquare lists live labels
 
@@ -117,25 +122,45 @@ class Hidden:
         return self.stand_in(value)
 
 
-def sealed_column(values: Any, key: bytes) -> np.ndarray:
+def sealed_column(values: Any, key: bytes, *, strict: bool = False) -> np.ndarray:
     """``values`` (a categorical column) with each label replaced by its stand-in keyed with
-    ``key`` (equal labels, equal stand-ins); None and NaN are kept (the missing category)."""
+    ``key``: the hash of its canonical form (``_labels.canonical``), so labels ChiSquare counts
+    as one category (``1``, ``1.0`` and ``True``; a secret and its value) get one stand-in, and
+    unequal ones different stand-ins, whatever their order. None, NaN and ``"<missing>"`` become
+    None (the missing category, as ChiSquare counts them).
+
+    A label with no canonical form (an object of a class of the user's) gets a stand-in no other
+    label gets, equal ones alike: it meets no reference label, as it would meet none sealed.
+
+    Raises:
+        Unsealable: with ``strict`` (a reference being saved), a label with no canonical form.
+    """
     from prodwrap._audit_lines import Redactor  # (the audit log's keyed hash)
-    from prodwrap.drift._chisquare import _is_missing
+    from prodwrap.drift._chisquare import MISSING, _is_missing
 
     hash_of = Redactor(frozenset(), key).hash_of
-    seen: dict[Any, str] = {}
+    seen: dict[tuple[type, Any], Any] = {}  # (by type too: True and 1 are sealed alike, each in its own right)
+    unsealable: dict[Any, str] = {}
+    nonce = os.urandom(16).hex()
     out = np.empty(len(values), dtype=object)
     for i, value in enumerate(_items(values)):
-        if _is_missing(value):
-            out[i] = value
-            continue
         try:
-            out[i] = seen[value]
+            out[i] = seen[type(value), value]
+            continue
         except KeyError:
-            out[i] = seen[value] = hash_of(value)
-        except TypeError:  # (an unhashable label: hashed, not remembered)
-            out[i] = hash_of(value)
+            pass
+        if _is_missing(value):
+            sealed = None
+        else:
+            try:
+                form = canonical(value)
+            except Unsealable:
+                if strict:
+                    raise
+                sealed = unsealable.setdefault(value, hash_of({"unsealable": [nonce, len(unsealable)]}))
+            else:
+                sealed = None if form == MISSING else hash_of(form)
+        out[i] = seen[type(value), value] = sealed
     return out
 
 

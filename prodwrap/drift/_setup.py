@@ -13,6 +13,7 @@ import numpy as np
 from prodwrap.drift._base import default_detector, detector
 from prodwrap.drift._corrections import CORRECTIONS
 from prodwrap.drift._features import Key
+from prodwrap.drift._labels import Revealed
 from prodwrap.errors import ConfigurationError
 
 
@@ -98,7 +99,8 @@ def check_levels(correction: Any, detectors: Mapping[Key, Any]) -> None:
 
 
 def sensitive_keys(sensitive: Any, columns: Mapping[Key, np.ndarray]) -> frozenset[Key]:
-    """``sensitive=`` as a set of feature keys, every one of them the reference's."""
+    """``sensitive=`` as a set of feature keys, every one of them the reference's, and every
+    feature whose reference holds a pydantic secret (``SecretStr``, ...): its values are too."""
     if isinstance(sensitive, str | bytes) or not isinstance(sensitive, Iterable):
         raise ConfigurationError(f"DriftMonitor: sensitive must be a collection of feature keys, got {sensitive!r}")
     try:
@@ -110,4 +112,5 @@ def sensitive_keys(sensitive: Any, columns: Mapping[Key, np.ndarray]) -> frozens
         raise ConfigurationError(
             f"DriftMonitor: sensitive names unknown feature(s) {unknown}; the reference has {list(columns)}"
         )
-    return keys
+    secret = {k for k, c in columns.items() if c.dtype == object and any(isinstance(v, Revealed) for v in c.tolist())}
+    return keys | secret
