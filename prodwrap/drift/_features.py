@@ -113,19 +113,22 @@ def both_references(reference: Any, output_reference: Any) -> Reference:
 
 
 def output_column(reference: Any) -> Reference:
-    """The one column of ``output_reference``, as feature ``"output"``: an array, a list of
-    scalars, or of one-field dicts or pydantic models (read through, as a live output is), or
-    a one-column table.
+    """The one column of ``output_reference``, as feature ``"output"``: an array, a sequence or
+    iterable of scalars (a list, a tuple, an object array, a generator, ...), or of one-field
+    dicts or pydantic models (read through, as a live output is), or a one-column table.
 
     Raises:
         ConfigurationError: anything ``reference_columns`` refuses, or a reference of more
             than one column (a 2-D array, rows of several fields): the output is one feature,
             and no column is chosen silently.
     """
-    if isinstance(reference, list):
+    if isinstance(reference, np.ndarray) and reference.dtype == object and reference.ndim == 1:
+        reference = reference.tolist()  # (its items may be records: read through as a list's)
+    table = isinstance(reference, Mapping) or hasattr(reference, "columns")
+    if isinstance(reference, Iterable) and not (table or isinstance(reference, str | bytes | np.ndarray)):
         reference = [unwrap_output(row) for row in reference]
-    elif not isinstance(reference, Mapping) and not hasattr(reference, "columns"):
-        reference = np.asarray(reference)
+    elif not table:
+        reference = np.asarray(reference)  # (a string is refused as the 0-d array it makes)
     found = reference_columns(reference, "output_reference")
     columns, missing = found.columns, found.missing
     if len(columns) != 1:

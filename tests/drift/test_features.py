@@ -11,7 +11,7 @@ import pytest
 
 import prodwrap as pw
 from prodwrap._record import MISSING
-from prodwrap.drift._features import column, reference_columns, window_columns
+from prodwrap.drift._features import column, output_column, reference_columns, window_columns
 
 
 class Size(enum.IntEnum):
@@ -169,3 +169,32 @@ def test_a_key_omitted_in_a_numeric_feature_is_missing_on_both_sides() -> None:
     for i in range(10):
         monitor.observe({"x": float(i % 7), "plan": "a"} if i % 2 else {"plan": "a"}, None)
     assert monitor.report()["x"].n_missing == 5 and monitor.stats().missing == {"x": 5}
+
+
+class Scored(pydantic.BaseModel):
+    probability: float
+
+
+OUTPUTS = [{"probability": i / 10} for i in range(10)]
+
+
+@pytest.mark.parametrize(
+    "outputs",
+    [
+        OUTPUTS,
+        tuple(OUTPUTS),  # a tuple of one-field dicts
+        tuple(Scored(**o) for o in OUTPUTS),  # of one-field models
+        np.array(OUTPUTS, dtype=object),  # an object array of dicts
+        (o for o in OUTPUTS),  # any iterable
+        tuple(o["probability"] for o in OUTPUTS),  # a tuple of numbers
+    ],
+)
+def test_an_output_reference_of_any_sequence_of_one_field_records_is_read_through(outputs: Any) -> None:
+    found = output_column(outputs)
+    assert found.columns["output"].tolist() == [i / 10 for i in range(10)] and found.missing == {"output": 0}
+
+
+@pytest.mark.parametrize("outputs", ["0.5", b"0.5"])
+def test_an_output_reference_that_is_one_string_is_refused(outputs: Any) -> None:
+    with pytest.raises(pw.ConfigurationError, match=r"^DriftMonitor: output_reference array must be 1-D"):
+        output_column(outputs)
