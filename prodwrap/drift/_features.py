@@ -75,10 +75,13 @@ def is_numeric(col: np.ndarray) -> bool:
 
 class Reference(NamedTuple):
     """A reference's feature columns, and per feature the values left out of them: None, NaN
-    and +/-inf in a numeric feature (0 for a categorical one, which keeps them as categories)."""
+    and +/-inf in a numeric feature (0 for a categorical one, which keeps them as categories);
+    ``marked``: the features a reference of pydantic instances marks sensitive (its model's
+    ``pw.Sensitive``, secret types, ``json_schema_extra={"sensitive": True}``)."""
 
     columns: dict[Key, np.ndarray]
     missing: dict[Key, int]
+    marked: frozenset[Key] = frozenset()
 
 
 def reference_columns(reference: Any, option: str = "reference") -> Reference:
@@ -89,7 +92,7 @@ def reference_columns(reference: Any, option: str = "reference") -> Reference:
         ConfigurationError: not a data set, empty, without features, or an array of more than
             two dimensions; the message names ``option`` (the constructor argument).
     """
-    raw = _split(reference, option)
+    raw, model = _split(reference, option)
     if not raw:
         raise ConfigurationError(f"DriftMonitor: {option} has no features (no columns, keys or fields)")
     missing: dict[Key, int] = {}
@@ -99,7 +102,11 @@ def reference_columns(reference: Any, option: str = "reference") -> Reference:
         else _present(list(v), k, missing)
         for k, v in raw.items()
     }
-    return Reference(columns, missing)
+    if model is None:
+        return Reference(columns, missing)
+    from prodwrap.drift._sensitive import features_marked  # (its model's marks, known before any is attached)
+
+    return Reference(columns, missing, frozenset(features_marked(list(columns), model, None)))
 
 
 def both_references(reference: Any, output_reference: Any) -> Reference:
@@ -140,27 +147,29 @@ def output_column(reference: Any) -> Reference:
     return Reference({OUTPUT: columns[key]}, {OUTPUT: missing[key]})
 
 
-def _split(reference: Any, option: str) -> dict[Key, np.ndarray | list[Any]]:
-    """The reference's columns as given: arrays, or lists of the values."""
+def _split(reference: Any, option: str) -> tuple[dict[Key, np.ndarray | list[Any]], type[pydantic.BaseModel] | None]:
+    """The reference's columns as given (arrays, or lists of the values), and the model of a
+    reference of pydantic instances."""
     if isinstance(reference, np.ndarray):
         if reference.ndim == 1:
-            return {0: reference}
+            return {0: reference}, None
         if reference.ndim == 2:
-            return {i: reference[:, i] for i in range(reference.shape[1])}
+            return {i: reference[:, i] for i in range(reference.shape[1])}, None
         raise ConfigurationError(f"DriftMonitor: {option} array must be 1-D or 2-D, got shape {reference.shape}")
     if hasattr(reference, "columns") and hasattr(reference, "__getitem__"):  # a data frame
-        return {str(c): np.asarray(reference[c]) for c in reference.columns}
+        return {str(c): np.asarray(reference[c]) for c in reference.columns}, None
     if isinstance(reference, Mapping):
-        return {k: v if isinstance(v, np.ndarray) and v.ndim == 1 else list(v) for k, v in reference.items()}
+        return {k: v if isinstance(v, np.ndarray) and v.ndim == 1 else list(v) for k, v in reference.items()}, None
     rows = list(reference) if isinstance(reference, Iterable) else None
     if not rows:
         raise ConfigurationError(f"DriftMonitor: {option} is empty or not a data set, got {type(reference).__name__}")
     keys = row_keys(rows[0])
     if keys is None:
-        return {0: rows}
+        return {0: rows}, None
     if isinstance(rows[0], Mapping):  # a key the first record omits (a null field left out) is one too
         keys = list(dict.fromkeys(itertools.chain.from_iterable(r for r in rows if isinstance(r, Mapping))))
-    return {k: [read(r, k) for r in rows] for k in keys}
+    model = type(rows[0]) if isinstance(rows[0], pydantic.BaseModel) else None
+    return {k: [read(r, k) for r in rows] for k in keys}, model
 
 
 def row_keys(row: Any) -> list[Key] | None:

@@ -106,7 +106,7 @@ class DriftMonitor:
         columns = (ref := both_references(reference, output_reference)).columns
         self._width = reference.shape[1] if isinstance(reference, np.ndarray) and reference.ndim == 2 else None
         chosen = chosen_features(features, columns)
-        self._hidden = Hidden(sensitive_keys(sensitive, columns))
+        self._hidden = Hidden(sensitive_keys(sensitive, columns) | ref.marked)
         self.window = window
         self.check_every = check_every or window
         self.correction: Correction = correction
@@ -117,7 +117,7 @@ class DriftMonitor:
         self.meter_provider = meter_provider
         self.columns = {k: columns[k] for k in chosen}
         self.reference_missing = {k: ref.missing[k] for k in chosen}  # None, NaN, +/-inf left out of a column
-        self.detectors: dict[Key, Any] = fitted_detectors(chosen, self.columns, window, self.reference_missing)
+        self.detectors = fitted_detectors(chosen, self.columns, window, self.reference_missing, self._hidden.keys)
         check_levels(correction, self.detectors)
         self._numeric = {k: is_numeric(c) for k, c in self.columns.items()}
         self._positions: dict[Key, int] | None = None  # name -> column, once named

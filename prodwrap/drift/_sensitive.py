@@ -4,7 +4,8 @@ A feature is sensitive when ``DriftMonitor(sensitive=...)`` names it, or when a 
 monitor is attached to marks it so in its ``input=``/``output=`` spec (:func:`features_marked`,
 from ``prodwrap.policies._redact.find_sensitive``: a ``SecretStr``/``SecretBytes`` type,
 ``pw.Sensitive`` or ``json_schema_extra={"sensitive": True}``, on the field or anywhere below
-it). Such a feature is still tested (its distribution drifting is worth an alert); only what is
+it), or when a reference of pydantic instances marks it so in its model, or holds secrets in it.
+Such a feature is still tested (its distribution drifting is worth an alert); only what is
 shown changes:
 
 - ``details["unseen_examples"]`` keeps its counts, each label replaced by a stand-in,
@@ -18,7 +19,8 @@ shown changes:
   numbers.
 - The WARNING line of a detector that fails on the feature has the texts of the window's values
   of that feature masked (``"**********"``, values of 4 characters or more) in its message and
-  traceback, as a call's fault lines are.
+  traceback, as a call's fault lines are; a detector refusing its reference raises a
+  ``ConfigurationError`` whose message has them masked (:func:`masked_message`), no cause chained.
 - ``DriftMonitor.save`` writes a sensitive categorical feature's reference values sealed
   (:func:`sealed_column`): each label as ``"redacted:<32 hex digits>"``, a BLAKE2b hash of its
   canonical form (``_labels.canonical``: equal exactly when the labels are equal, as ChiSquare
@@ -181,6 +183,18 @@ def window_mask(values: Any) -> Callable[[], Callable[[str], str] | None]:
         return lambda text: _masked(text, secrets)
 
     return mask
+
+
+def masked_message(text: str, values: Any) -> str:
+    """``text`` (an error's message) with the texts of ``values`` masked as a fault line's are
+    (4 characters or more), and every string value's repr too, whatever its length (an error
+    quoting a value, ``'12'``, shows it quoted)."""
+    from prodwrap.policies._redact import _masked
+
+    mask = window_mask(values)()
+    text = mask(text) if mask is not None else text
+    quoted = {repr(v) for v in _items(values) if isinstance(v, str | bytes)}
+    return _masked(text, sorted(quoted, key=len, reverse=True))
 
 
 def _items(values: Any) -> list[Any]:

@@ -61,10 +61,22 @@ def chosen_features(features: Any, columns: Mapping[Key, np.ndarray]) -> dict[Ke
 
 
 def fitted_detectors(
-    chosen: Mapping[Key, Any], columns: Mapping[Key, np.ndarray], window: int, missing: Mapping[Key, int]
+    chosen: Mapping[Key, Any],
+    columns: Mapping[Key, np.ndarray],
+    window: int,
+    missing: Mapping[Key, int],
+    sensitive: Iterable[Key] = (),
 ) -> dict[Key, Any]:
     """One detector per feature (the given one, a registered name's, or the default for its
-    type), fitted on its reference column (``missing``: the values left out of each)."""
+    type), fitted on its reference column (``missing``: the values left out of each).
+
+    Raises:
+        ConfigurationError: a feature with no value, a spec that is no detector, or a column
+            its detector refuses; for a ``sensitive`` feature, whatever its detector raised,
+            the column's values masked in the message and no cause chained (the cause's
+            message would quote them).
+    """
+    hidden = frozenset(sensitive)
     detectors: dict[Key, Any] = {}
     for key, spec in chosen.items():
         if not len(columns[key]) and missing.get(key):
@@ -81,7 +93,14 @@ def fitted_detectors(
             )
         try:
             det.fit(columns[key])
-        except ValueError as exc:
+        except Exception as exc:
+            if key in hidden:
+                from prodwrap.drift._sensitive import masked_message
+
+                what = masked_message(f"{type(exc).__name__}: {exc}", columns[key])
+                raise ConfigurationError(f"DriftMonitor: sensitive reference feature {key!r}: {what}") from None
+            if not isinstance(exc, ValueError):
+                raise
             raise ConfigurationError(f"DriftMonitor: reference feature {key!r}: {exc}") from exc
         detectors[key] = det
     return detectors
