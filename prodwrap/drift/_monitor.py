@@ -354,18 +354,18 @@ class DriftMonitor:
 
     # -- persistence -----------------------------------------------------------------------
 
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the reference and configuration to ``path`` (``.npz`` + JSON, never pickle)."""
-        _persist.save(self, path)
+    def save(self, path: str | os.PathLike[str], *, key: bytes | None = None) -> None:
+        """Write the reference and configuration to ``path`` (.npz + JSON, no pickle; ``key``: ``_persist.save``)."""
+        _persist.save(self, path, key)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], **options: Any) -> DriftMonitor:
         """A monitor from a file written by :meth:`save`; ``options`` as for the constructor
-        (``on_drift=``, ``performance=``, ...).
+        (``on_drift=``, ...), and ``key=``, the key a file was saved with, if any.
 
         Raises:
-            ConfigurationError: for anything but an intact file ``save`` wrote (missing,
-                truncated, foreign, or with data or parameters changed), naming the file.
+            ConfigurationError: for anything but an intact file ``save`` wrote (missing, truncated,
+                foreign, with data or parameters changed, or without its right key), naming the file.
         """
         return _persist.load(path, **options)
 

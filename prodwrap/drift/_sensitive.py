@@ -31,7 +31,8 @@ shown changes:
   values. A label with no canonical form (an object of a class of the user's) is refused by
   ``save``. No label is in the file in clear, but sealing is no encryption: whoever holds the
   file holds the key, and can recover a label from a small space (a PIN, an ssn) by hashing
-  every candidate.
+  every candidate, unless the file was saved with a key of the user's (``save(path, key=)``,
+  ``Hidden.master``), which wraps the seals' keys.
 """
 
 from __future__ import annotations
@@ -54,13 +55,14 @@ EXAMPLES = "unseen_examples"  # the detail in which ChiSquare lists live labels
 class Hidden:
     """The sensitive features of one monitor, and the salt of their stand-ins."""
 
-    __slots__ = ("_redactor", "_salt", "keys", "sealed")
+    __slots__ = ("_redactor", "_salt", "keys", "master", "sealed")
 
     def __init__(self, keys: Iterable[Key] = ()) -> None:
         self.keys = frozenset(keys)
         self._salt = os.urandom(16)
         self._redactor: Any = None
         self.sealed: dict[Key, bytes] = {}  # feature -> the key its reference labels are sealed with (a loaded file's)
+        self.master: bytes | None = None  # the user's key that file wrapped those keys with, if any
 
     def __contains__(self, key: object) -> bool:
         return key in self.keys
