@@ -43,9 +43,10 @@ class DriftResult:
         n_reference: reference sample size. n_current: current sample size.
         empty_bins: for binned detectors, bins empty in either sample (eps applied).
         details: anything else a detector reports.
-        n_missing: values of a numeric feature in the monitor's window that were NaN, ±inf or
-            None and so left out of the test (``n_current`` counts the values tested; a
-            categorical feature keeps None and NaN as a category, and counts 0).
+        n_missing: values of a numeric feature in the monitor's window that were NaN, ±inf,
+            None or absent and so left out of the test (``n_current`` counts the values tested;
+            a categorical feature, by its reference's kind whatever the window holds, keeps
+            None, NaN and an absent value as a category, and counts 0).
     """
 
     detector: str

@@ -74,8 +74,8 @@ class DriftMonitor:
             (default: that of each model with telemetry the monitor is attached to, the
             model's ``meter_provider=`` or else the test scope's or the global one, read at
             check time; a monitor attached to no such model uses the latter).
-        sensitive: feature keys whose values are never shown (tested all the same); a model
-            the monitor is attached to adds those its specs mark (:meth:`mark_sensitive`).
+        sensitive: feature keys whose values are never shown (tested all the same), with those
+            a model's specs mark (:meth:`mark_sensitive`) and those whose reference holds secrets.
 
     Raises:
         ConfigurationError: an option that makes no sense (naming it): an empty reference,
@@ -106,7 +106,7 @@ class DriftMonitor:
         columns = (ref := both_references(reference, output_reference)).columns
         self._width = reference.shape[1] if isinstance(reference, np.ndarray) and reference.ndim == 2 else None
         chosen = chosen_features(features, columns)
-        self._hidden = Hidden(sensitive_keys(sensitive, columns))
+        self._hidden = Hidden(sensitive_keys(sensitive, columns) | ref.marked)
         self.window = window
         self.check_every = check_every or window
         self.correction: Correction = correction
@@ -117,7 +117,7 @@ class DriftMonitor:
         self.meter_provider = meter_provider
         self.columns = {k: columns[k] for k in chosen}
         self.reference_missing = {k: ref.missing[k] for k in chosen}  # None, NaN, +/-inf left out of a column
-        self.detectors: dict[Key, Any] = fitted_detectors(chosen, self.columns, window, self.reference_missing)
+        self.detectors = fitted_detectors(chosen, self.columns, window, self.reference_missing, self._hidden.keys)
         check_levels(correction, self.detectors)
         self._numeric = {k: is_numeric(c) for k, c in self.columns.items()}
         self._positions: dict[Key, int] | None = None  # name -> column, once named
@@ -354,18 +354,18 @@ class DriftMonitor:
 
     # -- persistence -----------------------------------------------------------------------
 
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the reference and configuration to ``path`` (``.npz`` + JSON, never pickle)."""
-        _persist.save(self, path)
+    def save(self, path: str | os.PathLike[str], *, key: bytes | None = None) -> None:
+        """Write the reference and configuration to ``path`` (.npz + JSON, no pickle; ``key``: ``_persist.save``)."""
+        _persist.save(self, path, key)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], **options: Any) -> DriftMonitor:
         """A monitor from a file written by :meth:`save`; ``options`` as for the constructor
-        (``on_drift=``, ``performance=``, ...).
+        (``on_drift=``, ...), and ``key=``, the key a file was saved with, if any.
 
         Raises:
-            ConfigurationError: for anything but an intact file ``save`` wrote (missing,
-                truncated, foreign, or with data or parameters changed), naming the file.
+            ConfigurationError: for anything but an intact file ``save`` wrote (missing, truncated,
+                foreign, with data or parameters changed, or without its right key), naming the file.
         """
         return _persist.load(path, **options)
 

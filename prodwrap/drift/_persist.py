@@ -11,18 +11,27 @@ malformed configuration, an edited array or an edited parameter all raise one er
 The file also lists the sensitive features, which ``load`` marks again. That list is outside
 the fingerprint: it changes what results show, not what they say (and a model marks its
 sensitive features again when the monitor is attached). A sensitive categorical feature's
-reference labels are written sealed (``_sensitive.sealed_column``: keyed BLAKE2b stand-ins, the
-feature's random key beside them), never in clear; the loaded monitor seals each window's labels
-with that key before testing, so it tests as the saved one did. Its fingerprint, that of the
+reference labels are written sealed (``_sensitive.sealed_column``: keyed BLAKE2b stand-ins of their
+canonical forms, the feature's random key beside them), never in clear; the loaded monitor seals
+each window's labels with that key before testing, so it tests as the saved one did. The key in
+the file lets its holder test guesses: sealing hides labels from a reader, not from a search of
+a small space of values. Its fingerprint, that of the
 clear labels, cannot be recomputed from the file: a file with sealed features (format 2) also
 holds ``sealed_fingerprint``, over the columns as written, the configuration, the monitor's
 fingerprint and the keys, which ``load`` checks before it gives the monitor the saved
-fingerprint. Numeric columns are written as numbers (a distribution is what a numeric detector
+fingerprint.
+
+``save(path, key=...)`` keeps those keys out of the file: each feature's seal key is written
+XORed with a keyed BLAKE2b pad of a random salt (format 3), and ``load(path, key=...)``
+unwraps it; the file holds a check value of the key, so a missing or wrong key is refused by
+name. A monitor loaded with a key saves with it again unless given another. Numeric columns are
+written as numbers (a distribution is what a numeric detector
 needs), sensitive ones included: the file is as sensitive as those columns of the training data.
 """
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 import os
@@ -34,6 +43,7 @@ import numpy as np
 
 from prodwrap.drift._base import _REGISTRY
 from prodwrap.drift._features import Key, fingerprint
+from prodwrap.drift._labels import Unsealable
 from prodwrap.drift._sensitive import sealed_column
 from prodwrap.errors import ConfigurationError
 
@@ -42,6 +52,7 @@ if TYPE_CHECKING:
 
 FORMAT = 1
 SEALED = 2  # a file with sealed columns (which a prodwrap that cannot read them refuses by format)
+KEYED = 3  # sealed, the seals' keys wrapped with a key of the user's, which the file does not hold
 
 
 class _Refused(ConfigurationError):
@@ -105,12 +116,25 @@ def _left_out(missing: Mapping[Key, int]) -> dict[str, Any]:
     return {"reference_missing": [[str(key), type(key).__name__, n] for key, n in missing.items()]}
 
 
-def save(monitor: DriftMonitor, path: str | os.PathLike[str]) -> None:
+def save(monitor: DriftMonitor, path: str | os.PathLike[str], users_key: bytes | None = None) -> None:
+    """Write ``monitor`` to ``path`` (see the module docstring); ``users_key`` (``save(key=)``):
+    16 to 64 bytes of the user's (``os.urandom(32)``, kept in a secret store) that the seals'
+    keys are wrapped with, so the file alone does not let its holder test guesses of a sealed
+    label (default: the key the monitor was loaded with, if any; else the seals' keys are
+    written in the file).
+
+    Raises:
+        ValueError: a detector that is not registered, or one with a parameter that is not
+            JSON-able; a sensitive categorical feature with a label that has no canonical form
+            to seal (``_labels.Unsealable``: an object of a class of the user's); a key that is
+            not 16 to 64 bytes (a ``ConfigurationError``).
+    """
+    hidden = monitor._hidden
+    master = hidden.master if users_key is None else _master(users_key, "DriftMonitor.save")
     arrays: dict[str, np.ndarray] = {}
     features = []
     stored: dict[Key, np.ndarray] = {}  # the columns as written (sensitive labels sealed)
     sealed: dict[Key, bytes] = {}
-    hidden = monitor._hidden
     for i, (key, col) in enumerate(monitor.columns.items()):
         det = monitor.detectors[key]
         name = registered_name(det)
@@ -128,16 +152,19 @@ def save(monitor: DriftMonitor, path: str | os.PathLike[str]) -> None:
         else:
             if key in hidden and key not in hidden.sealed:  # sealed with a key of its own
                 sealed[key] = os.urandom(16)
-                written = sealed_column(col, sealed[key])
+                try:
+                    written = sealed_column(col, sealed[key], strict=True)
+                except Unsealable as exc:  # (its labels would not meet live ones as they do in clear)
+                    raise ValueError(f"cannot save sensitive feature {key!r}: {exc}") from None
             elif key in hidden.sealed:  # loaded sealed: written as it was read
                 sealed[key] = hidden.sealed[key]
             if key in sealed:
-                entry["sealed"] = sealed[key].hex()
+                entry.update(_seal_entry(sealed[key], master))
             entry["values"] = written.tolist()
         stored[key] = written
         features.append(entry)
     meta = {
-        "format": SEALED if sealed else FORMAT,
+        "format": (KEYED if master else SEALED) if sealed else FORMAT,
         "window": monitor.window,
         "check_every": monitor.check_every,
         "correction": monitor.correction,
@@ -147,18 +174,24 @@ def save(monitor: DriftMonitor, path: str | os.PathLike[str]) -> None:
     }
     if sealed:
         meta["sealed_fingerprint"] = sealed_fingerprint(stored, config(monitor), monitor.fingerprint, sealed)
+    if sealed and master:
+        meta["key_check"] = _key_check(master)
     with open(path, "wb") as fh:
         np.savez(fh, allow_pickle=False, meta=np.array(json.dumps(meta)), **arrays)
 
 
 def load(path: str | os.PathLike[str], **options: Any) -> DriftMonitor:
     """The monitor ``save`` wrote to ``path``; see the module docstring for what is refused.
+    ``options["key"]``: the key a file was saved with (ignored for a file saved without one).
 
     Raises:
         ConfigurationError: the file is missing, unreadable, not one ``save`` wrote, or changed
-            since (its message names the file and the problem; the cause is chained).
+            since, or it was saved with a key and is given none or another, or the key is not
+            16 to 64 bytes (its message names the file and the problem; the cause is chained).
     """
     where = os.fspath(path)
+    given = options.pop("key", None)
+    master = None if given is None else _master(given, where)
     try:
         meta, columns, detectors = _read(where)
     except _Refused:
@@ -169,7 +202,14 @@ def load(path: str | os.PathLike[str], **options: Any) -> DriftMonitor:
         raise ConfigurationError(f"{where}: not an intact prodwrap drift reference: {exc!r}") from exc
     from prodwrap.drift._monitor import DriftMonitor
 
-    sealed = {e["key"]: bytes.fromhex(e["sealed"]) for e in meta["features"] if "sealed" in e}
+    if meta["format"] == KEYED:
+        if master is None:
+            raise ConfigurationError(
+                f"{where}: its sensitive features are sealed under a key of yours: load it with key="
+            )
+        if meta.get("key_check") != _key_check(master):
+            raise ConfigurationError(f"{where}: the key given is not the one the file was saved with")
+    sealed = {e["key"]: _seal_of(e, master) for e in meta["features"] if "sealed" in e or "wrapped" in e}
     try:
         monitor = DriftMonitor(
             columns,
@@ -187,6 +227,7 @@ def load(path: str | os.PathLike[str], **options: Any) -> DriftMonitor:
         monitor.fingerprint = fingerprint(monitor.columns, config(monitor))
     if sealed:  # the fingerprint of the clear labels cannot be recomputed: that of the file's is
         monitor._hidden.sealed.update(sealed)
+        monitor._hidden.master = master if meta["format"] == KEYED else None
         written = sealed_fingerprint(monitor.columns, config(monitor), meta["fingerprint"], sealed)
         if meta.get("sealed_fingerprint") == written:  # (else the fingerprint of the seals mismatches)
             monitor.fingerprint = meta["fingerprint"]
@@ -223,7 +264,7 @@ def _parse(where: str, data: Any) -> tuple[dict[str, Any], dict[Key, Any], dict[
     if "meta" not in data.files:
         raise _Refused(f"{where}: not a prodwrap drift reference (no meta entry)")
     meta = json.loads(str(data["meta"]))
-    if not isinstance(meta, dict) or meta.get("format") not in (FORMAT, SEALED):
+    if not isinstance(meta, dict) or meta.get("format") not in (FORMAT, SEALED, KEYED):
         found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
         raise _Refused(f"{where}: not a prodwrap drift reference (format {found!r})")
     for field, kind in (
@@ -253,8 +294,11 @@ def _parse(where: str, data: Any) -> tuple[dict[str, Any], dict[Key, Any], dict[
             column = np.asarray(entry["values"], dtype=object)
         else:
             raise _Refused(f"{where}: feature {key!r} has no values")
-        seal = entry.get("sealed", "0" * 32)
-        if not isinstance(seal, str) or len(seal) != 32 or seal.strip("0123456789abcdef"):
+        for part in ("sealed", "salt", "wrapped"):
+            seal = entry.get(part, "0" * 32)
+            if not isinstance(seal, str) or len(seal) != 32 or seal.strip("0123456789abcdef"):
+                raise _Refused(f"{where}: feature {key!r} has a malformed seal")
+        if ("salt" in entry) != ("wrapped" in entry) or ("sealed" in entry and "wrapped" in entry):
             raise _Refused(f"{where}: feature {key!r} has a malformed seal")
         count = entry.get("missing", 0)
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
@@ -263,7 +307,10 @@ def _parse(where: str, data: Any) -> tuple[dict[str, Any], dict[Key, Any], dict[
             raise _Refused(f"{where}: feature {key!r} has a malformed detector entry")
         columns[key] = column
         detectors[key] = detector(entry["detector"], **entry["params"])
-    if meta["format"] != (SEALED if any("sealed" in e for e in meta["features"]) else FORMAT):
+    keyed, sealed = (any(part in e for e in meta["features"]) for part in ("wrapped", "sealed"))
+    if meta["format"] != (KEYED if keyed and not sealed else SEALED if sealed and not keyed else FORMAT) or (
+        keyed and not isinstance(meta.get("key_check"), str)
+    ):
         raise _Refused(f"{where}: not a prodwrap drift reference (format {meta['format']!r} for its features)")
     return meta, columns, detectors
 
@@ -272,3 +319,36 @@ def _merged(saved: Any, given: Any) -> Any:
     """The sensitive features of a loaded monitor: those saved and those ``load`` was given (a
     string, or anything else not a collection of keys, is left for the constructor to refuse)."""
     return given if isinstance(given, str | bytes) or not isinstance(given, Iterable) else {*saved, *given}
+
+
+def _master(key: Any, who: str) -> bytes:
+    """``key`` as the user's key of a file's seals (never quoted in an error)."""
+    if not isinstance(key, bytes) or not 16 <= len(key) <= 64:
+        size = f"{len(key)} bytes" if isinstance(key, bytes) else type(key).__name__
+        raise ConfigurationError(f"{who}: key must be 16 to 64 bytes (os.urandom(32), say), got {size}")
+    return key
+
+
+def _pad(master: bytes, salt: bytes) -> bytes:
+    return hashlib.blake2b(salt, key=master, digest_size=16, person=b"prodwrap-seal").digest()
+
+
+def _key_check(master: bytes) -> str:
+    """What a file saved with ``master`` holds to tell a missing or wrong key from an edit."""
+    return hashlib.blake2b(b"", key=master, digest_size=16, person=b"prodwrap-check").hexdigest()
+
+
+def _seal_entry(seal: bytes, master: bytes | None) -> dict[str, str]:
+    """A feature's seal key as a file holds it: in clear, or wrapped with ``master``."""
+    if master is None:
+        return {"sealed": seal.hex()}
+    salt = os.urandom(16)
+    return {"salt": salt.hex(), "wrapped": bytes(a ^ b for a, b in zip(seal, _pad(master, salt), strict=True)).hex()}
+
+
+def _seal_of(entry: Mapping[str, Any], master: bytes | None) -> bytes:
+    """The seal key of a feature entry (``master``: a keyed file's key, checked already)."""
+    if "sealed" in entry or master is None:
+        return bytes.fromhex(entry["sealed"])
+    wrapped, pad = bytes.fromhex(entry["wrapped"]), _pad(master, bytes.fromhex(entry["salt"]))
+    return bytes(a ^ b for a, b in zip(wrapped, pad, strict=True))

@@ -4,7 +4,8 @@ A feature is sensitive when ``DriftMonitor(sensitive=...)`` names it, or when a 
 monitor is attached to marks it so in its ``input=``/``output=`` spec (:func:`features_marked`,
 from ``prodwrap.policies._redact.find_sensitive``: a ``SecretStr``/``SecretBytes`` type,
 ``pw.Sensitive`` or ``json_schema_extra={"sensitive": True}``, on the field or anywhere below
-it). Such a feature is still tested (its distribution drifting is worth an alert); only what is
+it), or when a reference of pydantic instances marks it so in its model, or holds secrets in it.
+Such a feature is still tested (its distribution drifting is worth an alert); only what is
 shown changes:
 
 - ``details["unseen_examples"]`` keeps its counts, each label replaced by a stand-in,
@@ -18,14 +19,20 @@ shown changes:
   numbers.
 - The WARNING line of a detector that fails on the feature has the texts of the window's values
   of that feature masked (``"**********"``, values of 4 characters or more) in its message and
-  traceback, as a call's fault lines are.
+  traceback, as a call's fault lines are; a detector refusing its reference raises a
+  ``ConfigurationError`` whose message has them masked (:func:`masked_message`), no cause chained.
 - ``DriftMonitor.save`` writes a sensitive categorical feature's reference values sealed
-  (:func:`sealed_column`): each label as ``"redacted:<32 hex digits>"``, a BLAKE2b hash keyed
-  with a random key drawn for that feature, which the file holds (None and NaN stay the
-  category ``"<missing>"``). A loaded monitor keeps the key (``Hidden.sealed``) and seals each
-  window's values the same way before its detector tests them (``Hidden.tested``), so equal
-  labels still meet and the counts are those of the clear values. No label is in the file in
-  clear; whoever holds the file (and so the key) can still test a guess of one.
+  (:func:`sealed_column`): each label as ``"redacted:<32 hex digits>"``, a BLAKE2b hash of its
+  canonical form (``_labels.canonical``: equal exactly when the labels are equal, as ChiSquare
+  counts them) keyed with a random key drawn for that feature, which the file holds (None, NaN
+  and ``"<missing>"`` stay the missing category). A loaded monitor keeps the key
+  (``Hidden.sealed``) and seals each window's values the same way before its detector tests
+  them (``Hidden.tested``), so equal labels still meet and the counts are those of the clear
+  values. A label with no canonical form (an object of a class of the user's) is refused by
+  ``save``. No label is in the file in clear, but sealing is no encryption: whoever holds the
+  file holds the key, and can recover a label from a small space (a PIN, an ssn) by hashing
+  every candidate, unless the file was saved with a key of the user's (``save(path, key=)``,
+  ``Hidden.master``), which wraps the seals' keys.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ import pydantic
 
 from prodwrap.drift._base import DriftResult
 from prodwrap.drift._features import OUTPUT, Key
+from prodwrap.drift._labels import Unsealable, canonical
 
 EXAMPLES = "unseen_examples"  # the detail in which ChiSquare lists live labels
 
@@ -47,13 +55,14 @@ EXAMPLES = "unseen_examples"  # the detail in which ChiSquare lists live labels
 class Hidden:
     """The sensitive features of one monitor, and the salt of their stand-ins."""
 
-    __slots__ = ("_redactor", "_salt", "keys", "sealed")
+    __slots__ = ("_redactor", "_salt", "keys", "master", "sealed")
 
     def __init__(self, keys: Iterable[Key] = ()) -> None:
         self.keys = frozenset(keys)
         self._salt = os.urandom(16)
         self._redactor: Any = None
         self.sealed: dict[Key, bytes] = {}  # feature -> the key its reference labels are sealed with (a loaded file's)
+        self.master: bytes | None = None  # the user's key that file wrapped those keys with, if any
 
     def __contains__(self, key: object) -> bool:
         return key in self.keys
@@ -117,25 +126,45 @@ class Hidden:
         return self.stand_in(value)
 
 
-def sealed_column(values: Any, key: bytes) -> np.ndarray:
+def sealed_column(values: Any, key: bytes, *, strict: bool = False) -> np.ndarray:
     """``values`` (a categorical column) with each label replaced by its stand-in keyed with
-    ``key`` (equal labels, equal stand-ins); None and NaN are kept (the missing category)."""
+    ``key``: the hash of its canonical form (``_labels.canonical``), so labels ChiSquare counts
+    as one category (``1``, ``1.0`` and ``True``; a secret and its value) get one stand-in, and
+    unequal ones different stand-ins, whatever their order. None, NaN and ``"<missing>"`` become
+    None (the missing category, as ChiSquare counts them).
+
+    A label with no canonical form (an object of a class of the user's) gets a stand-in no other
+    label gets, equal ones alike: it meets no reference label, as it would meet none sealed.
+
+    Raises:
+        Unsealable: with ``strict`` (a reference being saved), a label with no canonical form.
+    """
     from prodwrap._audit_lines import Redactor  # (the audit log's keyed hash)
-    from prodwrap.drift._chisquare import _is_missing
+    from prodwrap.drift._chisquare import MISSING, _is_missing
 
     hash_of = Redactor(frozenset(), key).hash_of
-    seen: dict[Any, str] = {}
+    seen: dict[tuple[type, Any], Any] = {}  # (by type too: True and 1 are sealed alike, each in its own right)
+    unsealable: dict[Any, str] = {}
+    nonce = os.urandom(16).hex()
     out = np.empty(len(values), dtype=object)
     for i, value in enumerate(_items(values)):
-        if _is_missing(value):
-            out[i] = value
-            continue
         try:
-            out[i] = seen[value]
+            out[i] = seen[type(value), value]
+            continue
         except KeyError:
-            out[i] = seen[value] = hash_of(value)
-        except TypeError:  # (an unhashable label: hashed, not remembered)
-            out[i] = hash_of(value)
+            pass
+        if _is_missing(value):
+            sealed = None
+        else:
+            try:
+                form = canonical(value)
+            except Unsealable:
+                if strict:
+                    raise
+                sealed = unsealable.setdefault(value, hash_of({"unsealable": [nonce, len(unsealable)]}))
+            else:
+                sealed = None if form == MISSING else hash_of(form)
+        out[i] = seen[type(value), value] = sealed
     return out
 
 
@@ -156,6 +185,18 @@ def window_mask(values: Any) -> Callable[[], Callable[[str], str] | None]:
         return lambda text: _masked(text, secrets)
 
     return mask
+
+
+def masked_message(text: str, values: Any) -> str:
+    """``text`` (an error's message) with the texts of ``values`` masked as a fault line's are
+    (4 characters or more), and every string value's repr too, whatever its length (an error
+    quoting a value, ``'12'``, shows it quoted)."""
+    from prodwrap.policies._redact import _masked
+
+    mask = window_mask(values)()
+    text = mask(text) if mask is not None else text
+    quoted = {repr(v) for v in _items(values) if isinstance(v, str | bytes)}
+    return _masked(text, sorted(quoted, key=len, reverse=True))
 
 
 def _items(values: Any) -> list[Any]:

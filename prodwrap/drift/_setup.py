@@ -13,6 +13,7 @@ import numpy as np
 from prodwrap.drift._base import default_detector, detector
 from prodwrap.drift._corrections import CORRECTIONS
 from prodwrap.drift._features import Key
+from prodwrap.drift._labels import Revealed
 from prodwrap.errors import ConfigurationError
 
 
@@ -60,10 +61,22 @@ def chosen_features(features: Any, columns: Mapping[Key, np.ndarray]) -> dict[Ke
 
 
 def fitted_detectors(
-    chosen: Mapping[Key, Any], columns: Mapping[Key, np.ndarray], window: int, missing: Mapping[Key, int]
+    chosen: Mapping[Key, Any],
+    columns: Mapping[Key, np.ndarray],
+    window: int,
+    missing: Mapping[Key, int],
+    sensitive: Iterable[Key] = (),
 ) -> dict[Key, Any]:
     """One detector per feature (the given one, a registered name's, or the default for its
-    type), fitted on its reference column (``missing``: the values left out of each)."""
+    type), fitted on its reference column (``missing``: the values left out of each).
+
+    Raises:
+        ConfigurationError: a feature with no value, a spec that is no detector, or a column
+            its detector refuses; for a ``sensitive`` feature, whatever its detector raised,
+            the column's values masked in the message and no cause chained (the cause's
+            message would quote them).
+    """
+    hidden = frozenset(sensitive)
     detectors: dict[Key, Any] = {}
     for key, spec in chosen.items():
         if not len(columns[key]) and missing.get(key):
@@ -80,7 +93,14 @@ def fitted_detectors(
             )
         try:
             det.fit(columns[key])
-        except ValueError as exc:
+        except Exception as exc:
+            if key in hidden:
+                from prodwrap.drift._sensitive import masked_message
+
+                what = masked_message(f"{type(exc).__name__}: {exc}", columns[key])
+                raise ConfigurationError(f"DriftMonitor: sensitive reference feature {key!r}: {what}") from None
+            if not isinstance(exc, ValueError):
+                raise
             raise ConfigurationError(f"DriftMonitor: reference feature {key!r}: {exc}") from exc
         detectors[key] = det
     return detectors
@@ -98,7 +118,8 @@ def check_levels(correction: Any, detectors: Mapping[Key, Any]) -> None:
 
 
 def sensitive_keys(sensitive: Any, columns: Mapping[Key, np.ndarray]) -> frozenset[Key]:
-    """``sensitive=`` as a set of feature keys, every one of them the reference's."""
+    """``sensitive=`` as a set of feature keys, every one of them the reference's, and every
+    feature whose reference holds a pydantic secret (``SecretStr``, ...): its values are too."""
     if isinstance(sensitive, str | bytes) or not isinstance(sensitive, Iterable):
         raise ConfigurationError(f"DriftMonitor: sensitive must be a collection of feature keys, got {sensitive!r}")
     try:
@@ -110,4 +131,5 @@ def sensitive_keys(sensitive: Any, columns: Mapping[Key, np.ndarray]) -> frozens
         raise ConfigurationError(
             f"DriftMonitor: sensitive names unknown feature(s) {unknown}; the reference has {list(columns)}"
         )
-    return keys
+    secret = {k for k, c in columns.items() if c.dtype == object and any(isinstance(v, Revealed) for v in c.tolist())}
+    return keys | secret

@@ -26,9 +26,9 @@ class DriftStats:
         output / whose output was no longer held. coalesced: due checks folded into one
         already due (checks on the background thread test the latest window; under load
         some windows are never tested on their own).
-        missing: feature -> values of the latest check's window left out as NaN, +/-inf or None
-        (features with none left out are absent; a feature left with no value at all has no
-        entry in ``latest`` for that check). window, check_every, correction, features
+        missing: feature -> values of the latest check's window left out as NaN, +/-inf, None
+        or absent, in a numeric feature (features with none left out are absent; a feature
+        left with no value at all has no entry in ``latest`` for that check). window, check_every, correction, features
         (feature -> detector class name), closed: the configuration, for a report.
     """
 

@@ -146,3 +146,90 @@ def test_a_pickled_entry_is_refused(tmp_path: Path) -> None:
     entries["column0"] = np.array([object()], dtype=object)
     np.savez(path, **entries)  # np.savez pickles object arrays
     _refused(path)
+
+
+KEY = bytes(range(32))  # the user's (os.urandom(32), in a secret store)
+
+
+def _pins(tmp_path: Path, **save: Any) -> tuple[pw.DriftMonitor, Path]:
+    reference = [{"pin": f"{i * 37 % 10_000:04d}", "x": float(i % 5)} for i in range(300)]
+    monitor = pw.DriftMonitor(reference, window=30, background=False, sensitive=["pin"])
+    monitor.save(tmp_path / "ref.npz", **save)
+    return monitor, tmp_path / "ref.npz"
+
+
+def _meta(path: Path) -> dict[str, Any]:
+    with np.load(path, allow_pickle=False) as data:
+        meta: dict[str, Any] = json.loads(str(data["meta"]))
+    return meta
+
+
+def test_a_file_saved_with_a_key_of_the_users_holds_no_seal_key(tmp_path: Path) -> None:
+    monitor, path = _pins(tmp_path, key=KEY)
+    meta = _meta(path)
+    entry = next(e for e in meta["features"] if e["key"] == "pin")
+    assert meta["format"] == 3 and "sealed" not in entry and {"salt", "wrapped"} <= set(entry)
+    loaded = pw.DriftMonitor.load(path, key=KEY, background=False)
+    seal = loaded._hidden.sealed["pin"]
+    raw = path.read_bytes() + json.dumps(meta).encode()
+    assert seal.hex().encode() not in raw and KEY.hex().encode() not in raw and KEY not in raw
+    assert loaded.fingerprint == monitor.fingerprint and loaded.sensitive == frozenset({"pin"})
+    for i in range(30):  # the reference's pins, then others: the loaded monitor finds what the saved one does
+        row = {"pin": f"{i * 37 % 10_000:04d}" if i < 20 else "9999", "x": float(i % 5)}
+        monitor.observe(row, None)
+        loaded.observe(row, None)
+    before, after = monitor.report()["pin"], loaded.report()["pin"]
+    assert (after.drifted, after.statistic, after.details["unseen"]) == (before.drifted, before.statistic, 10)
+
+
+@pytest.mark.parametrize(
+    ("key", "refused"),
+    [
+        (None, r"sealed under a key of yours: load it with key="),
+        (bytes(32), r"the key given is not the one the file was saved with"),
+        (b"short", r"key must be 16 to 64 bytes .*got 5 bytes"),
+        ("a passphrase", r"key must be 16 to 64 bytes .*got str"),
+    ],
+)
+def test_a_keyed_file_is_refused_without_its_key(tmp_path: Path, key: Any, refused: str) -> None:
+    _, path = _pins(tmp_path, key=KEY)
+    with pytest.raises(pw.ConfigurationError, match=refused) as info:
+        pw.DriftMonitor.load(path, **({} if key is None else {"key": key}))
+    assert "passphrase" not in str(info.value)
+
+
+def test_a_monitor_loaded_with_a_key_saves_with_it_unless_given_another(tmp_path: Path) -> None:
+    monitor, path = _pins(tmp_path, key=KEY)
+    loaded = pw.DriftMonitor.load(path, key=KEY)
+    loaded.save(tmp_path / "again.npz")
+    with pytest.raises(pw.ConfigurationError, match="load it with key="):
+        pw.DriftMonitor.load(tmp_path / "again.npz")
+    assert pw.DriftMonitor.load(tmp_path / "again.npz", key=KEY).fingerprint == monitor.fingerprint
+    other = b"\x01" * 16
+    loaded.save(tmp_path / "other.npz", key=other)
+    assert pw.DriftMonitor.load(tmp_path / "other.npz", key=other).fingerprint == monitor.fingerprint
+    with pytest.raises(pw.ConfigurationError, match="not the one"):
+        pw.DriftMonitor.load(tmp_path / "other.npz", key=KEY)
+
+
+def test_a_wrapped_seal_key_edited_is_refused(tmp_path: Path) -> None:
+    _, path = _pins(tmp_path, key=KEY)
+    meta = _meta(path)
+    entry = next(e for e in meta["features"] if e["key"] == "pin")
+    entry["wrapped"] = ("0" if entry["wrapped"][0] != "0" else "1") + entry["wrapped"][1:]
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files if k != "meta"}
+    np.savez(tmp_path / "edited.npz", meta=np.array(json.dumps(meta)), **arrays)
+    with pytest.raises(pw.ConfigurationError, match="does not match its fingerprint"):
+        pw.DriftMonitor.load(tmp_path / "edited.npz", key=KEY)
+
+
+def test_a_key_is_refused_at_save_when_it_is_no_key_and_ignored_by_a_file_without_one(tmp_path: Path) -> None:
+    with pytest.raises(pw.ConfigurationError, match=r"^DriftMonitor.save: key must be 16 to 64 bytes"):
+        _pins(tmp_path, key=b"0000")
+    monitor, path = _pins(tmp_path)  # the seals' keys in the file, as without key=
+    assert _meta(path)["format"] == 2
+    assert pw.DriftMonitor.load(path, key=KEY).fingerprint == monitor.fingerprint
+    plain = pw.DriftMonitor({"x": [1.0, 2.0, 3.0]})
+    plain.save(tmp_path / "plain.npz", key=KEY)  # nothing sealed: nothing to wrap
+    assert _meta(tmp_path / "plain.npz")["format"] == 1

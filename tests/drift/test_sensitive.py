@@ -148,7 +148,7 @@ def test_sensitive_names_only_reference_features() -> None:
 
 
 def test_marking_later_redacts_the_results_kept() -> None:
-    monitor = pw.DriftMonitor(_reference(), window=20, background=False)
+    monitor = pw.DriftMonitor([r.model_dump() for r in _reference()], window=20, background=False)  # (dicts: unmarked)
     for i in range(20):
         monitor.observe(Applicant(**_live(i)), None)
     assert SECRET in repr(monitor.report())  # a monitor on its own, nothing marked: shown
@@ -355,3 +355,47 @@ def test_a_failing_performance_metric_logs_no_value_of_a_sensitive_output(caplog
         assert model.feedback(prediction.id, f"{SECRET}-truth") is True
     assert monitor.stats().failures == 1
     assert "cannot score '**********' against '**********'" in caplog.text and SECRET not in caplog.text
+
+
+class Raises:
+    """A detector whose fit quotes a value of its reference, as numpy's errors do."""
+
+    def fit(self, reference: Any) -> None:
+        raise TypeError(f"cannot place {next(iter(reference))!r}")
+
+    def test(self, current: Any) -> Any:
+        raise AssertionError("never tested")
+
+
+@pytest.mark.parametrize(
+    ("reference", "options"),
+    [
+        ([{"ssn": s, "x": 1.0} for s in ("123-45-6789", "12")], {"features": {"ssn": "ks"}, "sensitive": ["ssn"]}),
+        ([{"ssn": s, "x": 1.0} for s in ("123-45-6789", "12")], {"features": {"ssn": Raises()}, "sensitive": ["ssn"]}),
+        ([Applicant(x=1.0, ssn=s) for s in ("123-45-6789", "12")], {"features": {"ssn": "ks"}}),  # marked by its model
+    ],
+)
+def test_a_detector_refusing_a_sensitive_reference_quotes_none_of_its_values(
+    reference: list[Any], options: dict[str, Any]
+) -> None:
+    import traceback
+
+    with pytest.raises(pw.ConfigurationError, match=r"sensitive reference feature 'ssn': \w+Error: ") as info:
+        pw.DriftMonitor(reference, **options)
+    shown = "".join(traceback.format_exception(info.value))
+    assert "123-45" not in shown and "'12'" not in shown and "**********" in shown
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+def test_a_detector_refusing_a_reference_feature_not_sensitive_keeps_its_message() -> None:
+    with pytest.raises(pw.ConfigurationError, match=r"reference feature 'ssn': ks: .*'123-45-6789'") as info:
+        pw.DriftMonitor([{"ssn": "123-45-6789"}], features={"ssn": "ks"})
+    assert isinstance(info.value.__cause__, ValueError)
+
+
+def test_a_reference_of_models_marks_its_sensitive_fields_before_any_model_is_attached() -> None:
+    monitor = pw.DriftMonitor(_reference(), window=10, background=False)
+    assert monitor.sensitive == frozenset({"ssn"})
+    for i in range(10):
+        monitor.observe(Applicant(**_live(i)), None)
+    assert SECRET not in repr(monitor.report()) and SECRET not in repr(monitor.describe())
