@@ -9,6 +9,10 @@ store's atomic ``get``/``swap`` (compare and swap), so ledgers in several proces
 one store. A tag's values are keyed by their text (:func:`~prodwrap._context.tag_text`, as
 budgets and rate limits key them), None by None (a call without the tag). Percentiles of the
 cost per call are over this process's most recent calls.
+
+Each dimension's values are listed in the store's :class:`~prodwrap.cost._index.Index`, a
+fold appending those new to it as one chunk: store work in the new values, not in the values
+listed already.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from prodwrap._context import tag_text
 from prodwrap._log import Throttle, logger
+from prodwrap.cost._index import Index
 from prodwrap.cost._money import money
 from prodwrap.cost._runs import grouped
 from prodwrap.errors import ConfigurationError
@@ -106,7 +111,8 @@ class Ledger:
         self._recent: deque[int] = deque(maxlen=window)  # pico-dollars of the latest calls
         self._known: dict[str, set[str]] = {}  # reprs of the texts seen per dimension (max_values, OTHER, None)
         self._owed: dict[str, int] = {}  # sums a failing store has not taken yet
-        self._unindexed: dict[tuple[str, str], str | None] = {}  # (dim, repr) -> a value not yet in the store's index
+        self._index = Index(self.store, name)
+        self._unindexed: dict[str, list[str | None]] = {}  # per dimension: values not yet in the store's index
         self.faults = 0
 
     # -- recording ---------------------------------------------------------------------
@@ -224,16 +230,17 @@ class Ledger:
                 value, shown = OTHER, repr(OTHER)  # (None, a call with the tag set to None, is never one of them)
             if shown not in known:
                 known.add(shown)
-                self._unindexed[(dim, shown)] = value
+                self._unindexed.setdefault(dim, []).append(value)
             key = f"{self.name}:by:{dim}:{shown}"
             owed[key] = owed.get(key, 0) + amount
-        for (dim, shown), value in list(self._unindexed.items()):  # (a failing store: tried at every fold)
+        unindexed = self._unindexed
+        for dim in list(unindexed):  # (a failing store: tried at every fold)
             try:
-                self._index(dim, value)
+                self._index.add(dim, unindexed[dim])
             except Exception as exc:
                 self._fault(exc)
                 return
-            del self._unindexed[(dim, shown)]
+            del unindexed[dim]
         for key in list(owed):
             try:
                 self._add(key, owed[key])
@@ -247,15 +254,6 @@ class Ledger:
         while True:  # compare and swap: exact under concurrent writers sharing the store
             old = store.get(key)
             if store.swap(key, old, (old or 0) + amount):
-                return
-
-    def _index(self, dim: str, value: str | None) -> None:
-        store, key = self.store, f"{self.name}:index:{dim}"
-        while True:
-            old = store.get(key)
-            if old is not None and repr(value) in map(repr, old):
-                return
-            if store.swap(key, old, (*(old or ()), value)):
                 return
 
     def _fault(self, exc: Exception) -> None:
@@ -286,9 +284,8 @@ class Ledger:
         if not isinstance(by, str) or not by:
             raise ValueError(f"Ledger.total(by=...) names a tag or one of {', '.join(RESERVED)}, got {by!r}")
         dim = by if by in RESERVED else "tag:" + by
-        values = self.store.get(f"{self.name}:index:{dim}") or ()
         totals: dict[str | None, int] = {}
-        for v in values:  # (an older ledger sharing the store may have indexed a raw value: its text)
+        for v in self._index.values(dim):  # (an older ledger sharing the store may have indexed a raw value: its text)
             name = v if v is None or isinstance(v, str) else tag_text(v)
             totals[name] = totals.get(name, 0) + self._get(f"by:{dim}:{v!r}")
         if dim.startswith("tag:"):
