@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import prodwrap as pw
-from prodwrap import _clock
+from prodwrap import _clock, _race
 from prodwrap.testing import no_sleep
 
 RETRY2 = pw.Retry(attempts=2, on=ConnectionError, wait=pw.backoff(initial=0.0))
@@ -135,6 +135,66 @@ def test_every_attempt_a_hedge_started_is_charged() -> None:
         (2, Decimal("0.013"), False),
     ]
     assert model.stats().unpriced == 1
+
+
+def test_each_hedged_attempt_is_charged_its_own_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    ran = threading.Event()  # the first attempt has taken its 0.1 s (on the fake clock)
+    release = threading.Event()
+    lock = threading.Lock()
+    calls: list[int] = []
+    seen: list[float] = []
+
+    def seconds(a: pw.Attempt) -> str:
+        seen.append(a.seconds)
+        return "0"
+
+    with no_sleep() as clock:
+
+        def slow_first(x: int) -> str:
+            with lock:
+                calls.append(x)
+                n = len(calls)
+            clock.advance(0.1 if n == 1 else 0.05)
+            if n == 1:
+                ran.set()
+                release.wait(10)
+            return f"attempt {n}"
+
+        real = _race.may_race
+
+        def once_the_first_ran(engine: Any, rec: Any, now: float) -> bool:
+            ran.wait(10)  # (the hedge starts once the first attempt has taken its 0.1 s)
+            return real(engine, rec, now)
+
+        monkeypatch.setattr(_race, "may_race", once_the_first_ran)
+        model = pw.ProductionModel(slow_first, hedge=pw.Hedge(after=0.01), cost=pw.PerSecond("1") + seconds)
+        try:
+            p = model.predict_detailed(1)
+        finally:
+            release.set()
+    assert p.value == "attempt 2"
+    # the loser ran from its start until it lost (0.15 s), the winner for its own 0.05 s
+    assert [(c.attempt, float(c.amount)) for c in p.charges] == [(1, pytest.approx(0.15)), (2, pytest.approx(0.05))]
+    assert seen == [pytest.approx(0.15), pytest.approx(0.05)]
+
+
+async def test_each_async_hedged_attempt_is_charged_its_own_seconds() -> None:
+    release = asyncio.Event()
+    calls: list[int] = []
+    with no_sleep() as clock:
+
+        async def slow_first(x: int) -> str:
+            calls.append(x)
+            n = len(calls)
+            clock.advance(0.1 if n == 1 else 0.05)
+            if n == 1:
+                await release.wait()  # cancelled when the hedge wins
+            return f"attempt {n}"
+
+        model = pw.ProductionModel(slow_first, hedge=pw.Hedge(after=0.01), cost=pw.PerSecond("1"))
+        p = await model.apredict_detailed(1)
+    assert p.value == "attempt 2"
+    assert [(c.attempt, float(c.amount)) for c in p.charges] == [(1, pytest.approx(0.15)), (2, pytest.approx(0.05))]
 
 
 def test_a_cache_hit_costs_nothing_and_records_the_saving() -> None:
