@@ -258,6 +258,20 @@ def test_unpriced_calls_are_counted_never_a_silent_zero(caplog: pytest.LogCaptur
     assert "cost" in text and "unpriced               2" in text
 
 
+def test_a_corrupt_usage_is_unpriced_and_logged_naming_its_field(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, "prodwrap.cost")
+    corrupt = {"usage": {"prompt_tokens": float("nan"), "completion_tokens": 1}}
+    model = pw.ProductionModel(lambda x: corrupt, name="corrupt", cost=TOKENS)
+    model(1)  # the success path
+    p = model.predict_detailed(1)
+    assert p.charges[0].unpriced and p.charges[0].tokens is None and p.cost == 0
+    assert model.stats().unpriced == 2
+    assert "corrupt: an attempt is unpriced: the output's usage has prompt_tokens=nan" in caplog.text
+    assert "raised" not in caplog.text  # not a fault of the cost model
+    floats = pw.ProductionModel(lambda x: {"prompt_tokens": 1000.0, "completion_tokens": 100.0}, cost=TOKENS)
+    assert floats.predict_detailed(1).cost == Decimal("0.003") and floats.stats().unpriced == 0
+
+
 def test_failed_attempts_of_a_token_priced_model_are_unpriced_the_rest_priced() -> None:
     model = pw.ProductionModel(down, retry=RETRY2, fallback=pw.Constant(0), cost=pw.PerCall("0.001") + TOKENS)
     p = model.predict_detailed(1)
