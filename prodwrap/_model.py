@@ -37,7 +37,7 @@ class ProductionModel(Generic[In, P, R]):
         predict: any callable, sync or async, taking the input as its first argument
             (further arguments pass through unvalidated to it and to every fallback).
         name: the model's name in stats, errors and logs (default: the function's name).
-        version: free-form version string.
+        version: free-form version string (non-empty, at most 256 characters).
         input: pydantic model, any type (validated with ``TypeAdapter``) or ``pw.ArraySpec``.
         output: same kinds, for the output; optional.
         check: a predicate (or several) the output must satisfy; optional.

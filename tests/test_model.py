@@ -241,6 +241,20 @@ def test_nonsense_options_are_configuration_errors(options: dict[str, object]) -
         pw.ProductionModel(lambda x: x, **options)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("version", [1.4, 3, True, "", "  ", ["a"], object(), "v" * 257])
+def test_a_version_is_a_non_empty_string_of_sane_length(version: object) -> None:
+    with pytest.raises(pw.ConfigurationError, match=r"^version must be a non-empty string of at most 256 characters"):
+        pw.ProductionModel(lambda x: x, version=version, cache=pw.Cache())  # type: ignore[arg-type]
+    with pytest.raises(pw.ConfigurationError, match=r"^version must be"):
+        pw.ProductionModel(lambda x: x).with_options(version=version)  # type: ignore[arg-type]
+    assert pw.ProductionModel(lambda x: x, version="v" * 256).version == "v" * 256
+
+
+def test_a_numeric_version_is_refused_with_its_text_suggested() -> None:
+    with pytest.raises(pw.ConfigurationError, match=r'got 1.4 \(give the text: version="1.4"\)$'):
+        pw.ProductionModel(lambda x: x, version=1.4)  # type: ignore[arg-type]
+
+
 def test_wrapping_a_model_or_a_non_callable_is_refused() -> None:
     with pytest.raises(pw.ConfigurationError):
         pw.ProductionModel(pw.ProductionModel(double))
