@@ -10,8 +10,8 @@ input/output validation, timeouts, retries and fallbacks, in one compiled pipeli
     y = model(x)
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+import importlib as _importlib
+import typing as _typing  # (private names: only the public API is in the namespace)
 
 from prodwrap._context import context, deadline
 from prodwrap._model import ProductionModel
@@ -77,7 +77,7 @@ from prodwrap.policies import (
 
 __version__ = "0.1.0"
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from prodwrap import drift as drift
     from prodwrap import telemetry as telemetry
     from prodwrap._traced import traced
@@ -124,9 +124,9 @@ _LAZY = {  # loaded on first use: drift is numpy-heavy, audit only for who write
 _MODULES = {"compare", "drift", "telemetry"}  # names in _LAZY that are modules themselves
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     if name in _LAZY:
-        module = importlib.import_module(_LAZY[name])
+        module = _importlib.import_module(_LAZY[name])
         value = module if name in _MODULES else getattr(module, name)
         globals()[name] = value
         return value

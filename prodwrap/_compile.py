@@ -17,7 +17,7 @@ from prodwrap._masking import NO_MASKING, Masking
 from prodwrap._options import Settings
 from prodwrap._stage import Build, Compiles, Observers, Stage
 from prodwrap._stats import StatsRecorder
-from prodwrap._target import Kind, Target, input_name, is_async_callable
+from prodwrap._target import Kind, Target, input_name, is_async_callable, refuse_generator
 from prodwrap.errors import ConfigurationError, InputValidationError, OutputValidationError
 from prodwrap.policies.fallback import Constant, fallback_names
 from prodwrap.policies.retry import Retry
@@ -48,7 +48,7 @@ def batch_of(
 
 
 def _compile_fallbacks(
-    fallbacks: Sequence[Any], validate_output: Callable[[Any], Any] | None, model_is_async: bool
+    fallbacks: Sequence[Any], validate_output: Callable[[Any], Any] | None, model_is_async: bool, model_name: str
 ) -> tuple[Target, ...]:
     from prodwrap._model import ProductionModel  # the model module imports this one
 
@@ -75,6 +75,7 @@ def _compile_fallbacks(
                 raise ConfigurationError(f"fallback {name!r} is an async model; a sync model cannot await it")
             targets.append(Target(fb, Kind.MODEL, name, True))
         elif callable(fb):
+            refuse_generator(fb, model_name, f"fallback {name!r}")
             is_async = is_async_callable(fb)
             if is_async and not model_is_async:
                 raise ConfigurationError(f"fallback {name!r} is async; a sync model cannot await it")
@@ -195,6 +196,7 @@ def compile_engine(
         validate_input = None if validate_input is None else batch_of(validate_input, InputValidationError, name)
         validate_fast = validate_input
         validate_output = None if validate_output is None else batch_of(validate_output, OutputValidationError, name)
+    refuse_generator(fn, name, "the predict")
     is_async = is_async_callable(fn)
     stats = StatsRecorder() if stats is None else stats
     masking = Masking(_sensitive(settings.input), _sensitive(settings.output))
@@ -210,7 +212,7 @@ def compile_engine(
         validate_output=validate_output,
         timeout=Timeout.coerce(settings.timeout),
         retry=Retry.coerce(settings.retry),
-        fallbacks=_compile_fallbacks(settings.fallback, validate_output, is_async),
+        fallbacks=_compile_fallbacks(settings.fallback, validate_output, is_async, name),
         on_invalid=settings.on_invalid,
         stages=_stages(settings, name, is_async, ledger, stats, kept, masking),
         stats=stats,

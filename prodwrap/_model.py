@@ -37,7 +37,7 @@ class ProductionModel(Generic[In, P, R]):
         predict: any callable, sync or async, taking the input as its first argument
             (further arguments pass through unvalidated to it and to every fallback).
         name: the model's name in stats, errors and logs (default: the function's name).
-        version: free-form version string.
+        version: free-form version string (non-empty, at most 256 characters).
         input: pydantic model, any type (validated with ``TypeAdapter``) or ``pw.ArraySpec``.
         output: same kinds, for the output; optional.
         check: a predicate (or several) the output must satisfy; optional.
@@ -375,7 +375,9 @@ class ProductionModel(Generic[In, P, R]):
         sink takes, so a sink that hangs holds it, and counts the lines a timeout leaves; the
         escalation worker waits 1 s at most). The model still predicts afterwards, without
         what was closed."""
-        if timeout is not None and not timeout >= 0:  # (NaN included)
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout >= 0  # (NaN included)
+        ):
             raise ConfigurationError(f"{self.name}: close(timeout=) must be None or seconds >= 0, got {timeout!r}")
         self._closed = True
         deadline = None if timeout is None else monotonic() + timeout  # (real time: threads are waited for)

@@ -53,6 +53,22 @@ class Option:
     sequence: bool = False
 
 
+MAX_VERSION = 256  # characters: a version is a label (spans, metrics, ledger keys, audit lines)
+
+
+def _check_version(version: Any) -> None:
+    """``version=`` is a non-empty ``str`` of at most :data:`MAX_VERSION` characters; a number
+    is refused (``1.4`` and ``"1.40"`` are not one version: give the text)."""
+    if isinstance(version, str) and version.strip() and len(version) <= MAX_VERSION:
+        return
+    shown = f"{len(version)} characters" if isinstance(version, str) and version.strip() else repr(version)
+    if isinstance(version, int | float) and not isinstance(version, bool):
+        shown += f' (give the text: version="{version}")'
+    raise ConfigurationError(
+        f"version must be a non-empty string of at most {MAX_VERSION} characters, got {shown:.200}"
+    )
+
+
 def _described(value: Any) -> Any:
     describe = getattr(value, "describe", None)
     return describe() if callable(describe) else value
@@ -191,6 +207,8 @@ class Settings(_Record):  # type: ignore[valid-type, misc]
         values = {}
         for key, given in options.items():
             value = given
+            if key == "version" and given is not None:
+                _check_version(given)
             if DECLARED[key].sequence:
                 value = () if given is None else tuple(given) if isinstance(given, list | tuple) else (given,)
             values[key] = value

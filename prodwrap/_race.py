@@ -11,8 +11,10 @@ attempt keeps its own limits (the attempt timeout from its own start, the call's
 
 Afterwards ``rec.ok`` and ``rec.result`` hold the race's outcome (the winner's output, or the
 last failure), ``rec.raced`` how many attempts started, ``rec.won`` the winner's index (0:
-the first; -1: none), and the failures met on the way are on the record's errors. A sync
-race's losers still running are ``rec.late`` (``then`` runs when all of them have ended).
+the first; -1: none), ``rec.spans`` each attempt's own seconds on prodwrap's clock (from its
+start to its end, or to when the race gave up on it or it lost: what a price per second
+charges it), and the failures met on the way are on the record's errors. A sync race's
+losers still running are ``rec.late`` (``then`` runs when all of them have ended).
 """
 
 from __future__ import annotations
@@ -74,11 +76,21 @@ def race_sync(engine: Engine, rec: CallRecord, args: tuple[Any, ...], kwargs: di
     jobs: list[Job] = []
     claimed: set[int] = set()
     end = end_of(rec.limit)
+    clock = _clocks.clock
+    begun: list[float] = []  # each attempt's start, on prodwrap's clock
+    spans: list[float] = []  # and its seconds, once it ended or was given up on (-1: not yet)
 
     def start() -> None:
+        began = clock.monotonic()  # (before it starts: its thread may move a test's clock)
         job = POOL.start(rec.seconds, rec.limit, fn, (rec.input, *args), kwargs, engine.late)
         job.then(ended.release)
         jobs.append(job)
+        begun.append(began)
+        spans.append(-1.0)
+
+    def claim(i: int) -> None:
+        claimed.add(i)
+        spans[i] = max(0.0, clock.monotonic() - begun[i])
 
     start()
     hedge_at = _monotonic() + rec.wait
@@ -97,7 +109,7 @@ def race_sync(engine: Engine, rec: CallRecord, args: tuple[Any, ...], kwargs: di
                 i = next((i for i in running if jobs[i].ended), -1)
                 if i < 0:
                     continue  # one given up on earlier has ended since
-                claimed.add(i)
+                claim(i)
                 job = jobs[i]
                 job.done.acquire()  # (released before the job counts as ended)
                 if job.error is None:
@@ -116,7 +128,7 @@ def race_sync(engine: Engine, rec: CallRecord, args: tuple[Any, ...], kwargs: di
                 job = jobs[i]
                 if job.left(end) > 0:
                     continue
-                claimed.add(i)  # past its own limit: given up on
+                claim(i)  # past its own limit: given up on
                 job.abandoned = True
                 own: Exception | None = None
                 if job.done.acquire(False):  # it ended just as we gave up: the outcome is ours
@@ -150,6 +162,8 @@ def race_sync(engine: Engine, rec: CallRecord, args: tuple[Any, ...], kwargs: di
                     rec.extra = len(jobs) - 1  # no more this call
     finally:
         losers = [jobs[i] for i in range(len(jobs)) if i not in claimed]
+        now = clock.monotonic()
+        rec.spans = [max(0.0, now - begun[i]) if t < 0 else t for i, t in enumerate(spans)]  # (losers: until now)
         for job in losers:  # discarded: their threads run on, their results are dropped
             job.abandoned = True
             if job.done.acquire(False):
@@ -173,9 +187,14 @@ async def race_async(engine: Engine, rec: CallRecord, args: tuple[Any, ...], kwa
     tasks: list[asyncio.Task[Any]] = []
     running: set[asyncio.Task[Any]] = set()
     holders: list[_Holder] = []  # each attempt's job, if it is a sync one given up on
+    clock = _clocks.clock
+    begun: list[float] = []  # each attempt's start, on prodwrap's clock
+    spans: list[float] = []  # and its seconds, once it ended (-1: not yet)
 
     def start() -> None:
         holder = _Holder()
+        begun.append(clock.monotonic())
+        spans.append(-1.0)
         task = asyncio.ensure_future(_call_async(engine, rec, args, kwargs, holder))
         tasks.append(task)
         holders.append(holder)
@@ -202,9 +221,11 @@ async def race_async(engine: Engine, rec: CallRecord, args: tuple[Any, ...], kwa
                 if task not in done:
                     continue
                 running.discard(task)
+                i = tasks.index(task)
+                spans[i] = max(0.0, clock.monotonic() - begun[i])
                 error = task.exception()
                 if error is None:
-                    rec.won, rec.result = tasks.index(task), task.result()
+                    rec.won, rec.result = i, task.result()
                     if failure is not None:
                         lost(engine, rec, failure)
                     return
@@ -215,6 +236,8 @@ async def race_async(engine: Engine, rec: CallRecord, args: tuple[Any, ...], kwa
                 failure = error  # the others go on; a failure starts no hedge (retries decide)
     finally:
         rec.racing = False
+        now = clock.monotonic()  # the losers are charged until they lost (they are cancelled now)
+        rec.spans = [max(0.0, now - begun[i]) if t < 0 else t for i, t in enumerate(spans)]
         for task in running:
             task.cancel()
         if running:  # the losers end here: none keeps running on the loop

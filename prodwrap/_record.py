@@ -71,6 +71,7 @@ class CallRecord:
         "seconds",
         "served_by",
         "slept",
+        "spans",
         "start",
         "started_at",
         "state",
@@ -123,6 +124,7 @@ class CallRecord:
     extra: int  # how many more attempts a RACE may start
     raced: int  # how many attempts the last RACE started
     won: int  # which of them won (0: the first; -1: none)
+    spans: list[float]  # each attempt's own seconds in the last RACE (prodwrap._race)
     seconds: float | None
     limit: float | None
     wait: float

@@ -68,6 +68,25 @@ def is_async_callable(fn: object) -> bool:
     return not inspect.isroutine(fn) and inspect.iscoroutinefunction(type(fn).__call__)
 
 
+def refuse_generator(fn: object, model: str, which: str) -> None:
+    """A generator function (sync or async) as a predict or fallback is refused at
+    construction: calling it returns a generator, not a value, which would be served as the
+    output. Raises ``ConfigurationError`` saying how to fix it."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    call = fn if inspect.isroutine(fn) else type(fn).__call__
+    if inspect.isasyncgenfunction(call):
+        kind, fix = "an async generator function", "`async def predict(x): return [y async for y in stream(x)]`"
+    elif inspect.isgeneratorfunction(call):
+        kind, fix = "a generator function", "`def predict(x): return list(stream(x))`"
+    else:
+        return
+    raise ConfigurationError(
+        f"{model}: {which} is {kind} (it yields): calling it returns a generator, not a value; "
+        f"return the value instead, e.g. collect what it yields ({fix})"
+    )
+
+
 NO_INPUT: Any = type("NoInput", (), {"__repr__": lambda self: "<no input>"})()  # x not passed first
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Sequence
 from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, Protocol, TypeVar, Unpack, overload
 
+from prodwrap._decorating import given_once, not_a_method
 from prodwrap._model import ProductionModel
 from prodwrap._options import CommonOptions
 from prodwrap.errors import ConfigurationError
@@ -51,7 +52,9 @@ class Validating(Protocol):
 
 def _apply(fn: Callable[..., Any], options: dict[str, Any]) -> Any:
     if isinstance(fn, ProductionModel):  # stacked: one model, options merged (fallbacks extend)
+        given_once(fn, options)
         return fn._stacked(options)
+    not_a_method(fn)
     return ProductionModel(fn, **options)
 
 

@@ -100,3 +100,46 @@ def test_async_function_stays_async() -> None:
 
     assert remote.is_async and remote.name == "remote"
     assert asyncio.run(remote(4)) == 8
+
+
+def test_the_same_option_stacked_twice_is_refused() -> None:
+    with pytest.raises(pw.ConfigurationError, match=r"^dup: cache= given twice by stacked decorators"):
+
+        @pw.cache
+        @pw.cache(5)
+        def dup(v: int) -> int:
+            return v
+
+    with pytest.raises(pw.ConfigurationError, match=r"retry= given twice"):
+        pw.production(retry=3)(pw.retry(2)(lambda v: v))
+
+    # options that extend add up; a name, and options another decorator left unset, are fine
+    @pw.production(name="named", observers=[print])
+    @pw.validate(output=int)
+    @pw.production(observers=[print])
+    def fine(v: int) -> int:
+        return v
+
+    assert fine.name == "named" and fine(1) == 1 and len(fine.describe()["observers"]) == 2
+    replaced = fine.with_options(output=str)  # replacing an option is with_options' job
+    assert replaced.describe()["output"] != fine.describe()["output"]
+
+
+def test_a_decorator_on_a_method_is_refused_pointing_to_the_workaround() -> None:
+    with pytest.raises(pw.ConfigurationError, match=r"Scorer.score: a prodwrap decorator is on a method") as e:
+
+        class Scorer:
+            @pw.cache
+            def score(self, x: int) -> int:
+                return x
+
+    assert "self.predict = pw.ProductionModel(self._predict" in str(e.value) and "docs/index.md" in str(e.value)
+
+    class Fine:  # the documented way: the bound method, once per instance
+        def __init__(self) -> None:
+            self.score = pw.ProductionModel(self._score, cache=pw.Cache())
+
+        def _score(self, x: int) -> int:
+            return 2 * x
+
+    assert Fine().score(3) == 6

@@ -297,3 +297,28 @@ def test_harness_refuses_unchecked_or_misplaced_markers(tmp_path: Path) -> None:
         _synthetic(tmp_path, "```python\n# continued\nx = 1\n```\n")
     with pytest.raises(AssertionError, match=r"page\.md:1: code fence never closed"):
         _synthetic(tmp_path, "```python\nx = 1\n")
+
+
+def test_the_cache_stats_table_lists_every_field() -> None:
+    import dataclasses
+
+    from prodwrap.policies.cache import CacheStats
+
+    table = (ROOT / "docs" / "cache.md").read_text(encoding="utf-8")
+    rows = set(re.findall(r"^\| `(\w+)`(?:, `(\w+)`)? \|", table, re.M))
+    documented = {name for row in rows for name in row if name}
+    assert {f.name for f in dataclasses.fields(CacheStats)} <= documented
+
+
+def test_the_telemetry_table_lists_every_console_value() -> None:
+    from typing import get_args, get_type_hints
+
+    from prodwrap.telemetry._settings import Settings
+
+    row = next(
+        line
+        for line in (ROOT / "docs" / "observability.md").read_text(encoding="utf-8").splitlines()
+        if line.startswith("| `console` |")
+    )
+    values = [v for arg in get_args(get_type_hints(Settings)["console"]) for v in get_args(arg)]
+    assert values and all(f'`"{v}"`' in row for v in values)

@@ -355,3 +355,20 @@ def test_fallback_timeout_message_names_the_fallback(gate: threading.Event) -> N
         inner(1)  # as if called by a model with 50 ms left
     assert "inner: fallback slow_fb timed out" in str(info.value.exceptions[-1])
     assert inner.stats().abandoned == 1
+
+
+async def test_an_async_predict_that_swallows_its_cancel_runs_to_its_end_and_is_served() -> None:
+    """docs/timeouts.md: a timeout cannot bound an async predict that will not be cancelled."""
+    cancelled = []
+
+    async def stubborn(x: int) -> str:
+        try:
+            await asyncio.sleep(60)  # cancelled at the 10 ms timeout
+        except asyncio.CancelledError:
+            cancelled.append(x)  # and swallowed
+        return "finished anyway"
+
+    model = pw.ProductionModel(stubborn, timeout=0.01, fallback=pw.Constant("fallback"))
+    p = await model.apredict_detailed(1)
+    assert cancelled == [1]
+    assert (p.value, p.outcome, p.errors) == ("finished anyway", "ok", ())

@@ -106,5 +106,6 @@ def test_close_with_a_timeout_returns_though_the_audit_sink_hangs() -> None:
         assert log.stats().after_close == 2  # the two lines still queued behind the first
     finally:
         release.set()
-    with pytest.raises(pw.ConfigurationError, match=r"close\(timeout=\) must be None or seconds >= 0"):
-        model.close(timeout=float("nan"))
+    for nonsense in (float("nan"), -1, "x", True, [1]):
+        with pytest.raises(pw.ConfigurationError, match=r"close\(timeout=\) must be None or seconds >= 0"):
+            model.close(timeout=nonsense)  # type: ignore[arg-type]

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import json
 import threading
+from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from pydantic import BaseModel
@@ -117,6 +120,37 @@ def test_async_fallback_on_a_sync_model_is_refused() -> None:
         pw.ProductionModel(lambda x: x, fallback=fb)
     with pytest.raises(pw.ConfigurationError, match="async"):
         pw.ProductionModel(lambda x: x, fallback=pw.ProductionModel(fb))
+
+
+async def _agen(x: int) -> AsyncIterator[int]:
+    yield x
+
+
+def _gen(x: int) -> Iterator[int]:
+    yield x
+
+
+class _Yields:
+    def __call__(self, x: int) -> Iterator[int]:
+        yield x
+
+
+@pytest.mark.parametrize(
+    ("fn", "kind"),
+    [
+        (_agen, "an async generator function"),
+        (_gen, "a generator function"),
+        (_Yields(), "a generator function"),
+        (functools.partial(_agen), "an async generator function"),
+    ],
+)
+def test_a_generator_function_is_refused_as_a_predict_or_a_fallback(fn: Any, kind: str) -> None:
+    with pytest.raises(pw.ConfigurationError, match=rf": the predict is {kind} \(it yields\): calling it returns"):
+        pw.ProductionModel(fn)
+    with pytest.raises(pw.ConfigurationError, match=rf"^m: fallback '\w+' is {kind}"):
+        pw.ProductionModel(lambda x: x, name="m", fallback=fn)
+    with pytest.raises(pw.ConfigurationError, match=kind):
+        pw.cache(fn)
 
 
 async def test_async_model_with_sync_and_model_fallbacks() -> None:
@@ -239,6 +273,20 @@ def test_stats_snapshot() -> None:
 def test_nonsense_options_are_configuration_errors(options: dict[str, object]) -> None:
     with pytest.raises(pw.ConfigurationError):
         pw.ProductionModel(lambda x: x, **options)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("version", [1.4, 3, True, "", "  ", ["a"], object(), "v" * 257])
+def test_a_version_is_a_non_empty_string_of_sane_length(version: object) -> None:
+    with pytest.raises(pw.ConfigurationError, match=r"^version must be a non-empty string of at most 256 characters"):
+        pw.ProductionModel(lambda x: x, version=version, cache=pw.Cache())  # type: ignore[arg-type]
+    with pytest.raises(pw.ConfigurationError, match=r"^version must be"):
+        pw.ProductionModel(lambda x: x).with_options(version=version)  # type: ignore[arg-type]
+    assert pw.ProductionModel(lambda x: x, version="v" * 256).version == "v" * 256
+
+
+def test_a_numeric_version_is_refused_with_its_text_suggested() -> None:
+    with pytest.raises(pw.ConfigurationError, match=r'got 1.4 \(give the text: version="1.4"\)$'):
+        pw.ProductionModel(lambda x: x, version=1.4)  # type: ignore[arg-type]
 
 
 def test_wrapping_a_model_or_a_non_callable_is_refused() -> None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from prodwrap._log import Throttle, logger
 from prodwrap.cost._ledger import Ledger, Meter
 from prodwrap.cost._models import Charged, Priced
+from prodwrap.cost._usage import UsageError
 
 if TYPE_CHECKING:
     from prodwrap._record import CallRecord
@@ -54,7 +55,17 @@ class Charger:
     def fault(self, exc: Exception, value: Any, out: Any = None) -> Charged:
         """The cost model raised ``exc`` pricing an attempt on ``value``: counted, logged once
         per burst (the sensitive values of the input and of the output, ``out``, masked), and
-        the attempt left unpriced."""
+        the attempt left unpriced. A corrupt usage in the output (``UsageError``) is no fault
+        of the cost model: the attempt is unpriced, logged as such, naming the field."""
+        if isinstance(exc, UsageError):  # (the generic unpriced line that follows is in its burst)
+            _faults.warning(
+                f"{self.name}:unpriced",
+                "%s: an attempt is unpriced: %s (counted in stats().unpriced)",
+                self.name,
+                exc,
+                extra={"model": self.name, "version": self.version, "reason": "unpriced"},
+            )
+            return 0, None, True
         next(self.meter.faults)
         _faults.warning(
             f"{self.name}:cost",

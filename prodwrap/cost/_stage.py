@@ -103,11 +103,13 @@ class ChargeStage(Stage):
         version = charger.version if target.version is None else target.version  # (a canary's candidate)
         n = call.raced if charger.hedged else 1  # every attempt a hedge started is charged
         first = call.attempts - n + 1
+        spans = call.spans if n > 1 else None  # a raced attempt is charged its own seconds
         for i in range(n):
             won = n == 1 or i == call.won
             output = call.result if error is None and won else None
             failed = _LOST if error is None and not won else error  # a loser of a race that was won
-            amount, tokens, missing = charger.price(call.input, output, failed, seconds)
+            took = seconds if spans is None else spans[i]
+            amount, tokens, missing = charger.price(call.input, output, failed, took)
             if missing:
                 charger.unpriced()
             bill.lines.append(Line(charger.name, version, target.name, first + i, amount, tokens, missing, None))

@@ -8,7 +8,7 @@ from typing import Any
 
 from prodwrap.cost._models import Charged, Priced
 from prodwrap.cost._money import Price, dollars, price, units
-from prodwrap.cost._usage import Usage, usage_of
+from prodwrap.cost._usage import Usage, checked_usage
 from prodwrap.errors import ConfigurationError
 from prodwrap.policies._numbers import count
 
@@ -83,9 +83,9 @@ class PerToken(Priced):
     def tokens(self, output: Any) -> Usage | None:
         """The usage ``output`` reports, as ``usage=`` (or the default reader) reads it."""
         if self.usage is None:
-            return usage_of(output)
+            return checked_usage(output)  # (a corrupt usage raises: the attempt is unpriced)
         found = self.usage(output)
-        return found if found is None or isinstance(found, Usage) else usage_of(found)
+        return found if found is None or isinstance(found, Usage) else checked_usage(found)
 
     def charge(self, input: Any, output: Any, error: BaseException | None, seconds: float) -> Charged:
         if error is not None:

@@ -11,10 +11,18 @@ objects or plain dicts. The counts are normalised into one :class:`Usage`, in wh
 part is counted once: Anthropic's ``input_tokens`` leaves cache reads and writes out, so they
 are added to :attr:`Usage.input_tokens` here, as OpenAI's ``prompt_tokens`` already includes
 its cached tokens.
+
+A count is a non-negative integer (numpy's too), or a float that is one (``10.0``: JSON
+decoders and some SDKs give those). A field that is there but is no count (NaN, ±inf, a
+negative or fractional number, a string, a bool), or cached and cache-written tokens that add
+up to more than the input tokens, is corrupt: :func:`checked_usage` raises
+:class:`UsageError` naming it (``PerToken`` leaves the attempt unpriced, never priced at 0
+tokens); :func:`usage_of` reports no usage.
 """
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -54,28 +62,53 @@ def _field(obj: Any, name: str) -> Any:
     return getattr(obj, name, None)
 
 
+class UsageError(ValueError):
+    """An output's usage has a field that is there but is not a count of tokens."""
+
+
 def _count(obj: Any, name: str) -> int | None:
-    """A token count: a non-negative integer (numpy's too), else None."""
+    """A token count: a non-negative integer (numpy's too, or a float that is one), None when
+    the field is not there; raises :class:`UsageError` when it is there and is no count."""
     value = _field(obj, name)
     if value is None:
         return None
     if type(value) is int:
-        return value if value >= 0 else None
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) >= 0:
-        return int(value)
-    return None
+        if value >= 0:
+            return value
+    elif isinstance(value, bool):
+        pass
+    elif isinstance(value, numbers.Integral):
+        if int(value) >= 0:
+            return int(value)
+    elif isinstance(value, numbers.Real):
+        number = float(value)
+        if math.isfinite(number) and number >= 0 and number.is_integer():
+            return int(number)  # (10.0: a JSON decoder's count)
+    raise UsageError(f"the output's usage has {name}={value!r}, not a count of tokens")
+
+
+def _checked(usage: Usage, input_name: str) -> Usage:
+    if usage.cached_tokens + usage.cache_write_tokens > usage.input_tokens:
+        raise UsageError(
+            f"the output's usage has {usage.cached_tokens} cached and {usage.cache_write_tokens} cache-written"
+            f" tokens, more than its {input_name}={usage.input_tokens}"
+        )
+    return usage
 
 
 def _read(usage: Any) -> Usage | None:
     prompt, completion = _count(usage, "prompt_tokens"), _count(usage, "completion_tokens")
     if prompt is not None or completion is not None:  # OpenAI chat completions
         details = _field(usage, "prompt_tokens_details")
-        return Usage(
-            prompt or 0,
-            completion or 0,
-            cached_tokens=_count(details, "cached_tokens") or 0,
-            reasoning_tokens=_count(_field(usage, "completion_tokens_details"), "reasoning_tokens") or 0,
-            cache_write_tokens=_count(details, "cache_write_tokens") or 0,  # (part of prompt_tokens)
+        return _checked(
+            Usage(
+                prompt or 0,
+                completion or 0,
+                cached_tokens=_count(details, "cached_tokens") or 0,
+                reasoning_tokens=_count(_field(usage, "completion_tokens_details"), "reasoning_tokens") or 0,
+                cache_write_tokens=_count(details, "cache_write_tokens") or 0,  # (part of prompt_tokens)
+            ),
+            "prompt_tokens",
         )
     given, produced = _count(usage, "input_tokens"), _count(usage, "output_tokens")
     if given is None and produced is None:
@@ -89,19 +122,31 @@ def _read(usage: Any) -> Usage | None:
             cache_write_tokens=written or 0,
         )
     details = _field(usage, "input_tokens_details")
-    return Usage(  # OpenAI Responses (or Anthropic without cache counts)
-        given or 0,
-        produced or 0,
-        cached_tokens=_count(details, "cached_tokens") or 0,
-        reasoning_tokens=_count(_field(usage, "output_tokens_details"), "reasoning_tokens") or 0,
-        cache_write_tokens=_count(details, "cache_write_tokens") or 0,  # (part of input_tokens)
+    return _checked(
+        Usage(  # OpenAI Responses (or Anthropic without cache counts)
+            given or 0,
+            produced or 0,
+            cached_tokens=_count(details, "cached_tokens") or 0,
+            reasoning_tokens=_count(_field(usage, "output_tokens_details"), "reasoning_tokens") or 0,
+            cache_write_tokens=_count(details, "cache_write_tokens") or 0,  # (part of input_tokens)
+        ),
+        "input_tokens",
     )
 
 
 def usage_of(output: Any) -> Usage | None:
     """The token usage ``output`` reports (its ``.usage`` / ``["usage"]``, or itself; a
-    ``Usage`` is its own), or None when it reports none. Never raises for an output of
-    another shape."""
+    ``Usage`` is its own), or None when it reports none or a corrupt one (see the module's
+    docstring). Never raises for an output of another shape."""
+    try:
+        return checked_usage(output)
+    except UsageError:
+        return None
+
+
+def checked_usage(output: Any) -> Usage | None:
+    """:func:`usage_of`, raising :class:`UsageError` (naming the field) for a corrupt usage
+    where ``usage_of`` reports none."""
     if output is None or isinstance(output, str | bytes | int | float):
         return None
     if type(output) is Usage:
@@ -111,6 +156,8 @@ def usage_of(output: Any) -> Usage | None:
         found = None if usage is None else _read(usage)
         if found is None:
             found = _read(output)
+    except UsageError:
+        raise
     except Exception:  # a property that raises, an odd mapping: no usage found
         return None
     return found

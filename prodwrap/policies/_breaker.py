@@ -34,7 +34,7 @@ from prodwrap import _clock
 from prodwrap._log import Throttle, logger
 from prodwrap._stage import Seam, Stage
 from prodwrap._stats import counted
-from prodwrap.errors import CircuitOpenError
+from prodwrap.errors import CircuitOpenError, ProdwrapError
 from prodwrap.policies._circuit_window import FAILED, OK, SLOW, Probes, Window
 from prodwrap.policies.circuit import CLOSED, HALF_OPEN, OPEN, Circuit, CircuitStats, Transition
 from prodwrap.state import MemoryStore
@@ -318,14 +318,27 @@ class BreakerStage(Stage):
         """``open()`` (forced open) or ``close()`` (closed, empty window), from any state."""
         reason, forced = ("forced", True) if to == OPEN else ("manual", False)
         for _ in range(100):  # a compare-and-swap loop: another change may land in between
-            held = self._read()
-            now = _clocks.clock.monotonic()
-            if self._move(held, to, reason, now, forced) == (to, now, forced, held[3] + 1):
-                return
+            try:
+                held = self._read()
+                now = _clocks.clock.monotonic()
+                if self._move(held, to, reason, now, forced) == (to, now, forced, held[3] + 1):
+                    return
+            except Exception as exc:  # the store's own error: counted, and said to be the store's
+                self._fault("store", exc)
+                verb = "open" if to == OPEN else "close"
+                raise ProdwrapError(
+                    f"{self.model}: the circuit's store raised {type(exc).__name__}: {exc}; {verb}() was not applied"
+                ) from exc
         raise RuntimeError(f"{self.model}: the circuit's state kept changing; {to} not applied")
 
     def state(self) -> str:
-        return str(self._held(_clocks.clock.monotonic())[0])
+        """The state attempts are admitted by: with a store that raises, ``"closed"`` (the
+        breaker steps aside and lets them through), the fault counted."""
+        try:
+            return str(self._held(_clocks.clock.monotonic())[0])
+        except Exception as exc:
+            self._fault("store", exc)
+            return CLOSED
 
     def stats(self) -> CircuitStats:
         now = _clocks.clock.monotonic()

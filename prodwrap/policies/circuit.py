@@ -207,15 +207,24 @@ class Circuit:
     @property
     def state(self) -> str:
         """``"closed"``, ``"open"`` or ``"half_open"`` (open turns half-open on read once
-        ``open_for`` has passed)."""
+        ``open_for`` has passed). Never raises: while the store raises, ``"closed"`` (the
+        breaker steps aside), the fault counted in ``stats().circuit.faults``."""
         return self._stage.state()
 
     def open(self) -> None:
-        """Force the circuit open: every attempt is refused until :meth:`close`."""
+        """Force the circuit open: every attempt is refused until :meth:`close`.
+
+        Raises:
+            ProdwrapError: the store raised (the fault counted; chained from its error).
+        """
         self._stage.force(OPEN)
 
     def close(self) -> None:
-        """Close the circuit, with an empty window (from any state, forced open included)."""
+        """Close the circuit, with an empty window (from any state, forced open included).
+
+        Raises:
+            ProdwrapError: the store raised (the fault counted; chained from its error).
+        """
         self._stage.force(CLOSED)
 
     def stats(self) -> CircuitStats:

@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 _SAMPLES = 1024  # the p95 is taken over the most recent successful attempts
 _EVERY = 64  # and recomputed once per this many of them
 MIN_P95 = 0.001  # the least threshold "p95" learns (seconds): a hedge sooner costs about what it saves
+# The most extra attempts one call may start: each is a thread (sync) or a task and a request
+# to the dependency; past a few the tail gains nothing and the load multiplies.
+MAX_EXTRA = 16
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -41,7 +44,7 @@ class Hedge:
     Args:
         after: seconds (> 0), or ``"p95"``: the 95th percentile of recent successful attempts,
             at least :data:`MIN_P95` (1 ms; a fixed ``after`` may be less).
-        max_extra: how many more attempts one call may start (>= 1).
+        max_extra: how many more attempts one call may start (1 to :data:`MAX_EXTRA`, 16).
         min_samples: with ``after="p95"``, how many successful attempts are needed before
             hedging begins.
     """
@@ -58,7 +61,9 @@ class Hedge:
                     f'Hedge.after must be a finite number of seconds > 0 or "p95", got {self.after!r}'
                 )
             object.__setattr__(self, "after", after)
-        object.__setattr__(self, "max_extra", count("Hedge", "max_extra", self.max_extra))
+        object.__setattr__(
+            self, "max_extra", count("Hedge", "max_extra", self.max_extra, most=MAX_EXTRA, unit=" extra attempts")
+        )
         object.__setattr__(self, "min_samples", count("Hedge", "min_samples", self.min_samples))
 
     def describe(self) -> dict[str, Any]:

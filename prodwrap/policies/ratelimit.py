@@ -70,8 +70,10 @@ class RateLimit:
     usage: UsageReader | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "calls", _amount("calls", self.calls, least=1))  # (the bucket holds the limit)
-        object.__setattr__(self, "tokens", _amount("tokens", self.tokens, least=1))
+        for name in ("calls", "tokens"):  # (least=1: the bucket holds the limit)
+            given = getattr(self, name)
+            checked = _amount(name, given, least=1)
+            object.__setattr__(self, name, given if type(given) is int else checked)  # (an int kept as given)
         object.__setattr__(self, "per", seconds("RateLimit", "per", self.per))
         object.__setattr__(self, "max_wait", seconds("RateLimit", "max_wait", self.max_wait, zero=True))
         if self.calls is None and self.tokens is None:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import prodwrap as pw
-from prodwrap import _clock
+from prodwrap import _clock, _race
 from prodwrap.testing import no_sleep
 
 RETRY2 = pw.Retry(attempts=2, on=ConnectionError, wait=pw.backoff(initial=0.0))
@@ -137,6 +137,66 @@ def test_every_attempt_a_hedge_started_is_charged() -> None:
     assert model.stats().unpriced == 1
 
 
+def test_each_hedged_attempt_is_charged_its_own_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    ran = threading.Event()  # the first attempt has taken its 0.1 s (on the fake clock)
+    release = threading.Event()
+    lock = threading.Lock()
+    calls: list[int] = []
+    seen: list[float] = []
+
+    def seconds(a: pw.Attempt) -> str:
+        seen.append(a.seconds)
+        return "0"
+
+    with no_sleep() as clock:
+
+        def slow_first(x: int) -> str:
+            with lock:
+                calls.append(x)
+                n = len(calls)
+            clock.advance(0.1 if n == 1 else 0.05)
+            if n == 1:
+                ran.set()
+                release.wait(10)
+            return f"attempt {n}"
+
+        real = _race.may_race
+
+        def once_the_first_ran(engine: Any, rec: Any, now: float) -> bool:
+            ran.wait(10)  # (the hedge starts once the first attempt has taken its 0.1 s)
+            return real(engine, rec, now)
+
+        monkeypatch.setattr(_race, "may_race", once_the_first_ran)
+        model = pw.ProductionModel(slow_first, hedge=pw.Hedge(after=0.01), cost=pw.PerSecond("1") + seconds)
+        try:
+            p = model.predict_detailed(1)
+        finally:
+            release.set()
+    assert p.value == "attempt 2"
+    # the loser ran from its start until it lost (0.15 s), the winner for its own 0.05 s
+    assert [(c.attempt, float(c.amount)) for c in p.charges] == [(1, pytest.approx(0.15)), (2, pytest.approx(0.05))]
+    assert seen == [pytest.approx(0.15), pytest.approx(0.05)]
+
+
+async def test_each_async_hedged_attempt_is_charged_its_own_seconds() -> None:
+    release = asyncio.Event()
+    calls: list[int] = []
+    with no_sleep() as clock:
+
+        async def slow_first(x: int) -> str:
+            calls.append(x)
+            n = len(calls)
+            clock.advance(0.1 if n == 1 else 0.05)
+            if n == 1:
+                await release.wait()  # cancelled when the hedge wins
+            return f"attempt {n}"
+
+        model = pw.ProductionModel(slow_first, hedge=pw.Hedge(after=0.01), cost=pw.PerSecond("1"))
+        p = await model.apredict_detailed(1)
+    assert p.value == "attempt 2"
+    assert [(c.attempt, float(c.amount)) for c in p.charges] == [(1, pytest.approx(0.15)), (2, pytest.approx(0.05))]
+
+
 def test_a_cache_hit_costs_nothing_and_records_the_saving() -> None:
     model = pw.ProductionModel(lambda x: dict(USAGE), cost=TOKENS, cache=pw.Cache(copy=False))
     assert model._engine.fast is not None
@@ -196,6 +256,20 @@ def test_unpriced_calls_are_counted_never_a_silent_zero(caplog: pytest.LogCaptur
     assert "unpriced" in caplog.text
     text = model.report()
     assert "cost" in text and "unpriced               2" in text
+
+
+def test_a_corrupt_usage_is_unpriced_and_logged_naming_its_field(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, "prodwrap.cost")
+    corrupt = {"usage": {"prompt_tokens": float("nan"), "completion_tokens": 1}}
+    model = pw.ProductionModel(lambda x: corrupt, name="corrupt", cost=TOKENS)
+    model(1)  # the success path
+    p = model.predict_detailed(1)
+    assert p.charges[0].unpriced and p.charges[0].tokens is None and p.cost == 0
+    assert model.stats().unpriced == 2
+    assert "corrupt: an attempt is unpriced: the output's usage has prompt_tokens=nan" in caplog.text
+    assert "raised" not in caplog.text  # not a fault of the cost model
+    floats = pw.ProductionModel(lambda x: {"prompt_tokens": 1000.0, "completion_tokens": 100.0}, cost=TOKENS)
+    assert floats.predict_detailed(1).cost == Decimal("0.003") and floats.stats().unpriced == 0
 
 
 def test_failed_attempts_of_a_token_priced_model_are_unpriced_the_rest_priced() -> None:

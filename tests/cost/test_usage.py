@@ -10,6 +10,7 @@ import pydantic
 import pytest
 
 from prodwrap.cost import Usage, usage_of
+from prodwrap.cost._usage import UsageError, checked_usage
 
 
 # Stand-ins for the SDKs' own types (pydantic models with optional fields, as openai's and anthropic's are).
@@ -167,3 +168,29 @@ def test_openai_cache_writes_are_read_from_the_details() -> None:
         usage = usage_of(output)
         assert usage is not None
         assert (usage.input_tokens, usage.cached_tokens, usage.cache_write_tokens) == (100, 20, 30)
+
+
+@pytest.mark.parametrize("corrupt", [float("nan"), float("inf"), -5, "10", 2.5, True, np.float64("nan")])
+def test_a_corrupt_count_is_no_usage_and_names_its_field(corrupt: Any) -> None:
+    output = {"usage": {"prompt_tokens": corrupt, "completion_tokens": 1}}
+    assert usage_of(output) is None  # never 0 input tokens
+    with pytest.raises(UsageError, match="prompt_tokens="):
+        checked_usage(output)
+
+
+def test_integral_floats_are_counts() -> None:
+    assert usage_of({"prompt_tokens": 10.0, "completion_tokens": np.float64(5.0)}) == Usage(10, 5)
+    assert usage_of({"input_tokens": 10.0, "output_tokens": 5.0, "cache_read_input_tokens": 2.0}) == Usage(
+        12, 5, cached_tokens=2
+    )
+
+
+def test_more_cached_tokens_than_prompt_tokens_is_corrupt() -> None:
+    details = {"cached_tokens": 80, "cache_write_tokens": 30}
+    chat = {"usage": {"prompt_tokens": 100, "completion_tokens": 5, "prompt_tokens_details": details}}
+    responses = {"usage": {"input_tokens": 100, "output_tokens": 5, "input_tokens_details": {"cached_tokens": 101}}}
+    assert usage_of(chat) is None and usage_of(responses) is None
+    with pytest.raises(UsageError, match="more than its prompt_tokens=100"):
+        checked_usage(chat)
+    with pytest.raises(UsageError, match="more than its input_tokens=100"):
+        checked_usage(responses)

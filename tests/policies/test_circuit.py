@@ -444,6 +444,24 @@ async def test_a_failing_store_never_fails_the_call(clock: FakeClock, caplog: py
     assert any("store down" in r.getMessage() for r in caplog.records)
 
 
+def test_with_a_failing_store_the_state_reads_closed_and_steering_raises_a_prodwrap_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, "prodwrap.circuit")
+    model = pw.ProductionModel(lambda x: x, circuit=pw.CircuitBreaker(store=BrokenStore()))
+    assert model(1) == 1
+    faults = model.stats().circuit.faults
+    # the state the breaker acts on: it steps aside and lets attempts through
+    assert model.circuit.state == "closed" == model.stats().circuit.state
+    assert "closed" in repr(model.circuit)
+    assert model.stats().circuit.faults > faults
+    for steer, verb in ((model.circuit.open, "open"), (model.circuit.close, "close")):
+        with pytest.raises(pw.ProdwrapError, match=rf"circuit's store raised OSError: store down; {verb}\(\) was") as e:
+            steer()
+        assert isinstance(e.value.__cause__, OSError)
+    assert "store down" in caplog.text
+
+
 def test_the_state_lives_in_the_store_keyed_by_model() -> None:
     store = MemoryStore()
     policy = pw.CircuitBreaker(window=1, store=store)

@@ -257,12 +257,18 @@ def test_under_no_sleep_a_p95_hedge_waits_a_millisecond_not_zero(monkeypatch: py
         ({"after": "p99"}, "after must be a finite number of seconds > 0"),
         ({"after": float("nan")}, "after must be a finite number of seconds > 0"),
         ({"after": 0.1, "max_extra": 0}, "max_extra must be an int >= 1"),
+        ({"after": 0.1, "max_extra": 17}, "^Hedge.max_extra must be at most 16 extra attempts, got 17$"),
+        ({"after": 0.1, "max_extra": 10**6}, "max_extra must be at most 16 extra attempts"),
         ({"after": 0.1, "min_samples": 0}, "min_samples must be an int >= 1"),
     ],
 )
 def test_nonsense_settings_are_refused(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(pw.ConfigurationError, match=message):
         pw.Hedge(**kwargs)
+
+
+def test_max_extra_may_be_sixteen() -> None:
+    assert pw.Hedge(after=0.1, max_extra=16).max_extra == 16
 
 
 def test_describe_shows_the_hedge() -> None:

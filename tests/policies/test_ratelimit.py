@@ -75,6 +75,10 @@ def test_describe_shows_the_policy_and_its_place_in_the_pipeline() -> None:
         "usage": None,
     }
     assert info["stages"] == ["rate limit", "predict"]
+    # calls and tokens are shown as given: an int as an int, a float as a float
+    assert type(info["rate_limit"]["calls"]) is int and type(info["rate_limit"]["tokens"]) is float
+    assert pw.RateLimit(calls=2).describe()["calls"] == 2 and pw.RateLimit(tokens=7).describe()["tokens"] == 7
+    assert repr(pw.RateLimit(calls=2.5).describe()["calls"]) == "2.5"
     retried = pw.ProductionModel(lambda x: x, retry=pw.Retry(budget=pw.RetryBudget()), rate_limit=pw.RateLimit(calls=1))
     assert retried.describe()["stages"] == ["retry", "retry budget", "rate limit", "predict"]
     assert pw.ProductionModel(lambda x: x).stats().rate_limit is None
