@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from prodwrap._log import Throttle, logger
 from prodwrap.cost._ledger import Ledger, Meter
-from prodwrap.cost._models import Charged, Priced
+from prodwrap.cost._models import Charged, Custom, Priced
 from prodwrap.cost._usage import UsageError
 
 if TYPE_CHECKING:
@@ -46,11 +46,15 @@ class Charger:
         return meters
 
     def price(self, value: Any, out: Any, error: BaseException | None, seconds: float) -> Charged:
-        """One attempt's charge (a cost model that raises: unpriced, counted, logged)."""
+        """One attempt's charge (a cost model that raises: unpriced, counted, logged; one
+        that gives no price: unpriced, logged)."""
         try:
-            return self.model.charge(value, out, error, seconds)  # type: ignore[union-attr]
+            charged = self.model.charge(value, out, error, seconds)  # type: ignore[union-attr]
         except Exception as exc:
             return self.fault(exc, value, out)
+        if charged[2]:
+            self.unpriced()
+        return charged
 
     def fault(self, exc: Exception, value: Any, out: Any = None) -> Charged:
         """The cost model raised ``exc`` pricing an attempt on ``value``: counted, logged once
@@ -80,10 +84,17 @@ class Charger:
         return 0, None, True
 
     def unpriced(self) -> None:
+        """An attempt the cost model gave no price, without raising (a fault says why itself)."""
+        parts = () if self.model is None else self.model.parts()
+        custom = any(isinstance(part, Custom) for part in parts)
+        why = "the cost model returned None for it" if custom else "its output reports no token usage"
+        if custom and len(parts) > 1:
+            why = "the cost model returned None for it, or its output reports no token usage"
         _faults.warning(
             f"{self.name}:unpriced",
-            "%s: an attempt is unpriced: its output reports no token usage (counted in stats().unpriced)",
+            "%s: an attempt is unpriced: %s (counted in stats().unpriced)",
             self.name,
+            why,
             extra={"model": self.name, "version": self.version, "reason": "unpriced"},
         )
 

@@ -272,7 +272,10 @@ def _to_units(value: Any) -> int:
         value = repr(float(value))  # (numpy's float64 too)
     if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
         raise ValueError(f"a cost model returned {value!r}, not an amount of USD")
-    amount = Decimal(value)
+    try:
+        amount = Decimal(value)
+    except ArithmeticError:  # (decimal.InvalidOperation: a text that is no number)
+        raise ValueError(f"a cost model returned {value!r}, not an amount of USD") from None
     if not amount.is_finite() or amount < 0:
         raise ValueError(f"a cost model returned {value!r}, not an amount of USD >= 0")
     return int(amount.scaleb(12).to_integral_value(ROUND_HALF_EVEN))

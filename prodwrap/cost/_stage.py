@@ -110,8 +110,6 @@ class ChargeStage(Stage):
             failed = _LOST if error is None and not won else error  # a loser of a race that was won
             took = seconds if spans is None else spans[i]
             amount, tokens, missing = charger.price(call.input, output, failed, took)
-            if missing:
-                charger.unpriced()
             bill.lines.append(Line(charger.name, version, target.name, first + i, amount, tokens, missing, None))
 
     def undo_attempt(self, call: CallRecord, target: Target) -> None:
@@ -192,14 +190,10 @@ class CostObserver(Stage):
                 # the success path's attempt, on a record (another observer reads one)
                 seconds = charger.stash.pop(threading.get_ident(), 0.0) if model.needs_seconds else 0.0
                 amount, tokens, missing = charger.price(call.input, call.value, None, seconds)
-                if missing:
-                    charger.unpriced()
                 bill.lines.append(Line(charger.name, charger.version, "primary", 1, amount, tokens, missing, None))
             elif model is not None and call.attempts and call.reasons in (["cancelled"], ["interrupted"]):
                 # the success path's attempt, ended by its caller mid-way: it ran all the same
                 amount, tokens, missing = charger.price(call.input, None, _ENDED, call.latency)
-                if missing:
-                    charger.unpriced()
                 bill.lines.append(Line(charger.name, charger.version, "primary", 1, amount, tokens, missing, None))
         lines = tuple(bill.lines)
         sink = COLLECT.get()
@@ -289,8 +283,9 @@ def _priced_hook(charger: Charger) -> Callable[[Any, Any], None]:
                 amount, tokens, missing = charge(value, out, None, seconds)
             except Exception as exc:
                 amount, tokens, missing = charger.fault(exc, value, out)  # (counts, logs)
-            if missing:
-                charger.unpriced()
+            else:
+                if missing:
+                    charger.unpriced()
         sink = collecting()
         shared = sink is not None and sink.ledger is ledger  # a fallback of a model sharing the ledger
         called = tags()

@@ -430,3 +430,25 @@ async def test_an_attempt_cancelled_mid_way_is_charged_it_ran_all_the_same(entry
     with pytest.raises(asyncio.CancelledError):
         await task
     assert tokens.stats().unpriced == 1  # a token price and no usage: counted, never a silent $0
+
+
+@pytest.mark.parametrize("detailed", [False, True])
+def test_a_custom_cost_model_that_gives_no_price_is_logged_once_for_what_it_did(
+    caplog: pytest.LogCaptureFixture, detailed: bool
+) -> None:
+    """None from a cost callable is said to be that (not a missing token usage); a bad
+    amount is the cost model's fault, one line naming it, with no second unpriced line."""
+    caplog.set_level(logging.WARNING, "prodwrap.cost")
+    nothing = pw.ProductionModel(lambda x: x, name=f"nothing-{detailed}", cost=lambda a: None)
+    bad = pw.ProductionModel(lambda x: x, name=f"bad-{detailed}", cost=lambda a: "abc")
+    for model in (nothing, bad):
+        (model.predict_detailed if detailed else model)(1)
+        assert model.stats().unpriced == 1
+    lines = [r.getMessage() for r in caplog.records]
+    assert [line for line in lines if line.startswith("nothing")] == [
+        f"nothing-{detailed}: an attempt is unpriced: the cost model returned None for it (counted in stats().unpriced)"
+    ]
+    assert [line for line in lines if line.startswith("bad")] == [
+        f"bad-{detailed}: the cost model raised ValueError: a cost model returned 'abc', not an amount of USD "
+        "(the attempt is unpriced)"
+    ]
