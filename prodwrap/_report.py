@@ -108,6 +108,7 @@ def _rows(info: dict[str, Any], stats: Stats) -> list[tuple[str, str]]:
                 + (f"{budget.warnings} over it (warned)" if budget.action == "warn" else f"{budget.refusals} refused"),
             )
         )
+    rows += _resilience(stats)
     if stats.observer_errors:
         rows.append(("observer errors", f"{stats.observer_errors}  (observers that raised; logged, never raised)"))
     if stats.telemetry_errors:
@@ -131,6 +132,62 @@ def _rows(info: dict[str, Any], stats: Stats) -> list[tuple[str, str]]:
         if audit.lost:
             why = f"queue full {audit.full}, sink failed {audit.failed}, after close {audit.after_close}; logged"
             rows.append(("  lost", f"{audit.lost}  ({why})"))
+    return rows
+
+
+def _resilience(stats: Stats) -> list[tuple[str, str]]:
+    """The rows of the resilience policies' sections, for those the model has."""
+    rows: list[tuple[str, str]] = []
+    circuit = stats.circuit
+    if circuit is not None:
+        rate = "-" if circuit.failure_rate is None else f"{circuit.failure_rate:.1%}"
+        rows.append(
+            (
+                "circuit",
+                f"{circuit.state}: {circuit.trips} trips, {circuit.time_open:.3g} s open, {circuit.refused} refused, "
+                f"failure rate {rate} of {circuit.calls} in the window",
+            )
+        )
+    bulkhead = stats.bulkhead
+    if bulkhead is not None:
+        rows.append(
+            (
+                "bulkhead",
+                f"{bulkhead.in_use} of {bulkhead.max_concurrent} in use (peak {bulkhead.peak}), "
+                f"{bulkhead.waits} waited, {bulkhead.full} refused",
+            )
+        )
+    cache = stats.cache
+    if cache is not None:
+        rate = "-" if cache.hit_rate is None else f"{cache.hit_rate:.1%}"
+        rows.append(
+            (
+                "cache",
+                f"{cache.hits} hits, {cache.misses} misses (hit rate {rate}), {cache.size} of {cache.maxsize} held, "
+                f"{cache.evictions} evicted",
+            )
+        )
+    limit = stats.rate_limit
+    if limit is not None:
+        rows.append(
+            (
+                "rate limit",
+                f"{limit.permits} permits, {limit.waits} waited ({limit.seconds_waited:.3g} s), "
+                f"{limit.refusals} refused",
+            )
+        )
+    budget = stats.retry_budget
+    if budget is not None:
+        rows.append(("retry budget", f"{budget.retries} retries of {budget.calls} calls, {budget.denied} denied"))
+    hedge = stats.hedge
+    if isinstance(hedge, dict):
+        rows.append(
+            (
+                "hedge",
+                f"{hedge['hedged_calls']} calls hedged, {hedge['extra_attempts']} extra attempts, "
+                f"{hedge['won_by_extra']} won by an extra",
+            )
+        )
     return rows
 
 

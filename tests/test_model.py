@@ -6,6 +6,7 @@ import asyncio
 import functools
 import inspect
 import json
+import re
 import threading
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
@@ -242,6 +243,29 @@ def test_report_text_and_html() -> None:
     page = model.report(html=True)
     assert page.startswith("<!DOCTYPE html>") and "double" in page
     assert model._repr_html_().startswith("<table")
+
+
+def test_report_has_a_line_per_resilience_policy_the_model_has() -> None:
+    model = pw.ProductionModel(
+        lambda x: x,
+        circuit=pw.CircuitBreaker(),
+        bulkhead=pw.Bulkhead(4),
+        cache=pw.Cache(maxsize=8),
+        rate_limit=pw.RateLimit(calls=100),
+        retry=pw.Retry(attempts=2, budget=pw.RetryBudget()),
+        hedge=pw.Hedge(after=1.0),
+    )
+    model(1)
+    model(1)
+    rows = dict(re.split(r"\s{2,}", line, maxsplit=1) for line in model.report().splitlines() if "  " in line)
+    assert rows["circuit"] == "closed: 0 trips, 0 s open, 0 refused, failure rate - of 1 in the window"
+    assert rows["bulkhead"] == "0 of 4 in use (peak 1), 0 waited, 0 refused"
+    assert rows["cache"] == "1 hits, 1 misses (hit rate 50.0%), 1 of 8 held, 0 evicted"
+    assert rows["rate limit"] == "1 permits, 0 waited (0 s), 0 refused"
+    assert rows["retry budget"] == "0 retries of 1 calls, 0 denied"
+    assert rows["hedge"] == "0 calls hedged, 0 extra attempts, 0 won by an extra"
+    plain = pw.ProductionModel(lambda x: x).report()
+    assert not any(w in plain for w in ("circuit", "bulkhead", "cache", "rate limit", "retry budget", "hedge"))
 
 
 def test_stats_snapshot() -> None:
