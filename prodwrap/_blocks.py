@@ -155,7 +155,7 @@ def served_block(engine: Engine, ns: dict[str, Any]) -> str:
 
 
 def indent(text: str) -> str:
-    return "".join("    " + line + "\n" for line in text.splitlines())
+    return "".join(("    " + line if line.strip() else "") + "\n" for line in text.splitlines())
 
 
 def done_block(fast: Any, ns: dict[str, Any]) -> str:

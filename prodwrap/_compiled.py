@@ -116,7 +116,8 @@ _TEMPLATE = (
         raise
 #?!TIMED     else:  # (untimed, the success path is the else clause: no failure to set and test on it)
 #?!TIMED {SUCCESS}
-    if failure is not None:  # (untimed: always, here)
+#?!TIMED     if failure is not None:  # (always, here: the else clause returned)
+#?TIMED     if failure is not None:
 """
     + FAILED
     + """        try:  # (the failure's traceback holds this frame: one that kept the failure would be a cycle)
@@ -263,7 +264,7 @@ def _compile(engine: Engine, is_async: bool) -> tuple[Runner, Runner]:
         kept = {**flags, "WALKED": walked, "UNWALKED": not walked}
         success = _lines(kept, _SUCCESS).format(**parts)
         whole = _lines(kept).format(
-            WGUARD=asked, H="h" if entry else "w", SUCCESS=success if timed else indent(success).rstrip("\n"), **parts
+            WGUARD=asked, H="h" if entry else "w", SUCCESS=(success if timed else indent(success)).rstrip("\n"), **parts
         )
         head, _, rest = whole.partition(_MARK)
         if not flags["VALIDATE"]:
