@@ -356,8 +356,13 @@ class ProductionModel(Generic[In, P, R]):
         raise ConfigurationError(f"{self.name}: feedback needs drift=pw.DriftMonitor(..., performance=...)")
 
     def describe(self) -> dict[str, Any]:
-        """The pipeline, stage by stage, and every policy, as a JSON-able dict."""
-        return _report.describe(self._engine, self._settings)
+        """The pipeline, stage by stage, and every policy, as a JSON-able dict (``"ledger"``:
+        the ledger the calls are recorded in, the model's own when ``ledger=`` was not given)."""
+        info = _report.describe(self._engine, self._settings)
+        ledger = self.ledger
+        if info.get("ledger") is None and ledger is not None:
+            info["ledger"] = ledger.describe()
+        return info
 
     def report(self, *, html: bool = False) -> str:
         """A readable summary of configuration and stats; ``html=True`` a self-contained page."""

@@ -452,3 +452,13 @@ def test_a_custom_cost_model_that_gives_no_price_is_logged_once_for_what_it_did(
         f"bad-{detailed}: the cost model raised ValueError: a cost model returned 'abc', not an amount of USD "
         "(the attempt is unpriced)"
     ]
+
+
+def test_describe_shows_the_ledger_the_calls_go_to_the_models_own_too() -> None:
+    own = pw.ProductionModel(lambda x: x, name="own", cost=pw.PerCall("0.1"))
+    assert own.describe()["ledger"] == {"name": "own:ledger", "store": "MemoryStore"} == own.ledger.describe()  # type: ignore[union-attr]
+    shared = pw.Ledger(name="shared")
+    assert (
+        pw.ProductionModel(lambda x: x, cost=pw.PerCall("0.1"), ledger=shared).describe()["ledger"]["name"] == "shared"
+    )
+    assert pw.ProductionModel(lambda x: x).describe().get("ledger") is None  # (no cost=: no ledger)
