@@ -79,6 +79,7 @@ class BreakerStage(Stage):
         self._trips = itertools.count()
         self._refused = itertools.count()
         self._probed = itertools.count()
+        self._unprobed = itertools.count()  # probes given back: a later stage refused the attempt
         self._fault_count = itertools.count()
         self._time_open = 0.0  # seconds of the open spells that ended
         self._closed_at = -math.inf  # perf_counter() when this process last saw it close
@@ -170,6 +171,7 @@ class BreakerStage(Stage):
     def undo_attempt(self, call: CallRecord, target: Target) -> None:
         mark = call.state.pop(self, None) if call.state else None
         if mark is not None and mark.probe:
+            next(self._unprobed)  # (it never ran: not a probe let through)
             with self._lock:
                 if self._probes.generation == mark.generation:
                     self._probes.give_back()
@@ -354,7 +356,7 @@ class BreakerStage(Stage):
             state=held[0],
             trips=counted(self._trips),
             time_open=time_open,
-            probes=counted(self._probed),
+            probes=counted(self._probed) - counted(self._unprobed),
             refused=counted(self._refused),
             calls=calls,
             failure_rate=failure_rate,

@@ -170,7 +170,7 @@ class CircuitStats:
         trips: transitions to open (the rates' verdicts and ``open()`` alike; ``open()`` on a
             circuit already open is none).
         time_open: seconds spent open, the current open spell included (prodwrap's clock).
-        probes: half-open probes let through.
+        probes: half-open probes let through (one a later stage refused, given back, is not).
         refused: attempts refused (open, or half-open with every probe out).
         calls: attempts in the closed state's window (while open or half-open: in the
             window that opened it; every return to closed empties it).

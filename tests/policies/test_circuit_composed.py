@@ -59,9 +59,10 @@ def test_a_probe_the_rate_limit_refuses_is_given_back(clock: FakeClock) -> None:
     assert model.circuit.state == "half_open"
     with pytest.raises(pw.RateLimitedError):
         model(5)  # the breaker lets the probe through, the rate limit refuses it
-    assert model.circuit.state == "half_open" and model.stats().circuit.probes == 1
+    assert model.circuit.state == "half_open"
+    assert model.stats().circuit.probes == 0  # given back, it never ran: not a probe let through
     clock.advance(60.0)  # a permit again: had the probe kept its slot, this call would be refused
-    assert model(6) == 6 and model.circuit.state == "closed"
+    assert model(6) == 6 and model.circuit.state == "closed" and model.stats().circuit.probes == 1
 
 
 def test_a_hedged_race_is_one_outcome_to_the_breaker() -> None:
