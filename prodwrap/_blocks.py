@@ -129,6 +129,10 @@ def served_block(engine: Engine, ns: dict[str, Any]) -> str:
         hooks([name], "(value, said)", "raised = kept(raised, {name}, exc, value, said[0])", "BaseException")
         for name in names
     ]
+    start, end = "    raised = None\n", "    if raised is not None:\n        raise raised\n"
+    alone = len(names) == 1  # one hook: its error bookkeeping in the branches that call it
+    if alone:
+        each = [start + each[0] + end]
     pairs = list(dict.fromkeys(pair for stage in engine.stages for pair in stage.serves))
     # each hook's plain case for each pair's outcome (None: the hook has none)
     plains = [getattr(hook, "plain", None) for hook in finisher.fast_served]
@@ -140,7 +144,7 @@ def served_block(engine: Engine, ns: dict[str, Any]) -> str:
         for j, tick in enumerate(ticks):
             ns[f"served_tick{j}"] = tick
             sample += f"        served_tick{j}()\n"
-    text = sample + ("    raised = None\n" if names else "")
+    text = sample + (start if names and not alone else "")
     ending = "    ended(said[1:])  # (outcome, served_by)\n" + "".join(each)
     for k, (pair, row) in enumerate(zip(pairs, cases, strict=True)):
         ns[f"OUTCOME{k}"], ns[f"BY{k}"] = pair
@@ -149,8 +153,8 @@ def served_block(engine: Engine, ns: dict[str, Any]) -> str:
         for i, (call, case) in enumerate(zip(each, row, strict=True)):
             text += indent(plain_case(case, f"{i}_{k}", ns, call, "served_"))
     text += ("    else:\n" + indent(ending)) if pairs else ending
-    if names:
-        text += "    if raised is not None:\n        raise raised\n"
+    if names and not alone:
+        text += end
     return "".join(" " * 12 + line + "\n" for line in text.splitlines()).rstrip("\n")
 
 

@@ -70,7 +70,7 @@ _TEMPLATE = (
 #?ADMIT_MANY {ADMITS}
 #?ADMIT     if said is not True:
 #?ADMIT         if type(said) is Serve:  # an admission hook served it (a cache hit)
-#?QUIET             if w is None:  # no observer needs its record
+#?QUIET             if {QUIET}:  # no observer needs its record
 #?QUIET {SERVED}
 #?QUIET                 return said[0]
 #?ADMIT             return served(engine, start, value, said, w)
@@ -264,7 +264,11 @@ def _compile(engine: Engine, is_async: bool) -> tuple[Runner, Runner]:
         kept = {**flags, "WALKED": walked, "UNWALKED": not walked}
         success = _lines(kept, _SUCCESS).format(**parts)
         whole = _lines(kept).format(
-            WGUARD=asked, H="h" if entry else "w", SUCCESS=(success if timed else indent(success)).rstrip("\n"), **parts
+            WGUARD=asked,
+            H="h" if entry else "w",
+            QUIET="True" if entry else "w is None",
+            SUCCESS=(success if timed else indent(success)).rstrip("\n"),
+            **parts,
         )
         head, _, rest = whole.partition(_MARK)
         if not flags["VALIDATE"]:
