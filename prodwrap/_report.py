@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -135,60 +136,54 @@ def _rows(info: dict[str, Any], stats: Stats) -> list[tuple[str, str]]:
     return rows
 
 
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+# The resilience policies' sections of stats(): (attribute, label, the row's text).
+_POLICIES: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
+    (
+        "circuit",
+        "circuit",
+        lambda c: (
+            f"{c.state}: {c.trips} trips, {c.time_open:.3g} s open, {c.refused} refused, "
+            f"failure rate {_rate(c.failure_rate)} of {c.calls} in the window"
+        ),
+    ),
+    (
+        "bulkhead",
+        "bulkhead",
+        lambda b: f"{b.in_use} of {b.max_concurrent} in use (peak {b.peak}), {b.waits} waited, {b.full} refused",
+    ),
+    (
+        "cache",
+        "cache",
+        lambda c: (
+            f"{c.hits} hits, {c.misses} misses (hit rate {_rate(c.hit_rate)}), {c.size} of {c.maxsize} held, "
+            f"{c.evictions} evicted"
+        ),
+    ),
+    (
+        "rate_limit",
+        "rate limit",
+        lambda r: f"{r.permits} permits, {r.waits} waited ({r.seconds_waited:.3g} s), {r.refusals} refused",
+    ),
+    ("retry_budget", "retry budget", lambda b: f"{b.retries} retries of {b.calls} calls, {b.denied} denied"),
+    (
+        "hedge",
+        "hedge",
+        lambda h: (
+            f"{h['hedged_calls']} calls hedged, {h['extra_attempts']} extra attempts, "
+            f"{h['won_by_extra']} won by an extra"
+        ),
+    ),
+)
+
+
 def _resilience(stats: Stats) -> list[tuple[str, str]]:
     """The rows of the resilience policies' sections, for those the model has."""
-    rows: list[tuple[str, str]] = []
-    circuit = stats.circuit
-    if circuit is not None:
-        rate = "-" if circuit.failure_rate is None else f"{circuit.failure_rate:.1%}"
-        rows.append(
-            (
-                "circuit",
-                f"{circuit.state}: {circuit.trips} trips, {circuit.time_open:.3g} s open, {circuit.refused} refused, "
-                f"failure rate {rate} of {circuit.calls} in the window",
-            )
-        )
-    bulkhead = stats.bulkhead
-    if bulkhead is not None:
-        rows.append(
-            (
-                "bulkhead",
-                f"{bulkhead.in_use} of {bulkhead.max_concurrent} in use (peak {bulkhead.peak}), "
-                f"{bulkhead.waits} waited, {bulkhead.full} refused",
-            )
-        )
-    cache = stats.cache
-    if cache is not None:
-        rate = "-" if cache.hit_rate is None else f"{cache.hit_rate:.1%}"
-        rows.append(
-            (
-                "cache",
-                f"{cache.hits} hits, {cache.misses} misses (hit rate {rate}), {cache.size} of {cache.maxsize} held, "
-                f"{cache.evictions} evicted",
-            )
-        )
-    limit = stats.rate_limit
-    if limit is not None:
-        rows.append(
-            (
-                "rate limit",
-                f"{limit.permits} permits, {limit.waits} waited ({limit.seconds_waited:.3g} s), "
-                f"{limit.refusals} refused",
-            )
-        )
-    budget = stats.retry_budget
-    if budget is not None:
-        rows.append(("retry budget", f"{budget.retries} retries of {budget.calls} calls, {budget.denied} denied"))
-    hedge = stats.hedge
-    if isinstance(hedge, dict):
-        rows.append(
-            (
-                "hedge",
-                f"{hedge['hedged_calls']} calls hedged, {hedge['extra_attempts']} extra attempts, "
-                f"{hedge['won_by_extra']} won by an extra",
-            )
-        )
-    return rows
+    sections = ((label, line, getattr(stats, attribute)) for attribute, label, line in _POLICIES)
+    return [(label, line(section)) for label, line, section in sections if section is not None]
 
 
 _REASONS = {

@@ -99,17 +99,7 @@ def _checked(usage: Usage, input_name: str) -> Usage:
 def _read(usage: Any) -> Usage | None:
     prompt, completion = _count(usage, "prompt_tokens"), _count(usage, "completion_tokens")
     if prompt is not None or completion is not None:  # OpenAI chat completions
-        details = _field(usage, "prompt_tokens_details")
-        return _checked(
-            Usage(
-                prompt or 0,
-                completion or 0,
-                cached_tokens=_count(details, "cached_tokens") or 0,
-                reasoning_tokens=_count(_field(usage, "completion_tokens_details"), "reasoning_tokens") or 0,
-                cache_write_tokens=_count(details, "cache_write_tokens") or 0,  # (part of prompt_tokens)
-            ),
-            "prompt_tokens",
-        )
+        return _detailed(usage, prompt, completion, "prompt", "completion")
     given, produced = _count(usage, "input_tokens"), _count(usage, "output_tokens")
     if given is None and produced is None:
         return None
@@ -121,16 +111,23 @@ def _read(usage: Any) -> Usage | None:
             cached_tokens=read or 0,
             cache_write_tokens=written or 0,
         )
-    details = _field(usage, "input_tokens_details")
+    return _detailed(usage, given, produced, "input", "output")  # OpenAI Responses (or Anthropic without cache counts)
+
+
+def _detailed(usage: Any, given: int | None, produced: int | None, side: str, other: str) -> Usage | None:
+    """OpenAI's form: ``<side>_tokens`` and ``<other>_tokens``, with the cached and cache-written
+    tokens (part of the input's count) in ``<side>_tokens_details`` and the reasoning tokens in
+    ``<other>_tokens_details``."""
+    details = _field(usage, f"{side}_tokens_details")
     return _checked(
-        Usage(  # OpenAI Responses (or Anthropic without cache counts)
+        Usage(
             given or 0,
             produced or 0,
             cached_tokens=_count(details, "cached_tokens") or 0,
-            reasoning_tokens=_count(_field(usage, "output_tokens_details"), "reasoning_tokens") or 0,
-            cache_write_tokens=_count(details, "cache_write_tokens") or 0,  # (part of input_tokens)
+            reasoning_tokens=_count(_field(usage, f"{other}_tokens_details"), "reasoning_tokens") or 0,
+            cache_write_tokens=_count(details, "cache_write_tokens") or 0,
         ),
-        "input_tokens",
+        f"{side}_tokens",
     )
 
 
