@@ -88,6 +88,19 @@ def plain_case(plain: Any, i: int | str, ns: dict[str, Any], call: str, prefix: 
     return f"    if {' and '.join(tests)}:\n        {prefix}tally{i}.append(None)\n    else:\n{indent(call)}"
 
 
+def admit_lines(hook: Any, i: int, ns: dict[str, Any], pad: str) -> str:
+    """``said = admit{i}(value, args, kwargs)``, or the hook's own lines in its place when it
+    carries them (``_stage.inline_admit``: its names prefixed ``a{i}_``), at indent ``pad``."""
+    inline = getattr(hook, "inline", None)
+    if inline is None:
+        ns[f"admit{i}"] = hook
+        return f"{pad}said = admit{i}(value, args, kwargs)\n"
+    lines, names = inline
+    prefix = f"a{i}_"
+    ns.update((prefix + name, value) for name, value in names.items())
+    return "".join(f"{pad}{line}\n" for line in lines.format(p=prefix).splitlines())
+
+
 def admits(fast: Any, ns: dict[str, Any]) -> str:
     """Several ``fast_admit`` hooks, each called once the one before said True (one that
     raises ends the run: the walk asks its stage again); what the hooks before a refusal
@@ -96,11 +109,10 @@ def admits(fast: Any, ns: dict[str, Any]) -> str:
         return ""
     text = "    passed = 0\n    try:\n"
     for i, hook in enumerate(fast.admit):
-        ns[f"admit{i}"] = hook
         pad = "    " * (i + 2)
         if i:
             text += f"{pad[:-4]}if said is True:\n{pad}passed = {i}\n"
-        text += f"{pad}said = admit{i}(value, args, kwargs)\n"
+        text += admit_lines(hook, i, ns, pad)
     text += "    except Exception:\n        said = False\n"
     # (the first hook serving the call, a cache hit: nothing to give back, no call to make)
     text += "    if said is not True and (passed or type(said) is not Serve):\n"

@@ -29,7 +29,7 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from prodwrap import _clock, _drivers, _ending
-from prodwrap._blocks import admits, done_block, finish, guard, indent, served_block
+from prodwrap._blocks import admit_lines, admits, done_block, finish, guard, indent, served_block
 from prodwrap._context import DEADLINE, LIVE, Binding, outer_deadline
 from prodwrap._expiry import arm, disarm, timed_out
 from prodwrap._failing import FAILED, failing
@@ -64,7 +64,7 @@ _TEMPLATE = (
 #?!VALIDATE     value = x
 #@ (with a validator, the lines from here to the end are its else clause)
 #?ADMIT_ONE     try:  # one admission hook alone: called here (one that raises sends the call to the walk)
-#?ADMIT_ONE         said = admit_one(value, args, kwargs)
+#?ADMIT_ONE {ADMIT_ONE}
 #?ADMIT_ONE     except Exception:
 #?ADMIT_ONE         said = False
 #?ADMIT_MANY {ADMITS}
@@ -251,6 +251,7 @@ def _compile(engine: Engine, is_async: bool) -> tuple[Runner, Runner]:
         "W": "await " if is_async else "",
         "SLEEP": "asleep" if is_async else "sleep",
         "ADMITS": admits(fast, ns),
+        "ADMIT_ONE": "" if fast.admit_one is None else admit_lines(fast.admit_one, 0, ns, " " * 8).rstrip("\n"),
         "SERVED": served_block(engine, ns),
         "DONE": done_block(fast, ns) if ending else "",
         "FINISH": finish(fast.finisher, ns) if ending else "",

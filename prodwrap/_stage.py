@@ -159,7 +159,9 @@ class Stage:
     ``call.routed`` is that target when the stage's ``admit`` is asked). ``args``, ``kwargs``:
     what is passed through to the predict.
     An attempt stage's is the success path's ``before_attempt`` for the first attempt: True
-    lets it through (a permit taken, if the stage takes one)."""
+    lets it through (a permit taken, if the stage takes one). A hook made by
+    :func:`inline_admit` carries its lines (``inline``), and the compiled success path runs
+    them in its own frame instead of calling it."""
 
     fast_undo: Callable[[], object] | None = None
     """``()``: this stage's ``fast_admit`` said yes, then a later one said no: give back what
@@ -313,3 +315,17 @@ class Observers(Stage):
 def observer_name(observer: object) -> str:
     """How an observer is named in logs and ``describe()``."""
     return str(getattr(observer, "__qualname__", None) or type(observer).__name__)
+
+
+def inline_admit(lines: str, names: dict[str, Any]) -> Callable[[Any, tuple[Any, ...], dict[str, Any]], Any]:
+    """A ``fast_admit`` hook written as ``lines`` that set ``said`` from ``value``, ``args`` and
+    ``kwargs`` (``{p}`` before each of their own names, the globals ``names`` and the locals
+    they set), compiled into the hook, which carries them as ``inline = (lines, names)``: the
+    compiled success path runs the same lines in its frame, each name prefixed its own way
+    (``_blocks.admit_lines``), so the hook's logic is written once and costs no call there."""
+    ns = dict(names)
+    body = "".join(f"    {line}\n" for line in lines.format(p="").splitlines())
+    exec(compile(f"def admit(value, args, kwargs):\n{body}    return said\n", "<prodwrap admission hook>", "exec"), ns)
+    hook: Any = ns["admit"]
+    hook.inline = (lines, names)
+    return hook  # type: ignore[no-any-return]

@@ -17,7 +17,7 @@ import pytest
 
 import prodwrap as pw
 from prodwrap._engine import Engine
-from prodwrap._stage import Seam, Serve, Stage
+from prodwrap._stage import Seam, Serve, Stage, inline_admit
 
 
 class Row(pydantic.BaseModel):
@@ -561,3 +561,45 @@ def test_what_follows_a_refusal_or_a_failure_runs_with_no_exception_in_flight(is
         call("x")
     assert refused.value.__context__ is None and seen == [None]
     assert call(3) == -3 and seen == [None, None, None]  # (the fallback's, then the observer's)
+
+
+class _Limited(Stage):
+    """An admission stage whose hook is written as lines (inline_admit): a call count under a
+    limit; a value of 13 makes the lines raise (the walk takes the call)."""
+
+    name = "limited"
+    seam = Seam.ATTEMPT
+
+    def __init__(self, limit: int) -> None:
+        self.seen: list[int] = []
+        self.walked: list[int] = []
+        lines = "if value == 13:\n    raise ValueError(value)\n{p}seen.append(value)\nsaid = len({p}seen) <= {p}LIMIT\n"
+        self.fast_admit = inline_admit(lines, {"seen": self.seen, "LIMIT": limit})
+
+    def before_attempt(self, call: Any, target: Any) -> None:
+        self.walked.append(call.input)
+
+
+@pytest.mark.parametrize("alone", [True, False])
+def test_an_admission_hook_written_as_lines_runs_them_inline_and_as_a_hook(alone: bool) -> None:
+    stage = _Limited(2)
+    stages: list[Stage] = [stage] if alone else [_Limited(10), stage]
+    engine = Engine(fn=lambda x: x * 2, name="m", stages=stages)
+    i = 0 if alone else 1
+    for source in (engine.run_sync.__source__, engine.call.__source__):
+        assert f"a{i}_seen.append(value)" in source and f"admit{i}(" not in source  # its lines, not a call
+    assert [engine.call(1), engine.call(2), engine.call(3)] == [2, 4, 6]
+    assert stage.seen == [1, 2, 3] and stage.walked == [3]  # the third went to the walk (over the limit)
+    assert engine.call(13) == 26 and stage.walked == [3, 13]  # lines that raise: the walk, as a hook's raising
+    assert stage.fast_admit(5, (), {}) is False and stage.seen[-1] == 5  # the same lines, as a hook
+
+
+def test_an_admission_hook_written_as_lines_runs_inline_on_the_async_path_too() -> None:
+    async def adouble(x: int) -> int:
+        return 2 * x
+
+    stage = _Limited(1)
+    engine = Engine(fn=adouble, name="m", stages=[stage])
+    assert "a0_seen.append(value)" in engine.run_async.__source__
+    assert asyncio.run(engine.run_async(1, (), {})) == 2 and stage.walked == []
+    assert asyncio.run(engine.run_async(2, (), {})) == 4 and stage.walked == [2]  # over the limit: the walk

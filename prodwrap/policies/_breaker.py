@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from prodwrap import _clock
 from prodwrap._log import Throttle, logger
-from prodwrap._stage import Seam, Stage
+from prodwrap._stage import Seam, Stage, inline_admit
 from prodwrap._stats import counted
 from prodwrap.errors import CircuitOpenError, ProdwrapError
 from prodwrap.policies._circuit_window import FAILED, OK, SLOW, Probes, Window
@@ -46,6 +46,18 @@ if TYPE_CHECKING:
     from prodwrap.state import StateStore
 
 _INITIAL = (CLOSED, 0.0, False, 0)  # (state, since, forced, generation)
+
+# The success path's admission with no slow_call= (see _stage.inline_admit): closed, and once
+# the window holds min_calls outcomes (until then a success may open it: the walk counts
+# them), the attempt is counted a success at once (lock-free; one that fails takes it back).
+_ADMIT_COUNTED = """\
+{p}held = {p}get({p}key)
+if ({p}held is None or {p}held[0] == {p}CLOSED) and {p}window.primed:
+    next({p}window.pending)
+    said = True
+else:
+    said = False
+"""
 
 log = logger("circuit")
 _faults = Throttle(logger("circuit"))
@@ -92,7 +104,8 @@ class BreakerStage(Stage):
             self._fault("store", exc)
         if self._slow is None:  # no duration needed: the success is counted as it is admitted
             self.success_at_admit = True
-            self.fast_admit = self._admit_counted
+            names = {"get": self._get, "key": self.key, "CLOSED": CLOSED, "window": self._window}
+            self.fast_admit = inline_admit(_ADMIT_COUNTED, names)  # (its lines run inline on the success path)
             self.fast_undo = self._withdraw
         else:
             self.fast_admit = self._closed
@@ -104,16 +117,6 @@ class BreakerStage(Stage):
     def _closed(self, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
         held = self._get(self.key)
         return held is None or held[0] == CLOSED
-
-    def _admit_counted(self, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
-        held = self._get(self.key)
-        if held is not None and held[0] != CLOSED:
-            return False
-        window = self._window
-        if not window.primed:
-            return False  # until min_calls are in, a success may open it: the walk counts them
-        next(window.pending)  # lock-free; a first attempt that fails takes it back
-        return True
 
     def _withdraw(self) -> None:
         next(self._window.withdrawn)  # a later stage said no: the attempt may never run
