@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from prodwrap import _clock
 from prodwrap._context import TAGS, tag_text
 from prodwrap._log import Throttle, logger
-from prodwrap._stage import Pause, Seam, Stage
+from prodwrap._stage import Pause, Seam, Stage, inline_admit
 from prodwrap._stats import counted
 from prodwrap.cost import Usage, usage_of
 from prodwrap.errors import RateLimitedError
@@ -39,6 +39,24 @@ if TYPE_CHECKING:
 log = logger("rate_limit")
 _faults = Throttle(log)
 _clocks = _clock.current
+
+# The first attempt's permit, without waiting (see _stage.inline_admit): a store that raises
+# is a fault, counted and logged, and the walk asks again (letting the attempt go if the store
+# still fails); a permit not there at once is the walk's to wait for, or to refuse.
+_TAKE = """\
+try:
+    {p}scoped = {p}key + {p}stage._scope() if {p}by else {p}key
+    {p}wait = {p}store.take({p}scoped, 1.0, {p}calls, {p}rate, {p}clocks.clock.monotonic())
+except Exception as {p}exc:
+    {p}stage._fault({p}exc)
+    said = False
+else:
+    if {p}wait:
+        said = False
+    else:
+        next({p}taken)
+        said = True
+"""
 MEAN_OVER = 100  # the running mean of reported usage weighs about the last this many calls
 
 
@@ -92,27 +110,12 @@ class CallLimitStage(Stage):
         self._mean = 0.0  # running mean of reported usage (tokens per attempt)
         self._seen = 0
         if policy.tokens is None:
-            self.fast_admit = self._take_fast
+            names = {"stage": self, "store": self.store, "key": self.calls_key, "clocks": _clocks}
+            names.update(by=self.by, calls=self.calls, rate=self.call_rate, taken=self._taken)
+            self.fast_admit = inline_admit(_TAKE, names)  # (its lines run inline on the success path)
             self.fast_undo = self._give_fast
 
     # -- the success path (calls only) -------------------------------------------------------
-
-    def _take_fast(self, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
-        try:
-            wait = self.store.take(
-                self.calls_key + self._scope() if self.by else self.calls_key,
-                1.0,
-                self.calls,  # type: ignore[arg-type]
-                self.call_rate,
-                _clocks.clock.monotonic(),
-            )
-        except Exception as exc:
-            self._fault(exc)
-            return False  # the walk asks again (and lets the attempt go if the store still fails)
-        if wait:
-            return False  # the walk waits for the permit, or refuses
-        next(self._taken)
-        return True
 
     def _give_fast(self) -> None:
         self._give(self._scope() if self.by else "", 0, _clocks.clock.monotonic())

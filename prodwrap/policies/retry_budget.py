@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from prodwrap import _clock
 from prodwrap._log import Throttle, logger
-from prodwrap._stage import Seam, Stage
+from prodwrap._stage import Seam, Stage, inline_admit
 from prodwrap._stats import counted
 from prodwrap.errors import ConfigurationError
 from prodwrap.policies._numbers import amount, seconds
@@ -37,6 +37,15 @@ if TYPE_CHECKING:
 log = logger("retry_budget")
 _faults = Throttle(log)
 _clocks = _clock.current
+
+# A call counted (see _stage.inline_admit): a new tenth of the window folds the last one first.
+_COUNT = """\
+{p}now = {p}clocks.clock.monotonic()
+if {p}now >= {p}stage._until:
+    {p}stage._fold({p}now)
+next({p}calls)
+said = True
+"""
 SLICES = 10  # calls are added to the store once per tenth of the window
 MIN_WINDOW = 1.0  # seconds: Finagle's least TTL; a shorter window is slices of a few ms, a budget of nothing
 
@@ -125,22 +134,16 @@ class RetryBudgetStage(Stage):
         self._denied = itertools.count()
         self._faults = itertools.count()
         self._exhausted = False
-        self.fast_admit = self._count_fast
+        names = {"clocks": _clocks, "stage": self, "calls": self._calls}
+        self.fast_admit = inline_admit(_COUNT, names)  # (its lines run inline on the success path)
         self.fast_undo = self._undone.__next__
         self.spend = self._spend
 
     # -- counting calls ----------------------------------------------------------------------
 
-    def _count_fast(self, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
-        now = _clocks.clock.monotonic()
-        if now >= self._until:  # a new tenth of the window: fold the last one
-            self._fold(now)
-        next(self._calls)
-        return True
-
     def before_attempt(self, call: CallRecord, target: Target) -> None:
         if call.attempts == 0 and call.phase < 0:  # the call's first attempt: a call
-            self._count_fast(None, (), {})
+            self.fast_admit(None, (), {})  # type: ignore[misc]
 
     def _fold(self, now: float) -> None:
         """Add the calls counted since the last fold to the store, dated in the tenth of the
