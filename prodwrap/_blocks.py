@@ -43,24 +43,18 @@ def finish(finisher: Finisher, ns: dict[str, Any]) -> str:
             text += f"        tick{i}()\n"
     if finisher.fast_observe:
         ns["kept"] = finisher._kept
-        # An error meant for the caller (or an interrupt), raised once every hook has run.
+        # An error meant for the caller (or an interrupt), raised once every hook has run; one
+        # hook with a plain case keeps that bookkeeping in the branch that calls it.
         start, end = "    raised = None\n", "    if raised is not None:\n        raise raised\n"
-        only = finisher.fast_observe[0] if len(finisher.fast_observe) == 1 else None
-        plain = getattr(only, "plain", None)
-        if plain is not None:  # one hook, with a plain case: all of it in its call's branch
-            ns["observe0"] = only
-            call = hooks(
-                ["observe0"], "(value, out)", "raised = kept(raised, observe0, exc, value, out)", "BaseException"
-            )
-            return text + plain_case(plain, 0, ns, start + call + end)
-        text += start
+        alone = len(finisher.fast_observe) == 1 and getattr(finisher.fast_observe[0], "plain", None) is not None
+        text += "" if alone else start
         for i, hook in enumerate(finisher.fast_observe):
             name = f"observe{i}"
             ns[name] = hook
             # (an interrupt, too, is kept for the end: the hooks after it run)
             call = hooks([name], "(value, out)", "raised = kept(raised, {name}, exc, value, out)", "BaseException")
-            text += plain_case(getattr(hook, "plain", None), i, ns, call)
-        text += end
+            text += plain_case(getattr(hook, "plain", None), i, ns, start + call + end if alone else call)
+        text += "" if alone else end
     return text
 
 

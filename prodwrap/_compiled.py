@@ -196,7 +196,6 @@ def _compile(engine: Engine, is_async: bool) -> tuple[Runner, Runner]:
         "CallRecord": CallRecord,
         "run_walk": _drivers.walk_async if is_async else _drivers.walk_sync,
         "drive": _drivers.drive_async if is_async else _drivers.drive_sync,
-        "admit_one": fast.admit_one,
         "refused": _ending.refused,
         "walked": _ending.walked,
         "Serve": Serve,

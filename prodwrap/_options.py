@@ -45,12 +45,14 @@ class Option:
             decorators add to a sequence: fallbacks, observers).
         describe: its entry in ``describe()`` from its value (default: the value itself).
         sequence: the value is a sequence (one item may be given bare); kept as a tuple.
+        check: raises ``ConfigurationError`` for a given value (not None) it refuses.
     """
 
     default: Any = None
     merge: Literal["replace", "extend"] = "replace"
     describe: Callable[[Any], Any] | None = None
     sequence: bool = False
+    check: Callable[[Any], None] | None = None
 
 
 MAX_VERSION = 256  # characters: a version is a label (spans, metrics, ledger keys, audit lines)
@@ -121,7 +123,7 @@ class CommonOptions(TypedDict, total=False):
     """Every option but ``input`` (the constructor's overloads type that one apart)."""
 
     name: Annotated[str | None, Option(describe=lambda v: v)]
-    version: Annotated[str | None, Option()]
+    version: Annotated[str | None, Option(check=_check_version)]
     output: Annotated[Any, Option(describe=_spec)]
     check: Annotated["Check | Sequence[Check] | None", Option(describe=_checks)]
     timeout: Annotated["Timeout | float | None", Option(describe=_timeout)]
@@ -207,9 +209,10 @@ class Settings(_Record):  # type: ignore[valid-type, misc]
         values = {}
         for key, given in options.items():
             value = given
-            if key == "version" and given is not None:
-                _check_version(given)
-            if DECLARED[key].sequence:
+            option = DECLARED[key]
+            if option.check is not None and given is not None:
+                option.check(given)
+            if option.sequence:
                 value = () if given is None else tuple(given) if isinstance(given, list | tuple) else (given,)
             values[key] = value
         return cls(**values)

@@ -61,7 +61,7 @@ class Charger:
         per burst (the sensitive values of the input and of the output, ``out``, masked), and
         the attempt left unpriced. A corrupt usage in the output (``UsageError``) is no fault
         of the cost model: the attempt is unpriced, logged as such, naming the field."""
-        if isinstance(exc, UsageError):  # (the generic unpriced line that follows is in its burst)
+        if isinstance(exc, UsageError):  # (under the unpriced line's throttle key: one burst)
             _faults.warning(
                 f"{self.name}:unpriced",
                 "%s: an attempt is unpriced: %s (counted in stats().unpriced)",
