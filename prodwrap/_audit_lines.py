@@ -40,6 +40,8 @@ from typing import TYPE_CHECKING, Any
 import pydantic
 from pydantic_core import to_jsonable_python
 
+from prodwrap.policies._redact import _secret_types
+
 if TYPE_CHECKING:
     from prodwrap._record import Prediction
 
@@ -50,10 +52,6 @@ MAX_DEPTH = 32  # nesting written out; deeper values are cut short
 MAX_PAYLOAD = 16 * MAX_TEXT  # characters of JSON text an input, output or tags is written in; more: a summary
 _MAX_JSON = 1_000_000  # characters of a rejected input's JSON text parsed to redact it
 _NONFINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}
-
-
-def _secret_types() -> tuple[type, ...]:
-    return tuple(t for t in (pydantic.SecretStr, pydantic.SecretBytes, getattr(pydantic, "Secret", None)) if t)
 
 
 _second: list[tuple[int, str]] = [(0, "1970-01-01T00:00:00")]  # the last whole second formatted

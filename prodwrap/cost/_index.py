@@ -49,7 +49,8 @@ class Index:
             listed = self.listed[dim] = set(map(repr, store.get(f"{prefix}:{dim}") or ()))
             self.read[dim] = 0
         count = f"{prefix}#:{dim}"
-        slots = int(store.get(count) or 0)
+        old = store.get(count)
+        slots = int(old or 0)
         for slot in range(self.read[dim], slots):  # (the chunks written since the last look)
             listed.update(map(repr, store.get(f"{prefix}#{slot}:{dim}") or ()))
         self.read[dim] = slots
@@ -57,10 +58,10 @@ class Index:
         if not new:
             return
         while True:
-            old = store.get(count)
             slot = int(old or 0)
             if not store.swap(count, old, slot + 1):
-                continue  # another writer reserved that slot first
+                old = store.get(count)
+                continue  # another writer reserved that slot first: the next one
             if store.swap(f"{prefix}#{slot}:{dim}", None, new):
                 break
         listed.update(map(repr, new))

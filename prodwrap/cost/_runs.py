@@ -25,7 +25,9 @@ if TYPE_CHECKING:
 _alike = itemgetter(0)  # an entry's kind: all of it but its amount
 _amount = itemgetter(1)
 _tags = itemgetter(1)  # a kind's tags
-_TEXTS = frozenset({str, type(None)})  # tag values of exactly these types are their own text
+# Tag values of exactly these types print alike whenever they are equal (not so 1 and True,
+# 1 and 1.0, a str and a str enum member: those are told apart by their text).
+_TEXTS = frozenset({str, int, type(None)})
 
 
 def grouped(batch: list[Entry]) -> Iterable[Run]:
@@ -67,7 +69,7 @@ def _by_text(entries: list[Entry], names: tuple[str, ...]) -> Iterator[Run]:
 
 
 def _textual(tags: Mapping[str, Any]) -> bool:
-    """Whether every value of these tags is exactly a ``str`` or None: its own text (tags merely
+    """Whether every value of these tags is exactly a ``str``, an ``int`` or None (tags merely
     equal to these may still print otherwise: see :func:`_texts_alike`)."""
     return not tags or set(map(type, tags.values())) <= _TEXTS
 
@@ -75,7 +77,8 @@ def _textual(tags: Mapping[str, Any]) -> bool:
 def _texts_alike(entries: list[Entry]) -> bool:
     """Whether entries of equal kinds, the first one's tags textual, all have its text: their
     tags are that mapping itself (a loop in one ``pw.context`` block), or equal mappings (the
-    same names) whose values are each a ``str`` or None too. (Tens of nanoseconds a call.)"""
+    same names) whose values are each exactly a ``str``, an ``int`` or None too. (Tens of
+    nanoseconds a call.)"""
     first: Mapping[str, Any] = entries[0][0][1]
     if not first or all(map(is_, map(_tags, map(_alike, entries)), repeat(first))):
         return True

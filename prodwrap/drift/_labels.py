@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 import pydantic
 
-SECRETS: tuple[type[Any], ...] = tuple(
-    t for t in (pydantic.SecretStr, pydantic.SecretBytes, getattr(pydantic, "Secret", None)) if t is not None
-)
+from prodwrap.policies._redact import _secret_types
+
+SECRETS: tuple[type[Any], ...] = _secret_types()
 
 
 class Revealed(pydantic.SecretStr):

@@ -144,8 +144,7 @@ def sealed_column(values: Any, key: bytes, *, strict: bool = False) -> np.ndarra
 
     hash_of = Redactor(frozenset(), key).hash_of
     seen: dict[tuple[type, Any], Any] = {}  # (by type too: True and 1 are sealed alike, each in its own right)
-    unsealable: dict[Any, str] = {}
-    nonce = os.urandom(16).hex()
+    unsealable: dict[Any, str] = {}  # (by value: equal labels of other types alike)
     out = np.empty(len(values), dtype=object)
     for i, value in enumerate(_items(values)):
         try:
@@ -161,7 +160,9 @@ def sealed_column(values: Any, key: bytes, *, strict: bool = False) -> np.ndarra
             except Unsealable:
                 if strict:
                     raise
-                sealed = unsealable.setdefault(value, hash_of({"unsealable": [nonce, len(unsealable)]}))
+                sealed = unsealable.get(value)
+                if sealed is None:  # a random stand-in: no other label, sealed or not, gets it
+                    sealed = unsealable[value] = "redacted:" + os.urandom(16).hex()
             else:
                 sealed = None if form == MISSING else hash_of(form)
         out[i] = seen[type(value), value] = sealed
