@@ -213,7 +213,7 @@ class Ledger:
             key = ("outcome", outcome)
             sums[key] = sums.get(key, 0) + spent
             for tag, value in tags.items():  # by text, as budgets and rate limits key them (a list too)
-                key = ("tag:" + tag, value if value is None or type(value) is str else tag_text(value))
+                key = ("tag:" + tag, _text(value))
                 sums[key] = sums.get(key, 0) + spent
         self._write(total, calls, unpriced, sums)
 
@@ -286,7 +286,7 @@ class Ledger:
         dim = by if by in RESERVED else "tag:" + by
         totals: dict[str | None, int] = {}
         for v in self._index.values(dim):  # (an older ledger sharing the store may have indexed a raw value: its text)
-            name = v if v is None or isinstance(v, str) else tag_text(v)
+            name = _text(v)
             totals[name] = totals.get(name, 0) + self._get(f"by:{dim}:{v!r}")
         if dim.startswith("tag:"):
             tagged = sum(totals.values())
@@ -336,6 +336,13 @@ class Ledger:
 
     def __repr__(self) -> str:
         return f"<Ledger {self.name!r} on {type(self.store).__name__}>"
+
+
+def _text(value: Any) -> str | None:
+    """A tag value as the ledger keys it: its text (:func:`tag_text`, as budgets and rate
+    limits key it; a ``str`` is its own, a subclass of it may print otherwise), None for None
+    (a call without the tag)."""
+    return value if value is None or type(value) is str else tag_text(value)
 
 
 def _per(units: Decimal | int) -> Decimal:
