@@ -1,7 +1,7 @@
 """What one audit line holds: a prediction made JSON-able, its sensitive fields hashed.
 
 Runs on the audit writer's thread; only the snapshot of a mutable input or output is taken on
-the prediction's thread (:meth:`Redactor.snapshot`: containers copied, sensitive values hashed,
+the prediction's thread (:meth:`Redactor.sides`: containers copied, sensitive values hashed,
 strings kept as they are, whatever their length). :class:`Redactor` knows the
 sensitive field names of one model (its ``input=``/``output=`` specs, found by
 ``prodwrap.policies._redact.find_sensitive``, plus ``redact=``) and the log's salt; every
@@ -87,7 +87,7 @@ class Redactor:
             bytes are (None: every string whole, as golden files and cassettes need them).
     """
 
-    __slots__ = ("max_text", "names", "salt", "secret_input", "secret_output", "secrets", "whole")
+    __slots__ = ("max_text", "names", "salt", "secret_input", "secret_output", "secrets")
 
     def __init__(
         self,
@@ -104,8 +104,6 @@ class Redactor:
         self.secret_output = secret_output
         self.max_text = max_text
         self.secrets = _secret_types()
-        # The same redaction with every string whole, for a snapshot on the prediction's thread.
-        self.whole = self if max_text is None else Redactor(names, salt, secret_input, secret_output)
 
     # -- hashing ----------------------------------------------------------------------------
 
@@ -129,8 +127,6 @@ class Redactor:
         """``value`` as JSON-able data; values under a sensitive name (and secrets) hashed,
         unless ``reveal`` (the text a hash is taken of)."""
         if value is None or isinstance(value, str | bool | int):
-            if not reveal and self.max_text is not None and isinstance(value, str) and len(value) > self.max_text:
-                return self._text(value)  # (revealed, for a hash, a string is taken whole)
             return value
         if isinstance(value, float):
             return value if math.isfinite(value) else _NONFINITE.get(value, "NaN")
@@ -223,15 +219,9 @@ class Redactor:
             return self.hash_of(value)
         return self.side(value, self.secret_input)
 
-    def snapshot(self, p: Prediction, value: Any, valid: bool) -> tuple[Any, Any]:
-        """The line's ``input`` and ``output`` taken on the prediction's thread, before the
-        caller goes on (:meth:`sides`, with every string whole: a reference to it, never its
-        summary or hash, which the writer's :meth:`bounded` takes)."""
-        return self.whole.sides(p, value, valid)
-
     def bounded(self, side: Any) -> Any:
         """A line's input, output or tags (JSON-able) as the line writes it, with ``max_text``:
-        a string or key over ``max_text`` characters summarised (``snapshot`` left them whole),
+        a string or key over ``max_text`` characters summarised (:meth:`sides` leaves them whole),
         then, if its JSON text is over ``MAX_PAYLOAD`` characters, the whole of it as a summary
         (``{"summary": "json", "length": <characters>, "hash": hash_of(it)}``). Sensitive
         values were hashed already. On the writer's thread."""

@@ -273,7 +273,7 @@ class AuditStage(Stage):
         sides = None
         if not (immutable(value) and immutable(prediction.value)):
             try:  # what was asked and answered, as it was: taken now, before the caller goes on
-                sides = self.redactor.snapshot(prediction, value, call.valid_input)  # (strings whole)
+                sides = self.redactor.sides(prediction, value, call.valid_input)  # (strings whole: bounded later)
             except Exception:  # (taken on the writer's thread instead, where a fault is counted)
                 sides = None
         self.put(

@@ -92,8 +92,8 @@ def test_long_strings_are_summarised_as_long_bytes_are_when_asked_and_sensitive_
     r = Redactor(frozenset({"ssn"}), SALT, max_text=MAX_TEXT)
     text, edge = "é" * (MAX_TEXT + 1), "x" * MAX_TEXT
     summary = {"summary": "str", "length": MAX_TEXT + 1, "hash": r.hash_of(text)}
-    assert r.jsonable(text) == summary and r.jsonable(edge) == edge  # (length in characters)
-    assert r.jsonable({"note": [text], "ssn": text}) == {"note": [summary], "ssn": r.hash_of(text)}
+    assert r.bounded(r.jsonable(text)) == summary and r.bounded(r.jsonable(edge)) == edge  # (length in characters)
+    assert r.bounded(r.jsonable({"note": [text], "ssn": text})) == {"note": [summary], "ssn": r.hash_of(text)}
     assert r.hash_of(text) == plain().hash_of(text) != r.hash_of(summary)  # hashed whole, not as its summary
     assert plain().jsonable(text) == text  # without max_text (golden files, cassettes): whole
 
@@ -105,9 +105,9 @@ def test_a_bounded_side_summarises_huge_keys_as_huge_strings_and_leaves_a_small_
     short = {"a": [1, 2.5, None, True, "b"], "c": {"d": "x" * MAX_TEXT}}
     assert r.bounded(short) == short and r.bounded(None) is None and r.bounded(7) == 7
     assert r.bounded(r.jsonable({key: 1, "ok": 2})) == {f"summary:str:{MAX_TEXT + 1}:{r.hash_of(key)}": 1, "ok": 2}
-    # a snapshot keeps strings whole (the prediction's thread); bounding summarises them after
+    # the sides keep strings whole (taken on the prediction's thread); bounding summarises them after
     p = FakePrediction(value={"note": text})
-    taken = r.snapshot(p, {"ssn": text, "doc": [text]}, True)  # type: ignore[arg-type]
+    taken = r.sides(p, {"ssn": text, "doc": [text]}, True)  # type: ignore[arg-type]
     assert taken == ({"ssn": r.hash_of(text), "doc": [text]}, {"note": text})  # (redaction first, whole)
     assert [r.bounded(side) for side in taken] == [{"ssn": r.hash_of(text), "doc": [summary]}, {"note": summary}]
     assert plain().bounded({key: text}) == {key: text}  # without max_text (golden files, cassettes): whole
