@@ -224,7 +224,8 @@ def load(path: str | os.PathLike[str], **options: Any) -> DriftMonitor:
     left_out = {e["key"]: e["missing"] for e in meta["features"] if "missing" in e}
     if left_out:  # (the columns were saved without them: counted again, and fingerprinted)
         monitor.reference_missing.update(left_out)
-        monitor.fingerprint = fingerprint(monitor.columns, config(monitor))
+        if not sealed:  # (with seals, only the fingerprint of the file's seals can be checked: below)
+            monitor.fingerprint = fingerprint(monitor.columns, config(monitor))
     if sealed:  # the fingerprint of the clear labels cannot be recomputed: that of the file's is
         monitor._hidden.sealed.update(sealed)
         monitor._hidden.master = master if meta["format"] == KEYED else None
@@ -343,12 +344,16 @@ def _seal_entry(seal: bytes, master: bytes | None) -> dict[str, str]:
     if master is None:
         return {"sealed": seal.hex()}
     salt = os.urandom(16)
-    return {"salt": salt.hex(), "wrapped": bytes(a ^ b for a, b in zip(seal, _pad(master, salt), strict=True)).hex()}
+    return {"salt": salt.hex(), "wrapped": _wrap(seal, master, salt).hex()}
 
 
 def _seal_of(entry: Mapping[str, Any], master: bytes | None) -> bytes:
     """The seal key of a feature entry (``master``: a keyed file's key, checked already)."""
     if "sealed" in entry or master is None:
         return bytes.fromhex(entry["sealed"])
-    wrapped, pad = bytes.fromhex(entry["wrapped"]), _pad(master, bytes.fromhex(entry["salt"]))
-    return bytes(a ^ b for a, b in zip(wrapped, pad, strict=True))
+    return _wrap(bytes.fromhex(entry["wrapped"]), master, bytes.fromhex(entry["salt"]))
+
+
+def _wrap(key: bytes, master: bytes, salt: bytes) -> bytes:
+    """``key`` XORed with ``master``'s pad for ``salt``: wrapped, or (again) unwrapped."""
+    return bytes(a ^ b for a, b in zip(key, _pad(master, salt), strict=True))
